@@ -1,0 +1,1 @@
+"""Apply: executes a saved plan against providers and the state store."""

@@ -1,0 +1,157 @@
+"""Config stage: a directory of YAML files -> validated documents (`ConfigSet`).
+
+Structural problems (bad YAML, unknown keys, wrong types, missing fields,
+unknown kinds, duplicate names) are all collected and raised together as one
+`ConfigError`, each with `file:line:col`. Semantic rules live in `rules.py`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from pydantic import ValidationError
+
+from reconciler.config.models import (
+    API_VERSION,
+    KINDS,
+    AdminImportPolicyDoc,
+    CustomerDoc,
+    ImportPolicyDoc,
+    SettingsDoc,
+)
+from reconciler.config.yamlsrc import Document, load_documents
+from reconciler.errors import ConfigError, Problem
+
+T = TypeVar("T")
+MAX_FILES = 10_000
+
+
+@dataclass(frozen=True)
+class Loaded(Generic[T]):
+    doc: T
+    src: Document
+
+
+@dataclass(frozen=True)
+class ConfigSet:
+    root: Path
+    settings: Loaded[SettingsDoc] | None
+    customers: dict[str, Loaded[CustomerDoc]] = field(default_factory=dict)
+    policies: dict[str, Loaded[ImportPolicyDoc]] = field(default_factory=dict)
+    admin_policies: dict[str, Loaded[AdminImportPolicyDoc]] = field(default_factory=dict)
+    digest: str = ""
+
+    @property
+    def settings_doc(self) -> SettingsDoc:
+        if self.settings is not None:
+            return self.settings.doc
+        return SettingsDoc.model_validate(
+            {"apiVersion": API_VERSION, "kind": "Settings", "metadata": {"name": "default"}}
+        )
+
+
+def config_files(root: Path) -> list[Path]:
+    """YAML files of a config dir, skipping hidden directories (state, VCS)."""
+    out: list[Path] = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if path.suffix in (".yaml", ".yml") and path.is_file():
+            out.append(path)
+    return out
+
+
+def load_config(root: Path) -> ConfigSet:
+    """Load and structurally validate every document; raise ConfigError with all problems."""
+    if not root.is_dir():
+        raise ConfigError([Problem(f"config directory {root} does not exist")])
+    files = config_files(root)
+    if len(files) > MAX_FILES:
+        raise ConfigError([Problem(f"more than {MAX_FILES} YAML files in {root}; refused")])
+    problems: list[Problem] = []
+    digest = hashlib.sha256()
+    docs: list[Document] = []
+    for path in files:
+        display = str(root / path.relative_to(root))
+        with contextlib.suppress(OSError):
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+        parsed, errs = load_documents(path, display)
+        problems.extend(errs)
+        docs.extend(parsed)
+    if not files:
+        problems.append(Problem(f"no YAML files in {root}"))
+
+    by_kind: dict[str, dict[str, Loaded[Any]]] = {kind: {} for kind in KINDS}
+    for doc in docs:
+        model = _validate(doc, problems)
+        if model is None:
+            continue
+        seen = by_kind[model.kind]
+        name = model.metadata.name
+        if name in seen:
+            first = seen[name].src.where(("metadata", "name"))
+            problems.append(
+                doc.problem(
+                    ("metadata", "name"),
+                    f"duplicate {model.kind} name {name!r} (first defined at {first.file}:{first.line})",
+                )
+            )
+            continue
+        seen[name] = Loaded(model, doc)
+
+    settings = list(by_kind["Settings"].values())
+    for extra in settings[1:]:
+        problems.append(extra.src.problem(("kind",), "only one Settings document is allowed"))
+    if problems:
+        raise ConfigError(problems)
+    return ConfigSet(
+        root=root,
+        settings=settings[0] if settings else None,
+        customers=by_kind["Customer"],
+        policies=by_kind["ImportPolicy"],
+        admin_policies=by_kind["AdminImportPolicy"],
+        digest=digest.hexdigest(),
+    )
+
+
+def _validate(doc: Document, problems: list[Problem]) -> Any:
+    data = doc.data
+    if not isinstance(data, dict):
+        problems.append(doc.problem((), "a document must be a mapping with apiVersion, kind, metadata, spec"))
+        return None
+    kind = data.get("kind")
+    if kind not in KINDS:
+        known = ", ".join(KINDS)
+        where = ("kind",) if "kind" in data else ()
+        problems.append(doc.problem(where, f"unknown kind {kind!r}; expected one of {known}"))
+        return None
+    if data.get("apiVersion") != API_VERSION:
+        problems.append(doc.problem(("apiVersion",), f"apiVersion must be {API_VERSION!r}"))
+        return None
+    try:
+        return KINDS[kind].model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors(include_input=False, include_url=False):
+            loc = tuple(err["loc"])
+            problems.append(doc.problem(loc, _message(err["type"], loc, err["msg"])))
+        return None
+
+
+def _message(kind: str, loc: tuple[Any, ...], msg: str) -> str:
+    dotted = ".".join(str(p) for p in loc if not _is_union_tag(p))
+    if kind == "extra_forbidden":
+        return f"unknown field {dotted!r}"
+    if kind == "missing":
+        return f"missing required field {dotted!r}"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    return f"{dotted}: {msg}"
+
+
+def _is_union_tag(part: Any) -> bool:
+    return isinstance(part, str) and (part[:1].isupper() or "[" in part)

@@ -1,0 +1,377 @@
+"""Config stage: the document kinds as pydantic models (the source of `schemas/`).
+
+Every document is `apiVersion / kind / metadata {name, labels} / spec`. Field
+names are camelCase in YAML. Secrets are references (`{env: NAME}` or
+`{file: path}`), never literals: a plain string where a secret belongs is a
+validation error, and the message never echoes it.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+API_VERSION = "reconciler.dev/v1"
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        hide_input_in_errors=True,
+    )
+
+
+# --- secrets ---------------------------------------------------------------------------
+
+
+class SecretRef(Model):
+    """Where a secret is read from when a connection is used: exactly one of
+    `env` (environment variable) or `file` (relative to the config directory)."""
+
+    env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    file: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("a secret reference needs exactly one of {env: NAME} or {file: path}")
+        return self
+
+
+def _refuse_literal_secret(value: Any) -> Any:
+    if isinstance(value, (str, int, float)):
+        raise ValueError("literal secrets are not allowed; use a reference like {env: NAME} or {file: path}")
+    return value
+
+
+# --- shared pieces ---------------------------------------------------------------------
+
+
+class Metadata(Model):
+    name: str = Field(pattern=NAME_PATTERN, description="Unique name of this kind, DNS-label style.")
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class Safety(Model):
+    """Mass-removal guard: refuse plans removing more than `maxRemovalPercent` of a
+    customer's existing accounts, when it has at least `minExistingAccounts`."""
+
+    max_removal_percent: float = Field(default=30.0, ge=0, le=100)
+    min_existing_accounts: int = Field(default=10, ge=0)
+
+
+class TlsOptions(Model):
+    ca_file: str | None = Field(default=None, description="Extra CA bundle (PEM) to trust.")
+    insecure_skip_verify: bool = Field(
+        default=False, description="Turn TLS verification off. Logged loudly on every run."
+    )
+
+
+# --- Settings --------------------------------------------------------------------------
+
+
+class StateSettings(Model):
+    backend: Literal["sqlite"] = "sqlite"
+    path: str = Field(default=".reconciler/state.db", description="Relative to the config directory.")
+
+
+class SnapshotSettings(Model):
+    """Offline mode: read and write every directory and integration from files."""
+
+    dir: str = Field(description="Directory with one sub-directory per customer.")
+
+
+class CertificateCredential(Model):
+    private_key: SecretRef
+    thumbprint: str = Field(pattern=r"^[0-9A-Fa-f]{40}$")
+
+    _literal = field_validator("private_key", mode="before")(_refuse_literal_secret)
+
+
+class GraphCredential(Model):
+    """Exactly one of a client secret or a certificate."""
+
+    client_secret: SecretRef | None = None
+    certificate: CertificateCredential | None = None
+
+    _literal = field_validator("client_secret", mode="before")(_refuse_literal_secret)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> GraphCredential:
+        if (self.client_secret is None) == (self.certificate is None):
+            raise ValueError("credential needs exactly one of clientSecret or certificate")
+        return self
+
+
+class GraphConnection(TlsOptions):
+    client_id: str = Field(description="Application (client) id of the MSP's multi-tenant app.")
+    credential: GraphCredential
+    authority_host: str = "https://login.microsoftonline.com"
+    graph_url: str = "https://graph.microsoft.com"
+    full_sync_every_hours: float = Field(default=24.0, gt=0)
+    max_concurrent_tenants: int = Field(default=8, ge=1, le=64)
+
+
+class ItGlueConnection(TlsOptions):
+    region: Literal["us", "eu", "au"] = "us"
+    base_url: str | None = Field(default=None, description="Overrides the region's URL.")
+    api_key: SecretRef
+    requests_per_5_minutes: int = Field(default=3000, ge=1)
+
+    _literal = field_validator("api_key", mode="before")(_refuse_literal_secret)
+
+
+class HuduConnection(TlsOptions):
+    base_url: str = Field(description="https://<instance>/api/v1")
+    api_key: SecretRef
+    requests_per_minute: int = Field(default=300, ge=1)
+
+    _literal = field_validator("api_key", mode="before")(_refuse_literal_secret)
+
+
+class ConnectWiseConnection(TlsOptions):
+    site: str = Field(description="e.g. api-na.myconnectwise.net")
+    codebase: str | None = Field(default=None, description="Looked up from the site when absent.")
+    company_id: str
+    public_key: SecretRef
+    private_key: SecretRef
+    client_id: SecretRef
+    api_version: str = "2022.1"
+
+    _literal = field_validator("public_key", "private_key", "client_id", mode="before")(
+        _refuse_literal_secret
+    )
+
+
+class AutotaskConnection(TlsOptions):
+    username: SecretRef
+    secret: SecretRef
+    integration_code: SecretRef
+    zone_url: str | None = Field(default=None, description="Skips zone discovery when set.")
+    requests_per_hour: int = Field(default=10000, ge=1)
+
+    _literal = field_validator("username", "secret", "integration_code", mode="before")(
+        _refuse_literal_secret
+    )
+
+
+class SmtpConnection(TlsOptions):
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: SecretRef | None = None
+    password: SecretRef | None = None
+    sender: str = Field(description="From: address of welcome emails.")
+
+    _literal = field_validator("username", "password", mode="before")(_refuse_literal_secret)
+
+
+class Connections(Model):
+    graph: GraphConnection | None = None
+    itglue: ItGlueConnection | None = None
+    hudu: HuduConnection | None = None
+    connectwise: ConnectWiseConnection | None = None
+    autotask: AutotaskConnection | None = None
+    smtp: SmtpConnection | None = None
+
+
+class Features(Model):
+    password_manager: bool = Field(
+        default=False, description="MSP-wide password manager feature (needed by R12, R15)."
+    )
+
+
+class WelcomeEmailSettings(Model):
+    template: str = Field(default="templates/welcome.txt", description="Relative to the config dir.")
+    subject: str = "Welcome, {display_name}"
+
+
+class SettingsSpec(Model):
+    state: StateSettings = StateSettings()
+    snapshot: SnapshotSettings | None = None
+    features: Features = Features()
+    safety: Safety = Safety()
+    connections: Connections = Connections()
+    welcome_email: WelcomeEmailSettings = WelcomeEmailSettings()
+    apply_batch_size: int = Field(default=500, ge=1)
+
+
+# --- Customer --------------------------------------------------------------------------
+
+
+class EntraDirectory(Model):
+    tenant_id: str = Field(min_length=1)
+
+
+class TlsMode(StrEnum):
+    LDAPS = "ldaps"
+    STARTTLS = "starttls"
+    PLAIN_INSECURE = "plain-insecure"
+
+
+class ActiveDirectory(TlsOptions):
+    server: str = Field(description="Host name or host:port of a domain controller.")
+    base_dn: str
+    bind_user: SecretRef
+    bind_password: SecretRef
+    tls: TlsMode = TlsMode.LDAPS
+    timeout_seconds: float = Field(default=15.0, gt=0)
+
+    _literal = field_validator("bind_user", "bind_password", mode="before")(_refuse_literal_secret)
+
+
+class Directories(Model):
+    entra: EntraDirectory | None = None
+    active_directory: ActiveDirectory | None = None
+
+
+class Integrations(Model):
+    itglue_organization_id: str | None = None
+    hudu_company_id: str | None = None
+    connectwise_company_id: str | None = None
+    autotask_company_id: str | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _ids_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class Integration(StrEnum):
+    ITGLUE = "itglue"
+    HUDU = "hudu"
+    CONNECTWISE = "connectwise"
+    AUTOTASK = "autotask"
+
+
+class Pin(Model):
+    """R18: resolve a matching conflict by naming the record to link."""
+
+    account: str = Field(description="Account UPN (or sAMAccountName).")
+    integration: Integration
+    record_id: str
+
+    @field_validator("record_id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class Source(StrEnum):
+    ENTRA = "entra"
+    ACTIVE_DIRECTORY = "activeDirectory"
+
+
+class Selection(Model):
+    """R2: OUs or security groups (distinguished names), not both."""
+
+    ous: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    include_nested_groups: bool = Field(
+        default=False, description="R6: import members of nested groups too (off = report only)."
+    )
+
+
+class ImportOptions(Model):
+    password_entry_matching: bool = Field(default=False, description="R12 (IT Glue or Hudu).")
+    contact_matching: bool = Field(default=False, description="R14 (ConnectWise or Autotask).")
+    password_remember: bool = Field(default=False, description="R15 flag.")
+    welcome_email: bool = Field(default=False, description="R16: send once to new accounts.")
+    self_serve: bool = Field(default=False, description="R17 flag.")
+
+
+class Schedule(Model):
+    interval_minutes: int | None = Field(
+        default=None, ge=5, description="Default: 60 for Entra-only, 180 for AD (R9)."
+    )
+
+
+class ImportSettings(Model):
+    """What to import and how; used by policies and by customer-level settings."""
+
+    source: Source
+    password_sync: bool = Field(default=False, description="R3: AD users need a licensed Entra match.")
+    selection: Selection = Selection()
+    options: ImportOptions = ImportOptions()
+    schedule: Schedule = Schedule()
+    safety: Safety | None = Field(default=None, description="Overrides Settings.safety.")
+
+
+class CustomerSpec(Model):
+    paused: bool = Field(default=False, description="R10: planned, never applied.")
+    directories: Directories = Directories()
+    integrations: Integrations = Integrations()
+    import_policy: str | None = Field(default=None, description="End-user policy by name (R20).")
+    admin_import_policy: str | None = Field(default=None, description="Admin policy by name.")
+    import_: ImportSettings | None = Field(
+        default=None, alias="import", description="Customer-level settings when in no policy."
+    )
+    admin_import: ImportSettings | None = None
+    pins: tuple[Pin, ...] = ()
+
+
+# --- policies --------------------------------------------------------------------------
+
+
+class LabelSelector(Model):
+    match_labels: dict[str, str] = Field(default_factory=dict)
+
+
+class AppliesTo(Model):
+    customers: tuple[str, ...] = ()
+    label_selector: LabelSelector | None = None
+
+
+class PolicySpec(ImportSettings):
+    applies_to: AppliesTo = AppliesTo()
+    paused: bool = Field(default=False, description="R10: members are planned, never applied.")
+
+
+# --- documents -------------------------------------------------------------------------
+
+
+class _Document(Model):
+    api_version: Literal["reconciler.dev/v1"]
+    metadata: Metadata
+
+
+class SettingsDoc(_Document):
+    kind: Literal["Settings"]
+    spec: SettingsSpec = SettingsSpec()
+
+
+class CustomerDoc(_Document):
+    kind: Literal["Customer"]
+    spec: CustomerSpec = CustomerSpec()
+
+
+class ImportPolicyDoc(_Document):
+    kind: Literal["ImportPolicy"]
+    spec: PolicySpec
+
+
+class AdminImportPolicyDoc(_Document):
+    kind: Literal["AdminImportPolicy"]
+    spec: PolicySpec
+
+
+KINDS: dict[str, type[_Document]] = {
+    "Settings": SettingsDoc,
+    "Customer": CustomerDoc,
+    "ImportPolicy": ImportPolicyDoc,
+    "AdminImportPolicy": AdminImportPolicyDoc,
+}
+
+AnyDoc = SettingsDoc | CustomerDoc | ImportPolicyDoc | AdminImportPolicyDoc
+
+
+def schema_file_name(kind: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", kind).lower() + ".schema.json"

@@ -1,0 +1,94 @@
+"""Config stage: which import settings apply to each customer (R20).
+
+A customer belongs to at most one ImportPolicy and at most one
+AdminImportPolicy, by name (either side may name the other) or by label
+selector; outside every policy it uses its own settings. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reconciler.config.load import ConfigSet, Loaded
+from reconciler.config.models import (
+    AdminImportPolicyDoc,
+    CustomerDoc,
+    ImportPolicyDoc,
+    ImportSettings,
+    Safety,
+)
+
+
+@dataclass(frozen=True)
+class ImportBinding:
+    """Import settings for one class of account of a customer, and where they came from."""
+
+    settings: ImportSettings
+    origin: str  # "policy <name>" or "customer"
+    policy: str | None
+    policy_paused: bool
+
+
+@dataclass(frozen=True)
+class EffectiveCustomer:
+    name: str
+    doc: CustomerDoc
+    end_user: ImportBinding | None
+    admin: ImportBinding | None
+    safety: Safety
+
+    @property
+    def paused(self) -> bool:
+        """R10: the customer or a policy it belongs to is paused."""
+        bindings = (self.end_user, self.admin)
+        return self.doc.spec.paused or any(b is not None and b.policy_paused for b in bindings)
+
+
+PolicyDoc = ImportPolicyDoc | AdminImportPolicyDoc
+
+
+def policy_members(
+    policies: dict[str, Loaded[ImportPolicyDoc]] | dict[str, Loaded[AdminImportPolicyDoc]],
+    customer: CustomerDoc,
+    named: str | None,
+) -> list[str]:
+    """Names of the policies (of one class) that select `customer`."""
+    out: list[str] = []
+    for name, loaded in policies.items():
+        applies = loaded.doc.spec.applies_to
+        hit = name == named or customer.metadata.name in applies.customers
+        selector = applies.label_selector
+        if selector is not None and selector.match_labels:
+            labels = customer.metadata.labels
+            hit = hit or all(labels.get(k) == v for k, v in selector.match_labels.items())
+        if hit:
+            out.append(name)
+    return out
+
+
+def _binding(
+    policies: dict[str, Loaded[ImportPolicyDoc]] | dict[str, Loaded[AdminImportPolicyDoc]],
+    customer: CustomerDoc,
+    named: str | None,
+    own: ImportSettings | None,
+) -> ImportBinding | None:
+    members = policy_members(policies, customer, named)
+    if members:
+        spec = policies[members[0]].doc.spec
+        return ImportBinding(spec, f"policy {members[0]}", members[0], spec.paused)
+    if own is not None:
+        return ImportBinding(own, "customer", None, False)
+    return None
+
+
+def effective_customers(config: ConfigSet) -> dict[str, EffectiveCustomer]:
+    """Resolved settings of every customer. Assumes `rules.check` found no R20 errors."""
+    default_safety = config.settings_doc.spec.safety
+    out: dict[str, EffectiveCustomer] = {}
+    for name, loaded in sorted(config.customers.items()):
+        spec = loaded.doc.spec
+        end_user = _binding(config.policies, loaded.doc, spec.import_policy, spec.import_)
+        admin = _binding(config.admin_policies, loaded.doc, spec.admin_import_policy, spec.admin_import)
+        safety = (end_user.settings.safety if end_user else None) or default_safety
+        out[name] = EffectiveCustomer(name, loaded.doc, end_user, admin, safety)
+    return out

@@ -1,0 +1,284 @@
+"""Config stage: semantic rules checked without touching any live system.
+
+Every rule adds `Problem`s with the file:line of the offending entry; `check`
+returns them all at once. Rule ids (R2, R4, ...) are in the messages so a
+reviewer can look them up in DOMAIN.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler.config.adnames import WELL_KNOWN_GROUP_NAMES, default_container, normalize_dn, rdn_value
+from reconciler.config.load import ConfigSet, Loaded
+from reconciler.config.models import CustomerDoc, ImportSettings, Integration, Source
+from reconciler.config.resolve import ImportBinding, effective_customers, policy_members
+from reconciler.config.yamlsrc import Document, Path_
+from reconciler.errors import Problem
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """One block of import settings and where it is written."""
+
+    settings: ImportSettings
+    src: Document
+    path: Path_
+    label: str
+
+
+def check(config: ConfigSet) -> list[Problem]:
+    problems: list[Problem] = []
+    for block in _settings_blocks(config):
+        problems.extend(_check_selection(block))
+    problems.extend(_check_membership(config))
+    if problems:  # later rules assume membership resolves cleanly
+        return problems
+    problems.extend(_check_customers(config))
+    return list(dict.fromkeys(problems))
+
+
+def _settings_blocks(config: ConfigSet) -> Iterator[_Settings]:
+    for name, pol in config.policies.items():
+        yield _Settings(pol.doc.spec, pol.src, ("spec",), f"ImportPolicy {name}")
+    for name, apol in config.admin_policies.items():
+        yield _Settings(apol.doc.spec, apol.src, ("spec",), f"AdminImportPolicy {name}")
+    for name, cust in config.customers.items():
+        if cust.doc.spec.import_ is not None:
+            yield _Settings(cust.doc.spec.import_, cust.src, ("spec", "import"), f"customer {name}")
+        if cust.doc.spec.admin_import is not None:
+            yield _Settings(cust.doc.spec.admin_import, cust.src, ("spec", "adminImport"), f"customer {name}")
+
+
+def _check_selection(block: _Settings) -> Iterator[Problem]:
+    s, src, base = block.settings, block.src, block.path
+    sel = s.selection
+    at_sel = (*base, "selection")
+    if s.source is Source.ENTRA:
+        if sel.ous or sel.groups:
+            yield src.problem(
+                at_sel,
+                "selection applies to activeDirectory sources only; Entra imports every licensed user (R1)",
+            )
+        if s.password_sync:
+            yield src.problem((*base, "passwordSync"), "passwordSync needs source activeDirectory (R3)")
+        return
+    if sel.ous and sel.groups:
+        yield src.problem(at_sel, "select OUs or groups, not both (R2)")
+    if not sel.ous and not sel.groups:
+        yield src.problem(
+            (*base, "source"), "an activeDirectory import must select at least one OU or group (R2)"
+        )
+    if sel.include_nested_groups and not sel.groups:
+        yield src.problem(
+            (*at_sel, "includeNestedGroups"), "includeNestedGroups needs groups in the selection (R6)"
+        )
+    for i, group in enumerate(sel.groups):
+        where = (*at_sel, "groups", i)
+        if not normalize_dn(group).startswith("cn="):
+            yield src.problem(where, f"group {group!r} is not a distinguished name (CN=...,DC=...)")
+            continue
+        if rdn_value(group) in WELL_KNOWN_GROUP_NAMES:
+            yield src.problem(
+                where, f"group {group!r} is a default/well-known group and cannot be selected (R4)"
+            )
+        container = default_container(group)
+        if container is not None:
+            yield src.problem(
+                where,
+                f"group {group!r} is in the default {container} container; members of groups there do not import (R5)",
+            )
+    for i, ou in enumerate(sel.ous):
+        if not normalize_dn(ou).startswith(("ou=", "cn=", "dc=")):
+            yield src.problem((*at_sel, "ous", i), f"OU {ou!r} is not a distinguished name (OU=...,DC=...)")
+
+
+def _check_membership(config: ConfigSet) -> Iterator[Problem]:
+    """R20: names resolve; at most one policy per class; policies or own settings, not both."""
+    for pol in [*config.policies.values(), *config.admin_policies.values()]:
+        for i, cust in enumerate(pol.doc.spec.applies_to.customers):
+            if cust not in config.customers:
+                yield pol.src.problem(
+                    ("spec", "appliesTo", "customers", i), f"unknown customer {cust!r} (R20)"
+                )
+    for name, cust in config.customers.items():
+        spec = cust.doc.spec
+        classes: tuple[tuple[str, str, str, dict[str, Any], str | None, ImportSettings | None], ...] = (
+            ("importPolicy", "import", "ImportPolicy", config.policies, spec.import_policy, spec.import_),
+            ("adminImportPolicy", "adminImport", "AdminImportPolicy", config.admin_policies,
+             spec.admin_import_policy, spec.admin_import),
+        )  # fmt: skip
+        for field, own_field, kind, policies, named, own in classes:
+            if named is not None and named not in policies:
+                yield cust.src.problem(("spec", field), f"unknown {kind} {named!r} (R20)")
+            members = policy_members(policies, cust.doc, named)
+            if len(members) > 1:
+                yield cust.src.problem(
+                    ("metadata", "name"),
+                    f"customer {name!r} is a member of more than one {kind}: {', '.join(members)} (R20)",
+                )
+            if members and own is not None:
+                yield cust.src.problem(
+                    ("spec", own_field),
+                    f"customer {name!r} has its own {own_field} settings but is a member of {kind} {members[0]!r}; use one (R20)",
+                )
+
+
+def _check_customers(config: ConfigSet) -> Iterator[Problem]:
+    settings = config.settings_doc.spec
+    offline = settings.snapshot is not None
+    conns = settings.connections
+    for name, eff in effective_customers(config).items():
+        cust = config.customers[name]
+        yield from _check_pins(cust)
+        links = cust.doc.spec.integrations
+        dirs = cust.doc.spec.directories
+        if links.connectwise_company_id and links.autotask_company_id:
+            yield cust.src.problem(
+                ("spec", "integrations"), "link ConnectWise or Autotask, not both: one PSA per customer (R14)"
+            )
+        if eff.end_user is not None and eff.admin is not None:
+            yield from _check_overlap(config, cust, eff.end_user, eff.admin)
+        for binding in (eff.end_user, eff.admin):
+            if binding is None:
+                continue
+            s, opt, why = binding.settings, binding.settings.options, f"{binding.origin}"
+            needs_entra = s.source is Source.ENTRA or s.password_sync
+            if needs_entra and dirs.entra is None:
+                yield cust.src.problem(
+                    ("spec", "directories"),
+                    f"{why} imports from Entra but the customer has no directories.entra.tenantId (R1, R3)",
+                )
+            if needs_entra and not offline and conns.graph is None:
+                yield cust.src.problem(
+                    ("metadata", "name"), f"{why} imports from Entra but Settings has no connections.graph"
+                )
+            if s.source is Source.ACTIVE_DIRECTORY and dirs.active_directory is None:
+                yield cust.src.problem(
+                    ("spec", "directories"),
+                    f"{why} imports from Active Directory but the customer has no directories.activeDirectory (R2)",
+                )
+            if opt.password_entry_matching:
+                yield from _check_password_matching(config, cust, why)
+            if opt.contact_matching:
+                yield from _check_contact_matching(config, cust, why)
+            if opt.password_remember and not settings.features.password_manager:
+                yield cust.src.problem(
+                    ("metadata", "name"),
+                    f"{why} enables passwordRemember but Settings features.passwordManager is off (R15)",
+                )
+            if opt.welcome_email:
+                yield from _check_welcome(config, cust, why)
+
+
+def _check_pins(cust: Loaded[CustomerDoc]) -> Iterator[Problem]:
+    links = cust.doc.spec.integrations
+    linked = {
+        Integration.ITGLUE: links.itglue_organization_id,
+        Integration.HUDU: links.hudu_company_id,
+        Integration.CONNECTWISE: links.connectwise_company_id,
+        Integration.AUTOTASK: links.autotask_company_id,
+    }
+    seen: set[tuple[str, Integration]] = set()
+    for i, pin in enumerate(cust.doc.spec.pins):
+        where = ("spec", "pins", i)
+        if not linked[pin.integration]:
+            yield cust.src.problem(
+                (*where, "integration"),
+                f"pin names {pin.integration.value} but the customer is not linked to it (R18)",
+            )
+        key = (pin.account.lower(), pin.integration)
+        if key in seen:
+            yield cust.src.problem(
+                where, f"more than one pin for {pin.account} in {pin.integration.value} (R18)"
+            )
+        seen.add(key)
+
+
+def _check_overlap(
+    config: ConfigSet, cust: Loaded[CustomerDoc], end: ImportBinding, admin: ImportBinding
+) -> Iterator[Problem]:
+    """R7: no OU or group selected for both end-user and admin import."""
+    admin_sel = {normalize_dn(dn) for dn in (*admin.settings.selection.ous, *admin.settings.selection.groups)}
+    src, base = _settings_location(config, cust, end)
+    for kind in ("ous", "groups"):
+        for i, dn in enumerate(getattr(end.settings.selection, kind)):
+            if normalize_dn(dn) in admin_sel:
+                yield src.problem(
+                    (*base, "selection", kind, i),
+                    f"{dn!r} is selected for end-user import ({end.origin}) and admin import ({admin.origin}) of customer {cust.doc.metadata.name!r} (R7)",
+                )
+
+
+def _settings_location(
+    config: ConfigSet, cust: Loaded[CustomerDoc], binding: ImportBinding
+) -> tuple[Document, Path_]:
+    if binding.policy is not None and binding.policy in config.policies:
+        return config.policies[binding.policy].src, ("spec",)
+    return cust.src, ("spec", "import")
+
+
+def _check_password_matching(config: ConfigSet, cust: Loaded[CustomerDoc], why: str) -> Iterator[Problem]:
+    settings = config.settings_doc.spec
+    links = cust.doc.spec.integrations
+    if not settings.features.password_manager:
+        yield cust.src.problem(
+            ("metadata", "name"),
+            f"{why} enables passwordEntryMatching but Settings features.passwordManager is off (R12)",
+        )
+    if links.itglue_organization_id and links.hudu_company_id:
+        yield cust.src.problem(
+            ("spec", "integrations"),
+            "passwordEntryMatching needs one password manager; link IT Glue or Hudu, not both (R12)",
+        )
+    elif not (links.itglue_organization_id or links.hudu_company_id):
+        yield cust.src.problem(
+            ("spec", "integrations"),
+            f"{why} enables passwordEntryMatching but the customer has no itglueOrganizationId or huduCompanyId (R12)",
+        )
+    elif settings.snapshot is None:
+        conn = settings.connections.itglue if links.itglue_organization_id else settings.connections.hudu
+        if conn is None:
+            which = "itglue" if links.itglue_organization_id else "hudu"
+            yield cust.src.problem(
+                ("spec", "integrations"), f"passwordEntryMatching needs Settings connections.{which} (R12)"
+            )
+
+
+def _check_contact_matching(config: ConfigSet, cust: Loaded[CustomerDoc], why: str) -> Iterator[Problem]:
+    settings = config.settings_doc.spec
+    links = cust.doc.spec.integrations
+    if not (links.connectwise_company_id or links.autotask_company_id):
+        yield cust.src.problem(
+            ("spec", "integrations"),
+            f"{why} enables contactMatching but the customer has no connectwiseCompanyId or autotaskCompanyId (R14)",
+        )
+    elif settings.snapshot is None:
+        conn = (
+            settings.connections.connectwise
+            if links.connectwise_company_id
+            else settings.connections.autotask
+        )
+        if conn is None:
+            which = "connectwise" if links.connectwise_company_id else "autotask"
+            yield cust.src.problem(
+                ("spec", "integrations"), f"contactMatching needs Settings connections.{which} (R14)"
+            )
+
+
+def _check_welcome(config: ConfigSet, cust: Loaded[CustomerDoc], why: str) -> Iterator[Problem]:
+    settings = config.settings_doc.spec
+    if settings.snapshot is None and settings.connections.smtp is None:
+        yield cust.src.problem(
+            ("metadata", "name"), f"{why} enables welcomeEmail but Settings has no connections.smtp (R16)"
+        )
+    template = Path(config.root) / settings.welcome_email.template
+    if not template.is_file():
+        at = config.settings.src if config.settings else cust.src
+        path: Path_ = ("spec", "welcomeEmail", "template") if config.settings else ("metadata", "name")
+        yield at.problem(
+            path, f"welcome email template {settings.welcome_email.template} does not exist (R16)"
+        )

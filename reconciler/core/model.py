@@ -1,0 +1,222 @@
+"""Pure core: the domain's data, as immutable values shared by every stage.
+
+Live data (what providers read): `DirectoryUser`, `DirectoryGroup`,
+`DirectorySnapshot`, `PasswordEntry`, `PsaContact`.
+Managed data (what we own): `Account` and its links to integration records.
+Requests to create things: `NewPasswordEntry`, `NewContact`, `WelcomeEmail`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class DirSource(StrEnum):
+    ENTRA = "entra"
+    AD = "ad"
+
+
+class AccountClass(StrEnum):
+    END_USER = "end-user"
+    ADMIN = "admin"
+
+
+class IntegrationKind(StrEnum):
+    ITGLUE = "itglue"
+    HUDU = "hudu"
+    CONNECTWISE = "connectwise"
+    AUTOTASK = "autotask"
+
+
+PASSWORD_MANAGERS = (IntegrationKind.ITGLUE, IntegrationKind.HUDU)
+PSAS = (IntegrationKind.CONNECTWISE, IntegrationKind.AUTOTASK)
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryUser:
+    """A user as a directory reports it. `id` is the Entra object id or the AD
+    objectGUID (canonical UUID text); `immutable_id` is Entra's
+    onPremisesImmutableId, or for AD base64(mS-DS-ConsistencyGuid or objectGUID)."""
+
+    source: DirSource
+    id: str
+    upn: str
+    sam_account_name: str | None = None
+    mail: str | None = None
+    given_name: str | None = None
+    surname: str | None = None
+    display_name: str | None = None
+    enabled: bool = True
+    licensed: bool = False
+    immutable_id: str | None = None
+    proxy_addresses: tuple[str, ...] = ()
+    dn: str | None = None
+    member_of: tuple[str, ...] = ()
+    primary_group_id: int | None = None
+
+    @property
+    def primary_smtp(self) -> str | None:
+        for addr in self.proxy_addresses:
+            if addr.startswith("SMTP:"):
+                return addr[5:]
+        return self.mail
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryGroup:
+    """A group; `dn` for AD (the id used in selections), `member_of` its parent groups."""
+
+    source: DirSource
+    id: str
+    name: str
+    dn: str | None = None
+    sid: str | None = None
+    member_of: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DirectorySnapshot:
+    users: tuple[DirectoryUser, ...]
+    groups: tuple[DirectoryGroup, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordEntry:
+    """An IT Glue password / Hudu asset password (never its secret value)."""
+
+    integration: IntegrationKind
+    id: str
+    name: str
+    username: str | None
+    category: str | None
+    archived: bool = False
+    marker: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PsaContact:
+    integration: IntegrationKind
+    id: str
+    first_name: str | None
+    last_name: str | None
+    emails: tuple[str, ...] = ()
+    active: bool = True
+    marker: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewPasswordEntry:
+    """Create request; the client stores `marker_text(marker)` in notes/description."""
+
+    name: str
+    username: str
+    category: str
+    marker: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewContact:
+    first_name: str
+    last_name: str
+    email: str | None
+    marker: str
+
+
+@dataclass(frozen=True, slots=True)
+class WelcomeEmail:
+    to: str
+    subject: str
+    body: str
+    marker: str
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A managed end-user (or admin) account. `key` is its identity:
+    `<class>/<source>:<directory id>`; everything else is compared as value."""
+
+    key: str
+    account_class: AccountClass
+    sources: tuple[DirSource, ...]
+    upn: str
+    sam_account_name: str | None = None
+    mail: str | None = None
+    given_name: str | None = None
+    surname: str | None = None
+    display_name: str | None = None
+    entra_id: str | None = None
+    ad_guid: str | None = None
+    password_sync: bool = False
+    self_serve: bool = False
+    password_remember: bool = False
+
+    def fields(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in ACCOUNT_FIELDS}
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.fields()
+        d["key"] = self.key
+        d["account_class"] = self.account_class.value
+        d["sources"] = [s.value for s in self.sources]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Account:
+        kw: dict[str, Any] = {name: d.get(name) for name in ACCOUNT_FIELDS if name in d}
+        for flag in ("password_sync", "self_serve", "password_remember"):
+            kw[flag] = bool(kw.get(flag, False))
+        return cls(
+            key=d["key"],
+            account_class=AccountClass(d["account_class"]),
+            sources=tuple(DirSource(s) for s in d["sources"]),
+            **kw,
+        )
+
+
+ACCOUNT_FIELDS = (
+    "upn", "sam_account_name", "mail", "given_name", "surname", "display_name",
+    "entra_id", "ad_guid", "password_sync", "self_serve", "password_remember",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """An account's link to one integration record."""
+
+    account_key: str
+    integration: IntegrationKind
+    record_id: str
+
+
+@dataclass(frozen=True)
+class ManagedState:
+    """What the state store holds for one customer, as the planner sees it."""
+
+    serial: int = 0
+    accounts: dict[str, Account] = field(default_factory=dict)
+    links: dict[tuple[str, IntegrationKind], Link] = field(default_factory=dict)
+    welcomed: frozenset[str] = frozenset()
+
+
+# --- markers on records we create (crash-safe reruns find their own creations) -----
+
+_MARKER = re.compile(r"\[reconciler:managed ([^\]\s]+)\]")
+
+
+def marker_for(customer: str, account_key: str) -> str:
+    return f"{customer}/{account_key}"
+
+
+def marker_text(marker: str) -> str:
+    """The tag a client writes into a created record's notes/description."""
+    return f"[reconciler:managed {marker}]"
+
+
+def parse_marker(text: str | None) -> str | None:
+    if not text:
+        return None
+    m = _MARKER.search(text)
+    return m.group(1) if m else None

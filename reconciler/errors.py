@@ -1,0 +1,79 @@
+"""Errors: one root type carrying an exit code, mapped by the CLI.
+
+    ReconcilerError (exit 1)
+    ├── ConfigError            config could not be loaded or validated; carries every problem
+    ├── SecretError            a secret reference could not be resolved (never carries the value)
+    ├── StateError             state store problems
+    │   ├── LockHeldError      another process holds a customer's lock
+    │   └── StalePlanError     a saved plan no longer matches config or state
+    ├── ProviderError          a live system answered badly (per customer, never fatal for others)
+    └── SafetyRefusal (exit 3) a plan was refused by a safety guard
+
+Exit codes: 0 ok / no changes, 1 error, 2 changes pending (with --detailed-exitcode),
+3 refused by a safety guard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+EXIT_REFUSED = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One user-facing problem with where it is: `file:line:col: message`."""
+
+    message: str
+    file: str = ""
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        if not self.file:
+            return self.message
+        if not self.line:
+            return f"{self.file}: {self.message}"
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+
+class ReconcilerError(Exception):
+    exit_code = EXIT_ERROR
+
+
+class ConfigError(ReconcilerError):
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: (p.file, p.line, p.column, p.message))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class SecretError(ReconcilerError):
+    pass
+
+
+class StateError(ReconcilerError):
+    pass
+
+
+class LockHeldError(StateError):
+    pass
+
+
+class StalePlanError(StateError):
+    pass
+
+
+class ProviderError(ReconcilerError):
+    """A live system failed; `where` names the customer (and integration)."""
+
+    def __init__(self, where: str, message: str) -> None:
+        self.where = where
+        self.message = message
+        super().__init__(f"{where}: {message}")
+
+
+class SafetyRefusal(ReconcilerError):
+    exit_code = EXIT_REFUSED

@@ -1,0 +1,1 @@
+"""Live stage: directory and integration providers (the impure edges)."""

@@ -1,0 +1,100 @@
+"""Live stage: the interfaces every directory and integration provider implements.
+
+A provider is bound to one customer when it is opened (`ProviderContext`), so
+calls carry no customer arguments. Providers raise `ProviderError` with the
+customer and integration in `where`; the engine turns that into a per-customer
+error and goes on with the other customers. Secrets are resolved inside the
+provider, only when it is opened, with `reconciler.secrets.resolve`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from reconciler.config.models import SettingsSpec
+from reconciler.config.resolve import EffectiveCustomer
+from reconciler.core.model import (
+    DirectorySnapshot,
+    IntegrationKind,
+    NewContact,
+    NewPasswordEntry,
+    PasswordEntry,
+    PsaContact,
+    WelcomeEmail,
+)
+
+
+@dataclass(frozen=True)
+class DirectoryScope:
+    """What to read from AD: the union of a customer's end-user and admin selections.
+    `nested` asks for members of nested groups too (and the groups in between),
+    so the core can report them (R6) or import them when the policy opts in."""
+
+    ous: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    nested: bool = True
+    full_sync: bool = False
+
+
+class CursorStore(Protocol):
+    """Per-customer provider memory kept in the state store (delta links, USNs,
+    cached directory contents). Values are opaque text."""
+
+    def get_cursor(self, customer: str, name: str) -> str | None: ...
+
+    def put_cursor(self, customer: str, name: str, value: str | None) -> None: ...
+
+
+@dataclass(frozen=True)
+class ProviderContext:
+    config_root: Path
+    settings: SettingsSpec
+    customer: EffectiveCustomer
+    cursors: CursorStore
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("reconciler"))
+
+    @property
+    def name(self) -> str:
+        return self.customer.name
+
+
+class DirectoryReader(Protocol):
+    def read(self, scope: DirectoryScope) -> DirectorySnapshot: ...
+
+
+class PasswordVault(Protocol):
+    """IT Glue organization / Hudu company of one customer."""
+
+    kind: IntegrationKind
+
+    def list_entries(self) -> list[PasswordEntry]: ...
+
+    def create_entry(self, new: NewPasswordEntry) -> PasswordEntry: ...
+
+
+class ContactBook(Protocol):
+    """ConnectWise / Autotask company of one customer."""
+
+    kind: IntegrationKind
+
+    def list_contacts(self) -> list[PsaContact]: ...
+
+    def create_contact(self, new: NewContact) -> PsaContact: ...
+
+
+class Mailer(Protocol):
+    def send(self, mail: WelcomeEmail) -> None: ...
+
+
+@dataclass
+class CustomerProviders:
+    """Everything one customer's reconcile talks to; None where not configured."""
+
+    entra: DirectoryReader | None = None
+    ad: DirectoryReader | None = None
+    vault: PasswordVault | None = None
+    contacts: ContactBook | None = None
+    mailer: Mailer | None = None

@@ -1,0 +1,12 @@
+"""Live stage: IT Glue provider (placeholder until its client lands)."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+from reconciler.errors import ProviderError
+from reconciler.providers.base import ProviderContext
+
+
+def open_itglue(ctx: ProviderContext) -> NoReturn:
+    raise ProviderError(ctx.name, "IT Glue client is not implemented yet; use Settings snapshot mode")

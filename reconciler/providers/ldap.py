@@ -1,0 +1,14 @@
+"""Live stage: Active Directory provider (placeholder until its client lands)."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+from reconciler.errors import ProviderError
+from reconciler.providers.base import ProviderContext
+
+
+def open_ad(ctx: ProviderContext) -> NoReturn:
+    raise ProviderError(
+        ctx.name, "Active Directory client is not implemented yet; use Settings snapshot mode"
+    )

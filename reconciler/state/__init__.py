@@ -1,0 +1,1 @@
+"""State: the embedded store of what we manage, journal and locks."""

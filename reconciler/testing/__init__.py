@@ -1,0 +1,1 @@
+"""Test helpers users can import: simulators of the vendor APIs on loopback."""
