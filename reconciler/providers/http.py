@@ -1,0 +1,204 @@
+"""Live stage: the one HTTP seam every vendor client uses.
+
+- TLS verified by default (optional extra CA file); turning it off is explicit
+  and logged as a warning on every client created.
+- Retries with exponential backoff and jitter on 429/5xx and transport errors,
+  honouring `Retry-After` (seconds, fractional too, or an HTTP date), bounded in
+  attempts and in total time.
+- An optional client-side rate limit (N requests per window) shared by every
+  customer of one integration.
+- Errors become `ProviderError(where, ...)` with the vendor's message cut short;
+  request headers (keys, tokens) and bodies are never part of a message.
+Clock and sleep are injectable so tests do not sleep for real.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import ssl
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from reconciler.errors import ProviderError
+
+log = logging.getLogger("reconciler.http")
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_ERROR_CHARS = 300
+
+Sleep = Callable[[float], None]
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    max_total_seconds: float = 120.0
+    base_delay: float = 0.5
+    max_delay: float = 60.0
+
+
+@dataclass
+class ApiStats:
+    """Counters a daemon exports as metrics."""
+
+    requests: int = 0
+    throttled: int = 0
+    retries: int = 0
+    waited_seconds: float = 0.0
+
+
+class RateLimiter:
+    """At most `limit` requests in any `window` seconds (sliding log); thread-safe."""
+
+    def __init__(self, limit: int, window: float, clock: Clock = time.monotonic, sleep: Sleep = time.sleep):
+        self.limit, self.window = limit, window
+        self._clock, self._sleep = clock, sleep
+        self._sent: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Block until a request may go; return the seconds waited."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                while self._sent and self._sent[0] <= now - self.window:
+                    self._sent.popleft()
+                if len(self._sent) < self.limit:
+                    self._sent.append(now)
+                    return waited
+                delay = self._sent[0] + self.window - now
+            self._sleep(delay)
+            waited += delay
+
+
+def tls_verify(ca_file: str | None, insecure: bool, base_dir: Path, where: str) -> ssl.SSLContext | bool:
+    """An SSL context for httpx: system CAs plus `ca_file`; False only when asked, loudly."""
+    if insecure:
+        log.warning(
+            "%s: TLS certificate verification is OFF (insecureSkipVerify); traffic can be intercepted", where
+        )
+        return False
+    ctx = ssl.create_default_context()
+    if ca_file:
+        path = base_dir / ca_file
+        try:
+            ctx.load_verify_locations(cafile=str(path))
+        except (OSError, ssl.SSLError) as exc:
+            raise ProviderError(where, f"cannot load CA file {ca_file}: {exc.__class__.__name__}") from None
+    return ctx
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a Retry-After header: a number (fractional allowed) or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def short_error(response: httpx.Response, extract: Callable[[Any], str | None] | None = None) -> str:
+    """The vendor's error message from a response body, cut short; never the request."""
+    text = ""
+    try:
+        body = response.json()
+        text = (extract(body) if extract else None) or ""
+    except ValueError:
+        body = None
+    if not text:
+        text = response.text.strip().replace("\n", " ")
+    if len(text) > MAX_ERROR_CHARS:
+        text = text[:MAX_ERROR_CHARS] + "..."
+    return text
+
+
+@dataclass
+class HttpApi:
+    """httpx client + retry/backoff + rate limit + error mapping for one integration."""
+
+    client: httpx.Client
+    where: str
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    limiter: RateLimiter | None = None
+    extract_error: Callable[[Any], str | None] | None = None
+    stats: ApiStats = field(default_factory=ApiStats)
+    sleep: Sleep = time.sleep
+    clock: Clock = time.monotonic
+
+    def request(self, method: str, url: str, *, ok: tuple[int, ...] = (), **kwargs: Any) -> httpx.Response:
+        """Send with retries; return a 2xx response (or one whose status is in `ok`)."""
+        start = self.clock()
+        attempt = 0
+        while True:
+            attempt += 1
+            if self.limiter is not None:
+                self.stats.waited_seconds += self.limiter.acquire()
+            self.stats.requests += 1
+            delay: float | None
+            try:
+                response = self.client.request(method, url, **kwargs)
+            except httpx.TransportError as exc:
+                problem = f"{method} {_path(url)}: {type(exc).__name__}"
+                delay = None
+            else:
+                if response.is_success or response.status_code in ok:
+                    return response
+                if response.status_code not in RETRY_STATUSES:
+                    raise ProviderError(
+                        self.where,
+                        f"{method} {_path(url)}: HTTP {response.status_code}: {short_error(response, self.extract_error)}",
+                    )
+                if response.status_code == 429:
+                    self.stats.throttled += 1
+                problem = f"{method} {_path(url)}: HTTP {response.status_code}: {short_error(response, self.extract_error)}"
+                delay = retry_after_seconds(response.headers.get("Retry-After"))
+            if delay is None:
+                backoff = self.retry.base_delay * (2 ** (attempt - 1))
+                delay = backoff * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
+            delay = min(delay, self.retry.max_delay)
+            elapsed = self.clock() - start
+            if attempt >= self.retry.max_attempts or elapsed + delay > self.retry.max_total_seconds:
+                raise ProviderError(
+                    self.where, f"{problem} (gave up after {attempt} attempts, {elapsed:.1f}s)"
+                )
+            log.info("%s: %s; retrying in %.2fs", self.where, problem, delay)
+            self.stats.retries += 1
+            self.stats.waited_seconds += delay
+            self.sleep(delay)
+
+    def get_json(self, url: str, **kwargs: Any) -> Any:
+        return _json(self.request("GET", url, **kwargs), self.where)
+
+    def post_json(self, url: str, **kwargs: Any) -> Any:
+        return _json(self.request("POST", url, **kwargs), self.where)
+
+
+def _json(response: httpx.Response, where: str) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise ProviderError(
+            where, f"{response.request.method} {_path(str(response.url))}: answer is not JSON"
+        ) from None
+
+
+def _path(url: str) -> str:
+    """The path of a URL without its query (queries can carry emails or tokens)."""
+    return httpx.URL(url).path
