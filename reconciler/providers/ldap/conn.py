@@ -1,0 +1,305 @@
+"""Live stage (AD): one bound, TLS-protected LDAP session to a domain controller.
+
+- LDAPS (636) or StartTLS (389) with certificate and host-name verification by
+  default (system CAs plus an optional `caFile`); plain LDAP only with
+  `tls: plain-insecure`, logged as a warning on every connection.
+- Simple bind with a DN or UPN from secret references. ldap3's NTLM bind fails
+  against Samba (APIS.md section 3), and simple bind over TLS is what AD expects.
+- Connect and receive timeouts; every ldap3 failure becomes a `ProviderError`
+  whose text never contains the bind name or password.
+- Searches are paged (AD caps pages at 1000) and counted, so tests and
+  benchmarks can see how many requests a sync costs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import ssl
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ldap3
+from ldap3.core import exceptions as ldap_errors
+from pydantic import SecretStr
+
+from reconciler.config.models import ActiveDirectory, TlsMode
+from reconciler.errors import ProviderError
+from reconciler.providers.ldap.entries import Entry
+
+log = logging.getLogger("reconciler.ldap")
+
+PAGE_SIZE = 1000
+MAX_MESSAGE_CHARS = 240
+RESULT_NO_SUCH_OBJECT = 32
+PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
+
+# The "data" code in AD's invalidCredentials message says why a bind failed.
+_BIND_REASONS = {
+    "525": "user not found",
+    "52e": "invalid user name or password",
+    "530": "logon not permitted at this time",
+    "531": "logon not permitted from this workstation",
+    "532": "password expired",
+    "533": "account disabled",
+    "701": "account expired",
+    "773": "password must be changed",
+    "775": "account locked out",
+}
+
+
+class NoSuchObject(Exception):
+    """A search base does not exist (LDAP result 32); callers decide what it means."""
+
+    def __init__(self, base: str) -> None:
+        super().__init__(base)
+        self.base = base
+
+
+@dataclass
+class SearchStats:
+    """`searches`: logical searches; `requests`: LDAP search requests (one per page)."""
+
+    searches: int = 0
+    requests: int = 0
+    entries: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {"searches": self.searches, "requests": self.requests, "entries": self.entries}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how to connect; built once per reader from the customer's config."""
+
+    host: str
+    port: int
+    mode: TlsMode
+    timeout: float
+    ssl_context: ssl.SSLContext | None
+    where: str
+
+    @property
+    def address(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def split_server(server: str, mode: TlsMode) -> tuple[str, int]:
+    """'dc1', 'dc1:3269', '[::1]:636' or '::1' -> (host, port); default port by TLS mode."""
+    default = 636 if mode is TlsMode.LDAPS else 389
+    server = server.strip()
+    for scheme in ("ldaps://", "ldap://"):
+        if server.lower().startswith(scheme):
+            server = server[len(scheme) :]
+    if server.startswith("["):
+        host, _, rest = server[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") else default
+    if server.count(":") == 1:
+        host, _, port = server.partition(":")
+        return host, int(port)
+    return server, default
+
+
+def make_endpoint(ad: ActiveDirectory, config_root: Path, where: str) -> Endpoint:
+    try:
+        host, port = split_server(ad.server, ad.tls)
+    except ValueError:
+        raise ProviderError(where, f"server {ad.server!r} is not host or host:port") from None
+    context: ssl.SSLContext | None = None
+    if ad.tls is TlsMode.PLAIN_INSECURE:
+        log.warning(
+            "%s: Active Directory connection is NOT encrypted (tls: plain-insecure); the bind password "
+            "and directory data cross the network in clear text",
+            where,
+        )
+    else:
+        context = ssl.create_default_context()
+        if ad.ca_file:
+            try:
+                context.load_verify_locations(cafile=str(config_root / ad.ca_file))
+            except (OSError, ssl.SSLError) as exc:
+                raise ProviderError(
+                    where, f"cannot load CA file {ad.ca_file}: {type(exc).__name__}"
+                ) from None
+        if ad.insecure_skip_verify:
+            log.warning(
+                "%s: TLS certificate verification is OFF (insecureSkipVerify) for Active Directory; "
+                "traffic can be intercepted",
+                where,
+            )
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+    return Endpoint(host, port, ad.tls, ad.timeout_seconds, context, where)
+
+
+class _ContextTls(ldap3.Tls):  # type: ignore[misc]
+    """ldap3's Tls turns Python's host-name check off and does its own; this one
+    wraps with our SSLContext so OpenSSL verifies chain and name (IP SANs too)."""
+
+    def __init__(self, context: ssl.SSLContext, host: str) -> None:
+        super().__init__(validate=context.verify_mode)
+        self._context = context
+        self._host = host
+
+    def wrap_socket(self, connection: Any, do_handshake: bool = False) -> None:
+        connection.socket = self._context.wrap_socket(
+            connection.socket,
+            server_side=False,
+            do_handshake_on_connect=do_handshake,
+            server_hostname=self._host if self._context.check_hostname else None,
+        )
+
+
+class Session:
+    """A bound connection. Use as a context manager; `close()` unbinds."""
+
+    def __init__(self, conn: ldap3.Connection, endpoint: Endpoint, stats: SearchStats, scrub: Sequence[str]):
+        self._conn = conn
+        self.endpoint = endpoint
+        self.stats = stats
+        self._scrub = [s for s in scrub if s]
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(ldap_errors.LDAPException):
+            self._conn.unbind()
+
+    def search(
+        self,
+        base: str,
+        search_filter: str,
+        attributes: Sequence[str],
+        *,
+        scope: str = ldap3.SUBTREE,
+        paged: bool = True,
+    ) -> Iterator[Entry]:
+        """Entries of one (paged) search; raises NoSuchObject when `base` is missing."""
+        self.stats.searches += 1
+        cookie: bytes | None = None
+        while True:
+            self.stats.requests += 1
+            try:
+                self._conn.search(
+                    base,
+                    search_filter,
+                    search_scope=scope,
+                    attributes=list(attributes) or [ldap3.NO_ATTRIBUTES],
+                    paged_size=PAGE_SIZE if paged else None,
+                    paged_cookie=cookie,
+                    time_limit=int(self.endpoint.timeout) + 1,
+                )
+            except ldap_errors.LDAPException as exc:
+                raise self.error(f"search under {base!r} failed", exc) from None
+            result = self._conn.result
+            code = result.get("result", 0)
+            if code == RESULT_NO_SUCH_OBJECT:
+                raise NoSuchObject(base)
+            if code not in (0, 4):  # 4 = sizeLimitExceeded never happens with paging
+                raise ProviderError(
+                    self.endpoint.where,
+                    f"search under {base!r} failed: {result.get('description')}: "
+                    f"{self._clean(str(result.get('message', '')))}",
+                )
+            for item in self._conn.response or ():
+                if item.get("type") == "searchResEntry":
+                    self.stats.entries += 1
+                    yield Entry(item["dn"], item["raw_attributes"])
+            controls = result.get("controls") or {}
+            cookie = controls.get(PAGED_RESULTS_OID, {}).get("value", {}).get("cookie") if paged else None
+            if not cookie:
+                return
+
+    def read(self, dn: str, attributes: Sequence[str]) -> Entry:
+        """One object by DN (base search); NoSuchObject when it does not exist."""
+        for entry in self.search(dn, "(objectClass=*)", attributes, scope=ldap3.BASE, paged=False):
+            return entry
+        raise NoSuchObject(dn)
+
+    def error(self, doing: str, exc: BaseException) -> ProviderError:
+        return ProviderError(self.endpoint.where, f"{doing}: {describe(exc, self._scrub)}")
+
+    def _clean(self, message: str) -> str:
+        return scrub(message, self._scrub)
+
+
+def scrub(message: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if secret:
+            message = message.replace(secret, "***")
+    message = " ".join(message.split())
+    return message if len(message) <= MAX_MESSAGE_CHARS else message[:MAX_MESSAGE_CHARS] + "..."
+
+
+def describe(exc: BaseException, secrets: Sequence[str]) -> str:
+    if isinstance(exc, ldap_errors.LDAPSocketReceiveError | ldap_errors.LDAPResponseTimeoutError):
+        return "no answer within the timeout"
+    return f"{type(exc).__name__}: {scrub(str(exc), secrets)}"
+
+
+def open_session(endpoint: Endpoint, user: SecretStr, password: SecretStr, stats: SearchStats) -> Session:
+    """Connect, secure (LDAPS or StartTLS), bind; a ProviderError on any failure."""
+    user_text, password_text = user.get_secret_value(), password.get_secret_value()
+    secrets = (password_text, user_text)
+    where = endpoint.where
+    tls = _ContextTls(endpoint.ssl_context, endpoint.host) if endpoint.ssl_context is not None else None
+    server = ldap3.Server(
+        endpoint.host,
+        port=endpoint.port,
+        use_ssl=endpoint.mode is TlsMode.LDAPS,
+        tls=tls,
+        get_info=ldap3.NONE,
+        connect_timeout=endpoint.timeout,
+    )
+    conn = ldap3.Connection(
+        server,
+        user=user_text,
+        password=password_text,
+        authentication=ldap3.SIMPLE,
+        read_only=True,
+        raise_exceptions=False,
+        receive_timeout=endpoint.timeout,
+        auto_referrals=False,
+        check_names=False,
+    )
+    step = f"cannot connect to {endpoint.address}"
+    try:
+        conn.open(read_server_info=False)
+        if endpoint.mode is TlsMode.STARTTLS:
+            step = f"StartTLS with {endpoint.address} failed"
+            if not conn.start_tls(read_server_info=False):
+                raise ProviderError(where, f"{step}: {scrub(str(conn.last_error), secrets)}")
+        step = f"bind to {endpoint.address} failed"
+        bound = conn.bind(read_server_info=False)
+    except ldap_errors.LDAPException as exc:
+        _quiet_unbind(conn)
+        raise ProviderError(where, f"{step}: {describe(exc, secrets)}") from None
+    if not bound:
+        result = conn.result or {}
+        _quiet_unbind(conn)
+        raise ProviderError(where, f"bind to {endpoint.address} failed: {_bind_reason(result, secrets)}")
+    return Session(conn, endpoint, stats, secrets)
+
+
+def _bind_reason(result: dict[str, Any], secrets: Sequence[str]) -> str:
+    description = str(result.get("description", "unknown error"))
+    message = str(result.get("message", ""))
+    if description == "invalidCredentials":
+        for code, reason in _BIND_REASONS.items():
+            if f"data {code}" in message:
+                return f"invalidCredentials ({reason})"
+        return "invalidCredentials (check bindUser and bindPassword)"
+    if description == "strongerAuthRequired":
+        return "strongerAuthRequired: the domain controller requires TLS for simple binds; use tls: ldaps or starttls"
+    return f"{description}: {scrub(message, secrets)}"
+
+
+def _quiet_unbind(conn: ldap3.Connection) -> None:
+    with contextlib.suppress(ldap_errors.LDAPException):
+        conn.unbind()

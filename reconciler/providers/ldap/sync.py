@@ -1,0 +1,328 @@
+"""Live stage (AD): full and incremental reads of a customer's selection.
+
+Full sync: read the DC's highestCommittedUSN first, then every selected OU
+(subtree) and group (users whose `memberOf` is the group -- never the group's
+`member` attribute, which AD truncates at 1500 values; with `nested`, the DC's
+in-chain rule plus the groups in between).
+
+Incremental sync (same DC, same invocationId, same scope):
+1. highestCommittedUSN unchanged -> nothing at all changed on the DC: reuse the
+   cache (two base searches).
+2. Otherwise: objects with `uSNChanged` above the cursor (users and groups of
+   the whole domain, so moves out of a selection are seen); a selected group
+   whose membership changed -- it, or a group nested in it, is in the delta,
+   since adding a member changes the group and not the user -- is read again.
+3. A presence check per selection lists only objectGUIDs. It is what removes
+   users that were deleted, or moved or hidden where the delta cannot show them
+   (tombstones are invisible to ordinary accounts), so a stale cache never keeps
+   a removed user (R8); any GUID it finds that the cache lacks is fetched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from ldap3.utils.conv import escape_filter_chars
+
+from reconciler.config.adnames import is_under, normalize_dn
+from reconciler.core.model import DirectoryGroup, DirectoryUser
+from reconciler.errors import ProviderError
+from reconciler.providers.base import DirectoryScope
+from reconciler.providers.ldap.conn import NoSuchObject, Session
+from reconciler.providers.ldap.entries import (
+    CLASS_ATTRIBUTES,
+    GROUP_ATTRIBUTES,
+    GROUPS_FILTER,
+    IN_CHAIN,
+    USER_ATTRIBUTES,
+    USERS_FILTER,
+    Entry,
+    escape_bytes,
+    guid_bytes,
+    guid_text,
+    is_security_group,
+    rid,
+    text,
+    to_group,
+    to_user,
+)
+from reconciler.providers.ldap.selection import Kind, Resolved, resolve
+from reconciler.providers.ldap.state import DcIdentity, SelectedGroup, SelectedOu, SyncState
+
+GUID_BATCH = 100
+ROOT_ATTRIBUTES = ("highestCommittedUSN", "dsServiceName", "defaultNamingContext")
+
+
+@dataclass(frozen=True)
+class RootInfo:
+    usn: int
+    dc: DcIdentity
+    naming_context: str
+
+
+def read_root(session: Session) -> RootInfo:
+    """rootDSE plus the DC's invocationId (on its NTDS Settings object)."""
+    try:
+        root = session.read("", ROOT_ATTRIBUTES)
+        service = text(root.raw, "dsServiceName") or ""
+        ntds = session.read(service, ("invocationId",))
+    except NoSuchObject as missing:
+        raise ProviderError(session.endpoint.where, f"cannot read {missing.base!r} from the DC") from None
+    raw_invocation = ntds.raw.get("invocationId") or [b""]
+    usn = text(root.raw, "highestCommittedUSN")
+    if not service or not usn or len(raw_invocation[0]) != 16:
+        raise ProviderError(session.endpoint.where, "the server does not look like an AD domain controller")
+    return RootInfo(
+        int(usn),
+        DcIdentity(service, guid_text(raw_invocation[0])),
+        text(root.raw, "defaultNamingContext") or "",
+    )
+
+
+def scope_key(scope: DirectoryScope, base_dn: str) -> str:
+    ous = sorted(normalize_dn(d) for d in scope.ous)
+    groups = sorted(normalize_dn(d) for d in scope.groups)
+    return f"base={normalize_dn(base_dn)};ous={ous};groups={groups};nested={scope.nested}"
+
+
+# --- filters -------------------------------------------------------------------------
+
+
+def member_filter(group: SelectedGroup, nested: bool) -> str:
+    dn = escape_filter_chars(group.server_dn)
+    rule = f"memberOf:{IN_CHAIN}:={dn}" if nested else f"memberOf={dn}"
+    primary = f"(primaryGroupID={group.rid})" if group.rid is not None else ""
+    return f"(&{USERS_FILTER}(|({rule}){primary}))"
+
+
+def chain_filter(group: SelectedGroup) -> str:
+    return f"(&{GROUPS_FILTER}(memberOf:{IN_CHAIN}:={escape_filter_chars(group.server_dn)}))"
+
+
+def guid_filter(guids: Iterable[str]) -> str:
+    return "(|" + "".join(f"(objectGUID={escape_bytes(guid_bytes(g))})" for g in guids) + ")"
+
+
+# --- full sync -----------------------------------------------------------------------
+
+
+def resolve_scope(session: Session, scope: DirectoryScope) -> list[Resolved]:
+    return [resolve(session, Kind.OU, dn) for dn in scope.ous] + [
+        resolve(session, Kind.GROUP, dn) for dn in scope.groups
+    ]
+
+
+def full_sync(session: Session, scope: DirectoryScope, base_dn: str, resolved: list[Resolved]) -> SyncState:
+    """Read everything; `resolved` must be free of problems (the reader checks)."""
+    root = read_root(session)  # before reading, so changes made meanwhile are seen next time
+    state = SyncState(root.dc, root.usn, scope_key(scope, base_dn), root.naming_context)
+    for r in resolved:
+        assert r.entry is not None
+        if r.kind is Kind.OU:
+            ou = SelectedOu(r.dn, r.entry.guid, r.entry.dn)
+            state.ous[r.dn] = ou
+            for entry in _users_under(session, ou.server_dn, ou.dn):
+                _keep(state, ou.members, to_user(entry))
+        else:
+            group = _selected_group(r)
+            state.groups[r.dn] = group
+            read_group(session, state, group, base_dn, scope.nested)
+    state.prune()
+    return state
+
+
+def _selected_group(r: Resolved) -> SelectedGroup:
+    assert r.entry is not None
+    g = to_group(r.entry)
+    return SelectedGroup(
+        r.dn, g.id, r.entry.dn, g.sid, rid(g.sid) if g.sid else None, g.name, g.member_of
+    )  # fmt: skip
+
+
+def _users_under(session: Session, server_dn: str, written: str) -> Iterable[Entry]:
+    try:
+        yield from session.search(server_dn, USERS_FILTER, USER_ATTRIBUTES)
+    except NoSuchObject:
+        raise ProviderError(session.endpoint.where, f"selected OU {written!r} does not exist") from None
+
+
+def _keep(state: SyncState, members: set[str], user: DirectoryUser) -> None:
+    state.users[user.id] = user
+    members.add(user.id)
+
+
+def read_group(session: Session, state: SyncState, group: SelectedGroup, base_dn: str, nested: bool) -> None:
+    """(Re)read a selected group's members (and nested groups) from scratch."""
+    before = set(group.members)
+    old_chain_dns = {n.dn for g in group.chain if (n := state.nested_groups.get(g)) is not None and n.dn}
+    group.members = set()
+    group.chain = set()
+    if nested:
+        for entry in session.search(state.naming_context, chain_filter(group), GROUP_ATTRIBUTES):
+            nested_group = to_group(entry)
+            state.nested_groups[nested_group.id] = nested_group
+            group.chain.add(nested_group.id)
+    for entry in session.search(base_dn, member_filter(group, nested), USER_ATTRIBUTES):
+        _keep(state, group.members, to_user(entry))
+    _forget_membership(state, before - group.members, {group.server_dn, *old_chain_dns})
+
+
+def _forget_membership(state: SyncState, guids: Iterable[str], group_dns: set[str]) -> None:
+    """Users that left a group keep a stale memberOf in the cache (the user object
+    did not change); drop the group (and the groups nested in it) from it."""
+    gone = {normalize_dn(dn) for dn in group_dns}
+    for guid in guids:
+        user = state.users.get(guid)
+        if user is not None:
+            kept = tuple(dn for dn in user.member_of if normalize_dn(dn) not in gone)
+            state.users[guid] = replace(user, member_of=kept)
+
+
+# --- incremental sync ----------------------------------------------------------------
+
+
+class NeedFull(Exception):
+    """The cache cannot be brought up to date; the message says why (logged)."""
+
+
+def incremental_sync(session: Session, scope: DirectoryScope, base_dn: str, prev: SyncState) -> SyncState:
+    """Bring `prev` up to date in place and return it; NeedFull when it cannot be."""
+    root = read_root(session)
+    if root.dc.service != prev.dc.service:
+        raise NeedFull("a different domain controller answered")
+    if root.dc.invocation != prev.dc.invocation:
+        raise NeedFull("the DC's invocationId changed (restored from backup?)")
+    if root.usn < prev.usn:
+        raise NeedFull("the DC's highestCommittedUSN went backwards")
+    if root.usn == prev.usn:
+        return prev
+    _check_selection_objects(session, prev)
+
+    changed_users: list[DirectoryUser] = []
+    changed_groups: list[DirectoryGroup] = []
+    delta_filter = f"(&(uSNChanged>={prev.usn + 1})(|{USERS_FILTER}{GROUPS_FILTER}))"
+    attributes = sorted({*USER_ATTRIBUTES, *GROUP_ATTRIBUTES, *CLASS_ATTRIBUTES})
+    selected_ids = {g.guid for g in prev.groups.values()}
+    for entry in session.search(prev.naming_context, delta_filter, attributes):
+        if "group" in entry.object_classes:
+            changed_groups.append(to_group(entry))
+            if entry.guid in selected_ids and not is_security_group(entry):
+                raise NeedFull(f"selected group {entry.dn!r} is no longer a security group")
+        else:
+            changed_users.append(to_user(entry))
+
+    reread = _groups_to_reread(prev, changed_groups)
+    for group in reread:
+        read_group(session, prev, group, base_dn, scope.nested)
+    for user in changed_users:
+        _apply_user_change(prev, user, base_dn, scope.nested, reread)
+    _presence_check(session, prev, base_dn, scope.nested, reread)
+    prev.usn = root.usn
+    prev.prune()
+    return prev
+
+
+def _check_selection_objects(session: Session, state: SyncState) -> None:
+    """Selected OUs and groups still exist under the same DN (one search by GUID)."""
+    selected = {s.guid: s.server_dn for s in state.selected()}
+    if not selected:
+        return
+    found = {}
+    for entry in session.search(state.naming_context, guid_filter(selected), ("objectGUID",)):
+        found[entry.guid] = entry.dn
+    for guid, dn in selected.items():
+        if guid not in found:
+            raise NeedFull(f"selected object {dn!r} was deleted")
+        if normalize_dn(found[guid]) != normalize_dn(dn):
+            raise NeedFull(f"selected object {dn!r} was renamed or moved")
+
+
+def _groups_to_reread(state: SyncState, changed: list[DirectoryGroup]) -> list[SelectedGroup]:
+    changed_ids = {g.id for g in changed}
+    out = []
+    for group in state.groups.values():
+        watched = {group.server_dn} | {
+            n.dn for gid in group.chain if (n := state.nested_groups.get(gid)) is not None and n.dn
+        }
+        watched_norm = {normalize_dn(dn) for dn in watched}
+        newly_nested = any(any(normalize_dn(p) in watched_norm for p in g.member_of) for g in changed)
+        if group.guid in changed_ids or group.chain & changed_ids or newly_nested:
+            out.append(group)
+    for g in changed:  # keep nested groups' names and parents current
+        if g.id in state.nested_groups:
+            state.nested_groups[g.id] = g
+    return out
+
+
+def _is_member(
+    state: SyncState, user: DirectoryUser, group: SelectedGroup, base_dn: str, nested: bool
+) -> bool:
+    if not is_under(user.dn or "", base_dn):
+        return False
+    if group.rid is not None and user.primary_group_id == group.rid:
+        return True
+    dns = {normalize_dn(group.server_dn)}
+    if nested:
+        dns |= {normalize_dn(n.dn) for gid in group.chain if (n := state.nested_groups.get(gid)) and n.dn}
+    return any(normalize_dn(dn) in dns for dn in user.member_of)
+
+
+def _apply_user_change(
+    state: SyncState, user: DirectoryUser, base_dn: str, nested: bool, reread: list[SelectedGroup]
+) -> None:
+    for ou in state.ous.values():
+        _set_member(state, ou.members, user, is_under(user.dn or "", ou.server_dn))
+    for group in state.groups.values():
+        if any(group is r for r in reread):
+            if user.id in group.members:
+                state.users[user.id] = user  # fresher than the re-read? same data either way
+            continue
+        _set_member(state, group.members, user, _is_member(state, user, group, base_dn, nested))
+
+
+def _set_member(state: SyncState, members: set[str], user: DirectoryUser, inside: bool) -> None:
+    if inside:
+        _keep(state, members, user)
+    else:
+        members.discard(user.id)
+
+
+def _presence_check(
+    session: Session, state: SyncState, base_dn: str, nested: bool, reread: list[SelectedGroup]
+) -> None:
+    unknown: dict[str, list[set[str]]] = {}
+    for ou in state.ous.values():
+        try:
+            present = {e.guid for e in session.search(ou.server_dn, USERS_FILTER, ("objectGUID",))}
+        except NoSuchObject:
+            raise NeedFull(f"selected OU {ou.dn!r} no longer exists") from None
+        ou.members &= present
+        for guid in present - ou.members:
+            unknown.setdefault(guid, []).append(ou.members)
+    for group in state.groups.values():
+        if any(group is r for r in reread):
+            continue
+        flt = member_filter(group, nested)
+        present = {e.guid for e in session.search(base_dn, flt, ("objectGUID",))}
+        left = group.members - present
+        group.members &= present
+        chain_dns = {n.dn for gid in group.chain if (n := state.nested_groups.get(gid)) and n.dn}
+        _forget_membership(state, left, {group.server_dn, *chain_dns})
+        for guid in present - group.members:
+            unknown.setdefault(guid, []).append(group.members)
+    _fetch(session, state, unknown)
+
+
+def _fetch(session: Session, state: SyncState, unknown: dict[str, list[set[str]]]) -> None:
+    """Read users the presence check found but the cache lacks (rare: e.g. made
+    readable by an ACL change, which does not show in the delta)."""
+    guids = sorted(unknown)
+    for i in range(0, len(guids), GUID_BATCH):
+        batch = guids[i : i + GUID_BATCH]
+        for entry in session.search(
+            state.naming_context, f"(&{USERS_FILTER}{guid_filter(batch)})", USER_ATTRIBUTES
+        ):
+            user = to_user(entry)
+            for members in unknown.get(user.id, ()):
+                _keep(state, members, user)

@@ -1,0 +1,314 @@
+"""Test helper: a real Samba AD domain controller on loopback (APIS.md section 3).
+
+    dc = samba.acquire(DcSpec("tests", seed=my_seed, version="..."))
+    ... dc.admin() is an ldap3 connection as Administrator over LDAPS ...
+    samba.release(dc)
+
+- Installs the Debian packages when missing (`scripts/install-samba`, needs root).
+- Provisions once per spec and caches the result (the directory after seeding)
+  as a tarball under $RECONCILER_SAMBA_CACHE or ~/.cache/reconciler-samba; later
+  starts restore it to the same path and take about a second.
+- The DC gets a certificate from a throwaway test CA for 127.0.0.1, localhost
+  and dc1.example.test (`dc.ca_file`); plain simple binds are allowed so the
+  product's explicit plain-LDAP opt-out can be tested.
+- Ports are fixed (389/636/88/...), so one DC per machine: concurrent test
+  processes (pytest-xdist workers, two checkouts) share it through a lock file
+  and a reference count; the last one out stops it. A DC for another spec is
+  waited for, then replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tarfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import ldap3
+import trustme
+
+REALM = "EXAMPLE.TEST"
+DOMAIN = "EXAMPLE"
+BASE_DN = "DC=example,DC=test"
+ADMIN_PASSWORD = "Samba-Adm1n-Pass!"
+HOST = "127.0.0.1"
+LDAPS_PORT = 636
+LDAP_PORT = 389
+RUN_ROOT = Path(os.environ.get("RECONCILER_SAMBA_RUN", "/var/tmp/reconciler-samba"))
+FORMAT_VERSION = "3"  # bump when provisioning below changes
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+Seed = Callable[[ldap3.Connection], None]
+
+
+class SambaError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class DcSpec:
+    """What to provision: `seed` fills the fresh directory; `version` changes the cache key."""
+
+    name: str
+    seed: Seed | None = None
+    version: str = ""
+
+
+@dataclass(frozen=True)
+class SambaDC:
+    spec: DcSpec
+    root: Path
+    pid: int
+    ca_file: Path
+    base_dn: str = BASE_DN
+    host: str = HOST
+    admin_upn: str = f"Administrator@{REALM.lower()}"
+    admin_password: str = ADMIN_PASSWORD
+
+    def admin(self) -> ldap3.Connection:
+        return admin_connection(self.ca_file)
+
+
+def admin_connection(ca_file: Path) -> ldap3.Connection:
+    tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=str(ca_file))
+    server = ldap3.Server(HOST, port=LDAPS_PORT, use_ssl=True, tls=tls, get_info=ldap3.NONE, connect_timeout=10)
+    return ldap3.Connection(
+        server, f"Administrator@{REALM.lower()}", ADMIN_PASSWORD, auto_bind=True, receive_timeout=60
+    )
+
+
+# --- packages --------------------------------------------------------------------------
+
+
+def ensure_packages() -> None:
+    if shutil.which("samba") and shutil.which("samba-tool") and Path("/usr/share/samba/setup").is_dir():
+        return
+    script = REPO_ROOT / "scripts" / "install-samba"
+    if not script.exists():
+        raise SambaError("Samba is not installed and scripts/install-samba is missing")
+    if os.geteuid() != 0 and not shutil.which("sudo"):
+        raise SambaError("Samba is not installed; run scripts/install-samba as root")
+    subprocess.run([str(script)], check=True, timeout=900)
+
+
+def _samba_version() -> str:
+    out = subprocess.run(["samba", "--version"], capture_output=True, text=True, check=True, timeout=30)
+    return out.stdout.strip()
+
+
+# --- shared, reference-counted DC ------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _locked() -> Iterator[dict[str, object]]:
+    RUN_ROOT.mkdir(parents=True, exist_ok=True)
+    with open(RUN_ROOT / "lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        path = RUN_ROOT / "state.json"
+        try:
+            state: dict[str, object] = json.loads(path.read_text()) if path.exists() else {}
+        except ValueError:
+            state = {}
+        yield state
+        path.write_text(json.dumps(state))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_our_samba(pid: int, root: str) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return False
+    return "samba" in cmdline and root in cmdline
+
+
+def acquire(spec: DcSpec, wait_seconds: float = 900) -> SambaDC:
+    """Start (or join) the DC for `spec`; pair with `release`."""
+    if os.geteuid() != 0:
+        raise SambaError("a Samba AD DC needs root (fixed ports 389/636/88)")
+    ensure_packages()
+    key = _cache_key(spec)
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        with _locked() as state:
+            clients = [int(p) for p in state.get("clients", []) if _alive(int(p))]  # type: ignore[attr-defined]
+            pid, root = int(state.get("pid", 0) or 0), str(state.get("root", ""))  # type: ignore[call-overload]
+            running = pid > 0 and _alive(pid) and _is_our_samba(pid, root)
+            if running and state.get("key") == key:
+                state["clients"] = [*clients, os.getpid()]
+                return SambaDC(spec, Path(root), pid, Path(root) / "tls" / "ca.pem")
+            if not running or not clients:
+                if running:
+                    _stop(pid)
+                dc = _start(spec, key)
+                state.update(key=key, pid=dc.pid, root=str(dc.root), clients=[os.getpid()])
+                return dc
+            state["clients"] = clients
+        if time.monotonic() > deadline:
+            raise SambaError(f"another Samba DC ({state.get('key')}) stayed in use; gave up waiting")
+        time.sleep(2)
+
+
+def release(dc: SambaDC) -> None:
+    with _locked() as state:
+        clients = [int(p) for p in state.get("clients", []) if _alive(int(p)) and int(p) != os.getpid()]  # type: ignore[attr-defined]
+        state["clients"] = clients
+        if not clients and state.get("pid") == dc.pid:
+            _stop(dc.pid)
+            state.clear()
+
+
+# --- provision, cache, start, stop -----------------------------------------------------
+
+
+def _cache_key(spec: DcSpec) -> str:
+    text = "\n".join([FORMAT_VERSION, _samba_version(), spec.name, spec.version])
+    return f"{spec.name}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+
+def cache_dir() -> Path:
+    default = Path.home() / ".cache" / "reconciler-samba"
+    return Path(os.environ.get("RECONCILER_SAMBA_CACHE", str(default)))
+
+
+def _start(spec: DcSpec, key: str) -> SambaDC:
+    root = RUN_ROOT / spec.name
+    tarball = cache_dir() / f"{key}.tar.gz"
+    if root.exists():
+        shutil.rmtree(root)
+    if tarball.exists():
+        with tarfile.open(tarball) as tar:
+            tar.extractall(RUN_ROOT, filter="tar")
+        return _launch(spec, root)
+    _provision(root)
+    dc = _launch(spec, root)
+    try:
+        if spec.seed is not None:
+            conn = dc.admin()
+            try:
+                spec.seed(conn)
+            finally:
+                conn.unbind()
+    finally:
+        _stop(dc.pid)
+    tarball.parent.mkdir(parents=True, exist_ok=True)
+    partial = tarball.with_suffix(".partial")
+    with tarfile.open(partial, "w:gz", compresslevel=1) as tar:
+        tar.add(root, arcname=root.name)
+    partial.replace(tarball)
+    return _launch(spec, root)
+
+
+def _provision(root: Path) -> None:
+    root.mkdir(parents=True)
+    tls = root / "tls"
+    tls.mkdir()
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tls / "ca.pem"))
+    leaf = ca.issue_cert(HOST, "localhost", f"dc1.{REALM.lower()}")
+    leaf.cert_chain_pems[0].write_to_path(str(tls / "cert.pem"))
+    leaf.private_key_pem.write_to_path(str(tls / "key.pem"))
+    os.chmod(tls / "key.pem", 0o600)
+    options = {
+        "interfaces": "lo",
+        "bind interfaces only": "yes",
+        "log file": f"{root}/log.%m",
+        "disable netbios": "yes",
+        "server services": "-dns -dnsupdate -nbt -wrepl -smb -s3fs -winbindd -kcc -drepl -ntp_signd",
+        "tls enabled": "yes",
+        "tls keyfile": f"{tls}/key.pem",
+        "tls certfile": f"{tls}/cert.pem",
+        "tls cafile": f"{tls}/ca.pem",
+        "ldap server require strong auth": "no",
+        "pid directory": f"{root}/run",
+    }
+    cmd = [
+        "samba-tool", "domain", "provision", f"--targetdir={root}", f"--realm={REALM}",
+        f"--domain={DOMAIN}", "--server-role=dc", "--dns-backend=NONE", "--host-name=dc1",
+        f"--adminpass={ADMIN_PASSWORD}", *(f"--option={k}={v}" for k, v in options.items()),
+    ]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if out.returncode != 0:
+        raise SambaError(f"samba-tool domain provision failed:\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
+    for sub in ("cache", "run"):
+        (root / sub).mkdir(exist_ok=True)
+
+
+def _launch(spec: DcSpec, root: Path) -> SambaDC:
+    for port in (LDAP_PORT, LDAPS_PORT):
+        if _port_open(port):
+            raise SambaError(f"something already listens on {HOST}:{port}; is another Samba DC running?")
+    log = open(root / "samba.out", "ab")  # noqa: SIM115 - handed to the child process
+    proc = subprocess.Popen(
+        ["samba", "-s", str(root / "etc" / "smb.conf"), "-M", "single", "--foreground", "--no-process-group"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    log.close()
+    ca_file = root / "tls" / "ca.pem"
+    deadline = time.monotonic() + 60
+    context = ssl.create_default_context(cafile=str(ca_file))
+    while True:
+        if proc.poll() is not None:
+            tail = (root / "samba.out").read_text(errors="replace")[-2000:]
+            raise SambaError(f"samba exited with {proc.returncode}:\n{tail}")
+        try:
+            with socket.create_connection((HOST, LDAPS_PORT), timeout=1) as sock:
+                with context.wrap_socket(sock, server_hostname=HOST):
+                    break
+        except OSError:
+            if time.monotonic() > deadline:
+                _stop(proc.pid)
+                raise SambaError("samba did not accept LDAPS connections within 60 s") from None
+            time.sleep(0.1)
+    return SambaDC(spec, root, proc.pid, ca_file)
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((HOST, port)) == 0
+
+
+def _signal(pid: int, sig: int) -> None:
+    """The DC runs in its own session: signal its whole process group (helpers too)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+
+
+def _stop(pid: int, timeout: float = 30) -> None:
+    _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG) != (0, 0):
+                return
+        if not _alive(pid):
+            return
+        time.sleep(0.05)
+    _signal(pid, signal.SIGKILL)
