@@ -47,7 +47,8 @@ def describe(change: Change) -> str:
         c = change.new_contact
         return f'create {integration} contact "{c.first_name} {c.last_name}" <{c.email or "no email"}> for {change.label} {why}'
     to = change.email.to if change.email else "?"
-    return f"send welcome email to {to} for {change.label} {why}"
+    target = to if to == change.label else f"{to} for {change.label}"
+    return f"send welcome email to {target} {why}"
 
 
 def change_lines(change: Change) -> Iterator[tuple[str, str]]:

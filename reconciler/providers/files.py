@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, fields
+from dataclasses import MISSING, asdict, fields
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -117,18 +117,23 @@ def _build(cls: Any, raw: dict[str, Any], implied: dict[str, Any], path: Path, w
     unknown = set(raw) - names
     if unknown:
         raise ProviderError(where, f"{path}: item {i}: unknown field(s) {', '.join(sorted(unknown))}")
+    required = {f.name for f in fields(cls) if f.default is MISSING} - set(implied)
+    missing = required - set(raw)
+    if missing:
+        raise ProviderError(where, f"{path}: item {i}: missing field(s) {', '.join(sorted(missing))}")
     kw = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
     kw.update(implied)
-    try:
-        return cls(**kw)
-    except TypeError as exc:
-        raise ProviderError(where, f"{path}: item {i}: {exc}") from None
+    return cls(**kw)
 
 
 def _dump(obj: Any, drop: str) -> dict[str, Any]:
-    d = asdict(obj)
-    d.pop(drop, None)
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items() if v not in (None, (), [])}
+    """Fields of a record, leaving out those equal to their defaults (short files)."""
+    defaults = {f.name: f.default for f in fields(obj) if f.default is not MISSING}
+    return {
+        k: (list(v) if isinstance(v, tuple) else v)
+        for k, v in asdict(obj).items()
+        if k != drop and not (k in defaults and defaults[k] == v)
+    }
 
 
 def load_directory(path: Path, source: DirSource, where: str) -> DirectorySnapshot:
