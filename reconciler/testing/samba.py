@@ -45,8 +45,9 @@ ADMIN_PASSWORD = "Samba-Adm1n-Pass!"
 HOST = "127.0.0.1"
 LDAPS_PORT = 636
 LDAP_PORT = 389
-RUN_ROOT = Path(os.environ.get("RECONCILER_SAMBA_RUN", "/var/tmp/reconciler-samba"))
-FORMAT_VERSION = "3"  # bump when provisioning below changes
+# fixed: a provisioned DC only runs from the path it was provisioned in (root-only use)
+RUN_ROOT = Path(os.environ.get("RECONCILER_SAMBA_RUN", "/var/tmp/reconciler-samba"))  # noqa: S108
+FORMAT_VERSION = "4"  # bump when provisioning below changes
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 Seed = Callable[[ldap3.Connection], None]
@@ -82,7 +83,9 @@ class SambaDC:
 
 def admin_connection(ca_file: Path) -> ldap3.Connection:
     tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=str(ca_file))
-    server = ldap3.Server(HOST, port=LDAPS_PORT, use_ssl=True, tls=tls, get_info=ldap3.NONE, connect_timeout=10)
+    server = ldap3.Server(
+        HOST, port=LDAPS_PORT, use_ssl=True, tls=tls, get_info=ldap3.NONE, connect_timeout=10
+    )
     return ldap3.Connection(
         server, f"Administrator@{REALM.lower()}", ADMIN_PASSWORD, auto_bind=True, receive_timeout=60
     )
@@ -239,7 +242,6 @@ def _provision(root: Path) -> None:
         "tls keyfile": f"{tls}/key.pem",
         "tls certfile": f"{tls}/cert.pem",
         "tls cafile": f"{tls}/ca.pem",
-        "ldap server require strong auth": "no",
         "pid directory": f"{root}/run",
     }
     cmd = [
@@ -252,6 +254,11 @@ def _provision(root: Path) -> None:
         raise SambaError(f"samba-tool domain provision failed:\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
     for sub in ("cache", "run"):
         (root / sub).mkdir(exist_ok=True)
+    # provision drops this option; allow plain simple binds so the product's
+    # explicit plain-LDAP opt-out can be tested (TLS stays available and is the default)
+    conf = root / "etc" / "smb.conf"
+    text = conf.read_text()
+    conf.write_text(text.replace("[global]\n", "[global]\n\tldap server require strong auth = no\n", 1))
 
 
 def _launch(spec: DcSpec, root: Path) -> SambaDC:
@@ -275,9 +282,11 @@ def _launch(spec: DcSpec, root: Path) -> SambaDC:
             tail = (root / "samba.out").read_text(errors="replace")[-2000:]
             raise SambaError(f"samba exited with {proc.returncode}:\n{tail}")
         try:
-            with socket.create_connection((HOST, LDAPS_PORT), timeout=1) as sock:
-                with context.wrap_socket(sock, server_hostname=HOST):
-                    break
+            with (
+                socket.create_connection((HOST, LDAPS_PORT), timeout=1) as sock,
+                context.wrap_socket(sock, server_hostname=HOST),
+            ):
+                break
         except OSError:
             if time.monotonic() > deadline:
                 _stop(proc.pid)

@@ -23,6 +23,7 @@ from reconciler.config.load import load_config
 from reconciler.config.resolve import effective_customers
 from reconciler.providers.base import ProviderContext
 from reconciler.providers.ldap import AdReader, open_ad
+from reconciler.state.store import SqliteStore
 from reconciler.testing import samba
 from tests.ad import seed
 
@@ -50,30 +51,17 @@ def admin(samba_dc: samba.SambaDC) -> Iterator[ldap3.Connection]:
     conn.unbind()
 
 
-class MemoryCursors:
-    """The CursorStore interface over a dict (the SQLite store keeps the same text)."""
-
-    def __init__(self) -> None:
-        self.values: dict[tuple[str, str], str] = {}
-
-    def get_cursor(self, customer: str, name: str) -> str | None:
-        return self.values.get((customer, name))
-
-    def put_cursor(self, customer: str, name: str, value: str | None) -> None:
-        if value is None:
-            self.values.pop((customer, name), None)
-        else:
-            self.values[(customer, name)] = value
-
-
 @dataclass
 class AdSetup:
     """Writes a config directory (Settings + one Customer) and opens readers from it."""
 
     root: Path
     dc: samba.SambaDC
-    cursors: MemoryCursors = field(default_factory=MemoryCursors)
     customer: str = "acme"
+    cursors: SqliteStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cursors = SqliteStore(self.root / ".reconciler" / "state.db")
 
     def write(
         self,
@@ -106,7 +94,12 @@ class AdSetup:
             spec["adminImport"] = _selection(admin_ous, admin_groups, False)
         docs = [
             {"apiVersion": "reconciler.dev/v1", "kind": "Settings", "metadata": {"name": "default"}},
-            {"apiVersion": "reconciler.dev/v1", "kind": "Customer", "metadata": {"name": self.customer}, "spec": spec},
+            {
+                "apiVersion": "reconciler.dev/v1",
+                "kind": "Customer",
+                "metadata": {"name": self.customer},
+                "spec": spec,
+            },
         ]
         (self.root / "config.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False))
 
@@ -139,8 +132,10 @@ def _selection(ous: list[str] | None, groups: list[str] | None, nested: bool) ->
 
 
 @pytest.fixture
-def ad(tmp_path: Path, samba_dc: samba.SambaDC) -> AdSetup:
-    return AdSetup(tmp_path / "config", samba_dc)
+def ad(tmp_path: Path, samba_dc: samba.SambaDC) -> Iterator[AdSetup]:
+    setup = AdSetup(tmp_path / "config", samba_dc)
+    yield setup
+    setup.cursors.close()
 
 
 @pytest.fixture

@@ -57,6 +57,7 @@ class SeedUser:
         return f"{self.sam}@example.test"
 
 
+# fmt: off
 USERS = (
     SeedUser("alice", "Alice Archer", STAFF, "Alice", "Archer", "alice@example.test", groups=(SALES_TEAM, NEWSLETTER)),
     SeedUser("carol", "Carol Cole", STAFF, "Carol", "Cole", "carol@example.test", enabled=False, groups=(SALES_TEAM,)),
@@ -69,6 +70,7 @@ USERS = (
     SeedUser("ivan", "Ivan Ives", CORP, "Ivan", "Ives", None),
     SeedUser("svc-reader", "svc-reader", USERS_CONTAINER, None, None),
 )
+# fmt: on
 BY_SAM = {u.sam: u for u in USERS}
 
 
@@ -122,10 +124,18 @@ def seed(conn: ldap3.Connection) -> None:
     for group, dns in members.items():
         add_members(conn, group, dns)
     frank = BY_SAM["frank"].dn
-    _ok(conn, conn.modify(frank, {"mS-DS-ConsistencyGuid": [(ldap3.MODIFY_REPLACE, [CONSISTENCY_GUID])]}), frank)
+    _ok(
+        conn,
+        conn.modify(frank, {"mS-DS-ConsistencyGuid": [(ldap3.MODIFY_REPLACE, [CONSISTENCY_GUID])]}),
+        frank,
+    )
     # heidi's primary group is Sales Team: AD then leaves it out of her memberOf
     rid = group_rid(conn, SALES_TEAM)
     heidi = BY_SAM["heidi"].dn
     _ok(conn, conn.modify(heidi, {"primaryGroupID": [(ldap3.MODIFY_REPLACE, [str(rid)])]}), heidi)
     cert_publishers = f"CN=Cert Publishers,{USERS_CONTAINER}"
-    _ok(conn, conn.modify_dn(cert_publishers, "CN=Zertifikatherausgeber", new_superior=GROUPS), cert_publishers)
+    _ok(
+        conn,
+        conn.modify_dn(cert_publishers, "CN=Zertifikatherausgeber", new_superior=GROUPS),
+        cert_publishers,
+    )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import ssl
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -264,7 +265,7 @@ def open_session(endpoint: Endpoint, user: SecretStr, password: SecretStr, stats
         authentication=ldap3.SIMPLE,
         read_only=True,
         raise_exceptions=False,
-        receive_timeout=endpoint.timeout,
+        receive_timeout=max(1, math.ceil(endpoint.timeout)),  # ldap3 packs it as an integer
         auto_referrals=False,
         check_names=False,
     )
