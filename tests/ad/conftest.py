@@ -69,6 +69,7 @@ class AdSetup:
         ous: list[str] | None = None,
         groups: list[str] | None = None,
         nested: bool = False,
+        password_sync: bool = False,
         admin_ous: list[str] | None = None,
         admin_groups: list[str] | None = None,
         user: str = seed.READER_UPN,
@@ -90,6 +91,9 @@ class AdSetup:
         directory.update(ad)
         spec: dict[str, Any] = {"directories": {"activeDirectory": directory}}
         spec["import"] = _selection(ous, groups, nested)
+        if password_sync:
+            spec["import"]["passwordSync"] = True
+            spec["directories"]["entra"] = {"tenantId": "00000000-0000-0000-0000-0000000000aa"}
         if admin_ous or admin_groups:
             spec["adminImport"] = _selection(admin_ous, admin_groups, False)
         docs = [

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import re
 import ssl
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -230,7 +231,13 @@ class Session:
         return scrub(message, self._scrub)
 
 
+_TUPLE_REPR = re.compile(r"\(\s*(['\"])(.*)\1,?\s*\)", re.S)
+
+
 def scrub(message: str, secrets: Sequence[str]) -> str:
+    """A message fit to show: secrets masked, ldap3's nested tuple reprs unwrapped, short."""
+    while (m := _TUPLE_REPR.fullmatch(message)) is not None:
+        message = m.group(2)
     for secret in secrets:
         if secret:
             message = message.replace(secret, "***")
