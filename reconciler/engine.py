@@ -21,6 +21,7 @@ from reconciler.core.desired import LiveDirectories
 from reconciler.core.plan import CustomerPlan, Plan, Status
 from reconciler.core.planning import CustomerLive, PlanOptions, plan_customer
 from reconciler.errors import ConfigError, Problem, ReconcilerError, StalePlanError
+from reconciler.gcpause import gc_paused
 from reconciler.providers.base import CustomerProviders, DirectoryScope, ProviderContext
 from reconciler.providers.registry import open_customer
 from reconciler.state.store import SqliteStore
@@ -74,7 +75,9 @@ class Engine:
         except ReconcilerError as exc:
             log.warning("%s", exc)
             return CustomerPlan(eff.name, Status.ERROR, serial, reason=str(exc))
-        return plan_customer(eff, live, self.store.load(eff.name), options)
+        managed = self.store.load(eff.name)
+        with gc_paused():
+            return plan_customer(eff, live, managed, options)
 
     def _plan_options(self, allow_mass_removal: bool) -> PlanOptions:
         spec = self.config.settings_doc.spec
