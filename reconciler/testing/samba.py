@@ -29,7 +29,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import tarfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -47,7 +46,7 @@ LDAPS_PORT = 636
 LDAP_PORT = 389
 # fixed: a provisioned DC only runs from the path it was provisioned in (root-only use)
 RUN_ROOT = Path(os.environ.get("RECONCILER_SAMBA_RUN", "/var/tmp/reconciler-samba"))  # noqa: S108
-FORMAT_VERSION = "4"  # bump when provisioning below changes
+FORMAT_VERSION = "5"  # bump when provisioning below changes
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 Seed = Callable[[ldap3.Connection], None]
@@ -59,11 +58,14 @@ class SambaError(RuntimeError):
 
 @dataclass(frozen=True)
 class DcSpec:
-    """What to provision: `seed` fills the fresh directory; `version` changes the cache key."""
+    """What to provision: `ldif` (bulk, loaded with ldbadd before the first start,
+    much faster than LDAP adds) and `seed` (LDAP writes as Administrator) fill
+    the fresh directory; `version` changes the cache key."""
 
     name: str
     seed: Seed | None = None
     version: str = ""
+    ldif: Callable[[], Iterator[str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,28 @@ def admin_connection(ca_file: Path) -> ldap3.Connection:
 
 
 # --- packages --------------------------------------------------------------------------
+
+
+def _as_root(cmd: list[str]) -> list[str]:
+    """`cmd` run as root: directly when we are root, else through passwordless sudo
+    (CI runners such as GitHub's run tests as a user with `sudo -n`)."""
+    return cmd if os.geteuid() == 0 else ["sudo", "-n", *cmd]
+
+
+def _root_run(cmd: list[str], what: str, timeout: float = 300) -> None:
+    out = subprocess.run(_as_root(cmd), capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        raise SambaError(f"{what} failed:\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
+
+
+def _check_privileges() -> None:
+    if os.geteuid() == 0:
+        return
+    ok = shutil.which("sudo") and subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode == 0
+    if not ok:
+        raise SambaError(
+            "a Samba AD DC needs root (fixed ports 389/636/88): run as root or with passwordless sudo"
+        )
 
 
 def ensure_packages() -> None:
@@ -147,8 +171,7 @@ def _is_our_samba(pid: int, root: str) -> bool:
 
 def acquire(spec: DcSpec, wait_seconds: float = 900) -> SambaDC:
     """Start (or join) the DC for `spec`; pair with `release`."""
-    if os.geteuid() != 0:
-        raise SambaError("a Samba AD DC needs root (fixed ports 389/636/88)")
+    _check_privileges()
     ensure_packages()
     key = _cache_key(spec)
     deadline = time.monotonic() + wait_seconds
@@ -182,6 +205,9 @@ def release(dc: SambaDC) -> None:
 
 
 # --- provision, cache, start, stop -----------------------------------------------------
+#
+# The DC's files belong to root (samba refuses a TLS key it does not own); every
+# command that touches them goes through `_as_root`.
 
 
 def _cache_key(spec: DcSpec) -> str:
@@ -197,13 +223,13 @@ def cache_dir() -> Path:
 def _start(spec: DcSpec, key: str) -> SambaDC:
     root = RUN_ROOT / spec.name
     tarball = cache_dir() / f"{key}.tar.gz"
-    if root.exists():
-        shutil.rmtree(root)
+    _root_run(["rm", "-rf", str(root)], "removing the old DC directory")
     if tarball.exists():
-        with tarfile.open(tarball) as tar:
-            tar.extractall(RUN_ROOT, filter="tar")
+        _root_run(["tar", "-xzf", str(tarball), "-C", str(RUN_ROOT)], "restoring the cached DC")
         return _launch(spec, root)
     _provision(root)
+    if spec.ldif is not None:
+        _load_ldif(root, spec.ldif())
     dc = _launch(spec, root)
     try:
         if spec.seed is not None:
@@ -215,10 +241,16 @@ def _start(spec: DcSpec, key: str) -> SambaDC:
     finally:
         _stop(dc.pid)
     tarball.parent.mkdir(parents=True, exist_ok=True)
-    partial = tarball.with_suffix(".partial")
-    with tarfile.open(partial, "w:gz", compresslevel=1) as tar:
-        tar.add(root, arcname=root.name)
+    partial = tarball.with_name(tarball.name + ".partial")
+    _root_run(
+        ["tar", "-czf", str(partial), "-C", str(RUN_ROOT), "--exclude", f"{root.name}/run", root.name],
+        "caching the DC",
+        900,
+    )
     partial.replace(tarball)
+    for old in tarball.parent.glob(f"{spec.name}-*.tar.gz"):
+        if old != tarball:  # an older seed or Samba version
+            old.unlink(missing_ok=True)
     return _launch(spec, root)
 
 
@@ -249,37 +281,50 @@ def _provision(root: Path) -> None:
         f"--domain={DOMAIN}", "--server-role=dc", "--dns-backend=NONE", "--host-name=dc1",
         f"--adminpass={ADMIN_PASSWORD}", *(f"--option={k}={v}" for k, v in options.items()),
     ]  # fmt: skip
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    if out.returncode != 0:
-        raise SambaError(f"samba-tool domain provision failed:\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
-    for sub in ("cache", "run"):
-        (root / sub).mkdir(exist_ok=True)
-    # provision drops this option; allow plain simple binds so the product's
-    # explicit plain-LDAP opt-out can be tested (TLS stays available and is the default)
-    conf = root / "etc" / "smb.conf"
-    text = conf.read_text()
-    conf.write_text(text.replace("[global]\n", "[global]\n\tldap server require strong auth = no\n", 1))
+    _root_run(cmd, "samba-tool domain provision")
+    _root_run(["mkdir", "-p", str(root / "cache"), str(root / "run")], "creating DC directories")
+    _root_run(["chown", "-R", "0:0", str(root)], "giving the DC files to root")
+
+
+def _load_ldif(root: Path, records: Iterator[str]) -> None:
+    """Bulk-load LDIF records straight into the stopped DC's database (through
+    Samba's own ldb modules, so GUIDs, SIDs, USNs and links are made as usual)."""
+    path = RUN_ROOT / f"{root.name}-seed.ldif"
+    with path.open("w", encoding="utf-8") as f:
+        for record in records:
+            f.write(record.rstrip("\n") + "\n\n")
+    try:
+        _root_run(["ldbadd", "-H", str(root / "private" / "sam.ldb"), str(path)], "ldbadd", 3600)
+    finally:
+        path.unlink()
 
 
 def _launch(spec: DcSpec, root: Path) -> SambaDC:
     for port in (LDAP_PORT, LDAPS_PORT):
         if _port_open(port):
             raise SambaError(f"something already listens on {HOST}:{port}; is another Samba DC running?")
-    log = open(root / "samba.out", "ab")  # noqa: SIM115 - handed to the child process
-    proc = subprocess.Popen(
-        ["samba", "-s", str(root / "etc" / "smb.conf"), "-M", "single", "--foreground", "--no-process-group"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    log.close()
+    log_path = RUN_ROOT / f"{root.name}-samba.out"
+    cmd = [
+        "samba", "-s", str(root / "etc" / "smb.conf"), "-M", "single", "--foreground", "--no-process-group",
+        # provision drops this option from smb.conf: allow plain simple binds so the
+        # product's explicit plain-LDAP opt-out can be tested (TLS stays the default)
+        "--option=ldap server require strong auth=no",
+    ]  # fmt: skip
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            _as_root(cmd),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    _CHILDREN[proc.pid] = proc
     ca_file = root / "tls" / "ca.pem"
     deadline = time.monotonic() + 60
     context = ssl.create_default_context(cafile=str(ca_file))
     while True:
         if proc.poll() is not None:
-            tail = (root / "samba.out").read_text(errors="replace")[-2000:]
+            tail = log_path.read_text(errors="replace")[-2000:]
             raise SambaError(f"samba exited with {proc.returncode}:\n{tail}")
         try:
             with (
@@ -295,29 +340,34 @@ def _launch(spec: DcSpec, root: Path) -> SambaDC:
     return SambaDC(spec, root, proc.pid, ca_file)
 
 
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
 def _port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((HOST, port)) == 0
 
 
-def _signal(pid: int, sig: int) -> None:
-    """The DC runs in its own session: signal its whole process group (helpers too)."""
+def _signal(pid: int, sig: signal.Signals) -> None:
+    """The DC runs in its own session (process group = its pid): signal the group,
+    so helpers (and sudo) go too."""
+    if os.geteuid() != 0:
+        subprocess.run(["sudo", "-n", "kill", f"-{sig.name}", "--", f"-{pid}"], capture_output=True)
+        return
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, sig)
-        else:
-            os.kill(pid, sig)
+        os.killpg(pid, sig)
 
 
 def _stop(pid: int, timeout: float = 30) -> None:
     _signal(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
+    child = _CHILDREN.pop(pid, None)
     while time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            if os.waitpid(pid, os.WNOHANG) != (0, 0):
+        if child is not None:
+            if child.poll() is not None:
                 return
-        if not _alive(pid):
+        elif not _alive(pid):
             return
         time.sleep(0.05)
     _signal(pid, signal.SIGKILL)
