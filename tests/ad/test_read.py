@@ -34,9 +34,17 @@ def test_ou_selection_reads_the_subtree(ad: AdSetup) -> None:
     assert alice.mail == "alice@example.test"
     assert (alice.given_name, alice.surname, alice.display_name) == ("Alice", "Archer", "Alice Archer")
     assert alice.dn == seed.BY_SAM["alice"].dn
-    assert {dn.lower() for dn in alice.member_of} == {seed.SALES_TEAM.lower(), seed.NEWSLETTER.lower()}
+    assert alice.member_of == ()  # only selected groups (and groups nested in them) are listed
     assert alice.primary_group_id == 513
     assert users["grace"].mail is None
+
+
+def test_member_of_lists_the_selected_groups_a_user_is_in(ad: AdSetup) -> None:
+    scope = DirectoryScope(ous=(seed.STAFF,), groups=(seed.SALES_TEAM,), nested=False)
+    users = by_sam(ad.reader(ous=[seed.STAFF], admin_groups=[seed.SALES_TEAM]).read(scope))
+    # alice is also in Newsletter, which nobody selected
+    assert [dn.lower() for dn in users["alice"].member_of] == [seed.SALES_TEAM.lower()]
+    assert users["frank"].member_of == ()
 
 
 def test_disabled_users_are_reported_disabled(ad: AdSetup) -> None:

@@ -162,18 +162,22 @@ def respell(dn: str, suffixes: dict[str, str]) -> str:
 def snapshot(state: SyncState) -> DirectorySnapshot:
     """Users of every selection; selected groups and the groups nested in them.
 
-    A user's `member_of` also lists a selected group that is its primary group
-    (AD leaves primary groups out of memberOf)."""
+    A user's `member_of` lists its direct groups among those (the selected groups
+    and the groups nested in them), including a selected group that is its
+    primary group (AD leaves primary groups out of memberOf). Other groups are
+    left out: the core does not need them, and the cache only keeps these current."""
     suffixes: dict[str, str] = {}
     for sel in state.selected():
         if normalize_dn(sel.server_dn) != normalize_dn(sel.dn):
             suffixes[normalize_dn(sel.server_dn)] = sel.dn
     by_rid = {g.rid: g.dn for g in state.groups.values() if g.rid is not None}
+    relevant = {normalize_dn(g.server_dn) for g in state.groups.values()}
+    relevant |= {normalize_dn(n.dn) for n in state.nested_groups.values() if n.dn}
 
     users = []
     for guid in sorted(state.users):
         user = state.users[guid]
-        member_of = [respell(dn, suffixes) for dn in user.member_of]
+        member_of = [respell(dn, suffixes) for dn in user.member_of if normalize_dn(dn) in relevant]
         primary = by_rid.get(user.primary_group_id) if user.primary_group_id is not None else None
         if primary is not None and primary not in member_of:
             member_of.append(primary)

@@ -21,9 +21,7 @@ Incremental sync (same DC, same invocationId, same scope):
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
-
-from ldap3.utils.conv import escape_filter_chars
+from dataclasses import dataclass
 
 from reconciler.config.adnames import is_under, normalize_dn
 from reconciler.core.model import DirectoryGroup, DirectoryUser
@@ -34,7 +32,6 @@ from reconciler.providers.ldap.entries import (
     CLASS_ATTRIBUTES,
     GROUP_ATTRIBUTES,
     GROUPS_FILTER,
-    IN_CHAIN,
     USER_ATTRIBUTES,
     USERS_FILTER,
     Entry,
@@ -46,6 +43,13 @@ from reconciler.providers.ldap.entries import (
     text,
     to_group,
     to_user,
+)
+from reconciler.providers.ldap.groups import (
+    chain_dns,
+    forget_membership,
+    is_member,
+    present_members,
+    read_groups,
 )
 from reconciler.providers.ldap.selection import Kind, Resolved, resolve
 from reconciler.providers.ldap.state import DcIdentity, SelectedGroup, SelectedOu, SyncState
@@ -89,17 +93,6 @@ def scope_key(scope: DirectoryScope, base_dn: str) -> str:
 # --- filters -------------------------------------------------------------------------
 
 
-def member_filter(group: SelectedGroup, nested: bool) -> str:
-    dn = escape_filter_chars(group.server_dn)
-    rule = f"memberOf:{IN_CHAIN}:={dn}" if nested else f"memberOf={dn}"
-    primary = f"(primaryGroupID={group.rid})" if group.rid is not None else ""
-    return f"(&{USERS_FILTER}(|({rule}){primary}))"
-
-
-def chain_filter(group: SelectedGroup) -> str:
-    return f"(&{GROUPS_FILTER}(memberOf:{IN_CHAIN}:={escape_filter_chars(group.server_dn)}))"
-
-
 def guid_filter(guids: Iterable[str]) -> str:
     return "(|" + "".join(f"(objectGUID={escape_bytes(guid_bytes(g))})" for g in guids) + ")"
 
@@ -125,9 +118,8 @@ def full_sync(session: Session, scope: DirectoryScope, base_dn: str, resolved: l
             for entry in _users_under(session, ou.server_dn, ou.dn):
                 _keep(state, ou.members, to_user(entry))
         else:
-            group = _selected_group(r)
-            state.groups[r.dn] = group
-            read_group(session, state, group, base_dn, scope.nested)
+            state.groups[r.dn] = _selected_group(r)
+    read_groups(session, state, list(state.groups.values()), base_dn, scope.nested)
     state.prune()
     return state
 
@@ -150,33 +142,6 @@ def _users_under(session: Session, server_dn: str, written: str) -> Iterable[Ent
 def _keep(state: SyncState, members: set[str], user: DirectoryUser) -> None:
     state.users[user.id] = user
     members.add(user.id)
-
-
-def read_group(session: Session, state: SyncState, group: SelectedGroup, base_dn: str, nested: bool) -> None:
-    """(Re)read a selected group's members (and nested groups) from scratch."""
-    before = set(group.members)
-    old_chain_dns = {n.dn for g in group.chain if (n := state.nested_groups.get(g)) is not None and n.dn}
-    group.members = set()
-    group.chain = set()
-    if nested:
-        for entry in session.search(state.naming_context, chain_filter(group), GROUP_ATTRIBUTES):
-            nested_group = to_group(entry)
-            state.nested_groups[nested_group.id] = nested_group
-            group.chain.add(nested_group.id)
-    for entry in session.search(base_dn, member_filter(group, nested), USER_ATTRIBUTES):
-        _keep(state, group.members, to_user(entry))
-    _forget_membership(state, before - group.members, {group.server_dn, *old_chain_dns})
-
-
-def _forget_membership(state: SyncState, guids: Iterable[str], group_dns: set[str]) -> None:
-    """Users that left a group keep a stale memberOf in the cache (the user object
-    did not change); drop the group (and the groups nested in it) from it."""
-    gone = {normalize_dn(dn) for dn in group_dns}
-    for guid in guids:
-        user = state.users.get(guid)
-        if user is not None:
-            kept = tuple(dn for dn in user.member_of if normalize_dn(dn) not in gone)
-            state.users[guid] = replace(user, member_of=kept)
 
 
 # --- incremental sync ----------------------------------------------------------------
@@ -213,8 +178,7 @@ def incremental_sync(session: Session, scope: DirectoryScope, base_dn: str, prev
             changed_users.append(to_user(entry))
 
     reread = _groups_to_reread(prev, changed_groups)
-    for group in reread:
-        read_group(session, prev, group, base_dn, scope.nested)
+    read_groups(session, prev, reread, base_dn, scope.nested)
     for user in changed_users:
         _apply_user_change(prev, user, base_dn, scope.nested, reread)
     _presence_check(session, prev, base_dn, scope.nested, reread)
@@ -239,33 +203,22 @@ def _check_selection_objects(session: Session, state: SyncState) -> None:
 
 
 def _groups_to_reread(state: SyncState, changed: list[DirectoryGroup]) -> list[SelectedGroup]:
+    """Selected groups whose membership may have changed: they, or a group nested in
+    them, changed (adding a member changes the group, not the user)."""
     changed_ids = {g.id for g in changed}
     out = []
     for group in state.groups.values():
-        watched = {group.server_dn} | {
-            n.dn for gid in group.chain if (n := state.nested_groups.get(gid)) is not None and n.dn
-        }
-        watched_norm = {normalize_dn(dn) for dn in watched}
-        newly_nested = any(any(normalize_dn(p) in watched_norm for p in g.member_of) for g in changed)
+        watched = {normalize_dn(dn) for dn in (group.server_dn, *chain_dns(state, group))}
+        newly_nested = any(normalize_dn(p) in watched for g in changed for p in g.member_of)
         if group.guid in changed_ids or group.chain & changed_ids or newly_nested:
             out.append(group)
-    for g in changed:  # keep nested groups' names and parents current
+    for g in changed:  # keep names and parents current
         if g.id in state.nested_groups:
             state.nested_groups[g.id] = g
+        for group in state.groups.values():
+            if group.guid == g.id:
+                group.parents = g.member_of
     return out
-
-
-def _is_member(
-    state: SyncState, user: DirectoryUser, group: SelectedGroup, base_dn: str, nested: bool
-) -> bool:
-    if not is_under(user.dn or "", base_dn):
-        return False
-    if group.rid is not None and user.primary_group_id == group.rid:
-        return True
-    dns = {normalize_dn(group.server_dn)}
-    if nested:
-        dns |= {normalize_dn(n.dn) for gid in group.chain if (n := state.nested_groups.get(gid)) and n.dn}
-    return any(normalize_dn(dn) in dns for dn in user.member_of)
 
 
 def _apply_user_change(
@@ -276,9 +229,9 @@ def _apply_user_change(
     for group in state.groups.values():
         if any(group is r for r in reread):
             if user.id in group.members:
-                state.users[user.id] = user  # fresher than the re-read? same data either way
+                state.users[user.id] = user
             continue
-        _set_member(state, group.members, user, _is_member(state, user, group, base_dn, nested))
+        _set_member(state, group.members, user, is_member(state, user, group, base_dn, nested))
 
 
 def _set_member(state: SyncState, members: set[str], user: DirectoryUser, inside: bool) -> None:
@@ -291,7 +244,10 @@ def _set_member(state: SyncState, members: set[str], user: DirectoryUser, inside
 def _presence_check(
     session: Session, state: SyncState, base_dn: str, nested: bool, reread: list[SelectedGroup]
 ) -> None:
-    unknown: dict[str, list[set[str]]] = {}
+    """Drop cached users the DC no longer shows in a selection; fetch any it shows
+    that the cache lacks."""
+    unknown: set[str] = set()
+    found_in: dict[str, list[SelectedOu]] = {}
     for ou in state.ous.values():
         try:
             present = {e.guid for e in session.search(ou.server_dn, USERS_FILTER, ("objectGUID",))}
@@ -299,30 +255,40 @@ def _presence_check(
             raise NeedFull(f"selected OU {ou.dn!r} no longer exists") from None
         ou.members &= present
         for guid in present - ou.members:
-            unknown.setdefault(guid, []).append(ou.members)
-    for group in state.groups.values():
-        if any(group is r for r in reread):
-            continue
-        flt = member_filter(group, nested)
-        present = {e.guid for e in session.search(base_dn, flt, ("objectGUID",))}
-        left = group.members - present
-        group.members &= present
-        chain_dns = {n.dn for gid in group.chain if (n := state.nested_groups.get(gid)) and n.dn}
-        _forget_membership(state, left, {group.server_dn, *chain_dns})
-        for guid in present - group.members:
-            unknown.setdefault(guid, []).append(group.members)
-    _fetch(session, state, unknown)
+            found_in.setdefault(guid, []).append(ou)
+            unknown.add(guid)
+    others = [g for g in state.groups.values() if not any(g is r for r in reread)]
+    if others:
+        # deletions and moves out of view take a user out of every group at once,
+        # so the union of the groups' members is enough here
+        present = present_members(session, state, others, base_dn, nested)
+        for group in others:
+            left = group.members - present
+            group.members -= left
+            forget_membership(state, left, {group.server_dn, *chain_dns(state, group)})
+        cached = set().union(*(g.members for g in others))
+        unknown |= present - cached
+    if unknown:
+        _fetch(session, state, sorted(unknown), found_in, others, base_dn, nested)
 
 
-def _fetch(session: Session, state: SyncState, unknown: dict[str, list[set[str]]]) -> None:
+def _fetch(
+    session: Session,
+    state: SyncState,
+    guids: list[str],
+    found_in: dict[str, list[SelectedOu]],
+    groups: list[SelectedGroup],
+    base_dn: str,
+    nested: bool,
+) -> None:
     """Read users the presence check found but the cache lacks (rare: e.g. made
     readable by an ACL change, which does not show in the delta)."""
-    guids = sorted(unknown)
     for i in range(0, len(guids), GUID_BATCH):
-        batch = guids[i : i + GUID_BATCH]
-        for entry in session.search(
-            state.naming_context, f"(&{USERS_FILTER}{guid_filter(batch)})", USER_ATTRIBUTES
-        ):
+        flt = f"(&{USERS_FILTER}{guid_filter(guids[i : i + GUID_BATCH])})"
+        for entry in session.search(state.naming_context, flt, USER_ATTRIBUTES):
             user = to_user(entry)
-            for members in unknown.get(user.id, ()):
-                _keep(state, members, user)
+            for ou in found_in.get(user.id, ()):
+                _keep(state, ou.members, user)
+            for group in groups:
+                if is_member(state, user, group, base_dn, nested):
+                    _keep(state, group.members, user)
