@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 
-# R4: domain-relative RIDs of default groups (APIS.md section 3)
-WELL_KNOWN_DOMAIN_RIDS = frozenset({*range(512, 528), 553, 571, 572})
+# R4: domain-relative RIDs of default groups (APIS.md section 3), plus 498
+# (Enterprise Read-only Domain Controllers, whose name is in the list below)
+WELL_KNOWN_DOMAIN_RIDS = frozenset({498, *range(512, 528), 553, 571, 572})
 
 WELL_KNOWN_GROUP_NAMES = frozenset(
     name.lower()

@@ -89,7 +89,8 @@ class AdReader:
                     raise ProviderError(self.where, "selection refused: " + "; ".join(problems))
                 state = full_sync(session, scope, self.base_dn, resolved)
                 self.last_sync, self.last_reason = "full", reason
-        self.ctx.cursors.put_cursor(self.ctx.name, CURSOR_NAME, state.to_json())
+        if self.last_sync != "unchanged":
+            self.ctx.cursors.put_cursor(self.ctx.name, CURSOR_NAME, state.to_json())
         self.ctx.log.info(
             "%s: %s read (%s): %d users, %d searches, %d requests",
             self.where, self.last_sync, self.last_reason, len(state.users),

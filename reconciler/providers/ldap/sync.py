@@ -1,9 +1,7 @@
 """Live stage (AD): full and incremental reads of a customer's selection.
 
 Full sync: read the DC's highestCommittedUSN first, then every selected OU
-(subtree) and group (users whose `memberOf` is the group -- never the group's
-`member` attribute, which AD truncates at 1500 values; with `nested`, the DC's
-in-chain rule plus the groups in between).
+(subtree search) and the members of the selected groups (groups.py).
 
 Incremental sync (same DC, same invocationId, same scope):
 1. highestCommittedUSN unchanged -> nothing at all changed on the DC: reuse the
