@@ -288,13 +288,18 @@ def _provision(root: Path) -> None:
 
 def _load_ldif(root: Path, records: Iterator[str]) -> None:
     """Bulk-load LDIF records straight into the stopped DC's database (through
-    Samba's own ldb modules, so GUIDs, SIDs, USNs and links are made as usual)."""
+    Samba's own ldb modules, so GUIDs, SIDs, USNs and links are made as usual).
+
+    `batch_mode` skips ldb's per-record sub-transaction, which copies the growing
+    index lists on every add: 3,000 users load in 7 s instead of 34 s, and the
+    gap widens with size (the whole file is still one transaction)."""
     path = RUN_ROOT / f"{root.name}-seed.ldif"
     with path.open("w", encoding="utf-8") as f:
         for record in records:
             f.write(record.rstrip("\n") + "\n\n")
     try:
-        _root_run(["ldbadd", "-H", str(root / "private" / "sam.ldb"), str(path)], "ldbadd", 3600)
+        cmd = ["ldbadd", "-o", "batch_mode:true", "-H", str(root / "private" / "sam.ldb"), str(path)]
+        _root_run(cmd, "ldbadd", 3600)
     finally:
         path.unlink()
 
