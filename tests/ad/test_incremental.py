@@ -116,6 +116,46 @@ def test_deleted_user_disappears_without_tombstone_access(ad: AdSetup, lab: Lab)
     assert lab.admin.delete(ann), lab.admin.result
     assert set(sams(reader, scope)) == {"ben"}
     assert reader.last_sync == "incremental"
+    assert reader.last_reason.endswith("removals by presence check")
+
+
+def admin_reader(ad: AdSetup, lab: Lab, **selection: object) -> AdReader:
+    """Bound as Administrator, who may list CN=Deleted Objects (made non-empty here)."""
+    lab.admin.delete(lab.user("gone", parent=lab.ou))
+    return ad.reader(user=ad.dc.admin_upn, password=ad.dc.admin_password, **selection)
+
+
+def test_deleted_user_disappears_through_its_tombstone(ad: AdSetup, lab: Lab) -> None:
+    ann, _ = lab.user("ann"), lab.user("ben")
+    lab.join(lab.crew, ann)
+    scope = DirectoryScope(ous=(lab.team,), groups=(lab.crew,), nested=False)
+    reader = admin_reader(ad, lab, ous=[lab.team], admin_groups=[lab.crew])
+    assert set(sams(reader, scope)) == {"ann", "ben"}
+    assert lab.admin.delete(ann), lab.admin.result
+    assert set(sams(reader, scope)) == {"ben"}
+    assert reader.last_reason.endswith("removals by tombstones")
+    # no member listing: root, invocationId, selection objects, delta, tombstones
+    # (and a re-read of Crew if the DC counts the deletion as a change of the group)
+    assert reader.stats.searches in (5, 6)
+    assert reader.stats.entries < 10
+
+
+def test_members_are_still_listed_once_a_day_with_tombstones(ad: AdSetup, lab: Lab) -> None:
+    ann = lab.user("ann")
+    scope = DirectoryScope(ous=(lab.team,))
+    reader = admin_reader(ad, lab, ous=[lab.team])
+    reader.read(scope)
+    lab.set(ann, mail="ann.2@example.test")
+    reader.read(scope)
+    assert reader.last_reason.endswith("removals by tombstones")
+    now = reader.clock()
+    reader.clock = lambda: now + reader.presence_every_seconds + 1
+    lab.set(ann, mail="ann.3@example.test")
+    assert sams(reader, scope) == {"ann": "ann.3@example.test"}
+    assert reader.last_reason.endswith("removals by presence check")
+    lab.set(ann, mail="ann.4@example.test")
+    reader.read(scope)
+    assert reader.last_reason.endswith("removals by tombstones")
 
 
 def test_user_moved_out_of_the_ou_disappears_and_moved_inside_stays(ad: AdSetup, lab: Lab) -> None:
@@ -191,6 +231,23 @@ def test_a_full_sync_gives_the_same_result_as_the_incremental_one(ad: AdSetup, l
     full = reader.read(DirectoryScope(scope.ous, scope.groups, scope.nested, full_sync=True))
     assert reader.last_sync == "full"
     assert incremental == full
+
+
+def test_tombstones_that_stop_showing_mean_a_presence_check(ad: AdSetup, lab: Lab) -> None:
+    ann = lab.user("ann")
+    scope = DirectoryScope(ous=(lab.team,))
+    reader = admin_reader(ad, lab, ous=[lab.team])
+    reader.read(scope)
+    # as if the account lost the right to list deleted objects: the tombstone it
+    # saw at the full sync no longer comes back
+    state = json.loads(ad.cursors.get_cursor(ad.customer, CURSOR_NAME) or "{}")
+    state["tombstone_sentinel"] = "00000000-0000-0000-0000-00000000beef"
+    ad.cursors.put_cursor(ad.customer, CURSOR_NAME, json.dumps(state))
+    assert lab.admin.delete(ann), lab.admin.result
+    assert reader.read(scope).users == ()
+    assert reader.last_reason.endswith("removals by presence check")
+    stored = json.loads(ad.cursors.get_cursor(ad.customer, CURSOR_NAME) or "{}")
+    assert stored["tombstone_sentinel"] not in (None, "00000000-0000-0000-0000-00000000beef")
 
 
 def tamper(ad: AdSetup, **dc: str) -> None:

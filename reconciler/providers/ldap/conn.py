@@ -181,6 +181,8 @@ class Session:
         *,
         scope: str = ldap3.SUBTREE,
         paged: bool = True,
+        controls: Sequence[tuple[str, bool, Any]] = (),
+        size_limit: int = 0,
     ) -> Iterator[Entry]:
         """Entries of one (paged) search; raises NoSuchObject when `base` is missing."""
         self.stats.searches += 1
@@ -195,7 +197,9 @@ class Session:
                     attributes=list(attributes) or [ldap3.NO_ATTRIBUTES],
                     paged_size=PAGE_SIZE if paged else None,
                     paged_cookie=cookie,
+                    size_limit=size_limit,
                     time_limit=int(self.endpoint.timeout) + 1,
+                    controls=list(controls) or None,
                 )
             except ldap_errors.LDAPException as exc:
                 raise self.error(f"search under {base!r} failed", exc) from None
@@ -213,14 +217,18 @@ class Session:
                 if item.get("type") == "searchResEntry":
                     self.stats.entries += 1
                     yield Entry(item["dn"], item["raw_attributes"])
-            controls = result.get("controls") or {}
-            cookie = controls.get(PAGED_RESULTS_OID, {}).get("value", {}).get("cookie") if paged else None
+            returned = result.get("controls") or {}
+            cookie = returned.get(PAGED_RESULTS_OID, {}).get("value", {}).get("cookie") if paged else None
             if not cookie:
                 return
 
-    def read(self, dn: str, attributes: Sequence[str]) -> Entry:
+    def read(
+        self, dn: str, attributes: Sequence[str], controls: Sequence[tuple[str, bool, Any]] = ()
+    ) -> Entry:
         """One object by DN (base search); NoSuchObject when it does not exist."""
-        for entry in self.search(dn, "(objectClass=*)", attributes, scope=ldap3.BASE, paged=False):
+        for entry in self.search(
+            dn, "(objectClass=*)", attributes, scope=ldap3.BASE, paged=False, controls=controls
+        ):
             return entry
         raise NoSuchObject(dn)
 

@@ -4,6 +4,7 @@
     problems = reader.check_selection(scope)   # list[str]; empty when all is well
     snapshot = reader.read(scope)              # DirectorySnapshot
     reader.last_sync                            # "full" | "incremental" | "unchanged"
+    reader.last_reason                          # why, and how removals were found
     reader.stats                                # searches / requests / entries of the last call
 
 Each call opens its own connection and closes it, so a reader holds no socket
@@ -15,6 +16,8 @@ The users include disabled accounts (`enabled=False`); the core filters them.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -38,6 +41,8 @@ from reconciler.secrets import resolve
 
 
 class AdReader:
+    presence_every_seconds = 24 * 3600.0  # list every selection's members at least this often
+
     def __init__(
         self,
         ctx: ProviderContext,
@@ -54,6 +59,7 @@ class AdReader:
         self.stats = SearchStats()
         self.last_sync = ""
         self.last_reason = ""
+        self.clock: Callable[[], float] = time.time
 
     @property
     def where(self) -> str:
@@ -87,7 +93,7 @@ class AdReader:
                 problems = [p for r in resolved for p in describe(self.ctx.customer, r)]
                 if problems:
                     raise ProviderError(self.where, "selection refused: " + "; ".join(problems))
-                state = full_sync(session, scope, self.base_dn, resolved)
+                state = full_sync(session, scope, self.base_dn, resolved, self.clock())
                 self.last_sync, self.last_reason = "full", reason
         if self.last_sync != "unchanged":
             self.ctx.cursors.put_cursor(self.ctx.name, CURSOR_NAME, state.to_json())
@@ -107,13 +113,18 @@ class AdReader:
             return None, "the selection changed"
         usn = prev.usn
         try:
-            state = incremental_sync(session, scope, self.base_dn, prev)
+            state, removals = incremental_sync(
+                session, scope, self.base_dn, prev, self.clock(), self.presence_every_seconds
+            )
         except NeedFull as why:
             return None, str(why)
         if state.usn == usn:
             self.last_sync, self.last_reason = "unchanged", f"highestCommittedUSN still {usn}"
         else:
-            self.last_sync, self.last_reason = "incremental", f"changes after USN {usn}"
+            self.last_sync, self.last_reason = (
+                "incremental",
+                f"changes after USN {usn}; removals by {removals}",
+            )
         return state, ""
 
 

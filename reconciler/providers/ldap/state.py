@@ -4,8 +4,9 @@
 selected OU and group (resolved to GUID and the server's DN) with the GUIDs of
 its users, the users themselves, and the groups nested inside selected groups.
 It is kept as JSON in the customer's cursor store together with the DC it was
-read from (dsServiceName, invocationId) and that DC's highestCommittedUSN, so an
-incremental run can ask only for what changed since. Pure: no LDAP here.
+read from (dsServiceName, invocationId), that DC's highestCommittedUSN, and how
+removals can be seen (readable tombstones, or when members were last listed),
+so an incremental run can ask only for what changed since. Pure: no LDAP here.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from reconciler.config.adnames import normalize_dn
 from reconciler.core.model import DirectoryGroup, DirectorySnapshot, DirectoryUser, DirSource
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 CURSOR_NAME = "ad.sync"
 
 _RDN_SPLIT = re.compile(r"(?<!\\),")
@@ -60,6 +61,9 @@ class SyncState:
     usn: int
     scope_key: str
     naming_context: str
+    deleted_objects: str | None = None  # DN of CN=Deleted Objects when this account can list it
+    tombstone_sentinel: str | None = None  # GUID of a tombstone seen there: proves we still can
+    presence_checked_at: float = 0.0  # when the DC last listed every selection's members
     ous: dict[str, SelectedOu] = field(default_factory=dict)
     groups: dict[str, SelectedGroup] = field(default_factory=dict)
     users: dict[str, DirectoryUser] = field(default_factory=dict)
@@ -89,6 +93,9 @@ class SyncState:
                 "usn": self.usn,
                 "scope": self.scope_key,
                 "nc": self.naming_context,
+                "deleted_objects": self.deleted_objects,
+                "tombstone_sentinel": self.tombstone_sentinel,
+                "presence_checked_at": self.presence_checked_at,
                 "ous": [{**asdict(o), "members": sorted(o.members)} for o in self.ous.values()],
                 "groups": [
                     {**asdict(g), "members": sorted(g.members), "chain": sorted(g.chain)}
@@ -108,7 +115,10 @@ class SyncState:
             d = json.loads(text)
             if d.get("v") != STATE_VERSION:
                 return None
-            state = cls(DcIdentity(**d["dc"]), int(d["usn"]), d["scope"], d["nc"])
+            state = cls(
+                DcIdentity(**d["dc"]), int(d["usn"]), d["scope"], d["nc"],
+                d["deleted_objects"], d["tombstone_sentinel"], float(d["presence_checked_at"]),
+            )  # fmt: skip
             for o in d["ous"]:
                 state.ous[o["dn"]] = SelectedOu(o["dn"], o["guid"], o["server_dn"], set(o["members"]))
             for g in d["groups"]:

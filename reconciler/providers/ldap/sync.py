@@ -10,16 +10,26 @@ Incremental sync (same DC, same invocationId, same scope):
    the whole domain, so moves out of a selection are seen); a selected group
    whose membership changed -- it, or a group nested in it, is in the delta,
    since adding a member changes the group and not the user -- is read again.
-3. A presence check per selection lists only objectGUIDs. It is what removes
-   users that were deleted, or moved or hidden where the delta cannot show them
-   (tombstones are invisible to ordinary accounts), so a stale cache never keeps
-   a removed user (R8); any GUID it finds that the cache lacks is fetched.
+3. Removals the delta cannot show (a deleted user is a tombstone, invisible to
+   ordinary searches) are found one of two ways, so a stale cache never keeps a
+   removed user (R8):
+   - tombstones: when the bind account can list CN=Deleted Objects (found at a
+     full sync), deleted objects with uSNChanged above the cursor, one search
+     with the show-deleted control; a tombstone seen at the full sync must come
+     back in every such search, or this account has lost the right and the run
+     falls back to the presence check;
+   - presence check: otherwise (ordinary accounts cannot), and in any case once
+     per `presence_every` seconds, every selection's members are listed by
+     objectGUID only, which also catches users moved or hidden where this account
+     cannot see them; GUIDs the cache lacks are fetched.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from ldap3 import LEVEL
 
 from reconciler.config.adnames import is_under, normalize_dn
 from reconciler.core.model import DirectoryGroup, DirectoryUser
@@ -54,6 +64,8 @@ from reconciler.providers.ldap.state import DcIdentity, SelectedGroup, SelectedO
 
 GUID_BATCH = 100
 ROOT_ATTRIBUTES = ("highestCommittedUSN", "dsServiceName", "defaultNamingContext")
+SHOW_DELETED = ("1.2.840.113556.1.4.417", True, None)
+DELETED_OBJECTS_WKGUID = "18e2ea80684f11d2b9aa00c04f79f805"
 
 
 @dataclass(frozen=True)
@@ -104,10 +116,35 @@ def resolve_scope(session: Session, scope: DirectoryScope) -> list[Resolved]:
     ]
 
 
-def full_sync(session: Session, scope: DirectoryScope, base_dn: str, resolved: list[Resolved]) -> SyncState:
+def find_tombstones(session: Session, naming_context: str) -> tuple[str, str] | None:
+    """The Deleted Objects container and one tombstone in it, when this account
+    can list them (admins can). Ordinary accounts can read the container but see
+    no children, so it only counts when a tombstone shows."""
+    try:
+        base = f"<WKGUID={DELETED_OBJECTS_WKGUID},{naming_context}>"
+        container = session.read(base, ("objectGUID",), controls=[SHOW_DELETED]).dn
+        listing = session.search(
+            container, "(isDeleted=TRUE)", ("objectGUID",),
+            scope=LEVEL, paged=False, controls=[SHOW_DELETED], size_limit=1,
+        )  # fmt: skip
+        for tombstone in listing:
+            return container, tombstone.guid
+    except NoSuchObject:
+        pass
+    return None
+
+
+def full_sync(
+    session: Session, scope: DirectoryScope, base_dn: str, resolved: list[Resolved], now: float
+) -> SyncState:
     """Read everything; `resolved` must be free of problems (the reader checks)."""
     root = read_root(session)  # before reading, so changes made meanwhile are seen next time
     state = SyncState(root.dc, root.usn, scope_key(scope, base_dn), root.naming_context)
+    state.deleted_objects, state.tombstone_sentinel = find_tombstones(session, root.naming_context) or (
+        None,
+        None,
+    )
+    state.presence_checked_at = now
     for r in resolved:
         assert r.entry is not None
         if r.kind is Kind.OU:
@@ -149,8 +186,11 @@ class NeedFull(Exception):
     """The cache cannot be brought up to date; the message says why (logged)."""
 
 
-def incremental_sync(session: Session, scope: DirectoryScope, base_dn: str, prev: SyncState) -> SyncState:
-    """Bring `prev` up to date in place and return it; NeedFull when it cannot be."""
+def incremental_sync(
+    session: Session, scope: DirectoryScope, base_dn: str, prev: SyncState, now: float, presence_every: float
+) -> tuple[SyncState, str]:
+    """Bring `prev` up to date in place; return it and how removals were found
+    ("", "tombstones" or "presence check"). NeedFull when it cannot be done."""
     root = read_root(session)
     if root.dc.service != prev.dc.service:
         raise NeedFull("a different domain controller answered")
@@ -159,7 +199,7 @@ def incremental_sync(session: Session, scope: DirectoryScope, base_dn: str, prev
     if root.usn < prev.usn:
         raise NeedFull("the DC's highestCommittedUSN went backwards")
     if root.usn == prev.usn:
-        return prev
+        return prev, ""
     _check_selection_objects(session, prev)
 
     changed_users: list[DirectoryUser] = []
@@ -179,10 +219,39 @@ def incremental_sync(session: Session, scope: DirectoryScope, base_dn: str, prev
     read_groups(session, prev, reread, base_dn, scope.nested)
     for user in changed_users:
         _apply_user_change(prev, user, base_dn, scope.nested, reread)
-    _presence_check(session, prev, base_dn, scope.nested, reread)
+    removals = "presence check"
+    if prev.deleted_objects and now - prev.presence_checked_at < presence_every:
+        deleted = _tombstones(session, prev, prev.usn)
+        if deleted is not None:
+            for sel in prev.selected():
+                sel.members -= deleted
+            removals = "tombstones"
+        else:  # cannot list tombstones any more (rights changed?): look again
+            prev.deleted_objects, prev.tombstone_sentinel = find_tombstones(session, prev.naming_context) or (
+                None, None,
+            )  # fmt: skip
+    if removals == "presence check":
+        _presence_check(session, prev, base_dn, scope.nested, reread)
+        prev.presence_checked_at = now
     prev.usn = root.usn
     prev.prune()
-    return prev
+    return prev, removals
+
+
+def _tombstones(session: Session, state: SyncState, usn: int) -> set[str] | None:
+    """GUIDs of objects deleted after `usn`. The known sentinel tombstone must come
+    back too; None when it does not (tombstones are not visible to us now)."""
+    assert state.deleted_objects is not None and state.tombstone_sentinel is not None
+    sentinel = escape_bytes(guid_bytes(state.tombstone_sentinel))
+    flt = f"(&(isDeleted=TRUE)(|(uSNChanged>={usn + 1})(objectGUID={sentinel})))"
+    try:
+        found = {e.guid for e in session.search(state.deleted_objects, flt, ("objectGUID",), scope=LEVEL,
+                                                controls=[SHOW_DELETED])}  # fmt: skip
+    except NoSuchObject:
+        return None
+    if state.tombstone_sentinel not in found:
+        return None
+    return found - {state.tombstone_sentinel}
 
 
 def _check_selection_objects(session: Session, state: SyncState) -> None:
