@@ -6,7 +6,9 @@ disabled), bulk-loaded once with ldbadd and cached (see reconciler/testing/samba
 the first run seeds for several minutes, later runs restore in about a second).
 
 For a selection by OU (all 20) and by group (all 50, nested members included,
-as the engine asks), it measures with the real `AdReader` and SQLite cursor store:
+as the engine asks), bound as an ordinary account (removals found by listing
+members: "presence check") and as Administrator (who can list tombstones), it
+measures with the real `AdReader` and SQLite cursor store:
   full         first read (no cursor)
   unchanged    a second read with nothing changed on the DC
   incremental  a read after a few changes (10 mails, 1 new user, 1 group
@@ -86,10 +88,25 @@ def ldif(users: int) -> Iterator[str]:
         yield "\n".join(lines)
 
 
-def context(root: Path, dc: samba.SambaDC, store: SqliteStore, scope: DirectoryScope) -> ProviderContext:
+READER_UPN = "bench-reader@example.test"
+READER_PASSWORD = "Bench-Reader-Pass-1!"
+
+
+def add_reader(admin: ldap3.Connection) -> None:
+    """An ordinary account (Domain Users only), as MSPs bind with."""
+    admin.add(
+        f"CN=bench-reader,CN=Users,{BASE}", "user",
+        {"sAMAccountName": "bench-reader", "userPrincipalName": READER_UPN, "userAccountControl": 512,
+         "unicodePwd": f'"{READER_PASSWORD}"'.encode("utf-16-le")},
+    )  # fmt: skip
+
+
+def context(
+    root: Path, dc: samba.SambaDC, store: SqliteStore, scope: DirectoryScope, account: tuple[str, str]
+) -> ProviderContext:
     (root / "secrets").mkdir(parents=True, exist_ok=True)
-    (root / "secrets" / "user").write_text(dc.admin_upn)
-    (root / "secrets" / "password").write_text(dc.admin_password)
+    (root / "secrets" / "user").write_text(account[0])
+    (root / "secrets" / "password").write_text(account[1])
     selection: dict[str, Any] = {"ous": list(scope.ous)} if scope.ous else {"groups": list(scope.groups)}
     if scope.groups:
         selection["includeNestedGroups"] = True
@@ -134,20 +151,21 @@ def change_directory(admin: ldap3.Connection, users: int, tag: str) -> None:
 
 
 def run_scenario(
-    dc: samba.SambaDC, work: Path, name: str, scope: DirectoryScope, users: int
+    dc: samba.SambaDC, work: Path, name: str, scope: DirectoryScope, users: int, account: tuple[str, str]
 ) -> dict[str, Any]:
     store = SqliteStore(work / name / "state.db")
     try:
-        reader = open_ad(context(work / name, dc, store, scope))
+        reader = open_ad(context(work / name, dc, store, scope, account))
         out: dict[str, Any] = {}
         out["full"], _ = timed(reader, scope)
         out["unchanged"], _ = timed(reader, scope)
         admin = dc.admin()
         try:
-            change_directory(admin, users, name)
+            change_directory(admin, users, f"t{len(list(work.iterdir()))}")
         finally:
             admin.unbind()
         out["incremental"], incremental = timed(reader, scope)
+        out["incremental"]["removals"] = reader.last_reason.rpartition("removals by ")[2]
         full_scope = DirectoryScope(scope.ous, scope.groups, scope.nested, full_sync=True)
         out["full_again"], full = timed(reader, full_scope)
         out["incremental_equals_full"] = incremental == full
@@ -172,15 +190,24 @@ def main() -> None:
     dc_seconds = time.perf_counter() - start
     results: dict[str, Any] = {}
     try:
+        admin = dc.admin()
+        try:
+            add_reader(admin)
+            gone = f"CN=gone,{ou_dn(0)}"  # a tombstone, so Administrator can show it lists them
+            admin.add(gone, "user")
+            admin.delete(gone)
+        finally:
+            admin.unbind()
+        accounts = {"reader": (READER_UPN, READER_PASSWORD), "admin": (dc.admin_upn, dc.admin_password)}
+        scopes = {
+            "by_ou": DirectoryScope(ous=tuple(map(ou_dn, range(OUS)))),
+            "by_group": DirectoryScope(groups=tuple(map(group_dn, range(GROUPS))), nested=True),
+        }
         with tempfile.TemporaryDirectory() as tmp:
-            work = Path(tmp)
-            results["by_ou"] = run_scenario(
-                dc, work, "by_ou", DirectoryScope(ous=tuple(map(ou_dn, range(OUS)))), users
-            )
-            groups = tuple(map(group_dn, range(GROUPS)))
-            results["by_group"] = run_scenario(
-                dc, work, "by_group", DirectoryScope(groups=groups, nested=True), users
-            )
+            for scope_name, scope in scopes.items():
+                for account_name, account in accounts.items():
+                    name = f"{scope_name}/{account_name}"
+                    results[name] = run_scenario(dc, Path(tmp), name.replace("/", "-"), scope, users, account)
     finally:
         samba.release(dc)
 
@@ -188,14 +215,16 @@ def main() -> None:
         f"Active Directory read: {users} users, {OUS} OUs, {GROUPS} groups ({NESTED} nested), Samba on loopback"
     )
     print(f"DC ready in {dc_seconds:.1f}s (includes seeding when the cache was empty)")
-    header = f"{'selection':<10} {'run':<12} {'mode':<12} {'seconds':>8} {'searches':>9} {'requests':>9} {'entries':>8} {'users':>7}"
-    print(header)
+    print(
+        f"{'selection/account':<18} {'run':<27} {'seconds':>8} {'searches':>9} {'requests':>9} {'entries':>8} {'users':>6}"
+    )
     for scenario, runs in results.items():
         for run in ("full", "unchanged", "incremental", "full_again"):
             r = runs[run]
-            print(f"{scenario:<10} {run:<12} {r['mode']:<12} {r['seconds']:>8.3f} {r['searches']:>9} "
-                  f"{r['requests']:>9} {r['entries']:>8} {r['users']:>7}")  # fmt: skip
-        print(f"{scenario:<10} incremental result equals a full read: {runs['incremental_equals_full']}; "
+            label = run + (f" ({r['removals']})" if run == "incremental" else "")
+            print(f"{scenario:<18} {label:<27} {r['seconds']:>8.3f} {r['searches']:>9} "
+                  f"{r['requests']:>9} {r['entries']:>8} {r['users']:>6}")  # fmt: skip
+        print(f"{scenario:<18} incremental result equals a full read: {runs['incremental_equals_full']}; "
               f"cursor {runs['cursor_bytes'] / 1e6:.1f} MB")  # fmt: skip
     machine = {
         "nproc": os.cpu_count(),
