@@ -50,19 +50,28 @@ def chain_dns(state: SyncState, group: SelectedGroup) -> set[str]:
     return {n.dn for gid in group.chain if (n := state.nested_groups.get(gid)) is not None and n.dn}
 
 
-def is_member(
-    state: SyncState, user: DirectoryUser, group: SelectedGroup, base_dn: str, nested: bool
-) -> bool:
-    """Is `user` (with a fresh memberOf) a member of `group`, directly or, with
-    `nested`, through the groups nested in it?"""
-    if not is_under(user.dn or "", base_dn):
-        return False
-    if group.rid is not None and user.primary_group_id == group.rid:
-        return True
-    dns = {normalize_dn(group.server_dn)}
-    if nested:
-        dns |= {normalize_dn(dn) for dn in chain_dns(state, group)}
-    return any(normalize_dn(dn) in dns for dn in user.member_of)
+class Membership:
+    """Which of some selected groups a user belongs to, judged on the user's (fresh)
+    memberOf and primaryGroupID: directly, or with `nested` through the groups
+    nested in them. Built once per run: O(memberships) per user."""
+
+    def __init__(self, state: SyncState, groups: Iterable[SelectedGroup], base_dn: str, nested: bool) -> None:
+        self.base_dn = base_dn
+        self.by_dn: dict[str, list[SelectedGroup]] = {}
+        self.by_rid: dict[int, list[SelectedGroup]] = {}
+        for group in groups:
+            for dn in {group.server_dn, *(chain_dns(state, group) if nested else ())}:
+                self.by_dn.setdefault(normalize_dn(dn), []).append(group)
+            if group.rid is not None:
+                self.by_rid.setdefault(group.rid, []).append(group)
+
+    def groups_of(self, user: DirectoryUser) -> list[SelectedGroup]:
+        if not is_under(user.dn or "", self.base_dn):
+            return []
+        found = {id(g): g for dn in user.member_of for g in self.by_dn.get(normalize_dn(dn), ())}
+        if user.primary_group_id is not None:
+            found.update((id(g), g) for g in self.by_rid.get(user.primary_group_id, ()))
+        return list(found.values())
 
 
 def discover_nested(session: Session, naming_context: str, roots: Sequence[str]) -> list[DirectoryGroup]:
@@ -129,13 +138,13 @@ def read_groups(
             group.chain = set()
     for group in groups:
         group.members = set()
+    membership = Membership(state, groups, base_dn, nested)
     for flt in member_search_filter(state, groups, nested):
         for entry in session.search(base_dn, flt, USER_ATTRIBUTES):
             user = to_user(entry)
-            for group in groups:
-                if is_member(state, user, group, base_dn, nested):
-                    state.users[user.id] = user
-                    group.members.add(user.id)
+            for group in membership.groups_of(user):
+                state.users[user.id] = user
+                group.members.add(user.id)
     for group in groups:
         members, old_chain = before[group.dn]
         forget_membership(state, members - group.members, {group.server_dn, *old_chain})

@@ -53,9 +53,9 @@ from reconciler.providers.ldap.entries import (
     to_user,
 )
 from reconciler.providers.ldap.groups import (
+    Membership,
     chain_dns,
     forget_membership,
-    is_member,
     present_members,
     read_groups,
 )
@@ -217,8 +217,10 @@ def incremental_sync(
 
     reread = _groups_to_reread(prev, changed_groups)
     read_groups(session, prev, reread, base_dn, scope.nested)
+    others = [g for g in prev.groups.values() if not any(g is r for r in reread)]
+    membership = Membership(prev, others, base_dn, scope.nested)
     for user in changed_users:
-        _apply_user_change(prev, user, base_dn, scope.nested, reread)
+        _apply_user_change(prev, user, membership, others, reread)
     removals = "presence check"
     if prev.deleted_objects and now - prev.presence_checked_at < presence_every:
         deleted = _tombstones(session, prev, prev.usn)
@@ -289,16 +291,20 @@ def _groups_to_reread(state: SyncState, changed: list[DirectoryGroup]) -> list[S
 
 
 def _apply_user_change(
-    state: SyncState, user: DirectoryUser, base_dn: str, nested: bool, reread: list[SelectedGroup]
+    state: SyncState,
+    user: DirectoryUser,
+    membership: Membership,
+    others: list[SelectedGroup],
+    reread: list[SelectedGroup],
 ) -> None:
+    """A changed user joins or leaves OUs and groups (not re-read) by its fresh DN and memberOf."""
     for ou in state.ous.values():
         _set_member(state, ou.members, user, is_under(user.dn or "", ou.server_dn))
-    for group in state.groups.values():
-        if any(group is r for r in reread):
-            if user.id in group.members:
-                state.users[user.id] = user
-            continue
-        _set_member(state, group.members, user, is_member(state, user, group, base_dn, nested))
+    inside = {id(g) for g in membership.groups_of(user)}
+    for group in others:
+        _set_member(state, group.members, user, id(group) in inside)
+    if any(user.id in g.members for g in reread):
+        state.users[user.id] = user
 
 
 def _set_member(state: SyncState, members: set[str], user: DirectoryUser, inside: bool) -> None:
@@ -336,7 +342,7 @@ def _presence_check(
         cached = set().union(*(g.members for g in others))
         unknown |= present - cached
     if unknown:
-        _fetch(session, state, sorted(unknown), found_in, others, base_dn, nested)
+        _fetch(session, state, sorted(unknown), found_in, Membership(state, others, base_dn, nested))
 
 
 def _fetch(
@@ -344,9 +350,7 @@ def _fetch(
     state: SyncState,
     guids: list[str],
     found_in: dict[str, list[SelectedOu]],
-    groups: list[SelectedGroup],
-    base_dn: str,
-    nested: bool,
+    membership: Membership,
 ) -> None:
     """Read users the presence check found but the cache lacks (rare: e.g. made
     readable by an ACL change, which does not show in the delta)."""
@@ -356,6 +360,5 @@ def _fetch(
             user = to_user(entry)
             for ou in found_in.get(user.id, ()):
                 _keep(state, ou.members, user)
-            for group in groups:
-                if is_member(state, user, group, base_dn, nested):
-                    _keep(state, group.members, user)
+            for group in membership.groups_of(user):
+                _keep(state, group.members, user)
