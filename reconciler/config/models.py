@@ -138,7 +138,7 @@ class HuduConnection(TlsOptions):
 
 
 class ConnectWiseConnection(TlsOptions):
-    site: str = Field(description="e.g. api-na.myconnectwise.net")
+    site: str = Field(description="Host (and optional :port) of the API, e.g. api-na.myconnectwise.net.")
     codebase: str | None = Field(default=None, description="Looked up from the site when absent.")
     company_id: str
     public_key: SecretRef
@@ -156,7 +156,13 @@ class AutotaskConnection(TlsOptions):
     secret: SecretRef
     integration_code: SecretRef
     zone_url: str | None = Field(default=None, description="Skips zone discovery when set.")
-    requests_per_hour: int = Field(default=10000, ge=1)
+    zone_discovery_url: str = Field(
+        default="https://webservices.autotask.net/ATServicesRest/",
+        description="Where the API user's zone is looked up (a simulator in tests and the sandbox).",
+    )
+    requests_per_hour: int = Field(
+        default=10000, ge=1, description="Client-side budget, shared by every customer on this API user."
+    )
 
     _literal = field_validator("username", "secret", "integration_code", mode="before")(
         _refuse_literal_secret

@@ -9,6 +9,12 @@
   customer of one integration.
 - Errors become `ProviderError(where, ...)` with the vendor's message cut short;
   request headers (keys, tokens) and bodies are never part of a message.
+- Writes that are not idempotent (`idempotent=False`, e.g. a POST that creates a
+  record) are retried only when the server cannot have acted on them (429, or
+  no connection made); otherwise `UncertainWriteError` tells the caller to look
+  for its own record (by its marker) before sending again.
+- An optional gate (a semaphore) caps requests in flight, for vendors that limit
+  concurrent calls.
 Clock and sleep are injectable so tests do not sleep for real.
 """
 
@@ -33,10 +39,16 @@ from reconciler.errors import ProviderError
 log = logging.getLogger("reconciler.http")
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Transport errors raised before any byte of the request reached the server.
+NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 MAX_ERROR_CHARS = 300
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
+
+
+class UncertainWriteError(ProviderError):
+    """A non-idempotent request failed after it may have reached the server."""
 
 
 @dataclass(frozen=True)
@@ -138,12 +150,18 @@ class HttpApi:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     limiter: RateLimiter | None = None
     extract_error: Callable[[Any], str | None] | None = None
+    gate: threading.BoundedSemaphore | None = None
     stats: ApiStats = field(default_factory=ApiStats)
     sleep: Sleep = time.sleep
     clock: Clock = time.monotonic
 
-    def request(self, method: str, url: str, *, ok: tuple[int, ...] = (), **kwargs: Any) -> httpx.Response:
-        """Send with retries; return a 2xx response (or one whose status is in `ok`)."""
+    def request(
+        self, method: str, url: str, *, ok: tuple[int, ...] = (), idempotent: bool = True, **kwargs: Any
+    ) -> httpx.Response:
+        """Send with retries; return a 2xx response (or one whose status is in `ok`).
+
+        With `idempotent=False` a failure the server may have acted on raises
+        `UncertainWriteError` at once instead of being retried."""
         start = self.clock()
         attempt = 0
         while True:
@@ -153,9 +171,11 @@ class HttpApi:
             self.stats.requests += 1
             delay: float | None
             try:
-                response = self.client.request(method, url, **kwargs)
+                response = self._send(method, url, **kwargs)
             except httpx.TransportError as exc:
                 problem = f"{method} {_path(url)}: {type(exc).__name__}"
+                if not idempotent and not isinstance(exc, NOT_SENT_ERRORS):
+                    raise UncertainWriteError(self.where, f"{problem} (it may have been applied)") from None
                 delay = None
             else:
                 if response.is_success or response.status_code in ok:
@@ -168,6 +188,8 @@ class HttpApi:
                 if response.status_code == 429:
                     self.stats.throttled += 1
                 problem = f"{method} {_path(url)}: HTTP {response.status_code}: {short_error(response, self.extract_error)}"
+                if not idempotent and response.status_code != 429:
+                    raise UncertainWriteError(self.where, f"{problem} (it may have been applied)")
                 delay = retry_after_seconds(response.headers.get("Retry-After"))
             if delay is None:
                 backoff = self.retry.base_delay * (2 ** (attempt - 1))
@@ -182,6 +204,12 @@ class HttpApi:
             self.stats.retries += 1
             self.stats.waited_seconds += delay
             self.sleep(delay)
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        if self.gate is None:
+            return self.client.request(method, url, **kwargs)
+        with self.gate:
+            return self.client.request(method, url, **kwargs)
 
     def get_json(self, url: str, **kwargs: Any) -> Any:
         return _json(self.request("GET", url, **kwargs), self.where)

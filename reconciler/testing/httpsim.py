@@ -7,6 +7,7 @@ records every request, and injects queued faults before routing:
     sim.faults.add(Fault.error(429, retry_after="1.5"))   # next request throttled
     sim.faults.add(Fault.slow(2.0))                        # next request answers late
     sim.faults.add(Fault.drop())                           # next connection is cut
+    sim.faults.add(Fault.drop(after_handling=True))        # handled, then cut before the answer
 
 `sim.waits_after_throttle()` lists how long clients waited after each 429, so a
 test can assert Retry-After was honoured.
@@ -14,6 +15,7 @@ test can assert Retry-After was honoured.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
@@ -95,6 +97,7 @@ class Fault:
     retry_after: str | None = None
     body: Any = None
     delay: float = 0.0
+    after_handling: bool = False
 
     @classmethod
     def error(cls, status: int, retry_after: str | None = None, body: Any = None) -> Fault:
@@ -105,8 +108,10 @@ class Fault:
         return cls("slow", delay=delay)
 
     @classmethod
-    def drop(cls) -> Fault:
-        return cls("drop")
+    def drop(cls, after_handling: bool = False) -> Fault:
+        """Cut the connection; with `after_handling` the request takes effect first
+        (a write whose answer is lost)."""
+        return cls("drop", after_handling=after_handling)
 
 
 class FaultQueue:
@@ -237,10 +242,11 @@ class Simulator:
             self.requests.append(req)
         fault = self.faults.take(split.path)
         if fault is not None and fault.kind == "drop":
-            try:
+            if fault.after_handling:
+                with contextlib.suppress(Exception):  # the answer is lost either way
+                    self.handle(req)
+            with contextlib.suppress(OSError):
                 h.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             h.close_connection = True
             return
         if fault is not None and fault.kind == "slow":
