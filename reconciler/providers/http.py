@@ -173,6 +173,13 @@ class HttpApi:
             try:
                 response = self._send(method, url, **kwargs)
             except httpx.TransportError as exc:
+                untrusted = _untrusted_certificate(exc)
+                if untrusted is not None:  # retrying cannot help; say what to fix
+                    raise ProviderError(
+                        self.where,
+                        f"{method} {_path(url)}: TLS certificate of {httpx.URL(url).host} is not trusted "
+                        f"({untrusted}); add its CA with caFile",
+                    ) from None
                 problem = f"{method} {_path(url)}: {type(exc).__name__}"
                 if not idempotent and not isinstance(exc, NOT_SENT_ERRORS):
                     raise UncertainWriteError(self.where, f"{problem} (it may have been applied)") from None
@@ -225,6 +232,18 @@ def _json(response: httpx.Response, where: str) -> Any:
         raise ProviderError(
             where, f"{response.request.method} {_path(str(response.url))}: answer is not JSON"
         ) from None
+
+
+def _untrusted_certificate(exc: BaseException) -> str | None:
+    """The verification message when `exc` comes from a certificate check that failed."""
+    cause: BaseException | None = exc
+    for _ in range(8):  # a short chain: httpx error <- httpcore error <- ssl error
+        if cause is None:
+            return None
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return str(cause.verify_message or "verification failed")
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _path(url: str) -> str:

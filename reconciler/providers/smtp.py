@@ -177,8 +177,7 @@ class SmtpMailer:
                 smtp.starttls(context=self._tls)
                 smtp.ehlo()
             if self._username:
-                password = self._password.get_secret_value() if self._password else ""
-                smtp.login(self._username, password)
+                self._login(smtp, self._username)
             return smtp
         except MailNotSent:
             _close(smtp)
@@ -196,6 +195,20 @@ class SmtpMailer:
         except (smtplib.SMTPException, OSError) as exc:
             _close(smtp)
             raise MailNotSent(self.where, f"cannot connect to {host}:{port}: {_name(exc)}") from None
+
+    def _login(self, smtp: smtplib.SMTP, username: str) -> None:
+        """One AUTH attempt (smtplib's login() tries every mechanism in turn, which
+        doubles failed logins against a lockout policy)."""
+        offered = smtp.esmtp_features.get("auth", "").upper().split()
+        mechanism = next((m for m in ("PLAIN", "LOGIN") if m in offered), None)
+        if mechanism is None:
+            raise MailNotSent(self.where, f"{self.conn.host} offers no AUTH PLAIN or LOGIN")
+        smtp.user = username
+        smtp.password = self._password.get_secret_value() if self._password else ""
+        try:
+            smtp.auth(mechanism, smtp.auth_plain if mechanism == "PLAIN" else smtp.auth_login)
+        finally:
+            smtp.password = ""  # do not keep the secret on the connection object
 
     def _reset(self, smtp: smtplib.SMTP) -> None:
         try:

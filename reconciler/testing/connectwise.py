@@ -459,6 +459,7 @@ class ConnectWiseSimulator(Simulator):
                 "integratorTags": list(body.get("integratorTags") or []),
                 "_info": {"lastUpdated": "2025-01-01T00:00:00Z", "updatedBy": self.public_key},
             }
+            record = {k: v for k, v in record.items() if v is not None}  # the real API omits nulls
             self.contacts[record["id"]] = record
             return record
 
