@@ -12,8 +12,8 @@ Wire format (APIS.md section 7):
 Budget: Autotask allows 10,000 requests an hour per database, shared by every
 integration, and 3 concurrent requests per endpoint. Every customer served by
 the same API user on the same zone therefore shares one `RateLimiter`
-(`requestsPerHour`) and one gate of 3 requests in flight, kept in a lock-guarded
-module dict keyed by (zone URL, fingerprint of the user name).
+(`requestsPerHour`, `http.shared_limiter`) and one gate of 3 requests in flight,
+keyed by the zone URL and a fingerprint of the user name.
 
 Marker: a contact we create carries `marker_text(marker)` in its `note`, a free
 text field returned by the query (unlike `externalID`, which is short). A create
@@ -24,17 +24,24 @@ contacts with the same names and look for our marker.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import threading
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
 from reconciler.core.model import IntegrationKind, NewContact, PsaContact, marker_text, parse_marker
 from reconciler.errors import ProviderError
 from reconciler.providers.base import ProviderContext
-from reconciler.providers.http import HttpApi, RateLimiter, UncertainWriteError, tls_verify
+from reconciler.providers.http import (
+    AmbiguousWrite,
+    HttpApi,
+    RateLimiter,
+    key_fingerprint,
+    shared_limiter,
+    tls_verify,
+)
 from reconciler.secrets import resolve
 
 log = logging.getLogger("reconciler.autotask")
@@ -51,7 +58,7 @@ MAX_CREATE_ATTEMPTS = 3
 MAX_PAGES = 10_000
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Budget:
     """What every client of one API user on one zone shares."""
 
@@ -59,26 +66,23 @@ class Budget:
     gate: threading.BoundedSemaphore
 
 
-_budgets: dict[tuple[str, str], Budget] = {}
+_gates: dict[str, threading.BoundedSemaphore] = {}
 _zones: dict[tuple[str, str], str] = {}
 _lock = threading.Lock()
 
 
 def fingerprint(username: str) -> str:
-    """A stable, non-reversible key for a user name (it is a secret reference)."""
-    return hashlib.sha256(username.strip().lower().encode()).hexdigest()[:16]
+    """A stable, non-reversible key for a user name (it is a secret reference;
+    Autotask user names are case-insensitive)."""
+    return key_fingerprint(SecretStr(username.strip().lower()))
 
 
 def shared_budget(zone_url: str, username: str, requests_per_hour: int) -> Budget:
-    key = (zone_url.rstrip("/").lower(), fingerprint(username))
+    key = f"autotask {zone_url.rstrip('/').lower()} {fingerprint(username)}"
+    limiter = shared_limiter(key, requests_per_hour, HOUR)
     with _lock:
-        budget = _budgets.get(key)
-        if budget is None:
-            budget = Budget(RateLimiter(requests_per_hour, HOUR), threading.BoundedSemaphore(MAX_CONCURRENT))
-            _budgets[key] = budget
-        elif budget.limiter.limit != requests_per_hour:
-            budget.limiter.limit = requests_per_hour  # a reloaded config changes the budget in place
-        return budget
+        gate = _gates.setdefault(key, threading.BoundedSemaphore(MAX_CONCURRENT))
+    return Budget(limiter, gate)
 
 
 def at_error(body: Any) -> str | None:
@@ -121,7 +125,7 @@ class AutotaskContacts:
         for attempt in range(1, MAX_CREATE_ATTEMPTS + 1):
             try:
                 answer = _json(self.api.request("POST", url, json=body, idempotent=False), self.api.where)
-            except UncertainWriteError as exc:
+            except AmbiguousWrite as exc:
                 found = self.find_own(new)
                 if found is not None:
                     log.info(

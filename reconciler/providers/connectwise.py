@@ -36,7 +36,7 @@ import httpx
 from reconciler.core.model import IntegrationKind, NewContact, PsaContact, marker_text, parse_marker
 from reconciler.errors import ProviderError
 from reconciler.providers.base import ProviderContext
-from reconciler.providers.http import HttpApi, UncertainWriteError, tls_verify
+from reconciler.providers.http import AmbiguousWrite, HttpApi, tls_verify
 from reconciler.secrets import resolve
 
 log = logging.getLogger("reconciler.connectwise")
@@ -110,7 +110,7 @@ class ConnectWiseContacts:
                 response = self.api.request(
                     "POST", self._url("company/contacts"), json=body, idempotent=False
                 )
-            except UncertainWriteError as exc:
+            except AmbiguousWrite as exc:
                 found = self.find_own(new)
                 if found is not None:
                     log.info(
