@@ -12,15 +12,15 @@ Speaks the wire format of APIS.md section 7:
 - `ApiIntegrationCode`, `UserName` and `Secret` headers; errors as
   `{"errors": ["..."]}`. Paths and field names are case-insensitive, as Autotask's.
 
-It counts requests per hour like the real database does (`budget`); past it, it
-answers 429 (the real throttle status is unconfirmed, APIS.md).
+For the database's hourly limit set `rate_limit = RateLimit(10_000, 3600)`
+(httpsim); past it the simulator answers 429 with an `errors` body (the real
+throttle status is unconfirmed, APIS.md).
 """
 
 from __future__ import annotations
 
 import json
 import re
-import time
 from typing import Any
 from urllib.parse import quote
 
@@ -122,17 +122,14 @@ class AutotaskSimulator(Simulator):
         username: str = "api-user@msp.example",
         secret: str = "at-secret",  # noqa: S107 - a simulator's fixed test credential
         integration_code: str = "AT-INTEGRATION-CODE",
-        budget: int | None = None,
     ) -> None:
         super().__init__(ca)
         self.username = username
         self.secret = secret
         self.integration_code = integration_code
-        self.budget = budget
         self.companies: dict[int, str] = {}
         self.contacts: dict[int, dict[str, Any]] = {}
         self._next_id = 29_000_000
-        self._hour: list[float] = []
 
     # --- seeding and inspection -------------------------------------------------------
     def add_company(self, company_id: int, name: str) -> None:
@@ -188,9 +185,6 @@ class AutotaskSimulator(Simulator):
             return SimResponse(
                 401, {"errors": ["Unauthorized: the integration code, user name or secret is wrong"]}
             )
-        throttled = self._over_budget()
-        if throttled is not None:
-            return throttled
         rest = path[len("/atservicesrest/v1.0/") :]
         if rest == "contacts/query" and request.method == "POST":
             return self._query(request)
@@ -206,17 +200,6 @@ class AutotaskSimulator(Simulator):
             and (h.get("username") or "").lower() == self.username.lower()
             and h.get("secret") == self.secret
         )
-
-    def _over_budget(self) -> SimResponse | None:
-        if self.budget is None:
-            return None
-        now = time.monotonic()
-        with self._lock:
-            self._hour = [t for t in self._hour if t > now - 3600]
-            if len(self._hour) >= self.budget:
-                return SimResponse(429, {"errors": ["The request limit of this database has been reached"]})
-            self._hour.append(now)
-        return None
 
     def _query(self, request: SimRequest) -> SimResponse:
         try:

@@ -149,7 +149,7 @@ def test_lost_answer_finds_the_contact_instead_of_creating_twice(
 ) -> None:
     client = book(sim, test_ca, tmp_path, store)
     sim.add_contact(123, "Dana", "Scully", ["other@acme.example"])  # same names, not ours
-    sim.faults.add(Fault.drop(after_handling=True), path_prefix=CREATE)
+    sim.faults.add(Fault.drop(after=True), path_prefix=CREATE)
 
     created = client.create_contact(new(first='D\'Ana "Q"', last="Scully"))
 

@@ -163,7 +163,7 @@ def test_lost_answer_finds_the_contact_instead_of_creating_twice(
 ) -> None:
     client = book(sim, test_ca, tmp_path, store)
     want = new(first='Jo "JJ"', last="O'Brien \\ Smith", email="jj@acme.example")
-    sim.faults.add(Fault.drop(after_handling=True), path_prefix=CONTACTS)
+    sim.faults.add(Fault.drop(after=True), path_prefix=CONTACTS)
 
     created = client.create_contact(want)
 
