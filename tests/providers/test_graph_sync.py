@@ -5,11 +5,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from reconciler.core.model import DirSource
 from reconciler.providers.base import DirectoryScope
-from reconciler.providers.graph.client import USER_SELECT
+from reconciler.providers.graph.auth import BearerAuth
+from reconciler.providers.graph.client import USER_SELECT, GraphClient
+from reconciler.providers.http import HttpApi
 from reconciler.testing.httpsim import SimRequest, SimResponse, TestCA
 from tests.providers.graphkit import GraphWorld, make_world, test_ca  # noqa: F401
 
@@ -227,3 +230,18 @@ def test_one_token_serves_many_reads(world: GraphWorld) -> None:
         world.reader("contoso").read(DirectoryScope())
     assert world.sim.identity.tokens_issued == 1
     assert world.sim.count("GET", f"/{TENANT}/v2.0/.well-known") == 1
+
+
+def test_group_members_through_the_client(world: GraphWorld) -> None:
+    users = world.sim.seed(TENANT, 4)
+    inner = world.sim.add_group(TENANT, "Inner", [users[3]])
+    sales = world.sim.add_group(TENANT, "Sales", [users[0], users[1], inner])
+    reader = world.reader("contoso")
+    with httpx.Client(verify=reader.tokens.verify, auth=BearerAuth(reader.tokens)) as http:
+        client = GraphClient(HttpApi(http, reader.where), world.sim.url)
+        direct = list(client.group_members(sales))
+        nested = list(client.group_members(sales, transitive=True))
+    assert [(m["@odata.type"], m["id"]) for m in direct] == [
+        ("#microsoft.graph.user", users[0]), ("#microsoft.graph.user", users[1]), ("#microsoft.graph.group", inner),
+    ]  # fmt: skip
+    assert {m["id"] for m in nested} == {users[0], users[1], users[3], inner}
