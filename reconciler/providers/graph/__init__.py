@@ -8,6 +8,6 @@ prefetch.py  many tenants at once with a bounded pool
 
 from reconciler.providers.graph.auth import forget_apps
 from reconciler.providers.graph.prefetch import prefetch
-from reconciler.providers.graph.reader import EntraReader, SyncReport, open_entra, to_directory_user
+from reconciler.providers.graph.reader import EntraReader, SyncReport, open_entra
 
-__all__ = ["EntraReader", "SyncReport", "forget_apps", "open_entra", "prefetch", "to_directory_user"]
+__all__ = ["EntraReader", "SyncReport", "forget_apps", "open_entra", "prefetch"]

@@ -20,7 +20,7 @@ from typing import Any
 from reconciler.errors import ProviderError
 from reconciler.providers.http import HttpApi, short_error
 
-# Exactly the user fields the engine uses (see reader.to_directory_user).
+# Exactly the user fields the engine uses (see cache.user_of).
 USER_SELECT = (
     "id", "userPrincipalName", "mail", "givenName", "surname", "displayName", "accountEnabled",
     "assignedLicenses", "onPremisesImmutableId", "onPremisesSamAccountName", "proxyAddresses",
