@@ -127,8 +127,10 @@ def _validate(doc: Document, problems: list[Problem]) -> Any:
     kind = data.get("kind")
     if kind not in KINDS:
         known = ", ".join(KINDS)
-        where = ("kind",) if "kind" in data else ()
-        problems.append(doc.problem(where, f"unknown kind {kind!r}; expected one of {known}"))
+        if "kind" not in data:
+            problems.append(doc.problem((), f"missing required field 'kind'; expected one of {known}"))
+        else:
+            problems.append(doc.problem(("kind",), f"unknown kind {kind!r}; expected one of {known}"))
         return None
     if data.get("apiVersion") != API_VERSION:
         problems.append(doc.problem(("apiVersion",), f"apiVersion must be {API_VERSION!r}"))

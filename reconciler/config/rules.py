@@ -161,6 +161,12 @@ def _check_membership(config: ConfigSet) -> Iterator[Problem]:
         *config.admin_policies.values(),
     ]
     for pol in every:
+        selector = pol.doc.spec.applies_to.label_selector
+        if selector is not None and not selector.match_labels:
+            yield pol.src.problem(
+                ("spec", "appliesTo", "labelSelector"),
+                "labelSelector.matchLabels is empty, so it selects no customer; name labels or customers (R20)",
+            )
         for i, member in enumerate(pol.doc.spec.applies_to.customers):
             if member not in config.customers:
                 yield pol.src.problem(
