@@ -14,6 +14,7 @@ test can assert Retry-After was honoured.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
@@ -237,10 +238,8 @@ class Simulator:
             self.requests.append(req)
         fault = self.faults.take(split.path)
         if fault is not None and fault.kind == "drop":
-            try:
+            with contextlib.suppress(OSError):
                 h.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             h.close_connection = True
             return
         if fault is not None and fault.kind == "slow":
