@@ -45,6 +45,8 @@ class SecretRef(Model):
     """Where a secret is read from when a connection is used: exactly one of
     `env` (environment variable) or `file` (relative to the config directory)."""
 
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
+
     env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     file: str | None = Field(default=None, min_length=1)
 
@@ -107,6 +109,8 @@ class CertificateCredential(Model):
 
 class GraphCredential(Model):
     """Exactly one of a client secret or a certificate."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
 
     client_secret: SecretRef | None = None
     certificate: CertificateCredential | None = None
