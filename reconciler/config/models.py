@@ -50,6 +50,14 @@ class SecretRef(Model):
     env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     file: str | None = Field(default=None, min_length=1)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys_only(cls, data: Any) -> Any:
+        # a pasted secret can end up as a key; the generic "unknown field 'X'" would echo it
+        if isinstance(data, dict) and not set(data) <= {"env", "file"}:
+            raise ValueError("a secret reference has only the keys env or file")
+        return data
+
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretRef:
         if (self.env is None) == (self.file is None):
