@@ -136,7 +136,9 @@ def _validate(doc: Document, problems: list[Problem]) -> Any:
         problems.append(doc.problem(("apiVersion",), f"apiVersion must be {API_VERSION!r}"))
         return None
     try:
-        return KINDS[kind].model_validate(data)
+        # YAML uses the camelCase names only, as the published schemas say; Python
+        # names (import_policy, import_) stay for code that builds models directly
+        return KINDS[kind].model_validate(data, by_alias=True, by_name=False)
     except ValidationError as exc:
         for err in exc.errors(include_input=False, include_url=False):
             loc = tuple(err["loc"])
