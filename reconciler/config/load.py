@@ -76,13 +76,20 @@ def load_config(root: Path) -> ConfigSet:
     problems: list[Problem] = []
     digest = hashlib.sha256()
     docs: list[Document] = []
+    real_root = root.resolve()
     for path in files:
         display = str(root / path.relative_to(root))
-        with contextlib.suppress(OSError):
-            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+        if not path.resolve().is_relative_to(real_root):
+            problems.append(
+                Problem("a symbolic link to a file outside the config directory; refused", display)
+            )
+            continue
         parsed, errs = load_documents(path, display)
         problems.extend(errs)
         docs.extend(parsed)
+        if not errs:  # read for the digest only once the size check has passed
+            with contextlib.suppress(OSError):
+                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     if not files:
         problems.append(Problem(f"no YAML files in {root}"))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,25 @@ def test_load_valid_config_runs_the_rules_too(tmp_path: Path) -> None:
         f"{tmp_path / 'p.yaml'}:7:27: unknown customer 'ghost' (R20)"
     ]
     assert err.value.exit_code == 1
+
+
+def test_a_symlink_out_of_the_config_directory_is_refused(tmp_path: Path) -> None:
+    outside = write(tmp_path, "outside/secret.yaml", "token: abc123\n")
+    root = tmp_path / "config"
+    write(root, "acme.yaml", CUSTOMER.format(name="acme"))
+    (root / "inside.yaml").symlink_to(root / "acme.yaml")  # inside: loaded (and a duplicate here)
+    (root / "evil.yaml").symlink_to(outside)
+    assert problems(root) == [
+        f"{root / 'evil.yaml'}: a symbolic link to a file outside the config directory; refused",
+        f"{root / 'inside.yaml'}:4:3: duplicate Customer name 'acme' (first defined at {root / 'acme.yaml'}:4)",
+    ]
+
+
+def test_an_oversized_file_is_refused_without_being_read(tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    with big.open("wb") as f:  # sparse: 2 GB that would take seconds and memory to read
+        f.truncate(2 * 1024**3)
+    started = time.monotonic()
+    (problem,) = problems(tmp_path)
+    assert "over the 1000000-byte limit" in problem
+    assert time.monotonic() - started < 1
