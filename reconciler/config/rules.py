@@ -40,7 +40,6 @@ class _Settings:
     settings: ImportSettings
     src: Document
     path: Path_
-    label: str
 
 
 def check(config: ConfigSet) -> list[Problem]:
@@ -56,15 +55,15 @@ def check(config: ConfigSet) -> list[Problem]:
 
 
 def _settings_blocks(config: ConfigSet) -> Iterator[_Settings]:
-    for name, pol in config.policies.items():
-        yield _Settings(pol.doc.spec, pol.src, ("spec",), f"ImportPolicy {name}")
-    for name, apol in config.admin_policies.items():
-        yield _Settings(apol.doc.spec, apol.src, ("spec",), f"AdminImportPolicy {name}")
-    for name, cust in config.customers.items():
+    for pol in config.policies.values():
+        yield _Settings(pol.doc.spec, pol.src, ("spec",))
+    for apol in config.admin_policies.values():
+        yield _Settings(apol.doc.spec, apol.src, ("spec",))
+    for cust in config.customers.values():
         if cust.doc.spec.import_ is not None:
-            yield _Settings(cust.doc.spec.import_, cust.src, ("spec", "import"), f"customer {name}")
+            yield _Settings(cust.doc.spec.import_, cust.src, ("spec", "import"))
         if cust.doc.spec.admin_import is not None:
-            yield _Settings(cust.doc.spec.admin_import, cust.src, ("spec", "adminImport"), f"customer {name}")
+            yield _Settings(cust.doc.spec.admin_import, cust.src, ("spec", "adminImport"))
 
 
 def _check_selection(block: _Settings) -> Iterator[Problem]:
