@@ -19,9 +19,7 @@ def upns(result: object) -> set[str]:
 def test_r1_entra_only_imports_licensed_enabled_users() -> None:
     cust = customer({"source": "entra"})
     live = LiveDirectories(
-        entra=DirectorySnapshot(
-            (entra(1), entra(2, licensed=False), entra(3, enabled=False), entra(4))
-        )
+        entra=DirectorySnapshot((entra(1), entra(2, licensed=False), entra(3, enabled=False), entra(4)))
     )
     assert upns(desired_accounts(cust, live)) == {"user1@acme.com", "user4@acme.com"}
 
@@ -59,9 +57,7 @@ def test_r6_nested_members_are_reported_not_imported() -> None:
 
 
 def test_r6_nested_members_import_when_the_policy_opts_in() -> None:
-    cust = customer(
-        {"source": "activeDirectory", "selection": {"groups": [G], "includeNestedGroups": True}}
-    )
+    cust = customer({"source": "activeDirectory", "selection": {"groups": [G], "includeNestedGroups": True}})
     snap = DirectorySnapshot(
         (ad(2, "CN=U2,DC=acme,DC=local", (DEEPER,)),),
         (group(G), group(NESTED, (G,)), group(DEEPER, (NESTED, DEEPER))),  # a cycle is harmless
@@ -70,9 +66,7 @@ def test_r6_nested_members_import_when_the_policy_opts_in() -> None:
 
 
 def test_r3_password_sync_matches_immutable_id_then_upn_then_smtp() -> None:
-    cust = customer(
-        {"source": "activeDirectory", "passwordSync": True, "selection": {"ous": [STAFF]}}
-    )
+    cust = customer({"source": "activeDirectory", "passwordSync": True, "selection": {"ous": [STAFF]}})
     ad_users = (
         ad(1, f"CN=U1,{STAFF}", immutable_id="IMM1"),
         ad(2, f"CN=U2,{STAFF}", upn="two@acme.com"),
@@ -105,7 +99,10 @@ def test_admin_import_is_a_separate_class() -> None:
     )
     snap = DirectorySnapshot((ad(1, "CN=U1,DC=acme,DC=local", (G, NESTED)),), (group(G), group(NESTED)))
     result = desired_accounts(cust, LiveDirectories(ad=snap))
-    assert sorted(a.account_class for a in result.accounts.values()) == [AccountClass.ADMIN, AccountClass.END_USER]
+    assert sorted(a.account_class for a in result.accounts.values()) == [
+        AccountClass.ADMIN,
+        AccountClass.END_USER,
+    ]
     assert len({a.key for a in result.accounts.values()}) == 2
 
 
@@ -118,5 +115,7 @@ def test_r5_groups_in_default_containers_do_not_import() -> None:
 
 def test_options_set_account_flags() -> None:
     cust = customer({"source": "entra", "options": {"selfServe": True, "passwordRemember": True}})
-    acct = next(iter(desired_accounts(cust, LiveDirectories(entra=DirectorySnapshot((entra(1),)))).accounts.values()))
+    acct = next(
+        iter(desired_accounts(cust, LiveDirectories(entra=DirectorySnapshot((entra(1),)))).accounts.values())
+    )
     assert acct.self_serve and acct.password_remember and not acct.password_sync

@@ -34,7 +34,9 @@ def entry(rid: str, username: str | None, category: str | None, **kw: object) ->
     return PasswordEntry(IT, rid, f"entry {rid}", username, category, **kw)  # type: ignore[arg-type]
 
 
-def decide(accounts: list[Account], entries: list[PasswordEntry], **kw: object) -> dict[str, tuple[Decision, str | None]]:
+def decide(
+    accounts: list[Account], entries: list[PasswordEntry], **kw: object
+) -> dict[str, tuple[Decision, str | None]]:
     links = kw.get("links", {})
     pins = kw.get("pins", [])
     results = match_password_entries("acme", accounts, entries, links, pins, IT)  # type: ignore[arg-type]
@@ -52,7 +54,10 @@ def test_r12_matches_sam_account_name_too() -> None:
 
 
 def test_r13_category_must_fit_the_source() -> None:
-    entries = [entry("10", "user1@acme.com", "Active Directory"), entry("11", "user2@acme.com", "Azure Active Directory")]
+    entries = [
+        entry("10", "user1@acme.com", "Active Directory"),
+        entry("11", "user2@acme.com", "Azure Active Directory"),
+    ]
     got = decide([account(1), account(2, (DirSource.AD,))], entries)
     # Entra account vs AD category, AD account vs Entra category: neither matches
     assert got == {"user1@acme.com": (Decision.CREATE, None), "user2@acme.com": (Decision.CREATE, None)}
@@ -64,7 +69,10 @@ def test_r13_password_synced_accounts_accept_both_categories() -> None:
 
 
 def test_r13_uncategorised_and_archived_entries_never_match() -> None:
-    entries = [entry("10", "user1@acme.com", None), entry("11", "user1@acme.com", "Office 365", archived=True)]
+    entries = [
+        entry("10", "user1@acme.com", None),
+        entry("11", "user1@acme.com", "Office 365", archived=True),
+    ]
     assert decide([account(1)], entries)["user1@acme.com"] == (Decision.CREATE, None)
 
 
@@ -121,7 +129,11 @@ def test_r14_contacts_by_email_then_name_case_insensitive() -> None:
 
 
 def test_r14_email_match_wins_over_names_and_duplicates_conflict() -> None:
-    contacts = [contact("1", "Given1", "Sur1"), contact("2", "A", "B", ("user1@acme.com",)), contact("3", "C", "D", ("user1@acme.com",))]
+    contacts = [
+        contact("1", "Given1", "Sur1"),
+        contact("2", "A", "B", ("user1@acme.com",)),
+        contact("3", "C", "D", ("user1@acme.com",)),
+    ]
     results = match_contacts("acme", [account(1)], contacts, {}, [], CW)
     assert results[0].decision is Decision.CONFLICT
     assert {c.id for c in results[0].candidates} == {"2", "3"}

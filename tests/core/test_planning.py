@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from reconciler.config.models import Safety
 from reconciler.core.desired import LiveDirectories, desired_accounts
-from reconciler.core.model import DirectorySnapshot, IntegrationKind, ManagedState, PasswordEntry, WelcomeStatus
+from reconciler.core.model import (
+    DirectorySnapshot,
+    IntegrationKind,
+    ManagedState,
+    PasswordEntry,
+    WelcomeStatus,
+)
 from reconciler.core.plan import ChangeKind, Status
 from reconciler.core.planning import CustomerLive, PlanOptions, plan_customer
 from tests.core.builders import customer, entra
@@ -50,28 +56,36 @@ def test_no_changes_when_state_matches() -> None:
 def test_r17_flag_change_is_an_update_citing_the_rule() -> None:
     lv = live(entra(1))
     before = managed_from(customer(ENTRA), lv)
-    plan = plan_customer(customer({"source": "entra", "options": {"selfServe": True}}), lv, before, PlanOptions())
+    plan = plan_customer(
+        customer({"source": "entra", "options": {"selfServe": True}}), lv, before, PlanOptions()
+    )
     assert [(c.kind, c.rule) for c in plan.changes] == [(ChangeKind.UPDATE, "R17")]
 
 
 def test_r16_welcome_once_for_new_accounts_warning_without_email() -> None:
     cust = customer({"source": "entra", "options": {"welcomeEmail": True}})
     lv = live(entra(1), entra(2, mail=None))
-    plan = plan_customer(cust, lv, ManagedState(), PlanOptions(welcome_template="Hi {given_name} ({upn}) {nope}"))
+    plan = plan_customer(
+        cust, lv, ManagedState(), PlanOptions(welcome_template="Hi {given_name} ({upn}) {nope}")
+    )
     welcome = [c for c in plan.changes if c.kind is ChangeKind.SEND_WELCOME]
     assert [c.label for c in welcome] == ["user1@acme.com"]
     assert welcome[0].email is not None and welcome[0].email.body == "Hi Given1 (user1@acme.com) "
     assert any("user2@acme.com" in w and "R16" in w for w in plan.warnings)
     # once sent (or already owned without a debt) nothing more is sent
     sent = managed_from(cust, lv, welcome={a: WelcomeStatus.SENT for a in ("end-user/entra:e-1",)})
-    assert not [c for c in plan_customer(cust, lv, sent, PlanOptions()).changes if c.kind is ChangeKind.SEND_WELCOME]
+    assert not [
+        c for c in plan_customer(cust, lv, sent, PlanOptions()).changes if c.kind is ChangeKind.SEND_WELCOME
+    ]
 
 
 def test_r16_a_due_welcome_is_sent_and_an_interrupted_one_is_not_resent() -> None:
     cust = customer({"source": "entra", "options": {"welcomeEmail": True}})
     lv = live(entra(1), entra(2))
     state = managed_from(
-        cust, lv, welcome={"end-user/entra:e-1": WelcomeStatus.DUE, "end-user/entra:e-2": WelcomeStatus.PENDING}
+        cust,
+        lv,
+        welcome={"end-user/entra:e-1": WelcomeStatus.DUE, "end-user/entra:e-2": WelcomeStatus.PENDING},
     )
     plan = plan_customer(cust, lv, state, PlanOptions())
     assert [c.label for c in plan.changes if c.kind is ChangeKind.SEND_WELCOME] == ["user1@acme.com"]
@@ -91,7 +105,9 @@ def test_mass_removal_guard_threshold_and_floor() -> None:
     assert plan_customer(cust, live(*users[6:]), state, PlanOptions()).status is Status.OK
     refused = plan_customer(cust, live(*users[7:]), state, PlanOptions())
     assert refused.status is Status.REFUSED and "7 of 20" in refused.reason
-    assert plan_customer(cust, live(*users[7:]), state, PlanOptions(allow_mass_removal=True)).status is Status.OK
+    assert (
+        plan_customer(cust, live(*users[7:]), state, PlanOptions(allow_mass_removal=True)).status is Status.OK
+    )
     # below the floor of 10 existing accounts, removing most of them is allowed
     small = managed_from(cust, live(*users[:5]))
     assert plan_customer(cust, live(users[0]), small, PlanOptions()).status is Status.OK

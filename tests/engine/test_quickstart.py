@@ -23,7 +23,10 @@ def entries(qs: Path, customer: str, kind: str) -> list[dict[str, object]]:
 def test_plan_apply_plan_converges(quickstart: Path) -> None:
     code, out = run("plan", "-c", str(quickstart), "--detailed-exitcode")
     assert code == 2, out
-    assert "Plan: 11 to add, 0 to change, 0 to remove, 6 to link, 6 records to create, 5 welcome emails, 1 conflict." in out
+    assert (
+        "Plan: 11 to add, 0 to change, 0 to remove, 6 to link, 6 records to create, 5 welcome emails, 1 conflict."
+        in out
+    )
     code, out = run("apply", "-c", str(quickstart), "--auto-approve")
     assert code == 0, out
     assert "Apply complete: 28 changes applied, 0 failed." in out
@@ -32,7 +35,11 @@ def test_plan_apply_plan_converges(quickstart: Path) -> None:
     assert "Plan: 0 to add, 0 to change, 0 to remove, 1 conflict. 1 customer paused." in out
     # apply wrote to the file-backed targets like a real system: one new entry per created account
     created = [e for e in entries(quickstart, "contoso", "itglue") if e.get("marker")]
-    assert sorted(e["username"] for e in created) == ["carol@contoso.com", "frank@contoso.com", "heidi@contoso.com"]
+    assert sorted(e["username"] for e in created) == [
+        "carol@contoso.com",
+        "frank@contoso.com",
+        "heidi@contoso.com",
+    ]
     assert len(list((quickstart / "live" / "contoso" / "outbox").iterdir())) == 5
     # a second apply changes nothing
     code, out = run("apply", "-c", str(quickstart), "--auto-approve")
@@ -105,7 +112,9 @@ def test_mass_removal_is_refused_with_exit_3(quickstart: Path) -> None:
     code, out = run("apply", "-c", str(quickstart), "--customer", "contoso", "--auto-approve")
     assert code == 3
     assert "x9@contoso.com" in run("state", "list", "-c", str(quickstart), "--customer", "contoso")[1]
-    code, out = run("apply", "-c", str(quickstart), "--customer", "contoso", "--auto-approve", "--allow-mass-removal")
+    code, out = run(
+        "apply", "-c", str(quickstart), "--customer", "contoso", "--auto-approve", "--allow-mass-removal"
+    )
     assert code == 0, out
     assert "x9@contoso.com" not in run("state", "list", "-c", str(quickstart), "--customer", "contoso")[1]
 

@@ -15,7 +15,9 @@ from reconciler.state.store import SqliteStore
 
 
 def account(n: int) -> Account:
-    return Account(f"end-user/entra:{n}", AccountClass.END_USER, (DirSource.ENTRA,), f"u{n}@x.com", mail=f"u{n}@x.com")
+    return Account(
+        f"end-user/entra:{n}", AccountClass.END_USER, (DirSource.ENTRA,), f"u{n}@x.com", mail=f"u{n}@x.com"
+    )
 
 
 def test_round_trip_and_serial(tmp_path: Path) -> None:
