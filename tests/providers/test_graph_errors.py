@@ -171,3 +171,18 @@ def test_no_secret_in_any_output(
     assert tokens
     for value in [secret, secret + "-but-wrong", *pem.splitlines()[1:-1], *tokens]:
         assert value not in seen
+
+
+def test_a_malformed_certificate_key_is_a_clear_error(world: GraphWorld) -> None:
+    _, thumbprint = world.sim.add_certificate()
+    junk = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7Vj\n-----END PRIVATE KEY-----\n"
+    (world.root / "key.pem").write_text(junk, encoding="utf-8")
+    world.write_config(
+        {"acme": GOOD},
+        credential={"certificate": {"privateKey": {"file": "key.pem"}, "thumbprint": thumbprint}},
+    )
+    with pytest.raises(ProviderError) as info:
+        read(world)
+    message = str(info.value)
+    assert message.startswith("acme: entra: token request for tenant tenant-good failed: ")
+    assert "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7Vj" not in message

@@ -109,14 +109,17 @@ class MsalHttpClient:
         self.client.close()
 
 
-_apps: dict[tuple[str, ...], msal.ConfidentialClientApplication] = {}
+_apps: dict[tuple[str, ...], tuple[msal.ConfidentialClientApplication, MsalHttpClient]] = {}
 _apps_lock = threading.Lock()
 
 
 def forget_apps() -> None:
     """Drop every cached MSAL app (tests; after a credential rotation)."""
     with _apps_lock:
+        dropped = list(_apps.values())
         _apps.clear()
+    for _, http in dropped:
+        http.close()
 
 
 class TokenSource:
@@ -142,9 +145,9 @@ class TokenSource:
     def _app(self) -> msal.ConfidentialClientApplication:
         key = (self.authority, self.client_id, self.credential.fingerprint(), self.tls_key)
         with _apps_lock:
-            app = _apps.get(key)
-        if app is not None:
-            return app
+            cached = _apps.get(key)
+        if cached is not None:
+            return cached[0]
         http = MsalHttpClient(httpx.Client(verify=self.verify, timeout=TOKEN_TIMEOUT))
         try:
             # builds the authority: OIDC discovery over the network happens here
@@ -168,7 +171,10 @@ class TokenSource:
                 f"cannot reach the identity platform for tenant {self.tenant_id}", exc
             ) from None
         with _apps_lock:
-            return _apps.setdefault(key, app)
+            kept, _ = _apps.setdefault(key, (app, http))
+        if kept is not app:  # another thread made one meanwhile: use it, drop ours
+            http.close()
+        return kept
 
     def token(self) -> str:
         app = self._app()
