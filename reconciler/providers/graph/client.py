@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
+
 from reconciler.errors import ProviderError
 from reconciler.providers.http import HttpApi, short_error
 
@@ -62,7 +64,10 @@ class GraphClient:
 
     def latest_delta_link(self) -> str:
         params = {"$select": ",".join(USER_SELECT), "$deltatoken": "latest"}
-        _, link = self._delta_round(f"{self.base}/users/delta", params)
+        try:
+            _, link = self._delta_round(f"{self.base}/users/delta", params)
+        except DeltaExpired as exc:  # not on a fresh request: something is wrong on Graph's side
+            raise ProviderError(self.api.where, f"GET /v1.0/users/delta: {exc}") from None
         return link
 
     def changes(self, delta_link: str) -> tuple[list[dict[str, Any]], str]:
@@ -117,4 +122,5 @@ class GraphClient:
 
 
 def _path(url: str) -> str:
-    return url.split("?", 1)[0].split("/v1.0", 1)[-1] or "/"
+    """Without the query: skip and delta tokens stay out of messages."""
+    return httpx.URL(url).path
