@@ -2,9 +2,9 @@
 
 Two cursors per customer in the state store:
 
-    entra.users   every user as a row of USER_SELECT values, zlib + base64
-                  ("z2:..."), tagged with a random version; written only when
-                  the users changed (50,000 users are ~5 MB)
+    entra.users   every user as a row of USER_SELECT values (assignedLicenses
+                  reduced to true/false), zlib + base64 ("z2:..."), tagged with
+                  a random version; written only when the users changed
     entra.delta   small JSON: the delta link, when the last full read was, the
                   selection key, and the version of entra.users it belongs to
 
@@ -28,7 +28,7 @@ from reconciler.providers.graph.client import USER_SELECT
 
 USERS_CURSOR = "entra.users"
 STATE_CURSOR = "entra.delta"
-FORMAT = 2
+FORMAT = 3
 Row = list[Any]
 
 _INDEX = {name: i for i, name in enumerate(USER_SELECT)}
@@ -43,8 +43,11 @@ _IMMUTABLE, _SAM, _PROXIES = (
 
 
 def row_of(obj: dict[str, Any]) -> Row:
-    """A Graph user as a row (unselected fields and @odata annotations dropped)."""
-    return [obj.get(name) for name in USER_SELECT]
+    """A Graph user as a row (unselected fields and @odata annotations dropped).
+    Only whether there are assigned licenses is kept, not the licenses."""
+    row = [obj.get(name) for name in USER_SELECT]
+    row[_LICENSES] = bool(row[_LICENSES])
+    return row
 
 
 def merge(row: Row, obj: dict[str, Any]) -> None:
@@ -52,7 +55,7 @@ def merge(row: Row, obj: dict[str, Any]) -> None:
     for name, value in obj.items():
         i = _INDEX.get(name)
         if i is not None:
-            row[i] = value
+            row[i] = bool(value) if i == _LICENSES else value
 
 
 def user_of(row: Row) -> DirectoryUser:
