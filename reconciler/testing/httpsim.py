@@ -213,7 +213,9 @@ class Simulator:
             ctx = self.ca.server_context()
             server.socket = ctx.wrap_socket(server.socket, server_side=True)
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name=type(self).__name__, daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(0.05,), name=type(self).__name__, daemon=True
+        )
         self._thread.start()
         return self
 
