@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from vaultkit import context, settings, write_config
 
 from reconciler.core.model import IntegrationKind, NewPasswordEntry, marker_text
 from reconciler.errors import ProviderError
@@ -15,7 +16,6 @@ from reconciler.providers.http import RateLimiter, RetryPolicy
 from reconciler.providers.itglue import ItGlueVault, list_organizations, open_itglue
 from reconciler.testing.httpsim import Fault, RateLimit, TestCA
 from reconciler.testing.itglue import SAMPLE_PASSWORD, ItGlueSimulator
-from vaultkit import context, settings, write_config
 
 KEY = "itg-KEY-7f3a9c-do-not-leak"
 FAST = RetryPolicy(base_delay=0.02, max_attempts=4)
@@ -50,7 +50,10 @@ def vault(root: Path, customer: str, **kw: object) -> ItGlueVault:
 
 def new(username: str, category: str = "Office 365") -> NewPasswordEntry:
     return NewPasswordEntry(
-        name=f"O365 {username}", username=username, category=category, marker=f"acme/end-user/entra:{username}"
+        name=f"O365 {username}",
+        username=username,
+        category=category,
+        marker=f"acme/end-user/entra:{username}",
     )
 
 
@@ -59,7 +62,9 @@ def test_lists_every_page_of_one_organization_with_what_matching_needs(
 ) -> None:
     org, other = sim.add_organization("Acme"), sim.add_organization("Other")
     for i in range(2345):
-        sim.add_password(org, f"entry {i}", f"user{i}@acme.test", "Office 365" if i % 2 else "Active Directory")
+        sim.add_password(
+            org, f"entry {i}", f"user{i}@acme.test", "Office 365" if i % 2 else "Active Directory"
+        )
     sim.add_password(other, "not ours", "user1@acme.test", "Office 365")
     sim.add_password(org, "archived", "old@acme.test", "Office 365", archived=True)
     sim.add_password(org, "no category", "ann@acme.test", None)
@@ -135,7 +140,9 @@ def test_a_category_missing_in_itglue_is_a_clear_error_until_it_is_added(
     assert v.create_entry(new("bob@acme.test", "Local Account")).category == "Local Account"
 
 
-def test_throttling_is_retried_after_the_time_it_asks(tmp_path: Path, sim: ItGlueSimulator, ca: TestCA) -> None:
+def test_throttling_is_retried_after_the_time_it_asks(
+    tmp_path: Path, sim: ItGlueSimulator, ca: TestCA
+) -> None:
     org = sim.add_organization("Acme")
     sim.add_password(org, "a", "a@acme.test", "Office 365")
     sim.faults.add(Fault.error(429, retry_after="0.4"), path_prefix="/passwords")
@@ -204,7 +211,9 @@ def test_a_wrong_organization_id_is_reported_not_treated_as_empty(
     assert vault(config(tmp_path, sim, ca, {"empty": empty}), "empty").list_entries() == []
 
 
-def test_client_rate_limit_keeps_under_the_vendor_limit(tmp_path: Path, sim: ItGlueSimulator, ca: TestCA) -> None:
+def test_client_rate_limit_keeps_under_the_vendor_limit(
+    tmp_path: Path, sim: ItGlueSimulator, ca: TestCA
+) -> None:
     org = sim.add_organization("Acme")
     for i in range(12):
         sim.add_password(org, f"e{i}", f"u{i}@acme.test", "Office 365")
@@ -255,7 +264,12 @@ def test_tls_is_verified_unless_a_ca_is_given(tmp_path: Path, sim: ItGlueSimulat
         vault(root, "acme", retry=RetryPolicy(max_attempts=2, base_delay=0.01)).list_entries()
     assert sim.count() == 0
 
-    write_config(root, {"itglue": {"baseUrl": sim.url.replace("https", "http")}}, {"acme": {"itglueOrganizationId": str(org)}}, KEY)
+    write_config(
+        root,
+        {"itglue": {"baseUrl": sim.url.replace("https", "http")}},
+        {"acme": {"itglueOrganizationId": str(org)}},
+        KEY,
+    )
     with pytest.raises(ProviderError, match="must be an https:// URL"):
         vault(root, "acme")
 
@@ -267,4 +281,3 @@ def test_organizations_of_the_account(tmp_path: Path, sim: ItGlueSimulator, ca: 
     assert [o.id for o in orgs] == [str(i) for i in ids]
     assert orgs[3].name == "Org 3" and ("status", "Inactive") in orgs[3].details
     assert sim.count("GET", "/organizations") == 3
-
