@@ -9,6 +9,7 @@ tests/data/hudu), including the password value Hudu returns in lists, so tests
 can prove the client drops it. Unconfirmed behaviour is switchable:
 
 - `max_page_size`: a server that caps page_size (None: honoured as asked);
+- `ignores_page`: a server that answers page 1 whatever `page` says;
 - `archived_in_default_list`: whether archived passwords show without `archived=`;
   Swagger: "archived: Set to true to display only archived" (default here: hidden);
 - `require_password`: reject a create without a password value;
@@ -45,6 +46,7 @@ class HuduSimulator(Simulator):
         *,
         api_key: str = "hudu-test-key",
         max_page_size: int | None = None,
+        ignores_page: bool = False,
         archived_in_default_list: bool = False,
         require_password: bool = False,
         create_status: int = 201,
@@ -52,6 +54,7 @@ class HuduSimulator(Simulator):
         super().__init__(ca)
         self.api_key = api_key
         self.max_page_size = max_page_size
+        self.ignores_page = ignores_page
         self.archived_in_default_list = archived_in_default_list
         self.require_password = require_password
         self.create_status = create_status  # Swagger says 201; a live probe saw 200
@@ -163,6 +166,8 @@ class HuduSimulator(Simulator):
             return SimResponse(400, {"error": "page and page_size must be positive"})
         if self.max_page_size is not None:
             size = min(size, self.max_page_size)
+        if self.ignores_page:
+            number = 1
         return rows[(number - 1) * size : number * size]
 
     def _companies(self, request: SimRequest) -> SimResponse:
