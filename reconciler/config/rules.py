@@ -14,7 +14,14 @@ from typing import Any
 
 from reconciler.config.adnames import WELL_KNOWN_GROUP_NAMES, default_container, normalize_dn, rdn_value
 from reconciler.config.load import ConfigSet, Loaded
-from reconciler.config.models import CustomerDoc, ImportSettings, Integration, Source
+from reconciler.config.models import (
+    AdminImportPolicyDoc,
+    CustomerDoc,
+    ImportPolicyDoc,
+    ImportSettings,
+    Integration,
+    Source,
+)
 from reconciler.config.resolve import ImportBinding, effective_customers, policy_members
 from reconciler.config.yamlsrc import Document, Path_
 from reconciler.errors import Problem
@@ -98,11 +105,15 @@ def _check_selection(block: _Settings) -> Iterator[Problem]:
 
 def _check_membership(config: ConfigSet) -> Iterator[Problem]:
     """R20: names resolve; at most one policy per class; policies or own settings, not both."""
-    for pol in [*config.policies.values(), *config.admin_policies.values()]:
-        for i, cust in enumerate(pol.doc.spec.applies_to.customers):
-            if cust not in config.customers:
+    every: list[Loaded[ImportPolicyDoc] | Loaded[AdminImportPolicyDoc]] = [
+        *config.policies.values(),
+        *config.admin_policies.values(),
+    ]
+    for pol in every:
+        for i, member in enumerate(pol.doc.spec.applies_to.customers):
+            if member not in config.customers:
                 yield pol.src.problem(
-                    ("spec", "appliesTo", "customers", i), f"unknown customer {cust!r} (R20)"
+                    ("spec", "appliesTo", "customers", i), f"unknown customer {member!r} (R20)"
                 )
     for name, cust in config.customers.items():
         spec = cust.doc.spec

@@ -41,7 +41,7 @@ class Document:
             if (isinstance(data, dict) and part in data) or (
                 isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
             ):
-                data = data[part]
+                data = data[part] if isinstance(data, dict) else data[int(part)]
                 walked.append(part)
         probe: Path_ = tuple(walked)
         while probe not in self.locations and probe:

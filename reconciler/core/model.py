@@ -198,7 +198,16 @@ class ManagedState:
     serial: int = 0
     accounts: dict[str, Account] = field(default_factory=dict)
     links: dict[tuple[str, IntegrationKind], Link] = field(default_factory=dict)
-    welcomed: frozenset[str] = frozenset()
+    welcome: dict[str, WelcomeStatus] = field(default_factory=dict)
+
+
+class WelcomeStatus(StrEnum):
+    """R16 bookkeeping: `due` is recorded with the new account, `pending` just before
+    the send, `sent` after it. A `pending` left by a crash is never resent by itself."""
+
+    DUE = "due"
+    PENDING = "pending"
+    SENT = "sent"
 
 
 # --- markers on records we create (crash-safe reruns find their own creations) -----

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from vaultkit import context, settings, write_config
 
 from reconciler.core.model import IntegrationKind, NewPasswordEntry, marker_text
 from reconciler.errors import ProviderError
@@ -16,6 +15,7 @@ from reconciler.providers.http import RateLimiter, RetryPolicy
 from reconciler.providers.hudu import HuduVault, list_companies, open_hudu
 from reconciler.testing.httpsim import Fault, RateLimit, TestCA
 from reconciler.testing.hudu import SAMPLE_PASSWORD, HuduSimulator
+from tests.providers.vaultkit import context, settings, write_config
 
 KEY = "hudu-KEY-41c2e8-do-not-leak"
 FAST = RetryPolicy(base_delay=0.02, max_attempts=4)

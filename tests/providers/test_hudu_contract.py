@@ -20,13 +20,13 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
-from vaultkit import context, settings, write_config
 
 from reconciler.core.model import NewPasswordEntry
 from reconciler.providers.http import RetryPolicy
 from reconciler.providers.hudu import list_companies, open_hudu
 from reconciler.testing.httpsim import Fault, SimRequest, TestCA
 from reconciler.testing.hudu import HuduSimulator
+from tests.providers.vaultkit import context, settings, write_config
 
 SPEC: dict[str, Any] = json.loads(
     (Path(__file__).parents[1] / "data" / "hudu" / "swagger-extract.json").read_text(encoding="utf-8")

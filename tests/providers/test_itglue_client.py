@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from vaultkit import context, settings, write_config
 
 from reconciler.core.model import IntegrationKind, NewPasswordEntry, marker_text
 from reconciler.errors import ProviderError
@@ -16,6 +15,7 @@ from reconciler.providers.http import RateLimiter, RetryPolicy
 from reconciler.providers.itglue import ItGlueVault, list_organizations, open_itglue
 from reconciler.testing.httpsim import Fault, RateLimit, TestCA
 from reconciler.testing.itglue import SAMPLE_PASSWORD, ItGlueSimulator
+from tests.providers.vaultkit import context, settings, write_config
 
 KEY = "itg-KEY-7f3a9c-do-not-leak"
 FAST = RetryPolicy(base_delay=0.02, max_attempts=4)

@@ -1,0 +1,187 @@
+"""CLI: `plan`, `apply` and `show`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from reconciler.apply.executor import CustomerResult
+from reconciler.cli.common import config_dir_option
+from reconciler.config import load_valid_config
+from reconciler.core.plan import Plan, Status
+from reconciler.core.render import render_json, render_markdown, render_text
+from reconciler.engine import Engine
+from reconciler.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_REFUSED, ReconcilerError
+
+format_option = click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True
+)
+customer_option = click.option(
+    "--customer", "customers", multiple=True, help="Only this customer (repeatable)."
+)
+
+
+def render(plan: Plan, fmt: str) -> str:
+    if fmt == "json":
+        return render_json(plan)
+    if fmt == "markdown":
+        return render_markdown(plan)
+    return render_text(plan, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ)
+
+
+def save_plan(plan: Plan, path: Path) -> None:
+    path.write_text(json.dumps(plan.to_dict(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def load_plan(path: Path) -> Plan:
+    try:
+        data: Any = json.loads(path.read_text(encoding="utf-8"))
+        return Plan.from_dict(data)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ReconcilerError(f"{path}: not a reconciler plan file ({type(exc).__name__}: {exc})") from None
+
+
+def plan_exit_code(plan: Plan, detailed: bool) -> int:
+    if any(cp.status is Status.REFUSED for cp in plan.customers):
+        return EXIT_REFUSED
+    if any(cp.status is Status.ERROR for cp in plan.customers):
+        return EXIT_ERROR
+    if detailed and plan.summary().has_changes:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+@click.command()
+@config_dir_option
+@customer_option
+@click.option(
+    "-o", "--out", "out", type=click.Path(path_type=Path, dir_okay=False), help="Save the plan for apply."
+)
+@format_option
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
+@click.option("--allow-mass-removal", is_flag=True, help="Plan removals beyond the safety threshold.")
+@click.option("--full-sync", is_flag=True, help="Ignore incremental cursors and read directories in full.")
+@click.pass_context
+def plan(
+    ctx: click.Context,
+    config_dir: Path,
+    customers: tuple[str, ...],
+    out: Path | None,
+    fmt: str,
+    detailed_exitcode: bool,
+    allow_mass_removal: bool,
+    full_sync: bool,
+) -> None:
+    """Show what apply would change, per customer. Changes nothing."""
+    engine = Engine.open(load_valid_config(config_dir))
+    result = engine.plan(customers, allow_mass_removal, full_sync)
+    click.echo(render(result, fmt), nl=False)
+    if out is not None:
+        save_plan(result, out)
+        click.echo(
+            f"Saved the plan to {out}; apply exactly it with: reconciler apply -c {config_dir} {out}",
+            err=True,
+        )
+    ctx.exit(plan_exit_code(result, detailed_exitcode))
+
+
+@click.command()
+@config_dir_option
+@click.argument("planfile", required=False, type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@customer_option
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--allow-mass-removal", is_flag=True, help="Apply removals beyond the safety threshold.")
+@click.pass_context
+def apply(
+    ctx: click.Context,
+    config_dir: Path,
+    planfile: Path | None,
+    customers: tuple[str, ...],
+    auto_approve: bool,
+    allow_mass_removal: bool,
+) -> None:
+    """Apply a saved PLANFILE exactly, or plan now, show it and ask first."""
+    engine = Engine.open(load_valid_config(config_dir))
+    if planfile is not None:
+        the_plan = load_plan(planfile)
+        if customers:
+            the_plan = Plan(
+                the_plan.config_digest,
+                the_plan.created_at,
+                tuple(cp for cp in the_plan.customers if cp.customer in customers),
+                the_plan.selected,
+            )
+        engine.check_fresh(the_plan)
+    else:
+        the_plan = engine.plan(customers, allow_mass_removal)
+        click.echo(render(the_plan, "text"), nl=False)
+        if the_plan.summary().has_changes and not auto_approve:
+            if not sys.stdin.isatty():
+                raise ReconcilerError(
+                    "no terminal to confirm on; use --auto-approve or apply a saved plan file"
+                )
+            if not click.confirm("Apply these changes?"):
+                click.echo("Nothing applied.")
+                ctx.exit(EXIT_OK)
+    if not the_plan.summary().has_changes:
+        click.echo("Nothing to apply.")
+        ctx.exit(plan_exit_code(the_plan, False))
+    with _progress() as progress:
+        results = engine.apply(the_plan, progress=progress)
+    ctx.exit(_report(the_plan, results))
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[str, int], Callable[[int], None]] | None]:
+    """R11: a progress bar per customer on a terminal; nothing otherwise."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    bars: list[Any] = []
+
+    def start(customer: str, total: int) -> Callable[[int], None]:
+        bar = click.progressbar(length=total, label=customer, file=sys.stderr)
+        bar.__enter__()
+        bars.append(bar)
+        return bar.update
+
+    try:
+        yield start
+    finally:
+        for bar in bars:
+            bar.__exit__(None, None, None)
+
+
+def _report(the_plan: Plan, results: list[CustomerResult]) -> int:
+    code = plan_exit_code(the_plan, False)
+    for r in results:
+        if r.error:
+            click.echo(f"{r.customer}: not applied: {r.error}", err=True)
+            code = EXIT_ERROR
+            continue
+        click.echo(f"{r.customer}: {len(r.succeeded)} applied, {len(r.failed)} failed")
+        for o in r.failed:
+            click.echo(f"  failed: {o.change.kind.value} {o.change.label}: {o.message}", err=True)
+            code = EXIT_ERROR
+    done = sum(len(r.succeeded) for r in results)
+    failed = sum(len(r.failed) for r in results)
+    click.echo(f"Apply complete: {done} changes applied, {failed} failed.")
+    return code
+
+
+@click.command()
+@click.argument("planfile", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@format_option
+def show(planfile: Path, fmt: str) -> None:
+    """Render a saved plan."""
+    click.echo(render(load_plan(planfile), fmt), nl=False)
+
+
+COMMANDS = (plan, apply, show)

@@ -1,0 +1,77 @@
+"""CLI: `state list` and `state unlock`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from reconciler.cli.common import config_dir_option
+from reconciler.config import load_valid_config
+from reconciler.engine import Engine
+
+
+@click.group()
+def state() -> None:
+    """Inspect the embedded state store."""
+
+
+@state.command("list")
+@config_dir_option
+@click.option("--customer", "customers", multiple=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def list_(config_dir: Path, customers: tuple[str, ...], fmt: str) -> None:
+    """Managed accounts and their links, per customer."""
+    engine = Engine.open(load_valid_config(config_dir))
+    names = list(customers) or [e.name for e in engine.customers()]
+    data: list[dict[str, Any]] = []
+    for name in names:
+        managed = engine.store.load(name)
+        links: dict[str, dict[str, str]] = {}
+        for (key, kind), link in managed.links.items():
+            links.setdefault(key, {})[kind.value] = link.record_id
+        data.append(
+            {
+                "customer": name,
+                "serial": managed.serial,
+                "accounts": [
+                    {**a.to_dict(), "links": links.get(k, {}), "welcome": managed.welcome.get(k, "")}
+                    for k, a in sorted(managed.accounts.items())
+                ],
+            }
+        )
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        return
+    for c in data:
+        click.echo(f"customer {c['customer']} (serial {c['serial']}): {len(c['accounts'])} accounts")
+        for a in c["accounts"]:
+            linked = ", ".join(f"{k}={v}" for k, v in sorted(a["links"].items()))
+            flags = [f for f in ("self_serve", "password_remember", "password_sync") if a[f]]
+            extra = "; ".join(
+                x for x in (linked, " ".join(flags), f"welcome {a['welcome']}" if a["welcome"] else "") if x
+            )
+            click.echo(
+                f"  {a['upn']} [{a['account_class']}, {'+'.join(a['sources'])}]"
+                + (f" {extra}" if extra else "")
+            )
+
+
+@state.command()
+@config_dir_option
+@click.option("--customer", required=True)
+@click.option("--force", is_flag=True, help="Break the lock even if its holder still runs.")
+def unlock(config_dir: Path, customer: str, force: bool) -> None:
+    """Break a customer's lock left by a process that is gone."""
+    engine = Engine.open(load_valid_config(config_dir))
+    info = engine.store.break_lock(customer, force)
+    click.echo(
+        f"{customer}: no lock held"
+        if info is None
+        else f"{customer}: broke the lock of pid {info.pid} on {info.host}"
+    )
+
+
+COMMANDS = (state,)

@@ -1,0 +1,322 @@
+"""Pure core, planning stage: desired vs managed state -> one customer's plan.
+
+Accounts are diffed by key (dict lookups) and compared field by field. Matching
+adds links, record creations and conflicts; new accounts owe a welcome email
+(R16). Safety is part of planning: a plan that removes too much, or that comes
+from a directory answering with no users at all, is refused unless overridden.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from string import Formatter
+from typing import Any
+
+from reconciler.config.resolve import EffectiveCustomer
+from reconciler.core.desired import LiveDirectories, desired_accounts
+from reconciler.core.matching import (
+    CREATE_CATEGORY,
+    Decision,
+    MatchResult,
+    match_contacts,
+    match_password_entries,
+)
+from reconciler.core.model import (
+    Account,
+    AccountClass,
+    DirSource,
+    IntegrationKind,
+    ManagedState,
+    NewContact,
+    NewPasswordEntry,
+    PasswordEntry,
+    PsaContact,
+    WelcomeEmail,
+    WelcomeStatus,
+    marker_for,
+)
+from reconciler.core.plan import Change, ChangeKind, Conflict, CustomerPlan, FieldDiff, Status
+
+
+@dataclass(frozen=True)
+class CustomerLive:
+    """What the providers read for one customer (None = not read / not configured)."""
+
+    directories: LiveDirectories = field(default_factory=LiveDirectories)
+    entries: tuple[PasswordEntry, ...] | None = None
+    vault_kind: IntegrationKind | None = None
+    contacts: tuple[PsaContact, ...] | None = None
+    contacts_kind: IntegrationKind | None = None
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    allow_mass_removal: bool = False
+    welcome_subject: str = "Welcome, {display_name}"
+    welcome_template: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def plan_customer(
+    customer: EffectiveCustomer, live: CustomerLive, managed: ManagedState, options: PlanOptions
+) -> CustomerPlan:
+    name = customer.name
+    desired = desired_accounts(customer, live.directories)
+    changes: list[Change] = []
+    warnings: list[str] = []
+    notes = [f"{n.account_class.value} {n.user}: {n.message} ({n.rule})" for n in desired.notes]
+
+    kept = [desired.accounts[k] for k in sorted(desired.accounts)]
+    changes.extend(_account_changes(kept, managed.accounts))
+    removed = {c.account_key for c in changes if c.kind is ChangeKind.REMOVE}
+
+    conflicts: list[Conflict] = []
+    enabled = {
+        cls: b.settings.options
+        for cls, b in ((AccountClass.END_USER, customer.end_user), (AccountClass.ADMIN, customer.admin))
+        if b is not None
+    }
+
+    def with_option(option: str) -> list[Account]:
+        classes = {cls for cls, opts in enabled.items() if getattr(opts, option)}
+        if len(classes) == len(AccountClass):
+            return kept
+        return [a for a in kept if a.account_class in classes]
+
+    pins = customer.doc.spec.pins
+    if live.entries is not None and live.vault_kind is not None:
+        results = match_password_entries(
+            name, with_option("password_entry_matching"), live.entries, managed.links, pins, live.vault_kind
+        )
+        _integration_changes(name, results, changes, conflicts, warnings)
+    if live.contacts is not None and live.contacts_kind is not None:
+        results = match_contacts(
+            name, with_option("contact_matching"), live.contacts, managed.links, pins, live.contacts_kind
+        )
+        _integration_changes(name, results, changes, conflicts, warnings)
+
+    adds = {c.account_key for c in changes if c.kind is ChangeKind.ADD}
+    for account in with_option("welcome_email"):
+        status = managed.welcome.get(account.key)
+        owed = account.key in adds or status is WelcomeStatus.DUE
+        if status is WelcomeStatus.PENDING:
+            warnings.append(
+                f"{account.upn}: a welcome email send was interrupted; it may or may not have arrived and is not resent (R16)"
+            )
+        elif owed and not account.mail:
+            warnings.append(f"{account.upn}: no email address; no welcome email (R16)")
+        elif owed and account.mail:
+            changes.append(
+                Change(
+                    ChangeKind.SEND_WELCOME,
+                    account.key,
+                    account.upn,
+                    "R16",
+                    "new account, welcome email sent once",
+                    email=render_welcome(name, account, options),
+                )
+            )
+
+    plan_status, reason = _safety(customer, live.directories, managed, removed, options)
+    if plan_status is Status.OK and customer.paused:
+        plan_status, reason = Status.PAUSED, "paused (R10): planned, not applied"
+    return CustomerPlan(
+        name,
+        plan_status,
+        managed.serial,
+        tuple(changes),
+        tuple(conflicts),
+        tuple(warnings),
+        tuple(notes),
+        reason,
+    )
+
+
+def _account_changes(desired: list[Account], managed: dict[str, Account]) -> list[Change]:
+    """Removals, then additions and updates; `desired` is sorted by key."""
+    out: list[Change] = []
+    for key in sorted(managed.keys() - {a.key for a in desired}):
+        old = managed[key]
+        out.append(
+            Change(
+                ChangeKind.REMOVE, key, old.upn, "R8", "no longer selected, licensed or enabled", account=old
+            )
+        )
+    for acct in desired:
+        key = acct.key
+        old_acct = managed.get(key)
+        if old_acct is None:
+            src = "R3" if acct.password_sync else ("R1" if acct.sources == (DirSource.ENTRA,) else "R2")
+            out.append(
+                Change(ChangeKind.ADD, key, acct.upn, src, "selected by the import settings", account=acct)
+            )
+            continue
+        if old_acct == acct:
+            continue
+        before, after = old_acct.fields(), acct.fields()
+        diffs = tuple(FieldDiff(f, before[f], after[f]) for f in before if before[f] != after[f])
+        if not diffs and old_acct.sources == acct.sources:
+            continue
+        if old_acct.sources != acct.sources:
+            diffs = (
+                *diffs,
+                FieldDiff("sources", [s.value for s in old_acct.sources], [s.value for s in acct.sources]),
+            )
+        rule = _update_rule(diffs)
+        out.append(
+            Change(
+                ChangeKind.UPDATE,
+                key,
+                acct.upn,
+                rule,
+                "directory or option changed",
+                account=acct,
+                diffs=diffs,
+            )
+        )
+    return out
+
+
+def _update_rule(diffs: tuple[FieldDiff, ...]) -> str:
+    names = {d.name for d in diffs}
+    if names == {"self_serve"}:
+        return "R17"
+    if names == {"password_remember"}:
+        return "R15"
+    if names & {"password_sync", "entra_id", "sources"}:
+        return "R3"
+    return "R1"
+
+
+def _integration_changes(
+    customer: str,
+    results: list[MatchResult],
+    changes: list[Change],
+    conflicts: list[Conflict],
+    warnings: list[str],
+) -> None:
+    for r in results:
+        acct, kind = r.account, r.integration
+        if r.decision is Decision.LINK:
+            changes.append(
+                Change(
+                    ChangeKind.LINK,
+                    acct.key,
+                    acct.upn,
+                    r.rule,
+                    r.reason,
+                    integration=kind,
+                    record_id=r.record_id,
+                )
+            )
+        elif r.decision is Decision.CREATE:
+            marker = marker_for(customer, acct.key)
+            if kind in (IntegrationKind.ITGLUE, IntegrationKind.HUDU):
+                source = DirSource.AD if DirSource.AD in acct.sources else DirSource.ENTRA
+                new_entry = NewPasswordEntry(
+                    acct.display_name or acct.upn, acct.upn, CREATE_CATEGORY[source], marker
+                )
+                changes.append(
+                    Change(
+                        ChangeKind.CREATE_RECORD,
+                        acct.key,
+                        acct.upn,
+                        r.rule,
+                        r.reason,
+                        integration=kind,
+                        new_entry=new_entry,
+                    )
+                )
+            else:
+                first, last = _names(acct)
+                if acct.mail is None:
+                    warnings.append(
+                        f"{acct.upn}: no email address; the new {kind.value} contact has none (R14)"
+                    )
+                new_contact = NewContact(first, last, acct.mail, marker)
+                changes.append(
+                    Change(
+                        ChangeKind.CREATE_RECORD,
+                        acct.key,
+                        acct.upn,
+                        r.rule,
+                        r.reason,
+                        integration=kind,
+                        new_contact=new_contact,
+                    )
+                )
+        elif r.decision is Decision.CONFLICT:
+            pin = f'{{account: {acct.upn}, integration: {kind.value}, recordId: "<one of: {", ".join(c.id for c in r.candidates)}>"}}'
+            conflicts.append(
+                Conflict(
+                    acct.key,
+                    acct.upn,
+                    kind,
+                    r.reason,
+                    tuple((c.id, c.label, c.detail) for c in r.candidates),
+                    pin,
+                )
+            )
+        elif r.decision is Decision.MISSING_PIN:
+            warnings.append(f"{acct.upn}: {r.reason}; nothing linked in {kind.value} (R18)")
+
+
+def _names(acct: Account) -> tuple[str, str]:
+    if acct.given_name and acct.surname:
+        return acct.given_name, acct.surname
+    words = (acct.display_name or acct.upn.split("@")[0]).split()
+    return (words[0], " ".join(words[1:]) or words[0]) if words else (acct.upn, acct.upn)
+
+
+def _safety(
+    customer: EffectiveCustomer,
+    live: LiveDirectories,
+    managed: ManagedState,
+    removed: set[str],
+    options: PlanOptions,
+) -> tuple[Status, str]:
+    if not removed or options.allow_mass_removal:
+        return Status.OK, ""
+    existing = len(managed.accounts)
+    empty = [
+        label
+        for label, snap in (("Entra", live.entra), ("Active Directory", live.ad))
+        if snap is not None and not snap.users
+    ]
+    if empty:
+        return Status.REFUSED, (
+            f"{' and '.join(empty)} returned no users; refusing to remove {len(removed)} of {existing} accounts "
+            "(use --allow-mass-removal if this is intended)"
+        )
+    safety = customer.safety
+    percent = 100.0 * len(removed) / existing if existing else 0.0
+    if existing >= safety.min_existing_accounts and percent > safety.max_removal_percent:
+        return Status.REFUSED, (
+            f"would remove {len(removed)} of {existing} accounts ({percent:.0f}% > {safety.max_removal_percent:g}% "
+            f"limit); use --allow-mass-removal if this is intended"
+        )
+    return Status.OK, ""
+
+
+class _Fields(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def render_welcome(customer: str, account: Account, options: PlanOptions) -> WelcomeEmail:
+    """R16: fill the template with the account's fields; unknown names become empty."""
+    values = _Fields({k: v if v is not None else "" for k, v in account.fields().items()})
+    values["customer"] = customer
+    body = _format(options.welcome_template or "Welcome, {display_name}!\n", values)
+    subject = _format(options.welcome_subject, values)
+    return WelcomeEmail(account.mail or "", subject, body, marker_for(customer, account.key))
+
+
+def _format(template: str, values: _Fields) -> str:
+    """str.format with only plain names (no attribute or index access in templates)."""
+    out = []
+    for literal, name, _spec, _conv in Formatter().parse(template):
+        out.append(literal)
+        if name is not None:
+            out.append(str(values[name]) if name.isidentifier() else "{" + name + "}")
+    return "".join(out)

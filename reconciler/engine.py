@@ -1,0 +1,159 @@
+"""Orchestration: config -> live -> plan, and plan -> apply. Thin on purpose.
+
+Each customer is read and planned on its own (bounded thread pool); a provider
+failure becomes that customer's ERROR status and never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from reconciler.apply.executor import CustomerResult, apply_customer
+from reconciler.config import ConfigSet
+from reconciler.config.models import Source
+from reconciler.config.resolve import EffectiveCustomer, effective_customers
+from reconciler.core.desired import LiveDirectories
+from reconciler.core.plan import CustomerPlan, Plan, Status
+from reconciler.core.planning import CustomerLive, PlanOptions, plan_customer
+from reconciler.errors import ConfigError, Problem, ReconcilerError, StalePlanError
+from reconciler.gcpause import gc_paused
+from reconciler.providers.base import CustomerProviders, DirectoryScope, ProviderContext
+from reconciler.providers.registry import open_customer
+from reconciler.state.store import SqliteStore
+
+log = logging.getLogger("reconciler.engine")
+MAX_WORKERS = 8
+
+
+@dataclass(frozen=True)
+class Engine:
+    config: ConfigSet
+    store: SqliteStore
+
+    @classmethod
+    def open(cls, config: ConfigSet) -> Engine:
+        spec = config.settings_doc.spec
+        return cls(config, SqliteStore(config.root / spec.state.path))
+
+    def customers(self, names: Sequence[str] = ()) -> list[EffectiveCustomer]:
+        effs = effective_customers(self.config)
+        unknown = [n for n in names if n not in effs]
+        if unknown:
+            raise ConfigError([Problem(f"unknown customer {n!r}") for n in unknown])
+        return [effs[n] for n in (names or sorted(effs))]
+
+    def context(self, eff: EffectiveCustomer) -> ProviderContext:
+        return ProviderContext(self.config.root, self.config.settings_doc.spec, eff, self.store)
+
+    def providers(self, eff: EffectiveCustomer) -> CustomerProviders:
+        return open_customer(self.context(eff))
+
+    # --- plan ------------------------------------------------------------------------------
+    def plan(
+        self, names: Sequence[str] = (), allow_mass_removal: bool = False, full_sync: bool = False
+    ) -> Plan:
+        options = self._plan_options(allow_mass_removal)
+        effs = self.customers(names)
+
+        def one(eff: EffectiveCustomer) -> CustomerPlan:
+            return self.plan_one(eff, options, full_sync)
+
+        with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, max(1, len(effs)))) as pool:
+            plans = tuple(pool.map(one, effs))
+        created = datetime.now(UTC).isoformat(timespec="seconds")
+        return Plan(self.config.digest, created, plans, tuple(names))
+
+    def plan_one(self, eff: EffectiveCustomer, options: PlanOptions, full_sync: bool = False) -> CustomerPlan:
+        serial = self.store.serial(eff.name)
+        try:
+            live = read_live(self.providers(eff), eff, full_sync)
+        except ReconcilerError as exc:
+            log.warning("%s", exc)
+            return CustomerPlan(eff.name, Status.ERROR, serial, reason=str(exc))
+        managed = self.store.load(eff.name)
+        with gc_paused():
+            return plan_customer(eff, live, managed, options)
+
+    def _plan_options(self, allow_mass_removal: bool) -> PlanOptions:
+        spec = self.config.settings_doc.spec
+        template = None
+        path = self.config.root / spec.welcome_email.template
+        if path.is_file():
+            template = path.read_text(encoding="utf-8")
+        return PlanOptions(allow_mass_removal, spec.welcome_email.subject, template)
+
+    # --- apply -----------------------------------------------------------------------------
+    def check_fresh(self, plan: Plan) -> None:
+        if plan.config_digest != self.config.digest:
+            raise StalePlanError("the config changed since this plan was made; plan again")
+        for cp in plan.customers:
+            if cp.applicable and self.store.serial(cp.customer) != cp.serial:
+                raise StalePlanError(
+                    f"{cp.customer}: state changed since this plan was made "
+                    f"(serial {cp.serial} -> {self.store.serial(cp.customer)}); plan again"
+                )
+
+    def apply(
+        self,
+        plan: Plan,
+        holder: str = "reconciler apply",
+        progress: Callable[[str, int], Callable[[int], None]] | None = None,
+    ) -> list[CustomerResult]:
+        self.check_fresh(plan)
+        effs = {e.name: e for e in self.customers()}
+        batch = self.config.settings_doc.spec.apply_batch_size
+        results: list[CustomerResult] = []
+        for cp in plan.customers:
+            if not cp.applicable:
+                continue
+            started = time.time()
+            self.store.lock(cp.customer, holder)
+            try:
+                tick = progress(cp.customer, len(cp.changes)) if progress else None
+                try:
+                    result = apply_customer(cp, self.providers(effs[cp.customer]), self.store, batch, tick)
+                except ReconcilerError as exc:
+                    result = CustomerResult(cp.customer, error=str(exc))
+            finally:
+                self.store.unlock(cp.customer)
+            outcome = "error" if result.error or result.failed else "applied"
+            self.store.record_run(
+                cp.customer,
+                started,
+                outcome,
+                {"applied": len(result.succeeded), "failed": len(result.failed), "error": result.error},
+            )
+            results.append(result)
+        return results
+
+
+def scope_for(eff: EffectiveCustomer, full_sync: bool) -> DirectoryScope:
+    """AD scope: the union of the end-user and admin selections."""
+    ous: list[str] = []
+    groups: list[str] = []
+    for binding in (eff.end_user, eff.admin):
+        if binding is not None and binding.settings.source is Source.ACTIVE_DIRECTORY:
+            ous += binding.settings.selection.ous
+            groups += binding.settings.selection.groups
+    return DirectoryScope(tuple(dict.fromkeys(ous)), tuple(dict.fromkeys(groups)), True, full_sync)
+
+
+def read_live(providers: CustomerProviders, eff: EffectiveCustomer, full_sync: bool = False) -> CustomerLive:
+    scope = scope_for(eff, full_sync)
+    dirs = LiveDirectories(
+        entra=providers.entra.read(scope) if providers.entra else None,
+        ad=providers.ad.read(scope) if providers.ad else None,
+    )
+    vault, contacts = providers.vault, providers.contacts
+    return CustomerLive(
+        dirs,
+        tuple(vault.list_entries()) if vault else None,
+        vault.kind if vault else None,
+        tuple(contacts.list_contacts()) if contacts else None,
+        contacts.kind if contacts else None,
+    )

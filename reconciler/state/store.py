@@ -1,0 +1,313 @@
+"""State: the embedded SQLite store of what reconciler manages.
+
+Per customer: a serial (bumped by every committed batch), the managed accounts,
+their links to integration records, welcome-email records (R16), provider
+cursors (delta links, USNs), an apply journal, a lock, and run history (R19).
+`StateStore` is the interface; `SqliteStore` the default implementation (a
+PostgreSQL backend can implement the same methods).
+
+Locks: one row per customer holding pid, host and time. A second holder fails
+at once naming the first; a lock whose process is gone is reported as stale and
+is only broken explicitly (`reconciler state unlock`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from reconciler.core.model import Account, IntegrationKind, Link, ManagedState, WelcomeStatus
+from reconciler.errors import LockHeldError, StateError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS serials (customer TEXT PRIMARY KEY, serial INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (
+    customer TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (customer, key));
+CREATE TABLE IF NOT EXISTS links (
+    customer TEXT NOT NULL, account_key TEXT NOT NULL, integration TEXT NOT NULL,
+    record_id TEXT NOT NULL, PRIMARY KEY (customer, account_key, integration));
+CREATE TABLE IF NOT EXISTS welcome (
+    customer TEXT NOT NULL, account_key TEXT NOT NULL, status TEXT NOT NULL, updated_at REAL NOT NULL,
+    PRIMARY KEY (customer, account_key));
+CREATE TABLE IF NOT EXISTS cursors (
+    customer TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (customer, name));
+CREATE TABLE IF NOT EXISTS journal (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, customer TEXT NOT NULL, op TEXT NOT NULL, marker TEXT NOT NULL,
+    status TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '', created_at REAL NOT NULL, updated_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS journal_open ON journal (customer, status);
+CREATE TABLE IF NOT EXISTS locks (
+    customer TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, holder TEXT NOT NULL,
+    acquired_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, customer TEXT NOT NULL, started_at REAL NOT NULL,
+    finished_at REAL NOT NULL, result TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS runs_customer ON runs (customer, id);
+"""
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    customer: str
+    pid: int
+    host: str
+    holder: str
+    acquired_at: float
+
+    @property
+    def alive(self) -> bool:
+        """False only when we can tell the holder is gone (same host, no such pid)."""
+        if self.host != socket.gethostname():
+            return True
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def describe(self, now: float) -> str:
+        age = max(0.0, now - self.acquired_at)
+        return f"{self.holder} (pid {self.pid} on {self.host}, for {age:.0f}s)"
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    id: int
+    customer: str
+    op: str
+    marker: str
+    status: str
+    detail: str
+
+
+class StateStore(Protocol):
+    def load(self, customer: str) -> ManagedState: ...
+    def serial(self, customer: str) -> int: ...
+    def get_cursor(self, customer: str, name: str) -> str | None: ...
+    def put_cursor(self, customer: str, name: str, value: str | None) -> None: ...
+
+
+class SqliteStore:
+    """SQLite in WAL mode; every write method runs inside `batch()`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), timeout=10.0, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.executescript(_SCHEMA)
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if row is None:
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        elif int(row[0]) > SCHEMA_VERSION:
+            raise StateError(f"{path}: state schema {row[0]} is newer than this reconciler understands")
+        self._in_tx = False
+        self._mutex = threading.RLock()  # one connection shared by the engine's worker threads
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction: everything inside commits together or not at all."""
+        with self._mutex:
+            if self._in_tx:
+                yield
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            self._in_tx = True
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+            finally:
+                self._in_tx = False
+
+    # --- reading -----------------------------------------------------------------------
+    def serial(self, customer: str) -> int:
+        row = self._db.execute("SELECT serial FROM serials WHERE customer=?", (customer,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def load(self, customer: str) -> ManagedState:
+        with self._mutex:
+            return self._load(customer)
+
+    def _load(self, customer: str) -> ManagedState:
+        db = self._db
+        accounts = {
+            key: Account.from_dict(json.loads(data))
+            for key, data in db.execute("SELECT key, data FROM accounts WHERE customer=?", (customer,))
+        }
+        links = {
+            (key, IntegrationKind(kind)): Link(key, IntegrationKind(kind), rid)
+            for key, kind, rid in db.execute(
+                "SELECT account_key, integration, record_id FROM links WHERE customer=?", (customer,)
+            )
+        }
+        welcome = {
+            key: WelcomeStatus(status)
+            for key, status in db.execute(
+                "SELECT account_key, status FROM welcome WHERE customer=?", (customer,)
+            )
+        }
+        return ManagedState(self.serial(customer), accounts, links, welcome)
+
+    def customers(self) -> list[str]:
+        rows = self._db.execute(
+            "SELECT customer FROM serials UNION SELECT customer FROM accounts ORDER BY 1"
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    # --- writing (call inside batch()) ------------------------------------------------------
+    def bump_serial(self, customer: str) -> int:
+        new = self.serial(customer) + 1
+        self._db.execute(
+            "INSERT INTO serials VALUES (?, ?) ON CONFLICT(customer) DO UPDATE SET serial=excluded.serial",
+            (customer, new),
+        )
+        return new
+
+    def put_account(self, customer: str, account: Account) -> None:
+        self._db.execute(
+            "INSERT INTO accounts VALUES (?, ?, ?) ON CONFLICT(customer, key) DO UPDATE SET data=excluded.data",
+            (customer, account.key, json.dumps(account.to_dict(), sort_keys=True)),
+        )
+
+    def remove_account(self, customer: str, key: str) -> None:
+        """Forget an account and its links; the integration records themselves are kept."""
+        for table, col in (("accounts", "key"), ("links", "account_key"), ("welcome", "account_key")):
+            self._db.execute(f"DELETE FROM {table} WHERE customer=? AND {col}=?", (customer, key))  # noqa: S608
+
+    def put_link(self, customer: str, link: Link) -> None:
+        self._db.execute(
+            "INSERT INTO links VALUES (?, ?, ?, ?) ON CONFLICT(customer, account_key, integration) "
+            "DO UPDATE SET record_id=excluded.record_id",
+            (customer, link.account_key, link.integration.value, link.record_id),
+        )
+
+    def set_welcome(self, customer: str, key: str, status: WelcomeStatus) -> None:
+        self._db.execute(
+            "INSERT INTO welcome VALUES (?, ?, ?, ?) ON CONFLICT(customer, account_key) "
+            "DO UPDATE SET status=excluded.status, updated_at=excluded.updated_at",
+            (customer, key, status.value, time.time()),
+        )
+
+    # --- cursors (provider memory; each put commits on its own) -------------------------------
+    def get_cursor(self, customer: str, name: str) -> str | None:
+        with self._mutex:
+            row = self._db.execute(
+                "SELECT value FROM cursors WHERE customer=? AND name=?", (customer, name)
+            ).fetchone()
+        return str(row[0]) if row else None
+
+    def put_cursor(self, customer: str, name: str, value: str | None) -> None:
+        with self.batch():
+            if value is None:
+                self._db.execute("DELETE FROM cursors WHERE customer=? AND name=?", (customer, name))
+            else:
+                self._db.execute(
+                    "INSERT INTO cursors VALUES (?, ?, ?) ON CONFLICT(customer, name) DO UPDATE SET value=excluded.value",
+                    (customer, name, value),
+                )
+
+    # --- journal ---------------------------------------------------------------------------
+    def journal_open(self, customer: str, op: str, marker: str) -> int:
+        """Record the intent of an external create before doing it (commits at once)."""
+        now = time.time()
+        with self.batch():
+            cur = self._db.execute(
+                "INSERT INTO journal (customer, op, marker, status, created_at, updated_at) VALUES (?, ?, ?, 'open', ?, ?)",
+                (customer, op, marker, now, now),
+            )
+        return int(cur.lastrowid or 0)
+
+    def journal_close(self, entry_id: int, status: str, detail: str = "") -> None:
+        self._db.execute(
+            "UPDATE journal SET status=?, detail=?, updated_at=? WHERE id=?",
+            (status, detail, time.time(), entry_id),
+        )
+
+    def journal_pending(self, customer: str) -> list[JournalEntry]:
+        rows = self._db.execute(
+            "SELECT id, customer, op, marker, status, detail FROM journal WHERE customer=? AND status='open' ORDER BY id",
+            (customer,),
+        ).fetchall()
+        return [JournalEntry(*r) for r in rows]
+
+    # --- locks -----------------------------------------------------------------------------
+    def lock(self, customer: str, holder: str) -> None:
+        now = time.time()
+        with self.batch():
+            existing = self._lock_row(customer)
+            if existing is not None:
+                stale = (
+                    ""
+                    if existing.alive
+                    else " (its process is gone: break it with `reconciler state unlock`)"
+                )
+                raise LockHeldError(
+                    f"{customer}: locked by {existing.describe(now)}{stale}; another apply is running or crashed"
+                )
+            self._db.execute(
+                "INSERT INTO locks VALUES (?, ?, ?, ?, ?)",
+                (customer, os.getpid(), socket.gethostname(), holder, now),
+            )
+
+    def unlock(self, customer: str) -> None:
+        with self.batch():
+            self._db.execute(
+                "DELETE FROM locks WHERE customer=? AND pid=? AND host=?",
+                (customer, os.getpid(), socket.gethostname()),
+            )
+
+    def break_lock(self, customer: str, force: bool = False) -> LockInfo | None:
+        with self.batch():
+            existing = self._lock_row(customer)
+            if existing is None:
+                return None
+            if existing.alive and not force:
+                raise LockHeldError(
+                    f"{customer}: lock holder {existing.describe(time.time())} is still running; use --force to break it anyway"
+                )
+            self._db.execute("DELETE FROM locks WHERE customer=?", (customer,))
+            return existing
+
+    def locks(self) -> list[LockInfo]:
+        return [LockInfo(*r) for r in self._db.execute("SELECT * FROM locks ORDER BY customer")]
+
+    def _lock_row(self, customer: str) -> LockInfo | None:
+        row = self._db.execute("SELECT * FROM locks WHERE customer=?", (customer,)).fetchone()
+        return LockInfo(*row) if row else None
+
+    # --- run history (R19) -------------------------------------------------------------------
+    def record_run(self, customer: str, started: float, result: str, detail: dict[str, Any]) -> None:
+        with self.batch():
+            self._db.execute(
+                "INSERT INTO runs (customer, started_at, finished_at, result, detail) VALUES (?, ?, ?, ?, ?)",
+                (customer, started, time.time(), result, json.dumps(detail, sort_keys=True)),
+            )
+
+    def last_run(self, customer: str) -> tuple[float, float, str, dict[str, Any]] | None:
+        row = self._db.execute(
+            "SELECT started_at, finished_at, result, detail FROM runs WHERE customer=? ORDER BY id DESC LIMIT 1",
+            (customer,),
+        ).fetchone()
+        return (row[0], row[1], row[2], json.loads(row[3])) if row else None
