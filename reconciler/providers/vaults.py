@@ -105,23 +105,26 @@ def create_once(api: HttpApi, post: Callable[[], T], find: Callable[[], T | None
     """`post()` a new record at most once in effect: when a try's outcome is unknown,
     wait, look for the record that try may have made (`find`), and only then try again."""
     last: AmbiguousWrite | None = None
-    for attempt in range(1, CREATE_ATTEMPTS + 1):
+    for attempt in range(1, CREATE_ATTEMPTS + 2):
         if last is not None:
             api.sleep(api.retry.base_delay * 2 ** (attempt - 2))
-            found = find()
+            try:
+                found = find()
+            except ProviderError as exc:
+                raise ProviderError(
+                    api.where, f"{what}: outcome unknown ({last.message}); looking for it failed: {exc.message}"
+                ) from None
             if found is not None:
                 log.info("%s: %s: the earlier try had created it", api.where, what)
                 return found
+        if attempt > CREATE_ATTEMPTS:
+            break
         try:
             return post()
         except AmbiguousWrite as exc:
             log.info("%s: %s: %s; checking before trying again", api.where, what, exc.message)
             last = exc
     assert last is not None
-    api.sleep(api.retry.base_delay * 2 ** (CREATE_ATTEMPTS - 1))
-    found = find()
-    if found is not None:
-        return found
     raise ProviderError(api.where, f"{what}: {last.message}; gave up after {CREATE_ATTEMPTS} tries")
 
 
