@@ -112,7 +112,8 @@ def create_once(api: HttpApi, post: Callable[[], T], find: Callable[[], T | None
                 found = find()
             except ProviderError as exc:
                 raise ProviderError(
-                    api.where, f"{what}: outcome unknown ({last.message}); looking for it failed: {exc.message}"
+                    api.where,
+                    f"{what}: outcome unknown ({last.message}); looking for it failed: {exc.message}",
                 ) from None
             if found is not None:
                 log.info("%s: %s: the earlier try had created it", api.where, what)
