@@ -197,6 +197,7 @@ class Simulator:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms stalls
 
             def log_message(self, format: str, *args: Any) -> None:  # silence stderr
                 pass

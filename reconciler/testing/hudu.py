@@ -168,11 +168,12 @@ class HuduSimulator(Simulator):
             size = min(size, self.max_page_size)
         if self.ignores_page:
             number = 1
-        return rows[(number - 1) * size : number * size]
+        with self._data_lock:
+            return [dict(row) for row in rows[(number - 1) * size : number * size]]
 
     def _companies(self, request: SimRequest) -> SimResponse:
         with self._data_lock:
-            rows = [dict(c) for _, c in sorted(self.store.companies.items()) if not c["archived"]]
+            rows = [c for c in self.store.companies.values() if not c["archived"]]  # ids only grow
         if (name := request.q("name")) is not None:
             rows = [c for c in rows if c["name"] == name]
         if (search := request.q("search")) is not None:
@@ -183,7 +184,7 @@ class HuduSimulator(Simulator):
     def _passwords(self, request: SimRequest) -> SimResponse:
         archived = request.q("archived")
         with self._data_lock:
-            rows = [dict(p) for _, p in sorted(self.store.passwords.items())]
+            rows = list(self.store.passwords.values())  # in id order: ids only grow
         if archived is not None:
             rows = [p for p in rows if p["archived"] == (archived in ("true", "1"))]
         elif not self.archived_in_default_list:

@@ -19,12 +19,14 @@ from __future__ import annotations
 import math
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from reconciler.testing.httpsim import SimRequest, SimResponse, Simulator, TestCA
 
 JSONAPI = "application/vnd.api+json"
+T = TypeVar("T")
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 50
 STAMP = "2024-01-01T00:00:00.000Z"
@@ -129,7 +131,7 @@ class ItGlueSimulator(Simulator):
             self.show_password_requests += 1
         route = (request.method, request.path.rstrip("/"))
         if route == ("GET", "/organizations"):
-            return self._list(request, "organizations", self._organizations(request))
+            return self._list(request, "organizations", self._organizations(request), _same)
         if m := re.fullmatch(r"/organizations/(\d+)", request.path):
             if request.method == "GET" and int(m.group(1)) in self.store.organizations:
                 return SimResponse(200, {"data": self._organization(int(m.group(1)))}, content_type=JSONAPI)
@@ -139,9 +141,9 @@ class ItGlueSimulator(Simulator):
                 {"id": str(cid), "type": "password-categories", "attributes": {"name": name}}
                 for cid, name in sorted(self.store.categories.items())
             ]
-            return self._list(request, "password_categories", cats)
+            return self._list(request, "password_categories", cats, _same)
         if route == ("GET", "/passwords"):
-            return self._list(request, "passwords", self._passwords(request))
+            return self._list(request, "passwords", self._passwords(request), self._record)
         if route == ("POST", "/passwords"):
             return self._create(request)
         return _error(404, "Not Found", f"no route {request.method} {request.path}")
@@ -178,10 +180,10 @@ class ItGlueSimulator(Simulator):
         }
         return {"id": str(p.id), "type": "passwords", "attributes": attrs, "relationships": {}}
 
-    def _passwords(self, request: SimRequest) -> list[dict[str, Any]]:
+    def _passwords(self, request: SimRequest) -> list[SimPassword]:
         filters = {k[7:-1]: v[0] for k, v in request.query.items() if k.startswith("filter[") and v}
         with self._data_lock:
-            found = sorted(self.store.passwords.values(), key=lambda p: p.id)
+            found = list(self.store.passwords.values())  # in id order: ids only grow
             if "organization_id" in filters:
                 found = [p for p in found if str(p.organization_id) == filters["organization_id"]]
             if "name" in filters:
@@ -192,9 +194,11 @@ class ItGlueSimulator(Simulator):
                 found = [p for p in found if p.archived == (filters["archived"] in ("true", "1"))]
             if "id" in filters:
                 found = [p for p in found if str(p.id) == filters["id"]]
-            return [self._record(p) for p in found]
+            return found
 
-    def _list(self, request: SimRequest, path: str, items: list[dict[str, Any]]) -> SimResponse:
+    def _list(
+        self, request: SimRequest, path: str, items: list[T], render: Callable[[T], dict[str, Any]]
+    ) -> SimResponse:
         try:
             size = int(request.q("page[size]") or DEFAULT_PAGE_SIZE)
             number = int(request.q("page[number]") or 1)
@@ -204,7 +208,8 @@ class ItGlueSimulator(Simulator):
             return _error(400, "Bad Request", f"page[size] must be between 1 and {MAX_PAGE_SIZE}")
         total = len(items)
         pages = max(1, math.ceil(total / size))
-        chunk = items[(number - 1) * size : number * size]
+        with self._data_lock:
+            chunk = [render(item) for item in items[(number - 1) * size : number * size]]
         meta: dict[str, Any] = {
             "current-page": number,
             "next-page": number + 1 if number < pages else None,
@@ -267,6 +272,10 @@ class ItGlueSimulator(Simulator):
             )
             self.store.passwords[pid] = p
             return SimResponse(201, {"data": self._record(p)}, content_type=JSONAPI)
+
+
+def _same(item: dict[str, Any]) -> dict[str, Any]:
+    return item
 
 
 def _error(status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> SimResponse:
