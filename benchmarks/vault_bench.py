@@ -109,16 +109,10 @@ def main() -> None:
         base = Path(tmp)
         ca = TestCA.create(base / "ca")
         rows = []
-        for i, run in enumerate(
-            (
-                lambda r: bench_itglue(ca, r, n),
-                lambda r: bench_hudu(ca, r, n, None),
-                lambda r: bench_hudu(ca, r, n, 100),
-            )
-        ):
+        for i, (kind, cap) in enumerate((("itglue", None), ("hudu", None), ("hudu", 100))):
             root = base / f"cfg{i}"
             root.mkdir()
-            rows.append(run(root))
+            rows.append(bench_itglue(ca, root, n) if kind == "itglue" else bench_hudu(ca, root, n, cap))
     print(f"python {platform.python_version()}, {platform.machine()}, one customer, {n} entries")
     print(f"{'vendor':<34} {'requests':>8} {'floor':>6} {'seconds':>8} {'entries/s':>10}")
     for r in rows:

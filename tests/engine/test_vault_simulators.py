@@ -90,6 +90,7 @@ spec:
 
 def plan(root: Path) -> tuple[SimEngine, Plan, CustomerPlan]:
     engine = SimEngine.open(load_valid_config(root))
+    assert isinstance(engine, SimEngine)
     p = engine.plan()
     assert len(p.customers) == 1 and not p.customers[0].reason, p.customers[0].reason
     return engine, p, p.customers[0]

@@ -38,7 +38,7 @@ KEY = "contract-key"
 
 def strict_definitions() -> dict[str, Any]:
     """Swagger definitions as JSON Schema: no undeclared fields; "Can be null." fields nullable."""
-    defs = copy.deepcopy(SPEC["definitions"])
+    defs: dict[str, Any] = copy.deepcopy(SPEC["definitions"])
     for name, schema in defs.items():
         for prop in schema["properties"].values():
             if "Can be null" in prop.get("description", ""):

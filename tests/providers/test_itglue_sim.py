@@ -65,7 +65,7 @@ def test_filters_the_client_uses(sim: ItGlueSimulator, http: httpx.Client) -> No
     sim.add_password(a, "y", "u2", None, archived=True)
     sim.add_password(b, "x", "u3", "Active Directory")
 
-    def names(**params: object) -> list[str]:
+    def names(**params: str | int) -> list[str]:
         return [d["attributes"]["username"] for d in http.get("/passwords", params=params).json()["data"]]
 
     assert names(**{"filter[organization_id]": a}) == ["u1", "u2"]
