@@ -72,6 +72,7 @@ def test_kill_apply_then_rerun_converges_without_duplicates(
     rerun = cli("apply", "-c", qs, "--auto-approve")
     held = [line for line in rerun.stderr.splitlines() if "locked by" in line]
     if held:  # the crash left a lock: it is reported as stale, then broken explicitly
+        assert rerun.returncode == 1
         assert "process is gone" in held[0]
         customer = held[0].split(":")[0]
         assert cli("state", "unlock", "-c", qs, "--customer", customer).returncode == 0
