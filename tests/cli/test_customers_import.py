@@ -124,15 +124,14 @@ def test_a_taken_file_name_is_never_overwritten(tmp_path: Path, ca: TestCA, itgl
     org = itglue.add_organization("Acme")
     root = config_dir(tmp_path, ca, itglue=itglue.url)
     (root / "customers").mkdir()
-    policy = (
-        "apiVersion: reconciler.dev/v1\nkind: ImportPolicy\nmetadata: {name: acme}\nspec: {source: entra}\n"
-    )
-    (root / "customers" / "acme.yaml").write_text(policy)
+    # a file named like the new customer, holding a customer of another name
+    other = "apiVersion: reconciler.dev/v1\nkind: Customer\nmetadata: {name: acme-legacy}\n"
+    (root / "customers" / "acme.yaml").write_text(other)
 
     code, out = run("customers", "import", "--from", "itglue", "-c", str(root))
 
     assert code == 0, out
-    assert (root / "customers" / "acme.yaml").read_text() == policy
+    assert (root / "customers" / "acme.yaml").read_text() == other
     assert (root / "customers" / f"acme-{org}.yaml").is_file()
     assert run("validate", "-c", str(root))[0] == 0
 
