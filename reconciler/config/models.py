@@ -146,6 +146,10 @@ class ItGlueConnection(TlsOptions):
     base_url: str | None = Field(default=None, description="Overrides the region's URL.")
     api_key: SecretRef
     requests_per_5_minutes: int = Field(default=3000, ge=1)
+    page_size: int = Field(
+        default=1000, ge=1, le=1000, description="page[size] when listing (IT Glue's maximum is 1000)."
+    )
+    timeout_seconds: float = Field(default=60.0, gt=0, description="Per request.")
 
     _literal = field_validator("api_key", mode="before")(_refuse_literal_secret)
 
@@ -154,6 +158,12 @@ class HuduConnection(TlsOptions):
     base_url: str = Field(description="https://<instance>/api/v1")
     api_key: SecretRef
     requests_per_minute: int = Field(default=300, ge=1)
+    page_size: int = Field(
+        default=1000,
+        ge=1,
+        description="page_size when listing; Hudu's maximum is unconfirmed and a smaller page is handled.",
+    )
+    timeout_seconds: float = Field(default=60.0, gt=0, description="Per request.")
 
     _literal = field_validator("api_key", mode="before")(_refuse_literal_secret)
 
