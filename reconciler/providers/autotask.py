@@ -226,7 +226,7 @@ def open_autotask(ctx: ProviderContext) -> AutotaskContacts:
     except BaseException:
         client.close()
         raise
-    zone = zone.rstrip("/") + "/"
+    zone = _zone_base(zone)
     if not zone.lower().startswith("https://"):
         client.close()
         raise ProviderError(where, "the Autotask zone URL must use https")
@@ -251,6 +251,14 @@ def _zone(api: HttpApi, discovery_url: str, username: str) -> str:
     with _lock:
         _zones[key] = zone
     return zone
+
+
+def _zone_base(url: str) -> str:
+    """`https://webservicesN.autotask.net/ATServicesRest/`, also from a bare host URL."""
+    parsed = httpx.URL(url.strip())
+    if parsed.path in ("", "/"):
+        parsed = parsed.copy_with(path="/ATServicesRest/")
+    return str(parsed).rstrip("/") + "/"
 
 
 def _json(response: httpx.Response, where: str) -> Any:

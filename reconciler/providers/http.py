@@ -225,14 +225,14 @@ class HttpApi:
             try:
                 response = self._send(method, url, **kwargs)
             except httpx.TransportError as exc:
+                problem = f"{method} {_path(url)}: {type(exc).__name__}"
                 untrusted = _untrusted_certificate(exc)
                 if untrusted is not None:  # retrying cannot help; say what to fix
                     raise HttpError(
                         self.where,
-                        f"{method} {_path(url)}: TLS certificate of {httpx.URL(url).host} is not trusted "
-                        f"({untrusted}); add its CA with caFile",
+                        f"{problem}: the TLS certificate of {_host(exc, url)} is not trusted ({untrusted}); "
+                        "add its CA with caFile",
                     ) from None
-                problem = f"{method} {_path(url)}: {type(exc).__name__}"
                 delay = None
                 if not idempotent and not isinstance(exc, _NOT_SENT):
                     raise AmbiguousWrite(self.where, f"{problem} (outcome unknown)") from None
@@ -298,6 +298,13 @@ def _untrusted_certificate(exc: BaseException) -> str | None:
             return str(cause.verify_message or "verification failed")
         cause = cause.__cause__ or cause.__context__
     return None
+
+
+def _host(exc: httpx.TransportError, url: str) -> str:
+    try:
+        return exc.request.url.host
+    except RuntimeError:  # no request attached
+        return httpx.URL(url).host or "the server"
 
 
 def _path(url: str) -> str:

@@ -74,17 +74,19 @@ def test_zone_is_discovered_once_without_credentials(
     assert not {"secret", "apiintegrationcode", "username"} & set(lookups[0].headers)
 
 
+@pytest.mark.parametrize("zone", ["{url}/ATServicesRest", "{url}/ATServicesRest/", "{url}"])
 def test_configured_zone_skips_discovery(
-    sim: AutotaskSimulator, test_ca: TestCA, tmp_path: Path, store: SqliteStore
+    sim: AutotaskSimulator, test_ca: TestCA, tmp_path: Path, store: SqliteStore, zone: str
 ) -> None:
     client = book(
         sim,
         test_ca,
         tmp_path,
         store,
-        zoneUrl=f"{sim.url}/ATServicesRest",
+        zoneUrl=zone.format(url=sim.url),
         zoneDiscoveryUrl="https://nowhere.invalid/",
     )
+    assert client.zone_url == f"{sim.url}/ATServicesRest/"
     assert client.list_contacts() == []
     assert sim.count("GET") == 0
 
