@@ -19,6 +19,7 @@ throttle status is unconfirmed, APIS.md).
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from typing import Any
@@ -130,6 +131,8 @@ class AutotaskSimulator(Simulator):
         self.companies: dict[int, str] = {}
         self.contacts: dict[int, dict[str, Any]] = {}
         self._next_id = 29_000_000
+        self._version = 0  # bumped on every change, so cached query results go stale
+        self._query_cache: dict[str, tuple[int, list[dict[str, Any]]]] = {}
 
     # --- seeding and inspection -------------------------------------------------------
     def add_company(self, company_id: int, name: str) -> None:
@@ -218,12 +221,11 @@ class AutotaskSimulator(Simulator):
         include = keys.get("includefields") or []
         paging = json.loads(request.q("paging") or "{}")
         after = int(paging.get("afterId", 0))
-        with self._lock:
-            records = sorted(self.contacts.values(), key=lambda c: c["id"])
         try:
-            hits = [r for r in records if r["id"] > after and all(matches(f, r) for f in filters)]
+            everything = self._hits(filters)
         except FilterError as exc:
             return SimResponse(400, {"errors": [str(exc)]})
+        hits = everything[bisect.bisect_right([r["id"] for r in everything], after) :]
         chunk = hits[:max_records]
         wanted = {FIELD_BY_LOWER.get(str(f).lower()) for f in include} - {None}
         if include and "id" not in wanted and len(hits) > max_records:
@@ -245,6 +247,21 @@ class AutotaskSimulator(Simulator):
                 },
             },
         )
+
+    def _hits(self, filters: list[Any]) -> list[dict[str, Any]]:
+        """Matching contacts in id order; kept between the pages of one query."""
+        key = json.dumps(filters, sort_keys=True)
+        with self._lock:
+            cached = self._query_cache.get(key)
+            if cached is not None and cached[0] == self._version:
+                return cached[1]
+            version, records = self._version, sorted(self.contacts.values(), key=lambda c: c["id"])
+        hits = [r for r in records if all(matches(f, r) for f in filters)]
+        with self._lock:
+            if len(self._query_cache) > 16:
+                self._query_cache.clear()
+            self._query_cache[key] = (version, hits)
+        return hits
 
     def _create(self, company_id: int, request: SimRequest) -> SimResponse:
         try:
@@ -283,6 +300,7 @@ class AutotaskSimulator(Simulator):
 
     def _store(self, company_id: int, fields: dict[str, Any]) -> dict[str, Any]:
         self._next_id += 1
+        self._version += 1
         record: dict[str, Any] = {f: None for f in CONTACT_FIELDS}
         record.update(fields)
         record.update(

@@ -248,6 +248,8 @@ class ConnectWiseSimulator(Simulator):
         self.companies: dict[int, dict[str, Any]] = {}
         self.contacts: dict[int, dict[str, Any]] = {}
         self._next_id = 1000
+        self._version = 0  # bumped on every change, so cached query results go stale
+        self._query_cache: dict[tuple[Any, Any], tuple[int, list[dict[str, Any]]]] = {}
 
     # --- seeding and inspection -------------------------------------------------------
     def add_company(self, company_id: int, name: str, identifier: str | None = None) -> None:
@@ -279,7 +281,9 @@ class ConnectWiseSimulator(Simulator):
         if integrator_tags:
             body["integratorTags"] = list(integrator_tags)
         record = self._store(body)
-        record["inactiveFlag"] = inactive
+        with self._lock:
+            record["inactiveFlag"] = inactive
+            self._version += 1
         return record
 
     def contacts_of(self, company_id: int) -> list[dict[str, Any]]:
@@ -347,18 +351,8 @@ class ConnectWiseSimulator(Simulator):
             return SimResponse(400, _error("InvalidRequest", "page and pageSize must be numbers"))
         if page < 1 or size < 1:
             return SimResponse(400, _error("InvalidRequest", "page and pageSize must be positive"))
-        with self._lock:
-            records = sorted(self.contacts.values(), key=lambda c: c["id"])
         try:
-            hits = [
-                r
-                for r in records
-                if (conditions is None or evaluate(conditions, r))
-                and (
-                    child is None
-                    or any(evaluate(child, item, "communicationItems") for item in r["communicationItems"])
-                )
-            ]
+            hits = self._hits(raw, raw_child, conditions, child)
         except ConditionError as exc:
             return SimResponse(400, _error("InvalidRequest", str(exc), exc.field))
         chunk = hits[(page - 1) * size : page * size]
@@ -371,6 +365,29 @@ class ConnectWiseSimulator(Simulator):
                 f'<{self._page_url(request, page + 1)}>; rel="next", <{self._page_url(request, last)}>; rel="last"'
             )
         return SimResponse(200, body, headers)
+
+    def _hits(self, raw: Any, raw_child: Any, conditions: Any, child: Any) -> list[dict[str, Any]]:
+        """Matching contacts in id order; kept between the pages of one listing."""
+        key = (raw, raw_child)
+        with self._lock:
+            cached = self._query_cache.get(key)
+            if cached is not None and cached[0] == self._version:
+                return cached[1]
+            version, records = self._version, sorted(self.contacts.values(), key=lambda c: c["id"])
+        hits = [
+            r
+            for r in records
+            if (conditions is None or evaluate(conditions, r))
+            and (
+                child is None
+                or any(evaluate(child, item, "communicationItems") for item in r["communicationItems"])
+            )
+        ]
+        with self._lock:
+            if len(self._query_cache) > 16:
+                self._query_cache.clear()
+            self._query_cache[key] = (version, hits)
+        return hits
 
     def _page_url(self, request: SimRequest, page: int) -> str:
         query = {k: v[0] for k, v in request.query.items()}
@@ -429,6 +446,7 @@ class ConnectWiseSimulator(Simulator):
     def _store(self, body: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             self._next_id += 1
+            self._version += 1
             cid = body["company"]["id"]
             company = self.companies.setdefault(
                 cid, {"id": cid, "identifier": f"C{cid}", "name": f"Company {cid}"}
