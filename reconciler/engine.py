@@ -73,7 +73,11 @@ class Engine:
     def plan_one(self, eff: EffectiveCustomer, options: PlanOptions, full_sync: bool = False) -> CustomerPlan:
         serial = self.store.serial(eff.name)
         try:
-            live = read_live(self.providers(eff), eff, full_sync)
+            providers = self.providers(eff)
+            try:
+                live = read_live(providers, eff, full_sync)
+            finally:
+                providers.close()
         except ReconcilerError as exc:
             log.warning("%s", exc)
             return CustomerPlan(eff.name, Status.ERROR, serial, reason=str(exc))
@@ -121,7 +125,11 @@ class Engine:
                 continue
             try:
                 tick = progress(cp.customer, len(cp.changes)) if progress else None
-                result = apply_customer(cp, self.providers(effs[cp.customer]), self.store, batch, tick)
+                providers = self.providers(effs[cp.customer])
+                try:
+                    result = apply_customer(cp, providers, self.store, batch, tick)
+                finally:
+                    providers.close()
             except ReconcilerError as exc:
                 result = CustomerResult(cp.customer, error=str(exc))
             finally:
