@@ -56,7 +56,7 @@ class Engine:
     def plan(
         self, names: Sequence[str] = (), allow_mass_removal: bool = False, full_sync: bool = False
     ) -> Plan:
-        options = self._plan_options(allow_mass_removal)
+        options = self.plan_options(allow_mass_removal)
         effs = self.customers(names)
 
         def one(eff: EffectiveCustomer) -> CustomerPlan:
@@ -76,7 +76,7 @@ class Engine:
             return CustomerPlan(eff.name, Status.ERROR, serial, reason=str(exc))
         return plan_customer(eff, live, self.store.load(eff.name), options)
 
-    def _plan_options(self, allow_mass_removal: bool) -> PlanOptions:
+    def plan_options(self, allow_mass_removal: bool = False) -> PlanOptions:
         spec = self.config.settings_doc.spec
         template = None
         path = self.config.root / spec.welcome_email.template

@@ -57,6 +57,30 @@ class ApiStats:
     waited_seconds: float = 0.0
 
 
+_totals: dict[str, ApiStats] = {}
+_totals_lock = threading.Lock()
+
+
+def integration_label(where: str) -> str:
+    """The integration part of a `where` ("contoso: IT Glue" -> "itglue")."""
+    tail = where.replace("/", ":").rsplit(":", 1)[-1]
+    return "".join(ch for ch in tail.lower() if ch.isalnum()) or "unknown"
+
+
+def api_totals() -> dict[str, ApiStats]:
+    """Process-wide counters by integration, summed over every client (for metrics)."""
+    with _totals_lock:
+        return {k: ApiStats(v.requests, v.throttled, v.retries, v.waited_seconds) for k, v in _totals.items()}
+
+
+def _tally(integration: str, requests: int = 0, throttled: int = 0, retries: int = 0) -> None:
+    with _totals_lock:
+        total = _totals.setdefault(integration, ApiStats())
+        total.requests += requests
+        total.throttled += throttled
+        total.retries += retries
+
+
 class RateLimiter:
     """At most `limit` requests in any `window` seconds (sliding log); thread-safe."""
 
@@ -141,6 +165,7 @@ class HttpApi:
     stats: ApiStats = field(default_factory=ApiStats)
     sleep: Sleep = time.sleep
     clock: Clock = time.monotonic
+    integration: str = ""  # metrics label; derived from `where` when empty
 
     def request(self, method: str, url: str, *, ok: tuple[int, ...] = (), **kwargs: Any) -> httpx.Response:
         """Send with retries; return a 2xx response (or one whose status is in `ok`)."""
@@ -151,6 +176,8 @@ class HttpApi:
             if self.limiter is not None:
                 self.stats.waited_seconds += self.limiter.acquire()
             self.stats.requests += 1
+            label = self.integration or integration_label(self.where)
+            _tally(label, requests=1)
             delay: float | None
             try:
                 response = self.client.request(method, url, **kwargs)
@@ -167,6 +194,7 @@ class HttpApi:
                     )
                 if response.status_code == 429:
                     self.stats.throttled += 1
+                    _tally(label, throttled=1)
                 problem = f"{method} {_path(url)}: HTTP {response.status_code}: {short_error(response, self.extract_error)}"
                 delay = retry_after_seconds(response.headers.get("Retry-After"))
             if delay is None:
@@ -180,6 +208,7 @@ class HttpApi:
                 )
             log.info("%s: %s; retrying in %.2fs", self.where, problem, delay)
             self.stats.retries += 1
+            _tally(label, retries=1)
             self.stats.waited_seconds += delay
             self.sleep(delay)
 

@@ -1,0 +1,151 @@
+"""Daemon stage: the config as it is on disk now, or the last valid one.
+
+Every cycle checks the YAML files' names, sizes and modification times (cheap);
+when they changed the tree is re-read and re-validated. A valid tree replaces
+the running config; an invalid one is reported (once per edit) and the last
+valid config keeps running. With `--git` the repository is pulled first (at
+most every `gitPullIntervalSeconds`) and the commit is recorded with each run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.config import ConfigSet, load_valid_config
+from reconciler.config.load import config_files
+from reconciler.daemon.clock import Clock
+from reconciler.daemon.logs import event
+from reconciler.errors import ConfigError, ReconcilerError
+
+GIT_TIMEOUT = 60.0
+MAX_PROBLEMS_LOGGED = 5
+Fingerprint = tuple[tuple[str, int, int], ...]
+
+
+class GitError(ReconcilerError):
+    pass
+
+
+@dataclass(frozen=True)
+class GitRepo:
+    """The config directory's git work tree: pull and read HEAD (no prompts)."""
+
+    root: Path
+
+    def _git(self, *args: str) -> str:
+        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(self.root), *args],
+                capture_output=True,
+                text=True,
+                timeout=GIT_TIMEOUT,
+                env=env,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise GitError(f"git {args[0]}: {type(exc).__name__}") from None
+        if done.returncode != 0:
+            raise GitError(f"git {args[0]} failed: {_scrub(done.stderr)}")
+        return done.stdout.strip()
+
+    def pull(self) -> None:
+        self._git("pull", "--ff-only", "--quiet")
+
+    def head(self) -> str:
+        return self._git("rev-parse", "HEAD")
+
+
+def _scrub(text: str) -> str:
+    """git's stderr, one line, without credentials embedded in remote URLs."""
+    text = re.sub(r"://[^/@\s]+@", "://***@", text)
+    text = " ".join(text.split())
+    return text[:300]
+
+
+def fingerprint(root: Path) -> Fingerprint:
+    out: list[tuple[str, int, int]] = []
+    for path in config_files(root):
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        out.append((str(path.relative_to(root)), st.st_mtime_ns, st.st_size))
+    return tuple(out)
+
+
+class ConfigSource:
+    def __init__(
+        self, root: Path, clock: Clock, git: GitRepo | None = None, log: logging.Logger | None = None
+    ) -> None:
+        self.root = root
+        self.clock = clock
+        self.git = git
+        self.error: str = ""  # why the config on disk is not running (empty: it is)
+        self.commit: str = ""  # the commit of the running config (with --git)
+        self._head: str = ""
+        self._fp: Fingerprint = ()
+        self._last_pull = float("-inf")
+        self.config: ConfigSet = self._first_load()
+
+    def _first_load(self) -> ConfigSet:
+        self._pull_now()
+        self._fp = fingerprint(self.root)
+        config = load_valid_config(self.root)
+        self.commit = self._head
+        return config
+
+    def refresh(self) -> bool:
+        """Pick up edits; True when a new valid config replaced the running one."""
+        self._pull()
+        fp = fingerprint(self.root)
+        if fp == self._fp:
+            if not self.error:
+                self.commit = self._head
+            return False
+        self._fp = fp
+        try:
+            config = load_valid_config(self.root)
+        except ConfigError as exc:
+            problems = [str(p) for p in exc.problems]
+            self.error = f"{len(problems)} problem(s): " + "; ".join(problems[:MAX_PROBLEMS_LOGGED])
+            event(
+                logging.ERROR,
+                "config.invalid",
+                f"config on disk is invalid; still running the last valid config ({self.error})",
+                digest=self.config.digest[:12],
+            )
+            return False
+        self.error = ""
+        self.commit = self._head
+        if config.digest == self.config.digest:
+            return False
+        self.config = config
+        event(
+            logging.INFO,
+            "config.reloaded",
+            f"config reloaded: {len(config.customers)} customers",
+            digest=config.digest[:12],
+            commit=self.commit[:12],
+        )
+        return True
+
+    def _pull(self) -> None:
+        interval = self.config.settings_doc.spec.daemon.git_pull_interval_seconds
+        if self.git is not None and self.clock.monotonic() - self._last_pull >= interval:
+            self._pull_now()
+
+    def _pull_now(self) -> None:
+        if self.git is None:
+            return
+        self._last_pull = self.clock.monotonic()
+        try:
+            self.git.pull()
+            self._head = self.git.head()
+        except GitError as exc:
+            event(logging.ERROR, "git.failed", f"{exc}; keeping the files on disk")
