@@ -24,6 +24,7 @@ from reconciler.errors import ConfigError, ReconcilerError
 
 GIT_TIMEOUT = 60.0
 MAX_PROBLEMS_LOGGED = 5
+FULL_RELOAD_SECONDS = 300.0  # re-read even when sizes and times look the same (coarse mtimes)
 Fingerprint = tuple[tuple[str, int, int], ...]
 
 
@@ -91,11 +92,12 @@ class ConfigSource:
         self._head: str = ""
         self._fp: Fingerprint = ()
         self._last_pull = float("-inf")
+        self._loaded_at = float("-inf")
         self.config: ConfigSet = self._first_load()
 
     def _first_load(self) -> ConfigSet:
         self._pull_now()
-        self._fp = fingerprint(self.root)
+        self._fp, self._loaded_at = fingerprint(self.root), self.clock.monotonic()
         config = load_valid_config(self.root)
         self.commit = self._head
         return config
@@ -104,11 +106,12 @@ class ConfigSource:
         """Pick up edits; True when a new valid config replaced the running one."""
         self._pull()
         fp = fingerprint(self.root)
-        if fp == self._fp:
+        now = self.clock.monotonic()
+        if fp == self._fp and now - self._loaded_at < FULL_RELOAD_SECONDS:
             if not self.error:
                 self.commit = self._head
             return False
-        self._fp = fp
+        self._fp, self._loaded_at = fp, now
         try:
             config = load_valid_config(self.root)
         except ConfigError as exc:
