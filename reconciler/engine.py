@@ -123,7 +123,12 @@ class Engine:
                 cp.customer,
                 started,
                 outcome,
-                {"applied": len(result.succeeded), "failed": len(result.failed), "error": result.error},
+                {
+                    "applied": len(result.succeeded),
+                    "failed": len(result.failed),
+                    "error": result.error,
+                    "holder": holder,
+                },
             )
             results.append(result)
         return results

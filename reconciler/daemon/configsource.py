@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,6 +94,7 @@ class ConfigSource:
         self._fp: Fingerprint = ()
         self._last_pull = float("-inf")
         self._loaded_at = float("-inf")
+        self._lock = threading.Lock()
         self.config: ConfigSet = self._first_load()
 
     def _first_load(self) -> ConfigSet:
@@ -104,6 +106,10 @@ class ConfigSource:
 
     def refresh(self) -> bool:
         """Pick up edits; True when a new valid config replaced the running one."""
+        with self._lock:
+            return self._refresh()
+
+    def _refresh(self) -> bool:
         self._pull()
         fp = fingerprint(self.root)
         now = self.clock.monotonic()

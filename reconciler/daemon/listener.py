@@ -177,7 +177,9 @@ class DaemonHttpServer(ThreadingHTTPServer):
         return f"http://{host_text}:{port}"
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.serve_forever, name="http listener", daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.1}, name="http listener", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:

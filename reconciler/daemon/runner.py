@@ -30,6 +30,8 @@ from reconciler.engine import Engine
 from reconciler.errors import LockHeldError, ReconcilerError, StalePlanError
 from reconciler.state.daemon import CustomerRecord
 
+DAEMON_HOLDER = "reconciler daemon"  # lock holder and run-history author
+
 
 class RunResult(StrEnum):
     APPLIED = "applied"
@@ -62,7 +64,7 @@ class RunContext:
     clock: Clock
     stopping: threading.Event
     abandon: threading.Event
-    holder: str = "reconciler daemon"
+    holder: str = DAEMON_HOLDER
 
 
 @dataclass(frozen=True)

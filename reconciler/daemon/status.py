@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.config.resolve import EffectiveCustomer
+from reconciler.daemon.runner import DAEMON_HOLDER
 from reconciler.daemon.schedule import interval_seconds
 from reconciler.state.daemon import CustomerRecord, DaemonState
 from reconciler.state.store import SqliteStore
@@ -76,7 +77,7 @@ def _customer(name: str, inputs: StatusInputs, rec: CustomerRecord | None) -> di
 
 
 def _last_run(name: str, store: SqliteStore, rec: CustomerRecord | None) -> dict[str, Any] | None:
-    daemon = None
+    daemon: dict[str, Any] | None = None
     if rec is not None and rec.last_finished_at is not None:
         daemon = {
             "by": "daemon",
@@ -88,8 +89,8 @@ def _last_run(name: str, store: SqliteStore, rec: CustomerRecord | None) -> dict
             "commit": rec.last_commit,
         }
     row = store.last_run(name)
-    cli = None
-    if row is not None:
+    cli: dict[str, Any] | None = None
+    if row is not None and row[3].get("holder") != DAEMON_HOLDER:
         started, finished, result, detail = row
         message = (
             detail.get("error") or f"{detail.get('applied', 0)} applied, {detail.get('failed', 0)} failed"
@@ -105,7 +106,7 @@ def _last_run(name: str, store: SqliteStore, rec: CustomerRecord | None) -> dict
         }
     if daemon is None or rec is None or rec.last_finished_at is None:
         return cli
-    if row is not None and row[1] > rec.last_finished_at:
+    if cli is not None and cli["finished_at"] > rec.last_finished_at:
         return cli
     return daemon
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import threading
+import time
 
 
 class FakeClock:
     """`wait` advances time by the requested seconds (unless already woken) and
     returns at once; `advance` moves time by hand."""
 
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self._now = start
+    def __init__(self, start: float | None = None) -> None:
+        # default: today (whole seconds), so times compare sensibly with records the
+        # engine writes with the real clock
+        self._now = float(int(time.time())) if start is None else start
         self._mono = 0.0
         self._lock = threading.Lock()
         self.waits: list[float] = []

@@ -52,7 +52,10 @@ def write_fleet(
         spec["snapshot"] = {"dir": "live"}
     if daemon:
         spec["daemon"] = daemon
-    _dump(root / "settings.yaml", {"apiVersion": API, "kind": "Settings", "metadata": {"name": "fleet"}, "spec": spec})
+    _dump(
+        root / "settings.yaml",
+        {"apiVersion": API, "kind": "Settings", "metadata": {"name": "fleet"}, "spec": spec},
+    )
     _dump(
         root / "policies" / "entra.yaml",
         {
