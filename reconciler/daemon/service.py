@@ -51,9 +51,10 @@ def run(options: DaemonOptions, clock: Clock | None = None) -> int:
     scheduler = Scheduler(source, store, state, clock, metrics)
     listen = options.listen or spec.daemon.listen
     try:
-        address = parse_listen(listen)
-        server = DaemonHttpServer(address, scheduler, metrics)
+        server = DaemonHttpServer(parse_listen(listen), scheduler, metrics)
     except (ValueError, OSError) as exc:
+        store.close()
+        state.close()
         raise ReconcilerError(f"cannot listen on {listen}: {exc}") from None
     server.start()
     _on_signals(scheduler)

@@ -93,6 +93,7 @@ def test_import_now_requires_the_bearer_token(live: Live, caplog: pytest.LogCapt
     assert live.client.post("/customers/nobody/reconcile", headers=AUTH).status_code == 404
     assert live.client.post("/customers/..%2Fetc/reconcile", headers=AUTH).status_code == 404
     assert live.client.get("/customers/contoso/reconcile").status_code == 404
+    assert "contoso: import now requested" in caplog.text
     assert TOKEN not in caplog.text
 
 
