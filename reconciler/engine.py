@@ -20,7 +20,8 @@ from reconciler.config.resolve import EffectiveCustomer, effective_customers
 from reconciler.core.desired import LiveDirectories
 from reconciler.core.plan import CustomerPlan, Plan, Status
 from reconciler.core.planning import CustomerLive, PlanOptions, plan_customer
-from reconciler.errors import ConfigError, Problem, ReconcilerError, StalePlanError
+from reconciler.errors import ConfigError, LockHeldError, Problem, ReconcilerError, StalePlanError
+from reconciler.gcpause import gc_paused
 from reconciler.providers.base import CustomerProviders, DirectoryScope, ProviderContext
 from reconciler.providers.registry import open_customer
 from reconciler.state.store import SqliteStore
@@ -74,7 +75,9 @@ class Engine:
         except ReconcilerError as exc:
             log.warning("%s", exc)
             return CustomerPlan(eff.name, Status.ERROR, serial, reason=str(exc))
-        return plan_customer(eff, live, self.store.load(eff.name), options)
+        managed = self.store.load(eff.name)
+        with gc_paused():
+            return plan_customer(eff, live, managed, options)
 
     def plan_options(self, allow_mass_removal: bool = False) -> PlanOptions:
         spec = self.config.settings_doc.spec
@@ -109,13 +112,16 @@ class Engine:
             if not cp.applicable:
                 continue
             started = time.time()
-            self.store.lock(cp.customer, holder)
+            try:
+                self.store.lock(cp.customer, holder)
+            except LockHeldError as exc:  # another apply owns this customer; go on with the others
+                results.append(CustomerResult(cp.customer, error=str(exc)))
+                continue
             try:
                 tick = progress(cp.customer, len(cp.changes)) if progress else None
-                try:
-                    result = apply_customer(cp, self.providers(effs[cp.customer]), self.store, batch, tick)
-                except ReconcilerError as exc:
-                    result = CustomerResult(cp.customer, error=str(exc))
+                result = apply_customer(cp, self.providers(effs[cp.customer]), self.store, batch, tick)
+            except ReconcilerError as exc:
+                result = CustomerResult(cp.customer, error=str(exc))
             finally:
                 self.store.unlock(cp.customer)
             outcome = "error" if result.error or result.failed else "applied"
