@@ -145,6 +145,11 @@ def _apply(
     ctx: RunContext, cplan: CustomerPlan, done: Callable[..., RunReport], planned: dict[str, Any]
 ) -> RunReport:
     engine = ctx.engine
+    held = [lk for lk in engine.store.locks() if lk.customer == cplan.customer]
+    if held:  # a person's `reconciler apply` (or a crashed one): not this customer's failure
+        return done(
+            RunResult.BUSY, f"locked by {held[0].holder} (pid {held[0].pid})", pending=len(cplan.changes)
+        )
     created = datetime.fromtimestamp(ctx.clock.now(), UTC).isoformat(timespec="seconds")
     plan = Plan(engine.config.digest, created, (cplan,), (cplan.customer,))
     try:

@@ -79,8 +79,10 @@ def test_override_cli_then_daemon_applies_once(rig: Rig) -> None:
     assert "3 removals approved" in done.output
     assert "override given" in _status(rig, "text")
 
-    rig.clock.advance(1)
-    rig.cycle()  # the daemon sees the override at its next cycle (next_run_at was set to now)
+    due = rig.record("contoso").next_run_at  # the CLI made it due now (real clock)
+    assert due is not None
+    rig.clock.advance(max(0.0, due - rig.clock.now()))
+    rig.cycle()  # the daemon sees the override at its next cycle
     rec = rig.record("contoso")
     assert rec.last_result == "applied" and not rec.blocked and not rec.override_pending
 
