@@ -36,7 +36,7 @@ from reconciler.daemon.schedule import (
     shortened,
 )
 from reconciler.engine import Engine
-from reconciler.state.daemon import CustomerRecord, DaemonState
+from reconciler.state.daemon import CustomerRecord, DaemonState, Slot
 from reconciler.state.store import SqliteStore
 
 POLL_SECONDS = 10.0  # longest sleep: config edits and CLI overrides are noticed this fast
@@ -115,7 +115,7 @@ class Scheduler:
         effs = self.customers()
         settings = self.settings
         rules = RetryRules.from_settings(settings)
-        records = self.state.all()
+        slots = self.state.schedule()
         with self._lock:
             requested = [n for n in self._requests if n not in self._jobs]
             busy = set(self._jobs)
@@ -125,7 +125,7 @@ class Scheduler:
         for name, eff in effs.items():
             if name in busy or name in requested:
                 continue
-            when = self._next_run(name, eff, records.get(name), rules, now)
+            when = self._next_run(name, eff, slots.get(name), rules, now)
             if when <= now:
                 due.append((when, name))
             else:
@@ -133,12 +133,12 @@ class Scheduler:
         due.sort()
         capacity = max(0, settings.max_in_flight - len(busy))
         for _, name in due[:capacity]:
-            self._start(name, effs[name], records.get(name), rules)
+            self._start(name, effs[name], rules)
         self.metrics.in_flight.set(len(self._jobs))
         return max(0.0, wake_at - now)
 
     def _next_run(
-        self, name: str, eff: EffectiveCustomer, rec: CustomerRecord | None, rules: RetryRules, now: float
+        self, name: str, eff: EffectiveCustomer, rec: Slot | None, rules: RetryRules, now: float
     ) -> float:
         interval = interval_seconds(eff)
         if rec is None or rec.next_run_at is None:
@@ -229,10 +229,9 @@ class Scheduler:
             req.done.set()
 
     # --- runs ------------------------------------------------------------------------------------
-    def _start(
-        self, name: str, eff: EffectiveCustomer, rec: CustomerRecord | None, rules: RetryRules
-    ) -> None:
+    def _start(self, name: str, eff: EffectiveCustomer, rules: RetryRules) -> None:
         engine = Engine(self.source.config, self.store)
+        rec = self.state.get(name)
         commit, digest = self.source.commit, self.source.config.digest
         with self._lock:
             req = self._requests.pop(name, None)

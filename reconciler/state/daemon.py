@@ -102,6 +102,13 @@ class CustomerRecord:
 _COLUMNS = tuple(f.name for f in fields(CustomerRecord))
 
 
+@dataclass(frozen=True)
+class Slot:
+    next_run_at: float | None
+    last_started_at: float | None
+    failures: int
+
+
 class DaemonState:
     """The daemon tables of the state database; thread-safe."""
 
@@ -133,6 +140,14 @@ class DaemonState:
                 f"SELECT {', '.join(_COLUMNS)} FROM daemon_customers ORDER BY customer"  # noqa: S608
             ).fetchall()
         return {r[0]: _record(r) for r in rows}
+
+    def schedule(self) -> dict[str, Slot]:
+        """What the scheduler reads every cycle, without the heavier columns."""
+        with self._mutex:
+            rows = self._db.execute(
+                "SELECT customer, next_run_at, last_started_at, failures FROM daemon_customers"
+            ).fetchall()
+        return {r[0]: Slot(r[1], r[2], r[3]) for r in rows}
 
     def save_run(self, record: CustomerRecord) -> None:
         """Write a run's bookkeeping; override columns are left as they are."""
