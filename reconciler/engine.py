@@ -27,7 +27,7 @@ from reconciler.providers.registry import open_customer
 from reconciler.state.store import SqliteStore
 
 log = logging.getLogger("reconciler.engine")
-MAX_WORKERS = 8
+MAX_WORKERS = 8  # customers read at once when no Graph connection sets maxConcurrentTenants
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,9 @@ class Engine:
         def one(eff: EffectiveCustomer) -> CustomerPlan:
             return self.plan_one(eff, options, full_sync)
 
-        with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, max(1, len(effs)))) as pool:
+        graph = self.config.settings_doc.spec.connections.graph
+        workers = graph.max_concurrent_tenants if graph is not None else MAX_WORKERS
+        with ThreadPoolExecutor(max_workers=min(workers, max(1, len(effs)))) as pool:
             plans = tuple(pool.map(one, effs))
         created = datetime.now(UTC).isoformat(timespec="seconds")
         return Plan(self.config.digest, created, plans, tuple(names))
