@@ -87,6 +87,7 @@ class Scheduler:
         self._requests: dict[str, Request] = {}
         self._effs: tuple[str, dict[str, EffectiveCustomer]] = ("", {})
         self._beat_written = float("-inf")
+        self._commit_written: str | None = None
         self._started_at = clock.now()
         for rec in state.all().values():
             metrics.record(rec)
@@ -172,7 +173,9 @@ class Scheduler:
             self.metrics.config_reload_errors.inc()
         if self.source.error != before:
             self.state.put_meta("config_error", self.source.error or None)
-        self.state.put_meta("config_commit", self.source.commit or None)
+        if self.source.commit != self._commit_written:
+            self._commit_written = self.source.commit
+            self.state.put_meta("config_commit", self.source.commit or None)
 
     def _write_heartbeat(self) -> None:
         mono = self.clock.monotonic()

@@ -172,14 +172,31 @@ def tls_verify(ca_file: str | None, insecure: bool, base_dir: Path, where: str) 
             "%s: TLS certificate verification is OFF (insecureSkipVerify); traffic can be intercepted", where
         )
         return False
+    path = (base_dir / ca_file).resolve() if ca_file else None
+    try:
+        key = (str(path), path.stat().st_mtime_ns) if path is not None else ("", 0)
+    except OSError as exc:
+        raise ProviderError(where, f"cannot load CA file {ca_file}: {exc.__class__.__name__}") from None
+    with _contexts_lock:
+        ctx = _contexts.get(key)
+    if ctx is not None:
+        return ctx
     ctx = ssl.create_default_context()
-    if ca_file:
-        path = base_dir / ca_file
+    if path is not None:
         try:
             ctx.load_verify_locations(cafile=str(path))
         except (OSError, ssl.SSLError) as exc:
             raise ProviderError(where, f"cannot load CA file {ca_file}: {exc.__class__.__name__}") from None
+    with _contexts_lock:
+        _contexts[key] = ctx
     return ctx
+
+
+# Loading the system CA store costs ~30 ms of CPU; a daemon opens clients for every
+# customer run, so verifying contexts are shared (they are thread-safe for clients)
+# per CA file and its modification time. System store changes need a restart.
+_contexts: dict[tuple[str, int], ssl.SSLContext] = {}
+_contexts_lock = threading.Lock()
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:

@@ -2,7 +2,8 @@
 
 Every customer is a member of one ImportPolicy (by label) and has `users`
 licensed users in its file-backed `live/<name>/entra.json` (Settings snapshot
-mode), so a fleet runs fully offline. Used by the daemon tests and the fleet
+mode), so a fleet runs fully offline; or reads its tenant from a Graph
+(simulator) when a connection is given. Used by the daemon tests and the fleet
 benchmark.
 """
 
@@ -20,6 +21,10 @@ API = "reconciler.dev/v1"
 
 def customer_name(i: int) -> str:
     return f"c{i:04d}"
+
+
+def tenant_id(i: int) -> str:
+    return f"00000000-0000-4000-8000-{i:012d}"
 
 
 def entra_users(name: str, users: int) -> list[dict[str, Any]]:
@@ -42,14 +47,17 @@ def write_fleet(
     customers: int,
     users: int = 20,
     daemon: dict[str, Any] | None = None,
-    live: bool = True,
-    snapshot: bool = True,
+    graph: dict[str, Any] | None = None,
 ) -> list[str]:
-    """Write the config (and, with `live`, the file-backed directories); return the names."""
+    """Write the config; return the customer names. Without `graph` (a Settings
+    `connections.graph` mapping) the directories are file-backed and written too;
+    with it, each customer's tenant is `tenant_id(i)` on that Graph."""
     root.mkdir(parents=True, exist_ok=True)
     spec: dict[str, Any] = {"state": {"path": ".reconciler/state.db"}}
-    if snapshot:
+    if graph is None:
         spec["snapshot"] = {"dir": "live"}
+    else:
+        spec["connections"] = {"graph": graph}
     if daemon:
         spec["daemon"] = daemon
     _dump(
@@ -73,10 +81,10 @@ def write_fleet(
                 "apiVersion": API,
                 "kind": "Customer",
                 "metadata": {"name": name, "labels": {"fleet": "entra"}},
-                "spec": {"directories": {"entra": {"tenantId": f"00000000-0000-4000-8000-{i:012d}"}}},
+                "spec": {"directories": {"entra": {"tenantId": tenant_id(i)}}},
             },
         )
-        if live:
+        if graph is None:
             path = root / "live" / name / "entra.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({"users": entra_users(name, users)}, indent=1), encoding="utf-8")
