@@ -58,7 +58,8 @@ class JsonFormatter(logging.Formatter):
             "message": _one_line(record.getMessage()),
         }
         for key, value in _fields(record).items():
-            out.setdefault(key, value)
+            if value is not None:
+                out.setdefault(key, value)
         if record.exc_info:
             out["error"] = self.formatException(record.exc_info)
         return json.dumps(out, default=str, sort_keys=False)

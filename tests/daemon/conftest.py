@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.daemon.configsource import ConfigSource
+from reconciler.daemon.configsource import ConfigSource, GitRepo
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.scheduler import Scheduler
 from reconciler.state.daemon import CustomerRecord, DaemonState
@@ -91,9 +91,9 @@ class Rig:
         self.state.close()
 
 
-def make_rig(root: Path, seed: int = 7) -> Rig:
+def make_rig(root: Path, seed: int = 7, git: bool = False) -> Rig:
     clock = FakeClock()
-    source = ConfigSource(root, clock)
+    source = ConfigSource(root, clock, GitRepo(root) if git else None)
     path = root / source.config.settings_doc.spec.state.path
     store, state, metrics = SqliteStore(path), DaemonState(path), DaemonMetrics()
     scheduler = Scheduler(source, store, state, clock, metrics, random.Random(seed))
