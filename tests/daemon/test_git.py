@@ -78,7 +78,7 @@ def test_pulls_before_a_cycle_and_records_the_commit_of_each_run(repos: tuple[Pa
 def test_a_failing_pull_keeps_the_files_on_disk(
     repos: tuple[Path, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
-    author, config = repos
+    _author, config = repos
     rig = make_rig(config, git=True)
     try:
         rig.cycle()
