@@ -21,7 +21,9 @@ from click.testing import CliRunner
 from reconciler.cli import main
 from reconciler.state.daemon import DaemonState
 from reconciler.state.store import SqliteStore
-from reconciler.testing.fleet import write_fleet
+from reconciler.testing.fleet import tenant_id, write_fleet
+from reconciler.testing.graph import GraphSimulator
+from reconciler.testing.httpsim import TestCA
 
 from .conftest import TOKEN, edit_yaml, entra_users, set_entra_users
 
@@ -43,8 +45,8 @@ class Daemon:
 
 
 @contextmanager
-def running_daemon(root: Path) -> Iterator[Daemon]:
-    env = {**os.environ, "RECONCILER_TEST_TOKEN": TOKEN}
+def running_daemon(root: Path, **env_extra: str) -> Iterator[Daemon]:
+    env = {**os.environ, "RECONCILER_TEST_TOKEN": TOKEN, **env_extra}
     cmd = [str(EXE), "daemon", "-c", str(root), "--listen", "127.0.0.1:0", "--log-format", "json"]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
     lines: queue.Queue[str] = queue.Queue()
@@ -144,3 +146,45 @@ def test_bad_listen_address_is_a_clear_error(config_dir: Path) -> None:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 1
     assert "cannot listen on 127.0.0.1:notaport" in done.stderr
+
+
+def test_real_daemon_against_the_graph_simulator(tmp_path: Path) -> None:
+    ca = TestCA.create(tmp_path / "ca")
+    sim = GraphSimulator(ca, tenants=(tenant_id(0), tenant_id(1)))
+    ids = [sim.add_user(tenant_id(0), f"u{i}@c0.test", surname=f"S{i}") for i in range(3)]
+    sim.add_user(tenant_id(1), "v@c1.test")
+    sim.start()
+    root = tmp_path / "config"
+    graph = {
+        "clientId": sim.identity.client_id,
+        "credential": {"clientSecret": {"env": "TEST_GRAPH_SECRET"}},
+        "authorityHost": sim.url,
+        "graphUrl": sim.url,
+        "caFile": str(ca.ca_file),
+    }
+    write_fleet(root, 2, daemon={"jitterPercent": 0, "token": {"env": "RECONCILER_TEST_TOKEN"}}, graph=graph)
+    try:
+        with running_daemon(root, TEST_GRAPH_SECRET=sim.identity.client_secret) as d:
+            client = httpx.Client(base_url=d.url, timeout=30)
+            first = client.post("/customers/c0000/reconcile?wait=20", headers=AUTH)
+            assert first.status_code == 200 and first.json()["result"] in ("applied", "in-sync"), first.text
+
+            sim.update_user(tenant_id(0), ids[1], surname="Changed")
+            mark = len(sim.requests)
+            r = client.post("/customers/c0000/reconcile?wait=20", headers=AUTH)
+            assert r.json()["result"] == "applied" and r.json()["applied"] == {"update": 1}, r.text
+            calls = [q.path for q in sim.requests[mark:]]
+            assert calls == ["/v1.0/users/delta"]  # the delta floor: one Graph call
+
+            metrics = client.get("/metrics").text
+            assert 'reconciler_api_requests_total{integration="entra"}' in metrics
+            assert 'reconciler_changes_applied_total{kind="update"} 1.0' in metrics
+            status = CliRunner().invoke(main, ["status", "-c", str(root), "--format", "json"])
+            by = {c["customer"]: c for c in json.loads(status.output)["customers"]}
+            assert by["c0000"]["last_run"]["message"] == "1 changes applied"
+            assert by["c0001"]["last_run"]["result"] == "applied"
+            code, took = d.terminate()
+        assert code == 0 and took < 10
+        assert all(sim.identity.client_secret not in line for line in d.lines)
+    finally:
+        sim.stop()
