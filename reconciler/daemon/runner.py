@@ -14,7 +14,9 @@ consistent) once the grace period is over.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -26,6 +28,7 @@ from reconciler.apply.executor import CustomerResult
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.core.plan import ChangeKind, Conflict, CustomerPlan, Plan, Status
 from reconciler.daemon.clock import Clock
+from reconciler.daemon.logs import event
 from reconciler.engine import Engine
 from reconciler.errors import LockHeldError, ReconcilerError, StalePlanError
 from reconciler.state.daemon import CustomerRecord
@@ -238,3 +241,33 @@ def record_after(prev: CustomerRecord | None, report: RunReport, book: Bookkeepi
     elif r.succeeded:
         rec = replace(rec, blocked_reason="", blocked_since=None, blocked_removals=())
     return rec
+
+
+def log_report(report: RunReport, rec: CustomerRecord) -> None:
+    """The one log line of a finished run."""
+    r = report.result
+    level = {
+        RunResult.ERROR: logging.ERROR,
+        RunResult.BLOCKED: logging.WARNING,
+        RunResult.ABANDONED: logging.WARNING,
+        RunResult.BUSY: logging.WARNING,
+    }.get(r, logging.INFO)
+    extra = " (quarantined)" if rec.quarantined else ""
+    event(
+        level,
+        f"reconcile.{r.value}",
+        f"{report.customer}: {r.value}: {report.message}{extra}",
+        customer=report.customer,
+        result=r.value,
+        duration=f"{report.duration:.3f}",
+        applied=sum(report.applied.values()) or None,
+        conflicts=len(report.conflicts) or None,
+        failures=rec.failures or None,
+        next_run=_iso(rec.next_run_at),
+    )
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from reconciler.config.models import DaemonSettings, Source
 from reconciler.config.resolve import EffectiveCustomer
+from reconciler.daemon.runner import RunResult
 
 ENTRA_ONLY_MINUTES = 60
 WITH_AD_MINUTES = 180
@@ -80,6 +81,27 @@ def next_after_failure(
         return finished + jittered(rules.quarantine_retry, rules.jitter, rng), True
     delay = min(rules.backoff_initial * 2 ** (failures - 1), rules.backoff_max, interval)
     return finished + jittered(delay, rules.jitter, rng), False
+
+
+def after_run(
+    result: RunResult,
+    started: float,
+    finished: float,
+    failures: int,
+    quarantined: bool,
+    interval: float,
+    rules: RetryRules,
+    rng: random.Random,
+) -> tuple[float, int, bool]:
+    """(next run, consecutive failures, quarantined) after a run ended with `result`."""
+    if result is RunResult.ERROR:
+        when, quarantined = next_after_failure(finished, failures + 1, interval, rules, rng)
+        return when, failures + 1, quarantined
+    if result is RunResult.BUSY:  # another apply holds the customer: not its failure
+        return finished + rules.backoff_initial, failures, quarantined
+    if result is RunResult.ABANDONED:  # stopped by shutdown: due again at the next start
+        return finished, failures, quarantined
+    return next_after_run(started, finished, interval, rules, rng), 0, False
 
 
 def shortened(

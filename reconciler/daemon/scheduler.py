@@ -26,15 +26,16 @@ from reconciler.daemon.clock import Clock
 from reconciler.daemon.configsource import ConfigSource
 from reconciler.daemon.logs import event
 from reconciler.daemon.metrics import DaemonMetrics
-from reconciler.daemon.runner import Bookkeeping, RunContext, RunReport, RunResult, reconcile, record_after
-from reconciler.daemon.schedule import (
-    RetryRules,
-    first_due,
-    interval_seconds,
-    next_after_failure,
-    next_after_run,
-    shortened,
+from reconciler.daemon.runner import (
+    Bookkeeping,
+    RunContext,
+    RunReport,
+    RunResult,
+    log_report,
+    reconcile,
+    record_after,
 )
+from reconciler.daemon.schedule import RetryRules, after_run, first_due, interval_seconds, shortened
 from reconciler.engine import Engine
 from reconciler.state.daemon import CustomerRecord, DaemonState, Slot
 from reconciler.state.store import SqliteStore
@@ -258,7 +259,7 @@ class Scheduler:
                 self.state.clear_override(name, report.used_override)
             self.metrics.observe_run(report.result.value, report.duration, report.applied, report.failed)
             self.metrics.record(rec)
-            _log_report(report, rec)
+            log_report(report, rec)
             if job.request is not None:
                 job.request.report = report
         except Exception:  # bookkeeping failed (state store): say so, keep the daemon alive
@@ -280,28 +281,14 @@ class Scheduler:
             )
 
     def _book(
-        self,
-        report: RunReport,
-        prev: CustomerRecord | None,
-        eff: EffectiveCustomer,
-        rules: RetryRules,
-        commit: str,
-        digest: str,
-    ) -> Bookkeeping:
-        failures = prev.failures if prev else 0
-        quarantined = prev.quarantined if prev else False
-        interval = interval_seconds(eff)
-        r = report.result
-        if r is RunResult.ERROR:
-            failures += 1
-            when, quarantined = next_after_failure(report.finished, failures, interval, rules, self.rng)
-        elif r is RunResult.BUSY:
-            when = report.finished + rules.backoff_initial
-        elif r is RunResult.ABANDONED:
-            when = report.finished  # due again as soon as the daemon runs again
-        else:
-            failures, quarantined = 0, False
-            when = next_after_run(report.started, report.finished, interval, rules, self.rng)
+        self, report: RunReport, prev: CustomerRecord | None, eff: EffectiveCustomer, rules: RetryRules,
+        commit: str, digest: str,
+    ) -> Bookkeeping:  # fmt: skip
+        failures, quarantined = (prev.failures, prev.quarantined) if prev else (0, False)
+        when, failures, quarantined = after_run(
+            report.result, report.started, report.finished, failures, quarantined,
+            interval_seconds(eff), rules, self.rng,
+        )  # fmt: skip
         return Bookkeeping(when, quarantined, failures, commit, digest)
 
     def _reap(self) -> None:
@@ -360,32 +347,3 @@ class Scheduler:
             f"runs still in a call at exit, locks released: {', '.join(stuck)}",
         )
         return stuck
-
-
-def _log_report(report: RunReport, rec: CustomerRecord) -> None:
-    r = report.result
-    level = {
-        RunResult.ERROR: logging.ERROR,
-        RunResult.BLOCKED: logging.WARNING,
-        RunResult.ABANDONED: logging.WARNING,
-        RunResult.BUSY: logging.WARNING,
-    }.get(r, logging.INFO)
-    extra = " (quarantined)" if rec.quarantined else ""
-    event(
-        level,
-        f"reconcile.{r.value}",
-        f"{report.customer}: {r.value}: {report.message}{extra}",
-        customer=report.customer,
-        result=r.value,
-        duration=f"{report.duration:.3f}",
-        applied=sum(report.applied.values()) or None,
-        conflicts=len(report.conflicts) or None,
-        failures=rec.failures or None,
-        next_run=_iso(rec.next_run_at),
-    )
-
-
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))

@@ -12,6 +12,9 @@
 - Writes that are not idempotent (`idempotent=False`, e.g. a POST that creates a
   record) are not blindly re-sent when the outcome is unknown (5xx, connection
   lost after sending): `AmbiguousWrite` lets the caller look for its record first.
+- Requests, throttles and retries are also counted process-wide per integration
+  (`api_totals()`, labelled by `integration` or the part of `where` after the
+  customer) for the daemon's metrics.
 Clock and sleep are injectable so tests do not sleep for real.
 
     ProviderError

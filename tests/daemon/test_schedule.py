@@ -7,8 +7,10 @@ from pathlib import Path
 
 from reconciler.config import load_valid_config
 from reconciler.config.resolve import effective_customers
+from reconciler.daemon.runner import RunResult
 from reconciler.daemon.schedule import (
     RetryRules,
+    after_run,
     first_due,
     interval_seconds,
     next_after_failure,
@@ -92,3 +94,16 @@ def test_shortened_interval_takes_effect_before_the_old_next_run() -> None:
     assert shortened(started + 3600, started, 3600, rules, NOW, rng) is None
     # overdue by the new interval -> now
     assert shortened(started + 3 * 3600, started, 300, rules, NOW, rng) == NOW
+
+
+def test_after_run_counts_only_real_failures() -> None:
+    rules = RetryRules(jitter=0, backoff_initial=60, quarantine_after=2, quarantine_retry=7200)
+    rng = random.Random()
+    assert after_run(RunResult.ERROR, NOW, NOW + 1, 0, False, 3600, rules, rng) == (NOW + 61, 1, False)
+    assert after_run(RunResult.ERROR, NOW, NOW + 1, 1, False, 3600, rules, rng) == (NOW + 7201, 2, True)
+    # a lock held by someone else, or a shutdown, is nobody's failure
+    assert after_run(RunResult.BUSY, NOW, NOW + 1, 1, False, 3600, rules, rng) == (NOW + 61, 1, False)
+    assert after_run(RunResult.ABANDONED, NOW, NOW + 1, 1, True, 3600, rules, rng) == (NOW + 1, 1, True)
+    # anything that planned (even blocked or paused) ends the failure streak and quarantine
+    for ok in (RunResult.IN_SYNC, RunResult.APPLIED, RunResult.BLOCKED, RunResult.PAUSED):
+        assert after_run(ok, NOW, NOW + 1, 4, True, 3600, rules, rng) == (NOW + 3600, 0, False)
