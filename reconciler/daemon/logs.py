@@ -16,6 +16,7 @@ import time
 from typing import Any, TextIO
 
 LOG = logging.getLogger("reconciler.daemon")
+QUIET_LIBRARIES = ("httpx", "httpcore", "msal", "urllib3")
 
 
 def event(level: int, name: str, message: str, **fields: Any) -> None:
@@ -66,12 +67,16 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(fmt: str, level: int = logging.INFO, stream: TextIO | None = None) -> None:
-    """Route every `reconciler` logger through one handler in the chosen format."""
+    """One handler on the root logger in the chosen format, so library warnings are
+    single lines (JSON) too; ours at `level`, HTTP libraries only from WARNING (their
+    INFO lines carry full URLs, delta tokens included)."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    root = logging.getLogger("reconciler")
+    root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(level)
-    root.propagate = False
+    root.setLevel(logging.WARNING)
+    logging.getLogger("reconciler").setLevel(level)
+    for noisy in QUIET_LIBRARIES:
+        logging.getLogger(noisy).setLevel(logging.WARNING)

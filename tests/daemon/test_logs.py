@@ -14,10 +14,12 @@ from reconciler.daemon.logs import JsonFormatter, TextFormatter, configure, even
 
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
-    logger = logging.getLogger("reconciler")
-    saved = (list(logger.handlers), logger.level, logger.propagate)
+    loggers = [logging.getLogger(n) for n in ("", "reconciler", "httpx", "httpcore", "msal", "urllib3")]
+    saved = [(list(lg.handlers), lg.level) for lg in loggers]
     yield
-    logger.handlers[:], logger.level, logger.propagate = saved
+    for lg, (handlers, level) in zip(loggers, saved, strict=True):
+        lg.handlers[:] = handlers
+        lg.setLevel(level)
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])
@@ -29,8 +31,10 @@ def test_each_event_is_one_line(fmt: str, restore_logging: None) -> None:
         raise ValueError("boom\nline two")
     except ValueError:
         logging.getLogger("reconciler.daemon").exception("northwind: unexpected error")
+    logging.getLogger("httpx").info("HTTP Request: GET https://graph.example/v1.0/users/delta?$deltatoken=x")
+    logging.getLogger("some.library").warning("careful:\nsecond line")
     lines = out.getvalue().splitlines()
-    assert len(lines) == 2
+    assert len(lines) == 3 and "deltatoken" not in out.getvalue()
     if fmt == "json":
         first = json.loads(lines[0])
         assert first["event"] == "config.invalid" and first["customer"] == "contoso"
