@@ -125,7 +125,9 @@ def reconcile(ctx: RunContext) -> RunReport:
     if override_at is not None:
         planned["used_override"] = override_at
         approved = set(rec.override_removals if rec is not None else ())
-        unseen = [k for k in removals if k not in approved]
+        unseen = [
+            c.label for c in cplan.changes if c.kind is ChangeKind.REMOVE and c.account_key not in approved
+        ]
         if unseen:
             return done(
                 RunResult.BLOCKED,
@@ -171,7 +173,7 @@ def _apply(
             **counts,
         )
     if result.error:
-        return done(RunResult.ERROR, f"{result.error} ({total} changes applied first)", **counts, **planned)
+        return done(RunResult.ERROR, f"{result.error} ({_changes(total)} applied first)", **counts, **planned)
     if result.failed:
         first = result.failed[0]
         return done(
@@ -181,7 +183,11 @@ def _apply(
             **counts,
             **planned,
         )
-    return done(RunResult.APPLIED, f"{total} changes applied", **counts, **planned)
+    return done(RunResult.APPLIED, f"{_changes(total)} applied", **counts, **planned)
+
+
+def _changes(n: int) -> str:
+    return f"{n} change{'' if n == 1 else 's'}"
 
 
 def _guard(abandon: threading.Event) -> Callable[[str, int], Callable[[int], None]]:

@@ -237,15 +237,12 @@ class Scheduler:
         engine = Engine(self.source.config, self.store)
         rec = self.state.get(name)
         commit, digest = self.source.commit, self.source.config.digest
-        with self._lock:
-            req = self._requests.pop(name, None)
         ctx = RunContext(engine, eff, rec, self.clock, self.stopping, self.abandon)
-        job = _Job(name, req)
+        with self._lock:  # a request arriving from now on waits for this run to end
+            job = self._jobs[name] = _Job(name, self._requests.pop(name, None))
         job.thread = threading.Thread(
             target=self._run, args=(job, ctx, rules, commit, digest), name=f"reconcile {name}", daemon=True
         )
-        with self._lock:
-            self._jobs[name] = job
         job.thread.start()
 
     def _run(self, job: _Job, ctx: RunContext, rules: RetryRules, commit: str, digest: str) -> None:

@@ -105,7 +105,7 @@ def test_real_daemon_import_now_metrics_status_and_sigterm(config_dir: Path) -> 
         assert data["daemon"]["running"] is True
         contoso = next(c for c in data["customers"] if c["customer"] == "contoso")
         assert contoso["last_run"]["result"] == "applied"
-        assert contoso["last_run"]["message"] == "1 changes applied"
+        assert contoso["last_run"]["message"] == "1 change applied"
 
         code, took = d.terminate()
     assert code == 0 and took < 10
@@ -181,7 +181,7 @@ def test_real_daemon_against_the_graph_simulator(tmp_path: Path) -> None:
             assert 'reconciler_changes_applied_total{kind="update"} 1.0' in metrics
             status = CliRunner().invoke(main, ["status", "-c", str(root), "--format", "json"])
             by = {c["customer"]: c for c in json.loads(status.output)["customers"]}
-            assert by["c0000"]["last_run"]["message"] == "1 changes applied"
+            assert by["c0000"]["last_run"]["message"] == "1 change applied"
             assert by["c0001"]["last_run"]["result"] == "applied"
             code, took = d.terminate()
         assert code == 0 and took < 10
