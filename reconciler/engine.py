@@ -57,7 +57,7 @@ class Engine:
     def plan(
         self, names: Sequence[str] = (), allow_mass_removal: bool = False, full_sync: bool = False
     ) -> Plan:
-        options = self._plan_options(allow_mass_removal)
+        options = self.plan_options(allow_mass_removal)
         effs = self.customers(names)
 
         def one(eff: EffectiveCustomer) -> CustomerPlan:
@@ -85,7 +85,7 @@ class Engine:
         with gc_paused():
             return plan_customer(eff, live, managed, options)
 
-    def _plan_options(self, allow_mass_removal: bool) -> PlanOptions:
+    def plan_options(self, allow_mass_removal: bool = False) -> PlanOptions:
         spec = self.config.settings_doc.spec
         template = None
         path = self.config.root / spec.welcome_email.template
@@ -139,7 +139,12 @@ class Engine:
                 cp.customer,
                 started,
                 outcome,
-                {"applied": len(result.succeeded), "failed": len(result.failed), "error": result.error},
+                {
+                    "applied": len(result.succeeded),
+                    "failed": len(result.failed),
+                    "error": result.error,
+                    "holder": holder,
+                },
             )
             results.append(result)
         return results

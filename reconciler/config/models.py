@@ -231,6 +231,47 @@ class WelcomeEmailSettings(Model):
     subject: str = "Welcome, {display_name}"
 
 
+class DaemonSettings(Model):
+    """`reconciler daemon`: the listener, concurrency, jitter, retry and quarantine."""
+
+    listen: str = Field(
+        default="127.0.0.1:9465",
+        pattern=r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]*):[0-9]{1,5}$",
+        description="host:port of the HTTP listener (health, metrics, import now). Loopback unless you mean otherwise.",
+    )
+    token: SecretRef | None = Field(
+        default=None,
+        description="Bearer token required by the POST endpoints (import now, override); without it they are off.",
+    )
+    max_in_flight: int = Field(default=8, ge=1, le=256, description="Customers reconciled at the same time.")
+    jitter_percent: float = Field(
+        default=10.0,
+        ge=0,
+        le=50,
+        description="Each run starts up to this share of its interval early or late.",
+    )
+    backoff_initial_seconds: float = Field(
+        default=60.0, gt=0, description="Retry delay after a first failure."
+    )
+    backoff_max_seconds: float = Field(
+        default=1800.0, gt=0, description="Longest retry delay (never beyond the customer's interval)."
+    )
+    quarantine_after_failures: int = Field(
+        default=5, ge=1, description="Consecutive failures after which a customer is quarantined."
+    )
+    quarantine_retry_minutes: int = Field(
+        default=720, ge=5, description="Retry interval of a quarantined customer."
+    )
+    shutdown_grace_seconds: float = Field(
+        default=20.0, ge=0, le=600, description="On SIGTERM, how long runs in flight may take to finish."
+    )
+    git_pull_interval_seconds: float = Field(
+        default=60.0, ge=5, description="With --git: pull at most this often."
+    )
+
+    _literal = field_validator("token", mode="before")(_refuse_literal_secret)
+
+
 class SettingsSpec(Model):
     state: StateSettings = StateSettings()
     snapshot: SnapshotSettings | None = None
@@ -239,6 +280,7 @@ class SettingsSpec(Model):
     connections: Connections = Connections()
     welcome_email: WelcomeEmailSettings = WelcomeEmailSettings()
     apply_batch_size: int = Field(default=500, ge=1)
+    daemon: DaemonSettings = DaemonSettings()
 
 
 # --- Customer --------------------------------------------------------------------------

@@ -16,6 +16,9 @@
   message that names caFile.
 - An optional gate (a semaphore shared like the limiter) caps requests in flight,
   for vendors that limit concurrent calls (Autotask: 3 per endpoint).
+- Requests, throttles and retries are also counted process-wide per integration
+  (`api_totals()`, labelled by `integration` or the part of `where` after the
+  customer) for the daemon's metrics.
 Clock and sleep are injectable so tests do not sleep for real.
 
     ProviderError
@@ -86,6 +89,30 @@ class ApiStats:
     waited_seconds: float = 0.0
 
 
+_totals: dict[str, ApiStats] = {}
+_totals_lock = threading.Lock()
+
+
+def integration_label(where: str) -> str:
+    """The integration part of a `where` ("contoso: IT Glue" -> "itglue")."""
+    tail = where.replace("/", ":").rsplit(":", 1)[-1]
+    return "".join(ch for ch in tail.lower() if ch.isalnum()) or "unknown"
+
+
+def api_totals() -> dict[str, ApiStats]:
+    """Process-wide counters by integration, summed over every client (for metrics)."""
+    with _totals_lock:
+        return {k: ApiStats(v.requests, v.throttled, v.retries, v.waited_seconds) for k, v in _totals.items()}
+
+
+def _tally(integration: str, requests: int = 0, throttled: int = 0, retries: int = 0) -> None:
+    with _totals_lock:
+        total = _totals.setdefault(integration, ApiStats())
+        total.requests += requests
+        total.throttled += throttled
+        total.retries += retries
+
+
 class RateLimiter:
     """At most `limit` requests in any `window` seconds (sliding log); thread-safe."""
 
@@ -152,14 +179,31 @@ def tls_verify(ca_file: str | None, insecure: bool, base_dir: Path, where: str) 
             "%s: TLS certificate verification is OFF (insecureSkipVerify); traffic can be intercepted", where
         )
         return False
+    path = (base_dir / ca_file).resolve() if ca_file else None
+    try:
+        key = (str(path), path.stat().st_mtime_ns) if path is not None else ("", 0)
+    except OSError as exc:
+        raise ProviderError(where, f"cannot load CA file {ca_file}: {exc.__class__.__name__}") from None
+    with _contexts_lock:
+        ctx = _contexts.get(key)
+    if ctx is not None:
+        return ctx
     ctx = ssl.create_default_context()
-    if ca_file:
-        path = base_dir / ca_file
+    if path is not None:
         try:
             ctx.load_verify_locations(cafile=str(path))
         except (OSError, ssl.SSLError) as exc:
             raise ProviderError(where, f"cannot load CA file {ca_file}: {exc.__class__.__name__}") from None
+    with _contexts_lock:
+        _contexts[key] = ctx
     return ctx
+
+
+# Loading the system CA store costs ~30 ms of CPU; a daemon opens clients for every
+# customer run, so verifying contexts are shared (they are thread-safe for clients)
+# per CA file and its modification time. System store changes need a restart.
+_contexts: dict[tuple[str, int], ssl.SSLContext] = {}
+_contexts_lock = threading.Lock()
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -205,6 +249,7 @@ class HttpApi:
     stats: ApiStats = field(default_factory=ApiStats)
     sleep: Sleep = time.sleep
     clock: Clock = time.monotonic
+    integration: str = ""  # metrics label; derived from `where` when empty
 
     def request(
         self, method: str, url: str, *, ok: tuple[int, ...] = (), idempotent: bool = True, **kwargs: Any
@@ -220,6 +265,8 @@ class HttpApi:
             if self.limiter is not None:
                 self.stats.waited_seconds += self.limiter.acquire()
             self.stats.requests += 1
+            label = self.integration or integration_label(self.where)
+            _tally(label, requests=1)
             delay: float | None
             status: int | None = None
             try:
@@ -247,6 +294,7 @@ class HttpApi:
                     raise AmbiguousWrite(self.where, f"{message} (outcome unknown)", status)
                 if status == 429:
                     self.stats.throttled += 1
+                    _tally(label, throttled=1)
                 problem = message
                 delay = retry_after_seconds(response.headers.get("Retry-After"))
             if delay is None:
@@ -260,6 +308,7 @@ class HttpApi:
                 )
             log.info("%s: %s; retrying in %.2fs", self.where, problem, delay)
             self.stats.retries += 1
+            _tally(label, retries=1)
             self.stats.waited_seconds += delay
             self.sleep(delay)
 
