@@ -49,9 +49,9 @@ def main(ctx: click.Context, debug: bool, verbose: int) -> None:
 
 
 def _register() -> None:
-    from reconciler.cli import plan, state, validate
+    from reconciler.cli import ci, init, plan, state, validate
 
-    for module in (validate, plan, state):
+    for module in (validate, plan, state, ci, init):
         for command in module.COMMANDS:
             main.add_command(command)
 
