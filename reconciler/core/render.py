@@ -134,8 +134,9 @@ def render_markdown(plan: Plan, limit: int = 0, cut_note: str = MARKDOWN_CUT_NOT
         out.append("> [!WARNING]")
         for cp in sorted(trouble, key=lambda cp: cp.status is Status.OK):
             if cp.status in (Status.REFUSED, Status.ERROR):
-                nothing = "nothing is applied for this customer"
-                out.append(f"> **{cp.customer}** {cp.status.value}: {_md(cp.reason)} ({nothing})")
+                out.append(
+                    f"> **{cp.customer}** {cp.status.value}, nothing is applied for it: {_md(cp.reason)}"
+                )
             for c in cp.conflicts:
                 out.append(
                     f"> **{cp.customer}** conflict: {_code(c.label)} in {c.integration.value}: {_md(c.cause)}; "
