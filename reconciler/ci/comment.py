@@ -44,7 +44,7 @@ class Origin:
 
 def marker(key: str) -> str:
     """The hidden line that identifies the comment of one key (say, one config dir)."""
-    safe = re.sub(r"[^A-Za-z0-9._/-]", "_", key) or "default"
+    safe = re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9._/:-]", "_", key)) or "default"
     return f"<!-- reconciler-plan key={safe} -->"
 
 
