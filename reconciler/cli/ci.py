@@ -98,7 +98,7 @@ def comment(
     body_out: Path | None,
 ) -> None:
     """Post or update the sticky pull-request comment with PLANFILE (or with a failure)."""
-    origin = _origin(key, artifact)
+    origin = _origin(key, "" if failed_step else artifact)
     if failed_step:
         log = (
             log_file.read_text(encoding="utf-8", errors="replace") if log_file and log_file.is_file() else ""
