@@ -20,13 +20,14 @@ from reconciler.config.resolve import EffectiveCustomer, effective_customers
 from reconciler.core.desired import LiveDirectories
 from reconciler.core.plan import CustomerPlan, Plan, Status
 from reconciler.core.planning import CustomerLive, PlanOptions, plan_customer
-from reconciler.errors import ConfigError, Problem, ReconcilerError, StalePlanError
+from reconciler.errors import ConfigError, LockHeldError, Problem, ReconcilerError, StalePlanError
+from reconciler.gcpause import gc_paused
 from reconciler.providers.base import CustomerProviders, DirectoryScope, ProviderContext
 from reconciler.providers.registry import open_customer
 from reconciler.state.store import SqliteStore
 
 log = logging.getLogger("reconciler.engine")
-MAX_WORKERS = 8
+MAX_WORKERS = 8  # customers read at once when no Graph connection sets maxConcurrentTenants
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,9 @@ class Engine:
         def one(eff: EffectiveCustomer) -> CustomerPlan:
             return self.plan_one(eff, options, full_sync)
 
-        with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, max(1, len(effs)))) as pool:
+        graph = self.config.settings_doc.spec.connections.graph
+        workers = graph.max_concurrent_tenants if graph is not None else MAX_WORKERS
+        with ThreadPoolExecutor(max_workers=min(workers, max(1, len(effs)))) as pool:
             plans = tuple(pool.map(one, effs))
         created = datetime.now(UTC).isoformat(timespec="seconds")
         return Plan(self.config.digest, created, plans, tuple(names))
@@ -74,7 +77,9 @@ class Engine:
         except ReconcilerError as exc:
             log.warning("%s", exc)
             return CustomerPlan(eff.name, Status.ERROR, serial, reason=str(exc))
-        return plan_customer(eff, live, self.store.load(eff.name), options)
+        managed = self.store.load(eff.name)
+        with gc_paused():
+            return plan_customer(eff, live, managed, options)
 
     def _plan_options(self, allow_mass_removal: bool) -> PlanOptions:
         spec = self.config.settings_doc.spec
@@ -109,13 +114,16 @@ class Engine:
             if not cp.applicable:
                 continue
             started = time.time()
-            self.store.lock(cp.customer, holder)
+            try:
+                self.store.lock(cp.customer, holder)
+            except LockHeldError as exc:  # another apply owns this customer; go on with the others
+                results.append(CustomerResult(cp.customer, error=str(exc)))
+                continue
             try:
                 tick = progress(cp.customer, len(cp.changes)) if progress else None
-                try:
-                    result = apply_customer(cp, self.providers(effs[cp.customer]), self.store, batch, tick)
-                except ReconcilerError as exc:
-                    result = CustomerResult(cp.customer, error=str(exc))
+                result = apply_customer(cp, self.providers(effs[cp.customer]), self.store, batch, tick)
+            except ReconcilerError as exc:
+                result = CustomerResult(cp.customer, error=str(exc))
             finally:
                 self.store.unlock(cp.customer)
             outcome = "error" if result.error or result.failed else "applied"

@@ -47,7 +47,8 @@ class Desired:
 
 
 def account_key(account_class: AccountClass, source: DirSource, directory_id: str) -> str:
-    return f"{account_class.value}/{source.value}:{directory_id.lower()}"
+    # `_value_` is a plain attribute; `.value` goes through a descriptor, measurably slower at 100k
+    return f"{account_class._value_}/{source._value_}:{directory_id.lower()}"
 
 
 def desired_accounts(customer: EffectiveCustomer, live: LiveDirectories) -> Desired:

@@ -10,9 +10,8 @@ none -> create, several -> a Conflict naming them and the pin that resolves it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from reconciler.config.models import Pin
 from reconciler.core.model import (
@@ -38,15 +37,15 @@ class Decision(StrEnum):
     MISSING_PIN = "missing-pin"
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     id: str
     label: str
     detail: str
 
 
-@dataclass(frozen=True)
-class MatchResult:
+class MatchResult(NamedTuple):
+    """One account's matching outcome in one integration (a tuple: cheap at 100k)."""
+
     account: Account
     integration: IntegrationKind
     decision: Decision
@@ -59,13 +58,16 @@ class MatchResult:
 R = TypeVar("R", PasswordEntry, PsaContact)
 
 
+BOTH_CATEGORIES = AD_CATEGORIES | ENTRA_CATEGORIES
+
+
 def categories_for(account: Account) -> frozenset[str]:
-    out: frozenset[str] = frozenset()
-    if DirSource.AD in account.sources:
-        out |= AD_CATEGORIES
-    if DirSource.ENTRA in account.sources:
-        out |= ENTRA_CATEGORIES
-    return out
+    """R13: categories an account's entry may have (both sets for password-synced accounts)."""
+    # membership tests, not a dict keyed by the tuple: hashing enum members is slow at 100k
+    ad, entra = DirSource.AD in account.sources, DirSource.ENTRA in account.sources
+    if ad and entra:
+        return BOTH_CATEGORIES
+    return AD_CATEGORIES if ad else ENTRA_CATEGORIES if entra else frozenset()
 
 
 def match_password_entries(
@@ -78,16 +80,19 @@ def match_password_entries(
 ) -> list[MatchResult]:
     """R12/R13: by username (UPN or sAMAccountName) and a category fitting the source."""
     live = [e for e in entries if not e.archived]
-    by_username: dict[str, list[PasswordEntry]] = {}
+    # username -> [(lower-cased category, entry)]
+    by_username: dict[str, list[tuple[str, PasswordEntry]]] = {}
     for e in live:
         if e.username and e.category:  # R13: uncategorised entries never match
-            by_username.setdefault(e.username.lower(), []).append(e)
+            by_username.setdefault(e.username.lower(), []).append((e.category.lower(), e))
 
     def candidates(account: Account) -> list[PasswordEntry]:
         fits = categories_for(account)
-        names = {n.lower() for n in (account.upn, account.sam_account_name) if n}
-        found = {e.id: e for n in names for e in by_username.get(n, ()) if (e.category or "").lower() in fits}
-        return list(found.values())
+        hits = by_username.get(account.upn.lower(), [])
+        sam = account.sam_account_name
+        if sam and sam.lower() != account.upn.lower():
+            hits = hits + by_username.get(sam.lower(), [])
+        return [e for category, e in hits if category in fits]
 
     def describe(e: PasswordEntry) -> Candidate:
         return Candidate(e.id, e.name, f"username {e.username}, category {e.category}")
@@ -106,18 +111,29 @@ def match_contacts(
     """R14: by email (any of the contact's), else first + last name; inactive never match."""
     live = [c for c in contacts if c.active]
     by_email: dict[str, list[PsaContact]] = {}
-    by_name: dict[tuple[str, str], list[PsaContact]] = {}
     for c in live:
-        for email in {e.lower() for e in c.emails if e}:
-            by_email.setdefault(email, []).append(c)
-        if c.first_name and c.last_name:
-            by_name.setdefault((c.first_name.lower(), c.last_name.lower()), []).append(c)
+        emails = c.emails if len(c.emails) < 2 else tuple(dict.fromkeys(e.lower() for e in c.emails))
+        for email in emails:
+            if email:
+                by_email.setdefault(email.lower(), []).append(c)
+    by_name: dict[tuple[str, str], list[PsaContact]] | None = None  # built on first need
+
+    def names_index() -> dict[tuple[str, str], list[PsaContact]]:
+        nonlocal by_name
+        if by_name is None:
+            by_name = {}
+            for c in live:
+                if c.first_name and c.last_name:
+                    by_name.setdefault((c.first_name.lower(), c.last_name.lower()), []).append(c)
+        return by_name
 
     def candidates(account: Account) -> list[PsaContact]:
-        if account.mail and account.mail.lower() in by_email:
-            return by_email[account.mail.lower()]
+        if account.mail:
+            hits = by_email.get(account.mail.lower())
+            if hits:
+                return hits
         if account.given_name and account.surname:
-            return by_name.get((account.given_name.lower(), account.surname.lower()), [])
+            return names_index().get((account.given_name.lower(), account.surname.lower()), [])
         return []
 
     def describe(c: PsaContact) -> Candidate:
@@ -143,10 +159,13 @@ def _match(
     by_marker = {r.marker: r for r in records if r.marker}
     pinned = {p.account.lower(): p.record_id for p in pins if p.integration.value == kind.value}
     out: list[MatchResult] = []
+    prefix = f"{customer}/"
     for account in accounts:
-        pin = pinned.get(account.upn.lower()) or (
-            pinned.get(account.sam_account_name.lower()) if account.sam_account_name else None
-        )
+        pin = None
+        if pinned:
+            pin = pinned.get(account.upn.lower()) or (
+                pinned.get(account.sam_account_name.lower()) if account.sam_account_name else None
+            )
         link = links.get((account.key, kind))
         if pin is not None:
             if pin not in by_id:
@@ -171,7 +190,7 @@ def _match(
             out.append(MatchResult(account, kind, Decision.KEEP, link.record_id))
             continue
         lost = f"linked record {link.record_id} no longer exists; " if link is not None else ""
-        own = by_marker.get(f"{customer}/{account.key}")
+        own = by_marker.get(prefix + account.key) if by_marker else None
         if own is not None:
             out.append(
                 MatchResult(

@@ -23,6 +23,7 @@ from reconciler.core.matching import (
 )
 from reconciler.core.model import (
     Account,
+    AccountClass,
     DirSource,
     IntegrationKind,
     ManagedState,
@@ -65,35 +66,37 @@ def plan_customer(
     warnings: list[str] = []
     notes = [f"{n.account_class.value} {n.user}: {n.message} ({n.rule})" for n in desired.notes]
 
-    changes.extend(_account_changes(desired.accounts, managed.accounts))
+    kept = [desired.accounts[k] for k in sorted(desired.accounts)]
+    changes.extend(_account_changes(kept, managed.accounts))
     removed = {c.account_key for c in changes if c.kind is ChangeKind.REMOVE}
-    kept = [a for k, a in sorted(desired.accounts.items())]
 
     conflicts: list[Conflict] = []
     enabled = {
         cls: b.settings.options
-        for cls, b in (("end-user", customer.end_user), ("admin", customer.admin))
+        for cls, b in ((AccountClass.END_USER, customer.end_user), (AccountClass.ADMIN, customer.admin))
         if b is not None
     }
 
-    def wants(option: str, account: Account) -> bool:
-        opts = enabled.get(account.account_class.value)
-        return bool(opts is not None and getattr(opts, option))
+    def with_option(option: str) -> list[Account]:
+        classes = {cls for cls, opts in enabled.items() if getattr(opts, option)}
+        if len(classes) == len(AccountClass):
+            return kept
+        return [a for a in kept if a.account_class in classes]
 
     pins = customer.doc.spec.pins
     if live.entries is not None and live.vault_kind is not None:
-        accounts = [a for a in kept if wants("password_entry_matching", a)]
-        results = match_password_entries(name, accounts, live.entries, managed.links, pins, live.vault_kind)
+        results = match_password_entries(
+            name, with_option("password_entry_matching"), live.entries, managed.links, pins, live.vault_kind
+        )
         _integration_changes(name, results, changes, conflicts, warnings)
     if live.contacts is not None and live.contacts_kind is not None:
-        accounts = [a for a in kept if wants("contact_matching", a)]
-        results = match_contacts(name, accounts, live.contacts, managed.links, pins, live.contacts_kind)
+        results = match_contacts(
+            name, with_option("contact_matching"), live.contacts, managed.links, pins, live.contacts_kind
+        )
         _integration_changes(name, results, changes, conflicts, warnings)
 
     adds = {c.account_key for c in changes if c.kind is ChangeKind.ADD}
-    for account in kept:
-        if not wants("welcome_email", account):
-            continue
+    for account in with_option("welcome_email"):
         status = managed.welcome.get(account.key)
         owed = account.key in adds or status is WelcomeStatus.DUE
         if status is WelcomeStatus.PENDING:
@@ -129,17 +132,18 @@ def plan_customer(
     )
 
 
-def _account_changes(desired: dict[str, Account], managed: dict[str, Account]) -> list[Change]:
+def _account_changes(desired: list[Account], managed: dict[str, Account]) -> list[Change]:
+    """Removals, then additions and updates; `desired` is sorted by key."""
     out: list[Change] = []
-    for key in sorted(managed.keys() - desired.keys()):
+    for key in sorted(managed.keys() - {a.key for a in desired}):
         old = managed[key]
-        rule = "R8"
         out.append(
             Change(
-                ChangeKind.REMOVE, key, old.upn, rule, "no longer selected, licensed or enabled", account=old
+                ChangeKind.REMOVE, key, old.upn, "R8", "no longer selected, licensed or enabled", account=old
             )
         )
-    for key, acct in sorted(desired.items()):
+    for acct in desired:
+        key = acct.key
         old_acct = managed.get(key)
         if old_acct is None:
             src = "R3" if acct.password_sync else ("R1" if acct.sources == (DirSource.ENTRA,) else "R2")

@@ -9,12 +9,20 @@
   customer of one integration.
 - Errors become `ProviderError(where, ...)` with the vendor's message cut short;
   request headers (keys, tokens) and bodies are never part of a message.
+- Writes that are not idempotent (`idempotent=False`, e.g. a POST that creates a
+  record) are not blindly re-sent when the outcome is unknown (5xx, connection
+  lost after sending): `AmbiguousWrite` lets the caller look for its record first.
 Clock and sleep are injectable so tests do not sleep for real.
+
+    ProviderError
+    └── HttpError            an HTTP exchange failed (`status` when there was an answer)
+        └── AmbiguousWrite   a non-idempotent request may or may not have taken effect
 """
 
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import logging
 import random
 import ssl
@@ -27,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
 from reconciler.errors import ProviderError
 
@@ -37,6 +46,22 @@ MAX_ERROR_CHARS = 300
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
+
+
+class HttpError(ProviderError):
+    """An HTTP exchange failed; `status` is the answer's status code, None without one."""
+
+    def __init__(self, where: str, message: str, status: int | None = None) -> None:
+        super().__init__(where, message)
+        self.status = status
+
+
+class AmbiguousWrite(HttpError):
+    """A non-idempotent request failed in a way that leaves its effect unknown."""
+
+
+# connection failures that happen before a request is sent: always safe to retry
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 @dataclass(frozen=True)
@@ -80,6 +105,40 @@ class RateLimiter:
                 delay = self._sent[0] + self.window - now
             self._sleep(delay)
             waited += delay
+
+
+_limiters: dict[str, RateLimiter] = {}
+_limiters_lock = threading.Lock()
+
+
+def shared_limiter(key: str, limit: int, window: float) -> RateLimiter:
+    """The one limiter of an integration account (e.g. base URL + key fingerprint),
+    shared by every customer using it; replaced when its limit is reconfigured."""
+    with _limiters_lock:
+        limiter = _limiters.get(key)
+        if limiter is None or (limiter.limit, limiter.window) != (limit, window):
+            limiter = _limiters[key] = RateLimiter(limit, window)
+        return limiter
+
+
+def key_fingerprint(secret: SecretStr) -> str:
+    """A short one-way digest of a credential, to tell accounts apart without the key."""
+    return hashlib.sha256(secret.get_secret_value().encode()).hexdigest()[:16]
+
+
+class ApiKeyAuth(httpx.Auth):
+    """Adds an API key header to each request; the key is kept out of the client's
+    default headers so no repr of the client or its settings can show it."""
+
+    def __init__(self, header: str, key: SecretStr) -> None:
+        self._header, self._key = header, key
+
+    def auth_flow(self, request: httpx.Request) -> Any:
+        request.headers[self._header] = self._key.get_secret_value()
+        yield request
+
+    def __repr__(self) -> str:
+        return f"ApiKeyAuth({self._header!r}, **********)"
 
 
 def tls_verify(ca_file: str | None, insecure: bool, base_dir: Path, where: str) -> ssl.SSLContext | bool:
@@ -142,8 +201,13 @@ class HttpApi:
     sleep: Sleep = time.sleep
     clock: Clock = time.monotonic
 
-    def request(self, method: str, url: str, *, ok: tuple[int, ...] = (), **kwargs: Any) -> httpx.Response:
-        """Send with retries; return a 2xx response (or one whose status is in `ok`)."""
+    def request(
+        self, method: str, url: str, *, ok: tuple[int, ...] = (), idempotent: bool = True, **kwargs: Any
+    ) -> httpx.Response:
+        """Send with retries; return a 2xx response (or one whose status is in `ok`).
+
+        With `idempotent=False` only failures that cannot have taken effect (429,
+        connection not made) are retried; others raise `AmbiguousWrite`."""
         start = self.clock()
         attempt = 0
         while True:
@@ -152,22 +216,26 @@ class HttpApi:
                 self.stats.waited_seconds += self.limiter.acquire()
             self.stats.requests += 1
             delay: float | None
+            status: int | None = None
             try:
                 response = self.client.request(method, url, **kwargs)
             except httpx.TransportError as exc:
                 problem = f"{method} {_path(url)}: {type(exc).__name__}"
                 delay = None
+                if not idempotent and not isinstance(exc, _NOT_SENT):
+                    raise AmbiguousWrite(self.where, f"{problem} (outcome unknown)") from None
             else:
-                if response.is_success or response.status_code in ok:
+                status = response.status_code
+                if response.is_success or status in ok:
                     return response
-                if response.status_code not in RETRY_STATUSES:
-                    raise ProviderError(
-                        self.where,
-                        f"{method} {_path(url)}: HTTP {response.status_code}: {short_error(response, self.extract_error)}",
-                    )
-                if response.status_code == 429:
+                message = f"{method} {_path(url)}: HTTP {status}: {short_error(response, self.extract_error)}"
+                if status not in RETRY_STATUSES:
+                    raise HttpError(self.where, message, status)
+                if not idempotent and status != 429:
+                    raise AmbiguousWrite(self.where, f"{message} (outcome unknown)", status)
+                if status == 429:
                     self.stats.throttled += 1
-                problem = f"{method} {_path(url)}: HTTP {response.status_code}: {short_error(response, self.extract_error)}"
+                problem = message
                 delay = retry_after_seconds(response.headers.get("Retry-After"))
             if delay is None:
                 backoff = self.retry.base_delay * (2 ** (attempt - 1))
@@ -175,8 +243,8 @@ class HttpApi:
             delay = min(delay, self.retry.max_delay)
             elapsed = self.clock() - start
             if attempt >= self.retry.max_attempts or elapsed + delay > self.retry.max_total_seconds:
-                raise ProviderError(
-                    self.where, f"{problem} (gave up after {attempt} attempts, {elapsed:.1f}s)"
+                raise HttpError(
+                    self.where, f"{problem} (gave up after {attempt} attempts, {elapsed:.1f}s)", status
                 )
             log.info("%s: %s; retrying in %.2fs", self.where, problem, delay)
             self.stats.retries += 1
@@ -188,6 +256,9 @@ class HttpApi:
 
     def post_json(self, url: str, **kwargs: Any) -> Any:
         return _json(self.request("POST", url, **kwargs), self.where)
+
+    def close(self) -> None:
+        self.client.close()
 
 
 def _json(response: httpx.Response, where: str) -> Any:

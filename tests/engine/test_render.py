@@ -1,0 +1,55 @@
+"""Golden renders of the quickstart plan (text and JSON); JSON against plan.schema.json.
+
+Regenerate after an intended change with: UPDATE_GOLDEN=1 pytest tests/engine/test_render.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import jsonschema
+
+from reconciler.config import load_valid_config
+from reconciler.core.plan import Plan
+from reconciler.core.render import render_json, render_text
+from reconciler.engine import Engine
+from tests.conftest import ROOT
+
+GOLDEN = ROOT / "tests" / "golden"
+
+
+def quickstart_plan(qs: Path) -> Plan:
+    plan = Engine.open(load_valid_config(qs)).plan()
+    return Plan("<digest>", "2026-01-01T00:00:00+00:00", plan.customers, plan.selected)
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), f"{name} differs; UPDATE_GOLDEN=1 to accept"
+
+
+def test_text_golden(quickstart: Path) -> None:
+    check_golden("quickstart-plan.txt", render_text(quickstart_plan(quickstart)))
+
+
+def test_text_colour_only_when_asked(quickstart: Path) -> None:
+    plan = quickstart_plan(quickstart)
+    assert "\x1b[" not in render_text(plan)
+    assert "\x1b[32m" in render_text(plan, color=True)
+
+
+def test_json_golden_and_schema(quickstart: Path) -> None:
+    text = render_json(quickstart_plan(quickstart))
+    check_golden("quickstart-plan.json", text)
+    schema = json.loads((ROOT / "schemas" / "plan.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(json.loads(text), schema)
+
+
+def test_json_round_trips_to_the_same_plan(quickstart: Path) -> None:
+    plan = quickstart_plan(quickstart)
+    assert Plan.from_dict(json.loads(render_json(plan))) == plan

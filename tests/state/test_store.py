@@ -1,0 +1,105 @@
+"""The SQLite state store: locks, serials, journal, cursors (a real file)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from reconciler.core.model import Account, AccountClass, DirSource, IntegrationKind, Link, WelcomeStatus
+from reconciler.errors import LockHeldError
+from reconciler.state.store import SqliteStore
+
+
+def account(n: int) -> Account:
+    return Account(
+        f"end-user/entra:{n}", AccountClass.END_USER, (DirSource.ENTRA,), f"u{n}@x.com", mail=f"u{n}@x.com"
+    )
+
+
+def test_round_trip_and_serial(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    with store.batch():
+        store.put_account("c", account(1))
+        store.put_link("c", Link(account(1).key, IntegrationKind.HUDU, "9"))
+        store.set_welcome("c", account(1).key, WelcomeStatus.DUE)
+        assert store.bump_serial("c") == 1
+    again = SqliteStore(tmp_path / "s.db").load("c")
+    assert again.serial == 1
+    assert again.accounts == {account(1).key: account(1)}
+    assert again.links[(account(1).key, IntegrationKind.HUDU)].record_id == "9"
+    assert again.welcome == {account(1).key: WelcomeStatus.DUE}
+
+
+def test_a_failed_batch_leaves_nothing(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    with pytest.raises(RuntimeError), store.batch():
+        store.put_account("c", account(1))
+        store.bump_serial("c")
+        raise RuntimeError("boom")
+    assert store.load("c").accounts == {} and store.serial("c") == 0
+
+
+def test_remove_account_forgets_links_and_welcome(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    with store.batch():
+        store.put_account("c", account(1))
+        store.put_link("c", Link(account(1).key, IntegrationKind.HUDU, "9"))
+        store.set_welcome("c", account(1).key, WelcomeStatus.SENT)
+    with store.batch():
+        store.remove_account("c", account(1).key)
+    state = store.load("c")
+    assert not state.accounts and not state.links and not state.welcome
+
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from reconciler.state.store import SqliteStore
+store = SqliteStore(Path(sys.argv[1]))
+store.lock("acme", "reconciler apply (test holder)")
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+def test_second_locker_fails_at_once_naming_the_holder_then_stale_lock_is_detected(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(db)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        store = SqliteStore(db)
+        started = time.monotonic()
+        with pytest.raises(LockHeldError) as err:
+            store.lock("acme", "second")
+        assert time.monotonic() - started < 2
+        assert f"pid {holder.pid}" in str(err.value) and "test holder" in str(err.value)
+        assert "process is gone" not in str(err.value)
+        with pytest.raises(LockHeldError, match="still running"):
+            store.break_lock("acme")
+    finally:
+        holder.kill()
+        holder.wait()
+    with pytest.raises(LockHeldError, match="process is gone"):
+        store.lock("acme", "third")
+    broken = store.break_lock("acme")
+    assert broken is not None and broken.pid == holder.pid
+    store.lock("acme", "fourth")
+    store.unlock("acme")
+    assert store.locks() == []
+
+
+def test_journal_and_cursors(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    jid = store.journal_open("c", "create itglue", "c/k1")
+    assert [j.marker for j in SqliteStore(tmp_path / "s.db").journal_pending("c")] == ["c/k1"]
+    with store.batch():
+        store.journal_close(jid, "done", "42")
+    assert store.journal_pending("c") == []
+    store.put_cursor("c", "graph.delta", "https://x/delta?token=1")
+    assert SqliteStore(tmp_path / "s.db").get_cursor("c", "graph.delta") == "https://x/delta?token=1"
+    store.put_cursor("c", "graph.delta", None)
+    assert store.get_cursor("c", "graph.delta") is None
