@@ -13,6 +13,7 @@
 #                    commit of the pull request merged as GITHUB_SHA
 #   NEW_PLAN_FILE    where a plan that needs review is saved (default reconciler.plan.json)
 #   COMMENT          true: tell the pull request when apply stops (default true)
+#   GITHUB_EVENT_NAME  schedule: apply no reviewed plan, only report drift (exit 2)
 #   RECONCILER       the command (default reconciler)
 set -uo pipefail
 reconciler=${RECONCILER:-reconciler}
@@ -33,7 +34,11 @@ if [ -n "${PLAN_RUN_ID:-}" ]; then
 else
   where=(--pr-of-commit "${GITHUB_SHA:?GITHUB_SHA is not set}")
 fi
-$reconciler ci fetch "$artifact" -o "$work/reviewed" "${where[@]}" --missing-ok >"$work/info" || exit 1
+if [ "${GITHUB_EVENT_NAME:-}" = schedule ]; then
+  : >"$work/info" # a scheduled run reports drift; it applies no reviewed plan
+else
+  $reconciler ci fetch "$artifact" -o "$work/reviewed" "${where[@]}" --missing-ok >"$work/info" || exit 1
+fi
 cat "$work/info"
 pr=$(sed -n 's/^pr=//p' "$work/info")
 reviewed="$work/reviewed/$plan_name"

@@ -60,6 +60,7 @@ class Runner:
     sha: str
     ref_name: str
     run_id: int
+    event_name: str = ""  # default: pull_request when the event has one, else push
     extra_path: list[str] = field(default_factory=list)
 
     def run_action(self, action: Path, with_: dict[str, str] | None = None) -> ActionRun:
@@ -135,6 +136,8 @@ class Runner:
             "GITHUB_RUN_ID": str(self.run_id),
             "GITHUB_SHA": self.sha,
             "GITHUB_REF_NAME": self.ref_name,
+            "GITHUB_EVENT_NAME": self.event_name
+            or ("pull_request" if "pull_request" in self.event else "push"),
             **{k: str(v) for k, v in files.items()},
         }
         for key, value in (step.get("env") or {}).items():

@@ -96,6 +96,14 @@ def test_plan_on_a_pull_request_then_apply_after_the_merge(
     assert (state.run_id, state.head_branch, sorted(state.files)) == (201, "main", ["state.db"])
     assert applied.step("Upload the plan that needs a review").outcome == "skipped"
 
+    # the weekly run applies no reviewed plan: nothing to change, and the state is kept fresh
+    weekly = Runner(fake, main_ws, runner_temp, {}, "merge1", "main", 202, event_name="schedule")
+    scheduled = weekly.run_action(APPLY_ACTION)
+    assert_ok(scheduled)
+    assert "No reviewed plan and nothing to change." in scheduled.log, scheduled.log
+    assert "pr=" not in scheduled.log
+    assert [a.run_id for a in fake.artifacts if a.name == "reconciler-state"] == [201, 202]
+
     # 3. the next pull request plans against that state (and the live systems, which
     #    in snapshot mode are the files apply wrote on the main runner)
     ws2 = checkout(tmp_path, "pr2-ws")
@@ -103,7 +111,7 @@ def test_plan_on_a_pull_request_then_apply_after_the_merge(
     third = pr_runner(fake, ws2, runner_temp, 301, head="head2").run_action(PLAN_ACTION)
     assert_ok(third)
     assert (
-        "downloaded artifact reconciler-state of run 201"
+        "downloaded artifact reconciler-state of run 202"
         in third.step("Restore the state of the last apply").log
     )
     assert third.outputs["exitcode"] == "0"
