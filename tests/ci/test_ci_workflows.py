@@ -189,3 +189,20 @@ def test_inline_run_blocks_pass_shellcheck(tmp_path: Path) -> None:
         # an expression is replaced by a value as the runner does: quote-free text
         script.write_text("#!/usr/bin/env bash\n" + re.sub(r"\$\{\{.*?\}\}", "value", block))
         shellcheck(script)
+
+
+def test_workflows_use_our_actions_with_their_inputs() -> None:
+    """actionlint cannot read remote actions, so the inputs the workflows pass are checked here."""
+    used = 0
+    for path in sorted(EXAMPLES_GITHUB.glob("*.yml")):
+        for job in yaml.safe_load(path.read_text())["jobs"].values():
+            for step in job["steps"]:
+                m = re.fullmatch(
+                    r"reconciler-dev/reconciler/(\.github/actions/[\w-]+)@v[\d.]+", step.get("uses", "")
+                )
+                if not m:
+                    continue
+                used += 1
+                inputs = yaml.safe_load((ROOT / m.group(1) / "action.yml").read_text())["inputs"]
+                assert set(step.get("with", {})) <= set(inputs), (path.name, set(step["with"]) - set(inputs))
+    assert used == 2
