@@ -57,6 +57,10 @@ def main(ctx: click.Context, debug: bool, verbose: int) -> None:
     """Policy-as-code onboarding of end-user accounts for MSPs."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    if verbose < 2:
+        # their INFO lines carry full URLs: query strings with emails, delta tokens
+        for noisy in ("httpx", "httpcore", "msal"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     ctx.obj = Ctx(debug=debug)
 
 

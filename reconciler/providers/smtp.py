@@ -37,7 +37,7 @@ from pydantic import SecretStr
 
 from reconciler.config.models import SmtpConnection
 from reconciler.core.model import WelcomeEmail
-from reconciler.errors import ProviderError
+from reconciler.errors import NotDelivered, ProviderError
 from reconciler.providers.base import ProviderContext
 from reconciler.secrets import resolve
 
@@ -49,7 +49,7 @@ MAX_REPLY_CHARS = 200
 POLICY = email.policy.SMTP.clone(cte_type="7bit")
 
 
-class MailNotSent(ProviderError):
+class MailNotSent(NotDelivered):
     """The server certainly did not accept the message; sending later is safe."""
 
 
