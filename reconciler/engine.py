@@ -27,7 +27,7 @@ from reconciler.providers.registry import open_customer
 from reconciler.state.store import SqliteStore
 
 log = logging.getLogger("reconciler.engine")
-MAX_WORKERS = 8
+MAX_WORKERS = 8  # customers read at once when no Graph connection sets maxConcurrentTenants
 
 
 @dataclass(frozen=True)
@@ -57,13 +57,15 @@ class Engine:
     def plan(
         self, names: Sequence[str] = (), allow_mass_removal: bool = False, full_sync: bool = False
     ) -> Plan:
-        options = self._plan_options(allow_mass_removal)
+        options = self.plan_options(allow_mass_removal)
         effs = self.customers(names)
 
         def one(eff: EffectiveCustomer) -> CustomerPlan:
             return self.plan_one(eff, options, full_sync)
 
-        with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, max(1, len(effs)))) as pool:
+        graph = self.config.settings_doc.spec.connections.graph
+        workers = graph.max_concurrent_tenants if graph is not None else MAX_WORKERS
+        with ThreadPoolExecutor(max_workers=min(workers, max(1, len(effs)))) as pool:
             plans = tuple(pool.map(one, effs))
         created = datetime.now(UTC).isoformat(timespec="seconds")
         return Plan(self.config.digest, created, plans, tuple(names))
@@ -71,7 +73,11 @@ class Engine:
     def plan_one(self, eff: EffectiveCustomer, options: PlanOptions, full_sync: bool = False) -> CustomerPlan:
         serial = self.store.serial(eff.name)
         try:
-            live = read_live(self.providers(eff), eff, full_sync)
+            providers = self.providers(eff)
+            try:
+                live = read_live(providers, eff, full_sync)
+            finally:
+                providers.close()
         except ReconcilerError as exc:
             log.warning("%s", exc)
             return CustomerPlan(eff.name, Status.ERROR, serial, reason=str(exc))
@@ -79,7 +85,7 @@ class Engine:
         with gc_paused():
             return plan_customer(eff, live, managed, options)
 
-    def _plan_options(self, allow_mass_removal: bool) -> PlanOptions:
+    def plan_options(self, allow_mass_removal: bool = False) -> PlanOptions:
         spec = self.config.settings_doc.spec
         template = None
         path = self.config.root / spec.welcome_email.template
@@ -119,7 +125,11 @@ class Engine:
                 continue
             try:
                 tick = progress(cp.customer, len(cp.changes)) if progress else None
-                result = apply_customer(cp, self.providers(effs[cp.customer]), self.store, batch, tick)
+                providers = self.providers(effs[cp.customer])
+                try:
+                    result = apply_customer(cp, providers, self.store, batch, tick)
+                finally:
+                    providers.close()
             except ReconcilerError as exc:
                 result = CustomerResult(cp.customer, error=str(exc))
             finally:
@@ -129,7 +139,12 @@ class Engine:
                 cp.customer,
                 started,
                 outcome,
-                {"applied": len(result.succeeded), "failed": len(result.failed), "error": result.error},
+                {
+                    "applied": len(result.succeeded),
+                    "failed": len(result.failed),
+                    "error": result.error,
+                    "holder": holder,
+                },
             )
             results.append(result)
         return results

@@ -7,6 +7,7 @@
     │   ├── LockHeldError      another process holds a customer's lock
     │   └── StalePlanError     a saved plan no longer matches config or state
     ├── ProviderError          a live system answered badly (per customer, never fatal for others)
+    │   └── NotDelivered       ...and certainly did not act on the request (safe to redo)
     └── SafetyRefusal (exit 3) a plan was refused by a safety guard
 
 Exit codes: 0 ok / no changes, 1 error, 2 changes pending (with --detailed-exitcode),
@@ -73,6 +74,11 @@ class ProviderError(ReconcilerError):
         self.where = where
         self.message = message
         super().__init__(f"{where}: {message}")
+
+
+class NotDelivered(ProviderError):
+    """The target certainly did not take the request (e.g. an SMTP server refused the
+    message), so doing it again later cannot duplicate anything."""
 
 
 class SafetyRefusal(ReconcilerError):

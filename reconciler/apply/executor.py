@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from reconciler.core.model import Link, WelcomeStatus
 from reconciler.core.plan import Change, ChangeKind, CustomerPlan
-from reconciler.errors import ProviderError, StalePlanError
+from reconciler.errors import NotDelivered, ProviderError, StalePlanError
 from reconciler.providers.base import CustomerProviders
 from reconciler.state.store import SqliteStore
 
@@ -124,7 +124,14 @@ def _apply_external(customer: str, change: Change, providers: CustomerProviders,
         with store.batch():
             store.set_welcome(customer, change.account_key, WelcomeStatus.PENDING)
             store.bump_serial(customer)
-        providers.mailer.send(change.email)
+        try:
+            providers.mailer.send(change.email)
+        except NotDelivered:
+            # the server certainly refused it: owed again, sent on a later run
+            with store.batch():
+                store.set_welcome(customer, change.account_key, WelcomeStatus.DUE)
+                store.bump_serial(customer)
+            raise
         with store.batch():
             store.set_welcome(customer, change.account_key, WelcomeStatus.SENT)
             store.bump_serial(customer)

@@ -17,12 +17,24 @@ from reconciler.errors import EXIT_ERROR, ReconcilerError
 
 
 class _Group(click.Group):
+    # click exits 2 on usage errors, which `--detailed-exitcode` callers would read
+    # as "changes pending": a wrong option or argument is an error, exit 1.
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            exc.exit_code = EXIT_ERROR  # type: ignore[misc]  # a ClassVar in the stubs; per instance is fine
+            raise
+
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except ReconcilerError as exc:
             click.echo(str(exc), err=True)
             ctx.exit(exc.exit_code)
+        except click.UsageError as exc:
+            exc.exit_code = EXIT_ERROR  # type: ignore[misc]  # a ClassVar in the stubs; per instance is fine
+            raise
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as exc:
@@ -45,13 +57,17 @@ def main(ctx: click.Context, debug: bool, verbose: int) -> None:
     """Policy-as-code onboarding of end-user accounts for MSPs."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    if verbose < 2:
+        # their INFO lines carry full URLs: query strings with emails, delta tokens
+        for noisy in ("httpx", "httpcore", "msal"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     ctx.obj = Ctx(debug=debug)
 
 
 def _register() -> None:
-    from reconciler.cli import plan, state, validate
+    from reconciler.cli import ci, customers, daemon, init, plan, sandbox, snapshot, state, validate
 
-    for module in (validate, plan, state):
+    for module in (validate, plan, state, customers, snapshot, sandbox, daemon, ci, init):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -76,13 +76,20 @@ def load_config(root: Path) -> ConfigSet:
     problems: list[Problem] = []
     digest = hashlib.sha256()
     docs: list[Document] = []
+    real_root = root.resolve()
     for path in files:
         display = str(root / path.relative_to(root))
-        with contextlib.suppress(OSError):
-            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+        if not path.resolve().is_relative_to(real_root):
+            problems.append(
+                Problem("a symbolic link to a file outside the config directory; refused", display)
+            )
+            continue
         parsed, errs = load_documents(path, display)
         problems.extend(errs)
         docs.extend(parsed)
+        if not errs:  # read for the digest only once the size check has passed
+            with contextlib.suppress(OSError):
+                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     if not files:
         problems.append(Problem(f"no YAML files in {root}"))
 
@@ -127,14 +134,18 @@ def _validate(doc: Document, problems: list[Problem]) -> Any:
     kind = data.get("kind")
     if kind not in KINDS:
         known = ", ".join(KINDS)
-        where = ("kind",) if "kind" in data else ()
-        problems.append(doc.problem(where, f"unknown kind {kind!r}; expected one of {known}"))
+        if "kind" not in data:
+            problems.append(doc.problem((), f"missing required field 'kind'; expected one of {known}"))
+        else:
+            problems.append(doc.problem(("kind",), f"unknown kind {kind!r}; expected one of {known}"))
         return None
     if data.get("apiVersion") != API_VERSION:
         problems.append(doc.problem(("apiVersion",), f"apiVersion must be {API_VERSION!r}"))
         return None
     try:
-        return KINDS[kind].model_validate(data)
+        # YAML uses the camelCase names only, as the published schemas say; Python
+        # names (import_policy, import_) stay for code that builds models directly
+        return KINDS[kind].model_validate(data, by_alias=True, by_name=False)
     except ValidationError as exc:
         for err in exc.errors(include_input=False, include_url=False):
             loc = tuple(err["loc"])

@@ -10,9 +10,18 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 API_VERSION = "reconciler.dev/v1"
@@ -36,8 +45,18 @@ class SecretRef(Model):
     """Where a secret is read from when a connection is used: exactly one of
     `env` (environment variable) or `file` (relative to the config directory)."""
 
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
+
     env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     file: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys_only(cls, data: Any) -> Any:
+        # a pasted secret can end up as a key; the generic "unknown field 'X'" would echo it
+        if isinstance(data, dict) and not set(data) <= {"env", "file"}:
+            raise ValueError("a secret reference has only the keys env or file")
+        return data
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretRef:
@@ -99,6 +118,8 @@ class CertificateCredential(Model):
 class GraphCredential(Model):
     """Exactly one of a client secret or a certificate."""
 
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
+
     client_secret: SecretRef | None = None
     certificate: CertificateCredential | None = None
 
@@ -125,6 +146,10 @@ class ItGlueConnection(TlsOptions):
     base_url: str | None = Field(default=None, description="Overrides the region's URL.")
     api_key: SecretRef
     requests_per_5_minutes: int = Field(default=3000, ge=1)
+    page_size: int = Field(
+        default=1000, ge=1, le=1000, description="page[size] when listing (IT Glue's maximum is 1000)."
+    )
+    timeout_seconds: float = Field(default=60.0, gt=0, description="Per request.")
 
     _literal = field_validator("api_key", mode="before")(_refuse_literal_secret)
 
@@ -133,12 +158,18 @@ class HuduConnection(TlsOptions):
     base_url: str = Field(description="https://<instance>/api/v1")
     api_key: SecretRef
     requests_per_minute: int = Field(default=300, ge=1)
+    page_size: int = Field(
+        default=1000,
+        ge=1,
+        description="page_size when listing; Hudu's maximum is unconfirmed and a smaller page is handled.",
+    )
+    timeout_seconds: float = Field(default=60.0, gt=0, description="Per request.")
 
     _literal = field_validator("api_key", mode="before")(_refuse_literal_secret)
 
 
 class ConnectWiseConnection(TlsOptions):
-    site: str = Field(description="e.g. api-na.myconnectwise.net")
+    site: str = Field(description="Host (and optional :port) of the API, e.g. api-na.myconnectwise.net.")
     codebase: str | None = Field(default=None, description="Looked up from the site when absent.")
     company_id: str
     public_key: SecretRef
@@ -156,7 +187,13 @@ class AutotaskConnection(TlsOptions):
     secret: SecretRef
     integration_code: SecretRef
     zone_url: str | None = Field(default=None, description="Skips zone discovery when set.")
-    requests_per_hour: int = Field(default=10000, ge=1)
+    zone_discovery_url: str = Field(
+        default="https://webservices.autotask.net/ATServicesRest/",
+        description="Where the API user's zone is looked up (a simulator in tests and the sandbox).",
+    )
+    requests_per_hour: int = Field(
+        default=10000, ge=1, description="Client-side budget, shared by every customer on this API user."
+    )
 
     _literal = field_validator("username", "secret", "integration_code", mode="before")(
         _refuse_literal_secret
@@ -194,6 +231,47 @@ class WelcomeEmailSettings(Model):
     subject: str = "Welcome, {display_name}"
 
 
+class DaemonSettings(Model):
+    """`reconciler daemon`: the listener, concurrency, jitter, retry and quarantine."""
+
+    listen: str = Field(
+        default="127.0.0.1:9465",
+        pattern=r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]*):[0-9]{1,5}$",
+        description="host:port of the HTTP listener (health, metrics, import now). Loopback unless you mean otherwise.",
+    )
+    token: SecretRef | None = Field(
+        default=None,
+        description="Bearer token required by the POST endpoints (import now, override); without it they are off.",
+    )
+    max_in_flight: int = Field(default=8, ge=1, le=256, description="Customers reconciled at the same time.")
+    jitter_percent: float = Field(
+        default=10.0,
+        ge=0,
+        le=50,
+        description="Each run starts up to this share of its interval early or late.",
+    )
+    backoff_initial_seconds: float = Field(
+        default=60.0, gt=0, description="Retry delay after a first failure."
+    )
+    backoff_max_seconds: float = Field(
+        default=1800.0, gt=0, description="Longest retry delay (never beyond the customer's interval)."
+    )
+    quarantine_after_failures: int = Field(
+        default=5, ge=1, description="Consecutive failures after which a customer is quarantined."
+    )
+    quarantine_retry_minutes: int = Field(
+        default=720, ge=5, description="Retry interval of a quarantined customer."
+    )
+    shutdown_grace_seconds: float = Field(
+        default=20.0, ge=0, le=600, description="On SIGTERM, how long runs in flight may take to finish."
+    )
+    git_pull_interval_seconds: float = Field(
+        default=60.0, ge=5, description="With --git: pull at most this often."
+    )
+
+    _literal = field_validator("token", mode="before")(_refuse_literal_secret)
+
+
 class SettingsSpec(Model):
     state: StateSettings = StateSettings()
     snapshot: SnapshotSettings | None = None
@@ -202,6 +280,7 @@ class SettingsSpec(Model):
     connections: Connections = Connections()
     welcome_email: WelcomeEmailSettings = WelcomeEmailSettings()
     apply_batch_size: int = Field(default=500, ge=1)
+    daemon: DaemonSettings = DaemonSettings()
 
 
 # --- Customer --------------------------------------------------------------------------
@@ -233,16 +312,25 @@ class Directories(Model):
     active_directory: ActiveDirectory | None = None
 
 
-class Integrations(Model):
-    itglue_organization_id: str | None = None
-    hudu_company_id: str | None = None
-    connectwise_company_id: str | None = None
-    autotask_company_id: str | None = None
+def _id_as_text(value: Any) -> Any:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
-    @field_validator("*", mode="before")
-    @classmethod
-    def _ids_as_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+# A record id of an integration: text, but YAML readers write `4211` unquoted, so
+# an integer is accepted (and the published schema says so) and kept as text.
+RecordId = Annotated[
+    str,
+    StringConstraints(min_length=1),
+    BeforeValidator(_id_as_text),
+    WithJsonSchema({"type": ["string", "integer"], "minLength": 1}),
+]
+
+
+class Integrations(Model):
+    itglue_organization_id: RecordId | None = None
+    hudu_company_id: RecordId | None = None
+    connectwise_company_id: RecordId | None = None
+    autotask_company_id: RecordId | None = None
 
 
 class Integration(StrEnum):
@@ -257,12 +345,7 @@ class Pin(Model):
 
     account: str = Field(description="Account UPN (or sAMAccountName).")
     integration: Integration
-    record_id: str
-
-    @field_validator("record_id", mode="before")
-    @classmethod
-    def _id_as_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    record_id: RecordId
 
 
 class Source(StrEnum):

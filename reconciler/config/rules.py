@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler.config.adnames import WELL_KNOWN_GROUP_NAMES, default_container, normalize_dn, rdn_value
+from reconciler.config.adnames import (
+    WELL_KNOWN_GROUP_NAMES,
+    default_container,
+    is_under,
+    normalize_dn,
+    rdn_value,
+)
 from reconciler.config.load import ConfigSet, Loaded
 from reconciler.config.models import (
     AdminImportPolicyDoc,
@@ -34,30 +40,30 @@ class _Settings:
     settings: ImportSettings
     src: Document
     path: Path_
-    label: str
 
 
 def check(config: ConfigSet) -> list[Problem]:
     problems: list[Problem] = []
     for block in _settings_blocks(config):
         problems.extend(_check_selection(block))
-    problems.extend(_check_membership(config))
-    if problems:  # later rules assume membership resolves cleanly
-        return problems
-    problems.extend(_check_customers(config))
+        problems.extend(_check_features(config, block))
+    membership = list(_check_membership(config))
+    problems.extend(membership)
+    if not membership:  # per-customer rules need membership to resolve cleanly
+        problems.extend(_check_customers(config))
     return list(dict.fromkeys(problems))
 
 
 def _settings_blocks(config: ConfigSet) -> Iterator[_Settings]:
-    for name, pol in config.policies.items():
-        yield _Settings(pol.doc.spec, pol.src, ("spec",), f"ImportPolicy {name}")
-    for name, apol in config.admin_policies.items():
-        yield _Settings(apol.doc.spec, apol.src, ("spec",), f"AdminImportPolicy {name}")
-    for name, cust in config.customers.items():
+    for pol in config.policies.values():
+        yield _Settings(pol.doc.spec, pol.src, ("spec",))
+    for apol in config.admin_policies.values():
+        yield _Settings(apol.doc.spec, apol.src, ("spec",))
+    for cust in config.customers.values():
         if cust.doc.spec.import_ is not None:
-            yield _Settings(cust.doc.spec.import_, cust.src, ("spec", "import"), f"customer {name}")
+            yield _Settings(cust.doc.spec.import_, cust.src, ("spec", "import"))
         if cust.doc.spec.admin_import is not None:
-            yield _Settings(cust.doc.spec.admin_import, cust.src, ("spec", "adminImport"), f"customer {name}")
+            yield _Settings(cust.doc.spec.admin_import, cust.src, ("spec", "adminImport"))
 
 
 def _check_selection(block: _Settings) -> Iterator[Problem]:
@@ -103,6 +109,50 @@ def _check_selection(block: _Settings) -> Iterator[Problem]:
             yield src.problem((*at_sel, "ous", i), f"OU {ou!r} is not a distinguished name (OU=...,DC=...)")
 
 
+def _check_features(config: ConfigSet, block: _Settings) -> Iterator[Problem]:
+    """Options that need an MSP-wide feature or connection (R12, R15, R16), reported
+    once at the option itself, whichever customers the block applies to."""
+    settings = config.settings_doc.spec
+    offline = settings.snapshot is not None
+    s, src, base = block.settings, block.src, block.path
+    at_opt = (*base, "options")
+    if not offline and settings.connections.graph is None and (s.source is Source.ENTRA or s.password_sync):
+        field = "source" if s.source is Source.ENTRA else "passwordSync"
+        yield src.problem(
+            (*base, field), f"{field} needs Entra, but Settings has no connections.graph (R1, R3)"
+        )
+    manager = settings.features.password_manager
+    if s.options.password_entry_matching and not manager:
+        yield src.problem(
+            (*at_opt, "passwordEntryMatching"),
+            "passwordEntryMatching needs Settings features.passwordManager: true (R12)",
+        )
+    if s.options.password_remember and not manager:
+        yield src.problem(
+            (*at_opt, "passwordRemember"),
+            "passwordRemember needs Settings features.passwordManager: true (R15)",
+        )
+    if s.options.welcome_email:
+        if not offline and settings.connections.smtp is None:
+            yield src.problem((*at_opt, "welcomeEmail"), "welcomeEmail needs Settings connections.smtp (R16)")
+        yield from _check_template(config, src, (*at_opt, "welcomeEmail"))
+
+
+def _check_template(config: ConfigSet, option_src: Document, option_at: Path_) -> Iterator[Problem]:
+    """R16: the welcome template exists inside the config directory. Reported at
+    Settings when there is one, so several blocks give one problem."""
+    name = config.settings_doc.spec.welcome_email.template
+    src, at = option_src, option_at
+    if config.settings is not None:
+        src, at = config.settings.src, ("spec", "welcomeEmail", "template")
+    root = Path(config.root).resolve()
+    template = (root / name).resolve()
+    if not template.is_relative_to(root):
+        yield src.problem(at, f"welcome email template {name} is outside the config directory")
+    elif not template.is_file():
+        yield src.problem(at, f"welcome email template {name} does not exist (R16)")
+
+
 def _check_membership(config: ConfigSet) -> Iterator[Problem]:
     """R20: names resolve; at most one policy per class; policies or own settings, not both."""
     every: list[Loaded[ImportPolicyDoc] | Loaded[AdminImportPolicyDoc]] = [
@@ -110,6 +160,12 @@ def _check_membership(config: ConfigSet) -> Iterator[Problem]:
         *config.admin_policies.values(),
     ]
     for pol in every:
+        selector = pol.doc.spec.applies_to.label_selector
+        if selector is not None and not selector.match_labels:
+            yield pol.src.problem(
+                ("spec", "appliesTo", "labelSelector"),
+                "labelSelector.matchLabels is empty, so it selects no customer; name labels or customers (R20)",
+            )
         for i, member in enumerate(pol.doc.spec.applies_to.customers):
             if member not in config.customers:
                 yield pol.src.problem(
@@ -139,9 +195,6 @@ def _check_membership(config: ConfigSet) -> Iterator[Problem]:
 
 
 def _check_customers(config: ConfigSet) -> Iterator[Problem]:
-    settings = config.settings_doc.spec
-    offline = settings.snapshot is not None
-    conns = settings.connections
     for name, eff in effective_customers(config).items():
         cust = config.customers[name]
         yield from _check_pins(cust)
@@ -156,16 +209,11 @@ def _check_customers(config: ConfigSet) -> Iterator[Problem]:
         for binding in (eff.end_user, eff.admin):
             if binding is None:
                 continue
-            s, opt, why = binding.settings, binding.settings.options, f"{binding.origin}"
-            needs_entra = s.source is Source.ENTRA or s.password_sync
-            if needs_entra and dirs.entra is None:
+            s, opt, why = binding.settings, binding.settings.options, binding.origin
+            if (s.source is Source.ENTRA or s.password_sync) and dirs.entra is None:
                 yield cust.src.problem(
                     ("spec", "directories"),
                     f"{why} imports from Entra but the customer has no directories.entra.tenantId (R1, R3)",
-                )
-            if needs_entra and not offline and conns.graph is None:
-                yield cust.src.problem(
-                    ("metadata", "name"), f"{why} imports from Entra but Settings has no connections.graph"
                 )
             if s.source is Source.ACTIVE_DIRECTORY and dirs.active_directory is None:
                 yield cust.src.problem(
@@ -176,13 +224,6 @@ def _check_customers(config: ConfigSet) -> Iterator[Problem]:
                 yield from _check_password_matching(config, cust, why)
             if opt.contact_matching:
                 yield from _check_contact_matching(config, cust, why)
-            if opt.password_remember and not settings.features.password_manager:
-                yield cust.src.problem(
-                    ("metadata", "name"),
-                    f"{why} enables passwordRemember but Settings features.passwordManager is off (R15)",
-                )
-            if opt.welcome_email:
-                yield from _check_welcome(config, cust, why)
 
 
 def _check_pins(cust: Loaded[CustomerDoc]) -> Iterator[Problem]:
@@ -212,16 +253,25 @@ def _check_pins(cust: Loaded[CustomerDoc]) -> Iterator[Problem]:
 def _check_overlap(
     config: ConfigSet, cust: Loaded[CustomerDoc], end: ImportBinding, admin: ImportBinding
 ) -> Iterator[Problem]:
-    """R7: no OU or group selected for both end-user and admin import."""
-    admin_sel = {normalize_dn(dn) for dn in (*admin.settings.selection.ous, *admin.settings.selection.groups)}
+    """R7: no OU or group selected for both end-user and admin import. An OU
+    inside (or containing) an admin OU overlaps too: its users would be in both."""
+    end_sel, admin_sel = end.settings.selection, admin.settings.selection
+    admin_dns = {normalize_dn(dn) for dn in (*admin_sel.ous, *admin_sel.groups)}
     src, base = _settings_location(config, cust, end)
+    both = f"end-user import ({end.origin}) and admin import ({admin.origin}) of customer {cust.doc.metadata.name!r}"
     for kind in ("ous", "groups"):
-        for i, dn in enumerate(getattr(end.settings.selection, kind)):
-            if normalize_dn(dn) in admin_sel:
-                yield src.problem(
-                    (*base, "selection", kind, i),
-                    f"{dn!r} is selected for end-user import ({end.origin}) and admin import ({admin.origin}) of customer {cust.doc.metadata.name!r} (R7)",
-                )
+        for i, dn in enumerate(getattr(end_sel, kind)):
+            where = (*base, "selection", kind, i)
+            if normalize_dn(dn) in admin_dns:
+                yield src.problem(where, f"{dn!r} is selected for {both} (R7)")
+                continue
+            if kind != "ous":
+                continue
+            for other in admin_sel.ous:
+                if is_under(other, dn) or is_under(dn, other):
+                    yield src.problem(
+                        where, f"OU {dn!r} overlaps admin OU {other!r}: users there would be in {both} (R7)"
+                    )
 
 
 def _settings_location(
@@ -235,11 +285,6 @@ def _settings_location(
 def _check_password_matching(config: ConfigSet, cust: Loaded[CustomerDoc], why: str) -> Iterator[Problem]:
     settings = config.settings_doc.spec
     links = cust.doc.spec.integrations
-    if not settings.features.password_manager:
-        yield cust.src.problem(
-            ("metadata", "name"),
-            f"{why} enables passwordEntryMatching but Settings features.passwordManager is off (R12)",
-        )
     if links.itglue_organization_id and links.hudu_company_id:
         yield cust.src.problem(
             ("spec", "integrations"),
@@ -278,18 +323,3 @@ def _check_contact_matching(config: ConfigSet, cust: Loaded[CustomerDoc], why: s
             yield cust.src.problem(
                 ("spec", "integrations"), f"contactMatching needs Settings connections.{which} (R14)"
             )
-
-
-def _check_welcome(config: ConfigSet, cust: Loaded[CustomerDoc], why: str) -> Iterator[Problem]:
-    settings = config.settings_doc.spec
-    if settings.snapshot is None and settings.connections.smtp is None:
-        yield cust.src.problem(
-            ("metadata", "name"), f"{why} enables welcomeEmail but Settings has no connections.smtp (R16)"
-        )
-    template = Path(config.root) / settings.welcome_email.template
-    if not template.is_file():
-        at = config.settings.src if config.settings else cust.src
-        path: Path_ = ("spec", "welcomeEmail", "template") if config.settings else ("metadata", "name")
-        yield at.problem(
-            path, f"welcome email template {settings.welcome_email.template} does not exist (R16)"
-        )

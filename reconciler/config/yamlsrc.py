@@ -3,7 +3,10 @@
 Each document becomes plain data plus a map from its path (keys and list
 indexes) to (line, column), so every later error can say `file:line:col`.
 Hostile input is refused early: files over a size limit, duplicate keys,
-alias expansion beyond a node budget (billion laughs), and non-safe tags.
+alias or merge-key expansion beyond a node budget (billion laughs), nesting
+beyond a depth limit, and any tag other than the plain YAML types. Nothing is
+ever constructed from a tag: collections are walked here, scalars go through
+PyYAML's safe constructors only.
 """
 
 from __future__ import annotations
@@ -18,6 +21,15 @@ from reconciler.errors import Problem
 
 MAX_FILE_BYTES = 1_000_000
 MAX_NODES = 200_000
+MAX_DEPTH = 64
+
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_MERGE = "tag:yaml.org,2002:merge"
+_NULL = "tag:yaml.org,2002:null"
+_SCALAR_TAGS = frozenset(
+    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "timestamp", "binary")
+)
 
 Path_ = tuple[str | int, ...]
 
@@ -38,10 +50,9 @@ class Document:
         walked: list[str | int] = []
         for part in path:
             # pydantic paths can carry union/tag names that are not in the data: skip them
-            if (isinstance(data, dict) and part in data) or (
-                isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
-            ):
-                data = data[part] if isinstance(data, dict) else data[int(part)]
+            children = dict(enumerate(data)) if isinstance(data, list) else data
+            if isinstance(children, dict) and part in children:
+                data = children[part]
                 walked.append(part)
         probe: Path_ = tuple(walked)
         while probe not in self.locations and probe:
@@ -52,11 +63,6 @@ class Document:
     def problem(self, path: Path_, message: str) -> Problem:
         at = self.where(path)
         return Problem(message, at.file, at.line, at.column)
-
-
-class _Budget:
-    def __init__(self, limit: int) -> None:
-        self.left = limit
 
 
 def load_documents(path: Path, display: str) -> tuple[list[Document], list[Problem]]:
@@ -79,33 +85,47 @@ def load_documents(path: Path, display: str) -> tuple[list[Document], list[Probl
 
 
 def parse_documents(text: str, display: str) -> tuple[list[Document], list[Problem]]:
-    loader = yaml.SafeLoader(text)
-    docs: list[Document] = []
-    problems: list[Problem] = []
-    budget = _Budget(MAX_NODES)
     try:
-        index = 0
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            locations: dict[Path_, tuple[int, int]] = {}
-            data = _build(loader, node, (), locations, budget, display, problems)
-            line = node.start_mark.line + 1
-            docs.append(Document(data, display, index, line, locations))
-            index += 1
+        return _parse(text, display)
     except _TooBig:
         return [], [
             Problem(f"document expands to more than {MAX_NODES} nodes (alias bomb?); refused", display)
         ]
+    except _TooDeep as exc:
+        return [], [Problem(f"nesting deeper than {MAX_DEPTH} levels; refused", display, *exc.at)]
+    except RecursionError:
+        # PyYAML composes recursively: input far deeper than MAX_DEPTH fails inside it
+        return [], [Problem(f"nesting deeper than {MAX_DEPTH} levels; refused", display)]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         msg = f"invalid YAML: {exc.problem or exc.context}"
         if mark is not None:
             return [], [Problem(msg, display, mark.line + 1, mark.column + 1)]
         return [], [Problem(msg, display)]
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - text.rfind("\n", 0, exc.position)
+        msg = f"invalid YAML: control character #x{exc.character:04x} is not allowed"
+        return [], [Problem(msg, display, line, col)]
     except yaml.YAMLError as exc:
         return [], [Problem(f"invalid YAML: {exc}", display)]
+
+
+def _parse(text: str, display: str) -> tuple[list[Document], list[Problem]]:
+    loader = yaml.SafeLoader(text)  # raises ReaderError on control characters
+    docs: list[Document] = []
+    problems: list[Problem] = []
+    builder = _Builder(loader, display, problems)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _NULL):
+                continue  # an empty document, e.g. after a trailing `---`
+            locations: dict[Path_, tuple[int, int]] = {}
+            before = len(problems)
+            data = builder.build(node, (), locations, 0)
+            if len(problems) == before:  # else its data has holes that would only add noise
+                docs.append(Document(data, display, len(docs), node.start_mark.line + 1, locations))
     finally:
         loader.dispose()
     return docs, problems
@@ -115,55 +135,102 @@ class _TooBig(Exception):
     pass
 
 
-def _build(
-    loader: yaml.SafeLoader,
-    node: yaml.Node,
-    path: Path_,
-    locations: dict[Path_, tuple[int, int]],
-    budget: _Budget,
-    display: str,
-    problems: list[Problem],
-) -> Any:
-    budget.left -= 1
-    if budget.left < 0:
-        raise _TooBig
-    locations.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)
+class _TooDeep(Exception):
+    def __init__(self, at: tuple[int, int]) -> None:
+        self.at = at
+
+
+def _at(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+class _Builder:
+    """Turns composed nodes into plain data, spending one unit of budget per node
+    visited, so shared (aliased) nodes cost every time they are reached."""
+
+    def __init__(self, loader: yaml.SafeLoader, display: str, problems: list[Problem]) -> None:
+        self.loader = loader
+        self.display = display
+        self.problems = problems
+        self.left = MAX_NODES
+
+    def _problem(self, node: yaml.Node, message: str) -> None:
+        self.problems.append(Problem(message, self.display, *_at(node)))
+
+    def build(self, node: yaml.Node, path: Path_, locations: dict[Path_, tuple[int, int]], depth: int) -> Any:
+        self.left -= 1
+        if self.left < 0:
+            raise _TooBig
+        if depth > MAX_DEPTH:
+            raise _TooDeep(_at(node))
+        locations.setdefault(path, _at(node))
+        if isinstance(node, yaml.MappingNode):
+            if node.tag != _MAP:
+                self._problem(node, f"tag {node.tag!r} is not allowed; use plain YAML mappings")
+                return None
+            return self._mapping(node, path, locations, depth)
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != _SEQ:
+                self._problem(node, f"tag {node.tag!r} is not allowed; use plain YAML lists")
+                return None
+            return [self.build(item, (*path, i), locations, depth + 1) for i, item in enumerate(node.value)]
+        if node.tag not in _SCALAR_TAGS:
+            self._problem(node, f"tag {node.tag!r} is not allowed")
+            return None
+        value = self.loader.construct_object(node)
+        if not isinstance(value, (str, int, float, bool, type(None))):
+            # timestamps and binary become strings: config values are plain text
+            return str(node.value)
+        return value
+
+    def _mapping(
+        self, node: yaml.MappingNode, path: Path_, locations: dict[Path_, tuple[int, int]], depth: int
+    ) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
+        merges: list[yaml.Node] = []
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node)
-            if not isinstance(key, (str, int)):
-                problems.append(
-                    Problem(
-                        "mapping keys must be strings",
-                        display,
-                        key_node.start_mark.line + 1,
-                        key_node.start_mark.column + 1,
-                    )
-                )
+            if key_node.tag == _MERGE:
+                merges.extend(self._merge_sources(value_node))
+                continue
+            key = self._key(key_node)
+            if key is None:
                 continue
             if key in out:
-                problems.append(
-                    Problem(
-                        f"duplicate key {key!r}",
-                        display,
-                        key_node.start_mark.line + 1,
-                        key_node.start_mark.column + 1,
-                    )
-                )
+                self._problem(key_node, f"duplicate key {key!r}")
                 continue
             child = (*path, key)
-            locations[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            out[key] = _build(loader, value_node, child, locations, budget, display, problems)
+            locations[child] = _at(key_node)
+            out[key] = self.build(value_node, child, locations, depth + 1)
+        # `<<: *base` merge keys: own keys win, then earlier merged mappings win (YAML 1.1).
+        # Merged values are built here, under the node budget, never by PyYAML's flatten.
+        for source in merges:
+            merged_locations: dict[Path_, tuple[int, int]] = {}
+            merged = self.build(source, path, merged_locations, depth)
+            for key, value in merged.items():
+                if key in out:
+                    continue
+                out[key] = value
+                for sub, at in merged_locations.items():
+                    if len(sub) > len(path) and sub[len(path)] == key:
+                        locations.setdefault(sub, at)
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [
-            _build(loader, item, (*path, i), locations, budget, display, problems)
-            for i, item in enumerate(node.value)
-        ]
-    value = loader.construct_object(node)
-    if not isinstance(value, (str, int, float, bool, type(None))):
-        # timestamps, binary and sets become strings: config values are plain text
-        return str(node.value)
-    return value
+
+    def _merge_sources(self, value: yaml.Node) -> list[yaml.Node]:
+        items = value.value if isinstance(value, yaml.SequenceNode) else [value]
+        if all(isinstance(item, yaml.MappingNode) for item in items):
+            return list(items)
+        self._problem(value, "a merge key '<<' needs a mapping or a list of mappings")
+        return []
+
+    def _key(self, key_node: yaml.Node) -> str | int | None:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _SCALAR_TAGS:
+            self._problem(key_node, "mapping keys must be plain strings")
+            return None
+        key = self.loader.construct_object(key_node)
+        if isinstance(key, bool):
+            self._problem(key_node, f"key {key_node.value!r} reads as a boolean in YAML; quote it")
+            return None
+        if not isinstance(key, (str, int)):
+            self._problem(key_node, "mapping keys must be plain strings")
+            return None
+        return key

@@ -8,6 +8,7 @@ only ever see plan data.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -106,50 +107,115 @@ def render_json(plan: Plan) -> str:
     return json.dumps(plan.to_dict(), indent=2, sort_keys=True) + "\n"
 
 
-def render_markdown(plan: Plan, limit: int = 0) -> str:
-    """Summary first, trouble prominent, per-customer details collapsed.
-    `limit` > 0 trims the result to that many characters with a note where it was cut."""
+_COLUMNS = (
+    ChangeKind.ADD,
+    ChangeKind.UPDATE,
+    ChangeKind.REMOVE,
+    ChangeKind.LINK,
+    ChangeKind.CREATE_RECORD,
+    ChangeKind.SEND_WELCOME,
+)
+MARKDOWN_CUT_NOTE = "the full plan: `reconciler show PLANFILE`"
+
+
+def render_markdown(plan: Plan, limit: int = 0, cut_note: str = MARKDOWN_CUT_NOTE) -> str:
+    """Summary first, trouble (refusals, errors, conflicts) prominent, details collapsed.
+
+    Customers with nothing to show are counted, not listed, so hundreds of quiet
+    customers do not crowd out the ones that change. `limit` > 0 keeps the text
+    within that many characters: it is cut at a line, open code and <details>
+    blocks are closed, and a visible note says what was left out and `cut_note`.
+    No timestamps: the same plan always renders the same text (golden files).
+    """
     s = plan.summary()
-    out = ["## reconciler plan", "", f"**{s.line()}**", ""]
+    out = ["## reconciler plan", "", f"**{_md(s.line())}**", ""]
     trouble = [cp for cp in plan.customers if cp.status in (Status.REFUSED, Status.ERROR) or cp.conflicts]
     if trouble:
         out.append("> [!WARNING]")
-        for cp in trouble:
+        for cp in sorted(trouble, key=lambda cp: cp.status is Status.OK):
             if cp.status in (Status.REFUSED, Status.ERROR):
-                out.append(f"> **{cp.customer}** {cp.status.value}: {_md(cp.reason)}")
+                out.append(
+                    f"> **{cp.customer}** {cp.status.value}, nothing is applied for it: {_md(cp.reason)}"
+                )
             for c in cp.conflicts:
                 out.append(
-                    f"> **{cp.customer}** conflict: `{c.label}` in {c.integration.value}: {c.cause}; pin with `{c.pin}`"
+                    f"> **{cp.customer}** conflict: {_code(c.label)} in {c.integration.value}: {_md(c.cause)}; "
+                    f"resolve with a pin: {_code(c.pin)}"
                 )
         out.append("")
-    out += [
-        "| customer | status | add | change | remove | link | create | welcome | conflicts |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for cp in plan.customers:
-        out.append(
-            f"| {cp.customer} | {cp.status.value} | {cp.count(ChangeKind.ADD)} | {cp.count(ChangeKind.UPDATE)} | "
-            f"{cp.count(ChangeKind.REMOVE)} | {cp.count(ChangeKind.LINK)} | {cp.count(ChangeKind.CREATE_RECORD)} | "
-            f"{cp.count(ChangeKind.SEND_WELCOME)} | {len(cp.conflicts)} |"
-        )
-    out.append("")
-    for cp in plan.customers:
-        lines = list(customer_lines(cp))
+    shown = [cp for cp in plan.customers if cp.status is not Status.OK or any(customer_lines(cp))]
+    quiet = len(plan.customers) - len(shown)
+    if shown:
+        out += [
+            "| customer | status | add | change | remove | link | create | welcome | conflicts |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for cp in shown:
+            counts = [cp.count(kind) for kind in _COLUMNS] + [len(cp.conflicts)]
+            out.append(f"| {cp.customer} | {cp.status.value} | {' | '.join(map(str, counts))} |")
+        out.append("")
+    if quiet:
+        out += [f"{quiet} {'customer has' if quiet == 1 else 'customers have'} no changes.", ""]
+    for cp in shown:
+        lines = [f"{sym if sym in '+-!' else ' '} {text}" for sym, text in customer_lines(cp)]
         if not lines:
             continue
-        out += [f"<details><summary>{cp.customer}: {_md(_status(cp))}</summary>", "", "```diff"]
-        out += [f"{sym if sym in '+-' else ('!' if sym == '!' else ' ')} {text}" for sym, text in lines]
-        out += ["```", "", "</details>", ""]
-    text = "\n".join(out)
-    if limit and len(text) > limit:
-        note = (
-            "\n\n_(plan cut here: it is longer than the comment limit; see the full plan in the artifact)_\n"
-        )
-        cut = text[: limit - len(note)]
-        if cut.count("```") % 2:
-            cut += "\n```"
-        text = cut + note
-    return text
+        fence = code_fence(lines)
+        out += [f"<details><summary>{cp.customer}: {_md(_status(cp))}</summary>", "", f"{fence}diff"]
+        out += [*lines, fence, "", "</details>", ""]
+    if limit and len("\n".join(out)) > limit:
+        return _cut(out, limit, len(shown), cut_note)
+    return "\n".join(out)
+
+
+def _cut(lines: list[str], limit: int, total: int, cut_note: str) -> str:
+    """The first lines that fit in `limit` with the blocks they open closed, then the note."""
+    reserve = 400 + len(cut_note)  # closers and the note; the note's numbers are short
+    kept: list[str] = []
+    size = 0
+    fence = ""
+    details = False
+    listed = 0
+    for line in lines:
+        if size + len(line) + 1 > limit - reserve:
+            break
+        kept.append(line)
+        size += len(line) + 1
+        if line.startswith("<details>"):
+            details, listed = True, listed + 1
+        elif line == "</details>":
+            details = False
+        elif fence and line == fence:
+            fence = ""
+        elif not fence and (m := re.fullmatch(r"(`{3,})diff", line)):
+            fence = m.group(1)
+    complete = listed - (1 if details else 0)
+    if fence:
+        kept.append(fence)
+    if details:
+        kept += ["", "</details>"]
+    kept += [
+        "",
+        "> [!NOTE]",
+        f"> Cut here: this plan is longer than {limit} characters; the details of "
+        f"{total - complete} of {total} customers are not shown in full. {cut_note}",
+        "",
+    ]
+    return "\n".join(kept)
+
+
+def code_fence(lines: list[str]) -> str:
+    """A code fence longer than any run of backticks inside, so no line can close it early."""
+    longest = max((len(run) for line in lines for run in re.findall(r"`+", line)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def _code(text: str) -> str:
+    """Inline code that survives backticks in `text` (CommonMark code spans)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    tick = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{tick}{pad}{text}{pad}{tick}"
 
 
 def _md(text: str) -> str:

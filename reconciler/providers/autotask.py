@@ -1,12 +1,270 @@
-"""Live stage: Autotask provider (placeholder until its client lands)."""
+"""Live stage: the contacts of one customer's company in Autotask PSA (R14).
+
+Wire format (APIS.md section 7):
+- the API user's zone is looked up once (`GET {discovery}/v1.0/zoneInformation?user=`,
+  anonymous) unless `zoneUrl` is configured, and cached for the life of the process;
+- `ApiIntegrationCode`, `UserName` and `Secret` headers on every API call;
+- `POST V1.0/Contacts/query` with a JSON filter on `companyID`, `MaxRecords` 500
+  and `IncludeFields`, then the same body POSTed to `pageDetails.nextPageUrl`
+  until it is null (only on the zone's host);
+- `POST V1.0/Companies/{id}/Contacts` creates a contact and answers `{"itemId": N}`.
+
+Budget: Autotask allows 10,000 requests an hour per database, shared by every
+integration, and 3 concurrent requests per endpoint. Every customer served by
+the same API user on the same zone therefore shares one `RateLimiter`
+(`requestsPerHour`, `http.shared_limiter`) and one gate of 3 requests in flight,
+keyed by the zone URL and a fingerprint of the user name.
+
+Marker: a contact we create carries `marker_text(marker)` in its `note`, a free
+text field returned by the query (unlike `externalID`, which is short). A create
+whose answer is lost is not blindly sent again: we first query the company's
+contacts with the same names and look for our marker.
+"""
 
 from __future__ import annotations
 
-from typing import NoReturn
+import dataclasses
+import logging
+import threading
+from typing import Any
 
+import httpx
+from pydantic import SecretStr
+
+from reconciler.core.model import IntegrationKind, NewContact, PsaContact, marker_text, parse_marker
 from reconciler.errors import ProviderError
 from reconciler.providers.base import ProviderContext
+from reconciler.providers.http import (
+    AmbiguousWrite,
+    HttpApi,
+    RateLimiter,
+    key_fingerprint,
+    shared_limiter,
+    tls_verify,
+)
+from reconciler.secrets import resolve
+
+log = logging.getLogger("reconciler.autotask")
+
+MAX_RECORDS = 500
+MAX_CONCURRENT = 3
+HOUR = 3600.0
+INCLUDE_FIELDS = (
+    "id", "companyID", "firstName", "lastName", "emailAddress", "emailAddress2", "emailAddress3",
+    "isActive", "note",
+)  # fmt: skip
+TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+MAX_CREATE_ATTEMPTS = 3
+MAX_PAGES = 10_000
 
 
-def open_autotask(ctx: ProviderContext) -> NoReturn:
-    raise ProviderError(ctx.name, "Autotask client is not implemented yet; use Settings snapshot mode")
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """What every client of one API user on one zone shares."""
+
+    limiter: RateLimiter
+    gate: threading.BoundedSemaphore
+
+
+_gates: dict[str, threading.BoundedSemaphore] = {}
+_zones: dict[tuple[str, str], str] = {}
+_lock = threading.Lock()
+
+
+def fingerprint(username: str) -> str:
+    """A stable, non-reversible key for a user name (it is a secret reference;
+    Autotask user names are case-insensitive)."""
+    return key_fingerprint(SecretStr(username.strip().lower()))
+
+
+def shared_budget(zone_url: str, username: str, requests_per_hour: int) -> Budget:
+    key = f"autotask {zone_url.rstrip('/').lower()} {fingerprint(username)}"
+    limiter = shared_limiter(key, requests_per_hour, HOUR)
+    with _lock:
+        gate = _gates.setdefault(key, threading.BoundedSemaphore(MAX_CONCURRENT))
+    return Budget(limiter, gate)
+
+
+def at_error(body: Any) -> str | None:
+    """The messages of an Autotask error body `{"errors": ["...", ...]}`."""
+    if isinstance(body, dict) and isinstance(body.get("errors"), list):
+        return "; ".join(str(e) for e in body["errors"]) or None
+    return None
+
+
+class AutotaskContacts:
+    """ContactBook for one Autotask company."""
+
+    kind = IntegrationKind.AUTOTASK
+
+    def __init__(self, api: HttpApi, zone_url: str, company_id: int) -> None:
+        self.api = api
+        self.zone_url = zone_url.rstrip("/") + "/"
+        self.company_id = company_id
+        self._host = httpx.URL(self.zone_url).host.lower()
+
+    def close(self) -> None:
+        self.api.client.close()
+
+    # --- ContactBook -----------------------------------------------------------------
+    def list_contacts(self) -> list[PsaContact]:
+        """Every contact of the company, inactive ones included (active=False)."""
+        return self._query([{"op": "eq", "field": "companyID", "value": self.company_id}])
+
+    def create_contact(self, new: NewContact) -> PsaContact:
+        body: dict[str, Any] = {
+            "companyID": self.company_id,
+            "firstName": new.first_name,
+            "lastName": new.last_name,
+            "isActive": 1,
+            "note": marker_text(new.marker),
+        }
+        if new.email:
+            body["emailAddress"] = new.email
+        url = f"{self.zone_url}V1.0/Companies/{self.company_id}/Contacts"
+        for attempt in range(1, MAX_CREATE_ATTEMPTS + 1):
+            try:
+                answer = _json(self.api.request("POST", url, json=body, idempotent=False), self.api.where)
+            except AmbiguousWrite as exc:
+                found = self.find_own(new)
+                if found is not None:
+                    log.info(
+                        "%s: contact %s was created before the answer was lost", self.api.where, found.id
+                    )
+                    return found
+                if attempt == MAX_CREATE_ATTEMPTS:
+                    raise ProviderError(
+                        self.api.where, f"could not create a contact: {exc.message}"
+                    ) from None
+                log.info("%s: %s; not created, sending again", self.api.where, exc.message)
+                continue
+            item_id = answer.get("itemId") if isinstance(answer, dict) else None
+            if not isinstance(item_id, int):
+                raise ProviderError(self.api.where, "create contact: the answer has no itemId")
+            return PsaContact(
+                integration=IntegrationKind.AUTOTASK,
+                id=str(item_id),
+                first_name=new.first_name,
+                last_name=new.last_name,
+                emails=(new.email,) if new.email else (),
+                active=True,
+                marker=new.marker,
+            )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # --- lookups -------------------------------------------------------------------
+    def find_own(self, new: NewContact) -> PsaContact | None:
+        """The contact of this company with `new`'s names that carries its marker."""
+        items = [
+            {"op": "eq", "field": "companyID", "value": self.company_id},
+            {"op": "eq", "field": "firstName", "value": new.first_name},
+            {"op": "eq", "field": "lastName", "value": new.last_name},
+        ]
+        for contact in self._query([{"op": "and", "items": items}]):
+            if contact.marker == new.marker:
+                return contact
+        return None
+
+    def _query(self, filters: list[dict[str, Any]]) -> list[PsaContact]:
+        body = {"filter": filters, "MaxRecords": MAX_RECORDS, "IncludeFields": list(INCLUDE_FIELDS)}
+        url = f"{self.zone_url}V1.0/Contacts/query"
+        out: list[PsaContact] = []
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            page = _json(self.api.request("POST", url, json=body), self.api.where)
+            if not isinstance(page, dict) or not isinstance(page.get("items"), list):
+                raise ProviderError(self.api.where, "POST Contacts/query: answer has no items")
+            out.extend(self._contact(item) for item in page["items"])
+            details = page.get("pageDetails") or {}
+            next_url = details.get("nextPageUrl") if isinstance(details, dict) else None
+            if not next_url:
+                return out
+            if httpx.URL(next_url).host.lower() != self._host or not next_url.lower().startswith("https://"):
+                raise ProviderError(self.api.where, "POST Contacts/query: next page is on another host")
+            if next_url in seen:
+                raise ProviderError(self.api.where, "POST Contacts/query: paging does not advance")
+            seen.add(next_url)
+            url = next_url
+        raise ProviderError(self.api.where, f"POST Contacts/query: more than {MAX_PAGES} pages")
+
+    def _contact(self, item: Any) -> PsaContact:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), int):
+            raise ProviderError(self.api.where, "a contact in the answer has no id")
+        emails = tuple(
+            str(item[k]) for k in ("emailAddress", "emailAddress2", "emailAddress3") if item.get(k)
+        )
+        return PsaContact(
+            integration=IntegrationKind.AUTOTASK,
+            id=str(item["id"]),
+            first_name=item.get("firstName"),
+            last_name=item.get("lastName"),
+            emails=emails,
+            active=bool(item.get("isActive", 1)),
+            marker=parse_marker(item.get("note")),
+        )
+
+
+def open_autotask(ctx: ProviderContext) -> AutotaskContacts:
+    where = f"{ctx.name}: autotask"
+    conn = ctx.settings.connections.autotask
+    if conn is None:
+        raise ProviderError(where, "contact matching needs Settings connections.autotask")
+    company = ctx.customer.doc.spec.integrations.autotask_company_id or ""
+    if not company.isdigit():
+        raise ProviderError(where, "integrations.autotaskCompanyId must be the company's numeric id")
+    username = resolve(conn.username, ctx.config_root, where).get_secret_value()
+    secret = resolve(conn.secret, ctx.config_root, where).get_secret_value()
+    code = resolve(conn.integration_code, ctx.config_root, where).get_secret_value()
+    client = httpx.Client(
+        verify=tls_verify(conn.ca_file, conn.insecure_skip_verify, ctx.config_root, where),
+        timeout=TIMEOUT,
+    )
+    try:
+        zone = conn.zone_url or _zone(
+            HttpApi(client, where, extract_error=at_error), conn.zone_discovery_url, username
+        )
+    except BaseException:
+        client.close()
+        raise
+    zone = _zone_base(zone)
+    if not zone.lower().startswith("https://"):
+        client.close()
+        raise ProviderError(where, "the Autotask zone URL must use https")
+    # Credentials go only to the zone's API, never to the (anonymous) zone lookup.
+    client.headers.update({"ApiIntegrationCode": code, "UserName": username, "Secret": secret})
+    budget = shared_budget(zone, username, conn.requests_per_hour)
+    api = HttpApi(client, where, limiter=budget.limiter, gate=budget.gate, extract_error=at_error)
+    return AutotaskContacts(api, zone, int(company))
+
+
+def _zone(api: HttpApi, discovery_url: str, username: str) -> str:
+    key = (discovery_url.rstrip("/").lower(), fingerprint(username))
+    with _lock:
+        cached = _zones.get(key)
+    if cached is not None:
+        return cached
+    info = api.get_json(f"{discovery_url.rstrip('/')}/v1.0/zoneInformation", params={"user": username})
+    url = info.get("url") if isinstance(info, dict) else None
+    if not isinstance(url, str) or not url:
+        raise ProviderError(api.where, "zone information has no url for the API user")
+    zone = url.rstrip("/") + "/"
+    with _lock:
+        _zones[key] = zone
+    return zone
+
+
+def _zone_base(url: str) -> str:
+    """`https://webservicesN.autotask.net/ATServicesRest/`, also from a bare host URL."""
+    parsed = httpx.URL(url.strip())
+    if parsed.path in ("", "/"):
+        parsed = parsed.copy_with(path="/ATServicesRest/")
+    return str(parsed).rstrip("/") + "/"
+
+
+def _json(response: httpx.Response, where: str) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise ProviderError(
+            where, f"{response.request.method} {response.url.path}: answer is not JSON"
+        ) from None

@@ -98,3 +98,10 @@ class CustomerProviders:
     vault: PasswordVault | None = None
     contacts: ContactBook | None = None
     mailer: Mailer | None = None
+
+    def close(self) -> None:
+        """Release connections of the providers that hold any (those with a close())."""
+        for provider in (self.entra, self.ad, self.vault, self.contacts, self.mailer):
+            close = getattr(provider, "close", None)
+            if callable(close):
+                close()

@@ -1,12 +1,284 @@
-"""Live stage: ConnectWise provider (placeholder until its client lands)."""
+"""Live stage: the contacts of one customer's company in ConnectWise Manage (R14).
+
+Wire format (APIS.md section 6):
+- base `https://{site}/{codebase}apis/3.0/`; the codebase is looked up once per
+  site and company from `GET https://{site}/login/companyinfo/{companyId}` unless
+  configured, and cached for the life of the process;
+- `Authorization: Basic base64("{companyId}+{publicKey}:{privateKey}")`, a
+  `clientId` header and a versioned Accept header on every call;
+- `GET company/contacts?conditions=company/id=N` with `pageSize=1000`, following
+  the `Link: <...>; rel="next"` header (only on the same origin);
+- `POST company/contacts` with first and last name, the company and one Email
+  communication item.
+
+Marker: a contact we create carries `marker_text(marker)` as one of its
+`integratorTags`, a list meant for integrations that ConnectWise returns with
+the contact (so a listing finds it) and that users do not edit in the contact
+form. Contact notes would need one more request per contact to read.
+
+A create whose answer is lost (dropped connection, 5xx) is not blindly sent
+again: we first look for a contact of the company with the same names (and email)
+carrying our marker, using `conditions`/`childConditions` whose string values are
+quoted and escaped by `condition_string`.
+"""
 
 from __future__ import annotations
 
-from typing import NoReturn
+import base64
+import dataclasses
+import logging
+import threading
+from typing import Any
+from urllib.parse import quote
 
+import httpx
+
+from reconciler.core.model import IntegrationKind, NewContact, PsaContact, marker_text, parse_marker
 from reconciler.errors import ProviderError
 from reconciler.providers.base import ProviderContext
+from reconciler.providers.http import AmbiguousWrite, HttpApi, tls_verify
+from reconciler.secrets import resolve
+
+log = logging.getLogger("reconciler.connectwise")
+
+PAGE_SIZE = 1000
+CONTACT_FIELDS = "id,firstName,lastName,inactiveFlag,communicationItems,integratorTags"
+TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+MAX_CREATE_ATTEMPTS = 3
+MAX_PAGES = 10_000
+
+_codebases: dict[tuple[str, str], str] = {}
+_codebases_lock = threading.Lock()
 
 
-def open_connectwise(ctx: ProviderContext) -> NoReturn:
-    raise ProviderError(ctx.name, "ConnectWise client is not implemented yet; use Settings snapshot mode")
+def condition_string(value: str) -> str:
+    """A string literal for a `conditions` expression: double quotes around it,
+    backslashes and double quotes inside escaped with a backslash."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def cw_error(body: Any) -> str | None:
+    """The message of a ConnectWise error body `{"code","message","errors":[...]}`."""
+    if not isinstance(body, dict):
+        return None
+    parts = [str(body["message"])] if body.get("message") else []
+    for err in body.get("errors") or ():
+        if isinstance(err, dict) and err.get("message"):
+            field = err.get("field") or err.get("resource")
+            parts.append(f"{field}: {err['message']}" if field else str(err["message"]))
+    return "; ".join(parts) or None
+
+
+class ConnectWiseContacts:
+    """ContactBook for one ConnectWise company."""
+
+    kind = IntegrationKind.CONNECTWISE
+
+    def __init__(self, api: HttpApi, base_url: str, company_id: int) -> None:
+        self.api = api
+        self.base_url = base_url
+        self.company_id = company_id
+        self._origin = _origin(base_url)
+
+    def close(self) -> None:
+        self.api.client.close()
+
+    # --- ContactBook -----------------------------------------------------------------
+    def list_contacts(self) -> list[PsaContact]:
+        """Every contact of the company, inactive ones included (active=False)."""
+        return self._query(f"company/id={self.company_id}")
+
+    def create_contact(self, new: NewContact) -> PsaContact:
+        body: dict[str, Any] = {
+            "firstName": new.first_name,
+            "company": {"id": self.company_id},
+            "integratorTags": [marker_text(new.marker)],
+        }
+        if new.last_name:
+            body["lastName"] = new.last_name
+        if new.email:
+            body["communicationItems"] = [
+                {
+                    "type": {"name": "Email"},
+                    "value": new.email,
+                    "communicationType": "Email",
+                    "defaultFlag": True,
+                }
+            ]
+        for attempt in range(1, MAX_CREATE_ATTEMPTS + 1):
+            try:
+                response = self.api.request(
+                    "POST", self._url("company/contacts"), json=body, idempotent=False
+                )
+            except AmbiguousWrite as exc:
+                found = self.find_own(new)
+                if found is not None:
+                    log.info(
+                        "%s: contact %s was created before the answer was lost", self.api.where, found.id
+                    )
+                    return found
+                if attempt == MAX_CREATE_ATTEMPTS:
+                    raise ProviderError(
+                        self.api.where, f"could not create a contact: {exc.message}"
+                    ) from None
+                log.info("%s: %s; not created, sending again", self.api.where, exc.message)
+                continue
+            contact = self._contact(_json(response, self.api.where))
+            if contact.marker != new.marker:
+                log.warning(
+                    "%s: contact %s came back without its marker tag; a rerun after a crash can only "
+                    "find it by email or name",
+                    self.api.where,
+                    contact.id,
+                )
+                contact = dataclasses.replace(contact, marker=new.marker)
+            return contact
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # --- lookups -------------------------------------------------------------------
+    def find_own(self, new: NewContact) -> PsaContact | None:
+        """The contact of this company with `new`'s names (and email) that carries
+        `new`'s marker, if one exists."""
+        conditions = f"company/id={self.company_id} AND firstName={condition_string(new.first_name)}"
+        if new.last_name:
+            conditions += f" AND lastName={condition_string(new.last_name)}"
+        child = None
+        if new.email:
+            child = (
+                f"communicationItems/value={condition_string(new.email)}"
+                ' AND communicationItems/communicationType="Email"'
+            )
+        for contact in self._query(conditions, child):
+            if contact.marker == new.marker:
+                return contact
+        return None
+
+    def _query(self, conditions: str, child_conditions: str | None = None) -> list[PsaContact]:
+        params: dict[str, str | int] = {
+            "conditions": conditions,
+            "fields": CONTACT_FIELDS,
+            "orderBy": "id asc",
+            "page": 1,
+            "pageSize": PAGE_SIZE,
+        }
+        if child_conditions:
+            params["childConditions"] = child_conditions
+        response = self.api.request("GET", self._url("company/contacts"), params=params)
+        out: list[PsaContact] = []
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            page = _json(response, self.api.where)
+            if not isinstance(page, list):
+                raise ProviderError(self.api.where, "GET company/contacts: answer is not a list")
+            out.extend(self._contact(item) for item in page)
+            next_url = response.links.get("next", {}).get("url")
+            if not next_url:
+                return out
+            if _origin(next_url) != self._origin:
+                raise ProviderError(self.api.where, "GET company/contacts: next page is on another host")
+            if next_url in seen:
+                raise ProviderError(self.api.where, "GET company/contacts: paging does not advance")
+            seen.add(next_url)
+            response = self.api.request("GET", next_url)
+        raise ProviderError(self.api.where, f"GET company/contacts: more than {MAX_PAGES} pages")
+
+    def _contact(self, item: Any) -> PsaContact:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), int):
+            raise ProviderError(self.api.where, "a contact in the answer has no id")
+        emails = tuple(
+            str(ci["value"])
+            for ci in item.get("communicationItems") or ()
+            if isinstance(ci, dict) and ci.get("communicationType") == "Email" and ci.get("value")
+        )
+        markers = [m for m in (parse_marker(str(t)) for t in item.get("integratorTags") or ()) if m]
+        return PsaContact(
+            integration=IntegrationKind.CONNECTWISE,
+            id=str(item["id"]),
+            first_name=item.get("firstName"),
+            last_name=item.get("lastName"),
+            emails=emails,
+            active=not item.get("inactiveFlag", False),
+            marker=markers[0] if markers else None,
+        )
+
+    def _url(self, path: str) -> str:
+        return self.base_url + path
+
+
+def open_connectwise(ctx: ProviderContext) -> ConnectWiseContacts:
+    where = f"{ctx.name}: connectwise"
+    conn = ctx.settings.connections.connectwise
+    if conn is None:
+        raise ProviderError(where, "contact matching needs Settings connections.connectwise")
+    company = ctx.customer.doc.spec.integrations.connectwise_company_id or ""
+    if not company.isdigit():
+        raise ProviderError(
+            where, "integrations.connectwiseCompanyId must be the company's numeric record id"
+        )
+    public_key = resolve(conn.public_key, ctx.config_root, where).get_secret_value()
+    private_key = resolve(conn.private_key, ctx.config_root, where).get_secret_value()
+    client_id = resolve(conn.client_id, ctx.config_root, where).get_secret_value()
+    site = _site(conn.site, where)
+    client = httpx.Client(
+        verify=tls_verify(conn.ca_file, conn.insecure_skip_verify, ctx.config_root, where),
+        timeout=TIMEOUT,
+        headers={
+            "clientId": client_id,
+            "Accept": f"application/vnd.connectwise.com+json; version={conn.api_version}",
+        },
+    )
+    api = HttpApi(client, where, extract_error=cw_error)
+    try:
+        codebase = (
+            _normalise_codebase(conn.codebase) if conn.codebase else _codebase(api, site, conn.company_id)
+        )
+    except BaseException:
+        client.close()
+        raise
+    # Credentials go only to the API, never to the (anonymous) codebase lookup.
+    token = base64.b64encode(f"{conn.company_id}+{public_key}:{private_key}".encode()).decode()
+    client.headers["Authorization"] = f"Basic {token}"
+    return ConnectWiseContacts(api, f"https://{site}/{codebase}apis/3.0/", int(company))
+
+
+def _codebase(api: HttpApi, site: str, company_id: str) -> str:
+    key = (site.lower(), company_id.lower())
+    with _codebases_lock:
+        cached = _codebases.get(key)
+    if cached is not None:
+        return cached
+    info = api.get_json(f"https://{site}/login/companyinfo/{quote(company_id, safe='')}")
+    raw = info.get("Codebase") if isinstance(info, dict) else None
+    if not isinstance(raw, str) or not raw.strip("/"):
+        raise ProviderError(api.where, f"site {site} did not report a codebase for company {company_id}")
+    codebase = _normalise_codebase(raw)
+    with _codebases_lock:
+        _codebases[key] = codebase
+    return codebase
+
+
+def _normalise_codebase(codebase: str) -> str:
+    return codebase.strip("/") + "/"
+
+
+def _site(site: str, where: str) -> str:
+    value = site.strip().removeprefix("https://").rstrip("/")
+    if "://" in value or "/" in value or not value:
+        raise ProviderError(
+            where, "connections.connectwise.site must be a host name like api-na.myconnectwise.net"
+        )
+    return value
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parsed = httpx.URL(url)
+    return parsed.scheme, parsed.netloc.decode().lower()
+
+
+def _json(response: httpx.Response, where: str) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise ProviderError(
+            where, f"{response.request.method} {response.url.path}: answer is not JSON"
+        ) from None

@@ -9,12 +9,27 @@
   customer of one integration.
 - Errors become `ProviderError(where, ...)` with the vendor's message cut short;
   request headers (keys, tokens) and bodies are never part of a message.
+- Writes that are not idempotent (`idempotent=False`, e.g. a POST that creates a
+  record) are not blindly re-sent when the outcome is unknown (5xx, connection
+  lost after sending): `AmbiguousWrite` lets the caller look for its record first.
+- An untrusted server certificate fails at once (retrying cannot fix it) with a
+  message that names caFile.
+- An optional gate (a semaphore shared like the limiter) caps requests in flight,
+  for vendors that limit concurrent calls (Autotask: 3 per endpoint).
+- Requests, throttles and retries are also counted process-wide per integration
+  (`api_totals()`, labelled by `integration` or the part of `where` after the
+  customer) for the daemon's metrics.
 Clock and sleep are injectable so tests do not sleep for real.
+
+    ProviderError
+    └── HttpError            an HTTP exchange failed (`status` when there was an answer)
+        └── AmbiguousWrite   a non-idempotent request may or may not have taken effect
 """
 
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import logging
 import random
 import ssl
@@ -27,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
 from reconciler.errors import ProviderError
 
@@ -37,6 +53,22 @@ MAX_ERROR_CHARS = 300
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
+
+
+class HttpError(ProviderError):
+    """An HTTP exchange failed; `status` is the answer's status code, None without one."""
+
+    def __init__(self, where: str, message: str, status: int | None = None) -> None:
+        super().__init__(where, message)
+        self.status = status
+
+
+class AmbiguousWrite(HttpError):
+    """A non-idempotent request failed in a way that leaves its effect unknown."""
+
+
+# connection failures that happen before a request is sent: always safe to retry
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 @dataclass(frozen=True)
@@ -55,6 +87,30 @@ class ApiStats:
     throttled: int = 0
     retries: int = 0
     waited_seconds: float = 0.0
+
+
+_totals: dict[str, ApiStats] = {}
+_totals_lock = threading.Lock()
+
+
+def integration_label(where: str) -> str:
+    """The integration part of a `where` ("contoso: IT Glue" -> "itglue")."""
+    tail = where.replace("/", ":").rsplit(":", 1)[-1]
+    return "".join(ch for ch in tail.lower() if ch.isalnum()) or "unknown"
+
+
+def api_totals() -> dict[str, ApiStats]:
+    """Process-wide counters by integration, summed over every client (for metrics)."""
+    with _totals_lock:
+        return {k: ApiStats(v.requests, v.throttled, v.retries, v.waited_seconds) for k, v in _totals.items()}
+
+
+def _tally(integration: str, requests: int = 0, throttled: int = 0, retries: int = 0) -> None:
+    with _totals_lock:
+        total = _totals.setdefault(integration, ApiStats())
+        total.requests += requests
+        total.throttled += throttled
+        total.retries += retries
 
 
 class RateLimiter:
@@ -82,6 +138,40 @@ class RateLimiter:
             waited += delay
 
 
+_limiters: dict[str, RateLimiter] = {}
+_limiters_lock = threading.Lock()
+
+
+def shared_limiter(key: str, limit: int, window: float) -> RateLimiter:
+    """The one limiter of an integration account (e.g. base URL + key fingerprint),
+    shared by every customer using it; replaced when its limit is reconfigured."""
+    with _limiters_lock:
+        limiter = _limiters.get(key)
+        if limiter is None or (limiter.limit, limiter.window) != (limit, window):
+            limiter = _limiters[key] = RateLimiter(limit, window)
+        return limiter
+
+
+def key_fingerprint(secret: SecretStr) -> str:
+    """A short one-way digest of a credential, to tell accounts apart without the key."""
+    return hashlib.sha256(secret.get_secret_value().encode()).hexdigest()[:16]
+
+
+class ApiKeyAuth(httpx.Auth):
+    """Adds an API key header to each request; the key is kept out of the client's
+    default headers so no repr of the client or its settings can show it."""
+
+    def __init__(self, header: str, key: SecretStr) -> None:
+        self._header, self._key = header, key
+
+    def auth_flow(self, request: httpx.Request) -> Any:
+        request.headers[self._header] = self._key.get_secret_value()
+        yield request
+
+    def __repr__(self) -> str:
+        return f"ApiKeyAuth({self._header!r}, **********)"
+
+
 def tls_verify(ca_file: str | None, insecure: bool, base_dir: Path, where: str) -> ssl.SSLContext | bool:
     """An SSL context for httpx: system CAs plus `ca_file`; False only when asked, loudly."""
     if insecure:
@@ -89,14 +179,31 @@ def tls_verify(ca_file: str | None, insecure: bool, base_dir: Path, where: str) 
             "%s: TLS certificate verification is OFF (insecureSkipVerify); traffic can be intercepted", where
         )
         return False
+    path = (base_dir / ca_file).resolve() if ca_file else None
+    try:
+        key = (str(path), path.stat().st_mtime_ns) if path is not None else ("", 0)
+    except OSError as exc:
+        raise ProviderError(where, f"cannot load CA file {ca_file}: {exc.__class__.__name__}") from None
+    with _contexts_lock:
+        ctx = _contexts.get(key)
+    if ctx is not None:
+        return ctx
     ctx = ssl.create_default_context()
-    if ca_file:
-        path = base_dir / ca_file
+    if path is not None:
         try:
             ctx.load_verify_locations(cafile=str(path))
         except (OSError, ssl.SSLError) as exc:
             raise ProviderError(where, f"cannot load CA file {ca_file}: {exc.__class__.__name__}") from None
+    with _contexts_lock:
+        _contexts[key] = ctx
     return ctx
+
+
+# Loading the system CA store costs ~30 ms of CPU; a daemon opens clients for every
+# customer run, so verifying contexts are shared (they are thread-safe for clients)
+# per CA file and its modification time. System store changes need a restart.
+_contexts: dict[tuple[str, int], ssl.SSLContext] = {}
+_contexts_lock = threading.Lock()
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -138,12 +245,19 @@ class HttpApi:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     limiter: RateLimiter | None = None
     extract_error: Callable[[Any], str | None] | None = None
+    gate: threading.BoundedSemaphore | None = None
     stats: ApiStats = field(default_factory=ApiStats)
     sleep: Sleep = time.sleep
     clock: Clock = time.monotonic
+    integration: str = ""  # metrics label; derived from `where` when empty
 
-    def request(self, method: str, url: str, *, ok: tuple[int, ...] = (), **kwargs: Any) -> httpx.Response:
-        """Send with retries; return a 2xx response (or one whose status is in `ok`)."""
+    def request(
+        self, method: str, url: str, *, ok: tuple[int, ...] = (), idempotent: bool = True, **kwargs: Any
+    ) -> httpx.Response:
+        """Send with retries; return a 2xx response (or one whose status is in `ok`).
+
+        With `idempotent=False` only failures that cannot have taken effect (429,
+        connection not made) are retried; others raise `AmbiguousWrite`."""
         start = self.clock()
         attempt = 0
         while True:
@@ -151,23 +265,37 @@ class HttpApi:
             if self.limiter is not None:
                 self.stats.waited_seconds += self.limiter.acquire()
             self.stats.requests += 1
+            label = self.integration or integration_label(self.where)
+            _tally(label, requests=1)
             delay: float | None
+            status: int | None = None
             try:
-                response = self.client.request(method, url, **kwargs)
+                response = self._send(method, url, **kwargs)
             except httpx.TransportError as exc:
                 problem = f"{method} {_path(url)}: {type(exc).__name__}"
-                delay = None
-            else:
-                if response.is_success or response.status_code in ok:
-                    return response
-                if response.status_code not in RETRY_STATUSES:
-                    raise ProviderError(
+                untrusted = _untrusted_certificate(exc)
+                if untrusted is not None:  # retrying cannot help; say what to fix
+                    raise HttpError(
                         self.where,
-                        f"{method} {_path(url)}: HTTP {response.status_code}: {short_error(response, self.extract_error)}",
-                    )
-                if response.status_code == 429:
+                        f"{problem}: the TLS certificate of {_host(exc, url)} is not trusted ({untrusted}); "
+                        "add its CA with caFile",
+                    ) from None
+                delay = None
+                if not idempotent and not isinstance(exc, _NOT_SENT):
+                    raise AmbiguousWrite(self.where, f"{problem} (outcome unknown)") from None
+            else:
+                status = response.status_code
+                if response.is_success or status in ok:
+                    return response
+                message = f"{method} {_path(url)}: HTTP {status}: {short_error(response, self.extract_error)}"
+                if status not in RETRY_STATUSES:
+                    raise HttpError(self.where, message, status)
+                if not idempotent and status != 429:
+                    raise AmbiguousWrite(self.where, f"{message} (outcome unknown)", status)
+                if status == 429:
                     self.stats.throttled += 1
-                problem = f"{method} {_path(url)}: HTTP {response.status_code}: {short_error(response, self.extract_error)}"
+                    _tally(label, throttled=1)
+                problem = message
                 delay = retry_after_seconds(response.headers.get("Retry-After"))
             if delay is None:
                 backoff = self.retry.base_delay * (2 ** (attempt - 1))
@@ -175,19 +303,29 @@ class HttpApi:
             delay = min(delay, self.retry.max_delay)
             elapsed = self.clock() - start
             if attempt >= self.retry.max_attempts or elapsed + delay > self.retry.max_total_seconds:
-                raise ProviderError(
-                    self.where, f"{problem} (gave up after {attempt} attempts, {elapsed:.1f}s)"
+                raise HttpError(
+                    self.where, f"{problem} (gave up after {attempt} attempts, {elapsed:.1f}s)", status
                 )
             log.info("%s: %s; retrying in %.2fs", self.where, problem, delay)
             self.stats.retries += 1
+            _tally(label, retries=1)
             self.stats.waited_seconds += delay
             self.sleep(delay)
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        if self.gate is None:
+            return self.client.request(method, url, **kwargs)
+        with self.gate:
+            return self.client.request(method, url, **kwargs)
 
     def get_json(self, url: str, **kwargs: Any) -> Any:
         return _json(self.request("GET", url, **kwargs), self.where)
 
     def post_json(self, url: str, **kwargs: Any) -> Any:
         return _json(self.request("POST", url, **kwargs), self.where)
+
+    def close(self) -> None:
+        self.client.close()
 
 
 def _json(response: httpx.Response, where: str) -> Any:
@@ -197,6 +335,25 @@ def _json(response: httpx.Response, where: str) -> Any:
         raise ProviderError(
             where, f"{response.request.method} {_path(str(response.url))}: answer is not JSON"
         ) from None
+
+
+def _untrusted_certificate(exc: BaseException) -> str | None:
+    """The verification message when `exc` comes from a certificate check that failed."""
+    cause: BaseException | None = exc
+    for _ in range(8):  # a short chain: httpx error <- httpcore error <- ssl error
+        if cause is None:
+            return None
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return str(cause.verify_message or "verification failed")
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _host(exc: httpx.TransportError, url: str) -> str:
+    try:
+        return exc.request.url.host
+    except RuntimeError:  # no request attached
+        return httpx.URL(url).host or "the server"
 
 
 def _path(url: str) -> str:

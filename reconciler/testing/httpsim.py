@@ -8,6 +8,13 @@ records every request, and injects queued faults before routing:
     sim.faults.add(Fault.slow(2.0))                        # next request answers late
     sim.faults.add(Fault.drop())                           # next connection is cut
 
+A fault with `after=True` lets the request take effect first and then fails the
+answer (`Fault.drop(after=True)`: created, but the client never hears it), which
+is how a test provokes an ambiguous write.
+
+`sim.rate_limit = RateLimit(limit, window)` makes the simulator answer
+`throttle_response` (429) once more than `limit` requests arrive in `window`
+seconds, as the vendor would; `sim.limited` counts those refusals.
 `sim.waits_after_throttle()` lists how long clients waited after each 429, so a
 test can assert Retry-After was honoured.
 """
@@ -96,18 +103,31 @@ class Fault:
     retry_after: str | None = None
     body: Any = None
     delay: float = 0.0
+    after: bool = False  # the request takes effect, then the answer fails
 
     @classmethod
-    def error(cls, status: int, retry_after: str | None = None, body: Any = None) -> Fault:
-        return cls("status", status=status, retry_after=retry_after, body=body)
+    def error(
+        cls, status: int, retry_after: str | None = None, body: Any = None, after: bool = False
+    ) -> Fault:
+        return cls("status", status=status, retry_after=retry_after, body=body, after=after)
 
     @classmethod
     def slow(cls, delay: float) -> Fault:
         return cls("slow", delay=delay)
 
     @classmethod
-    def drop(cls) -> Fault:
-        return cls("drop")
+    def drop(cls, after: bool = False) -> Fault:
+        return cls("drop", after=after)
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """The vendor's own limit: at most `limit` accepted requests in any `window` seconds.
+    `retry_after` says whether a 429 carries Retry-After (unconfirmed for some vendors)."""
+
+    limit: int
+    window: float
+    retry_after: bool = True
 
 
 class FaultQueue:
@@ -144,6 +164,9 @@ class Simulator:
         self.faults = FaultQueue()
         self.requests: list[SimRequest] = []
         self.throttled_at: list[float] = []
+        self.rate_limit: RateLimit | None = None
+        self.limited = 0
+        self._accepted: deque[float] = deque()
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -157,6 +180,10 @@ class Simulator:
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
         return SimResponse(status, {"error": {"code": str(status), "message": "injected fault"}}, headers)
 
+    def throttle_response(self, retry_after: str | None) -> SimResponse:
+        """The vendor's 429 when `rate_limit` is exceeded; defaults to `error_response`."""
+        return self.error_response(429, retry_after)
+
     # --- lifecycle ----------------------------------------------------------------
     @property
     def url(self) -> str:
@@ -165,11 +192,13 @@ class Simulator:
         scheme = "https" if self.tls else "http"
         return f"{scheme}://{host!s}:{port}"
 
-    def start(self) -> Simulator:
+    def start(self, port: int = 0) -> Simulator:
+        """Serve on 127.0.0.1:`port` (0: any free port; see `url`)."""
         sim = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms stalls
 
             def log_message(self, format: str, *args: Any) -> None:  # silence stderr
                 pass
@@ -179,14 +208,16 @@ class Simulator:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         server.daemon_threads = True
         if self.tls:
             assert self.ca is not None
             ctx = self.ca.server_context()
             server.socket = ctx.wrap_socket(server.socket, server_side=True)
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name=type(self).__name__, daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(0.05,), name=type(self).__name__, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -236,7 +267,13 @@ class Simulator:
         )
         with self._lock:
             self.requests.append(req)
+            throttled = self._over_limit(req.at)
+        if throttled is not None:
+            self._respond(h, throttled)
+            return
         fault = self.faults.take(split.path)
+        if fault is not None and fault.after:
+            self._handle(req)  # takes effect; the answer is then lost or replaced
         if fault is not None and fault.kind == "drop":
             with contextlib.suppress(OSError):
                 h.connection.shutdown(socket.SHUT_RDWR)
@@ -250,10 +287,30 @@ class Simulator:
             if fault.body is not None:
                 resp.body = fault.body
         else:
-            try:
-                resp = self.handle(req)
-            except Exception as exc:  # a simulator bug must show up as a 500, not a hang
-                resp = SimResponse(500, {"error": {"code": "SimulatorBug", "message": repr(exc)}})
+            resp = self._handle(req)
+        self._respond(h, resp)
+
+    def _handle(self, req: SimRequest) -> SimResponse:
+        try:
+            return self.handle(req)
+        except Exception as exc:  # a simulator bug must show up as a 500, not a hang
+            return SimResponse(500, {"error": {"code": "SimulatorBug", "message": repr(exc)}})
+
+    def _over_limit(self, now: float) -> SimResponse | None:
+        """Count `now` against `rate_limit`; the vendor's 429 if it is over. Holds the lock."""
+        rl = self.rate_limit
+        if rl is None:
+            return None
+        while self._accepted and self._accepted[0] <= now - rl.window:
+            self._accepted.popleft()
+        if len(self._accepted) < rl.limit:
+            self._accepted.append(now)
+            return None
+        self.limited += 1
+        wait = max(0.0, self._accepted[0] + rl.window - now)
+        return self.throttle_response(f"{wait:.3f}" if rl.retry_after else None)
+
+    def _respond(self, h: BaseHTTPRequestHandler, resp: SimResponse) -> None:
         if resp.status == 429:
             with self._lock:
                 self.throttled_at.append(time.monotonic())

@@ -14,9 +14,11 @@ from reconciler.core.model import (
     IntegrationKind,
     NewPasswordEntry,
     PasswordEntry,
+    WelcomeEmail,
+    WelcomeStatus,
 )
 from reconciler.core.plan import Change, ChangeKind, CustomerPlan, Status
-from reconciler.errors import ProviderError, StalePlanError
+from reconciler.errors import NotDelivered, ProviderError, StalePlanError
 from reconciler.providers.base import CustomerProviders
 from reconciler.state.store import SqliteStore
 
@@ -94,3 +96,37 @@ def test_stale_serial_is_refused_before_anything_happens(tmp_path: Path) -> None
     with pytest.raises(StalePlanError, match="plan again"):
         apply_customer(plan_for(2, serial=0), CustomerProviders(vault=vault), store)
     assert store.load("acme").accounts == {} and vault.created == []
+
+
+class RefusingMailer:
+    """A stand-in mail server: refuses the first message outright, accepts the rest."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def send(self, mail: object) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            raise NotDelivered("acme/smtp", "550 mailbox unavailable")
+
+
+def test_r16_a_refused_welcome_stays_owed_and_an_accepted_one_is_sent(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    changes = []
+    for i in range(2):
+        acct = Account(f"end-user/entra:{i}", AccountClass.END_USER, (DirSource.ENTRA,), f"u{i}@acme.com")
+        changes.append(Change(ChangeKind.ADD, acct.key, acct.upn, "R1", "new", account=acct))
+    for i in range(2):
+        mail = WelcomeEmail(f"u{i}@acme.com", "Welcome", "Hi", f"acme/end-user/entra:{i}")
+        changes.append(
+            Change(ChangeKind.SEND_WELCOME, f"end-user/entra:{i}", f"u{i}@acme.com", "R16", "new", email=mail)
+        )
+    mailer = RefusingMailer()
+    result = apply_customer(
+        CustomerPlan("acme", Status.OK, 0, tuple(changes)), CustomerProviders(mailer=mailer), store
+    )
+    assert [o.ok for o in result.outcomes if o.change.kind is ChangeKind.SEND_WELCOME] == [False, True]
+    assert store.load("acme").welcome == {
+        "end-user/entra:0": WelcomeStatus.DUE,
+        "end-user/entra:1": WelcomeStatus.SENT,
+    }

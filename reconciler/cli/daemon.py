@@ -1,0 +1,91 @@
+"""CLI: `daemon`, `status` (R19) and `override` (one-time override of a safety block)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import click
+
+from reconciler.cli.common import config_dir_option
+from reconciler.config import load_valid_config
+from reconciler.config.models import StateSettings
+from reconciler.config.resolve import effective_customers
+from reconciler.daemon import service
+from reconciler.daemon.status import StatusInputs, collect, render_text
+from reconciler.errors import ConfigError, ReconcilerError
+from reconciler.state.daemon import DaemonState
+from reconciler.state.store import SqliteStore
+
+
+@click.command()
+@config_dir_option
+@click.option(
+    "--listen", help="host:port of the HTTP listener (default: Settings daemon.listen, 127.0.0.1:9465)."
+)
+@click.option(
+    "--git", "use_git", is_flag=True, help="Pull the config repository before each cycle; record commits."
+)
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+def daemon(ctx: click.Context, config_dir: Path, listen: str | None, use_git: bool, log_format: str) -> None:
+    """Reconcile every customer on its schedule until SIGTERM (R9, R10)."""
+    verbose = logging.getLogger().level <= logging.DEBUG
+    options = service.DaemonOptions(
+        config_dir, listen, use_git, log_format, logging.DEBUG if verbose else logging.INFO
+    )
+    ctx.exit(service.run(options))
+
+
+@click.command()
+@config_dir_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def status(config_dir: Path, fmt: str) -> None:
+    """Per customer: last run and result, conflicts and causes, blocked reason, next run (R19)."""
+    problem = ""
+    try:
+        config = load_valid_config(config_dir)
+        customers = effective_customers(config)
+        state_path = config_dir / config.settings_doc.spec.state.path
+    except ConfigError as exc:
+        # the daemon keeps running the last valid config; status must still work
+        problem = f"{len(exc.problems)} problem(s): " + "; ".join(str(p) for p in exc.problems[:5])
+        customers = {}
+        state_path = config_dir / StateSettings().path
+    if not state_path.exists():
+        raise ReconcilerError(f"{state_path}: no state yet (run apply or the daemon first)")
+    store, state = SqliteStore(state_path), DaemonState(state_path)
+    try:
+        now = time.time()
+        data = collect(StatusInputs(customers, store, state, now, problem))
+    finally:
+        store.close()
+        state.close()
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        click.echo(render_text(data, now, str(config_dir)), nl=False)
+
+
+@click.command()
+@config_dir_option
+@click.argument("customer")
+def override(config_dir: Path, customer: str) -> None:
+    """Let the daemon apply a blocked CUSTOMER's plan once, with exactly the removals it showed."""
+    config = load_valid_config(config_dir)
+    if customer not in config.customers:
+        raise ReconcilerError(f"unknown customer {customer!r}")
+    state = DaemonState(config_dir / config.settings_doc.spec.state.path)
+    try:
+        rec = state.request_override(customer, time.time(), "cli")
+    finally:
+        state.close()
+    click.echo(
+        f"{customer}: override recorded ({len(rec.override_removals)} removals approved); "
+        "the daemon applies it on its next cycle"
+    )
+
+
+COMMANDS = (daemon, status, override)

@@ -1,0 +1,279 @@
+"""Daemon stage: one customer's reconcile, turned into a `RunReport` (errors as values).
+
+plan_one -> paused (R10: planned, never applied) | refused by a safety guard
+(blocked, with the removals it would make) | no changes | apply. A one-time
+override approves exactly the removals that blocked the customer: if the plan
+now removes accounts the person did not see, it stays blocked (Entra Connect's
+deletion threshold, made precise).
+
+Shutdown: a run that has not started applying when the daemon stops does not
+start; one that is applying is told to stop at the next change boundary (the
+executor commits each batch and journals each external create, so state stays
+consistent) once the grace period is over.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from reconciler.apply.executor import CustomerResult
+from reconciler.config.resolve import EffectiveCustomer
+from reconciler.core.plan import ChangeKind, Conflict, CustomerPlan, Plan, Status
+from reconciler.daemon.clock import Clock
+from reconciler.daemon.logs import event
+from reconciler.engine import Engine
+from reconciler.errors import LockHeldError, ReconcilerError, StalePlanError
+from reconciler.state.daemon import CustomerRecord
+
+DAEMON_HOLDER = "reconciler daemon"  # lock holder and run-history author
+
+
+class RunResult(StrEnum):
+    APPLIED = "applied"
+    IN_SYNC = "in-sync"
+    PAUSED = "paused"
+    BLOCKED = "blocked"
+    ERROR = "error"
+    BUSY = "busy"  # locked by another apply, or state moved under the plan: retried soon
+    ABANDONED = "abandoned"  # stopped by shutdown; runs again at the next start
+
+    @property
+    def succeeded(self) -> bool:
+        return self in (RunResult.APPLIED, RunResult.IN_SYNC)
+
+    @property
+    def planned(self) -> bool:
+        """The run produced a plan worth remembering (conflicts, pending changes)."""
+        return self in (RunResult.APPLIED, RunResult.IN_SYNC, RunResult.PAUSED, RunResult.BLOCKED)
+
+
+class RunAbandoned(ReconcilerError):
+    """Raised between two changes when the daemon must stop now."""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    engine: Engine
+    customer: EffectiveCustomer
+    record: CustomerRecord | None
+    clock: Clock
+    stopping: threading.Event
+    abandon: threading.Event
+    holder: str = DAEMON_HOLDER
+
+
+@dataclass(frozen=True)
+class RunReport:
+    customer: str
+    result: RunResult
+    message: str
+    started: float
+    finished: float
+    duration: float
+    applied: dict[str, int] = field(default_factory=dict)  # change kind -> count
+    failed: dict[str, int] = field(default_factory=dict)
+    pending: int = 0
+    conflicts: tuple[Conflict, ...] = ()
+    removals: tuple[str, ...] = ()
+    used_override: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "customer": self.customer,
+            "result": self.result.value,
+            "message": self.message,
+            "started": self.started,
+            "finished": self.finished,
+            "duration": round(self.duration, 3),
+            "applied": dict(self.applied),
+            "failed": dict(self.failed),
+            "pending": self.pending,
+            "conflicts": [c.to_dict() for c in self.conflicts],
+        }
+
+
+def reconcile(ctx: RunContext) -> RunReport:
+    clock, eff = ctx.clock, ctx.customer
+    started, t0 = clock.now(), clock.monotonic()
+
+    def done(result: RunResult, message: str, **kw: Any) -> RunReport:
+        return RunReport(eff.name, result, message, started, clock.now(), clock.monotonic() - t0, **kw)
+
+    rec = ctx.record
+    override_at = rec.override_at if rec is not None else None
+    engine = ctx.engine
+    cplan = engine.plan_one(eff, engine.plan_options(allow_mass_removal=override_at is not None))
+    removals = tuple(sorted(c.account_key for c in cplan.changes if c.kind is ChangeKind.REMOVE))
+    planned: dict[str, Any] = {"conflicts": cplan.conflicts}
+
+    if cplan.status is Status.ERROR:
+        return done(RunResult.ERROR, cplan.reason)
+    if eff.paused or cplan.status is Status.PAUSED:
+        return done(
+            RunResult.PAUSED, "paused (R10): planned, not applied", pending=len(cplan.changes), **planned
+        )
+    if cplan.status is Status.REFUSED:
+        return done(RunResult.BLOCKED, cplan.reason, pending=len(cplan.changes), removals=removals, **planned)
+    if override_at is not None:
+        planned["used_override"] = override_at
+        approved = set(rec.override_removals if rec is not None else ())
+        unseen = [
+            c.label for c in cplan.changes if c.kind is ChangeKind.REMOVE and c.account_key not in approved
+        ]
+        if unseen:
+            return done(
+                RunResult.BLOCKED,
+                f"the plan now removes {len(unseen)} account(s) the override did not approve "
+                f"(first: {unseen[0]}); review the plan and override again",
+                pending=len(cplan.changes),
+                removals=removals,
+                **planned,
+            )
+    if not cplan.changes:
+        return done(RunResult.IN_SYNC, "no changes", **planned)
+    if ctx.stopping.is_set():
+        return done(
+            RunResult.ABANDONED, "the daemon is stopping; nothing applied", pending=len(cplan.changes)
+        )
+    return _apply(ctx, cplan, done, planned)
+
+
+def _apply(
+    ctx: RunContext, cplan: CustomerPlan, done: Callable[..., RunReport], planned: dict[str, Any]
+) -> RunReport:
+    engine = ctx.engine
+    held = [lk for lk in engine.store.locks() if lk.customer == cplan.customer]
+    if held:  # a person's `reconciler apply` (or a crashed one): not this customer's failure
+        return done(
+            RunResult.BUSY, f"locked by {held[0].holder} (pid {held[0].pid})", pending=len(cplan.changes)
+        )
+    created = datetime.fromtimestamp(ctx.clock.now(), UTC).isoformat(timespec="seconds")
+    plan = Plan(engine.config.digest, created, (cplan,), (cplan.customer,))
+    try:
+        results = engine.apply(plan, holder=ctx.holder, progress=_guard(ctx.abandon))
+    except (LockHeldError, StalePlanError) as exc:
+        return done(RunResult.BUSY, str(exc), pending=len(cplan.changes))
+    result = results[0] if results else CustomerResult(cplan.customer)
+    applied = dict(Counter(o.change.kind.value for o in result.succeeded))
+    failed = dict(Counter(o.change.kind.value for o in result.failed))
+    counts = {"applied": applied, "failed": failed}
+    total = sum(applied.values())
+    if result.error and ctx.abandon.is_set():
+        return done(
+            RunResult.ABANDONED,
+            f"stopped by shutdown after {total} of {len(cplan.changes)} changes; the rest runs at the next start",
+            **counts,
+        )
+    if result.error:
+        return done(RunResult.ERROR, f"{result.error} ({_changes(total)} applied first)", **counts, **planned)
+    if result.failed:
+        first = result.failed[0]
+        return done(
+            RunResult.ERROR,
+            f"{len(result.failed)} of {len(cplan.changes)} changes failed "
+            f"(first: {first.change.kind.value} {first.change.label}: {first.message})",
+            **counts,
+            **planned,
+        )
+    return done(RunResult.APPLIED, f"{_changes(total)} applied", **counts, **planned)
+
+
+def _changes(n: int) -> str:
+    return f"{n} change{'' if n == 1 else 's'}"
+
+
+def _guard(abandon: threading.Event) -> Callable[[str, int], Callable[[int], None]]:
+    def start(customer: str, total: int) -> Callable[[int], None]:
+        def tick(_n: int) -> None:
+            if abandon.is_set():
+                raise RunAbandoned(f"{customer}: stopped by shutdown between two changes")
+
+        return tick
+
+    return start
+
+
+@dataclass(frozen=True)
+class Bookkeeping:
+    """What the scheduler knows when a run ends, besides the report."""
+
+    next_run_at: float
+    quarantined: bool
+    failures: int
+    commit: str
+    digest: str
+
+
+def record_after(prev: CustomerRecord | None, report: RunReport, book: Bookkeeping) -> CustomerRecord:
+    """The customer's daemon record after `report` (override columns untouched)."""
+    base = prev or CustomerRecord(report.customer)
+    r = report.result
+    rec = replace(
+        base,
+        next_run_at=book.next_run_at,
+        last_started_at=report.started,
+        last_finished_at=report.finished,
+        last_result=r.value,
+        last_message=report.message,
+        last_commit=book.commit or base.last_commit,
+        last_config_digest=book.digest,
+        changes_applied=sum(report.applied.values()),
+        failures=book.failures,
+        quarantined=book.quarantined,
+    )
+    if r.succeeded:
+        rec = replace(rec, last_success_at=report.finished)
+    if r.planned:
+        rec = replace(
+            rec,
+            conflicts=tuple(c.to_dict() for c in report.conflicts),
+            changes_pending=report.pending,
+        )
+    if r is RunResult.BLOCKED:
+        rec = replace(
+            rec,
+            blocked_reason=report.message,
+            blocked_since=base.blocked_since if base.blocked else report.finished,
+            blocked_removals=report.removals,
+        )
+    elif r.succeeded:
+        rec = replace(rec, blocked_reason="", blocked_since=None, blocked_removals=())
+    return rec
+
+
+def log_report(report: RunReport, rec: CustomerRecord) -> None:
+    """The one log line of a finished run."""
+    r = report.result
+    level = {
+        RunResult.ERROR: logging.ERROR,
+        RunResult.BLOCKED: logging.WARNING,
+        RunResult.ABANDONED: logging.WARNING,
+        RunResult.BUSY: logging.WARNING,
+    }.get(r, logging.INFO)
+    extra = " (quarantined)" if rec.quarantined else ""
+    event(
+        level,
+        f"reconcile.{r.value}",
+        f"{report.customer}: {r.value}: {report.message}{extra}",
+        customer=report.customer,
+        result=r.value,
+        duration=f"{report.duration:.3f}",
+        applied=sum(report.applied.values()) or None,
+        conflicts=len(report.conflicts) or None,
+        failures=rec.failures or None,
+        next_run=_iso(rec.next_run_at),
+    )
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))

@@ -1,0 +1,346 @@
+"""Daemon stage: which customers run now, a bounded number at a time.
+
+`cycle()` is one pass: pick up config edits, collect finished runs, start due
+customers (import-now requests first, then the most overdue) up to
+`maxInFlight`, and say how long to sleep. Each run is a thread of its own, so a
+customer stuck on a slow directory only holds its own slot; failures back off
+per customer (schedule.py). `run_forever()` is cycle + a stop-interruptible wait.
+
+Schedules live in the daemon state (`next_run_at`), so a restart keeps them and
+`reconciler status` can show them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+from reconciler.config.models import DaemonSettings
+from reconciler.config.resolve import EffectiveCustomer, effective_customers
+from reconciler.daemon.clock import Clock
+from reconciler.daemon.configsource import ConfigSource
+from reconciler.daemon.logs import event
+from reconciler.daemon.metrics import DaemonMetrics
+from reconciler.daemon.runner import (
+    Bookkeeping,
+    RunContext,
+    RunReport,
+    RunResult,
+    log_report,
+    reconcile,
+    record_after,
+)
+from reconciler.daemon.schedule import RetryRules, after_run, first_due, interval_seconds, shortened
+from reconciler.engine import Engine
+from reconciler.state.daemon import CustomerRecord, DaemonState, Slot
+from reconciler.state.store import SqliteStore
+
+POLL_SECONDS = 10.0  # longest sleep: config edits and CLI overrides are noticed this fast
+HEARTBEAT_SECONDS = 10.0
+
+
+class Stopping(Exception):
+    """The daemon is shutting down and takes no new work."""
+
+
+@dataclass
+class Request:
+    """An import-now request; `done` is set when its run ends (report) or is dropped (None)."""
+
+    customer: str
+    by: str
+    done: threading.Event = field(default_factory=threading.Event)
+    report: RunReport | None = None
+
+
+@dataclass
+class _Job:
+    customer: str
+    request: Request | None
+    done: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+
+class Scheduler:
+    def __init__(
+        self,
+        source: ConfigSource,
+        store: SqliteStore,
+        state: DaemonState,
+        clock: Clock,
+        metrics: DaemonMetrics,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.source, self.store, self.state = source, store, state
+        self.clock, self.metrics = clock, metrics
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.abandon = threading.Event()
+        self.heartbeat = clock.monotonic()
+        self._lock = threading.Lock()
+        self._jobs: dict[str, _Job] = {}
+        self._requests: dict[str, Request] = {}
+        self._effs: tuple[str, dict[str, EffectiveCustomer]] = ("", {})
+        self._beat_written = float("-inf")
+        self._commit_written: str | None = None
+        self._started_at = clock.now()
+        for rec in state.all().values():
+            metrics.record(rec)
+        metrics.config_valid.set(1)
+
+    # --- the loop -----------------------------------------------------------------------------
+    def run_forever(self) -> None:
+        while not self.stopping.is_set():
+            self.wake.clear()
+            delay = self.cycle()
+            self.clock.wait(self.wake, delay)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+    def cycle(self) -> float:
+        """One pass; returns the seconds until something is due."""
+        self.heartbeat = self.clock.monotonic()
+        self._reap()
+        if self.stopping.is_set():
+            return 0.0
+        self._refresh_config()
+        self._write_heartbeat()
+        now = self.clock.now()
+        effs = self.customers()
+        settings = self.settings
+        rules = RetryRules.from_settings(settings)
+        slots = self.state.schedule()
+        with self._lock:
+            requested = [n for n in self._requests if n not in self._jobs]
+            busy = set(self._jobs)
+        self._drop_unknown_requests(effs)
+        due: list[tuple[float, str]] = [(float("-inf"), n) for n in requested if n in effs]
+        wake_at = now + POLL_SECONDS
+        for name, eff in effs.items():
+            if name in busy or name in requested:
+                continue
+            when = self._next_run(name, eff, slots.get(name), rules, now)
+            if when <= now:
+                due.append((when, name))
+            else:
+                wake_at = min(wake_at, when)
+        due.sort()
+        capacity = max(0, settings.max_in_flight - len(busy))
+        for _, name in due[:capacity]:
+            self._start(name, effs[name], rules)
+        self.metrics.in_flight.set(len(self._jobs))
+        return max(0.0, wake_at - now)
+
+    def _next_run(
+        self, name: str, eff: EffectiveCustomer, rec: Slot | None, rules: RetryRules, now: float
+    ) -> float:
+        interval = interval_seconds(eff)
+        if rec is None or rec.next_run_at is None:
+            when = first_due(now, interval, rules, self.rng)
+            self.state.set_next_run(name, when)
+            return when
+        if rec.failures == 0:
+            earlier = shortened(rec.next_run_at, rec.last_started_at, interval, rules, now, self.rng)
+            if earlier is not None:
+                self.state.set_next_run(name, earlier)
+                return earlier
+        return rec.next_run_at
+
+    # --- config ---------------------------------------------------------------------------------
+    @property
+    def settings(self) -> DaemonSettings:
+        return self.source.config.settings_doc.spec.daemon
+
+    def customers(self) -> dict[str, EffectiveCustomer]:
+        config = self.source.config
+        if self._effs[0] != config.digest:
+            self._effs = (config.digest, effective_customers(config))
+            self.metrics.retain(self._effs[1])
+        return self._effs[1]
+
+    def _refresh_config(self) -> None:
+        before = self.source.error
+        self.source.refresh()
+        self.metrics.config_valid.set(0 if self.source.error else 1)
+        if self.source.error and self.source.error != before:
+            self.metrics.config_reload_errors.inc()
+        if self.source.error != before:
+            self.state.put_meta("config_error", self.source.error or None)
+        if self.source.commit != self._commit_written:
+            self._commit_written = self.source.commit
+            self.state.put_meta("config_commit", self.source.commit or None)
+
+    def _write_heartbeat(self) -> None:
+        mono = self.clock.monotonic()
+        if mono - self._beat_written < HEARTBEAT_SECONDS:
+            return
+        self._beat_written = mono
+        self.state.put_meta(
+            "daemon",
+            {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "started_at": self._started_at,
+                "heartbeat": self.clock.now(),
+                "config_digest": self.source.config.digest,
+            },
+        )
+
+    # --- import now ------------------------------------------------------------------------------
+    def request(self, customer: str, by: str) -> Request:
+        """Run `customer` at once (after its current run, if one is going on)."""
+        if self.stopping.is_set():
+            raise Stopping("the daemon is stopping")
+        if customer not in self.customers():
+            raise KeyError(customer)
+        with self._lock:
+            req = self._requests.get(customer)
+            if req is None:
+                req = self._requests[customer] = Request(customer, by)
+        event(
+            logging.INFO, "reconcile.requested", f"{customer}: import now requested", customer=customer, by=by
+        )
+        self.wake.set()
+        return req
+
+    def override(self, customer: str, by: str) -> Request:
+        """One-time override of the safety block: approve its removals and run now."""
+        if customer not in self.customers():
+            raise KeyError(customer)
+        rec = self.state.request_override(customer, self.clock.now(), by)
+        event(
+            logging.WARNING,
+            "override.requested",
+            f"{customer}: one-time override of the safety block ({len(rec.override_removals)} removals approved)",
+            customer=customer,
+            by=by,
+        )
+        return self.request(customer, by)
+
+    def _drop_unknown_requests(self, effs: dict[str, EffectiveCustomer]) -> None:
+        with self._lock:
+            gone = [n for n in self._requests if n not in effs]
+            dropped = [self._requests.pop(n) for n in gone]
+        for req in dropped:
+            req.done.set()
+
+    # --- runs ------------------------------------------------------------------------------------
+    def _start(self, name: str, eff: EffectiveCustomer, rules: RetryRules) -> None:
+        engine = Engine(self.source.config, self.store)
+        rec = self.state.get(name)
+        commit, digest = self.source.commit, self.source.config.digest
+        ctx = RunContext(engine, eff, rec, self.clock, self.stopping, self.abandon)
+        with self._lock:  # a request arriving from now on waits for this run to end
+            job = self._jobs[name] = _Job(name, self._requests.pop(name, None))
+        job.thread = threading.Thread(
+            target=self._run, args=(job, ctx, rules, commit, digest), name=f"reconcile {name}", daemon=True
+        )
+        job.thread.start()
+
+    def _run(self, job: _Job, ctx: RunContext, rules: RetryRules, commit: str, digest: str) -> None:
+        name = job.customer
+        try:
+            report = self._reconcile(ctx)
+            prev = self.state.get(name)
+            rec = record_after(prev, report, self._book(report, prev, ctx.customer, rules, commit, digest))
+            self.state.save_run(rec)
+            if report.used_override is not None:
+                self.state.clear_override(name, report.used_override)
+            self.metrics.observe_run(report.result.value, report.duration, report.applied, report.failed)
+            self.metrics.record(rec)
+            log_report(report, rec)
+            if job.request is not None:
+                job.request.report = report
+        except Exception:  # bookkeeping failed (state store): say so, keep the daemon alive
+            logging.getLogger("reconciler.daemon").exception("%s: run bookkeeping failed", name)
+        finally:
+            if job.request is not None:
+                job.request.done.set()
+            job.done.set()
+            self.wake.set()
+
+    def _reconcile(self, ctx: RunContext) -> RunReport:
+        try:
+            return reconcile(ctx)
+        except Exception as exc:  # a bug in a provider or the core: this customer's error only
+            logging.getLogger("reconciler.daemon").exception("%s: unexpected error", ctx.customer.name)
+            now = self.clock.now()
+            return RunReport(
+                ctx.customer.name, RunResult.ERROR, f"internal error: {type(exc).__name__}", now, now, 0.0
+            )
+
+    def _book(
+        self, report: RunReport, prev: CustomerRecord | None, eff: EffectiveCustomer, rules: RetryRules,
+        commit: str, digest: str,
+    ) -> Bookkeeping:  # fmt: skip
+        failures, quarantined = (prev.failures, prev.quarantined) if prev else (0, False)
+        when, failures, quarantined = after_run(
+            report.result, report.started, report.finished, failures, quarantined,
+            interval_seconds(eff), rules, self.rng,
+        )  # fmt: skip
+        return Bookkeeping(when, quarantined, failures, commit, digest)
+
+    def _reap(self) -> None:
+        with self._lock:
+            finished = [n for n, j in self._jobs.items() if j.done.is_set()]
+            jobs = [self._jobs.pop(n) for n in finished]
+        for job in jobs:
+            if job.thread is not None:
+                job.thread.join()
+
+    def in_flight(self) -> list[str]:
+        with self._lock:
+            return sorted(self._jobs)
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait (real time) for the runs in flight; True when none is left."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for job in jobs:
+            job.done.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        self._reap()
+        with self._lock:
+            return not self._jobs
+
+    # --- shutdown --------------------------------------------------------------------------------
+    def shutdown(self, grace: float, abandon_wait: float = 10.0) -> list[str]:
+        """Stop taking work; let runs finish for `grace` seconds, then stop them
+        between two changes; release what is still held. Returns abandoned customers."""
+        self.stop()
+        with self._lock:
+            pending = list(self._requests.values())
+            self._requests.clear()
+        for req in pending:
+            req.done.set()
+        deadline = time.monotonic() + grace
+        while not self.drain(min(0.2, max(0.0, deadline - time.monotonic()))):
+            if self.abandon.is_set() or time.monotonic() >= deadline:
+                break
+        else:
+            return []
+        self.abandon.set()
+        event(
+            logging.WARNING,
+            "shutdown.abandon",
+            f"grace period over; stopping {', '.join(self.in_flight())} between changes",
+        )
+        if self.drain(abandon_wait):
+            return []
+        stuck = self.in_flight()
+        for name in stuck:
+            self.store.unlock(name)
+        event(
+            logging.ERROR,
+            "shutdown.stuck",
+            f"runs still in a call at exit, locks released: {', '.join(stuck)}",
+        )
+        return stuck

@@ -1,0 +1,102 @@
+"""Daemon stage: wire config, state, scheduler, metrics and listener; run until a signal.
+
+SIGTERM/SIGINT: stop taking work (readyz turns 503), let the runs in flight
+finish for `shutdownGraceSeconds`, then stop them between two changes; release
+every lock this process holds and exit 0. A second signal skips the grace.
+The whole stop is bounded: grace + ABANDON_SECONDS.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from reconciler.daemon.clock import Clock, SystemClock
+from reconciler.daemon.configsource import ConfigSource, GitRepo
+from reconciler.daemon.listener import DaemonHttpServer, parse_listen
+from reconciler.daemon.logs import configure, event
+from reconciler.daemon.metrics import DaemonMetrics
+from reconciler.daemon.scheduler import Scheduler
+from reconciler.errors import ReconcilerError
+from reconciler.state.daemon import DaemonState
+from reconciler.state.store import SqliteStore
+
+ABANDON_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class DaemonOptions:
+    config_dir: Path
+    listen: str | None = None
+    git: bool = False
+    log_format: str = "text"
+    log_level: int = logging.INFO
+
+
+def run(options: DaemonOptions, clock: Clock | None = None) -> int:
+    configure(options.log_format, options.log_level)
+    clock = clock or SystemClock()
+    git = GitRepo(options.config_dir) if options.git else None
+    source = ConfigSource(options.config_dir, clock, git)
+    spec = source.config.settings_doc.spec
+    state_path = options.config_dir / spec.state.path
+    store, state = SqliteStore(state_path), DaemonState(state_path)
+    metrics = DaemonMetrics()
+    scheduler = Scheduler(source, store, state, clock, metrics)
+    listen = options.listen or spec.daemon.listen
+    try:
+        server = DaemonHttpServer(parse_listen(listen), scheduler, metrics)
+    except (ValueError, OSError) as exc:
+        store.close()
+        state.close()
+        raise ReconcilerError(f"cannot listen on {listen}: {exc}") from None
+    server.start()
+    _on_signals(scheduler)
+    event(
+        logging.INFO,
+        "daemon.started",
+        f"daemon started: {len(source.config.customers)} customers, listening on {server.url}",
+        pid=os.getpid(),
+        listen=server.url,
+        commit=source.commit[:12],
+    )
+    stuck: list[str] = []
+    try:
+        scheduler.run_forever()
+    finally:
+        grace = 0.0 if scheduler.abandon.is_set() else scheduler.settings.shutdown_grace_seconds
+        stuck = scheduler.shutdown(grace, ABANDON_SECONDS)
+        server.stop()
+        meta = state.meta().get("daemon") or {}
+        state.put_meta("daemon", {**meta, "stopped_at": clock.now()})
+        event(logging.INFO, "daemon.stopped", "daemon stopped", abandoned=", ".join(stuck) or None)
+    if stuck:
+        # a thread is inside a vendor call; its committed work and journal are consistent
+        # and its lock is released: leave without waiting for it
+        logging.shutdown()
+        sys.stderr.flush()
+        os._exit(0)
+    store.close()
+    state.close()
+    return 0
+
+
+def _on_signals(scheduler: Scheduler) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if scheduler.stopping.is_set():
+            scheduler.abandon.set()  # second signal: no grace
+            return
+        event(logging.INFO, "daemon.stopping", f"{signal.Signals(signum).name}: stopping; no new runs start")
+        scheduler.stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)

@@ -1,0 +1,195 @@
+"""Daemon stage: what `reconciler status` shows (R19), from the state database only.
+
+Per customer: the last run (by the daemon or a CLI apply, whichever is newer)
+and its result, pending conflicts with their causes and candidates, the safety
+block and any override waiting, failures/quarantine, and the next run. Daemon
+wide: is it running (heartbeat), the config error it lives with, the commit.
+Reading status never talks to a directory or integration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.config.resolve import EffectiveCustomer
+from reconciler.daemon.runner import DAEMON_HOLDER
+from reconciler.daemon.schedule import interval_seconds
+from reconciler.state.daemon import CustomerRecord, DaemonState
+from reconciler.state.store import SqliteStore
+
+STALE_HEARTBEAT = 60.0
+
+
+@dataclass(frozen=True)
+class StatusInputs:
+    customers: dict[str, EffectiveCustomer]  # from the config (empty when it cannot be read)
+    store: SqliteStore
+    state: DaemonState
+    now: float
+    config_problem: str = ""
+
+
+def collect(inputs: StatusInputs) -> dict[str, Any]:
+    records = inputs.state.all()
+    meta = inputs.state.meta()
+    names = sorted(set(inputs.customers) | (set(records) if not inputs.customers else set()))
+    return {
+        "daemon": _daemon(meta, inputs.now),
+        "config_error": inputs.config_problem or meta.get("config_error") or "",
+        "config_commit": meta.get("config_commit") or "",
+        "customers": [_customer(n, inputs, records.get(n)) for n in names],
+    }
+
+
+def _daemon(meta: dict[str, Any], now: float) -> dict[str, Any]:
+    info = meta.get("daemon")
+    if not isinstance(info, dict):
+        return {"running": False}
+    beat = float(info.get("heartbeat", 0))
+    running = "stopped_at" not in info and now - beat < STALE_HEARTBEAT
+    return {**info, "running": running}
+
+
+def _customer(name: str, inputs: StatusInputs, rec: CustomerRecord | None) -> dict[str, Any]:
+    eff = inputs.customers.get(name)
+    out: dict[str, Any] = {
+        "customer": name,
+        "paused": eff.paused if eff else False,
+        "interval_minutes": round(interval_seconds(eff) / 60) if eff else None,
+        "last_run": _last_run(name, inputs.store, rec),
+        "conflicts": list(rec.conflicts) if rec else [],
+        "changes_pending": rec.changes_pending if rec else 0,
+        "blocked": None,
+        "override_pending": bool(rec and rec.override_pending),
+        "failures": rec.failures if rec else 0,
+        "quarantined": bool(rec and rec.quarantined),
+        "next_run_at": rec.next_run_at if rec else None,
+        "last_success_at": rec.last_success_at if rec else None,
+    }
+    if rec is not None and rec.blocked:
+        out["blocked"] = {
+            "reason": rec.blocked_reason,
+            "since": rec.blocked_since,
+            "removals": list(rec.blocked_removals),
+        }
+    return out
+
+
+def _last_run(name: str, store: SqliteStore, rec: CustomerRecord | None) -> dict[str, Any] | None:
+    daemon: dict[str, Any] | None = None
+    if rec is not None and rec.last_finished_at is not None:
+        daemon = {
+            "by": "daemon",
+            "started_at": rec.last_started_at,
+            "finished_at": rec.last_finished_at,
+            "result": rec.last_result,
+            "message": rec.last_message,
+            "changes_applied": rec.changes_applied,
+            "commit": rec.last_commit,
+        }
+    row = store.last_run(name)
+    cli: dict[str, Any] | None = None
+    if row is not None and row[3].get("holder") != DAEMON_HOLDER:
+        started, finished, result, detail = row
+        message = (
+            detail.get("error") or f"{detail.get('applied', 0)} applied, {detail.get('failed', 0)} failed"
+        )
+        cli = {
+            "by": "apply",
+            "started_at": started,
+            "finished_at": finished,
+            "result": result,
+            "message": message,
+            "changes_applied": int(detail.get("applied", 0)),
+            "commit": "",
+        }
+    if daemon is None or rec is None or rec.last_finished_at is None:
+        return cli
+    if cli is not None and cli["finished_at"] > rec.last_finished_at:
+        return cli
+    return daemon
+
+
+# --- text ------------------------------------------------------------------------------------
+
+
+def render_text(data: dict[str, Any], now: float, config_dir: str = ".") -> str:
+    lines = [_daemon_line(data["daemon"], now, data["config_commit"])]
+    if data["config_error"]:
+        lines.append(
+            f"config: INVALID on disk; the daemon runs the last valid config: {data['config_error']}"
+        )
+    lines.append("")
+    for c in data["customers"]:
+        lines.extend(_customer_lines(c, now, config_dir))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _daemon_line(d: dict[str, Any], now: float, commit: str) -> str:
+    if not d.get("pid"):
+        return "daemon: never ran against this state"
+    tail = f", config commit {commit[:12]}" if commit else ""
+    if d["running"]:
+        return f"daemon: running (pid {d['pid']} on {d.get('host', '?')}, heartbeat {_ago(d['heartbeat'], now)}){tail}"
+    when = d.get("stopped_at") or d.get("heartbeat")
+    return f"daemon: not running (last seen {_ago(when, now)}){tail}"
+
+
+def _customer_lines(c: dict[str, Any], now: float, config_dir: str) -> list[str]:
+    name = c["customer"]
+    run = c["last_run"]
+    if run is None:
+        head = "never run"
+    else:
+        head = f"{run['result']} {_ago(run['finished_at'], now)} ({run['message']})"
+        if run.get("commit"):
+            head += f" at commit {run['commit'][:12]}"
+    if c["paused"]:
+        head = "PAUSED (R10) · " + head
+    lines = [f"customer {name}: {head}"]
+    sched = []
+    if c["next_run_at"] is not None:
+        sched.append(f"next run {_in(c['next_run_at'], now)}")
+    if c["interval_minutes"]:
+        sched.append(f"every {c['interval_minutes']}m")
+    if c["quarantined"]:
+        sched.append(f"QUARANTINED after {c['failures']} consecutive failures (slow retry)")
+    elif c["failures"]:
+        sched.append(f"{c['failures']} consecutive failure(s), backing off")
+    if sched:
+        lines.append("  " + ", ".join(sched))
+    blocked = c["blocked"]
+    if blocked:
+        lines.append(f"  BLOCKED since {_ago(blocked['since'], now)}: {blocked['reason']}")
+        if c["override_pending"]:
+            lines.append("  override given; it is used by the next run")
+        else:
+            lines.append(f"  to apply it once anyway: reconciler override -c {config_dir} {name}")
+    if c["changes_pending"]:
+        lines.append(f"  {c['changes_pending']} change(s) planned, not applied")
+    for k in c["conflicts"]:
+        cands = ", ".join(f"{x['id']} {x['name']!r}" for x in k.get("candidates", []))
+        lines.append(f"  conflict: {k['label']} in {k['integration']}: {k['cause']} (candidates: {cands})")
+    return lines
+
+
+def _ago(ts: float | None, now: float) -> str:
+    if ts is None:
+        return "?"
+    return f"{_span(now - ts)} ago" if now >= ts else f"in {_span(ts - now)}"
+
+
+def _in(ts: float, now: float) -> str:
+    return "now (overdue)" if ts <= now else f"in {_span(ts - now)}"
+
+
+def _span(seconds: float) -> str:
+    s = int(seconds)
+    if s < 120:
+        return f"{s}s"
+    if s < 7200:
+        return f"{s // 60}m"
+    if s < 172800:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return f"{s // 86400}d"

@@ -1,0 +1,126 @@
+"""Live stage (Entra): the Microsoft Graph calls the reader needs, on the shared HTTP seam.
+
+- `users()`: `GET /v1.0/users?$select=<USER_SELECT>&$top=999`, following
+  `@odata.nextLink` verbatim until it is absent (a page may be empty).
+- `latest_delta_link()`: `GET /v1.0/users/delta?$select=...&$deltatoken=latest`, Graph's
+  "sync from now": no users, just a deltaLink that a full read can be anchored to.
+- `changes(delta_link)`: one round of `/users/delta`, following nextLinks to the
+  next deltaLink. A 410 Gone, or a 400 `syncStateNotFound` (the token is more
+  than seven days old), raises `DeltaExpired`: the caller reads everything again.
+- `group_members(id)`: `/groups/{id}/members` (or `transitiveMembers`), with `@odata.type`.
+
+Retries, Retry-After, error mapping: `HttpApi`. Bearer tokens: `auth.BearerAuth`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from reconciler.errors import ProviderError
+from reconciler.providers.http import HttpApi, short_error
+
+# Exactly the user fields the engine uses (see cache.user_of).
+USER_SELECT = (
+    "id", "userPrincipalName", "mail", "givenName", "surname", "displayName", "accountEnabled",
+    "assignedLicenses", "onPremisesImmutableId", "onPremisesSamAccountName", "proxyAddresses",
+)  # fmt: skip
+PAGE_SIZE = 999  # Graph's maximum $top for users
+MEMBER_SELECT = ("id", "userPrincipalName", "displayName")
+MAX_PAGES = 100_000  # a server that never stops paging is a bug, not a big tenant
+
+
+class DeltaExpired(Exception):
+    """The delta link can no longer be used; a full read is needed."""
+
+
+def graph_error_text(body: Any) -> str | None:
+    """`{"error": {"code", "message"}}` (Graph) or `{"error", "error_description"}` (identity)."""
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    if isinstance(error, dict):
+        return f"{error.get('code', '')}: {error.get('message', '')}".strip(": ")
+    if isinstance(error, str):
+        return f"{error}: {body.get('error_description', '')}".split(" Trace ID:", 1)[0]
+    return None
+
+
+class GraphClient:
+    def __init__(self, api: HttpApi, graph_url: str) -> None:
+        self.api = api
+        self.base = graph_url.rstrip("/") + "/v1.0"
+
+    def users(self) -> Iterator[dict[str, Any]]:
+        params = {"$select": ",".join(USER_SELECT), "$top": str(PAGE_SIZE)}
+        yield from self._pages(f"{self.base}/users", params)
+
+    def group_members(self, group_id: str, *, transitive: bool = False) -> Iterator[dict[str, Any]]:
+        kind = "transitiveMembers" if transitive else "members"
+        params = {"$select": ",".join(MEMBER_SELECT), "$top": str(PAGE_SIZE)}
+        yield from self._pages(f"{self.base}/groups/{group_id}/{kind}", params)
+
+    def latest_delta_link(self) -> str:
+        params = {"$select": ",".join(USER_SELECT), "$deltatoken": "latest"}
+        try:
+            _, link = self._delta_round(f"{self.base}/users/delta", params)
+        except DeltaExpired as exc:  # not on a fresh request: something is wrong on Graph's side
+            raise ProviderError(self.api.where, f"GET /v1.0/users/delta: {exc}") from None
+        return link
+
+    def changes(self, delta_link: str) -> tuple[list[dict[str, Any]], str]:
+        """The changes since `delta_link` (in order, possibly repeated) and the next delta link."""
+        return self._delta_round(delta_link, None)
+
+    def _pages(self, url: str, params: dict[str, str] | None) -> Iterator[dict[str, Any]]:
+        for _ in range(MAX_PAGES):
+            body = self._object(self.api.get_json(url, params=params))
+            yield from self._values(body)
+            next_link = body.get("@odata.nextLink")
+            if not next_link:
+                return
+            url, params = str(next_link), None  # the nextLink already carries the query
+        raise ProviderError(self.api.where, f"{_path(url)}: more than {MAX_PAGES} pages; gave up")
+
+    def _delta_round(self, url: str, params: dict[str, str] | None) -> tuple[list[dict[str, Any]], str]:
+        items: list[dict[str, Any]] = []
+        for _ in range(MAX_PAGES):
+            response = self.api.request("GET", url, params=params, ok=(400, 410))
+            if response.status_code == 410:
+                raise DeltaExpired("410 Gone")
+            if response.status_code == 400:
+                text = short_error(response, graph_error_text)
+                if "syncstatenotfound" in text.lower():
+                    raise DeltaExpired(text)
+                raise ProviderError(self.api.where, f"GET {_path(url)}: HTTP 400: {text}")
+            try:
+                body = self._object(response.json())
+            except ValueError:
+                raise ProviderError(self.api.where, f"GET {_path(url)}: answer is not JSON") from None
+            items.extend(self._values(body))
+            if body.get("@odata.deltaLink"):
+                return items, str(body["@odata.deltaLink"])
+            if not body.get("@odata.nextLink"):
+                raise ProviderError(
+                    self.api.where, f"GET {_path(url)}: delta page without nextLink or deltaLink"
+                )
+            url, params = str(body["@odata.nextLink"]), None
+        raise ProviderError(self.api.where, f"{_path(url)}: more than {MAX_PAGES} delta pages; gave up")
+
+    def _object(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise ProviderError(self.api.where, "Graph answered with something other than a JSON object")
+        return body
+
+    def _values(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        values = body.get("value")
+        if not isinstance(values, list) or not all(isinstance(v, dict) and "id" in v for v in values):
+            raise ProviderError(self.api.where, "Graph page has no 'value' list of objects with ids")
+        return values
+
+
+def _path(url: str) -> str:
+    """Without the query: skip and delta tokens stay out of messages."""
+    return httpx.URL(url).path

@@ -1,0 +1,231 @@
+"""State: what the daemon remembers per customer, beside the managed state (R19).
+
+One row per customer: the last run and its result, pending conflicts with their
+causes, the safety block (reason and the removals it would make), a one-time
+override, consecutive failures and quarantine, and when the next run is due.
+Plus a few daemon-wide facts (its pid and heartbeat, the config error it is
+living with, the config commit). `reconciler status` reads the same tables.
+
+It lives in the state database file but on its own connection, so the
+`StateStore` interface stays small; SQLite's WAL lets both connections work.
+Updates are column-targeted so a person's override (CLI, another process) and
+the daemon's run bookkeeping never overwrite each other.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import StateError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS daemon_customers (
+    customer TEXT PRIMARY KEY,
+    next_run_at REAL,
+    last_started_at REAL, last_finished_at REAL, last_result TEXT NOT NULL DEFAULT '',
+    last_message TEXT NOT NULL DEFAULT '', last_success_at REAL, last_commit TEXT NOT NULL DEFAULT '',
+    last_config_digest TEXT NOT NULL DEFAULT '',
+    changes_applied INTEGER NOT NULL DEFAULT 0, changes_pending INTEGER NOT NULL DEFAULT 0,
+    conflicts TEXT NOT NULL DEFAULT '[]',
+    failures INTEGER NOT NULL DEFAULT 0, quarantined INTEGER NOT NULL DEFAULT 0,
+    blocked_reason TEXT NOT NULL DEFAULT '', blocked_since REAL, blocked_removals TEXT NOT NULL DEFAULT '[]',
+    override_at REAL, override_by TEXT NOT NULL DEFAULT '', override_removals TEXT NOT NULL DEFAULT '[]');
+CREATE TABLE IF NOT EXISTS daemon_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+# columns the daemon writes after a run (never the override ones)
+_RUN_COLUMNS = (
+    "next_run_at",
+    "last_started_at",
+    "last_finished_at",
+    "last_result",
+    "last_message",
+    "last_success_at",
+    "last_commit",
+    "last_config_digest",
+    "changes_applied",
+    "changes_pending",
+    "conflicts",
+    "failures",
+    "quarantined",
+    "blocked_reason",
+    "blocked_since",
+    "blocked_removals",
+)
+_JSON_COLUMNS = ("conflicts", "blocked_removals", "override_removals")
+
+
+@dataclass(frozen=True)
+class CustomerRecord:
+    customer: str
+    next_run_at: float | None = None
+    last_started_at: float | None = None
+    last_finished_at: float | None = None
+    last_result: str = ""
+    last_message: str = ""
+    last_success_at: float | None = None
+    last_commit: str = ""
+    last_config_digest: str = ""
+    changes_applied: int = 0
+    changes_pending: int = 0
+    conflicts: tuple[dict[str, Any], ...] = ()
+    failures: int = 0
+    quarantined: bool = False
+    blocked_reason: str = ""
+    blocked_since: float | None = None
+    blocked_removals: tuple[str, ...] = ()
+    override_at: float | None = None
+    override_by: str = ""
+    override_removals: tuple[str, ...] = field(default=())
+
+    @property
+    def blocked(self) -> bool:
+        return bool(self.blocked_reason)
+
+    @property
+    def override_pending(self) -> bool:
+        return self.override_at is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+_COLUMNS = tuple(f.name for f in fields(CustomerRecord))
+
+
+@dataclass(frozen=True)
+class Slot:
+    next_run_at: float | None
+    last_started_at: float | None
+    failures: int
+
+
+class DaemonState:
+    """The daemon tables of the state database; thread-safe."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(str(path), timeout=10.0, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.executescript(_SCHEMA)
+        self._mutex = threading.RLock()
+
+    def close(self) -> None:
+        with self._mutex:
+            self._db.close()
+
+    # --- per customer ------------------------------------------------------------------------
+    def get(self, customer: str) -> CustomerRecord | None:
+        with self._mutex:
+            row = self._db.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM daemon_customers WHERE customer=?",  # noqa: S608
+                (customer,),
+            ).fetchone()
+        return _record(row) if row else None
+
+    def all(self) -> dict[str, CustomerRecord]:
+        with self._mutex:
+            rows = self._db.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM daemon_customers ORDER BY customer"  # noqa: S608
+            ).fetchall()
+        return {r[0]: _record(r) for r in rows}
+
+    def schedule(self) -> dict[str, Slot]:
+        """What the scheduler reads every cycle, without the heavier columns."""
+        with self._mutex:
+            rows = self._db.execute(
+                "SELECT customer, next_run_at, last_started_at, failures FROM daemon_customers"
+            ).fetchall()
+        return {r[0]: Slot(r[1], r[2], r[3]) for r in rows}
+
+    def save_run(self, record: CustomerRecord) -> None:
+        """Write a run's bookkeeping; override columns are left as they are."""
+        values = [_column_value(name, getattr(record, name)) for name in _RUN_COLUMNS]
+        sets = ", ".join(f"{c}=excluded.{c}" for c in _RUN_COLUMNS)
+        with self._mutex:
+            self._db.execute(
+                f"INSERT INTO daemon_customers (customer, {', '.join(_RUN_COLUMNS)}) "  # noqa: S608
+                f"VALUES (?{', ?' * len(_RUN_COLUMNS)}) ON CONFLICT(customer) DO UPDATE SET {sets}",
+                (record.customer, *values),
+            )
+
+    def set_next_run(self, customer: str, when: float) -> None:
+        with self._mutex:
+            self._db.execute(
+                "INSERT INTO daemon_customers (customer, next_run_at) VALUES (?, ?) "
+                "ON CONFLICT(customer) DO UPDATE SET next_run_at=excluded.next_run_at",
+                (customer, when),
+            )
+
+    def request_override(self, customer: str, now: float, by: str) -> CustomerRecord:
+        """A person approves, once, exactly the removals that blocked the customer."""
+        with self._mutex:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                current = self.get(customer)
+                if current is None or not current.blocked:
+                    raise StateError(f"{customer}: not blocked by a safety guard; nothing to override")
+                self._db.execute(
+                    "UPDATE daemon_customers SET override_at=?, override_by=?, override_removals=?, next_run_at=? "
+                    "WHERE customer=?",
+                    (now, by, json.dumps(list(current.blocked_removals)), now, customer),
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        out = self.get(customer)
+        assert out is not None
+        return out
+
+    def clear_override(self, customer: str, override_at: float) -> None:
+        """Consume the override a run used (not a newer one given meanwhile)."""
+        with self._mutex:
+            self._db.execute(
+                "UPDATE daemon_customers SET override_at=NULL, override_by='', override_removals='[]' "
+                "WHERE customer=? AND override_at=?",
+                (customer, override_at),
+            )
+
+    # --- daemon-wide -------------------------------------------------------------------------
+    def put_meta(self, key: str, value: Any) -> None:
+        with self._mutex:
+            if value is None:
+                self._db.execute("DELETE FROM daemon_meta WHERE key=?", (key,))
+            else:
+                self._db.execute(
+                    "INSERT INTO daemon_meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                    (key, json.dumps(value, sort_keys=True)),
+                )
+
+    def meta(self) -> dict[str, Any]:
+        with self._mutex:
+            rows = self._db.execute("SELECT key, value FROM daemon_meta").fetchall()
+        return {k: json.loads(v) for k, v in rows}
+
+
+def _column_value(name: str, value: Any) -> Any:
+    if name in _JSON_COLUMNS:
+        return json.dumps(list(value), sort_keys=True)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _record(row: tuple[Any, ...]) -> CustomerRecord:
+    kw: dict[str, Any] = dict(zip(_COLUMNS, row, strict=True))
+    for name in _JSON_COLUMNS:
+        kw[name] = tuple(json.loads(kw[name] or "[]"))
+    kw["quarantined"] = bool(kw["quarantined"])
+    return CustomerRecord(**kw)

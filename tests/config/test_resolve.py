@@ -1,0 +1,89 @@
+"""Config stage: which import settings apply to each customer (R20), and pause (R10)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reconciler.config import load_valid_config
+from reconciler.config.resolve import effective_customers
+
+AD = """\
+  directories:
+    activeDirectory: {server: dc, baseDn: "DC=x", bindUser: {env: U}, bindPassword: {env: P}}
+"""
+
+
+def write(root: Path, name: str, text: str) -> None:
+    (root / f"{name}.yaml").write_text("apiVersion: reconciler.dev/v1\n" + text)
+
+
+def test_membership_by_name_by_list_by_label_and_own_settings(tmp_path: Path) -> None:
+    sel = "  source: activeDirectory\n  selection: {ous: ['OU=%s,DC=x']}\n"
+    write(tmp_path, "named", "kind: Customer\nmetadata: {name: named}\nspec:\n  importPolicy: p1\n" + AD)
+    write(tmp_path, "listed", "kind: Customer\nmetadata: {name: listed}\nspec:\n" + AD)
+    write(tmp_path, "labelled", "kind: Customer\nmetadata: {name: labelled, labels: {t: g}}\nspec:\n" + AD)
+    write(
+        tmp_path,
+        "own",
+        "kind: Customer\nmetadata: {name: own}\nspec:\n"
+        + AD
+        + "  import:\n"
+        + "  "
+        + (sel % "Own").replace("\n  ", "\n    "),
+    )
+    write(tmp_path, "none", "kind: Customer\nmetadata: {name: none}\n")
+    write(tmp_path, "p1", "kind: ImportPolicy\nmetadata: {name: p1}\nspec:\n" + sel % "P1")
+    write(
+        tmp_path,
+        "p2",
+        "kind: ImportPolicy\nmetadata: {name: p2}\nspec:\n"
+        + sel % "P2"
+        + "  appliesTo: {customers: [listed]}\n",
+    )
+    write(
+        tmp_path,
+        "p3",
+        "kind: ImportPolicy\nmetadata: {name: p3}\nspec:\n"
+        + sel % "P3"
+        + "  paused: true\n  appliesTo: {labelSelector: {matchLabels: {t: g}}}\n",
+    )
+    write(
+        tmp_path,
+        "adm",
+        "kind: AdminImportPolicy\nmetadata: {name: adm}\nspec:\n"
+        + sel % "Adm"
+        + "  appliesTo: {customers: [named]}\n",
+    )
+    eff = effective_customers(load_valid_config(tmp_path))
+
+    assert list(eff) == ["labelled", "listed", "named", "none", "own"]
+    origins = {
+        n: (e.end_user.origin if e.end_user else None, e.admin.origin if e.admin else None)
+        for n, e in eff.items()
+    }
+    assert origins == {
+        "named": ("policy p1", "policy adm"),
+        "listed": ("policy p2", None),
+        "labelled": ("policy p3", None),
+        "own": ("customer", None),
+        "none": (None, None),
+    }
+    own = eff["own"].end_user
+    assert own is not None and own.settings.selection.ous == ("OU=Own,DC=x",)
+    assert [n for n, e in eff.items() if e.paused] == ["labelled"]  # via its paused policy (R10)
+
+
+def test_safety_comes_from_the_policy_else_settings(tmp_path: Path) -> None:
+    write(tmp_path, "s", "kind: Settings\nmetadata: {name: s}\nspec:\n  safety: {maxRemovalPercent: 15}\n")
+    write(tmp_path, "a", "kind: Customer\nmetadata: {name: a}\nspec:\n  importPolicy: strict\n" + AD)
+    write(tmp_path, "b", "kind: Customer\nmetadata: {name: b}\nspec:\n  paused: true\n" + AD)
+    write(
+        tmp_path,
+        "strict",
+        "kind: ImportPolicy\nmetadata: {name: strict}\nspec:\n  source: activeDirectory\n"
+        "  selection: {groups: ['CN=G,OU=G,DC=x']}\n  safety: {maxRemovalPercent: 5, minExistingAccounts: 1}\n",
+    )
+    eff = effective_customers(load_valid_config(tmp_path))
+    assert (eff["a"].safety.max_removal_percent, eff["a"].safety.min_existing_accounts) == (5, 1)
+    assert (eff["b"].safety.max_removal_percent, eff["b"].safety.min_existing_accounts) == (15, 10)
+    assert eff["b"].paused and not eff["a"].paused

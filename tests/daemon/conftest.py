@@ -1,0 +1,116 @@
+"""Daemon test rig: a scratch copy of the quickstart, a fake clock, a real scheduler."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from reconciler.daemon.configsource import ConfigSource, GitRepo
+from reconciler.daemon.metrics import DaemonMetrics
+from reconciler.daemon.scheduler import Scheduler
+from reconciler.state.daemon import CustomerRecord, DaemonState
+from reconciler.state.store import SqliteStore
+from reconciler.testing.clock import FakeClock
+
+QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
+TOKEN = "t0ken-for-tests-only"
+
+
+def edit_yaml(path: Path, change: Any) -> None:
+    """Rewrite a YAML document through `change(doc)`; bump its mtime so reloads see it."""
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(doc)
+    write(path, yaml.safe_dump(doc, sort_keys=False))
+
+
+def write(path: Path, text: str) -> None:
+    old = path.stat().st_mtime_ns if path.exists() else 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    new = max(path.stat().st_mtime_ns, old + 1_000_000)
+    os.utime(path, ns=(new, new))
+
+
+def set_daemon(root: Path, **daemon: Any) -> None:
+    def change(doc: dict[str, Any]) -> None:
+        doc["spec"].setdefault("daemon", {}).update(daemon)
+
+    edit_yaml(root / "settings.yaml", change)
+
+
+def entra_users(root: Path, customer: str) -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = json.loads((root / "live" / customer / "entra.json").read_text())["users"]
+    return data
+
+
+def set_entra_users(root: Path, customer: str, users: list[dict[str, Any]]) -> None:
+    path = root / "live" / customer / "entra.json"
+    data = json.loads(path.read_text())
+    data["users"] = users
+    write(path, json.dumps(data, indent=1))
+
+
+@dataclass
+class Rig:
+    root: Path
+    clock: FakeClock
+    store: SqliteStore
+    state: DaemonState
+    metrics: DaemonMetrics
+    scheduler: Scheduler
+
+    def cycle(self) -> float:
+        """One scheduling pass, then wait (really) for the runs it started."""
+        delay = self.scheduler.cycle()
+        assert self.scheduler.drain(30), "runs did not finish"
+        return delay
+
+    def record(self, customer: str) -> CustomerRecord:
+        rec = self.state.get(customer)
+        assert rec is not None, f"no daemon record for {customer}"
+        return rec
+
+    def accounts(self, customer: str) -> set[str]:
+        return {a.upn for a in self.store.load(customer).accounts.values()}
+
+    def metric(self, name: str, **labels: str) -> float | None:
+        return self.metrics.registry.get_sample_value(name, labels)
+
+    def close(self) -> None:
+        self.scheduler.shutdown(5)
+        self.store.close()
+        self.state.close()
+
+
+def make_rig(root: Path, seed: int = 7, git: bool = False) -> Rig:
+    clock = FakeClock()
+    source = ConfigSource(root, clock, GitRepo(root) if git else None)
+    path = root / source.config.settings_doc.spec.state.path
+    store, state, metrics = SqliteStore(path), DaemonState(path), DaemonMetrics()
+    scheduler = Scheduler(source, store, state, clock, metrics, random.Random(seed))
+    return Rig(root, clock, store, state, metrics, scheduler)
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "config"
+    shutil.copytree(QUICKSTART, root, ignore=shutil.ignore_patterns(".reconciler"))
+    set_daemon(root, jitterPercent=0, token={"env": "RECONCILER_TEST_TOKEN"})
+    return root
+
+
+@pytest.fixture
+def rig(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
+    monkeypatch.setenv("RECONCILER_TEST_TOKEN", TOKEN)
+    r = make_rig(config_dir)
+    yield r
+    r.close()
