@@ -70,6 +70,8 @@ class AdSetup:
         groups: list[str] | None = None,
         nested: bool = False,
         password_sync: bool = False,
+        entra_tenant: str = "00000000-0000-0000-0000-0000000000aa",
+        settings: dict[str, Any] | None = None,
         admin_ous: list[str] | None = None,
         admin_groups: list[str] | None = None,
         user: str = seed.READER_UPN,
@@ -93,11 +95,16 @@ class AdSetup:
         spec["import"] = _selection(ous, groups, nested)
         if password_sync:
             spec["import"]["passwordSync"] = True
-            spec["directories"]["entra"] = {"tenantId": "00000000-0000-0000-0000-0000000000aa"}
+            spec["directories"]["entra"] = {"tenantId": entra_tenant}
         if admin_ous or admin_groups:
             spec["adminImport"] = _selection(admin_ous, admin_groups, False)
         docs = [
-            {"apiVersion": "reconciler.dev/v1", "kind": "Settings", "metadata": {"name": "default"}},
+            {
+                "apiVersion": "reconciler.dev/v1",
+                "kind": "Settings",
+                "metadata": {"name": "default"},
+                "spec": settings or {},
+            },
             {
                 "apiVersion": "reconciler.dev/v1",
                 "kind": "Customer",
