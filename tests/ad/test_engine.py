@@ -1,17 +1,22 @@
 """The engine end to end with the real AD reader and Samba (R2-R8).
 
-Password sync (R3) needs an Entra source: until the Graph client and its
-simulator land, it is checked on the pure core with the live AD snapshot and
-Entra users made from the same objectGUIDs.
+Password sync through the real Entra client is in test_engine_entra.py; here R3
+matching is also checked on the pure core, with Entra users built from the same
+objectGUIDs.
 """
 
 from __future__ import annotations
 
 import base64
+import json
+import shutil
+from pathlib import Path
 
 import ldap3
 import pytest
+from click.testing import CliRunner
 
+from reconciler.cli import main
 from reconciler.config.load import load_config
 from reconciler.core.desired import LiveDirectories, desired_accounts
 from reconciler.core.model import DirectorySnapshot, DirectoryUser, DirSource
@@ -139,3 +144,26 @@ def test_password_sync_matches_by_immutable_id_then_upn_then_smtp(
         "bob@example.test": "entra-b.baker@contoso.onmicrosoft.com",
     }
     assert all(a.sources == (DirSource.AD, DirSource.ENTRA) for a in desired.accounts.values())
+
+
+def test_snapshot_of_ad_plans_offline_like_the_live_directory(ad: AdSetup, tmp_path: Path) -> None:
+    ad.write(groups=[seed.SALES_TEAM], nested=True)
+    live = plan(ad)
+    out = tmp_path / "capture"
+    result = CliRunner().invoke(main, ["snapshot", "-c", str(ad.root), "--customer", "acme", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "ad.json (4 users, 2 groups)" in result.output  # carol (disabled) and both groups included
+    captured = json.loads((out / "acme" / "ad.json").read_text())
+    assert {u["upn"] for u in captured["users"]} >= {"bob@example.test", "carol@example.test"}
+    # the same config, in snapshot mode against the capture, plans the same changes
+    offline = tmp_path / "offline"
+    shutil.copytree(ad.root, offline, ignore=shutil.ignore_patterns(".reconciler"))
+    config = (offline / "config.yaml").read_text()
+    (offline / "config.yaml").write_text(
+        config.replace(
+            "metadata:\n  name: default\nspec: {}",
+            f"metadata:\n  name: default\nspec:\n  snapshot:\n    dir: {out}",
+        )
+    )
+    offline_plan = plan(AdSetup(offline, ad.dc))
+    assert upns(offline_plan, ChangeKind.ADD) == upns(live, ChangeKind.ADD)

@@ -27,7 +27,7 @@ SECRET_ENV = "RECONCILER_TEST_AD_GRAPH_SECRET"
 @pytest.fixture
 def graph(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[GraphSimulator]:
     forget_apps()
-    sim = GraphSimulator(TestCA.create(tmp_path / "graph-ca"), tenants=[TENANT])
+    sim = GraphSimulator(TestCA.create(tmp_path / "graph-ca"), tenants=(TENANT,))
     sim.start()
     monkeypatch.setenv(SECRET_ENV, sim.identity.client_secret)
     yield sim
@@ -35,6 +35,7 @@ def graph(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[GraphSimu
 
 
 def graph_settings(sim: GraphSimulator) -> dict[str, object]:
+    assert sim.ca is not None
     return {
         "connections": {
             "graph": {
