@@ -159,3 +159,13 @@ def test_a_dc_that_does_not_answer_times_out(ad: AdSetup, silent_server: int) ->
     elapsed = time.monotonic() - start
     assert elapsed < 8, elapsed
     assert "127.0.0.1" in str(err.value)
+
+
+def test_a_base_dn_that_does_not_exist_is_a_clear_error(ad: AdSetup) -> None:
+    missing = "OU=Gone,DC=example,DC=test"
+    reader = ad.reader(groups=[seed.SALES_TEAM], baseDn=missing)
+    with pytest.raises(ProviderError) as err:
+        reader.read(DirectoryScope(groups=(seed.SALES_TEAM,)))
+    assert str(err.value) == (
+        f"acme (Active Directory 127.0.0.1): {missing!r} does not exist on the DC (check baseDn and the selection)"
+    )

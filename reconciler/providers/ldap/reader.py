@@ -16,8 +16,9 @@ The users include disabled accounts (`enabled=False`); the core filters them.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -27,7 +28,7 @@ from reconciler.core.model import DirectorySnapshot
 from reconciler.errors import ProviderError
 from reconciler.providers.base import DirectoryScope, ProviderContext
 from reconciler.providers.ldap import conn
-from reconciler.providers.ldap.conn import Endpoint, SearchStats, Session
+from reconciler.providers.ldap.conn import Endpoint, NoSuchObject, SearchStats, Session
 from reconciler.providers.ldap.selection import describe, overlap_problems
 from reconciler.providers.ldap.state import CURSOR_NAME, SyncState, snapshot
 from reconciler.providers.ldap.sync import (
@@ -69,12 +70,24 @@ class AdReader:
         self.stats = SearchStats()
         return conn.open_session(self.endpoint, self._user, self._password, self.stats)
 
+    @contextlib.contextmanager
+    def _clear_errors(self) -> Iterator[None]:
+        """What escapes the sync code as other exceptions becomes this customer's error."""
+        try:
+            yield
+        except NoSuchObject as missing:
+            raise ProviderError(
+                self.where, f"{missing.base!r} does not exist on the DC (check baseDn and the selection)"
+            ) from None
+        except ValueError as exc:  # undecodable data, e.g. no objectGUID readable
+            raise ProviderError(self.where, f"unexpected data from the DC: {exc}") from None
+
     def check_selection(self, scope: DirectoryScope) -> list[str]:
         """Problems with the selected OUs and groups, each naming the customer, which
         import selects the entry, and the entry as written."""
         if not scope.ous and not scope.groups:
             return []
-        with self._session() as session:
+        with self._session() as session, self._clear_errors():
             resolved = resolve_scope(session, scope)
         problems = [p for r in resolved for p in describe(self.ctx.customer, r)]
         return problems + overlap_problems(self.ctx.customer, resolved)
@@ -84,7 +97,7 @@ class AdReader:
             self.last_sync, self.last_reason = "full", "nothing selected"
             return DirectorySnapshot(users=())
         key = scope_key(scope, self.base_dn)
-        with self._session() as session:
+        with self._session() as session, self._clear_errors():
             state, reason = None, "full sync requested"
             if not scope.full_sync:
                 state, reason = self._incremental(session, scope, key)
