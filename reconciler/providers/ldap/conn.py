@@ -289,7 +289,8 @@ def open_session(endpoint: Endpoint, user: SecretStr, password: SecretStr, stats
         conn.open(read_server_info=False)
         if endpoint.mode is TlsMode.STARTTLS:
             step = f"StartTLS with {endpoint.address} failed"
-            if not conn.start_tls(read_server_info=False):
+            if not conn.start_tls(read_server_info=False):  # never bind in clear text instead
+                _quiet_unbind(conn)
                 raise ProviderError(where, f"{step}: {scrub(str(conn.last_error), secrets)}")
         step = f"bind to {endpoint.address} failed"
         bound = conn.bind(read_server_info=False)
