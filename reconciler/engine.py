@@ -22,7 +22,7 @@ from reconciler.core.plan import CustomerPlan, Plan, Status
 from reconciler.core.planning import CustomerLive, PlanOptions, plan_customer
 from reconciler.errors import ConfigError, LockHeldError, Problem, ReconcilerError, StalePlanError
 from reconciler.gcpause import gc_paused
-from reconciler.providers.base import CustomerProviders, DirectoryScope, ProviderContext
+from reconciler.providers.base import CustomerProviders, DirectoryScope, ProviderContext, SelectionChecker
 from reconciler.providers.registry import open_customer
 from reconciler.state.store import SqliteStore
 
@@ -52,6 +52,27 @@ class Engine:
 
     def providers(self, eff: EffectiveCustomer) -> CustomerProviders:
         return open_customer(self.context(eff))
+
+    def live_checks(self, names: Sequence[str] = ()) -> list[str]:
+        """Selection problems only the live directory can tell (well-known SIDs, missing
+        OUs/groups, overlaps by object identity), one line per problem, naming the customer."""
+        problems: list[str] = []
+        for eff in self.customers(names):
+            if self.config.settings_doc.spec.snapshot is not None:
+                break
+            scope = scope_for(eff, False)
+            if not scope.ous and not scope.groups:
+                continue
+            try:
+                providers = self.providers(eff)
+                try:
+                    if isinstance(providers.ad, SelectionChecker):
+                        problems += providers.ad.check_selection(scope)
+                finally:
+                    providers.close()
+            except ReconcilerError as exc:
+                problems.append(str(exc))
+        return problems
 
     # --- plan ------------------------------------------------------------------------------
     def plan(

@@ -10,13 +10,26 @@ from reconciler.cli.common import config_dir_option
 from reconciler.config import load_valid_config
 from reconciler.config.models import KINDS
 from reconciler.config.schema import all_schemas, kind_schema, render
+from reconciler.engine import Engine
 
 
 @click.command()
 @config_dir_option
-def validate(config_dir: Path) -> None:
+@click.option(
+    "--live",
+    is_flag=True,
+    help="Also check AD selections against the directories (well-known SIDs, missing OUs/groups, overlaps).",
+)
+@click.pass_context
+def validate(ctx: click.Context, config_dir: Path, live: bool) -> None:
     """Check every document: structure, then the rules (R2-R20). Exit 1 on problems."""
     config = load_valid_config(config_dir)
+    if live:
+        problems = Engine.open(config).live_checks()
+        for problem in problems:
+            click.echo(problem, err=True)
+        if problems:
+            ctx.exit(1)
     click.echo(
         f"{config_dir}: valid ({len(config.customers)} customers, {len(config.policies)} import policies, "
         f"{len(config.admin_policies)} admin import policies)"

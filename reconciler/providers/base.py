@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from reconciler.config.models import SettingsSpec
 from reconciler.config.resolve import EffectiveCustomer
@@ -63,6 +63,13 @@ class ProviderContext:
 
 class DirectoryReader(Protocol):
     def read(self, scope: DirectoryScope) -> DirectorySnapshot: ...
+
+
+@runtime_checkable
+class SelectionChecker(Protocol):
+    """A directory that can check a selection live (R4, R5, R7 by object identity)."""
+
+    def check_selection(self, scope: DirectoryScope) -> list[str]: ...
 
 
 class PasswordVault(Protocol):

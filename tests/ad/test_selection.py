@@ -95,3 +95,21 @@ def test_read_refuses_what_check_selection_reports(
         reader.read(DirectoryScope(ous=tuple(ous), groups=tuple(groups)))
     assert expected in str(err.value)
     assert str(err.value).startswith("acme (Active Directory 127.0.0.1): selection refused")
+
+
+def test_validate_live_reports_what_only_the_directory_can_tell(ad: AdSetup) -> None:
+    """`reconciler validate --live`: the offline rules pass, the DC finds the problems."""
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+
+    ad.write(groups=[seed.RENAMED_WELL_KNOWN, MISSING_GROUP])
+    runner = CliRunner()
+    offline = runner.invoke(main, ["validate", "-c", str(ad.root)])
+    assert offline.exit_code == 0, offline.output
+    live = runner.invoke(main, ["validate", "-c", str(ad.root), "--live"])
+    assert live.exit_code == 1
+    assert "(R4)" in live.output and f"{MISSING_GROUP!r} does not exist" in live.output
+    assert "Traceback" not in live.output and seed.USER_PASSWORD not in live.output
+    ad.write(groups=[seed.SALES_TEAM])
+    assert runner.invoke(main, ["validate", "-c", str(ad.root), "--live"]).exit_code == 0
