@@ -18,8 +18,8 @@ from reconciler.config import ConfigSet
 from reconciler.config.models import Source
 from reconciler.config.resolve import EffectiveCustomer, effective_customers
 from reconciler.core.desired import LiveDirectories
-from reconciler.core.plan import CustomerPlan, Plan, Status
-from reconciler.core.planning import CustomerLive, PlanOptions, plan_customer
+from reconciler.core.plan import ChangeKind, CustomerPlan, Plan, Status
+from reconciler.core.planning import CustomerLive, PlanOptions, plan_customer, removal_guard
 from reconciler.errors import ConfigError, LockHeldError, Problem, ReconcilerError, StalePlanError
 from reconciler.gcpause import gc_paused
 from reconciler.providers.base import CustomerProviders, DirectoryScope, ProviderContext, SelectionChecker
@@ -102,6 +102,9 @@ class Engine:
         except ReconcilerError as exc:
             log.warning("%s", exc)
             return CustomerPlan(eff.name, Status.ERROR, serial, reason=str(exc))
+        except Exception as exc:  # a bug or bad data must not stop the other customers
+            log.debug("%s: unexpected error while reading", eff.name, exc_info=True)
+            return CustomerPlan(eff.name, Status.ERROR, serial, reason=unexpected(exc))
         managed = self.store.load(eff.name)
         with gc_paused():
             return plan_customer(eff, live, managed, options)
@@ -130,13 +133,21 @@ class Engine:
         plan: Plan,
         holder: str = "reconciler apply",
         progress: Callable[[str, int], Callable[[int], None]] | None = None,
+        allow_mass_removal: bool = False,
     ) -> list[CustomerResult]:
+        """Apply each customer's planned changes. A saved plan is data from outside:
+        pause (R10) and the removal guard are checked again against the config and
+        state as they are now, whatever the plan says."""
         self.check_fresh(plan)
         effs = {e.name: e for e in self.customers()}
         batch = self.config.settings_doc.spec.apply_batch_size
         results: list[CustomerResult] = []
         for cp in plan.customers:
             if not cp.applicable:
+                continue
+            refusal = self._recheck(cp, effs.get(cp.customer), allow_mass_removal)
+            if refusal is not None:
+                results.append(CustomerResult(cp.customer, error=refusal, refused=True))
                 continue
             started = time.time()
             try:
@@ -153,6 +164,9 @@ class Engine:
                     providers.close()
             except ReconcilerError as exc:
                 result = CustomerResult(cp.customer, error=str(exc))
+            except Exception as exc:  # state stays consistent: every batch commits or not at all
+                log.debug("%s: unexpected error while applying", cp.customer, exc_info=True)
+                result = CustomerResult(cp.customer, error=unexpected(exc))
             finally:
                 self.store.unlock(cp.customer)
             outcome = "error" if result.error or result.failed else "applied"
@@ -169,6 +183,23 @@ class Engine:
             )
             results.append(result)
         return results
+
+    def _recheck(
+        self, cp: CustomerPlan, eff: EffectiveCustomer | None, allow_mass_removal: bool
+    ) -> str | None:
+        if eff is None:
+            return f"customer {cp.customer!r} is no longer in the config"
+        if eff.paused:
+            return "paused (R10): not applied"
+        if allow_mass_removal:
+            return None
+        return removal_guard(eff.safety, self.store.count_accounts(cp.customer), cp.count(ChangeKind.REMOVE))
+
+
+def unexpected(exc: Exception) -> str:
+    """A one-line description of a bug or bad data, without the exception's text
+    (which may quote data, e.g. a character of a password)."""
+    return f"unexpected {type(exc).__name__} (a bug or malformed data); rerun with -vv for the traceback"
 
 
 def scope_for(eff: EffectiveCustomer, full_sync: bool) -> DirectoryScope:

@@ -39,6 +39,7 @@ class CustomerResult:
     customer: str
     outcomes: list[Outcome] = field(default_factory=list)
     error: str = ""
+    refused: bool = False  # by a safety guard at apply time
 
     @property
     def failed(self) -> list[Outcome]:

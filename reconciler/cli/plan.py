@@ -43,6 +43,8 @@ def save_plan(plan: Plan, path: Path) -> None:
 def load_plan(path: Path) -> Plan:
     try:
         data: Any = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("the file does not hold a JSON object")
         return Plan.from_dict(data)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ReconcilerError(f"{path}: not a reconciler plan file ({type(exc).__name__}: {exc})") from None
@@ -134,7 +136,7 @@ def apply(
         click.echo("Nothing to apply.")
         ctx.exit(plan_exit_code(the_plan, False))
     with _progress() as progress:
-        results = engine.apply(the_plan, progress=progress)
+        results = engine.apply(the_plan, progress=progress, allow_mass_removal=allow_mass_removal)
     ctx.exit(_report(the_plan, results))
 
 
@@ -164,12 +166,12 @@ def _report(the_plan: Plan, results: list[CustomerResult]) -> int:
     for r in results:
         if r.error:
             click.echo(f"{r.customer}: not applied: {r.error}", err=True)
-            code = EXIT_ERROR
+            code = EXIT_REFUSED if r.refused or code == EXIT_REFUSED else EXIT_ERROR
             continue
         click.echo(f"{r.customer}: {len(r.succeeded)} applied, {len(r.failed)} failed")
         for o in r.failed:
             click.echo(f"  failed: {o.change.kind.value} {o.change.label}: {o.message}", err=True)
-            code = EXIT_ERROR
+            code = EXIT_REFUSED if code == EXIT_REFUSED else EXIT_ERROR
     done = sum(len(r.succeeded) for r in results)
     failed = sum(len(r.failed) for r in results)
     click.echo(f"Apply complete: {done} changes applied, {failed} failed.")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from string import Formatter
 from typing import Any
 
+from reconciler.config.models import Safety
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.core.desired import LiveDirectories, desired_accounts
 from reconciler.core.matching import (
@@ -98,7 +99,8 @@ def plan_customer(
     adds = {c.account_key for c in changes if c.kind is ChangeKind.ADD}
     for account in with_option("welcome_email"):
         status = managed.welcome.get(account.key)
-        owed = account.key in adds or status is WelcomeStatus.DUE
+        # R16: once per account, ever: a returning account that was welcomed is not welcomed again
+        owed = (account.key in adds and status is None) or status is WelcomeStatus.DUE
         if status is WelcomeStatus.PENDING:
             warnings.append(
                 f"{account.upn}: a welcome email send was interrupted; it may or may not have arrived and is not resent (R16)"
@@ -288,14 +290,30 @@ def _safety(
             f"{' and '.join(empty)} returned no users; refusing to remove {len(removed)} of {existing} accounts "
             "(use --allow-mass-removal if this is intended)"
         )
-    safety = customer.safety
-    percent = 100.0 * len(removed) / existing if existing else 0.0
-    if existing >= safety.min_existing_accounts and percent > safety.max_removal_percent:
-        return Status.REFUSED, (
-            f"would remove {len(removed)} of {existing} accounts ({percent:.0f}% > {safety.max_removal_percent:g}% "
-            f"limit); use --allow-mass-removal if this is intended"
+    refusal = removal_guard(customer.safety, existing, len(removed))
+    return (Status.REFUSED, refusal) if refusal else (Status.OK, "")
+
+
+def removal_guard(safety: Safety, existing: int, removing: int) -> str | None:
+    """Why removing `removing` of `existing` accounts needs an override, or None.
+
+    Removing every account is always refused (a dropped license SKU, a renamed group
+    or a mistyped label can select nobody while the directory still answers); beyond
+    that, more than `maxRemovalPercent` once a customer has `minExistingAccounts`."""
+    if not removing:
+        return None
+    if removing >= existing:
+        return (
+            f"would remove all {existing} accounts: nothing is selected any more; "
+            "use --allow-mass-removal if this is intended"
         )
-    return Status.OK, ""
+    percent = 100.0 * removing / existing
+    if existing >= safety.min_existing_accounts and percent > safety.max_removal_percent:
+        return (
+            f"would remove {removing} of {existing} accounts ({percent:.0f}% > {safety.max_removal_percent:g}% "
+            "limit); use --allow-mass-removal if this is intended"
+        )
+    return None
 
 
 class _Fields(dict[str, Any]):

@@ -158,7 +158,12 @@ def _apply(
     created = datetime.fromtimestamp(ctx.clock.now(), UTC).isoformat(timespec="seconds")
     plan = Plan(engine.config.digest, created, (cplan,), (cplan.customer,))
     try:
-        results = engine.apply(plan, holder=ctx.holder, progress=_guard(ctx.abandon))
+        results = engine.apply(
+            plan,
+            holder=ctx.holder,
+            progress=_guard(ctx.abandon),
+            allow_mass_removal="used_override" in planned,
+        )
     except (LockHeldError, StalePlanError) as exc:
         return done(RunResult.BUSY, str(exc), pending=len(cplan.changes))
     result = results[0] if results else CustomerResult(cplan.customer)

@@ -121,9 +121,30 @@ def _build(cls: Any, raw: dict[str, Any], implied: dict[str, Any], path: Path, w
     missing = required - set(raw)
     if missing:
         raise ProviderError(where, f"{path}: item {i}: missing field(s) {', '.join(sorted(missing))}")
+    types = {f.name: str(f.type) for f in fields(cls)}
+    for key, value in raw.items():
+        problem = _type_problem(types[key], value)
+        if problem:
+            raise ProviderError(where, f"{path}: item {i}: field {key!r} {problem}")
     kw = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
     kw.update(implied)
     return cls(**kw)
+
+
+def _type_problem(annotation: str, value: Any) -> str:
+    """Check a JSON value against a model field's annotation (as written in model.py)."""
+    if value is None:
+        return "" if "None" in annotation else "must not be null"
+    if annotation.startswith("tuple[str"):
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        return "" if ok else "must be a list of strings"
+    if annotation.startswith("bool"):
+        return "" if isinstance(value, bool) else "must be true or false"
+    if annotation.startswith("int"):
+        return "" if isinstance(value, int) and not isinstance(value, bool) else "must be a whole number"
+    if annotation.startswith("str"):
+        return "" if isinstance(value, str) else "must be a string"
+    return ""
 
 
 def _dump(obj: Any, drop: str) -> dict[str, Any]:

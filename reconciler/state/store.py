@@ -95,6 +95,7 @@ class JournalEntry:
 
 class StateStore(Protocol):
     def load(self, customer: str) -> ManagedState: ...
+    def count_accounts(self, customer: str) -> int: ...
     def serial(self, customer: str) -> int: ...
     def get_cursor(self, customer: str, name: str) -> str | None: ...
     def put_cursor(self, customer: str, name: str, value: str | None) -> None: ...
@@ -105,13 +106,19 @@ class SqliteStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), timeout=10.0, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.executescript(_SCHEMA)
-        row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), timeout=10.0, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db.executescript(_SCHEMA)
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        except (sqlite3.Error, OSError) as exc:
+            raise StateError(
+                f"{path}: cannot open the state database ({exc}); restore it from a backup "
+                "or move it aside to start from empty state"
+            ) from None
         if row is None:
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
         elif int(row[0]) > SCHEMA_VERSION:
@@ -145,6 +152,11 @@ class SqliteStore:
     def serial(self, customer: str) -> int:
         row = self._db.execute("SELECT serial FROM serials WHERE customer=?", (customer,)).fetchone()
         return int(row[0]) if row else 0
+
+    def count_accounts(self, customer: str) -> int:
+        with self._mutex:
+            row = self._db.execute("SELECT count(*) FROM accounts WHERE customer=?", (customer,)).fetchone()
+        return int(row[0])
 
     def load(self, customer: str) -> ManagedState:
         with self._mutex:
@@ -192,8 +204,9 @@ class SqliteStore:
         )
 
     def remove_account(self, customer: str, key: str) -> None:
-        """Forget an account and its links; the integration records themselves are kept."""
-        for table, col in (("accounts", "key"), ("links", "account_key"), ("welcome", "account_key")):
+        """Forget an account and its links; the integration records themselves are kept,
+        and so is its welcome record (R16: a returning account is not welcomed twice)."""
+        for table, col in (("accounts", "key"), ("links", "account_key")):
             self._db.execute(f"DELETE FROM {table} WHERE customer=? AND {col}=?", (customer, key))  # noqa: S608
 
     def put_link(self, customer: str, link: Link) -> None:

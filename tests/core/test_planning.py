@@ -131,3 +131,20 @@ def test_conflict_names_candidates_and_the_pin() -> None:
     assert [c[0] for c in conflict.candidates] == ["10", "11"]
     assert conflict.pin == '{account: user1@acme.com, integration: itglue, recordId: "<one of: 10, 11>"}'
     assert not [c for c in plan.changes if c.kind in (ChangeKind.LINK, ChangeKind.CREATE_RECORD)]
+
+
+def test_removing_every_account_is_refused_whatever_the_count() -> None:
+    """Fewer accounts than the percentage floor, but the directory still answers and
+    selects nobody (licenses dropped, group renamed): nothing is removed."""
+    cust = customer(ENTRA)
+    state = managed_from(cust, live(entra(1), entra(2), entra(3)))
+    plan = plan_customer(cust, live(entra(1, licensed=False), entra(2, licensed=False)), state, PlanOptions())
+    assert plan.status is Status.REFUSED and "all 3 accounts" in plan.reason
+    assert plan_customer(cust, live(entra(1)), state, PlanOptions()).status is Status.OK
+
+
+def test_r16_a_returning_account_is_not_welcomed_twice() -> None:
+    cust = customer({"source": "entra", "options": {"welcomeEmail": True}})
+    state = ManagedState(welcome={"end-user/entra:e-1": WelcomeStatus.SENT})
+    plan = plan_customer(cust, live(entra(1)), state, PlanOptions())
+    assert [c.kind for c in plan.changes] == [ChangeKind.ADD]

@@ -125,3 +125,62 @@ def test_a_broken_live_file_fails_one_customer_with_its_location(quickstart: Pat
     assert code == 1
     assert "northwind/ad.json:2:11: invalid JSON" in out
     assert "customer contoso: 16 changes" in out  # the others are still planned
+
+
+def test_a_wrongly_typed_live_field_fails_that_customer_only(quickstart: Path) -> None:
+    ent = quickstart / "live" / "contoso" / "entra.json"
+    data = json.loads(ent.read_text())
+    data["users"][0]["proxy_addresses"] = 5
+    ent.write_text(json.dumps(data))
+    code, out = run("plan", "-c", str(quickstart))
+    assert code == 1 and "Traceback" not in out
+    assert "item 0: field 'proxy_addresses' must be a list of strings" in out
+    assert "customer fabrikam: 8 changes" in out
+
+
+def test_corrupt_state_and_plan_files_give_one_clear_line(quickstart: Path, tmp_path: Path) -> None:
+    state = quickstart / ".reconciler" / "state.db"
+    state.parent.mkdir()
+    state.write_bytes(b"this is not a database" * 100)
+    code, out = run("plan", "-c", str(quickstart))
+    assert code == 1 and "cannot open the state database" in out and "Traceback" not in out
+    state.unlink()
+    bogus = tmp_path / "plan.json"
+    bogus.write_text("[]")
+    code, out = run("show", str(bogus))
+    assert code == 1 and "not a reconciler plan file" in out
+
+
+def test_apply_rechecks_pause_and_the_guard_whatever_the_plan_says(quickstart: Path, tmp_path: Path) -> None:
+    planfile = tmp_path / "plan.json"
+    assert run("apply", "-c", str(quickstart), "--auto-approve")[0] == 0
+    # an edited plan: tailspin (paused) marked ok, and every contoso account removed
+    run("plan", "-c", str(quickstart), "-o", str(planfile))
+    data = json.loads(planfile.read_text())
+    state = json.loads(run("state", "list", "-c", str(quickstart), "--format", "json")[1])
+    contoso = next(c for c in state if c["customer"] == "contoso")
+    for cp in data["customers"]:
+        if cp["customer"] == "tailspin":
+            cp["status"] = "ok"
+        if cp["customer"] == "contoso":
+            cp["changes"] = [
+                {
+                    "kind": "remove",
+                    "account_key": a["key"],
+                    "label": a["upn"],
+                    "rule": "R8",
+                    "reason": "edited",
+                    "account": a,
+                }
+                for a in contoso["accounts"]
+            ]
+            for change in cp["changes"]:
+                for k in ("links", "welcome"):
+                    change["account"].pop(k)
+    planfile.write_text(json.dumps(data))
+    code, out = run("apply", "-c", str(quickstart), str(planfile))
+    assert code == 3, out
+    assert "tailspin: not applied: paused (R10)" in out
+    assert "contoso: not applied: would remove all 6 accounts" in out
+    assert "yolanda" not in run("state", "list", "-c", str(quickstart))[1]
+    assert "alice@contoso.com" in run("state", "list", "-c", str(quickstart))[1]

@@ -43,7 +43,7 @@ def test_a_failed_batch_leaves_nothing(tmp_path: Path) -> None:
     assert store.load("c").accounts == {} and store.serial("c") == 0
 
 
-def test_remove_account_forgets_links_and_welcome(tmp_path: Path) -> None:
+def test_remove_account_forgets_links_but_keeps_the_welcome_record(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "s.db")
     with store.batch():
         store.put_account("c", account(1))
@@ -52,7 +52,8 @@ def test_remove_account_forgets_links_and_welcome(tmp_path: Path) -> None:
     with store.batch():
         store.remove_account("c", account(1).key)
     state = store.load("c")
-    assert not state.accounts and not state.links and not state.welcome
+    assert not state.accounts and not state.links
+    assert state.welcome == {account(1).key: WelcomeStatus.SENT}  # R16: never welcomed twice
 
 
 HOLD = """
