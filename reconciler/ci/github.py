@@ -5,7 +5,8 @@ marker and edited in place), the pull requests of a commit, and the newest
 artifact of a name from a trusted run (downloaded and unpacked with size and
 path checks). Requests go through `HttpApi`: retries, Retry-After, and errors
 that never carry the token. The token is a `SecretStr`, sent only to the API
-origin: httpx drops it when a download redirects to blob storage.
+origin: httpx drops it when a download redirects to blob storage, and a
+`Link: next` page on another scheme, host or port is refused, not followed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pydantic import SecretStr
 
 from reconciler import __version__
 from reconciler.errors import ProviderError
-from reconciler.providers.http import HttpApi
+from reconciler.providers.http import HttpApi, origin_text, same_origin
 
 API_URL = "https://api.github.com"
 MAX_ARTIFACT_BYTES = 50_000_000
@@ -64,6 +65,7 @@ class GitHub:
         if repo.count("/") != 1 or not all(repo.split("/")):
             raise ProviderError(WHERE, f"repository must be OWNER/NAME, not {repo!r}")
         self.repo = repo
+        self.api_url = api_url
         client = httpx.Client(
             base_url=api_url.rstrip("/"),
             headers={
@@ -92,6 +94,12 @@ class GitHub:
                 raise ProviderError(WHERE, f"GET {httpx.URL(url).path}: answer is not JSON") from None
             yield from items(body)
             nxt = response.links.get("next", {}).get("url")
+            if nxt and not same_origin(nxt, self.api_url):
+                raise ProviderError(
+                    WHERE,
+                    f"GET {response.url.path}: the next page link points at {origin_text(nxt)}, "
+                    f"not at the API {origin_text(self.api_url)}; not followed (the token would go with it)",
+                )
             url, query = (nxt, None) if nxt else (None, None)
 
     # --- sticky comment -----------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -132,13 +133,46 @@ class GraphCredential(Model):
         return self
 
 
+HTTPS_URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]://[^/?#@\s]+(/[^?#\s]*)?$"
+
+
+def _https_base_url(value: Any) -> Any:
+    """An https:// URL with a host and no query, fragment or user info (credentials go to it)."""
+    if not isinstance(value, str):
+        return value
+    parts = urlsplit(value)
+    if parts.scheme.lower() != "https" or not parts.hostname:
+        raise ValueError(
+            "must be an https:// URL (credentials and bearer tokens are sent to it); "
+            "plain http is not supported"
+        )
+    if not re.match(HTTPS_URL_PATTERN, value):
+        raise ValueError("must be a base URL: https://host[:port][/path], no query, fragment or user info")
+    try:
+        parts.port  # noqa: B018 - raises on a port out of range
+    except ValueError:
+        raise ValueError("has an invalid port") from None
+    return value
+
+
 class GraphConnection(TlsOptions):
     client_id: str = Field(description="Application (client) id of the MSP's multi-tenant app.")
     credential: GraphCredential
-    authority_host: str = "https://login.microsoftonline.com"
-    graph_url: str = "https://graph.microsoft.com"
+    authority_host: str = Field(
+        default="https://login.microsoftonline.com",
+        json_schema_extra={"pattern": HTTPS_URL_PATTERN},
+        description="Identity platform (https only): the client secret or assertion is sent to it.",
+    )
+    graph_url: str = Field(
+        default="https://graph.microsoft.com",
+        json_schema_extra={"pattern": HTTPS_URL_PATTERN},
+        description="Microsoft Graph (https only): every request carries the bearer token; "
+        "links on another scheme, host or port are never followed.",
+    )
     full_sync_every_hours: float = Field(default=24.0, gt=0)
     max_concurrent_tenants: int = Field(default=8, ge=1, le=64)
+
+    _https = field_validator("authority_host", "graph_url", mode="after")(_https_base_url)
 
 
 class ItGlueConnection(TlsOptions):

@@ -10,16 +10,26 @@ POST needs `Authorization: Bearer <token>` (Settings daemon.token, a secret
 reference resolved per request, so a rotated token file needs no restart);
 without a configured token the POST endpoints are off (403). Request lines are
 logged at debug level only; headers never.
+
+There is no TLS: listening on anything but loopback logs a loud warning (the
+token would cross the network in clear). Each connection has a socket timeout,
+so idle or slow clients do not hold a thread for ever. A request body longer
+than MAX_BODY, or one without a usable length (bad Content-Length, chunked),
+is answered 413/400/411 and the connection closed, never read past: the rest
+of the stream must not be taken for a second request.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import ipaddress
 import json
 import logging
 import re
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -37,6 +47,9 @@ _ROUTE = re.compile(r"^/customers/(?P<name>[^/]+)/(?P<action>reconcile|override)
 _NAME = re.compile(NAME_PATTERN)
 MAX_WAIT_SECONDS = 300.0
 MAX_BODY = 64_000
+HANDLER_TIMEOUT_SECONDS = 10.0  # per socket operation of one connection
+LINGER_SECONDS = 1.0  # after refusing a body: read (and drop) what is in flight, so the answer arrives
+LINGER_BYTES = 256_000
 STALL_SECONDS = 3 * POLL_SECONDS + 60.0
 
 
@@ -48,16 +61,30 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def is_loopback(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: DaemonHttpServer
     protocol_version = "HTTP/1.1"
     server_version = "reconciler"
     sys_version = ""
+    timeout = HANDLER_TIMEOUT_SECONDS  # StreamRequestHandler.setup() sets it on the socket
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.debug("http %s %s", self.command, urlsplit(self.path).path)
+        # also called before a request line was read (a timeout): no command or path yet
+        path = getattr(self, "path", "") or ""
+        log.debug("http %s %s", getattr(self, "command", None) or "-", urlsplit(path).path or "-")
 
     def do_GET(self) -> None:
+        if not self._read_body():
+            return
         path = urlsplit(self.path).path
         sched = self.server.scheduler
         if path == "/healthz":
@@ -75,7 +102,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"error": "not found"})
 
     def do_POST(self) -> None:
-        self._drain_body()
+        if not self._read_body():
+            return
         parts = urlsplit(self.path)
         match = _ROUTE.match(parts.path)
         if match is None:
@@ -106,6 +134,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(202, {"customer": name, "queued": True, "action": action})
 
     def do_PUT(self) -> None:
+        if not self._read_body():
+            return
         self._send(405, {"error": "method not allowed"})
 
     do_DELETE = do_PATCH = do_PUT
@@ -130,13 +160,43 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         return True
 
-    def _drain_body(self) -> None:
-        try:
-            length = min(int(self.headers.get("Content-Length") or 0), MAX_BODY)
-        except ValueError:
-            length = 0
-        if length > 0:
-            self.rfile.read(length)
+    def _read_body(self) -> bool:
+        """Read (and drop) the request body, so the next request on this connection
+        starts where it should; False when the request was refused and the connection
+        is to be closed, because where its body ends is unknown or too far."""
+        if self.headers.get("Transfer-Encoding") is not None:
+            self._refuse(411, "chunked request bodies are not accepted; send Content-Length")
+            return False
+        values = self.headers.get_all("Content-Length") or []
+        text = values[0].strip() if len(values) == 1 else ""
+        if len(values) > 1 or (values and not text.isdigit()):
+            self._refuse(400, "invalid Content-Length")
+            return False
+        length = int(text) if text else 0
+        if length > MAX_BODY:
+            self._refuse(413, f"request body larger than {MAX_BODY} bytes")
+            return False
+        if length and len(self.rfile.read(length)) < length:
+            self.close_connection = True  # the client went away mid-body
+            return False
+        return True
+
+    def _refuse(self, status: int, error: str) -> None:
+        """Answer, close the connection, and read what the client already sent for a
+        moment (bounded), so the answer is not lost to a TCP reset."""
+        self._send(status, {"error": error}, {"Connection": "close"})
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + LINGER_SECONDS
+            drained = 0
+            while drained < LINGER_BYTES and (left := deadline - time.monotonic()) > 0:
+                self.connection.settimeout(left)
+                chunk = self.connection.recv(65536)
+                if not chunk:
+                    break
+                drained += len(chunk)
 
     def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         self._raw(status, (json.dumps(body, sort_keys=True) + "\n").encode(), "application/json", headers)
@@ -169,6 +229,14 @@ class DaemonHttpServer(ThreadingHTTPServer):
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
         self._thread: threading.Thread | None = None
+        host = str(self.server_address[0])
+        if not is_loopback(host):
+            log.warning(
+                "the daemon's HTTP listener is on %s, not on loopback, and has no TLS: the bearer token "
+                "of the POST endpoints, and every answer, cross the network in clear text. Listen on "
+                "127.0.0.1 and put a TLS-terminating proxy in front to reach it from elsewhere.",
+                self.url,
+            )
 
     @property
     def url(self) -> str:

@@ -15,6 +15,8 @@ import sys
 import time
 from typing import Any, TextIO
 
+from reconciler.logfilter import install_url_redaction
+
 LOG = logging.getLogger("reconciler.daemon")
 QUIET_LIBRARIES = ("httpx", "httpcore", "msal", "urllib3")
 
@@ -80,3 +82,4 @@ def configure(fmt: str, level: int = logging.INFO, stream: TextIO | None = None)
     logging.getLogger("reconciler").setLevel(level)
     for noisy in QUIET_LIBRARIES:
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    install_url_redaction()  # should one of their lines get through anyway: no query strings

@@ -12,7 +12,9 @@ hands one message to the MSP's mail server:
 - Login from secret references; smtplib's debug output (which would show the
   AUTH exchange) is never turned on, and no error message carries a secret.
 - `MailNotSent` (a `ProviderError`) when the server certainly did not take the
-  message (connect, TLS, login, a refused sender or recipient, a refused DATA):
+  message (connect, TLS, login, a refused sender or recipient, a refused DATA,
+  and any unexpected error before DATA, e.g. a non-ASCII password smtplib cannot
+  encode; messages name the exception's type, never its text):
   the engine may clear its pending record and try on a later run. Any other
   `ProviderError` means the message may have been accepted (the connection broke
   during DATA): it must stay pending.
@@ -82,10 +84,15 @@ class SmtpMailer:
     # --- Mailer ----------------------------------------------------------------------
     def send(self, mail: WelcomeEmail) -> None:
         message = self._message(mail)
+        try:
+            payload = message.as_bytes(policy=POLICY)
+        except Exception as exc:  # nothing was sent yet
+            raise MailNotSent(self.where, f"cannot encode the message: {type(exc).__name__}") from None
         smtp = self._connection()
         options = ["SMTPUTF8"] if not (mail.to + self._sender).isascii() else []
         if options and not smtp.has_extn("smtputf8"):
             raise MailNotSent(self.where, "the recipient address is not ASCII and the server lacks SMTPUTF8")
+        failure = ""
         try:
             code, reply = smtp.mail(self._sender, options)
             if code != 250:
@@ -95,24 +102,26 @@ class SmtpMailer:
             if code not in (250, 251):
                 self._reset(smtp)
                 raise MailNotSent(self.where, f"recipient refused: {code} {_reply(reply)}")
-        except (smtplib.SMTPException, OSError) as exc:
+        except MailNotSent:
+            raise
+        except Exception as exc:  # before DATA: the server cannot have taken the message
+            failure = f"connection failed before the message was sent: {_name(exc)}"
+        if failure:
             self._drop()
-            raise MailNotSent(
-                self.where, f"connection failed before the message was sent: {_name(exc)}"
-            ) from None
+            raise MailNotSent(self.where, failure)
+        refused: MailNotSent | None = None
         try:
-            code, reply = smtp.data(message.as_bytes(policy=POLICY))
+            code, reply = smtp.data(payload)
         except smtplib.SMTPDataError as exc:
+            refused = MailNotSent(self.where, f"message refused: {exc.smtp_code} {_reply(exc.smtp_error)}")
+        except Exception as exc:  # during DATA: the message may have been accepted
+            failure = f"connection failed while sending; the message may have been delivered: {_name(exc)}"
+        if refused is not None:
             self._reset(smtp)
-            raise MailNotSent(
-                self.where, f"message refused: {exc.smtp_code} {_reply(exc.smtp_error)}"
-            ) from None
-        except (smtplib.SMTPException, OSError) as exc:
+            raise refused
+        if failure:
             self._drop()
-            raise ProviderError(
-                self.where,
-                f"connection failed while sending; the message may have been delivered: {_name(exc)}",
-            ) from None
+            raise ProviderError(self.where, failure)
         if code != 250:
             self._reset(smtp)
             raise MailNotSent(self.where, f"message refused: {code} {_reply(reply)}")
@@ -154,7 +163,7 @@ class SmtpMailer:
             try:
                 if self._smtp.noop()[0] == 250:
                     return self._smtp
-            except (smtplib.SMTPException, OSError):
+            except Exception:  # noqa: S110 - a dead connection is replaced below
                 pass
             self._drop()
         self._smtp = self._connect()
@@ -163,6 +172,10 @@ class SmtpMailer:
     def _connect(self) -> smtplib.SMTP:
         host, port = self.conn.host, self.conn.port
         smtp: smtplib.SMTP | None = None
+        # Every failure becomes MailNotSent raised *after* the except block, so the
+        # original exception (a UnicodeEncodeError holds the whole AUTH string,
+        # password included) is not even kept as the new one's __context__.
+        failure = ""
         try:
             if self.conn.security == "tls":
                 smtp = smtplib.SMTP_SSL(host, port, timeout=self._timeout, context=self._tls)
@@ -183,18 +196,15 @@ class SmtpMailer:
             _close(smtp)
             raise
         except smtplib.SMTPAuthenticationError as exc:
-            _close(smtp)
-            raise MailNotSent(
-                self.where, f"login refused: {exc.smtp_code} {_reply(exc.smtp_error)}"
-            ) from None
+            failure = f"login refused: {exc.smtp_code} {_reply(exc.smtp_error)}"
         except ssl.SSLCertVerificationError as exc:
-            _close(smtp)
-            raise MailNotSent(
-                self.where, f"TLS certificate of {host} is not trusted ({exc.verify_message}); see caFile"
-            ) from None
+            failure = f"TLS certificate of {host} is not trusted ({exc.verify_message}); see caFile"
         except (smtplib.SMTPException, OSError) as exc:
-            _close(smtp)
-            raise MailNotSent(self.where, f"cannot connect to {host}:{port}: {_name(exc)}") from None
+            failure = f"cannot connect to {host}:{port}: {_name(exc)}"
+        except Exception as exc:  # e.g. UnicodeError: only its type, its text can quote a secret
+            failure = f"cannot connect to {host}:{port}: unexpected {type(exc).__name__}"
+        _close(smtp)
+        raise MailNotSent(self.where, failure)
 
     def _login(self, smtp: smtplib.SMTP, username: str) -> None:
         """One AUTH attempt (smtplib's login() tries every mechanism in turn, which
@@ -203,8 +213,18 @@ class SmtpMailer:
         mechanism = next((m for m in ("PLAIN", "LOGIN") if m in offered), None)
         if mechanism is None:
             raise MailNotSent(self.where, f"{self.conn.host} offers no AUTH PLAIN or LOGIN")
+        password = self._password.get_secret_value() if self._password else ""
+        # smtplib encodes AUTH as ASCII and its UnicodeEncodeError would quote the
+        # offending character and its position: refuse first, naming neither.
+        for what, value in (("username", username), ("password", password)):
+            if not value.isascii():
+                raise MailNotSent(
+                    self.where,
+                    f"login not attempted: the SMTP {what} has non-ASCII characters, "
+                    "which SMTP AUTH here can only send as ASCII",
+                )
         smtp.user = username
-        smtp.password = self._password.get_secret_value() if self._password else ""
+        smtp.password = password
         try:
             smtp.auth(mechanism, smtp.auth_plain if mechanism == "PLAIN" else smtp.auth_login)
         finally:
@@ -261,6 +281,8 @@ def _reply(raw: bytes | str) -> str:
 
 
 def _name(exc: BaseException) -> str:
+    """A failure for a message: the server's reply, or only the exception's type (its
+    text can quote what was being sent, e.g. a UnicodeEncodeError)."""
     if isinstance(exc, smtplib.SMTPResponseException):
         return f"{exc.smtp_code} {_reply(exc.smtp_error)}"
     return type(exc).__name__

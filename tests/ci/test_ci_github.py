@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from reconciler.ci.github import GitHub
 from reconciler.errors import ProviderError
 from reconciler.testing.github import FakeGitHub
+from reconciler.testing.httpsim import SimRequest, SimResponse
 
 MARKER = "<!-- reconciler-plan key=. -->"
 
@@ -110,3 +111,32 @@ def test_zip_helper_round_trips() -> None:
 
     data = FakeArtifact(1, "n", {"a/b.txt": b"hi"}, 1, "", "").zip()
     assert zipfile.ZipFile(io.BytesIO(data)).read("a/b.txt") == b"hi"
+
+
+@pytest.mark.parametrize("origin", ["localhost", "http://127.0.0.1:1", "https"])
+def test_a_next_page_link_to_another_origin_is_not_followed_with_the_token(
+    github: FakeGitHub, origin: str
+) -> None:
+    for i in range(150):
+        github.add_comment(7, f"chatter {i}")
+    handle = github.handle
+    if origin == "localhost":  # same server, another host name: another origin
+        foreign = github.url.replace("127.0.0.1", "localhost")
+    elif origin == "https":  # same host and port, another scheme
+        foreign = github.url.replace("http://", "https://")
+    else:
+        foreign = origin
+
+    def tampered(request: SimRequest) -> SimResponse:
+        response = handle(request)
+        if "Link" in response.headers:
+            response.headers["Link"] = response.headers["Link"].replace(github.url, foreign)
+        return response
+
+    github.handle = tampered  # type: ignore[method-assign]
+    with pytest.raises(ProviderError, match=r"next page link points at .*; not followed") as info:
+        client(github).upsert_comment(7, MARKER, f"{MARKER}\nplan")
+    assert github.token not in str(info.value) and "page=2" not in str(info.value)
+    assert github.count("GET", "/repos/msp/policies/issues/7/comments") == 1  # page 1 only
+    assert not any(r.headers.get("host", "").startswith("localhost") for r in github.requests)
+    assert github.count("POST") == 0

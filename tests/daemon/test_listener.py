@@ -7,7 +7,10 @@ wakes it at once, so nothing here waits out an interval.
 from __future__ import annotations
 
 import logging
+import re
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,14 +20,21 @@ import pytest
 
 from reconciler.daemon.clock import SystemClock
 from reconciler.daemon.configsource import ConfigSource
-from reconciler.daemon.listener import DaemonHttpServer, parse_listen
+from reconciler.daemon.listener import (
+    HANDLER_TIMEOUT_SECONDS,
+    MAX_BODY,
+    DaemonHttpServer,
+    _Handler,
+    is_loopback,
+    parse_listen,
+)
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.scheduler import Scheduler
 from reconciler.providers.http import HttpApi, RetryPolicy
 from reconciler.state.daemon import DaemonState
 from reconciler.state.store import SqliteStore
 
-from .conftest import TOKEN, edit_yaml
+from .conftest import TOKEN, Rig, edit_yaml
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -159,3 +169,104 @@ def test_no_token_configured_means_403_even_with_a_header(config_dir: Path) -> N
         server.stop()
         store.close()
         state.close()
+
+
+# --- the listener's own hardening: loopback warning, timeouts, body limits ------------------
+
+
+def exchange(url: str, data: bytes, wait: float = 3.0) -> bytes:
+    """Send raw bytes on one connection; everything the server answers until it
+    closes the connection (or `wait` seconds pass without anything new)."""
+    host, port = httpx.URL(url).host, httpx.URL(url).port
+    assert port is not None
+    with socket.create_connection((host, port), timeout=wait) as sock:
+        sock.sendall(data)
+        received = b""
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+        except TimeoutError:
+            pass
+    return received
+
+
+def statuses(raw: bytes) -> list[int]:
+    return [int(m) for m in re.findall(rb"^HTTP/1\.[01] (\d{3}) ", raw, flags=re.MULTILINE)]
+
+
+def test_only_loopback_counts_as_loopback() -> None:
+    for host in ("127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"):
+        assert is_loopback(host), host
+    for host in ("0.0.0.0", "::", "10.1.2.3", "192.168.0.10", "fe80::1%eth0", "localhost", ""):
+        assert not is_loopback(host), host
+
+
+def test_listening_beyond_loopback_warns_loudly(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="reconciler")
+    local = DaemonHttpServer(("127.0.0.1", 0), rig.scheduler, rig.metrics)
+    local.server_close()
+    assert not caplog.records
+    wide = DaemonHttpServer(
+        ("0.0.0.0", 0), rig.scheduler, rig.metrics
+    )  # all interfaces: the point of the test
+    wide.server_close()
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING and record.name == "reconciler.daemon.http"
+    assert "not on loopback" in record.getMessage() and "clear text" in record.getMessage()
+    assert "bearer token" in record.getMessage()
+
+
+def test_idle_connections_time_out(
+    live: Live, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _Handler.timeout == HANDLER_TIMEOUT_SECONDS == 10.0
+    monkeypatch.setattr(_Handler, "timeout", 0.3)
+    started = time.monotonic()
+    assert exchange(live.url, b"", wait=5) == b""  # nothing sent: closed by the server, no answer
+    assert exchange(live.url, b"GET /healthz HTTP/1.1\r\nHost: x\r\n", wait=5) == b""  # headers never end
+    partial = exchange(
+        live.url, b"POST /customers/contoso/reconcile HTTP/1.1\r\nContent-Length: 10\r\n\r\n{", wait=5
+    )
+    assert partial == b""
+    assert time.monotonic() - started < 4.5  # each closed after the timeout, not the client's 5 s
+    assert "Traceback" not in capsys.readouterr().err  # a timeout before the request line is handled
+
+
+def test_a_body_over_the_limit_is_refused_and_never_parsed_as_a_second_request(
+    live: Live, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="reconciler")
+    head = b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
+    # what lies past MAX_BODY in the declared body: must never be read as a request of its own
+    smuggled = b"POST /customers/contoso/reconcile HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+    smuggled += TOKEN.encode() + b"\r\nContent-Length: 0\r\n\r\n"
+    raw = exchange(live.url, head + b"x" * MAX_BODY + smuggled)
+    assert statuses(raw) == [413]
+    assert b"\r\nConnection: close\r\n" in raw and b"larger than 64000 bytes" in raw
+    assert "import now requested" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        (b"Transfer-Encoding: chunked\r\n", 411),
+        (b"Content-Length: -5\r\n", 400),
+        (b"Content-Length: 12abc\r\n", 400),
+        (b"Content-Length: 2\r\nContent-Length: 40\r\n", 400),
+        (b"Content-Length: 99999999999\r\n", 413),
+    ],
+)
+def test_a_body_of_unknown_or_huge_length_closes_the_connection(
+    live: Live, headers: bytes, status: int
+) -> None:
+    tail = b"2\r\n{}\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    for method in (b"POST /customers/contoso/reconcile", b"GET /healthz", b"PUT /healthz"):
+        raw = exchange(live.url, method + b" HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n" + tail)
+        assert statuses(raw) == [status], (method, raw[:200])
+        assert b"\r\nConnection: close\r\n" in raw
+
+
+def test_a_small_body_keeps_the_connection_usable(live: Live) -> None:
+    first = b"POST /customers/nobody/reconcile HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+    second = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    assert statuses(exchange(live.url, first + second)) == [401, 200]

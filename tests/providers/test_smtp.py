@@ -212,3 +212,73 @@ def test_missing_password_reference_is_a_config_problem(
 ) -> None:
     with pytest.raises(ProviderError, match="both username and password"):
         mailer(sink, tmp_path, store, ca=test_ca, password=None)
+
+
+def _no_secret_anywhere(err: BaseException, secret: str, text: str) -> None:
+    message = str(err)
+    assert secret not in text and secret not in message
+    assert not any(ch in message for ch in secret if not ch.isascii())  # no character
+    assert "position" not in message and "codec" not in message  # no position
+    # nor kept on the exception: a UnicodeEncodeError's .object is the whole AUTH string
+    assert err.__cause__ is None and err.__context__ is None
+
+
+@pytest.mark.parametrize("which", ["password", "username"])
+def test_non_ascii_credentials_are_refused_without_showing_them(
+    test_ca: TestCA, tmp_path: Path, store: SqliteStore, monkeypatch: pytest.MonkeyPatch, all_output: Any,
+    which: str,
+) -> None:  # fmt: skip
+    user, password = ("mäiler@msp.example", PASSWORD) if which == "username" else (USER, "pässwörd")
+    monkeypatch.setenv("SMTP_USER", user)
+    monkeypatch.setenv("SMTP_PASSWORD", password)
+    with SmtpSink(test_ca, mode="starttls", username=user, password=password) as sink:
+        with pytest.raises(MailNotSent) as err:
+            mailer(sink, tmp_path, store, ca=test_ca).send(MAIL)
+        assert str(err.value) == (
+            f"acme: smtp: login not attempted: the SMTP {which} has non-ASCII characters, "
+            "which SMTP AUTH here can only send as ASCII"
+        )
+        assert sink.auth_failures == 0 and sink.messages == []  # no failed login against a lockout
+    _no_secret_anywhere(err.value, user if which == "username" else password, all_output(err.value))
+
+
+def test_an_unexpected_error_during_login_is_not_sent_and_shows_no_secret(
+    sink: SmtpSink, test_ca: TestCA, tmp_path: Path, store: SqliteStore, monkeypatch: pytest.MonkeyPatch,
+    all_output: Any,
+) -> None:  # fmt: skip
+    secret = "pässwörd"
+
+    def auth(self: Any, mechanism: str, authobject: Any, *, initial_response_ok: bool = True) -> Any:
+        text = f"\0{USER}\0{secret}"
+        raise UnicodeEncodeError("ascii", text, text.index("ä"), text.index("ä") + 1, "ordinal not in range")
+
+    monkeypatch.setattr("smtplib.SMTP.auth", auth)
+    with pytest.raises(MailNotSent) as err:
+        mailer(sink, tmp_path, store, ca=test_ca).send(MAIL)
+    assert (
+        str(err.value)
+        == f"acme: smtp: cannot connect to {sink.host}:{sink.port}: unexpected UnicodeEncodeError"
+    )
+    _no_secret_anywhere(err.value, secret, all_output(err.value))
+    assert sink.messages == []
+
+
+@pytest.mark.parametrize(("step", "sent_maybe"), [("mail", False), ("rcpt", False), ("data", True)])
+def test_unexpected_errors_while_sending_are_provider_errors(
+    sink: SmtpSink, test_ca: TestCA, tmp_path: Path, store: SqliteStore, monkeypatch: pytest.MonkeyPatch,
+    step: str, sent_maybe: bool,
+) -> None:  # fmt: skip
+    def broken(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise UnicodeDecodeError("utf-8", b"\xff secret", 0, 1, "invalid start byte")
+
+    m = mailer(sink, tmp_path, store, ca=test_ca)
+    m.send(MAIL)  # connected and logged in
+    with monkeypatch.context() as patch, pytest.raises(ProviderError) as err:
+        patch.setattr(f"smtplib.SMTP.{step}", broken)
+        m.send(MAIL)
+    assert isinstance(err.value, MailNotSent) is not sent_maybe
+    assert str(err.value).endswith(": UnicodeDecodeError") and "secret" not in str(err.value)
+    assert err.value.__context__ is None
+    m.send(MAIL)  # a new connection replaces the dropped one
+    m.close()
+    assert len(sink.messages) == 2

@@ -10,6 +10,11 @@
 - `group_members(id)`: `/groups/{id}/members` (or `transitiveMembers`), with `@odata.type`.
 
 Retries, Retry-After, error mapping: `HttpApi`. Bearer tokens: `auth.BearerAuth`.
+
+The bearer token goes with every request, so a link is followed (nextLink, and a
+deltaLink, also one read back from the state store) only when it is on exactly
+the scheme, host and port of `graphUrl`; any other raises `ProviderError` before
+a request is made.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 import httpx
 
 from reconciler.errors import ProviderError
-from reconciler.providers.http import HttpApi, short_error
+from reconciler.providers.http import HttpApi, origin_text, same_origin, short_error
 
 # Exactly the user fields the engine uses (see cache.user_of).
 USER_SELECT = (
@@ -51,7 +56,21 @@ def graph_error_text(body: Any) -> str | None:
 class GraphClient:
     def __init__(self, api: HttpApi, graph_url: str) -> None:
         self.api = api
+        self.graph_url = graph_url
         self.base = graph_url.rstrip("/") + "/v1.0"
+
+    def owns(self, link: str) -> bool:
+        """Whether `link` is on graphUrl (scheme, host and port), so the token may go with it."""
+        return same_origin(link, self.graph_url)
+
+    def _checked(self, link: str, what: str) -> str:
+        if not self.owns(link):
+            raise ProviderError(
+                self.api.where,
+                f"{what} points at {origin_text(link)}, not at graphUrl {origin_text(self.graph_url)}; "
+                "not followed (the bearer token would go with it)",
+            )
+        return link
 
     def users(self) -> Iterator[dict[str, Any]]:
         params = {"$select": ",".join(USER_SELECT), "$top": str(PAGE_SIZE)}
@@ -72,7 +91,7 @@ class GraphClient:
 
     def changes(self, delta_link: str) -> tuple[list[dict[str, Any]], str]:
         """The changes since `delta_link` (in order, possibly repeated) and the next delta link."""
-        return self._delta_round(delta_link, None)
+        return self._delta_round(self._checked(delta_link, "the stored deltaLink"), None)
 
     def _pages(self, url: str, params: dict[str, str] | None) -> Iterator[dict[str, Any]]:
         for _ in range(MAX_PAGES):
@@ -81,7 +100,8 @@ class GraphClient:
             next_link = body.get("@odata.nextLink")
             if not next_link:
                 return
-            url, params = str(next_link), None  # the nextLink already carries the query
+            # the nextLink already carries the query
+            url, params = self._checked(str(next_link), f"@odata.nextLink of GET {_path(url)}"), None
         raise ProviderError(self.api.where, f"{_path(url)}: more than {MAX_PAGES} pages; gave up")
 
     def _delta_round(self, url: str, params: dict[str, str] | None) -> tuple[list[dict[str, Any]], str]:
@@ -101,12 +121,17 @@ class GraphClient:
                 raise ProviderError(self.api.where, f"GET {_path(url)}: answer is not JSON") from None
             items.extend(self._values(body))
             if body.get("@odata.deltaLink"):
-                return items, str(body["@odata.deltaLink"])
+                return items, self._checked(
+                    str(body["@odata.deltaLink"]), f"@odata.deltaLink of GET {_path(url)}"
+                )
             if not body.get("@odata.nextLink"):
                 raise ProviderError(
                     self.api.where, f"GET {_path(url)}: delta page without nextLink or deltaLink"
                 )
-            url, params = str(body["@odata.nextLink"]), None
+            url, params = (
+                self._checked(str(body["@odata.nextLink"]), f"@odata.nextLink of GET {_path(url)}"),
+                None,
+            )
         raise ProviderError(self.api.where, f"{_path(url)}: more than {MAX_PAGES} delta pages; gave up")
 
     def _object(self, body: Any) -> dict[str, Any]:
@@ -123,4 +148,7 @@ class GraphClient:
 
 def _path(url: str) -> str:
     """Without the query: skip and delta tokens stay out of messages."""
-    return httpx.URL(url).path
+    try:
+        return httpx.URL(url).path
+    except httpx.InvalidURL:
+        return "(malformed URL)"

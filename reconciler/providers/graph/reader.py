@@ -9,7 +9,9 @@ apply them, `@removed` included.
 A full read happens when there is no usable cache, when asked
 (`DirectoryScope.full_sync`), when what we read changed (tenant, Graph URL,
 selected fields, scope), when the delta link expired (410, or 400
-syncStateNotFound), and every `fullSyncEveryHours` as a safety net.
+syncStateNotFound), when the stored delta link is not on graphUrl (a tampered
+state store: it is discarded, never followed), and every `fullSyncEveryHours`
+as a safety net.
 
 The reader returns every user; deciding who is an end user (licensed and
 enabled, R1) is the pure core's job.
@@ -86,6 +88,13 @@ class EntraReader:
                 http, self.where, retry=self.retry, extract_error=graph_error_text, sleep=self.sleep
             )
             client = GraphClient(api, self.conn.graph_url)
+            if reason is None and cached is not None and not client.owns(cached.delta_link):
+                # the state store was edited or damaged: never send the token elsewhere
+                log.warning(
+                    "%s: the stored delta link is not on graphUrl; discarded, reading the whole tenant",
+                    self.where,
+                )
+                reason = "stored delta link is not on graphUrl (discarded)"
             if reason is None and cached is not None:
                 try:
                     report.changes = self._apply_changes(client, cached)
