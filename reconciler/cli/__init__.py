@@ -14,6 +14,7 @@ import click
 
 from reconciler.cli.common import Ctx
 from reconciler.errors import EXIT_ERROR, ReconcilerError
+from reconciler.logfilter import install_url_redaction
 
 
 class _Group(click.Group):
@@ -57,6 +58,7 @@ def main(ctx: click.Context, debug: bool, verbose: int) -> None:
     """Policy-as-code onboarding of end-user accounts for MSPs."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    install_url_redaction()
     if verbose < 2:
         # their INFO lines carry full URLs: query strings with emails, delta tokens
         for noisy in ("httpx", "httpcore", "msal"):

@@ -39,6 +39,7 @@ from reconciler.providers.http import (
     HttpApi,
     RateLimiter,
     key_fingerprint,
+    same_origin,
     shared_limiter,
     tls_verify,
 )
@@ -101,7 +102,6 @@ class AutotaskContacts:
         self.api = api
         self.zone_url = zone_url.rstrip("/") + "/"
         self.company_id = company_id
-        self._host = httpx.URL(self.zone_url).host.lower()
 
     def close(self) -> None:
         self.api.client.close()
@@ -179,7 +179,7 @@ class AutotaskContacts:
             next_url = details.get("nextPageUrl") if isinstance(details, dict) else None
             if not next_url:
                 return out
-            if httpx.URL(next_url).host.lower() != self._host or not next_url.lower().startswith("https://"):
+            if not same_origin(next_url, self.zone_url):
                 raise ProviderError(self.api.where, "POST Contacts/query: next page is on another host")
             if next_url in seen:
                 raise ProviderError(self.api.where, "POST Contacts/query: paging does not advance")
