@@ -6,6 +6,13 @@ cursors (delta links, USNs), an apply journal, a lock, and run history (R19).
 `StateStore` is the interface; `SqliteStore` the default implementation (a
 PostgreSQL backend can implement the same methods).
 
+Threads: one connection is shared by the engine's (and the daemon's) worker
+threads, so every statement runs under one mutex and its rows are fetched
+before the mutex is released. A statement left stepping outside it would let
+another thread read a batch that is not committed, and would pin an old WAL
+snapshot under the next thread's `BEGIN IMMEDIATE`, which SQLite then refuses
+at once ("database is locked") whenever another connection wrote meanwhile.
+
 Locks: one row per customer holding pid, host and time. A second holder fails
 at once naming the first; a lock whose process is gone is reported as stale and
 is only broken explicitly (`reconciler state unlock`).
@@ -124,10 +131,25 @@ class SqliteStore:
         elif int(row[0]) > SCHEMA_VERSION:
             raise StateError(f"{path}: state schema {row[0]} is newer than this reconciler understands")
         self._in_tx = False
-        self._mutex = threading.RLock()  # one connection shared by the engine's worker threads
+        self._mutex = threading.RLock()  # one connection shared by threads: see the module doc
+
+    def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """Run one statement to completion under the mutex."""
+        with self._mutex:
+            return self._db.execute(sql, params).fetchall()
+
+    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        rows = self._all(sql, params)
+        return rows[0] if rows else None
+
+    def _run(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        """A write (inside `batch()`, whose mutex this re-enters)."""
+        with self._mutex:
+            return self._db.execute(sql, params)
 
     def close(self) -> None:
-        self._db.close()
+        with self._mutex:
+            self._db.close()
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -150,12 +172,11 @@ class SqliteStore:
 
     # --- reading -----------------------------------------------------------------------
     def serial(self, customer: str) -> int:
-        row = self._db.execute("SELECT serial FROM serials WHERE customer=?", (customer,)).fetchone()
+        row = self._one("SELECT serial FROM serials WHERE customer=?", (customer,))
         return int(row[0]) if row else 0
 
     def count_accounts(self, customer: str) -> int:
-        with self._mutex:
-            row = self._db.execute("SELECT count(*) FROM accounts WHERE customer=?", (customer,)).fetchone()
+        row = self._one("SELECT count(*) FROM accounts WHERE customer=?", (customer,))
         return int(row[0])
 
     def load(self, customer: str) -> ManagedState:
@@ -163,42 +184,39 @@ class SqliteStore:
             return self._load(customer)
 
     def _load(self, customer: str) -> ManagedState:
-        db = self._db
         accounts = {
             key: Account.from_dict(json.loads(data))
-            for key, data in db.execute("SELECT key, data FROM accounts WHERE customer=?", (customer,))
+            for key, data in self._all("SELECT key, data FROM accounts WHERE customer=?", (customer,))
         }
         links = {
             (key, IntegrationKind(kind)): Link(key, IntegrationKind(kind), rid)
-            for key, kind, rid in db.execute(
+            for key, kind, rid in self._all(
                 "SELECT account_key, integration, record_id FROM links WHERE customer=?", (customer,)
             )
         }
         welcome = {
             key: WelcomeStatus(status)
-            for key, status in db.execute(
+            for key, status in self._all(
                 "SELECT account_key, status FROM welcome WHERE customer=?", (customer,)
             )
         }
         return ManagedState(self.serial(customer), accounts, links, welcome)
 
     def customers(self) -> list[str]:
-        rows = self._db.execute(
-            "SELECT customer FROM serials UNION SELECT customer FROM accounts ORDER BY 1"
-        ).fetchall()
+        rows = self._all("SELECT customer FROM serials UNION SELECT customer FROM accounts ORDER BY 1")
         return [r[0] for r in rows]
 
     # --- writing (call inside batch()) ------------------------------------------------------
     def bump_serial(self, customer: str) -> int:
         new = self.serial(customer) + 1
-        self._db.execute(
+        self._run(
             "INSERT INTO serials VALUES (?, ?) ON CONFLICT(customer) DO UPDATE SET serial=excluded.serial",
             (customer, new),
         )
         return new
 
     def put_account(self, customer: str, account: Account) -> None:
-        self._db.execute(
+        self._run(
             "INSERT INTO accounts VALUES (?, ?, ?) ON CONFLICT(customer, key) DO UPDATE SET data=excluded.data",
             (customer, account.key, json.dumps(account.to_dict(), sort_keys=True)),
         )
@@ -207,17 +225,17 @@ class SqliteStore:
         """Forget an account and its links; the integration records themselves are kept,
         and so is its welcome record (R16: a returning account is not welcomed twice)."""
         for table, col in (("accounts", "key"), ("links", "account_key")):
-            self._db.execute(f"DELETE FROM {table} WHERE customer=? AND {col}=?", (customer, key))  # noqa: S608
+            self._run(f"DELETE FROM {table} WHERE customer=? AND {col}=?", (customer, key))  # noqa: S608
 
     def put_link(self, customer: str, link: Link) -> None:
-        self._db.execute(
+        self._run(
             "INSERT INTO links VALUES (?, ?, ?, ?) ON CONFLICT(customer, account_key, integration) "
             "DO UPDATE SET record_id=excluded.record_id",
             (customer, link.account_key, link.integration.value, link.record_id),
         )
 
     def set_welcome(self, customer: str, key: str, status: WelcomeStatus) -> None:
-        self._db.execute(
+        self._run(
             "INSERT INTO welcome VALUES (?, ?, ?, ?) ON CONFLICT(customer, account_key) "
             "DO UPDATE SET status=excluded.status, updated_at=excluded.updated_at",
             (customer, key, status.value, time.time()),
@@ -225,18 +243,15 @@ class SqliteStore:
 
     # --- cursors (provider memory; each put commits on its own) -------------------------------
     def get_cursor(self, customer: str, name: str) -> str | None:
-        with self._mutex:
-            row = self._db.execute(
-                "SELECT value FROM cursors WHERE customer=? AND name=?", (customer, name)
-            ).fetchone()
+        row = self._one("SELECT value FROM cursors WHERE customer=? AND name=?", (customer, name))
         return str(row[0]) if row else None
 
     def put_cursor(self, customer: str, name: str, value: str | None) -> None:
         with self.batch():
             if value is None:
-                self._db.execute("DELETE FROM cursors WHERE customer=? AND name=?", (customer, name))
+                self._run("DELETE FROM cursors WHERE customer=? AND name=?", (customer, name))
             else:
-                self._db.execute(
+                self._run(
                     "INSERT INTO cursors VALUES (?, ?, ?) ON CONFLICT(customer, name) DO UPDATE SET value=excluded.value",
                     (customer, name, value),
                 )
@@ -246,23 +261,23 @@ class SqliteStore:
         """Record the intent of an external create before doing it (commits at once)."""
         now = time.time()
         with self.batch():
-            cur = self._db.execute(
+            cur = self._run(
                 "INSERT INTO journal (customer, op, marker, status, created_at, updated_at) VALUES (?, ?, ?, 'open', ?, ?)",
                 (customer, op, marker, now, now),
             )
         return int(cur.lastrowid or 0)
 
     def journal_close(self, entry_id: int, status: str, detail: str = "") -> None:
-        self._db.execute(
+        self._run(
             "UPDATE journal SET status=?, detail=?, updated_at=? WHERE id=?",
             (status, detail, time.time(), entry_id),
         )
 
     def journal_pending(self, customer: str) -> list[JournalEntry]:
-        rows = self._db.execute(
+        rows = self._all(
             "SELECT id, customer, op, marker, status, detail FROM journal WHERE customer=? AND status='open' ORDER BY id",
             (customer,),
-        ).fetchall()
+        )
         return [JournalEntry(*r) for r in rows]
 
     # --- locks -----------------------------------------------------------------------------
@@ -279,14 +294,14 @@ class SqliteStore:
                 raise LockHeldError(
                     f"{customer}: locked by {existing.describe(now)}{stale}; another apply is running or crashed"
                 )
-            self._db.execute(
+            self._run(
                 "INSERT INTO locks VALUES (?, ?, ?, ?, ?)",
                 (customer, os.getpid(), socket.gethostname(), holder, now),
             )
 
     def unlock(self, customer: str) -> None:
         with self.batch():
-            self._db.execute(
+            self._run(
                 "DELETE FROM locks WHERE customer=? AND pid=? AND host=?",
                 (customer, os.getpid(), socket.gethostname()),
             )
@@ -300,27 +315,27 @@ class SqliteStore:
                 raise LockHeldError(
                     f"{customer}: lock holder {existing.describe(time.time())} is still running; use --force to break it anyway"
                 )
-            self._db.execute("DELETE FROM locks WHERE customer=?", (customer,))
+            self._run("DELETE FROM locks WHERE customer=?", (customer,))
             return existing
 
     def locks(self) -> list[LockInfo]:
-        return [LockInfo(*r) for r in self._db.execute("SELECT * FROM locks ORDER BY customer")]
+        return [LockInfo(*r) for r in self._all("SELECT * FROM locks ORDER BY customer")]
 
     def _lock_row(self, customer: str) -> LockInfo | None:
-        row = self._db.execute("SELECT * FROM locks WHERE customer=?", (customer,)).fetchone()
+        row = self._one("SELECT * FROM locks WHERE customer=?", (customer,))
         return LockInfo(*row) if row else None
 
     # --- run history (R19) -------------------------------------------------------------------
     def record_run(self, customer: str, started: float, result: str, detail: dict[str, Any]) -> None:
         with self.batch():
-            self._db.execute(
+            self._run(
                 "INSERT INTO runs (customer, started_at, finished_at, result, detail) VALUES (?, ?, ?, ?, ?)",
                 (customer, started, time.time(), result, json.dumps(detail, sort_keys=True)),
             )
 
     def last_run(self, customer: str) -> tuple[float, float, str, dict[str, Any]] | None:
-        row = self._db.execute(
+        row = self._one(
             "SELECT started_at, finished_at, result, detail FROM runs WHERE customer=? ORDER BY id DESC LIMIT 1",
             (customer,),
-        ).fetchone()
+        )
         return (row[0], row[1], row[2], json.loads(row[3])) if row else None

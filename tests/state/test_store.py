@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from reconciler.core.model import Account, AccountClass, DirSource, IntegrationKind, Link, WelcomeStatus
 from reconciler.errors import LockHeldError
-from reconciler.state.store import SqliteStore
+from reconciler.state import store as store_module
+from reconciler.state.store import LockInfo, SqliteStore
 
 
 def account(n: int) -> Account:
@@ -59,7 +63,8 @@ def test_remove_account_forgets_links_but_keeps_the_welcome_record(tmp_path: Pat
 HOLD = """
 import sys, time
 from pathlib import Path
-from reconciler.state.store import SqliteStore
+from reconciler.state import store as store_module
+from reconciler.state.store import LockInfo, SqliteStore
 store = SqliteStore(Path(sys.argv[1]))
 store.lock("acme", "reconciler apply (test holder)")
 print("locked", flush=True)
@@ -104,3 +109,52 @@ def test_journal_and_cursors(tmp_path: Path) -> None:
     assert SqliteStore(tmp_path / "s.db").get_cursor("c", "graph.delta") == "https://x/delta?token=1"
     store.put_cursor("c", "graph.delta", None)
     assert store.get_cursor("c", "graph.delta") is None
+
+
+def test_a_read_in_one_thread_never_breaks_a_write_in_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine's and the daemon's threads share the store's connection. A read
+    left stepping in one thread pins an old WAL snapshot; once another connection
+    (the daemon's state, a person's CLI) commits, a `BEGIN IMMEDIATE` on the
+    shared connection fails at once with "database is locked" - and when that is
+    `unlock`, the customer stays locked."""
+    store = SqliteStore(tmp_path / "s.db")
+    for customer in ("fabrikam", "northwind"):
+        store.lock(customer, "a run already going")
+    other = sqlite3.connect(str(tmp_path / "s.db"), isolation_level=None)
+    paused, resume = threading.Event(), threading.Event()
+    make_info = store_module.LockInfo
+
+    def slow_info(*row: Any) -> LockInfo:  # the reader stops between two rows
+        if not paused.is_set():
+            paused.set()
+            resume.wait(10)
+        return make_info(*row)
+
+    monkeypatch.setattr(store_module, "LockInfo", slow_info)
+    reader = threading.Thread(target=store.locks)
+    reader.start()
+    errors: list[BaseException] = []
+    try:
+        assert paused.wait(10), "the reader did not start"
+        other.execute("INSERT INTO meta VALUES ('elsewhere', 'x')")  # another connection commits
+
+        def lock() -> None:
+            try:
+                store.lock("acme", "writer")
+            except BaseException as exc:
+                errors.append(exc)
+
+        writer = threading.Thread(target=lock)
+        writer.start()
+        writer.join(1)  # if it must wait for the read, the read goes on below
+    finally:
+        resume.set()
+        reader.join()
+    writer.join()
+    monkeypatch.undo()
+    assert errors == []
+    assert [lk.customer for lk in store.locks()] == ["acme", "fabrikam", "northwind"]
+    other.close()
+    store.close()
