@@ -153,7 +153,7 @@ class Engine:
             try:
                 self.store.lock(cp.customer, holder)
             except LockHeldError as exc:  # another apply owns this customer; go on with the others
-                results.append(CustomerResult(cp.customer, error=str(exc)))
+                results.append(CustomerResult(cp.customer, error=str(exc), busy=True))
                 continue
             try:
                 tick = progress(cp.customer, len(cp.changes)) if progress else None
@@ -162,6 +162,8 @@ class Engine:
                     result = apply_customer(cp, providers, self.store, batch, tick)
                 finally:
                     providers.close()
+            except StalePlanError as exc:  # another apply committed between check_fresh and our lock
+                result = CustomerResult(cp.customer, error=str(exc), busy=True)
             except ReconcilerError as exc:
                 result = CustomerResult(cp.customer, error=str(exc))
             except Exception as exc:  # state stays consistent: every batch commits or not at all

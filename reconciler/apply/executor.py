@@ -40,6 +40,7 @@ class CustomerResult:
     outcomes: list[Outcome] = field(default_factory=list)
     error: str = ""
     refused: bool = False  # by a safety guard at apply time
+    busy: bool = False  # nothing attempted: another apply holds the customer or moved its state
 
     @property
     def failed(self) -> list[Outcome]:

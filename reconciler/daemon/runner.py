@@ -30,7 +30,7 @@ from reconciler.core.plan import ChangeKind, Conflict, CustomerPlan, Plan, Statu
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.logs import event
 from reconciler.engine import Engine
-from reconciler.errors import LockHeldError, ReconcilerError, StalePlanError
+from reconciler.errors import ReconcilerError, StalePlanError
 from reconciler.state.daemon import CustomerRecord
 
 DAEMON_HOLDER = "reconciler daemon"  # lock holder and run-history author
@@ -150,11 +150,6 @@ def _apply(
     ctx: RunContext, cplan: CustomerPlan, done: Callable[..., RunReport], planned: dict[str, Any]
 ) -> RunReport:
     engine = ctx.engine
-    held = [lk for lk in engine.store.locks() if lk.customer == cplan.customer]
-    if held:  # a person's `reconciler apply` (or a crashed one): not this customer's failure
-        return done(
-            RunResult.BUSY, f"locked by {held[0].holder} (pid {held[0].pid})", pending=len(cplan.changes)
-        )
     created = datetime.fromtimestamp(ctx.clock.now(), UTC).isoformat(timespec="seconds")
     plan = Plan(engine.config.digest, created, (cplan,), (cplan.customer,))
     try:
@@ -164,9 +159,11 @@ def _apply(
             progress=_guard(ctx.abandon),
             allow_mass_removal="used_override" in planned,
         )
-    except (LockHeldError, StalePlanError) as exc:
+    except StalePlanError as exc:  # the config or the state moved since plan_one
         return done(RunResult.BUSY, str(exc), pending=len(cplan.changes))
     result = results[0] if results else CustomerResult(cplan.customer)
+    if result.busy:  # a person's `reconciler apply` (or a crashed one): not this customer's failure
+        return done(RunResult.BUSY, result.error, pending=len(cplan.changes))
     applied = dict(Counter(o.change.kind.value for o in result.succeeded))
     failed = dict(Counter(o.change.kind.value for o in result.failed))
     counts = {"applied": applied, "failed": failed}

@@ -6,7 +6,11 @@ import json
 import random
 from pathlib import Path
 
+import pytest
+
+from reconciler.core.plan import Plan
 from reconciler.daemon.runner import RunResult
+from reconciler.engine import Engine
 
 from .conftest import Rig, edit_yaml, make_rig, set_daemon, write
 
@@ -211,6 +215,36 @@ def test_failures_back_off_per_customer_then_quarantine(rig: Rig) -> None:
     rec = rig.record("northwind")
     assert (rec.last_result, rec.failures, rec.quarantined) == ("in-sync", 0, False)
     assert rig.metric("reconciler_customers_quarantined") == 0
+
+
+def test_a_customer_locked_by_another_apply_is_busy_not_failing(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig.cycle()
+    _add_entra_user(rig.root, "contoso", "zed")
+    check_fresh = Engine.check_fresh
+
+    def person_applies_first(engine: Engine, plan: Plan) -> None:  # right before the daemon locks
+        check_fresh(engine, plan)
+        rig.store.lock("contoso", "reconciler apply (a person)")
+
+    monkeypatch.setattr(Engine, "check_fresh", person_applies_first)
+    t0 = rig.clock.now()
+    req = rig.scheduler.request("contoso", "test")
+    rig.cycle()
+    monkeypatch.undo()
+    assert req.report is not None and req.report.result is RunResult.BUSY
+    assert "locked by reconciler apply (a person)" in req.report.message
+    rec = rig.record("contoso")
+    assert (rec.last_result, rec.failures, rec.next_run_at) == ("busy", 0, t0 + 60)  # retried soon
+    assert "zed@contoso.com" not in rig.accounts("contoso")
+    assert [lk.holder for lk in rig.store.locks()] == ["reconciler apply (a person)"]  # not ours to drop
+
+    rig.store.unlock("contoso")
+    rig.clock.advance(60)
+    rig.cycle()
+    assert rig.record("contoso").last_result == "applied"
+    assert "zed@contoso.com" in rig.accounts("contoso")
 
 
 def test_invalid_config_edit_keeps_the_last_valid_config(rig: Rig) -> None:
