@@ -168,6 +168,13 @@ def test_real_daemon_against_the_graph_simulator(tmp_path: Path) -> None:
             client = httpx.Client(base_url=d.url, timeout=30)
             first = client.post("/customers/c0000/reconcile?wait=20", headers=AUTH)
             assert first.status_code == 200 and first.json()["result"] in ("applied", "in-sync"), first.text
+            # c0001's first import runs beside c0000's and may still be reading its tenant:
+            # let it finish, so that only c0000 talks to Graph from here on
+            c0001_done = 'reconciler_last_success_timestamp_seconds{customer="c0001"}'
+            deadline = time.monotonic() + 20
+            while c0001_done not in client.get("/metrics").text:
+                assert time.monotonic() < deadline, "c0001's first run did not finish"
+                time.sleep(0.05)
 
             sim.update_user(tenant_id(0), ids[1], surname="Changed")
             mark = len(sim.requests)
