@@ -35,9 +35,9 @@ from reconciler.core.model import IntegrationKind, NewContact, PsaContact, marke
 from reconciler.errors import ProviderError
 from reconciler.providers.base import ProviderContext
 from reconciler.providers.http import (
-    AmbiguousWrite,
     HttpApi,
     RateLimiter,
+    create_once,
     key_fingerprint,
     same_origin,
     shared_limiter,
@@ -122,22 +122,9 @@ class AutotaskContacts:
         if new.email:
             body["emailAddress"] = new.email
         url = f"{self.zone_url}V1.0/Companies/{self.company_id}/Contacts"
-        for attempt in range(1, MAX_CREATE_ATTEMPTS + 1):
-            try:
-                answer = _json(self.api.request("POST", url, json=body, idempotent=False), self.api.where)
-            except AmbiguousWrite as exc:
-                found = self.find_own(new)
-                if found is not None:
-                    log.info(
-                        "%s: contact %s was created before the answer was lost", self.api.where, found.id
-                    )
-                    return found
-                if attempt == MAX_CREATE_ATTEMPTS:
-                    raise ProviderError(
-                        self.api.where, f"could not create a contact: {exc.message}"
-                    ) from None
-                log.info("%s: %s; not created, sending again", self.api.where, exc.message)
-                continue
+
+        def post() -> PsaContact:
+            answer = _json(self.api.request("POST", url, json=body, idempotent=False), self.api.where)
             item_id = answer.get("itemId") if isinstance(answer, dict) else None
             if not isinstance(item_id, int):
                 raise ProviderError(self.api.where, "create contact: the answer has no itemId")
@@ -150,7 +137,8 @@ class AutotaskContacts:
                 active=True,
                 marker=new.marker,
             )
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        return create_once(self.api, post, lambda: self.find_own(new), "create contact", MAX_CREATE_ATTEMPTS)
 
     # --- lookups -------------------------------------------------------------------
     def find_own(self, new: NewContact) -> PsaContact | None:

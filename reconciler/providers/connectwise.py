@@ -36,7 +36,7 @@ import httpx
 from reconciler.core.model import IntegrationKind, NewContact, PsaContact, marker_text, parse_marker
 from reconciler.errors import ProviderError
 from reconciler.providers.base import ProviderContext
-from reconciler.providers.http import AmbiguousWrite, HttpApi, tls_verify
+from reconciler.providers.http import HttpApi, create_once, tls_verify
 from reconciler.secrets import resolve
 
 log = logging.getLogger("reconciler.connectwise")
@@ -105,24 +105,9 @@ class ConnectWiseContacts:
                     "defaultFlag": True,
                 }
             ]
-        for attempt in range(1, MAX_CREATE_ATTEMPTS + 1):
-            try:
-                response = self.api.request(
-                    "POST", self._url("company/contacts"), json=body, idempotent=False
-                )
-            except AmbiguousWrite as exc:
-                found = self.find_own(new)
-                if found is not None:
-                    log.info(
-                        "%s: contact %s was created before the answer was lost", self.api.where, found.id
-                    )
-                    return found
-                if attempt == MAX_CREATE_ATTEMPTS:
-                    raise ProviderError(
-                        self.api.where, f"could not create a contact: {exc.message}"
-                    ) from None
-                log.info("%s: %s; not created, sending again", self.api.where, exc.message)
-                continue
+
+        def post() -> PsaContact:
+            response = self.api.request("POST", self._url("company/contacts"), json=body, idempotent=False)
             contact = self._contact(_json(response, self.api.where))
             if contact.marker != new.marker:
                 log.warning(
@@ -133,7 +118,8 @@ class ConnectWiseContacts:
                 )
                 contact = dataclasses.replace(contact, marker=new.marker)
             return contact
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        return create_once(self.api, post, lambda: self.find_own(new), "create contact", MAX_CREATE_ATTEMPTS)
 
     # --- lookups -------------------------------------------------------------------
     def find_own(self, new: NewContact) -> PsaContact | None:

@@ -11,7 +11,8 @@
   request headers (keys, tokens) and bodies are never part of a message.
 - Writes that are not idempotent (`idempotent=False`, e.g. a POST that creates a
   record) are not blindly re-sent when the outcome is unknown (5xx, connection
-  lost after sending): `AmbiguousWrite` lets the caller look for its record first.
+  lost after sending): `AmbiguousWrite` lets the caller look for its record first;
+  `create_once` does exactly that for every vendor's create.
 - An untrusted server certificate fails at once (retrying cannot fix it) with a
   message that names caFile.
 - An optional gate (a semaphore shared like the limiter) caps requests in flight,
@@ -39,7 +40,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import SecretStr
@@ -47,6 +48,7 @@ from pydantic import SecretStr
 from reconciler.errors import ProviderError
 
 log = logging.getLogger("reconciler.http")
+T = TypeVar("T")
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_ERROR_CHARS = 300
@@ -388,3 +390,33 @@ def _host(exc: httpx.TransportError, url: str) -> str:
 def _path(url: str) -> str:
     """The path of a URL without its query (queries can carry emails or tokens)."""
     return httpx.URL(url).path
+
+
+def create_once(
+    api: HttpApi, post: Callable[[], T], find: Callable[[], T | None], what: str, attempts: int = 3
+) -> T:
+    """`post()` a new record at most once in effect: when a try's outcome is unknown,
+    wait, look for the record that try may have made (`find`), and only then try again."""
+    last: AmbiguousWrite | None = None
+    for attempt in range(1, attempts + 2):
+        if last is not None:
+            api.sleep(api.retry.base_delay * 2 ** (attempt - 2))
+            try:
+                found = find()
+            except ProviderError as exc:
+                raise ProviderError(
+                    api.where,
+                    f"{what}: outcome unknown ({last.message}); looking for it failed: {exc.message}",
+                ) from None
+            if found is not None:
+                log.info("%s: %s: the earlier try had created it", api.where, what)
+                return found
+        if attempt > attempts:
+            break
+        try:
+            return post()
+        except AmbiguousWrite as exc:
+            log.info("%s: %s: %s; checking before trying again", api.where, what, exc.message)
+            last = exc
+    assert last is not None
+    raise ProviderError(api.where, f"{what}: {last.message}; gave up after {attempts} tries")

@@ -27,12 +27,11 @@ from reconciler.config.models import ItGlueConnection, SettingsSpec
 from reconciler.core.model import IntegrationKind, NewPasswordEntry, PasswordEntry, parse_marker
 from reconciler.errors import ProviderError
 from reconciler.providers.base import ProviderContext
-from reconciler.providers.http import HttpApi, RateLimiter, RetryPolicy
+from reconciler.providers.http import HttpApi, RateLimiter, RetryPolicy, create_once
 from reconciler.providers.vaults import (
     MAX_PAGES,
     Limit,
     OrgSummary,
-    create_once,
     numeric_id,
     open_api,
     record_id,

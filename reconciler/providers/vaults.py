@@ -3,9 +3,6 @@
 - `open_api`: an `HttpApi` for one vendor account: https only, TLS verified unless
   the Settings say otherwise, the API key sent by an auth hook (never stored in
   default headers), and the account's rate limiter shared by every customer.
-- `create_once`: creating an entry must not make a duplicate when an answer is
-  lost. A POST whose outcome is unknown (`AmbiguousWrite`) is followed by a look
-  for the record carrying our marker before it is tried again.
 - `OrgSummary`: an IT Glue organization / Hudu company, for `customers import` (R21).
 - `record_notes`: the text a created entry carries in its notes/description; the
   marker inside it is how a rerun after a crash finds its own creation.
@@ -17,7 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from pydantic import SecretStr
@@ -26,7 +23,6 @@ from reconciler.config.models import HuduConnection, ItGlueConnection
 from reconciler.core.model import IntegrationKind, marker_text
 from reconciler.errors import ProviderError
 from reconciler.providers.http import (
-    AmbiguousWrite,
     ApiKeyAuth,
     HttpApi,
     RateLimiter,
@@ -39,9 +35,6 @@ from reconciler.secrets import resolve
 
 log = logging.getLogger("reconciler.vaults")
 
-T = TypeVar("T")
-
-CREATE_ATTEMPTS = 3
 MAX_PAGES = 10_000  # 10 million entries at 1000 a page: a bound, not a limit anyone meets
 
 
@@ -99,34 +92,6 @@ def open_api(
     )
     api = HttpApi(client, where, retry=retry or RetryPolicy(), limiter=limiter, extract_error=extract_error)
     return api, account
-
-
-def create_once(api: HttpApi, post: Callable[[], T], find: Callable[[], T | None], what: str) -> T:
-    """`post()` a new record at most once in effect: when a try's outcome is unknown,
-    wait, look for the record that try may have made (`find`), and only then try again."""
-    last: AmbiguousWrite | None = None
-    for attempt in range(1, CREATE_ATTEMPTS + 2):
-        if last is not None:
-            api.sleep(api.retry.base_delay * 2 ** (attempt - 2))
-            try:
-                found = find()
-            except ProviderError as exc:
-                raise ProviderError(
-                    api.where,
-                    f"{what}: outcome unknown ({last.message}); looking for it failed: {exc.message}",
-                ) from None
-            if found is not None:
-                log.info("%s: %s: the earlier try had created it", api.where, what)
-                return found
-        if attempt > CREATE_ATTEMPTS:
-            break
-        try:
-            return post()
-        except AmbiguousWrite as exc:
-            log.info("%s: %s: %s; checking before trying again", api.where, what, exc.message)
-            last = exc
-    assert last is not None
-    raise ProviderError(api.where, f"{what}: {last.message}; gave up after {CREATE_ATTEMPTS} tries")
 
 
 def text_or_none(value: Any) -> str | None:
