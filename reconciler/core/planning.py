@@ -23,6 +23,7 @@ from reconciler.core.matching import (
     match_password_entries,
 )
 from reconciler.core.model import (
+    PASSWORD_MANAGERS,
     Account,
     AccountClass,
     DirSource,
@@ -213,21 +214,11 @@ def _integration_changes(
             )
         elif r.decision is Decision.CREATE:
             marker = marker_for(customer, acct.key)
-            if kind in (IntegrationKind.ITGLUE, IntegrationKind.HUDU):
+            new_entry, new_contact = None, None
+            if kind in PASSWORD_MANAGERS:
                 source = DirSource.AD if DirSource.AD in acct.sources else DirSource.ENTRA
                 new_entry = NewPasswordEntry(
                     acct.display_name or acct.upn, acct.upn, CREATE_CATEGORY[source], marker
-                )
-                changes.append(
-                    Change(
-                        ChangeKind.CREATE_RECORD,
-                        acct.key,
-                        acct.upn,
-                        r.rule,
-                        r.reason,
-                        integration=kind,
-                        new_entry=new_entry,
-                    )
                 )
             else:
                 first, last = _names(acct)
@@ -236,17 +227,18 @@ def _integration_changes(
                         f"{acct.upn}: no email address; the new {kind.value} contact has none (R14)"
                     )
                 new_contact = NewContact(first, last, acct.mail, marker)
-                changes.append(
-                    Change(
-                        ChangeKind.CREATE_RECORD,
-                        acct.key,
-                        acct.upn,
-                        r.rule,
-                        r.reason,
-                        integration=kind,
-                        new_contact=new_contact,
-                    )
+            changes.append(
+                Change(
+                    ChangeKind.CREATE_RECORD,
+                    acct.key,
+                    acct.upn,
+                    r.rule,
+                    r.reason,
+                    integration=kind,
+                    new_entry=new_entry,
+                    new_contact=new_contact,
                 )
+            )
         elif r.decision is Decision.CONFLICT:
             pin = f'{{account: {acct.upn}, integration: {kind.value}, recordId: "<one of: {", ".join(c.id for c in r.candidates)}>"}}'
             conflicts.append(
