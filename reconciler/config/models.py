@@ -388,7 +388,8 @@ class Source(StrEnum):
 
 
 class Selection(Model):
-    """R2: OUs or security groups (distinguished names), not both."""
+    """R2: OUs or security groups (distinguished names), not both. A DN without
+    DC= components (`OU=Staff`) is relative to each customer's AD baseDn."""
 
     ous: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()

@@ -8,7 +8,9 @@ selector; outside every policy it uses its own settings. Pure: no I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
+from reconciler.config.adnames import dn_parts
 from reconciler.config.load import ConfigSet, Loaded
 from reconciler.config.models import (
     AdminImportPolicyDoc,
@@ -73,12 +75,35 @@ def _binding(
     own: ImportSettings | None,
 ) -> ImportBinding | None:
     members = policy_members(policies, customer, named)
+    ad = customer.spec.directories.active_directory
+    base_dn = ad.base_dn if ad is not None else None
     if members:
         spec = policies[members[0]].doc.spec
-        return ImportBinding(spec, f"policy {members[0]}", members[0], spec.paused)
+        return ImportBinding(anchored(spec, base_dn), f"policy {members[0]}", members[0], spec.paused)
     if own is not None:
-        return ImportBinding(own, "customer", None, False)
+        return ImportBinding(anchored(own, base_dn), "customer", None, False)
     return None
+
+
+S = TypeVar("S", bound=ImportSettings)
+
+
+def anchored(settings: S, base_dn: str | None) -> S:
+    """Selections with every DN absolute: one written without DC= components
+    (`OU=Staff`, `CN=M365 Users,OU=Groups`) is relative to the customer's baseDn,
+    so one policy serves customers in different domains."""
+    sel = settings.selection
+    if base_dn is None or not (sel.ous or sel.groups):
+        return settings
+
+    def absolute(dn: str) -> str:
+        return dn if any(part.startswith("dc=") for part in dn_parts(dn)) else f"{dn},{base_dn}"
+
+    ous = tuple(absolute(dn) for dn in sel.ous)
+    groups = tuple(absolute(dn) for dn in sel.groups)
+    if ous == sel.ous and groups == sel.groups:
+        return settings
+    return settings.model_copy(update={"selection": sel.model_copy(update={"ous": ous, "groups": groups})})
 
 
 def effective_customers(config: ConfigSet) -> dict[str, EffectiveCustomer]:

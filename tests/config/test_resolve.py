@@ -87,3 +87,51 @@ def test_safety_comes_from_the_policy_else_settings(tmp_path: Path) -> None:
     assert (eff["a"].safety.max_removal_percent, eff["a"].safety.min_existing_accounts) == (5, 1)
     assert (eff["b"].safety.max_removal_percent, eff["b"].safety.min_existing_accounts) == (15, 10)
     assert eff["b"].paused and not eff["a"].paused
+
+
+def test_relative_selections_are_anchored_at_each_customers_base_dn(tmp_path: Path) -> None:
+    """One AD policy for customers in different domains: DNs without DC= are relative."""
+
+    def customer(name: str, base: str) -> str:
+        return (
+            f"kind: Customer\nmetadata: {{name: {name}, labels: {{ad: std}}}}\nspec:\n"
+            f"  directories:\n    activeDirectory: {{server: dc, baseDn: '{base}', "
+            "bindUser: {env: U}, bindPassword: {env: P}}\n"
+        )
+
+    write(tmp_path, "a", customer("alpha", "DC=alpha,DC=local"))
+    write(tmp_path, "b", customer("beta", "DC=beta,DC=example"))
+    write(
+        tmp_path,
+        "p",
+        "kind: ImportPolicy\nmetadata: {name: std}\nspec:\n  appliesTo: {labelSelector: {matchLabels: {ad: std}}}\n"
+        "  source: activeDirectory\n  selection:\n"
+        "    groups: ['CN=M365 Users,OU=Groups', 'CN=Shared,OU=Groups,DC=hq,DC=local']\n",
+    )
+    effs = effective_customers(load_valid_config(tmp_path))
+    groups = {n: e.end_user.settings.selection.groups for n, e in effs.items() if e.end_user}
+    assert groups == {
+        "alpha": ("CN=M365 Users,OU=Groups,DC=alpha,DC=local", "CN=Shared,OU=Groups,DC=hq,DC=local"),
+        "beta": ("CN=M365 Users,OU=Groups,DC=beta,DC=example", "CN=Shared,OU=Groups,DC=hq,DC=local"),
+    }
+
+
+def test_relative_selections_still_meet_the_r5_and_r7_rules(tmp_path: Path) -> None:
+    import pytest
+
+    from reconciler.errors import ConfigError
+
+    base = "  directories:\n    activeDirectory: {server: dc, baseDn: 'DC=x,DC=local', bindUser: {env: U}, bindPassword: {env: P}}\n"
+    write(
+        tmp_path,
+        "c",
+        "kind: Customer\nmetadata: {name: c}\nspec:\n"
+        + base
+        + "  import: {source: activeDirectory, selection: {groups: ['CN=Helpdesk,CN=Users', 'CN=Staff,OU=G']}}\n"
+        + "  adminImport: {source: activeDirectory, selection: {groups: ['CN=Staff,OU=G,DC=x,DC=local']}}\n",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_valid_config(tmp_path)
+    text = str(err.value)
+    assert "default Users container" in text and "(R5)" in text
+    assert "(R7)" in text
