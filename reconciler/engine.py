@@ -57,9 +57,9 @@ class Engine:
         """Selection problems only the live directory can tell (well-known SIDs, missing
         OUs/groups, overlaps by object identity), one line per problem, naming the customer."""
         problems: list[str] = []
+        if self.config.settings_doc.spec.snapshot is not None:
+            return problems  # offline: no directory to ask
         for eff in self.customers(names):
-            if self.config.settings_doc.spec.snapshot is not None:
-                break
             scope = scope_for(eff, False)
             if not scope.ous and not scope.groups:
                 continue
