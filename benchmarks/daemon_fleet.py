@@ -10,12 +10,22 @@ jitter). Measured:
   read through the real Entra client (MSAL + httpx, delta links in the state
   store) from the Graph simulator, which runs in a child process and counts the
   calls it answers (Graph and identity platform). `--source files`: the
-  file-backed (snapshot) providers, counting their file reads;
+  file-backed (snapshot) providers, counting their file reads. `--source ldap`:
+  AD customers (schedule 60 min) read by the real AD reader from the AD tests'
+  Samba DC (reconciler/testing/samba.py, joined if running: one DC per machine),
+  all customers on that one DC with three selections in turn (an OU, a
+  relative OU, a group with nested groups); counts binds, searches, search
+  requests and entries process-wide (`ldap_totals()`). `--source graph+ldap`:
+  the same with password sync (R3), so every customer also reads its tenant
+  from the Graph simulator (whose users match nobody in AD: nothing to change);
 - CPU seconds (process time of this process, all threads) for the hour, split
   into the customers' runs and the scheduler's own overhead (cycles that start
   nothing).
 
-    python benchmarks/daemon_fleet.py [--source graph|files] [--customers 200] [--users 20]
+    python benchmarks/daemon_fleet.py [--source graph|files|ldap|graph+ldap] [--customers 200] [--users 20]
+
+`ldap` needs root or passwordless sudo (the DC listens on fixed ports); do not
+run the AD tests at the same time, their writes move the DC's USN.
 
 The last line is machine-readable.
 """
@@ -23,10 +33,13 @@ The last line is machine-readable.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib.util
 import multiprocessing
 import os
 import platform
 import random
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -40,15 +53,25 @@ from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.scheduler import Scheduler
 from reconciler.providers import files
 from reconciler.providers.http import api_totals
+from reconciler.providers.ldap import ldap_totals
 from reconciler.state.daemon import DaemonState
 from reconciler.state.store import SqliteStore
+from reconciler.testing import samba
 from reconciler.testing.clock import FakeClock
 from reconciler.testing.fleet import tenant_id, write_fleet
 from reconciler.testing.graph import GraphSimulator
 from reconciler.testing.httpsim import TestCA
 
 SECRET_ENV = "BENCH_DAEMON_GRAPH_SECRET"
+AD_USER_ENV, AD_PASSWORD_ENV = "BENCH_DAEMON_AD_USER", "BENCH_DAEMON_AD_PASSWORD"
 DAEMON = {"jitterPercent": 10, "maxInFlight": 8}
+# the AD tests' seed (tests/ad/seed.py): Staff has 4 enabled users + 1 disabled below it,
+# Service 2, Sales Team (nested: Sales EU) 3 enabled; relative DNs take each customer's baseDn
+AD_POLICIES = [
+    {"selection": {"ous": ["OU=Staff,OU=Corp"]}},
+    {"selection": {"ous": ["OU=Service,OU=Corp,DC=example,DC=test"]}},
+    {"selection": {"groups": ["CN=Sales Team,OU=Groups,OU=Corp"], "includeNestedGroups": True}},
+]
 
 
 # --- the Graph simulator, in a child process (Graph is a remote service) ---------------------
@@ -119,6 +142,46 @@ def _file_counts() -> Counter[str]:
     return out
 
 
+# --- Active Directory: the AD tests' Samba DC; count what every reader asks -----------------
+def tests_dc_spec() -> samba.DcSpec:
+    """The spec tests/ad/conftest.py uses, so a running DC is joined (not replaced) and
+    the cached one restored."""
+    path = samba.REPO_ROOT / "tests" / "ad" / "seed.py"
+    module_spec = importlib.util.spec_from_file_location("_bench_ad_seed", path)
+    assert module_spec is not None and module_spec.loader is not None
+    seed = sys.modules[module_spec.name] = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(seed)
+    os.environ[AD_USER_ENV], os.environ[AD_PASSWORD_ENV] = seed.READER_UPN, seed.USER_PASSWORD
+    return samba.DcSpec("tests", seed=seed.seed, version=hashlib.sha256(path.read_bytes()).hexdigest()[:12])
+
+
+def ad_directory(dc: samba.SambaDC, root: Path) -> dict[str, Any]:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "ad-ca.pem").write_bytes(dc.ca_file.read_bytes())
+    return {
+        "server": dc.host,
+        "baseDn": dc.base_dn,
+        "bindUser": {"env": AD_USER_ENV},
+        "bindPassword": {"env": AD_PASSWORD_ENV},
+        "caFile": "ad-ca.pem",
+        "timeoutSeconds": 10,
+    }
+
+
+class LdapCounts:
+    def __init__(self, also: Callable[[], Counter[str]] | None = None) -> None:
+        self.mark = Counter(ldap_totals())
+        self.also = also
+
+    def __call__(self) -> Counter[str]:
+        now = Counter(ldap_totals())
+        out = Counter(
+            {f"ldap_{k}" if not k.endswith("_reads") else k: v for k, v in (now - self.mark).items()}
+        )
+        self.mark = now
+        return out + self.also() if self.also else out
+
+
 # --- the measured daemon ---------------------------------------------------------------------
 def simulate(sched: Scheduler, clock: FakeClock, seconds: float) -> tuple[int, int, int, float]:
     """Run the scheduler for `seconds` of simulated time: (cycles, idle cycles, runs, idle CPU s)."""
@@ -151,7 +214,7 @@ def run(root: Path, customers: int, counts: Callable[[], Counter[str]]) -> dict[
     while len([r for r in state.all().values() if r.last_result]) < customers:  # initial import
         simulate(sched, clock, 10)
     initial_cpu = time.process_time() - t0
-    bad = {n: r.last_message for n, r in state.all().items() if r.last_result != "applied"}
+    bad = {n: r.last_message for n, r in state.all().items() if r.last_result not in ("applied", "in-sync")}
     assert not bad, list(bad.items())[:3]
     initial = counts()
     simulate(sched, clock, 3600)  # settle: the measured hour is not shaped by the initial wave
@@ -195,14 +258,31 @@ def _runs_by_result(metrics: DaemonMetrics) -> Counter[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--source", choices=["graph", "files"], default="graph")
+    ap.add_argument("--source", choices=["graph", "files", "ldap", "graph+ldap"], default="graph")
     ap.add_argument("--customers", type=int, default=200)
     ap.add_argument("--users", type=int, default=20)
     a = ap.parse_args()
     print(f"machine: {os.cpu_count()} CPUs {platform.machine()}, python {platform.python_version()}")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "fleet"
-        if a.source == "graph":
+        if a.source in ("ldap", "graph+ldap"):
+            dc = samba.acquire(tests_dc_spec())
+            side = GraphSide(a.customers, a.users, tmp) if a.source == "graph+ldap" else None
+            ad = ad_directory(dc, root)
+            policies = [{**p, "schedule": {"intervalMinutes": 60}} for p in AD_POLICIES]
+            graph = side.connection() if side else None
+            write_fleet(root, a.customers, a.users, daemon=DAEMON, graph=graph, ad=ad, ad_policies=policies)
+            what = "AD read by the real AD reader from the Samba DC (3 selections in turn)" + (
+                ", password sync against tenants on the Graph simulator" if side else ""
+            )
+            try:
+                r = run(root, a.customers, LdapCounts(side.counts if side else None))
+            finally:
+                if side:
+                    side.stop()
+                samba.release(dc)
+            key = "ldap_searches"
+        elif a.source == "graph":
             side = GraphSide(a.customers, a.users, tmp)
             write_fleet(root, a.customers, a.users, daemon=DAEMON, graph=side.connection())
             what = "tenants read from the Graph simulator (child process) by the real Entra client"
@@ -218,7 +298,9 @@ def main() -> None:
             r = run(root, a.customers, _file_counts)
             key = "entra.json"
     n = a.customers
-    print(f"fleet: {n} Entra-only customers x {a.users} users, {what}; 1 h simulated after 1 h settling")
+    kind = "AD" if "ldap" in a.source else "Entra-only"
+    size = "2-4 AD users each (the AD tests' seed)" if "ldap" in a.source else f"{a.users} users"
+    print(f"fleet: {n} {kind} customers x {size}, {what}; 1 h simulated after 1 h settling")
     print(f"initial import: {n} customers applied, {r['initial_cpu_s']:.2f} s CPU, requests {r['initial']}")
     print(f"steady state: {r['runs']} runs ({r['runs'] / n:.2f} per customer), results {r['results']}")
     per = ", ".join(f"{v:.2f} {k}" for k, v in sorted(r["per_run"].items())) or "none"
@@ -232,7 +314,14 @@ def main() -> None:
         f"source={a.source} customers={n} users={a.users} runs={r['runs']} "
         f"requests_per_customer_cycle={r['per_run'].get(key, 0.0):.2f} "
         f"identity_per_customer_cycle={r['per_run'].get('identity', 0.0):.2f} "
-        f"cpu_s={r['cpu_s']:.2f} cpu_ms_per_run={r['cpu_ms_per_run']:.1f} idle_cpu_s={r['idle_cpu_s']:.2f}"
+        + (
+            f"graph_per_customer_cycle={r['per_run'].get('graph', 0.0):.2f} "
+            f"ldap_requests_per_customer_cycle={r['per_run'].get('ldap_requests', 0.0):.2f} "
+            f"ldap_binds_per_customer_cycle={r['per_run'].get('ldap_binds', 0.0):.2f} "
+            if "ldap" in a.source
+            else ""
+        )
+        + f"cpu_s={r['cpu_s']:.2f} cpu_ms_per_run={r['cpu_ms_per_run']:.1f} idle_cpu_s={r['idle_cpu_s']:.2f}"
     )
 
 

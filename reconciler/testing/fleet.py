@@ -3,7 +3,11 @@
 Every customer is a member of one ImportPolicy (by label) and has `users`
 licensed users in its file-backed `live/<name>/entra.json` (Settings snapshot
 mode), so a fleet runs fully offline; or reads its tenant from a Graph
-(simulator) when a connection is given. Used by the daemon tests and the fleet
+(simulator) when a connection is given. With an Active Directory (`ad`, the
+same `directories.activeDirectory` for every customer) the customers import
+from it instead, through ImportPolicies given as spec fragments (selection,
+schedule, ...; customer i gets the (i mod n)-th), with password sync against
+their tenant when there is a Graph too. Used by the daemon tests and the fleet
 benchmark.
 """
 
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +53,19 @@ def write_fleet(
     users: int = 20,
     daemon: dict[str, Any] | None = None,
     graph: dict[str, Any] | None = None,
+    ad: dict[str, Any] | None = None,
+    ad_policies: Sequence[dict[str, Any]] = ({},),
 ) -> list[str]:
     """Write the config; return the customer names. Without `graph` (a Settings
-    `connections.graph` mapping) the directories are file-backed and written too;
-    with it, each customer's tenant is `tenant_id(i)` on that Graph."""
+    `connections.graph` mapping) or `ad` the directories are file-backed and
+    written too; with `graph`, each customer's tenant is `tenant_id(i)` on that
+    Graph."""
     root.mkdir(parents=True, exist_ok=True)
     spec: dict[str, Any] = {"state": {"path": ".reconciler/state.db"}}
-    if graph is None:
+    if ad is not None:
+        if graph is not None:
+            spec["connections"] = {"graph": graph}
+    elif graph is None:
         spec["snapshot"] = {"dir": "live"}
     else:
         spec["connections"] = {"graph": graph}
@@ -64,27 +75,39 @@ def write_fleet(
         root / "settings.yaml",
         {"apiVersion": API, "kind": "Settings", "metadata": {"name": "fleet"}, "spec": spec},
     )
-    _dump(
-        root / "policies" / "entra.yaml",
-        {
-            "apiVersion": API,
-            "kind": "ImportPolicy",
-            "metadata": {"name": "entra-fleet"},
-            "spec": {"appliesTo": {"labelSelector": {"matchLabels": {"fleet": "entra"}}}, "source": "entra"},
-        },
-    )
+    policies: list[dict[str, Any]] = [{"source": "entra"}]
+    if ad is not None:
+        policies = [
+            {"source": "activeDirectory", "passwordSync": graph is not None, **p} for p in ad_policies
+        ]
+    labels = ["entra"] if ad is None else [f"ad{n}" for n in range(len(policies))]
+    for label, policy in zip(labels, policies, strict=True):
+        _dump(
+            root / "policies" / f"{label}.yaml",
+            {
+                "apiVersion": API,
+                "kind": "ImportPolicy",
+                "metadata": {"name": f"{label}-fleet"},
+                "spec": {"appliesTo": {"labelSelector": {"matchLabels": {"fleet": label}}}, **policy},
+            },
+        )
     names = [customer_name(i) for i in range(customers)]
     for i, name in enumerate(names):
+        directories: dict[str, Any] = {}
+        if ad is None or graph is not None:
+            directories["entra"] = {"tenantId": tenant_id(i)}
+        if ad is not None:
+            directories["activeDirectory"] = ad
         _dump(
             root / "customers" / f"{name}.yaml",
             {
                 "apiVersion": API,
                 "kind": "Customer",
-                "metadata": {"name": name, "labels": {"fleet": "entra"}},
-                "spec": {"directories": {"entra": {"tenantId": tenant_id(i)}}},
+                "metadata": {"name": name, "labels": {"fleet": labels[i % len(labels)]}},
+                "spec": {"directories": directories},
             },
         )
-        if graph is None:
+        if graph is None and ad is None:
             path = root / "live" / name / "entra.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({"users": entra_users(name, users)}, indent=1), encoding="utf-8")

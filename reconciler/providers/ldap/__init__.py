@@ -10,6 +10,7 @@ reader.py     `AdReader`, the `DirectoryReader` the engine uses
 
 from __future__ import annotations
 
+from reconciler.providers.ldap.conn import ldap_totals
 from reconciler.providers.ldap.reader import AdReader, open_ad
 
-__all__ = ["AdReader", "open_ad"]
+__all__ = ["AdReader", "ldap_totals", "open_ad"]

@@ -8,7 +8,9 @@
 - Connect and receive timeouts; every ldap3 failure becomes a `ProviderError`
   whose text never contains the bind name or password.
 - Searches are paged (AD caps pages at 1000) and counted, so tests and
-  benchmarks can see how many requests a sync costs.
+  benchmarks can see how many requests a sync costs: per reader (`SearchStats`)
+  and process-wide over every reader (`ldap_totals()`, like `api_totals()` for
+  HTTP), since a daemon does not keep its readers.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import logging
 import math
 import re
 import ssl
+import threading
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import ldap3
 from ldap3.core import exceptions as ldap_errors
@@ -29,6 +33,7 @@ from pydantic import SecretStr
 
 from reconciler.config.models import ActiveDirectory, TlsMode
 from reconciler.errors import ProviderError
+from reconciler.providers.http import tls_verify
 from reconciler.providers.ldap.entries import Entry
 
 log = logging.getLogger("reconciler.ldap")
@@ -50,6 +55,22 @@ _BIND_REASONS = {
     "773": "password must be changed",
     "775": "account locked out",
 }
+
+
+_totals: Counter[str] = Counter()
+_totals_lock = threading.Lock()
+
+
+def ldap_totals() -> dict[str, int]:
+    """Process-wide counters summed over every session: `binds`, `searches`,
+    `requests` (pages), `entries`, and reads by kind (`full_reads`, ...)."""
+    with _totals_lock:
+        return dict(_totals)
+
+
+def tally(**counts: int) -> None:
+    with _totals_lock:
+        _totals.update(counts)
 
 
 class NoSuchObject(Exception):
@@ -116,23 +137,17 @@ def make_endpoint(ad: ActiveDirectory, config_root: Path, where: str) -> Endpoin
             "and directory data cross the network in clear text",
             where,
         )
+    elif not ad.insecure_skip_verify:  # shared per CA file: loading the system store costs ~30 ms
+        context = cast(ssl.SSLContext, tls_verify(ad.ca_file, False, config_root, where))
     else:
+        log.warning(
+            "%s: TLS certificate verification is OFF (insecureSkipVerify) for Active Directory; "
+            "traffic can be intercepted",
+            where,
+        )
         context = ssl.create_default_context()
-        if ad.ca_file:
-            try:
-                context.load_verify_locations(cafile=str(config_root / ad.ca_file))
-            except (OSError, ssl.SSLError) as exc:
-                raise ProviderError(
-                    where, f"cannot load CA file {ad.ca_file}: {type(exc).__name__}"
-                ) from None
-        if ad.insecure_skip_verify:
-            log.warning(
-                "%s: TLS certificate verification is OFF (insecureSkipVerify) for Active Directory; "
-                "traffic can be intercepted",
-                where,
-            )
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
     return Endpoint(host, port, ad.tls, ad.timeout_seconds, context, where)
 
 
@@ -186,9 +201,11 @@ class Session:
     ) -> Iterator[Entry]:
         """Entries of one (paged) search; raises NoSuchObject when `base` is missing."""
         self.stats.searches += 1
+        tally(searches=1)
         cookie: bytes | None = None
         while True:
             self.stats.requests += 1
+            tally(requests=1)
             try:
                 self._conn.search(
                     base,
@@ -213,10 +230,11 @@ class Session:
                     f"search under {base!r} failed: {result.get('description')}: "
                     f"{self._clean(str(result.get('message', '')))}",
                 )
-            for item in self._conn.response or ():
-                if item.get("type") == "searchResEntry":
-                    self.stats.entries += 1
-                    yield Entry(item["dn"], item["raw_attributes"])
+            items = [i for i in self._conn.response or () if i.get("type") == "searchResEntry"]
+            tally(entries=len(items))
+            for item in items:
+                self.stats.entries += 1
+                yield Entry(item["dn"], item["raw_attributes"])
             returned = result.get("controls") or {}
             cookie = returned.get(PAGED_RESULTS_OID, {}).get("value", {}).get("cookie") if paged else None
             if not cookie:
@@ -301,6 +319,7 @@ def open_session(endpoint: Endpoint, user: SecretStr, password: SecretStr, stats
         result = conn.result or {}
         _quiet_unbind(conn)
         raise ProviderError(where, f"bind to {endpoint.address} failed: {_bind_reason(result, secrets)}")
+    tally(binds=1)
     return Session(conn, endpoint, stats, secrets)
 
 

@@ -108,6 +108,7 @@ class AdReader:
                     raise ProviderError(self.where, "selection refused: " + "; ".join(problems))
                 state = full_sync(session, scope, self.base_dn, resolved, self.clock())
                 self.last_sync, self.last_reason = "full", reason
+        conn.tally(**{f"{self.last_sync}_reads": 1})
         if self.last_sync != "unchanged":
             self.ctx.cursors.put_cursor(self.ctx.name, CURSOR_NAME, state.to_json())
         self.ctx.log.info(
