@@ -162,11 +162,22 @@ def _alive(pid: int) -> bool:
 
 
 def _is_our_samba(pid: int, root: str) -> bool:
+    """Whether `pid` is the samba started for `root`. Samba rewrites its command line
+    ("samba: root process"), so the DC's root is not always there: its pid file
+    (`pid directory` = root/run) and the executable's name tell instead."""
     try:
+        exe = Path(os.readlink(f"/proc/{pid}/exe")).name
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return False
-    return "samba" in cmdline and root in cmdline
+    if "samba" not in exe and "samba" not in cmdline:
+        return False
+    if root and root in cmdline:
+        return True
+    try:
+        return int((Path(root) / "run" / "samba.pid").read_text().split()[0]) == pid
+    except (OSError, ValueError, IndexError):
+        return False
 
 
 def acquire(spec: DcSpec, wait_seconds: float = 900) -> SambaDC:
