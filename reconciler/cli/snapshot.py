@@ -27,7 +27,7 @@ from reconciler.core.model import DirectorySnapshot
 from reconciler.engine import Engine, scope_for
 from reconciler.errors import EXIT_ERROR, EXIT_OK, ReconcilerError
 from reconciler.providers import files
-from reconciler.providers.base import ContactBook, PasswordVault, ProviderContext
+from reconciler.providers.base import ContactBook, PasswordVault, ProviderContext, release
 
 Capture = Callable[[ProviderContext, Path], str]
 
@@ -36,7 +36,11 @@ def _entra(full_sync: bool) -> Capture:
     def capture(ctx: ProviderContext, out: Path) -> str:
         from reconciler.providers.graph import open_entra
 
-        snap = open_entra(ctx).read(scope_for(ctx.customer, full_sync))
+        reader = open_entra(ctx)
+        try:
+            snap = reader.read(scope_for(ctx.customer, full_sync))
+        finally:
+            release(reader)
         files.dump_directory(out / "entra.json", snap)
         return f"entra.json ({len(snap.users)} users)"
 
@@ -47,7 +51,11 @@ def _ad(full_sync: bool) -> Capture:
     def capture(ctx: ProviderContext, out: Path) -> str:
         from reconciler.providers.ldap import open_ad
 
-        snap: DirectorySnapshot = open_ad(ctx).read(scope_for(ctx.customer, full_sync))
+        reader = open_ad(ctx)
+        try:
+            snap: DirectorySnapshot = reader.read(scope_for(ctx.customer, full_sync))
+        finally:
+            release(reader)
         files.dump_directory(out / "ad.json", snap)
         return f"ad.json ({len(snap.users)} users, {len(snap.groups)} groups)"
 
@@ -56,7 +64,11 @@ def _ad(full_sync: bool) -> Capture:
 
 def _vault(opener: Callable[[ProviderContext], PasswordVault], name: str) -> Capture:
     def capture(ctx: ProviderContext, out: Path) -> str:
-        entries = opener(ctx).list_entries()
+        vault = opener(ctx)
+        try:
+            entries = vault.list_entries()
+        finally:
+            release(vault)
         files.dump_entries(out / f"{name}.json", entries)
         return f"{name}.json ({len(entries)} password entries)"
 
@@ -65,7 +77,11 @@ def _vault(opener: Callable[[ProviderContext], PasswordVault], name: str) -> Cap
 
 def _contacts(opener: Callable[[ProviderContext], ContactBook], name: str) -> Capture:
     def capture(ctx: ProviderContext, out: Path) -> str:
-        contacts = opener(ctx).list_contacts()
+        book = opener(ctx)
+        try:
+            contacts = book.list_contacts()
+        finally:
+            release(book)
         files.dump_contacts(out / f"{name}.json", contacts)
         return f"{name}.json ({len(contacts)} contacts)"
 

@@ -107,8 +107,12 @@ class CustomerProviders:
     mailer: Mailer | None = None
 
     def close(self) -> None:
-        """Release connections of the providers that hold any (those with a close())."""
         for provider in (self.entra, self.ad, self.vault, self.contacts, self.mailer):
-            close = getattr(provider, "close", None)
-            if callable(close):
-                close()
+            release(provider)
+
+
+def release(provider: object) -> None:
+    """Release a provider's connections if it holds any (providers with a close())."""
+    close = getattr(provider, "close", None)
+    if callable(close):
+        close()
