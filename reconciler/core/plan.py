@@ -6,7 +6,7 @@ Renderers only turn a `Plan` into text; apply only executes one. `to_dict` /
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -75,25 +75,14 @@ class Change:
             d["integration"] = self.integration.value
         if self.record_id is not None:
             d["record_id"] = self.record_id
-        if self.new_entry is not None:
-            e = self.new_entry
-            d["new_entry"] = {
-                "name": e.name,
-                "username": e.username,
-                "category": e.category,
-                "marker": e.marker,
-            }
-        if self.new_contact is not None:
-            c = self.new_contact
-            d["new_contact"] = {
-                "first_name": c.first_name,
-                "last_name": c.last_name,
-                "email": c.email,
-                "marker": c.marker,
-            }
-        if self.email is not None:
-            m = self.email
-            d["email"] = {"to": m.to, "subject": m.subject, "body": m.body, "marker": m.marker}
+        # the request dataclasses' fields are the JSON names (schemas/plan.schema.json)
+        for key, request in (
+            ("new_entry", self.new_entry),
+            ("new_contact", self.new_contact),
+            ("email", self.email),
+        ):
+            if request is not None:
+                d[key] = asdict(request)
         return d
 
     @classmethod
