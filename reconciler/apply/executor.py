@@ -32,7 +32,7 @@ from reconciler.core.plan import (
 )
 from reconciler.errors import NotDelivered, ProviderError, StalePlanError
 from reconciler.providers.base import CustomerProviders
-from reconciler.state.store import SqliteStore
+from reconciler.state.api import StateStore
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ Progress = Callable[[int], None]
 def apply_customer(
     cplan: CustomerPlan,
     providers: CustomerProviders,
-    store: SqliteStore,
+    store: StateStore,
     batch_size: int = 500,
     progress: Progress | None = None,
 ) -> CustomerResult:
@@ -104,7 +104,7 @@ def apply_customer(
     return result
 
 
-def _apply_account(customer: str, change: AccountChange, store: SqliteStore, cplan: CustomerPlan) -> None:
+def _apply_account(customer: str, change: AccountChange, store: StateStore, cplan: CustomerPlan) -> None:
     if isinstance(change, RemoveAccount):
         store.remove_account(customer, change.account_key)
         return
@@ -116,7 +116,7 @@ def _apply_account(customer: str, change: AccountChange, store: SqliteStore, cpl
         store.set_welcome(customer, change.account_key, WelcomeStatus.DUE)
 
 
-def _apply_external(customer: str, change: Change, providers: CustomerProviders, store: SqliteStore) -> None:
+def _apply_external(customer: str, change: Change, providers: CustomerProviders, store: StateStore) -> None:
     if isinstance(change, LinkRecord):
         with store.batch():
             store.put_link(customer, Link(change.account_key, change.integration, change.record_id))
@@ -145,7 +145,7 @@ def _apply_external(customer: str, change: Change, providers: CustomerProviders,
 
 
 def _create_record(
-    customer: str, change: CreateRecord, providers: CustomerProviders, store: SqliteStore
+    customer: str, change: CreateRecord, providers: CustomerProviders, store: StateStore
 ) -> None:
     marker = change.marker
     op = f"create {change.integration.value}"

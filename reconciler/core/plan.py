@@ -166,8 +166,7 @@ class CreateRecord(_Change):
     @classmethod
     def _read(cls, d: dict[str, Any], fmt: int) -> CreateRecord:
         kind = IntegrationKind(d["integration"])
-        legacy = d.get("new_entry") or d.get("new_contact")  # format 1
-        raw = legacy if fmt == 1 else d["request"]
+        raw: dict[str, Any] = (d.get("new_entry") or d["new_contact"]) if fmt == 1 else d["request"]
         request: RecordRequest = NewPasswordEntry(**raw) if kind.role is Role.VAULT else NewContact(**raw)
         return cls(*cls._common(d), kind, request)
 
