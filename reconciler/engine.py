@@ -23,8 +23,8 @@ from reconciler.core.plan import ChangeKind, CustomerPlan, Plan, Status
 from reconciler.core.planning import CustomerLive, PlanOptions, plan_customer, removal_guard
 from reconciler.errors import ConfigError, LockHeldError, Problem, ReconcilerError, StalePlanError
 from reconciler.gcpause import gc_paused
-from reconciler.providers.base import CustomerProviders, DirectoryScope, ProviderContext, SelectionChecker
-from reconciler.providers.registry import open_customer
+from reconciler.providers.base import CustomerProviders, DirectoryScope, ProviderContext, release
+from reconciler.providers.registry import open_customer, open_selection_checker
 from reconciler.state.store import SqliteStore
 
 log = logging.getLogger("reconciler.engine")
@@ -65,12 +65,12 @@ class Engine:
             if not scope.ous and not scope.groups:
                 continue
             try:
-                providers = self.providers(eff)
-                try:
-                    if isinstance(providers.ad, SelectionChecker):
-                        problems += providers.ad.check_selection(scope)
-                finally:
-                    providers.close()
+                checker = open_selection_checker(self.context(eff))  # the AD only (#17 item 6)
+                if checker is not None:
+                    try:
+                        problems += checker.check_selection(scope)
+                    finally:
+                        release(checker)
             except ReconcilerError as exc:
                 problems.append(str(exc))
         return problems
