@@ -24,7 +24,8 @@ from reconciler.errors import ConfigError, LockHeldError, Problem, ReconcilerErr
 from reconciler.gcpause import gc_paused
 from reconciler.providers.base import CustomerProviders, DirectoryScope, ProviderContext, SelectionChecker
 from reconciler.providers.registry import open_customer
-from reconciler.state.store import SqliteStore
+from reconciler.state.api import StateStore
+from reconciler.state.backend import open_state
 
 log = logging.getLogger("reconciler.engine")
 MAX_WORKERS = 8  # customers read at once when no Graph connection sets maxConcurrentTenants
@@ -33,12 +34,11 @@ MAX_WORKERS = 8  # customers read at once when no Graph connection sets maxConcu
 @dataclass(frozen=True)
 class Engine:
     config: ConfigSet
-    store: SqliteStore
+    store: StateStore
 
     @classmethod
     def open(cls, config: ConfigSet) -> Engine:
-        spec = config.settings_doc.spec
-        return cls(config, SqliteStore(config.root / spec.state.path))
+        return cls(config, open_state(config).store)
 
     def customers(self, names: Sequence[str] = ()) -> list[EffectiveCustomer]:
         effs = effective_customers(self.config)

@@ -22,7 +22,7 @@ from reconciler.core.model import Link, WelcomeStatus
 from reconciler.core.plan import Change, ChangeKind, CustomerPlan
 from reconciler.errors import NotDelivered, ProviderError, StalePlanError
 from reconciler.providers.base import CustomerProviders
-from reconciler.state.store import SqliteStore
+from reconciler.state.api import StateStore
 
 ACCOUNT_KINDS = (ChangeKind.REMOVE, ChangeKind.ADD, ChangeKind.UPDATE)
 
@@ -57,7 +57,7 @@ Progress = Callable[[int], None]
 def apply_customer(
     cplan: CustomerPlan,
     providers: CustomerProviders,
-    store: SqliteStore,
+    store: StateStore,
     batch_size: int = 500,
     progress: Progress | None = None,
 ) -> CustomerResult:
@@ -96,7 +96,7 @@ def apply_customer(
     return result
 
 
-def _apply_account(customer: str, change: Change, store: SqliteStore, cplan: CustomerPlan) -> None:
+def _apply_account(customer: str, change: Change, store: StateStore, cplan: CustomerPlan) -> None:
     if change.kind is ChangeKind.REMOVE:
         store.remove_account(customer, change.account_key)
         return
@@ -109,7 +109,7 @@ def _apply_account(customer: str, change: Change, store: SqliteStore, cplan: Cus
         store.set_welcome(customer, change.account_key, WelcomeStatus.DUE)
 
 
-def _apply_external(customer: str, change: Change, providers: CustomerProviders, store: SqliteStore) -> None:
+def _apply_external(customer: str, change: Change, providers: CustomerProviders, store: StateStore) -> None:
     if change.kind is ChangeKind.LINK:
         assert change.integration is not None and change.record_id is not None
         with store.batch():
@@ -139,7 +139,7 @@ def _apply_external(customer: str, change: Change, providers: CustomerProviders,
             store.bump_serial(customer)
 
 
-def _create_record(customer: str, change: Change, providers: CustomerProviders, store: SqliteStore) -> None:
+def _create_record(customer: str, change: Change, providers: CustomerProviders, store: StateStore) -> None:
     assert change.integration is not None
     marker = (change.new_entry or change.new_contact).marker  # type: ignore[union-attr]
     op = f"create {change.integration.value}"

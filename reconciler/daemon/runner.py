@@ -31,7 +31,7 @@ from reconciler.daemon.clock import Clock
 from reconciler.daemon.logs import event
 from reconciler.engine import Engine
 from reconciler.errors import ReconcilerError, StalePlanError
-from reconciler.state.daemon import CustomerRecord
+from reconciler.state.api import CustomerRecord
 
 DAEMON_HOLDER = "reconciler daemon"  # lock holder and run-history author
 

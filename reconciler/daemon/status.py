@@ -15,8 +15,7 @@ from typing import Any
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.daemon.runner import DAEMON_HOLDER
 from reconciler.daemon.schedule import interval_seconds
-from reconciler.state.daemon import CustomerRecord, DaemonState
-from reconciler.state.store import SqliteStore
+from reconciler.state.api import CustomerRecord, DaemonStore, StateStore
 
 STALE_HEARTBEAT = 60.0
 
@@ -24,8 +23,8 @@ STALE_HEARTBEAT = 60.0
 @dataclass(frozen=True)
 class StatusInputs:
     customers: dict[str, EffectiveCustomer]  # from the config (empty when it cannot be read)
-    store: SqliteStore
-    state: DaemonState
+    store: StateStore
+    state: DaemonStore
     now: float
     config_problem: str = ""
 
@@ -76,7 +75,7 @@ def _customer(name: str, inputs: StatusInputs, rec: CustomerRecord | None) -> di
     return out
 
 
-def _last_run(name: str, store: SqliteStore, rec: CustomerRecord | None) -> dict[str, Any] | None:
+def _last_run(name: str, store: StateStore, rec: CustomerRecord | None) -> dict[str, Any] | None:
     daemon: dict[str, Any] | None = None
     if rec is not None and rec.last_finished_at is not None:
         daemon = {
