@@ -56,8 +56,7 @@ def run(options: DaemonOptions, clock: Clock | None = None) -> int:
         backend.close()
         raise ReconcilerError(f"cannot listen on {listen}: {exc}") from None
     except ReconcilerError:
-        store.close()
-        state.close()
+        backend.close()
         raise
     _on_signals(scheduler)
     event(
