@@ -101,10 +101,10 @@ def import_(
 
 def _read(integration: IntegrationKind, settings: SettingsSpec, config_dir: Path) -> list[OrgSummary]:
     if integration is IntegrationKind.ITGLUE:
-        from reconciler.providers.itglue import list_organizations
+        from reconciler.integrations.itglue.client import list_organizations
 
         return list_organizations(settings, config_dir)
-    from reconciler.providers.hudu import list_companies
+    from reconciler.integrations.hudu.client import list_companies
 
     return list_companies(settings, config_dir)
 
