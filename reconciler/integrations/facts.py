@@ -50,7 +50,7 @@ class Facts(Generic[C]):
     record_shape: str  # what one record is, in the vendor's words
     marker_field: str  # where a created record carries its marker
     budget_of: Callable[[C], Budget]  # the rate budget a connection declares
-    numeric_link: bool = True  # the link is the vendor's numeric id
+    owner: str = "company"  # what a customer is there: "organization" in IT Glue
     lists_organizations: bool = False  # `customers import --from <kind>` (R21)
 
     @property

@@ -371,14 +371,22 @@ def connect_api(
     extract_error: Callable[[Any], str | None] | None = None,
     limiter: RateLimiter | None = None,
     retry: RetryPolicy | None = None,
+    integration: str = "",
 ) -> HttpApi:
     """An `HttpApi` on `client` that spends the budget of `account` (kind, URL and key
-    fingerprint: what the vendor counts requests by), shared by every customer on it."""
+    fingerprint: what the vendor counts requests by), shared by every customer on it;
+    `integration` (the kind) labels its metrics."""
     if limiter is None and budget.requests > 0:
         limiter = shared_limiter(account, budget.requests, budget.window)
     gate = shared_gate(account, budget.concurrent) if budget.concurrent > 0 else None
     return HttpApi(
-        client, where, retry=retry or RetryPolicy(), limiter=limiter, extract_error=extract_error, gate=gate
+        client,
+        where,
+        retry=retry or RetryPolicy(),
+        limiter=limiter,
+        extract_error=extract_error,
+        gate=gate,
+        integration=integration,
     )
 
 

@@ -91,6 +91,7 @@ def open_api(
         extract_error=extract_error,
         limiter=limiter,
         retry=retry,
+        integration=kind.value,
     )
     return api, account
 

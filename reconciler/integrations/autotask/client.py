@@ -194,7 +194,12 @@ def open_autotask(ctx: ProviderContext) -> AutotaskContacts:
     # Credentials go only to the zone's API, never to the (anonymous) zone lookup.
     client.headers.update({"ApiIntegrationCode": code, "UserName": username, "Secret": secret})
     api = connect_api(
-        client, where, account=account_key(zone, username), budget=FACTS.budget(conn), extract_error=at_error
+        client,
+        where,
+        account=account_key(zone, username),
+        budget=FACTS.budget(conn),
+        extract_error=at_error,
+        integration=FACTS.kind.value,
     )
     return AutotaskContacts(api, zone, int(company))
 

@@ -217,7 +217,12 @@ def open_connectwise(ctx: ProviderContext) -> ConnectWiseContacts:
         transport=ctx.transport,
     )
     api = connect_api(
-        client, where, account=f"connectwise {site}", budget=FACTS.budget(conn), extract_error=cw_error
+        client,
+        where,
+        account=f"connectwise {site}",
+        budget=FACTS.budget(conn),
+        extract_error=cw_error,
+        integration=FACTS.kind.value,
     )
     try:
         codebase = (

@@ -34,5 +34,6 @@ FACTS = Facts(
     record_shape="password (name, username, password-category-id, notes)",
     marker_field="notes",
     budget_of=lambda c: Budget(c.requests_per_5_minutes, 300.0),
+    owner="organization",
     lists_organizations=True,
 )
