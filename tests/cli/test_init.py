@@ -95,7 +95,10 @@ def test_each_readme_describes_its_own_ci(tmp_path: Path) -> None:
     github = (tmp_path / "github" / "README.md").read_text()
     gitlab = (tmp_path / "gitlab" / "README.md").read_text()
     none = (tmp_path / "none" / "README.md").read_text()
-    assert ".github/workflows/reconciler-plan.yml" in github and ".gitlab-ci.yml" not in github.split("GitLab:")[0]
+    assert (
+        ".github/workflows/reconciler-plan.yml" in github
+        and ".gitlab-ci.yml" not in github.split("GitLab:")[0]
+    )
     assert "## CI (GitLab)" in gitlab and ".gitlab-ci.yml" in gitlab and ".github/" not in gitlab
     assert ".github/" not in none and ".gitlab-ci.yml" not in none and "--ci github" in none
     for text in (github, gitlab, none):
