@@ -26,8 +26,8 @@ from typing import Any
 from reconciler.config.models import CustomerDoc, Safety, SettingsSpec
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.integrations.autotask.client import MAX_RECORDS, open_autotask
-from reconciler.providers.base import ProviderContext
 from reconciler.integrations.connectwise.client import PAGE_SIZE, open_connectwise
+from reconciler.providers.base import ProviderContext
 from reconciler.state.store import SqliteStore
 from reconciler.testing.autotask import AutotaskSimulator
 from reconciler.testing.connectwise import ConnectWiseSimulator

@@ -11,8 +11,8 @@ import pytest
 
 from reconciler.core.model import IntegrationKind, NewContact, marker_text
 from reconciler.errors import ProviderError
-from reconciler.providers import http
 from reconciler.integrations.autotask.client import AutotaskContacts, account_key, at_error, open_autotask
+from reconciler.providers import http
 from reconciler.providers.http import HttpApi, RateLimiter
 from reconciler.state.store import SqliteStore
 from reconciler.testing.autotask import AutotaskSimulator

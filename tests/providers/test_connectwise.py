@@ -12,7 +12,12 @@ import pytest
 
 from reconciler.core.model import IntegrationKind, NewContact, marker_text
 from reconciler.errors import ProviderError
-from reconciler.integrations.connectwise.client import ConnectWiseContacts, condition_string, cw_error, open_connectwise
+from reconciler.integrations.connectwise.client import (
+    ConnectWiseContacts,
+    condition_string,
+    cw_error,
+    open_connectwise,
+)
 from reconciler.providers.http import HttpApi
 from reconciler.state.store import SqliteStore
 from reconciler.testing.connectwise import API_PREFIX, ConnectWiseSimulator, evaluate, parse_conditions

@@ -38,6 +38,10 @@ PAGE_SIZE = 999  # Graph's maximum $top for users
 MEMBER_SELECT = ("id", "userPrincipalName", "displayName")
 
 
+# read by the delta round itself (429 stays with the seam's retries)
+_CLIENT_ERRORS = tuple(code for code in range(400, 500) if code != 429)
+
+
 class DeltaExpired(Exception):
     """The delta link can no longer be used; a full read is needed."""
 
@@ -110,9 +114,7 @@ class GraphClient:
             here = str(link or url)
             # any 4xx is read: Graph answers an expired token with 410 or with a
             # `syncStateNotFound` under 400 or other 40X codes; each means a full resync
-            response = self.api.request(
-                "GET", here, params=None if link else params, ok=tuple(range(400, 500))
-            )
+            response = self.api.request("GET", here, params=None if link else params, ok=_CLIENT_ERRORS)
             if response.status_code == 410:
                 raise DeltaExpired("410 Gone")
             if response.status_code >= 400:
