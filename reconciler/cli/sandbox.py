@@ -17,7 +17,6 @@ from types import FrameType
 
 import click
 
-
 SANDBOX_EXTRA = ("trustme", "aiosmtpd")  # pyproject's `sandbox` extra
 
 
