@@ -137,7 +137,9 @@ def test_a_short_password_does_not_garble_the_message(ad: AdSetup) -> None:
 def test_dns_failure_is_named(ad: AdSetup) -> None:
     with pytest.raises(ProviderError) as err:
         sams(ad, server="no-such-dc.invalid")
-    assert str(err.value).endswith("cannot connect to no-such-dc.invalid:636: host name does not resolve (DNS)")
+    assert str(err.value).endswith(
+        "cannot connect to no-such-dc.invalid:636: host name does not resolve (DNS)"
+    )
 
 
 @pytest.fixture
