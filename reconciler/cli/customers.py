@@ -18,6 +18,7 @@ from reconciler.cli.common import config_dir_option
 from reconciler.config.generate import ID_PATTERN, LINK_FIELD, VENDOR, Origin, customer_yaml, unique_name
 from reconciler.config.load import load_config
 from reconciler.config.models import SettingsSpec
+from reconciler.core.words import count
 from reconciler.integrations.kinds import IntegrationKind
 from reconciler.integrations.table import TABLE
 from reconciler.providers.vaults import OrgSummary
@@ -102,7 +103,7 @@ def import_(
             click.echo(f"wrote {path} ({what})")
         written += 1
     verb = "would write" if dry_run else "wrote"
-    click.echo(f"{verb} {written} customer(s); skipped {skipped}")
+    click.echo(f"{verb} {count(written, 'customer')}; skipped {skipped}")
 
 
 def _read(integration: IntegrationKind, settings: SettingsSpec, config_dir: Path) -> list[OrgSummary]:

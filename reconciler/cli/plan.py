@@ -18,6 +18,7 @@ from reconciler.cli.progress import reading
 from reconciler.config import load_valid_config
 from reconciler.core.plan import Plan, Status
 from reconciler.core.render import render_json, render_markdown, render_text
+from reconciler.core.words import count
 from reconciler.engine import Engine
 from reconciler.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_REFUSED, ReconcilerError
 
@@ -185,7 +186,7 @@ def _report(the_plan: Plan, results: list[CustomerResult]) -> int:
             code = EXIT_REFUSED if code == EXIT_REFUSED else EXIT_ERROR
     done = sum(len(r.succeeded) for r in results)
     failed = sum(len(r.failed) for r in results)
-    click.echo(f"Apply complete: {done} changes applied, {failed} failed.")
+    click.echo(f"Apply complete: {count(done, 'change')} applied, {failed} failed.")
     return code
 
 

@@ -10,6 +10,7 @@ import click
 
 from reconciler.cli.common import config_dir_option
 from reconciler.config import load_valid_config
+from reconciler.core.words import count
 from reconciler.engine import Engine
 
 
@@ -46,7 +47,7 @@ def list_(config_dir: Path, customers: tuple[str, ...], fmt: str) -> None:
         click.echo(json.dumps(data, indent=2, sort_keys=True))
         return
     for c in data:
-        click.echo(f"customer {c['customer']} (serial {c['serial']}): {len(c['accounts'])} accounts")
+        click.echo(f"customer {c['customer']} (serial {c['serial']}): {count(len(c['accounts']), 'account')}")
         for a in c["accounts"]:
             linked = ", ".join(f"{k}={v}" for k, v in sorted(a["links"].items()))
             flags = [f for f in ("self_serve", "password_remember", "password_sync") if a[f]]

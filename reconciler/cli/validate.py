@@ -10,6 +10,7 @@ from reconciler.cli.common import config_dir_option
 from reconciler.config import load_valid_config
 from reconciler.config.models import KINDS
 from reconciler.config.schema import all_schemas, kind_schema, render
+from reconciler.core.words import count
 from reconciler.engine import Engine
 
 
@@ -31,8 +32,9 @@ def validate(ctx: click.Context, config_dir: Path, live: bool) -> None:
         if problems:
             ctx.exit(1)
     click.echo(
-        f"{config_dir}: valid ({len(config.customers)} customers, {len(config.policies)} import policies, "
-        f"{len(config.admin_policies)} admin import policies)"
+        f"{config_dir}: valid ({count(len(config.customers), 'customer')}, "
+        f"{count(len(config.policies), 'import policy')}, "
+        f"{count(len(config.admin_policies), 'admin import policy')})"
     )
 
 
