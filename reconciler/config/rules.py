@@ -304,7 +304,8 @@ def _check_matching(config: ConfigSet, cust: Loaded[CustomerDoc], why: str, role
             f"{option} needs one {what}; link {_either(found)} ({rule})",
         )
     elif not found:
-        fields = " or ".join(f.link for f in of_role(role))
+        links = [f.link for f in of_role(role)]
+        fields = ", ".join(links[:-1]) + " or " + links[-1] if len(links) > 1 else links[0]
         yield cust.src.problem(
             ("spec", "integrations"), f"{why} enables {option} but the customer has no {fields} ({rule})"
         )

@@ -21,6 +21,7 @@ class IntegrationKind(StrEnum):
     HUDU = "hudu"
     CONNECTWISE = "connectwise"
     AUTOTASK = "autotask"
+    HALO = "halo"
 
     @property
     def role(self) -> Role:
@@ -32,4 +33,5 @@ _ROLES = {
     IntegrationKind.HUDU: Role.VAULT,
     IntegrationKind.CONNECTWISE: Role.PSA,
     IntegrationKind.AUTOTASK: Role.PSA,
+    IntegrationKind.HALO: Role.PSA,
 }

@@ -14,6 +14,7 @@ from typing import Any
 from reconciler.integrations.autotask.spec import FACTS as AUTOTASK
 from reconciler.integrations.connectwise.spec import FACTS as CONNECTWISE
 from reconciler.integrations.facts import Facts
+from reconciler.integrations.halo.spec import FACTS as HALO
 from reconciler.integrations.hudu.spec import FACTS as HUDU
 from reconciler.integrations.itglue.spec import FACTS as ITGLUE
 from reconciler.integrations.kinds import IntegrationKind, Role
@@ -25,6 +26,7 @@ TABLE: dict[IntegrationKind, Facts[Any]] = {
         HUDU,
         CONNECTWISE,
         AUTOTASK,
+        HALO,
     )
 }
 

@@ -15,7 +15,9 @@ The demo MSP shows every matching case:
   match, a duplicate IT Glue entry, a user without email (no welcome email);
 - fabrikam (Entra, Hudu, Autotask): matches by email and second email, a
   duplicate by name (conflict), a contact to create;
-- northwind (Entra only): welcome emails and self-serve only.
+- northwind (Entra only): welcome emails and self-serve only;
+- tailwind (Entra, Halo PSA): a user matched by email, two Halo users with one
+  email (a conflict: never the first of them, R24), a user to create.
 
 Simulators keep everything in memory: restarting the sandbox starts over, so the
 directory (state included) is rewritten; a directory that is not a sandbox is
@@ -36,6 +38,7 @@ from reconciler.integrations.table import TABLE
 from reconciler.testing.autotask import AutotaskSimulator
 from reconciler.testing.connectwise import ConnectWiseSimulator
 from reconciler.testing.graph import GraphSimulator
+from reconciler.testing.halo import HaloSimulator
 from reconciler.testing.httpsim import TestCA, token
 from reconciler.testing.hudu import HuduSimulator
 from reconciler.testing.itglue import ItGlueSimulator
@@ -47,6 +50,7 @@ TENANTS = {
     "contoso": "11111111-1111-4111-8111-111111111111",
     "fabrikam": "22222222-2222-4222-8222-222222222222",
     "northwind": "33333333-3333-4333-8333-333333333333",
+    "tailwind": "44444444-4444-4444-8444-444444444444",
 }
 CW_COMPANY, AT_COMPANY = 250, 29683
 O365 = "Office 365"
@@ -108,6 +112,15 @@ class Sandbox:
     def connectwise(self) -> ConnectWiseSimulator:
         sim: ConnectWiseSimulator = self.hookups[IntegrationKind.CONNECTWISE].simulator
         return sim
+
+    @property
+    def halo(self) -> HaloSimulator:
+        sim: HaloSimulator = self.hookups[IntegrationKind.HALO].simulator
+        return sim
+
+    @property
+    def halo_client(self) -> int:
+        return self._halo_client
 
     @property
     def autotask(self) -> AutotaskSimulator:
@@ -191,6 +204,17 @@ class Sandbox:
         user(t["northwind"], "Liam", "Lee", "northwind.test")
         user(t["northwind"], "Mia", "Moore", "northwind.test")
 
+        # tailwind: Entra + Halo PSA
+        user(t["tailwind"], "Nina", "North", "tailwind.test")
+        user(t["tailwind"], "Oscar", "Olsen", "tailwind.test")
+        user(t["tailwind"], "Paula", "Park", "tailwind.test")
+        halo = self.halo
+        client = halo.add_client("Tailwind Traders")
+        self._halo_client = client
+        halo.add_user(client, "Nina", "North", "nina.north@tailwind.test")
+        halo.add_user(client, "Oscar", "Olsen", "oscar.olsen@tailwind.test")
+        halo.add_user(client, "Oskar", "Olsen", "oscar.olsen@tailwind.test")
+
     def _write_config(self) -> None:
         root = self.root
         secrets = {
@@ -223,6 +247,10 @@ class Sandbox:
                 tenant=TENANTS["fabrikam"], company=self._hudu_company, at=AT_COMPANY
             ),
             "customers/northwind.yaml": CUSTOMER_NORTHWIND.format(tenant=TENANTS["northwind"]),
+            "customers/tailwind.yaml": CUSTOMER_TAILWIND.format(
+                tenant=TENANTS["tailwind"], client=self._halo_client
+            ),
+            "policies/m365-psa.yaml": POLICY_PSA,
             "templates/welcome.txt": WELCOME,
             ".gitignore": ".reconciler/\nsecrets/\noutbox/\nsandbox-ca/\n",
         }
@@ -384,6 +412,39 @@ spec:
   directories:
     entra:
       tenantId: {tenant}
+"""
+
+POLICY_PSA = """\
+apiVersion: reconciler.dev/v1
+kind: ImportPolicy
+metadata:
+  name: m365-psa
+spec:
+  appliesTo:
+    labelSelector:
+      matchLabels:
+        plan: psa
+  source: entra
+  options:
+    contactMatching: true          # R14, R24: Halo PSA
+    welcomeEmail: true
+"""
+
+CUSTOMER_TAILWIND = """\
+apiVersion: reconciler.dev/v1
+kind: Customer
+metadata:
+  name: tailwind
+  labels:
+    plan: psa
+spec:
+  directories:
+    entra:
+      tenantId: {tenant}
+  integrations:
+    haloClientId: {client}
+  # oscar.olsen@tailwind.test has two Halo users with his email (a conflict, R18/R24);
+  # pin one in spec.pins to link it.
 """
 
 WELCOME = """\

@@ -53,15 +53,19 @@ def test_plan_apply_converges_with_contacts_and_one_welcome_email_each(box: Sand
     assert "conflict: ivy.irwin@fabrikam.test in autotask: 2 records match" in out
     assert "erin.evans@contoso.test: no email address; no welcome email (R16)" in out
     assert "uma.unlicensed" not in out
+    # Halo PSA (R24): by email, created, two users with one email conflict (never the first)
+    assert "link nina.north@tailwind.test to halo record" in out
+    assert 'create halo contact "Paula Park" <paula.park@tailwind.test>' in out
+    assert "conflict: oscar.olsen@tailwind.test in halo: 2 records match" in out
 
     code, out = run("apply", "-c", cfg, "--auto-approve")
     assert code == 0, out
     assert "0 failed" in out
     welcomed = recipients(box)
-    assert len(welcomed) == 12 and len(set(welcomed)) == 12
+    assert len(welcomed) == 15 and len(set(welcomed)) == 15
     assert "erin.evans@contoso.test" not in welcomed
     assert all(r.tls and r.authenticated for r in box.smtp.messages)
-    assert len(list((box.root / "outbox").glob("*.eml"))) == 12
+    assert len(list((box.root / "outbox").glob("*.eml"))) == 15
 
     # what the real clients created carries our markers where a rerun looks for them
     created_cw = [c for c in box.connectwise.contacts_of(CW_COMPANY) if c["integratorTags"]]
@@ -70,12 +74,15 @@ def test_plan_apply_converges_with_contacts_and_one_welcome_email_each(box: Sand
     (jack,) = [c for c in box.autotask.contacts_of(AT_COMPANY) if c["note"]]
     assert jack["firstName"] == "Jack" and parse_marker(jack["note"]).startswith("fabrikam/")  # type: ignore[union-attr]
 
+    (paula,) = [u for u in box.halo.users_of(box.halo_client) if u["notes"]]
+    assert paula["firstname"] == "Paula" and parse_marker(paula["notes"]).startswith("tailwind/")  # type: ignore[union-attr]
+
     code, out = run("plan", "-c", cfg, "--detailed-exitcode")
     assert code == 0, out
-    assert "Plan: 0 to add, 0 to change, 0 to remove, 3 conflicts." in out
+    assert "Plan: 0 to add, 0 to change, 0 to remove, 4 conflicts." in out
     code, out = run("apply", "-c", cfg, "--auto-approve")
     assert code == 0 and "Nothing to apply." in out
-    assert len(recipients(box)) == 12  # never a second welcome email
+    assert len(recipients(box)) == 15  # never a second welcome email
     assert len(box.connectwise.contacts_of(CW_COMPANY)) == 9  # 5 seeded + 4 created, none twice
 
 

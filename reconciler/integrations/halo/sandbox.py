@@ -1,0 +1,26 @@
+"""Halo PSA's simulator hook-up for `reconciler sandbox` (loaded only by it)."""
+
+from __future__ import annotations
+
+from reconciler.testing.halo import HaloSimulator
+from reconciler.testing.httpsim import TestCA, token
+from reconciler.testing.sandbox_hookup import Hookup
+
+
+def hookup(ca: TestCA) -> Hookup:
+    sim = HaloSimulator(ca, client_id="demo-msp-reconciler", client_secret=token("halo"), tenant="demo-msp")
+    return Hookup(
+        sim,
+        secrets={"halo-client-secret": sim.client_secret},
+        settings=lambda ca_file: (
+            f"""\
+    halo:
+      baseUrl: {sim.url}
+      tenant: {sim.tenant}
+      clientId: {sim.client_id}
+      clientSecret: {{file: secrets/halo-client-secret}}
+      caFile: {ca_file}
+"""
+        ),
+        endpoint=lambda: f"{sim.url}/api",
+    )
