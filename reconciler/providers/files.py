@@ -23,8 +23,8 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import MISSING, dataclass, fields
-from functools import cache
 from email.message import EmailMessage
+from functools import cache
 from pathlib import Path
 from typing import Any
 
