@@ -196,7 +196,7 @@ def _type_problem(annotation: str, value: Any) -> str:
 
 def _dump(obj: Any, drop: str) -> dict[str, Any]:
     """Fields of a record, leaving out those equal to their defaults (short files)."""
-    schema = _schema(type(obj))
+    schema = _schema(obj.__class__)
     defaults = schema.defaults
     out: dict[str, Any] = {}
     for name in schema.order:
