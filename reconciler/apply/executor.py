@@ -10,11 +10,13 @@ Welcome emails are at most once: `pending` is committed before the send and
 
 A failed change never aborts the others: it becomes a failed `Outcome`, and
 changes that depend on it (links of an account that could not be added) are
-skipped.
+skipped. A stop (the daemon shutting down) is an event checked at each change
+boundary: the result then holds exactly what was applied before it, `stopped`.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -41,6 +43,7 @@ class CustomerResult:
     error: str = ""
     refused: bool = False  # by a safety guard at apply time
     busy: bool = False  # nothing attempted: another apply holds the customer or moved its state
+    stopped: bool = False  # a stop was asked: `outcomes` are exactly what was applied before it
 
     @property
     def failed(self) -> list[Outcome]:
@@ -60,6 +63,7 @@ def apply_customer(
     store: StateStore,
     batch_size: int = 500,
     progress: Progress | None = None,
+    stop: threading.Event | None = None,
 ) -> CustomerResult:
     name = cplan.customer
     result = CustomerResult(name)
@@ -73,9 +77,15 @@ def apply_customer(
     # R16: one set, so the welcome check per added account is a lookup, not a scan of the plan
     welcomed = {c.account_key for c in cplan.changes if c.kind is ChangeKind.SEND_WELCOME}
 
+    def stopping() -> bool:
+        result.stopped = stop is not None and stop.is_set()
+        return result.stopped
+
     account_changes = [c for c in cplan.changes if c.kind in ACCOUNT_KINDS]
     for start in range(0, len(account_changes), batch_size):
         chunk = account_changes[start : start + batch_size]
+        if stopping():
+            return result
         with store.batch():
             for change in chunk:
                 _apply_account(name, change, store, welcomed)
@@ -102,6 +112,8 @@ def apply_customer(
     for change in cplan.changes:
         if change.kind in ACCOUNT_KINDS:
             continue
+        if stopping():
+            return result
         if change.account_key in failed_accounts:
             flush()
             result.outcomes.append(Outcome(change, False, "skipped: the account change failed"))

@@ -122,7 +122,7 @@ def plan_customer(
 
     plan_status, reason = _safety(customer, live.directories, managed, removed, options)
     if plan_status is Status.OK and customer.paused:
-        plan_status, reason = Status.PAUSED, "paused (R10): planned, not applied"
+        plan_status, reason = Status.PAUSED, "changes are planned but never applied while paused (R10)"
     return CustomerPlan(
         name,
         plan_status,
