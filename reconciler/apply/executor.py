@@ -2,7 +2,8 @@
 
 Order: account removals, additions and updates (state only), committed in
 batches (R11) so an interrupted run keeps what it did; then integration links
-and record creations; then welcome emails. Every external create is journalled
+and record creations, committed in batches too (a file twin writes its file
+once per batch); then welcome emails. Every external create is journalled
 before it is made; if an earlier run left that intent open, the integration is
 re-read and a record carrying our marker is linked instead of created again.
 Welcome emails are at most once: `pending` is committed before the send and
@@ -20,13 +21,20 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from reconciler.core.model import IntegrationKind, Link, WelcomeStatus
-from reconciler.core.plan import Change, ChangeKind, CustomerPlan
+from reconciler.core.model import IntegrationKind, Link, NewContact, NewPasswordEntry, WelcomeStatus
+from reconciler.core.plan import (
+    AccountChange,
+    AddAccount,
+    Change,
+    CreateRecord,
+    CustomerPlan,
+    LinkRecord,
+    RemoveAccount,
+    SendWelcome,
+)
 from reconciler.errors import NotDelivered, ProviderError, StalePlanError
 from reconciler.providers.base import BatchWriter, CustomerProviders, writes
 from reconciler.state.api import StateStore
-
-ACCOUNT_KINDS = (ChangeKind.REMOVE, ChangeKind.ADD, ChangeKind.UPDATE)
 
 
 @dataclass(frozen=True)
@@ -74,58 +82,66 @@ def apply_customer(
         )
     tick = progress or (lambda n: None)
     failed_accounts: set[str] = set()
-    # R16: one set, so the welcome check per added account is a lookup, not a scan of the plan
-    welcomed = {c.account_key for c in cplan.changes if c.kind is ChangeKind.SEND_WELCOME}
 
     def stopping() -> bool:
         result.stopped = stop is not None and stop.is_set()
         return result.stopped
 
-    account_changes = [c for c in cplan.changes if c.kind in ACCOUNT_KINDS]
+    # R16: one set, so the welcome check per added account is a lookup, not a scan of the plan
+    welcomed = {c.account_key for c in cplan.changes if isinstance(c, SendWelcome)}
+    account_changes = [c for c in cplan.changes if isinstance(c, AccountChange)]
     for start in range(0, len(account_changes), batch_size):
         chunk = account_changes[start : start + batch_size]
         if stopping():
             return result
         with store.batch():
-            for change in chunk:
-                _apply_account(name, change, store, welcomed)
+            for account_change in chunk:
+                _apply_account(name, account_change, store, welcomed)
             store.bump_serial(name)
         result.outcomes.extend(Outcome(c, True) for c in chunk)
         tick(len(chunk))
 
     creates = _Creates(name, providers, store)
-    run: list[Change] = []  # consecutive links or creates, applied together
+    run: list[LinkRecord | CreateRecord] = []  # consecutive links or creates, applied together
 
-    def flush() -> None:
+    def flush() -> bool:
         start = 0
         while start < len(run):
-            if run[0].kind is ChangeKind.LINK:
-                chunk = run[start : start + batch_size]
-                result.outcomes.extend(_link_all(name, chunk, store))
+            if stopping():
+                return False
+            first = run[0]
+            if isinstance(first, LinkRecord):
+                links = [c for c in run[start : start + batch_size] if isinstance(c, LinkRecord)]
+                result.outcomes.extend(_link_all(name, links, store))
+                start += len(links)
+                tick(len(links))
             else:
-                chunk = run[start : start + creates.chunk_size(batch_size)]
-                result.outcomes.extend(creates.apply(chunk))
-            start += len(chunk)
-            tick(len(chunk))
+                size = creates.chunk_size(batch_size)
+                made = [c for c in run[start : start + size] if isinstance(c, CreateRecord)]
+                result.outcomes.extend(creates.apply(made))
+                start += len(made)
+                tick(len(made))
         run.clear()
+        return True
 
     for change in cplan.changes:
-        if change.kind in ACCOUNT_KINDS:
+        if isinstance(change, AccountChange):
             continue
-        if stopping():
-            return result
         if change.account_key in failed_accounts:
-            flush()
+            if not flush():
+                return result
             result.outcomes.append(Outcome(change, False, "skipped: the account change failed"))
             continue
-        if change.kind in (ChangeKind.LINK, ChangeKind.CREATE_RECORD):
-            if run and run[0].kind is not change.kind:
-                flush()
+        if isinstance(change, LinkRecord | CreateRecord):
+            if run and type(run[0]) is not type(change) and not flush():
+                return result
             run.append(change)
             continue
-        flush()
+        if not flush() or stopping():
+            return result
         try:
-            _send_welcome(name, change, providers, store)
+            if isinstance(change, SendWelcome):
+                _send_welcome(name, change, providers, store)
             result.outcomes.append(Outcome(change, True))
         except ProviderError as exc:
             result.outcomes.append(Outcome(change, False, exc.message))
@@ -134,28 +150,27 @@ def apply_customer(
     return result
 
 
-def _apply_account(customer: str, change: Change, store: StateStore, welcomed: set[str]) -> None:
-    if change.kind is ChangeKind.REMOVE:
+def _apply_account(customer: str, change: AccountChange, store: StateStore, welcomed: set[str]) -> None:
+    if isinstance(change, RemoveAccount):
         store.remove_account(customer, change.account_key)
         return
-    assert change.account is not None
     store.put_account(customer, change.account)
-    if change.kind is ChangeKind.ADD and change.account_key in welcomed:
+    if isinstance(change, AddAccount) and change.account_key in welcomed:
         # R16: the debt is recorded with the account, so a crash before the send still sends later
         store.set_welcome(customer, change.account_key, WelcomeStatus.DUE)
 
 
-def _link_all(customer: str, chunk: list[Change], store: StateStore) -> list[Outcome]:
+def _link_all(customer: str, chunk: list[LinkRecord], store: StateStore) -> list[Outcome]:
     with store.batch():
         for change in chunk:
-            assert change.integration is not None and change.record_id is not None
             store.put_link(customer, Link(change.account_key, change.integration, change.record_id))
         store.bump_serial(customer)
     return [Outcome(c, True) for c in chunk]
 
 
-def _send_welcome(customer: str, change: Change, providers: CustomerProviders, store: StateStore) -> None:
-    assert change.kind is ChangeKind.SEND_WELCOME and change.email is not None
+def _send_welcome(
+    customer: str, change: SendWelcome, providers: CustomerProviders, store: StateStore
+) -> None:
     if providers.mailer is None:
         raise ProviderError(customer, "no mailer configured for welcome emails")
     with store.batch():
@@ -196,8 +211,8 @@ class _Creates:
         with what this apply created, so the rewrites add up to O(records), not O(n^2)."""
         return max(batch_size, self.created) if self.whole_file else batch_size
 
-    def apply(self, chunk: list[Change]) -> list[Outcome]:
-        keys = [_intent(c) for c in chunk]
+    def apply(self, chunk: list[CreateRecord]) -> list[Outcome]:
+        keys = [(f"create {c.integration.value}", c.marker) for c in chunk]
         with self.store.batch():
             entry_ids = [
                 self.earlier[k][-1] if k in self.earlier else self.store.journal_open(self.customer, *k)
@@ -208,7 +223,7 @@ class _Creates:
         try:
             with writes(self.providers):
                 for change, key in zip(chunk, keys, strict=True):
-                    record_id = self._find_own(change, key[1]) if key in self.earlier else None
+                    record_id = self._find_own(change) if key in self.earlier else None
                     try:
                         found.append(record_id if record_id is not None else _create(change, self.providers))
                         errors.append("")
@@ -228,7 +243,6 @@ class _Creates:
                     self.store.journal_close(entry_id, "failed", error)
                     outcomes.append(Outcome(change, False, error))
                     continue
-                assert change.integration is not None
                 for jid in self.earlier.pop(key, [])[:-1]:
                     self.store.journal_close(jid, "done", f"found existing record {record_id}")
                 self.store.journal_close(entry_id, "done", record_id)
@@ -238,36 +252,27 @@ class _Creates:
             self.store.bump_serial(self.customer)
         return outcomes
 
-    def _find_own(self, change: Change, marker: str) -> str | None:
+    def _find_own(self, change: CreateRecord) -> str | None:
         """A record an interrupted earlier run created, found by its marker."""
-        assert change.integration is not None
         if change.integration not in self.own:
             self.own[change.integration] = _own_records(change, self.providers)
-        return self.own[change.integration].get(marker)
+        return self.own[change.integration].get(change.marker)
 
 
-def _intent(change: Change) -> tuple[str, str]:
-    assert change.integration is not None
-    new = change.new_entry or change.new_contact
-    assert new is not None
-    return f"create {change.integration.value}", new.marker
-
-
-def _create(change: Change, providers: CustomerProviders) -> str:
-    if change.new_entry is not None:
+def _create(change: CreateRecord, providers: CustomerProviders) -> str:
+    if isinstance(change.request, NewPasswordEntry):
         if providers.vault is None:
             raise ProviderError(change.label, "no password manager provider")
-        return providers.vault.create_entry(change.new_entry).id
-    assert change.new_contact is not None
+        return providers.vault.create_entry(change.request).id
     if providers.contacts is None:
         raise ProviderError(change.label, "no PSA provider")
-    return providers.contacts.create_contact(change.new_contact).id
+    return providers.contacts.create_contact(change.request).id
 
 
-def _own_records(change: Change, providers: CustomerProviders) -> dict[str, str]:
+def _own_records(change: CreateRecord, providers: CustomerProviders) -> dict[str, str]:
     """Marker -> record id of the integration's records that carry a marker."""
-    if change.new_entry is not None and providers.vault is not None:
+    if isinstance(change.request, NewPasswordEntry) and providers.vault is not None:
         return {e.marker: e.id for e in providers.vault.list_entries() if e.marker}
-    if change.new_contact is not None and providers.contacts is not None:
+    if isinstance(change.request, NewContact) and providers.contacts is not None:
         return {c.marker: c.id for c in providers.contacts.list_contacts() if c.marker}
     return {}

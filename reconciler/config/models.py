@@ -25,6 +25,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from reconciler.integrations.kinds import IntegrationKind
+
 API_VERSION = "reconciler.dev/v1"
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 
@@ -409,18 +411,11 @@ class Integrations(Model):
     autotask_company_id: RecordId | None = None
 
 
-class Integration(StrEnum):
-    ITGLUE = "itglue"
-    HUDU = "hudu"
-    CONNECTWISE = "connectwise"
-    AUTOTASK = "autotask"
-
-
 class Pin(Model):
     """R18: resolve a matching conflict by naming the record to link."""
 
     account: str = Field(description="Account UPN (or sAMAccountName).")
-    integration: Integration
+    integration: IntegrationKind
     record_id: RecordId
 
 
