@@ -15,7 +15,9 @@ import click
 from reconciler.apply.executor import CustomerResult
 from reconciler.cli.common import config_dir_option
 from reconciler.cli.progress import reading
+from reconciler.cli.selection import chosen, customer_option, exclude_option
 from reconciler.config import load_valid_config
+from reconciler.config.resolve import effective_customers
 from reconciler.core.plan import Plan, Status
 from reconciler.core.render import render_json, render_markdown, render_text
 from reconciler.core.words import count
@@ -24,9 +26,6 @@ from reconciler.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_REFUSED, R
 
 format_option = click.option(
     "--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True
-)
-customer_option = click.option(
-    "--customer", "customers", multiple=True, help="Only this customer (repeatable)."
 )
 
 
@@ -75,6 +74,7 @@ def plan_exit_code(plan: Plan, detailed: bool) -> int:
 @click.command()
 @config_dir_option
 @customer_option
+@exclude_option
 @click.option(
     "-o", "--out", "out", type=click.Path(path_type=Path, dir_okay=False), help="Save the plan for apply."
 )
@@ -87,6 +87,7 @@ def plan(
     ctx: click.Context,
     config_dir: Path,
     customers: tuple[str, ...],
+    excluded: tuple[str, ...],
     out: Path | None,
     fmt: str,
     detailed_exitcode: bool,
@@ -95,7 +96,8 @@ def plan(
 ) -> None:
     """Show what apply would change, per customer. Changes nothing."""
     engine = Engine.open(load_valid_config(config_dir))
-    result = plan_with_progress(engine, customers, allow_mass_removal, full_sync)
+    names = chosen(effective_customers(engine.config), customers, excluded)
+    result = plan_with_progress(engine, names, allow_mass_removal, full_sync)
     click.echo(render(result, fmt), nl=False)
     if out is not None:
         save_plan(result, out)
@@ -110,6 +112,7 @@ def plan(
 @config_dir_option
 @click.argument("planfile", required=False, type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @customer_option
+@exclude_option
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--allow-mass-removal", is_flag=True, help="Apply removals beyond the safety threshold.")
 @click.pass_context
@@ -118,23 +121,25 @@ def apply(
     config_dir: Path,
     planfile: Path | None,
     customers: tuple[str, ...],
+    excluded: tuple[str, ...],
     auto_approve: bool,
     allow_mass_removal: bool,
 ) -> None:
     """Apply a saved PLANFILE exactly, or plan now, show it and ask first."""
     engine = Engine.open(load_valid_config(config_dir))
+    names = chosen(effective_customers(engine.config), customers, excluded)
     if planfile is not None:
         the_plan = load_plan(planfile)
-        if customers:
+        if names:
             the_plan = Plan(
                 the_plan.config_digest,
                 the_plan.created_at,
-                tuple(cp for cp in the_plan.customers if cp.customer in customers),
+                tuple(cp for cp in the_plan.customers if cp.customer in names),
                 the_plan.selected,
             )
         engine.check_fresh(the_plan)
     else:
-        the_plan = plan_with_progress(engine, customers, allow_mass_removal)
+        the_plan = plan_with_progress(engine, names, allow_mass_removal)
         click.echo(render(the_plan, "text"), nl=False)
         if the_plan.summary().has_changes and not auto_approve:
             if not sys.stdin.isatty():

@@ -9,7 +9,9 @@ from typing import Any
 import click
 
 from reconciler.cli.common import config_dir_option
+from reconciler.cli.selection import chosen, customer_option, exclude_option
 from reconciler.config import load_valid_config
+from reconciler.config.resolve import effective_customers
 from reconciler.core.words import count
 from reconciler.engine import Engine
 
@@ -21,12 +23,15 @@ def state() -> None:
 
 @state.command("list")
 @config_dir_option
-@click.option("--customer", "customers", multiple=True)
+@customer_option
+@exclude_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def list_(config_dir: Path, customers: tuple[str, ...], fmt: str) -> None:
+def list_(config_dir: Path, customers: tuple[str, ...], excluded: tuple[str, ...], fmt: str) -> None:
     """Managed accounts and their links, per customer."""
     engine = Engine.open(load_valid_config(config_dir))
-    names = list(customers) or [e.name for e in engine.customers()]
+    names = [
+        e.name for e in engine.customers(chosen(effective_customers(engine.config), customers, excluded))
+    ]
     data: list[dict[str, Any]] = []
     for name in names:
         managed = engine.store.load(name)
