@@ -14,6 +14,7 @@ import click
 
 from reconciler.apply.executor import CustomerResult
 from reconciler.cli.common import config_dir_option
+from reconciler.cli.jsonout import emit
 from reconciler.cli.progress import reading
 from reconciler.cli.selection import chosen, customer_option, exclude_option
 from reconciler.config import load_valid_config
@@ -115,6 +116,14 @@ def plan(
 @exclude_option
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--allow-mass-removal", is_flag=True, help="Apply removals beyond the safety threshold.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one document with the result of every change (needs a PLANFILE or --auto-approve).",
+)
 @click.pass_context
 def apply(
     ctx: click.Context,
@@ -124,8 +133,11 @@ def apply(
     excluded: tuple[str, ...],
     auto_approve: bool,
     allow_mass_removal: bool,
+    fmt: str,
 ) -> None:
     """Apply a saved PLANFILE exactly, or plan now, show it and ask first."""
+    if fmt == "json" and planfile is None and not auto_approve:
+        raise ReconcilerError("--format json cannot ask for confirmation: give a PLANFILE or --auto-approve")
     engine = Engine.open(load_valid_config(config_dir))
     names = chosen(effective_customers(engine.config), customers, excluded)
     if planfile is not None:
@@ -140,7 +152,8 @@ def apply(
         engine.check_fresh(the_plan)
     else:
         the_plan = plan_with_progress(engine, names, allow_mass_removal)
-        click.echo(render(the_plan, "text"), nl=False)
+        if fmt == "text":
+            click.echo(render(the_plan, "text"), nl=False)
         if the_plan.summary().has_changes and not auto_approve:
             if not sys.stdin.isatty():
                 raise ReconcilerError(
@@ -150,10 +163,16 @@ def apply(
                 click.echo("Nothing applied.")
                 ctx.exit(EXIT_OK)
     if not the_plan.summary().has_changes:
-        click.echo("Nothing to apply.")
+        if fmt == "json":
+            emit("apply", apply_document(the_plan, []))
+        else:
+            click.echo("Nothing to apply.")
         ctx.exit(plan_exit_code(the_plan, False))
     with _progress() as progress:
         results = engine.apply(the_plan, progress=progress, allow_mass_removal=allow_mass_removal)
+    if fmt == "json":
+        emit("apply", apply_document(the_plan, results))
+        ctx.exit(_exit_code(the_plan, results))
     ctx.exit(_report(the_plan, results))
 
 
@@ -178,17 +197,43 @@ def _progress() -> Iterator[Callable[[str, int], Callable[[int], None]] | None]:
             bar.__exit__(None, None, None)
 
 
-def _report(the_plan: Plan, results: list[CustomerResult]) -> int:
+def _exit_code(the_plan: Plan, results: list[CustomerResult]) -> int:
     code = plan_exit_code(the_plan, False)
+    for r in results:
+        if r.error or r.failed:
+            code = EXIT_REFUSED if (r.error and r.refused) or code == EXIT_REFUSED else EXIT_ERROR
+    return code
+
+
+def apply_document(the_plan: Plan, results: list[CustomerResult]) -> dict[str, Any]:
+    """`apply --format json`: per customer, every change with its outcome."""
+    return {
+        "config_digest": the_plan.config_digest,
+        "customers": [
+            {
+                "customer": r.customer,
+                "error": r.error,
+                "refused": r.refused,
+                "busy": r.busy,
+                "stopped": r.stopped,
+                "changes": [{**o.change.to_dict(), "ok": o.ok, "message": o.message} for o in r.outcomes],
+            }
+            for r in results
+        ],
+        "applied": sum(len(r.succeeded) for r in results),
+        "failed": sum(len(r.failed) for r in results),
+    }
+
+
+def _report(the_plan: Plan, results: list[CustomerResult]) -> int:
     for r in results:
         if r.error:
             click.echo(f"{r.customer}: not applied: {r.error}", err=True)
-            code = EXIT_REFUSED if r.refused or code == EXIT_REFUSED else EXIT_ERROR
             continue
         click.echo(f"{r.customer}: {len(r.succeeded)} applied, {len(r.failed)} failed")
         for o in r.failed:
             click.echo(f"  failed: {o.change.kind.value} {o.change.label}: {o.message}", err=True)
-            code = EXIT_REFUSED if code == EXIT_REFUSED else EXIT_ERROR
+    code = _exit_code(the_plan, results)
     done = sum(len(r.succeeded) for r in results)
     failed = sum(len(r.failed) for r in results)
     click.echo(f"Apply complete: {count(done, 'change')} applied, {failed} failed.")

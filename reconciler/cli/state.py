@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import click
 
 from reconciler.cli.common import config_dir_option
+from reconciler.cli.jsonout import emit, format_option
 from reconciler.cli.selection import chosen, customer_option, exclude_option
 from reconciler.config import load_valid_config
 from reconciler.config.resolve import effective_customers
@@ -25,7 +26,7 @@ def state() -> None:
 @config_dir_option
 @customer_option
 @exclude_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option
 def list_(config_dir: Path, customers: tuple[str, ...], excluded: tuple[str, ...], fmt: str) -> None:
     """Managed accounts and their links, per customer."""
     engine = Engine.open(load_valid_config(config_dir))
@@ -49,7 +50,7 @@ def list_(config_dir: Path, customers: tuple[str, ...], excluded: tuple[str, ...
             }
         )
     if fmt == "json":
-        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        emit("state", {"customers": data})
         return
     for c in data:
         click.echo(f"customer {c['customer']} (serial {c['serial']}): {count(len(c['accounts']), 'account')}")
@@ -69,10 +70,14 @@ def list_(config_dir: Path, customers: tuple[str, ...], excluded: tuple[str, ...
 @config_dir_option
 @click.option("--customer", required=True)
 @click.option("--force", is_flag=True, help="Break the lock even if its holder still runs.")
-def unlock(config_dir: Path, customer: str, force: bool) -> None:
+@format_option
+def unlock(config_dir: Path, customer: str, force: bool, fmt: str) -> None:
     """Break a customer's lock left by a process that is gone."""
     engine = Engine.open(load_valid_config(config_dir))
     info = engine.store.break_lock(customer, force)
+    if fmt == "json":
+        emit("unlock", {"customer": customer, "broken": None if info is None else dataclasses.asdict(info)})
+        return
     click.echo(
         f"{customer}: no lock held"
         if info is None

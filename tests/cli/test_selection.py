@@ -76,7 +76,7 @@ def test_state_list_and_apply_take_them_too(quickstart: Path) -> None:
     assert "contoso" not in applied.stdout and "fabrikam: " in applied.stdout
     listing = run(["state", "list", "-c", str(quickstart), "--format", "json", "--customer", "plan=ad"])
     data = json.loads(listing.stdout)
-    names = [c["customer"] for c in (data["customers"] if isinstance(data, dict) else data)]
+    names = [c["customer"] for c in data["customers"]]
     assert names == ["fabrikam"]  # northwind has no labels
 
 
