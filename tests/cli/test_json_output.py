@@ -35,7 +35,9 @@ def test_rfc3339() -> None:
 def test_validate_json(quickstart: Path, tmp_path: Path) -> None:
     ok = doc(["validate", "-c", str(quickstart), "--format", "json"])
     assert ok["kind"] == "validation" and ok["valid"] is True and ok["counts"]["customers"] == 4
-    (tmp_path / "bad.yaml").write_text("apiVersion: reconciler.dev/v1\nkind: Customer\nmetadata: {name: Acme}\n")
+    (tmp_path / "bad.yaml").write_text(
+        "apiVersion: reconciler.dev/v1\nkind: Customer\nmetadata: {name: Acme}\n"
+    )
     bad = doc(["validate", "-c", str(tmp_path), "--format", "json"], code=1)
     assert bad["valid"] is False
     (problem, *_) = bad["problems"]
@@ -60,6 +62,8 @@ def test_state_and_status_json(quickstart: Path) -> None:
     assert state["kind"] == "state" and {c["customer"] for c in state["customers"]} >= {"contoso"}
     status = doc(["status", "-c", str(quickstart), "--format", "json"])
     contoso = next(c for c in status["customers"] if c["customer"] == "contoso")
-    assert RFC3339.match(contoso["last_run"]["started_at"]) and RFC3339.match(contoso["last_run"]["finished_at"])
+    assert RFC3339.match(contoso["last_run"]["started_at"]) and RFC3339.match(
+        contoso["last_run"]["finished_at"]
+    )
     unlock = doc(["state", "unlock", "-c", str(quickstart), "--customer", "contoso", "--format", "json"])
     assert unlock == {"format_version": 2, "kind": "unlock", "customer": "contoso", "broken": None}
