@@ -9,6 +9,7 @@ says where it came from and what a reviewer still has to add.
 
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
 
 import click
@@ -19,6 +20,7 @@ from reconciler.config.load import load_config
 from reconciler.config.models import SettingsSpec
 from reconciler.core.words import count
 from reconciler.integrations.kinds import IntegrationKind
+from reconciler.integrations.table import TABLE
 from reconciler.providers.vaults import OrgSummary
 
 
@@ -29,7 +31,11 @@ def customers() -> None:
 
 @customers.command("import")
 @click.option(
-    "--from", "source", type=click.Choice(["itglue", "hudu"]), required=True, help="Where to read from."
+    "--from",
+    "source",
+    type=click.Choice([k.value for k in LINK_FIELD]),
+    required=True,
+    help="Where to read from.",
 )
 @click.option("--filter", "name_filter", metavar="TEXT", help="Only names containing TEXT (any case).")
 @click.option(
@@ -101,13 +107,11 @@ def import_(
 
 
 def _read(integration: IntegrationKind, settings: SettingsSpec, config_dir: Path) -> list[OrgSummary]:
-    if integration is IntegrationKind.ITGLUE:
-        from reconciler.providers.itglue import list_organizations
-
-        return list_organizations(settings, config_dir)
-    from reconciler.providers.hudu import list_companies
-
-    return list_companies(settings, config_dir)
+    """Every organization the integration's client lists (its folder's `list_organizations`)."""
+    found: list[OrgSummary] = import_module(TABLE[integration].client_module).list_organizations(
+        settings, config_dir
+    )
+    return found
 
 
 COMMANDS = (customers,)
