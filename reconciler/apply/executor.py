@@ -17,6 +17,7 @@ boundary: the result then holds exactly what was applied before it, `stopped`.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ from reconciler.core.plan import (
 from reconciler.errors import NotDelivered, ProviderError, StalePlanError
 from reconciler.providers.base import BatchWriter, CustomerProviders, writes
 from reconciler.state.api import StateStore
+
+log = logging.getLogger("reconciler.apply")
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,13 @@ def apply_customer(
                 _apply_account(name, account_change, store, welcomed)
             store.bump_serial(name)
         result.outcomes.extend(Outcome(c, True) for c in chunk)
+        log.info(
+            "%s: committed account changes %d-%d of %d",
+            name,
+            start + 1,
+            start + len(chunk),
+            len(account_changes),
+        )
         tick(len(chunk))
 
     creates = _Creates(name, providers, store)

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+import httpx
+
 from reconciler.config.models import SettingsSpec
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.core.model import (
@@ -57,6 +59,8 @@ class ProviderContext:
     customer: EffectiveCustomer
     cursors: CursorStore
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("reconciler"))
+    # every vendor client's requests go through this when set (httpx.MockTransport in tests)
+    transport: httpx.BaseTransport | None = None
 
     @property
     def name(self) -> str:

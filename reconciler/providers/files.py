@@ -4,12 +4,13 @@ Settings `snapshot.dir` points at a directory with one sub-directory per custome
 
     <dir>/<customer>/entra.json        {"users": [DirectoryUser fields...]}
     <dir>/<customer>/ad.json           {"users": [...], "groups": [DirectoryGroup fields...]}
-    <dir>/<customer>/itglue.json       {"entries": [PasswordEntry fields...]}   (or hudu.json)
-    <dir>/<customer>/connectwise.json  {"contacts": [PsaContact fields...]}     (or autotask.json)
+    <dir>/<customer>/<vault>.json      {"entries": [PasswordEntry fields...]}   (itglue.json, hudu.json)
+    <dir>/<customer>/<psa>.json        {"contacts": [PsaContact fields...]}     (connectwise.json, ...)
     <dir>/<customer>/outbox/           welcome emails, one .eml file each
 
 Field names are those of the dataclasses in `reconciler.core.model` (snake_case;
-`source` and `integration` are implied by the file). A missing file reads as
+`source` and `integration` are implied by the file; `<vault>` and `<psa>` are
+the kinds of the integration table the customer links, one twin per role). A missing file reads as
 empty. `apply` writes to these files like a real target (atomic replace), so the
 quickstart runs plan -> apply -> plan offline. `reconciler snapshot` writes the
 same format from real systems.
@@ -42,6 +43,8 @@ from reconciler.core.model import (
     marker_text,
 )
 from reconciler.errors import ProviderError
+from reconciler.integrations.kinds import Role
+from reconciler.integrations.table import linked, of_role
 from reconciler.providers.base import CustomerProviders, DirectoryScope, ProviderContext
 
 FORMAT_VERSION = 1
@@ -63,14 +66,21 @@ def open_customer(
     if ad:
         out.ad = FileDirectory(base / "ad.json", DirSource.AD, ctx.name)
     if vault:
-        kind = IntegrationKind.ITGLUE if links.itglue_organization_id else IntegrationKind.HUDU
+        kind = _linked_kind(links, Role.VAULT)
         out.vault = FileVault(base / f"{kind.value}.json", kind, ctx.name)
     if contacts:
-        kind = IntegrationKind.CONNECTWISE if links.connectwise_company_id else IntegrationKind.AUTOTASK
+        kind = _linked_kind(links, Role.PSA)
         out.contacts = FileContacts(base / f"{kind.value}.json", kind, ctx.name)
     if mail:
         out.mailer = FileMailer(base / "outbox", ctx.name)
     return out
+
+
+def _linked_kind(links: object, role: Role) -> IntegrationKind:
+    """The customer's integration of `role` (the first of the table when none is linked:
+    a missing file reads as empty, as for any twin)."""
+    found = linked(links, role) or of_role(role)
+    return found[0].kind
 
 
 # --- reading and writing the files ------------------------------------------------------
