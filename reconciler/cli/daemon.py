@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import click
 
 from reconciler.cli.common import config_dir_option
+from reconciler.cli.jsonout import emit
 from reconciler.config import ConfigSet, load_valid_config
 from reconciler.config.resolve import effective_customers
 from reconciler.core.words import count
@@ -59,7 +59,7 @@ def status(config_dir: Path, fmt: str) -> None:
     finally:
         backend.close()
     if fmt == "json":
-        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        emit("status", data)
     else:
         click.echo(render_text(data, now, str(config_dir)), nl=False)
 

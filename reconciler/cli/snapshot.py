@@ -22,8 +22,9 @@ from typing import Any
 import click
 
 from reconciler.cli.common import config_dir_option
+from reconciler.cli.selection import chosen, customer_option, exclude_option
 from reconciler.config import load_valid_config
-from reconciler.config.resolve import EffectiveCustomer
+from reconciler.config.resolve import EffectiveCustomer, effective_customers
 from reconciler.core.model import DirectorySnapshot
 from reconciler.engine import Engine, scope_for
 from reconciler.errors import EXIT_ERROR, EXIT_OK, ReconcilerError
@@ -109,7 +110,8 @@ def captures(
 
 @click.command()
 @config_dir_option
-@click.option("--customer", "customers", multiple=True, help="Only this customer (repeatable; default all).")
+@customer_option
+@exclude_option
 @click.option(
     "-o", "--out", "out", required=True, type=click.Path(path_type=Path, file_okay=False),
     help="Directory to write; one sub-directory per customer.",
@@ -117,12 +119,17 @@ def captures(
 @click.option("--full-sync", is_flag=True, help="Read directories in full instead of incrementally.")
 @click.pass_context
 def snapshot(
-    ctx: click.Context, config_dir: Path, customers: tuple[str, ...], out: Path, full_sync: bool
+    ctx: click.Context,
+    config_dir: Path,
+    customers: tuple[str, ...],
+    excluded: tuple[str, ...],
+    out: Path,
+    full_sync: bool,
 ) -> None:
     """Write customers' live directories and integration records as snapshot files."""
     engine = Engine.open(load_valid_config(config_dir))
     missing = 0
-    for eff in engine.customers(customers):
+    for eff in engine.customers(chosen(effective_customers(engine.config), customers, excluded)):
         pctx = engine.context(eff)
         target = out / eff.name
         for source, how in captures(eff, pctx, full_sync):
