@@ -84,3 +84,21 @@ def test_sandbox_without_its_extra_says_what_to_install(tmp_path: object) -> Non
     assert done.returncode == 1, done.stdout + done.stderr
     assert "needs the sandbox extra (trustme is missing): pip install 'reconciler[sandbox]'" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "reconciler.integrations.table",
+        "reconciler.integrations.halo.spec",
+        "reconciler.config.base",
+        "reconciler.config.models",
+        "reconciler.core.model",
+        "reconciler.providers.http",
+    ],
+)
+def test_each_layer_imports_first_without_a_cycle(module: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
