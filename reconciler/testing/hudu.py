@@ -48,7 +48,7 @@ class HuduSimulator(Simulator):
         max_page_size: int | None = None,
         ignores_page: bool = False,
         archived_in_default_list: bool = False,
-        require_password: bool = False,
+        require_password: bool = True,
         create_status: int = 201,
     ):
         super().__init__(ca)

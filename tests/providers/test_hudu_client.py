@@ -6,12 +6,13 @@ import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from reconciler.core.model import IntegrationKind, NewPasswordEntry, marker_text
 from reconciler.errors import ProviderError
-from reconciler.integrations.hudu.client import HuduVault, list_companies, open_hudu
+from reconciler.integrations.hudu.client import HuduVault, list_companies, open_hudu, placeholder_password
 from reconciler.providers.http import RateLimiter, RetryPolicy
 from reconciler.testing.httpsim import Fault, RateLimit, TestCA
 from reconciler.testing.hudu import SAMPLE_PASSWORD, HuduSimulator
@@ -124,7 +125,11 @@ def test_create_with_type_and_marker_and_relisting_finds_it(tmp_path: Path, ca: 
         body = next(r for r in sim.requests if r.method == "POST").json()["asset_password"]
         relisted = {e.id: e for e in v.list_entries()}
 
-    assert "password" not in body and "otp_secret" not in body
+    # a random placeholder password goes with the create (Hudu clients make it mandatory) ...
+    assert len(body["password"]) >= 24 and "otp_secret" not in body
+    assert body["password"] != placeholder_password()
+    # ... and nothing reconciler keeps or shows carries it
+    assert body["password"] not in repr(created) and body["password"] not in repr(relisted)
     assert body["company_id"] == company and body["password_type"] == "Active Directory"
     assert body["username"] == "ann" and marker_text("acme/end-user/ad:ann") in body["description"]
     assert created.category == "Active Directory" and created.marker == "acme/end-user/ad:ann"
@@ -132,13 +137,15 @@ def test_create_with_type_and_marker_and_relisting_finds_it(tmp_path: Path, ca: 
 
 
 def test_invalid_input_is_a_clear_error_naming_the_customer(tmp_path: Path, ca: TestCA) -> None:
-    with HuduSimulator(ca, api_key=KEY, require_password=True) as sim:
+    with HuduSimulator(ca, api_key=KEY) as sim:
         assert isinstance(sim, HuduSimulator)
         company = sim.add_company("Acme")
         with pytest.raises(ProviderError) as err:
-            vault(config(tmp_path, sim, ca, {"acme": company}), "acme").create_entry(new("ann"))
+            vault(config(tmp_path, sim, ca, {"acme": company}), "acme").create_entry(
+                NewPasswordEntry(" ", "ann", "Active Directory", "acme/x")
+            )
         assert sim.count("POST") == 1
-    assert str(err.value) == "acme: Hudu: POST /asset_passwords: HTTP 422: password can't be blank"
+    assert str(err.value) == "acme: Hudu: POST /asset_passwords: HTTP 422: name can't be blank"
 
 
 def test_a_wrong_key_or_company_is_reported(tmp_path: Path, sim: HuduSimulator, ca: TestCA) -> None:
@@ -236,3 +243,12 @@ def test_companies_of_the_instance_leave_out_archived_ones(tmp_path: Path, ca: T
         companies = list_companies(settings(root), root, retry=FAST)
     assert [c.id for c in companies] == [str(i) for i in ids]
     assert companies[0].name == "Company 00" and ("type", "Customer") in companies[0].details
+
+
+def test_the_placeholder_password_never_reaches_logs(tmp_path: Path, ca: TestCA, all_output: Any) -> None:
+    with HuduSimulator(ca, api_key=KEY) as sim:
+        assert isinstance(sim, HuduSimulator)
+        company = sim.add_company("Acme")
+        created = vault(config(tmp_path, sim, ca, {"acme": company}), "acme").create_entry(new("bea"))
+        sent = next(r for r in sim.requests if r.method == "POST").json()["asset_password"]["password"]
+    assert sent and sent not in all_output(created)

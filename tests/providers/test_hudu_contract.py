@@ -125,7 +125,7 @@ def test_simulator_answers_match_the_document(sim: HuduSimulator, ca: TestCA) ->
         (
             "POST",
             "/api/v1/asset_passwords",
-            {"json": {"asset_password": {"company_id": company, "name": "n"}}},
+            {"json": {"asset_password": {"company_id": company, "name": "n", "password": "p"}}},
         ),
         ("POST", "/api/v1/asset_passwords", {"json": {"asset_password": {"company_id": company}}}),
         ("PUT", f"/api/v1/asset_passwords/{archived}/archive", {}),

@@ -11,12 +11,15 @@ the page length the server really uses is learnt from the answers: a page stops
 the listing when it is empty, repeats what we have, or is shorter than a full
 page (shorter than the default 25, or than an earlier page). Hudu's list
 answers carry password values: they are dropped on arrival and never logged.
-Entries are created without a password (the value is the MSP's to set).
+An entry is created with a random placeholder password (the most-used clients
+make `password` mandatory): made at apply time, sent once, never stored, logged
+or shown in a plan; the real value is the MSP's to set.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Hashable, Iterator
 from pathlib import Path
 from typing import Any
@@ -163,6 +166,9 @@ class HuduVault:
             "username": new.username,
             "password_type": new.category,
             "description": record_notes(new.marker),
+            # the most-used Hudu clients make `password` mandatory on create: a random
+            # placeholder the MSP replaces, made here and never kept, logged or planned
+            "password": placeholder_password(),
         }
 
         def post() -> PasswordEntry:
@@ -200,6 +206,11 @@ class HuduVault:
                 f"Hudu company {self.company_id} (spec.integrations.huduCompanyId) does not exist "
                 "or this API key cannot see it",
             )
+
+
+def placeholder_password() -> str:
+    """A random value for a new entry's mandatory password (never stored by reconciler)."""
+    return secrets.token_urlsafe(24)
 
 
 def _entry(row: dict[str, Any]) -> PasswordEntry:
