@@ -48,7 +48,7 @@ import httpx
 from pydantic import SecretStr
 
 from reconciler.config.base import TlsOptions
-from reconciler.errors import AmbiguousWrite, HttpError, ProviderError
+from reconciler.errors import AmbiguousWrite, HttpError, ProviderError, Rejected
 from reconciler.integrations.facts import Budget
 from reconciler.providers.neterrors import describe_failure
 from reconciler.providers.neterrors import where as net_where
@@ -255,6 +255,9 @@ class HttpApi:
     sleep: Sleep = time.sleep
     clock: Clock = time.monotonic
     integration: str = ""  # metrics label; derived from `where` when empty
+    # a vendor's own sign that a failed answer is final (e.g. Autotask's validation
+    # errors, sent as HTTP 500): its message, or None; such an answer is never retried
+    rejects: Callable[[httpx.Response], str | None] | None = None
 
     def request(
         self, method: str, url: str, *, ok: tuple[int, ...] = (), idempotent: bool = True, **kwargs: Any
@@ -294,6 +297,8 @@ class HttpApi:
                 if response.is_success or status in ok:
                     return response
                 message = f"{method} {_path(url)}: HTTP {status}: {short_error(response, self.extract_error)}"
+                if self.rejects is not None and self.rejects(response):
+                    raise Rejected(self.where, message, status)
                 if status not in RETRY_STATUSES:
                     raise HttpError(self.where, message, status)
                 if not idempotent and status != 429:
@@ -384,6 +389,7 @@ def connect_api(
     limiter: RateLimiter | None = None,
     retry: RetryPolicy | None = None,
     integration: str = "",
+    rejects: Callable[[httpx.Response], str | None] | None = None,
 ) -> HttpApi:
     """An `HttpApi` on `client` that spends the budget of `account` (kind, URL and key
     fingerprint: what the vendor counts requests by), shared by every customer on it;
@@ -399,6 +405,7 @@ def connect_api(
         extract_error=extract_error,
         gate=gate,
         integration=integration,
+        rejects=rejects,
     )
 
 

@@ -10,7 +10,8 @@ Speaks the wire format of APIS.md section 7:
   paging state in its query string, and the same body is POSTed to it;
 - `POST /ATServicesRest/V1.0/Companies/{id}/Contacts` -> `{"itemId": N}`;
 - `ApiIntegrationCode`, `UserName` and `Secret` headers; errors as
-  `{"errors": ["..."]}`. Paths and field names are case-insensitive, as Autotask's.
+  `{"errors": ["..."]}`, validation errors of a create with HTTP 500 (as Autotask
+  does); injected 5xx faults answer an HTML page instead, like a failing gateway. Paths and field names are case-insensitive, as Autotask's.
 
 For the database's hourly limit set `rate_limit = RateLimit(10_000, 3600)`
 (httpsim); past it the simulator answers 429 with an `errors` body (the real
@@ -169,6 +170,8 @@ class AutotaskSimulator(Simulator):
     # --- HTTP -------------------------------------------------------------------------
     def error_response(self, status: int, retry_after: str | None) -> SimResponse:
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
+        if status >= 500:  # a transient failure of the service, not Autotask's validation answer
+            return SimResponse(status, b"<html><body>Service Unavailable</body></html>", headers, "text/html")
         return SimResponse(status, {"errors": [f"injected fault {status}"]}, headers)
 
     def handle(self, request: SimRequest) -> SimResponse:
@@ -292,8 +295,8 @@ class AutotaskSimulator(Simulator):
             value = fields.get(key)
             if value and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", str(value)):
                 errors.append(f"{key} is not a valid email address")
-        if errors:
-            return SimResponse(400, {"errors": errors})
+        if errors:  # Autotask answers validation errors with 500 and an errors list
+            return SimResponse(500, {"errors": errors})
         with self._lock:
             record = self._store(company_id, fields)
         return SimResponse(200, {"itemId": record["id"]})

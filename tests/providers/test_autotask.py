@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from reconciler.core.model import IntegrationKind, NewContact, marker_text
-from reconciler.errors import ProviderError
+from reconciler.errors import ProviderError, Rejected
 from reconciler.integrations.autotask.client import AutotaskContacts, account_key, at_error, open_autotask
 from reconciler.providers import http
 from reconciler.providers.http import HttpApi, RateLimiter
@@ -196,15 +196,29 @@ def test_5xx_and_dropped_connections_are_retried(
     assert sim.count("POST", QUERY) == 3
 
 
-def test_vendor_error_becomes_a_clear_error_naming_the_customer(
+def test_a_validation_error_is_final_no_retry_no_lookup(
     sim: AutotaskSimulator, test_ca: TestCA, tmp_path: Path, store: SqliteStore
 ) -> None:
-    with pytest.raises(ProviderError) as err:
+    """Autotask refuses an invalid create with HTTP 500 and `{"errors": [...]}`: that is a
+    definitive failure, not an outcome-unknown 5xx (no retry, no looking for the record)."""
+    with pytest.raises(Rejected) as err:
         book(sim, test_ca, tmp_path, store).create_contact(new(last=""))
-    assert str(err.value).startswith(
-        "acme: autotask: POST /ATServicesRest/V1.0/Companies/123/Contacts: HTTP 400:"
+    assert str(err.value) == (
+        "acme: autotask: POST /ATServicesRest/V1.0/Companies/123/Contacts: HTTP 500: lastName is required"
     )
-    assert "lastName is required" in str(err.value)
+    assert sim.count("POST", CREATE) == 1
+    assert sim.count("POST", QUERY) == 0  # no outcome-unknown lookup
+    assert sim.contacts_of(123) == []
+
+
+def test_a_500_without_an_errors_body_is_still_outcome_unknown(
+    sim: AutotaskSimulator, test_ca: TestCA, tmp_path: Path, store: SqliteStore
+) -> None:
+    client = book(sim, test_ca, tmp_path, store)
+    sim.faults.add(Fault.error(500, after=True), path_prefix=CREATE)  # created, then a gateway error
+    created = client.create_contact(new())
+    assert len(sim.contacts_of(123)) == 1 and created.id == str(sim.contacts_of(123)[0]["id"])
+    assert sim.count("POST", CREATE) == 1 and sim.count("POST", QUERY) == 1  # looked, found, not resent
 
 
 def test_unknown_api_user_has_no_zone(

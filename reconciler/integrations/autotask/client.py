@@ -7,7 +7,9 @@ Wire format (APIS.md section 7):
 - `POST V1.0/Contacts/query` with a JSON filter on `companyID`, `MaxRecords` 500
   and `IncludeFields`, then the same body POSTed to `pageDetails.nextPageUrl`
   until it is null (only on the zone's host);
-- `POST V1.0/Companies/{id}/Contacts` creates a contact and answers `{"itemId": N}`.
+- `POST V1.0/Companies/{id}/Contacts` creates a contact and answers `{"itemId": N}`;
+  a refused one (validation) answers HTTP 500 with `{"errors": [...]}`, which is
+  final: never retried, never looked for as an outcome-unknown create (`at_rejected`).
 
 Budget: Autotask allows 10,000 requests an hour per database, shared by every
 integration, and 3 concurrent requests per endpoint. Every customer served by
@@ -63,6 +65,20 @@ def fingerprint(username: str) -> str:
 def account_key(zone_url: str, username: str) -> str:
     """What Autotask counts requests by: the API user on its zone."""
     return f"autotask {zone_url.rstrip('/').lower()} {fingerprint(username)}"
+
+
+def at_rejected(response: httpx.Response) -> str | None:
+    """Autotask answers validation errors with HTTP 500 and `{"errors": [...]}`: the
+    request was refused, certainly and for good, so it is neither retried nor looked
+    for as an outcome-unknown create. Other 5xx answers (no such body) stay retryable."""
+    if response.status_code != 500:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    errors = body.get("errors") if isinstance(body, dict) else None
+    return at_error(body) if isinstance(errors, list) and errors else None
 
 
 def at_error(body: Any) -> str | None:
@@ -200,6 +216,7 @@ def open_autotask(ctx: ProviderContext) -> AutotaskContacts:
         budget=FACTS.budget(conn),
         extract_error=at_error,
         integration=FACTS.kind.value,
+        rejects=at_rejected,
     )
     return AutotaskContacts(api, zone, int(company))
 
