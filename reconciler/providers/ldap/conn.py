@@ -200,8 +200,11 @@ class Session:
         paged: bool = True,
         controls: Sequence[tuple[str, bool, Any]] = (),
         size_limit: int = 0,
+        whole: bool = True,
     ) -> Iterator[Entry]:
-        """Entries of one (paged) search; raises NoSuchObject when `base` is missing."""
+        """Entries of one (paged) search; raises NoSuchObject when `base` is missing.
+        With `whole`, a multi-valued attribute the DC sent in part (`memberOf;range=0-1499`,
+        for a user in more groups than the DC's MaxValRange) is completed: see `_whole`."""
         self.stats.searches += 1
         tally(searches=1)
         cookie: bytes | None = None
@@ -236,7 +239,8 @@ class Session:
             tally(entries=len(items))
             for item in items:
                 self.stats.entries += 1
-                yield Entry(item["dn"], item["raw_attributes"])
+                entry = Entry(item["dn"], item["raw_attributes"])
+                yield self._whole(entry) if whole else entry
             returned = result.get("controls") or {}
             cookie = returned.get(PAGED_RESULTS_OID, {}).get("value", {}).get("cookie") if paged else None
             if not cookie:
@@ -251,6 +255,35 @@ class Session:
         ):
             return entry
         raise NoSuchObject(dn)
+
+    def _whole(self, entry: Entry) -> Entry:
+        """Range retrieval: AD sends at most MaxValRange (1500) values of an attribute and
+        names the part it sent, `memberOf;range=0-1499`; the rest is read with base
+        searches for `memberOf;range=1500-*` until a part ends with `*`. Only values this
+        DC holds are read: members from other domains of a forest are not (see
+        docs/active-directory.md)."""
+        ranged = [key for key in entry.raw if ";range=" in key.lower()]
+        if not ranged:
+            return entry
+        raw = {k: list(v) for k, v in entry.raw.items() if k not in ranged}
+        for key in ranged:
+            name = key.split(";", 1)[0]
+            values = list(entry.raw[key])
+            end = key.rsplit("-", 1)[-1]
+            while end != "*" and end.isdigit():
+                attr = f"{name};range={int(end) + 1}-*"
+                rest = next(iter(self.search(entry.dn, "(objectClass=*)", [attr], scope=ldap3.BASE,
+                                             paged=False, whole=False)), None)  # fmt: skip
+                part = next(
+                    (k for k in (rest.raw if rest else {}) if k.lower().startswith(f"{name.lower()};range=")),
+                    None,
+                )
+                if rest is None or part is None:
+                    break
+                values.extend(rest.raw[part])
+                end = part.rsplit("-", 1)[-1]
+            raw[name] = raw.get(name, []) + values
+        return Entry(entry.dn, raw)
 
     def error(self, doing: str, exc: BaseException) -> ProviderError:
         return ProviderError(self.endpoint.where, f"{doing}: {describe(exc, self._scrub)}")
