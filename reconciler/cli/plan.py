@@ -41,7 +41,7 @@ def render(plan: Plan, fmt: str) -> str:
 
 
 def save_plan(plan: Plan, path: Path) -> None:
-    # a change per line: the C encoder, and a file that still reads and diffs
+    # the plan's outer levels indented, a change per line (C encoder; `show` renders it)
     path.write_text(jsonlayout.dumps(plan.to_dict(), expand=4), encoding="utf-8")
 
 
