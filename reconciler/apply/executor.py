@@ -116,7 +116,7 @@ def _apply_external(customer: str, change: Change, providers: CustomerProviders,
             store.put_link(customer, Link(change.account_key, change.integration, change.record_id))
             store.bump_serial(customer)
         return
-    if change.kind is ChangeKind.CREATE_RECORD:
+    if change.kind in (ChangeKind.CREATE_RECORD, ChangeKind.RECREATE_RECORD):
         _create_record(customer, change, providers, store)
         return
     if change.kind is ChangeKind.SEND_WELCOME:

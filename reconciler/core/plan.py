@@ -18,7 +18,8 @@ from reconciler.core.model import (
     WelcomeEmail,
 )
 
-PLAN_FORMAT = 1
+PLAN_FORMAT = 2  # 2: the recreate-record change kind and its summary count
+READABLE_FORMATS = (1, 2)
 
 
 class ChangeKind(StrEnum):
@@ -27,6 +28,7 @@ class ChangeKind(StrEnum):
     REMOVE = "remove"
     LINK = "link"
     CREATE_RECORD = "create-record"
+    RECREATE_RECORD = "recreate-record"  # a linked record vanished; `record_id` is the old one
     SEND_WELCOME = "send-welcome"
 
 
@@ -187,6 +189,7 @@ class Summary:
     remove: int = 0
     link: int = 0
     create_record: int = 0
+    recreate_record: int = 0
     welcome: int = 0
     conflicts: int = 0
     refused: int = 0
@@ -195,7 +198,17 @@ class Summary:
 
     @property
     def has_changes(self) -> bool:
-        return any((self.add, self.change, self.remove, self.link, self.create_record, self.welcome))
+        return any(
+            (
+                self.add,
+                self.change,
+                self.remove,
+                self.link,
+                self.create_record,
+                self.recreate_record,
+                self.welcome,
+            )
+        )
 
     def line(self) -> str:
         if not self.has_changes and not self.conflicts:
@@ -207,6 +220,7 @@ class Summary:
                 for n, word in (
                     (self.link, "to link"),
                     (self.create_record, "records to create"),
+                    (self.recreate_record, "vanished records to re-create"),
                     (self.welcome, "welcome emails"),
                 )
                 if n
@@ -250,6 +264,7 @@ class Plan:
             counts["remove"] += cp.count(ChangeKind.REMOVE)
             counts["link"] += cp.count(ChangeKind.LINK)
             counts["create_record"] += cp.count(ChangeKind.CREATE_RECORD)
+            counts["recreate_record"] += cp.count(ChangeKind.RECREATE_RECORD)
             counts["welcome"] += cp.count(ChangeKind.SEND_WELCOME)
         return Summary(**counts)
 
@@ -265,7 +280,7 @@ class Plan:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Plan:
-        if d.get("format") != PLAN_FORMAT:
+        if d.get("format") not in READABLE_FORMATS:
             raise ValueError(f"unsupported plan format {d.get('format')!r}; expected {PLAN_FORMAT}")
         return cls(
             d["config_digest"],

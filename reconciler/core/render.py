@@ -20,6 +20,7 @@ SYMBOL = {
     ChangeKind.REMOVE: "-",
     ChangeKind.LINK: "=",
     ChangeKind.CREATE_RECORD: "+",
+    ChangeKind.RECREATE_RECORD: "+",
     ChangeKind.SEND_WELCOME: ">",
 }
 _COLOR = {"+": "32", "~": "33", "-": "31", "=": "36", ">": "35", "!": "1;31", "?": "33"}
@@ -41,12 +42,16 @@ def describe(change: Change) -> str:
     integration = change.integration.value if change.integration else "?"
     if k is ChangeKind.LINK:
         return f"link {change.label} to {integration} record {change.record_id} {why}"
-    if k is ChangeKind.CREATE_RECORD and change.new_entry is not None:
+    verb = "create"
+    if k is ChangeKind.RECREATE_RECORD:
+        verb = f"re-create vanished {integration} record {change.record_id} as"
+        integration = "a new"
+    if k in (ChangeKind.CREATE_RECORD, ChangeKind.RECREATE_RECORD) and change.new_entry is not None:
         e = change.new_entry
-        return f'create {integration} password entry "{e.name}" (username {e.username}, category {e.category}) for {change.label} {why}'
-    if k is ChangeKind.CREATE_RECORD and change.new_contact is not None:
+        return f'{verb} {integration} password entry "{e.name}" (username {e.username}, category {e.category}) for {change.label} {why}'
+    if k in (ChangeKind.CREATE_RECORD, ChangeKind.RECREATE_RECORD) and change.new_contact is not None:
         c = change.new_contact
-        return f'create {integration} contact "{c.first_name} {c.last_name}" <{c.email or "no email"}> for {change.label} {why}'
+        return f'{verb} {integration} contact "{c.first_name} {c.last_name}" <{c.email or "no email"}> for {change.label} {why}'
     to = change.email.to if change.email else "?"
     target = to if to == change.label else f"{to} for {change.label}"
     return f"send welcome email to {target} {why}"
@@ -108,12 +113,12 @@ def render_json(plan: Plan) -> str:
 
 
 _COLUMNS = (
-    ChangeKind.ADD,
-    ChangeKind.UPDATE,
-    ChangeKind.REMOVE,
-    ChangeKind.LINK,
-    ChangeKind.CREATE_RECORD,
-    ChangeKind.SEND_WELCOME,
+    (ChangeKind.ADD,),
+    (ChangeKind.UPDATE,),
+    (ChangeKind.REMOVE,),
+    (ChangeKind.LINK,),
+    (ChangeKind.CREATE_RECORD, ChangeKind.RECREATE_RECORD),
+    (ChangeKind.SEND_WELCOME,),
 )
 MARKDOWN_CUT_NOTE = "the full plan: `reconciler show PLANFILE`"
 
@@ -151,7 +156,7 @@ def render_markdown(plan: Plan, limit: int = 0, cut_note: str = MARKDOWN_CUT_NOT
             "|---|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for cp in shown:
-            counts = [cp.count(kind) for kind in _COLUMNS] + [len(cp.conflicts)]
+            counts = [cp.count(*kinds) for kinds in _COLUMNS] + [len(cp.conflicts)]
             out.append(f"| {cp.customer} | {cp.status.value} | {' | '.join(map(str, counts))} |")
         out.append("")
     if quiet:

@@ -26,7 +26,7 @@ from typing import Any
 
 from reconciler.apply.executor import CustomerResult
 from reconciler.config.resolve import EffectiveCustomer
-from reconciler.core.plan import ChangeKind, Conflict, CustomerPlan, Plan, Status
+from reconciler.core.plan import Change, ChangeKind, Conflict, CustomerPlan, Plan, Status
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.logs import event
 from reconciler.engine import Engine
@@ -111,7 +111,7 @@ def reconcile(ctx: RunContext) -> RunReport:
     override_at = rec.override_at if rec is not None else None
     engine = ctx.engine
     cplan = engine.plan_one(eff, engine.plan_options(allow_mass_removal=override_at is not None))
-    removals = tuple(sorted(c.account_key for c in cplan.changes if c.kind is ChangeKind.REMOVE))
+    removals = removal_keys(cplan)
     planned: dict[str, Any] = {"conflicts": cplan.conflicts}
 
     if cplan.status is Status.ERROR:
@@ -125,13 +125,11 @@ def reconcile(ctx: RunContext) -> RunReport:
     if override_at is not None:
         planned["used_override"] = override_at
         approved = set(rec.override_removals if rec is not None else ())
-        unseen = [
-            c.label for c in cplan.changes if c.kind is ChangeKind.REMOVE and c.account_key not in approved
-        ]
+        unseen = [c.label for c in cplan.changes if (k := _removal_key(c)) is not None and k not in approved]
         if unseen:
             return done(
                 RunResult.BLOCKED,
-                f"the plan now removes {len(unseen)} account(s) the override did not approve "
+                f"the plan now removes {len(unseen)} account(s) or record link(s) the override did not approve "
                 f"(first: {unseen[0]}); review the plan and override again",
                 pending=len(cplan.changes),
                 removals=removals,
@@ -144,6 +142,19 @@ def reconcile(ctx: RunContext) -> RunReport:
             RunResult.ABANDONED, "the daemon is stopping; nothing applied", pending=len(cplan.changes)
         )
     return _apply(ctx, cplan, done, planned)
+
+
+def removal_keys(cplan: CustomerPlan) -> tuple[str, ...]:
+    """What an override approves: removed accounts, and vanished records to re-create."""
+    return tuple(sorted(k for k in map(_removal_key, cplan.changes) if k is not None))
+
+
+def _removal_key(change: Change) -> str | None:
+    if change.kind is ChangeKind.REMOVE:
+        return change.account_key
+    if change.kind is ChangeKind.RECREATE_RECORD and change.integration is not None:
+        return f"recreate {change.integration.value} {change.record_id} {change.account_key}"
+    return None
 
 
 def _apply(

@@ -113,7 +113,9 @@ class ItGlueApi:
                 raise ProviderError(self.api.where, f"GET {path}: answer has no data list")
             for item in data:
                 rid = record_id(item.get("id")) if isinstance(item, dict) else None
-                if rid is not None and rid not in seen:
+                if rid is None:  # link guard: a page we cannot read whole is a failed read
+                    raise ProviderError(self.api.where, f"GET {path}: a record in the answer has no id")
+                if rid not in seen:
                     seen.add(rid)
                     yield item
             meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
@@ -229,7 +231,12 @@ class ItGlueVault:
         return self.itg.pages("/passwords", {"filter[organization_id]": self.organization_id, **extra})
 
     def _entry(self, item: dict[str, Any]) -> PasswordEntry:
-        attrs = dict(item.get("attributes") or {})
+        raw = item.get("attributes")
+        if not isinstance(raw, dict):  # link guard: a malformed record is a failed read
+            raise ProviderError(
+                self.api.where, f"password {record_id(item.get('id'))}: malformed record (no attributes)"
+            )
+        attrs = dict(raw)
         attrs.pop("password", None)  # never kept, even if an answer carries it
         category = text_or_none(attrs.get("password-category-name"))
         category_id = record_id(attrs.get("password-category-id"))
