@@ -123,7 +123,7 @@ def _apply_external(customer: str, change: Change, providers: CustomerProviders,
         assert change.email is not None
         if providers.mailer is None:
             raise ProviderError(customer, "no mailer configured for welcome emails")
-        with store.batch():
+        with store.batch(durable=True):  # R16: a power loss must not forget the send began
             store.set_welcome(customer, change.account_key, WelcomeStatus.PENDING)
             store.bump_serial(customer)
         try:
@@ -134,7 +134,7 @@ def _apply_external(customer: str, change: Change, providers: CustomerProviders,
                 store.set_welcome(customer, change.account_key, WelcomeStatus.DUE)
                 store.bump_serial(customer)
             raise
-        with store.batch():
+        with store.batch(durable=True):
             store.set_welcome(customer, change.account_key, WelcomeStatus.SENT)
             store.bump_serial(customer)
 
