@@ -10,11 +10,13 @@ Welcome emails are at most once: `pending` is committed before the send and
 
 A failed change never aborts the others: it becomes a failed `Outcome`, and
 changes that depend on it (links of an account that could not be added) are
-skipped.
+skipped. A stop (the daemon shutting down) is an event checked at each change
+boundary: the result then holds exactly what was applied before it, `stopped`.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -22,7 +24,7 @@ from reconciler.core.model import Link, WelcomeStatus
 from reconciler.core.plan import Change, ChangeKind, CustomerPlan
 from reconciler.errors import NotDelivered, ProviderError, StalePlanError
 from reconciler.providers.base import CustomerProviders
-from reconciler.state.store import SqliteStore
+from reconciler.state.api import StateStore
 
 ACCOUNT_KINDS = (ChangeKind.REMOVE, ChangeKind.ADD, ChangeKind.UPDATE)
 
@@ -41,6 +43,7 @@ class CustomerResult:
     error: str = ""
     refused: bool = False  # by a safety guard at apply time
     busy: bool = False  # nothing attempted: another apply holds the customer or moved its state
+    stopped: bool = False  # a stop was asked: `outcomes` are exactly what was applied before it
 
     @property
     def failed(self) -> list[Outcome]:
@@ -57,9 +60,10 @@ Progress = Callable[[int], None]
 def apply_customer(
     cplan: CustomerPlan,
     providers: CustomerProviders,
-    store: SqliteStore,
+    store: StateStore,
     batch_size: int = 500,
     progress: Progress | None = None,
+    stop: threading.Event | None = None,
 ) -> CustomerResult:
     name = cplan.customer
     result = CustomerResult(name)
@@ -71,9 +75,15 @@ def apply_customer(
     tick = progress or (lambda n: None)
     failed_accounts: set[str] = set()
 
+    def stopping() -> bool:
+        result.stopped = stop is not None and stop.is_set()
+        return result.stopped
+
     account_changes = [c for c in cplan.changes if c.kind in ACCOUNT_KINDS]
     for start in range(0, len(account_changes), batch_size):
         chunk = account_changes[start : start + batch_size]
+        if stopping():
+            return result
         with store.batch():
             for change in chunk:
                 _apply_account(name, change, store, cplan)
@@ -84,6 +94,8 @@ def apply_customer(
     for change in cplan.changes:
         if change.kind in ACCOUNT_KINDS:
             continue
+        if stopping():
+            return result
         if change.account_key in failed_accounts:
             result.outcomes.append(Outcome(change, False, "skipped: the account change failed"))
             continue
@@ -96,7 +108,7 @@ def apply_customer(
     return result
 
 
-def _apply_account(customer: str, change: Change, store: SqliteStore, cplan: CustomerPlan) -> None:
+def _apply_account(customer: str, change: Change, store: StateStore, cplan: CustomerPlan) -> None:
     if change.kind is ChangeKind.REMOVE:
         store.remove_account(customer, change.account_key)
         return
@@ -109,7 +121,7 @@ def _apply_account(customer: str, change: Change, store: SqliteStore, cplan: Cus
         store.set_welcome(customer, change.account_key, WelcomeStatus.DUE)
 
 
-def _apply_external(customer: str, change: Change, providers: CustomerProviders, store: SqliteStore) -> None:
+def _apply_external(customer: str, change: Change, providers: CustomerProviders, store: StateStore) -> None:
     if change.kind is ChangeKind.LINK:
         assert change.integration is not None and change.record_id is not None
         with store.batch():
@@ -139,7 +151,7 @@ def _apply_external(customer: str, change: Change, providers: CustomerProviders,
             store.bump_serial(customer)
 
 
-def _create_record(customer: str, change: Change, providers: CustomerProviders, store: SqliteStore) -> None:
+def _create_record(customer: str, change: Change, providers: CustomerProviders, store: StateStore) -> None:
     assert change.integration is not None
     marker = (change.new_entry or change.new_contact).marker  # type: ignore[union-attr]
     op = f"create {change.integration.value}"

@@ -134,7 +134,7 @@ def plan_customer(
     if plan_status is Status.OK and refusals and not options.allow_mass_removal:
         plan_status, reason = Status.REFUSED, "; ".join(refusals)
     if plan_status is Status.OK and customer.paused:
-        plan_status, reason = Status.PAUSED, "paused (R10): planned, not applied"
+        plan_status, reason = Status.PAUSED, "changes are planned but never applied while paused (R10)"
     return CustomerPlan(
         name,
         plan_status,

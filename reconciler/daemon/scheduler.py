@@ -37,8 +37,7 @@ from reconciler.daemon.runner import (
 )
 from reconciler.daemon.schedule import RetryRules, after_run, first_due, interval_seconds, shortened
 from reconciler.engine import Engine
-from reconciler.state.daemon import CustomerRecord, DaemonState, Slot
-from reconciler.state.store import SqliteStore
+from reconciler.state.api import CustomerRecord, DaemonStore, Slot, StateStore
 
 POLL_SECONDS = 10.0  # longest sleep: config edits and CLI overrides are noticed this fast
 HEARTBEAT_SECONDS = 10.0
@@ -70,8 +69,8 @@ class Scheduler:
     def __init__(
         self,
         source: ConfigSource,
-        store: SqliteStore,
-        state: DaemonState,
+        store: StateStore,
+        state: DaemonStore,
         clock: Clock,
         metrics: DaemonMetrics,
         rng: random.Random | None = None,
