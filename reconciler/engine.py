@@ -21,8 +21,9 @@ from reconciler.config.models import Source
 from reconciler.config.resolve import EffectiveCustomer, effective_customers
 from reconciler.core.desired import LiveDirectories
 from reconciler.core.guards import recreate_guard
-from reconciler.core.plan import ChangeKind, CustomerPlan, Plan, Status
+from reconciler.core.plan import ChangeKind, CustomerPlan, Plan, RecreateRecord, Status
 from reconciler.core.planning import CustomerLive, PlanOptions, plan_customer, removal_guard
+from reconciler.core.words import count
 from reconciler.errors import ConfigError, LockHeldError, Problem, ReconcilerError, StalePlanError
 from reconciler.gcpause import gc_paused
 from reconciler.providers.base import CustomerProviders, DirectoryScope, ProviderContext, release
@@ -79,13 +80,21 @@ class Engine:
 
     # --- plan ------------------------------------------------------------------------------
     def plan(
-        self, names: Sequence[str] = (), allow_mass_removal: bool = False, full_sync: bool = False
+        self,
+        names: Sequence[str] = (),
+        allow_mass_removal: bool = False,
+        full_sync: bool = False,
+        progress: Callable[[CustomerPlan], None] | None = None,
     ) -> Plan:
+        """`progress` is called (from the worker threads) as each customer is planned."""
         options = self.plan_options(allow_mass_removal)
         effs = self.customers(names)
 
         def one(eff: EffectiveCustomer) -> CustomerPlan:
-            return self.plan_one(eff, options, full_sync)
+            cp = self.plan_one(eff, options, full_sync)
+            if progress is not None:
+                progress(cp)
+            return cp
 
         graph = self.config.settings_doc.spec.connections.graph
         workers = graph.max_concurrent_tenants if graph is not None else MAX_WORKERS
@@ -110,7 +119,9 @@ class Engine:
             return CustomerPlan(eff.name, Status.ERROR, serial, reason=unexpected(exc))
         managed = self.store.load(eff.name)
         with gc_paused():
-            return plan_customer(eff, live, managed, options)
+            cp = plan_customer(eff, live, managed, options)
+        log.info("%s: %s planned (%s)", eff.name, count(len(cp.changes), "change"), cp.status.value)
+        return cp
 
     def plan_options(self, allow_mass_removal: bool = False) -> PlanOptions:
         spec = self.config.settings_doc.spec
@@ -207,9 +218,7 @@ class Engine:
         refusal = removal_guard(
             eff.safety, self.store.count_accounts(cp.customer), cp.count(ChangeKind.REMOVE)
         )
-        recreating = Counter(
-            c.integration for c in cp.changes if c.kind is ChangeKind.RECREATE_RECORD and c.integration
-        )
+        recreating = Counter(c.integration for c in cp.changes if isinstance(c, RecreateRecord))
         if refusal is None and recreating:
             linked = Counter(kind for _key, kind in self.store.load(cp.customer).links)
             refusal = recreate_guard(eff.safety, dict(linked), dict(recreating))
@@ -234,16 +243,39 @@ def scope_for(eff: EffectiveCustomer, full_sync: bool) -> DirectoryScope:
 
 
 def read_live(providers: CustomerProviders, eff: EffectiveCustomer, full_sync: bool = False) -> CustomerLive:
+    """Every source and integration of one customer; at -v a line per read (#17)."""
     scope = scope_for(eff, full_sync)
-    dirs = LiveDirectories(
-        entra=providers.entra.read(scope) if providers.entra else None,
-        ad=providers.ad.read(scope) if providers.ad else None,
-    )
+    took = _Took(eff.name)
+    entra = providers.entra.read(scope) if providers.entra else None
+    took.read("Entra ID", count(len(entra.users), "user") if entra is not None else None)
+    ad = providers.ad.read(scope) if providers.ad else None
+    took.read("Active Directory", count(len(ad.users), "user") if ad is not None else None)
     vault, contacts = providers.vault, providers.contacts
+    entries = tuple(vault.list_entries()) if vault else None
+    took.read(
+        vault.kind.value if vault else "", entries is not None and count(len(entries), "password entry")
+    )
+    people = tuple(contacts.list_contacts()) if contacts else None
+    took.read(
+        contacts.kind.value if contacts else "", count(len(people), "contact") if people is not None else None
+    )
     return CustomerLive(
-        dirs,
-        tuple(vault.list_entries()) if vault else None,
+        LiveDirectories(entra=entra, ad=ad),
+        entries,
         vault.kind if vault else None,
-        tuple(contacts.list_contacts()) if contacts else None,
+        people,
         contacts.kind if contacts else None,
     )
+
+
+class _Took:
+    """One INFO line per read (shown by `-v`): what, how many, how long."""
+
+    def __init__(self, customer: str) -> None:
+        self.customer, self.mark = customer, time.monotonic()
+
+    def read(self, source: str, what: str | bool | None) -> None:
+        now = time.monotonic()
+        if isinstance(what, str):
+            log.info("%s: read %s from %s in %.1fs", self.customer, what, source, now - self.mark)
+        self.mark = now

@@ -16,13 +16,24 @@ from reconciler.cli.common import Ctx
 from reconciler.errors import EXIT_ERROR, ReconcilerError
 from reconciler.logfilter import install_url_redaction
 
+GLOBAL_FLAGS = frozenset({"-v", "-vv", "-vvv", "--verbose", "--debug"})
+
+
+def hoist_global_flags(args: list[str]) -> list[str]:
+    """`reconciler plan -v` as `reconciler -v plan`: the global flags may follow the
+    sub-command (as in git, kubectl); they move to the front, up to a `--`."""
+    end = args.index("--") if "--" in args else len(args)
+    flags = [a for a in args[:end] if a in GLOBAL_FLAGS]
+    rest = [a for a in args[:end] if a not in GLOBAL_FLAGS]
+    return [*flags, *rest, *args[end:]]
+
 
 class _Group(click.Group):
     # click exits 2 on usage errors, which `--detailed-exitcode` callers would read
     # as "changes pending": a wrong option or argument is an error, exit 1.
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:
-            return super().parse_args(ctx, args)
+            return super().parse_args(ctx, hoist_global_flags(args))
         except click.UsageError as exc:
             exc.exit_code = EXIT_ERROR  # type: ignore[misc]  # a ClassVar in the stubs; per instance is fine
             raise
@@ -53,15 +64,34 @@ class _Group(click.Group):
         return None
 
 
-@click.group(cls=_Group)
+class _Plain(logging.Formatter):
+    """Up to -v: INFO lines as they are, others prefixed with their level."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return text if record.levelno == logging.INFO else f"{record.levelname.lower()}: {text}"
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show full tracebacks of unexpected errors.")
-@click.option("-v", "--verbose", count=True, help="More log output.")
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="-v: a line per customer and per request batch; -vv: debug, with every HTTP request.",
+)
 @click.version_option(package_name="reconciler")
 @click.pass_context
 def main(ctx: click.Context, debug: bool, verbose: int) -> None:
-    """Policy-as-code onboarding of end-user accounts for MSPs."""
+    """Policy-as-code onboarding of end-user accounts for MSPs.
+
+    Global flags (-v, -vv, --debug) may also follow the sub-command."""
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        logging.Formatter("%(levelname)s %(name)s: %(message)s") if verbose >= 2 else _Plain()
+    )
+    logging.basicConfig(level=level, handlers=[handler])
     install_url_redaction()
     if verbose < 2:
         # their INFO lines carry full URLs: query strings with emails, delta tokens
@@ -71,9 +101,20 @@ def main(ctx: click.Context, debug: bool, verbose: int) -> None:
 
 
 def _register() -> None:
-    from reconciler.cli import ci, customers, daemon, init, plan, sandbox, snapshot, state, validate
+    from reconciler.cli import (
+        ci,
+        completion,
+        customers,
+        daemon,
+        init,
+        plan,
+        sandbox,
+        snapshot,
+        state,
+        validate,
+    )
 
-    for module in (validate, plan, state, customers, snapshot, sandbox, daemon, ci, init):
+    for module in (validate, plan, state, customers, snapshot, sandbox, daemon, ci, init, completion):
         for command in module.COMMANDS:
             main.add_command(command)
 

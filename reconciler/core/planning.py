@@ -24,7 +24,6 @@ from reconciler.core.matching import (
     match_password_entries,
 )
 from reconciler.core.model import (
-    PASSWORD_MANAGERS,
     Account,
     AccountClass,
     DirSource,
@@ -39,7 +38,23 @@ from reconciler.core.model import (
     WelcomeStatus,
     marker_for,
 )
-from reconciler.core.plan import Change, ChangeKind, Conflict, CustomerPlan, FieldDiff, Status
+from reconciler.core.plan import (
+    AddAccount,
+    Change,
+    ChangeKind,
+    Conflict,
+    CreateRecord,
+    CustomerPlan,
+    FieldDiff,
+    LinkRecord,
+    RecordRequest,
+    RecreateRecord,
+    RemoveAccount,
+    SendWelcome,
+    Status,
+    UpdateAccount,
+)
+from reconciler.integrations.kinds import Role
 
 
 @dataclass(frozen=True)
@@ -88,22 +103,20 @@ def plan_customer(
         return [a for a in kept if a.account_class in classes]
 
     pins = customer.doc.spec.pins
-    vanished: list[str] = []  # link guard refusals: an answer missing our linked records
+    vanished: list[str | None] = []  # link guard: answers missing our linked records (#12)
     if live.entries is not None and live.vault_kind is not None:
         results = match_password_entries(
             name, with_option("password_entry_matching"), live.entries, managed.links, pins, live.vault_kind
         )
         _integration_changes(name, results, changes, conflicts, warnings, managed.links)
-        vanished.append(
-            link_guard(customer.safety, live.vault_kind, managed.links.values(), live.entries) or ""
-        )
+        vanished.append(link_guard(customer.safety, live.vault_kind, managed.links.values(), live.entries))
     if live.contacts is not None and live.contacts_kind is not None:
         results = match_contacts(
             name, with_option("contact_matching"), live.contacts, managed.links, pins, live.contacts_kind
         )
         _integration_changes(name, results, changes, conflicts, warnings, managed.links)
         vanished.append(
-            link_guard(customer.safety, live.contacts_kind, managed.links.values(), live.contacts) or ""
+            link_guard(customer.safety, live.contacts_kind, managed.links.values(), live.contacts)
         )
 
     adds = {c.account_key for c in changes if c.kind is ChangeKind.ADD}
@@ -119,13 +132,12 @@ def plan_customer(
             warnings.append(f"{account.upn}: no email address; no welcome email (R16)")
         elif owed and account.mail:
             changes.append(
-                Change(
-                    ChangeKind.SEND_WELCOME,
+                SendWelcome(
                     account.key,
                     account.upn,
                     "R16",
                     "new account, welcome email sent once",
-                    email=render_welcome(name, account, options),
+                    render_welcome(name, account, options),
                 )
             )
 
@@ -152,19 +164,13 @@ def _account_changes(desired: list[Account], managed: dict[str, Account]) -> lis
     out: list[Change] = []
     for key in sorted(managed.keys() - {a.key for a in desired}):
         old = managed[key]
-        out.append(
-            Change(
-                ChangeKind.REMOVE, key, old.upn, "R8", "no longer selected, licensed or enabled", account=old
-            )
-        )
+        out.append(RemoveAccount(key, old.upn, "R8", "no longer selected, licensed or enabled", old))
     for acct in desired:
         key = acct.key
         old_acct = managed.get(key)
         if old_acct is None:
             src = "R3" if acct.password_sync else ("R1" if acct.sources == (DirSource.ENTRA,) else "R2")
-            out.append(
-                Change(ChangeKind.ADD, key, acct.upn, src, "selected by the import settings", account=acct)
-            )
+            out.append(AddAccount(key, acct.upn, src, "selected by the import settings", acct))
             continue
         if old_acct == acct:
             continue
@@ -178,17 +184,7 @@ def _account_changes(desired: list[Account], managed: dict[str, Account]) -> lis
                 FieldDiff("sources", [s.value for s in old_acct.sources], [s.value for s in acct.sources]),
             )
         rule = _update_rule(diffs)
-        out.append(
-            Change(
-                ChangeKind.UPDATE,
-                key,
-                acct.upn,
-                rule,
-                "directory or option changed",
-                account=acct,
-                diffs=diffs,
-            )
-        )
+        out.append(UpdateAccount(key, acct.upn, rule, "directory or option changed", acct, diffs))
     return out
 
 
@@ -214,23 +210,14 @@ def _integration_changes(
     for r in results:
         acct, kind = r.account, r.integration
         if r.decision is Decision.LINK:
-            changes.append(
-                Change(
-                    ChangeKind.LINK,
-                    acct.key,
-                    acct.upn,
-                    r.rule,
-                    r.reason,
-                    integration=kind,
-                    record_id=r.record_id,
-                )
-            )
+            assert r.record_id is not None
+            changes.append(LinkRecord(acct.key, acct.upn, r.rule, r.reason, kind, r.record_id))
         elif r.decision is Decision.CREATE:
             marker = marker_for(customer, acct.key)
-            new_entry, new_contact = None, None
-            if kind in PASSWORD_MANAGERS:
+            request: RecordRequest
+            if kind.role is Role.VAULT:
                 source = DirSource.AD if DirSource.AD in acct.sources else DirSource.ENTRA
-                new_entry = NewPasswordEntry(
+                request = NewPasswordEntry(
                     acct.display_name or acct.upn, acct.upn, CREATE_CATEGORY[source], marker
                 )
             else:
@@ -239,23 +226,16 @@ def _integration_changes(
                     warnings.append(
                         f"{acct.upn}: no email address; the new {kind.value} contact has none (R14)"
                     )
-                new_contact = NewContact(first, last, acct.mail, marker)
+                request = NewContact(first, last, acct.mail, marker)
             # a linked record that vanished is re-created only as its own kind of change,
             # naming the old record, so it counts toward the link guard's threshold
             lost = links.get((acct.key, kind))
-            changes.append(
-                Change(
-                    ChangeKind.RECREATE_RECORD if lost is not None else ChangeKind.CREATE_RECORD,
-                    acct.key,
-                    acct.upn,
-                    r.rule,
-                    r.reason,
-                    integration=kind,
-                    record_id=lost.record_id if lost is not None else None,
-                    new_entry=new_entry,
-                    new_contact=new_contact,
+            if lost is not None:
+                changes.append(
+                    RecreateRecord(acct.key, acct.upn, r.rule, r.reason, kind, request, lost.record_id)
                 )
-            )
+            else:
+                changes.append(CreateRecord(acct.key, acct.upn, r.rule, r.reason, kind, request))
         elif r.decision is Decision.CONFLICT:
             pin = f'{{account: {acct.upn}, integration: {kind.value}, recordId: "<one of: {", ".join(c.id for c in r.candidates)}>"}}'
             conflicts.append(

@@ -15,6 +15,8 @@ consistent) once the grace period is over.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections import Counter
@@ -26,7 +28,16 @@ from typing import Any
 
 from reconciler.apply.executor import CustomerResult
 from reconciler.config.resolve import EffectiveCustomer
-from reconciler.core.plan import Change, ChangeKind, Conflict, CustomerPlan, Plan, Status
+from reconciler.core.plan import (
+    Change,
+    Conflict,
+    CustomerPlan,
+    Plan,
+    RecreateRecord,
+    RemoveAccount,
+    Status,
+)
+from reconciler.core.words import count
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.logs import event
 from reconciler.engine import Engine
@@ -34,6 +45,7 @@ from reconciler.errors import StalePlanError
 from reconciler.state.api import CustomerRecord
 
 DAEMON_HOLDER = "reconciler daemon"  # lock holder and run-history author
+PLAN_CHANGES_KEPT = 500  # changes of the last plan kept for the status page (counts cover all)
 
 
 class RunResult(StrEnum):
@@ -80,6 +92,7 @@ class RunReport:
     conflicts: tuple[Conflict, ...] = ()
     removals: tuple[str, ...] = ()
     used_override: float | None = None
+    plan: dict[str, Any] | None = None  # plan_summary() of the plan this run made, if any
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -108,7 +121,7 @@ def reconcile(ctx: RunContext) -> RunReport:
     engine = ctx.engine
     cplan = engine.plan_one(eff, engine.plan_options(allow_mass_removal=override_at is not None))
     removals = removal_keys(cplan)
-    planned: dict[str, Any] = {"conflicts": cplan.conflicts}
+    planned: dict[str, Any] = {"conflicts": cplan.conflicts, "plan": plan_summary(cplan)}
 
     if cplan.status is Status.ERROR:
         return done(RunResult.ERROR, cplan.reason)
@@ -128,7 +141,8 @@ def reconcile(ctx: RunContext) -> RunReport:
         if unseen:
             return done(
                 RunResult.BLOCKED,
-                f"the plan now removes {len(unseen)} account(s) or record link(s) the override did not approve "
+                f"the plan now removes {count(len(unseen), 'account')} (or re-creates vanished records) "
+                "the override did not approve "
                 f"(first: {unseen[0]}); review the plan and override again",
                 pending=len(cplan.changes),
                 removals=removals,
@@ -143,16 +157,51 @@ def reconcile(ctx: RunContext) -> RunReport:
     return _apply(ctx, cplan, done, planned)
 
 
+def plan_summary(cplan: CustomerPlan) -> dict[str, Any]:
+    """What the status page and the API show of a run's plan: counts by kind, the
+    first PLAN_CHANGES_KEPT changes, every conflict (with its pin), warnings."""
+    return {
+        "status": cplan.status.value,
+        "reason": cplan.reason,
+        "serial": cplan.serial,
+        "counts": dict(Counter(c.kind.value for c in cplan.changes)),
+        "changes_total": len(cplan.changes),
+        "changes": [c.to_dict() for c in cplan.changes[:PLAN_CHANGES_KEPT]],
+        "conflicts": [c.to_dict() for c in cplan.conflicts],
+        "warnings": list(cplan.warnings),
+        "notes": list(cplan.notes),
+    }
+
+
+def history_entry(report: RunReport, rec: CustomerRecord, commit: str) -> dict[str, Any]:
+    """One line of a customer's run history: what ran, how long, and where (replica)."""
+    return {
+        "started": report.started,
+        "finished": report.finished,
+        "duration": round(report.duration, 3),
+        "result": report.result.value,
+        "message": report.message,
+        "applied": sum(report.applied.values()),
+        "failed": sum(report.failed.values()),
+        "pending": report.pending,
+        "conflicts": len(report.conflicts),
+        "commit": commit,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "quarantined": rec.quarantined,
+    }
+
+
 def removal_keys(cplan: CustomerPlan) -> tuple[str, ...]:
-    """What an override approves: removed accounts, and vanished records to re-create."""
+    """What an override approves: removed accounts, and vanished records to re-create (#12)."""
     return tuple(sorted(k for k in map(_removal_key, cplan.changes) if k is not None))
 
 
 def _removal_key(change: Change) -> str | None:
-    if change.kind is ChangeKind.REMOVE:
+    if isinstance(change, RemoveAccount):
         return change.account_key
-    if change.kind is ChangeKind.RECREATE_RECORD and change.integration is not None:
-        return f"recreate {change.integration.value} {change.record_id} {change.account_key}"
+    if isinstance(change, RecreateRecord):
+        return f"recreate {change.integration.value} {change.old_record_id} {change.account_key}"
     return None
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from reconciler.config.models import Safety
 from reconciler.core.guards import link_guard, recreate_guard
 from reconciler.core.model import IntegrationKind, Link, ManagedState, PasswordEntry, PsaContact
-from reconciler.core.plan import ChangeKind, Status
+from reconciler.core.plan import ChangeKind, RecreateRecord, Status
 from reconciler.core.planning import PlanOptions, plan_customer
 from tests.core.builders import customer, entra
-from tests.core.test_planning import ENTRA, live, managed_from
+from tests.core.test_planning import live, managed_from
 
 ITG = IntegrationKind.ITGLUE
 OPTS = {"source": "entra", "options": {"passwordEntryMatching": True}}
@@ -37,7 +37,7 @@ def test_an_empty_list_with_links_is_a_failed_read_whatever_the_floor() -> None:
     assert "IT Glue answered with no records while 2 account(s) are linked" in plan.reason
     assert "nothing created" in plan.reason and "--allow-mass-removal" in plan.reason
     # the plan shows what the override would do: re-create both, naming the old ids
-    recreated = [(c.record_id, c.label) for c in plan.changes if c.kind is ChangeKind.RECREATE_RECORD]
+    recreated = [(c.old_record_id, c.label) for c in plan.changes if isinstance(c, RecreateRecord)]
     assert recreated == [("100", "user0@acme.com"), ("101", "user1@acme.com")]
     assert not [c for c in plan.changes if c.kind is ChangeKind.CREATE_RECORD]
 
@@ -64,7 +64,8 @@ def test_one_really_deleted_record_is_a_recreate_record_change() -> None:
     plan = plan_customer(cust, live(*users, entries=(entry(0), entry(2))), state, PlanOptions())
     assert plan.status is Status.OK
     (change,) = plan.changes
-    assert (change.kind, change.record_id, change.label) == (
+    assert isinstance(change, RecreateRecord)
+    assert (change.kind, change.old_record_id, change.label) == (
         ChangeKind.RECREATE_RECORD,
         "101",
         "user1@acme.com",
@@ -101,4 +102,3 @@ def test_no_links_no_guard_and_plain_creates_stay_create_record() -> None:
     plan = plan_customer(cust, live(entra(1), entries=()), ManagedState(), PlanOptions())
     assert plan.status is Status.OK
     assert [c.kind for c in plan.changes] == [ChangeKind.ADD, ChangeKind.CREATE_RECORD]
-    assert customer(ENTRA)  # the plain policy builds too
