@@ -71,7 +71,7 @@ def test_itglue_empty_and_id_less_answers_are_failed_reads(
     assert [(c.kind, getattr(c, "old_record_id", None)) for c in cp.changes] == [
         (ChangeKind.RECREATE_RECORD, str(gone))
     ]
-    assert "vanished records to re-create" in plan.summary().line()
+    assert "1 vanished record to re-create" in plan.summary().line()
     assert not [o for r in engine.apply(plan) for o in r.failed]
     assert len(ours(itglue, org)) == 5
     assert engine.plan().customers[0].changes == ()
