@@ -101,8 +101,9 @@ def main(ctx: click.Context, debug: bool, verbose: int) -> None:
 
 
 def _register() -> None:
-    from reconciler.cli import (
+    from reconciler.cli import (  # ci_gitlab adds `ci gitlab-comment` to the ci group
         ci,
+        ci_gitlab,
         completion,
         customers,
         daemon,
@@ -114,7 +115,19 @@ def _register() -> None:
         validate,
     )
 
-    for module in (validate, plan, state, customers, snapshot, sandbox, daemon, ci, init, completion):
+    for module in (
+        validate,
+        plan,
+        state,
+        customers,
+        snapshot,
+        sandbox,
+        daemon,
+        ci,
+        ci_gitlab,
+        init,
+        completion,
+    ):
         for command in module.COMMANDS:
             main.add_command(command)
 
