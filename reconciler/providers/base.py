@@ -10,6 +10,8 @@ provider, only when it is opened, with `reconciler.secrets.resolve`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -120,3 +122,21 @@ def release(provider: object) -> None:
     close = getattr(provider, "close", None)
     if callable(close):
         close()
+
+
+@runtime_checkable
+class BatchWriter(Protocol):
+    """A provider that can gather creates and write them together (the file twins:
+    one atomic file write per batch instead of one per record)."""
+
+    def writes(self) -> AbstractContextManager[None]: ...
+
+
+@contextmanager
+def writes(providers: CustomerProviders) -> Iterator[None]:
+    """Every batch-capable integration of a customer gathers its creates until the end."""
+    with ExitStack() as stack:
+        for provider in (providers.vault, providers.contacts):
+            if isinstance(provider, BatchWriter):
+                stack.enter_context(provider.writes())
+        yield
