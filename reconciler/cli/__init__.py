@@ -7,6 +7,7 @@ traceback with `--debug`.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 
@@ -64,6 +65,62 @@ class _Group(click.Group):
         return None
 
 
+# name -> (module, short help). Sub-commands are imported only when run (or asked
+# for by name), so `reconciler --help` and a plan do not pay for every command's
+# imports; tests/cli/test_lazy.py keeps this table equal to the commands' own help.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("validate", "Check every document: structure, then the rules (R2-R20)."),
+    "schema": ("validate", "Print the JSON Schema of KIND, or write every schema with --write DIR."),
+    "plan": ("plan", "Show what apply would change, per customer."),
+    "apply": ("plan", "Apply a saved PLANFILE exactly, or plan now, show it and ask first."),
+    "show": ("plan", "Render a saved plan."),
+    "state": ("state", "Inspect the embedded state store."),
+    "customers": ("customers", "Customers: generate Customer documents from IT Glue or Hudu (R21)."),
+    "snapshot": ("snapshot", "Write customers' live directories and integration records as snapshot files."),
+    "sandbox": (
+        "sandbox",
+        "Run the real clients against local simulators of every vendor, no tenant needed.",
+    ),
+    "daemon": ("daemon", "Reconcile every customer on its schedule until SIGTERM (R9, R10)."),
+    "status": (
+        "daemon",
+        "Per customer: last run and result, conflicts and causes, blocked reason, next run (R19).",
+    ),
+    "override": (
+        "daemon",
+        "Let the daemon apply a blocked CUSTOMER's plan once, with exactly the removals it showed.",
+    ),
+    "ci": ("ci", "Steps for CI pipelines: pull-request comment, artifacts, apply of a reviewed plan."),
+    "init": ("init", "Scaffold a new policy repository in DIRECTORY (refuses to overwrite any file)."),
+    "completion": ("completion", "Print the completion script for SHELL (bash, zsh or fish)."),
+}
+
+
+class _LazyGroup(_Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module = importlib.import_module(f"reconciler.cli.{COMMANDS[cmd_name][0]}")
+            for command in module.COMMANDS:
+                self.add_command(command)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from the table, without importing any sub-command."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows = [
+            (n, click.Command(n, help=COMMANDS[n][1]).get_short_help_str(limit))
+            if n in COMMANDS
+            else (n, self.commands[n].get_short_help_str(limit))
+            for n in names
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
 class _Plain(logging.Formatter):
     """Up to -v: INFO lines as they are, others prefixed with their level."""
 
@@ -72,7 +129,7 @@ class _Plain(logging.Formatter):
         return text if record.levelno == logging.INFO else f"{record.levelname.lower()}: {text}"
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show full tracebacks of unexpected errors.")
 @click.option(
     "-v",
@@ -98,38 +155,3 @@ def main(ctx: click.Context, debug: bool, verbose: int) -> None:
         for noisy in ("httpx", "httpcore", "msal"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     ctx.obj = Ctx(debug=debug)
-
-
-def _register() -> None:
-    from reconciler.cli import (  # ci_gitlab adds `ci gitlab-comment` to the ci group
-        ci,
-        ci_gitlab,
-        completion,
-        customers,
-        daemon,
-        init,
-        plan,
-        sandbox,
-        snapshot,
-        state,
-        validate,
-    )
-
-    for module in (
-        validate,
-        plan,
-        state,
-        customers,
-        snapshot,
-        sandbox,
-        daemon,
-        ci,
-        ci_gitlab,
-        init,
-        completion,
-    ):
-        for command in module.COMMANDS:
-            main.add_command(command)
-
-
-_register()

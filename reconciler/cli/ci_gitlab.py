@@ -18,7 +18,6 @@ from pydantic import SecretStr
 
 from reconciler.ci.comment import Origin, failure_comment, plan_comment
 from reconciler.ci.gitlab import GitLab
-from reconciler.cli.ci import ci
 from reconciler.cli.plan import load_plan
 from reconciler.errors import ReconcilerError
 
@@ -43,7 +42,7 @@ def _origin(key: str, artifact: str) -> Origin:
     return Origin(key, sha, env.get("CI_PIPELINE_URL", ""), artifact)
 
 
-@ci.command("gitlab-comment")
+@click.command("gitlab-comment")
 @click.argument("planfile", required=False, type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option("--failed", "failed_step", help="Instead of a plan: this step (validate, plan) failed.")
 @click.option("--log", "log_file", type=click.Path(path_type=Path, dir_okay=False), help="Its output.")
@@ -90,5 +89,3 @@ def gitlab_comment(
         gitlab.close()
     click.echo(f"{'created' if posted.created else 'updated'} the plan comment on {posted.url}", err=True)
 
-
-COMMANDS = ()
