@@ -88,4 +88,3 @@ def gitlab_comment(
     finally:
         gitlab.close()
     click.echo(f"{'created' if posted.created else 'updated'} the plan comment on {posted.url}", err=True)
-
