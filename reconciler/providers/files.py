@@ -175,12 +175,16 @@ def _build(cls: Any, raw: dict[str, Any], implied: dict[str, Any], path: Path, w
                 raise ProviderError(where, f"{path}: item {i}: field {key!r} must not be null")
         elif expected is not None and (
             type(value) is not expected  # exact: a JSON true is not a whole number
-            or (expected is list and not all(type(v) is str for v in value))
+            or (expected is list and not _all_text(raw[key]))
         ):
             problem = _PROBLEM.get(expected, "must be a string")
             raise ProviderError(where, f"{path}: item {i}: field {key!r} {problem}")
         kw[key] = tuple(value) if type(value) is list else value
     return cls(**kw)
+
+
+def _all_text(values: list[Any]) -> bool:
+    return all(type(v) is str for v in values)
 
 
 def _dump(obj: Any, drop: str) -> dict[str, Any]:
@@ -305,7 +309,9 @@ class FileVault(_RecordFile):
 
     def create_entry(self, new: NewPasswordEntry) -> PasswordEntry:
         entry: PasswordEntry = self._add(
-            lambda rid: PasswordEntry(self.kind, rid, new.name, new.username, new.category, marker=new.marker)
+            lambda rid: PasswordEntry(
+                self.kind, rid, new.name, new.username, new.category, marker=new.marker, lineage=new.lineage
+            )
         )
         return entry
 
@@ -322,7 +328,9 @@ class FileContacts(_RecordFile):
     def create_contact(self, new: NewContact) -> PsaContact:
         emails = (new.email,) if new.email else ()
         contact: PsaContact = self._add(
-            lambda rid: PsaContact(self.kind, rid, new.first_name, new.last_name, emails, marker=new.marker)
+            lambda rid: PsaContact(
+                self.kind, rid, new.first_name, new.last_name, emails, marker=new.marker, lineage=new.lineage
+            )
         )
         return contact
 

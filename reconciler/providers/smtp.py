@@ -263,14 +263,19 @@ def open_smtp(ctx: ProviderContext) -> SmtpMailer:
     conn = ctx.settings.connections.smtp
     if conn is None:
         raise ProviderError(where, "welcome emails need Settings connections.smtp")
+    return open_mailer(conn, ctx.config_root, where)
+
+
+def open_mailer(conn: SmtpConnection, config_root: Path, where: str) -> SmtpMailer:
+    """A mailer on Settings connections.smtp (welcome emails; the daemon's email digests)."""
     if (conn.username is None) != (conn.password is None):
         raise ProviderError(where, "connections.smtp needs both username and password, or neither")
-    username = resolve(conn.username, ctx.config_root, where).get_secret_value() if conn.username else None
-    password = resolve(conn.password, ctx.config_root, where) if conn.password else None
+    username = resolve(conn.username, config_root, where).get_secret_value() if conn.username else None
+    password = resolve(conn.password, config_root, where) if conn.password else None
     if conn.security == "none":
         log.warning("%s: SMTP without TLS (security: none); use it only for a relay on this machine", where)
     return SmtpMailer(
-        conn, where, username=username, password=password, tls=smtp_tls_context(conn, ctx.config_root, where)
+        conn, where, username=username, password=password, tls=smtp_tls_context(conn, config_root, where)
     )
 
 
