@@ -10,20 +10,29 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    StringConstraints,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+
+from reconciler.config.values import (
+    ClientId,
+    EmailAddress,
+    FilePath,
+    HostName,
+    HostPort,
+    LongText,
+    RecordId,
+    TenantId,
+    Text,
+)
 
 API_VERSION = "reconciler.dev/v1"
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -36,6 +45,7 @@ class Model(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         hide_input_in_errors=True,
+        allow_inf_nan=False,
     )
 
 
@@ -49,7 +59,7 @@ class SecretRef(Model):
     model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
 
     env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    file: str | None = Field(default=None, min_length=1)
+    file: FilePath | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -77,7 +87,7 @@ def _refuse_literal_secret(value: Any) -> Any:
 
 class Metadata(Model):
     name: str = Field(pattern=NAME_PATTERN, description="Unique name of this kind, DNS-label style.")
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[Text, Text] = Field(default_factory=dict)
 
 
 class Safety(Model):
@@ -85,11 +95,11 @@ class Safety(Model):
     customer's existing accounts, when it has at least `minExistingAccounts`."""
 
     max_removal_percent: float = Field(default=30.0, ge=0, le=100)
-    min_existing_accounts: int = Field(default=10, ge=0)
+    min_existing_accounts: int = Field(default=10, ge=0, le=1_000_000)
 
 
 class TlsOptions(Model):
-    ca_file: str | None = Field(default=None, description="Extra CA bundle (PEM) to trust.")
+    ca_file: FilePath | None = Field(default=None, description="Extra CA bundle (PEM) to trust.")
     insecure_skip_verify: bool = Field(
         default=False, description="Turn TLS verification off. Logged loudly on every run."
     )
@@ -100,13 +110,13 @@ class TlsOptions(Model):
 
 class StateSettings(Model):
     backend: Literal["sqlite"] = "sqlite"
-    path: str = Field(default=".reconciler/state.db", description="Relative to the config directory.")
+    path: FilePath = Field(default=".reconciler/state.db", description="Relative to the config directory.")
 
 
 class SnapshotSettings(Model):
     """Offline mode: read and write every directory and integration from files."""
 
-    dir: str = Field(description="Directory with one sub-directory per customer.")
+    dir: FilePath = Field(description="Directory with one sub-directory per customer.")
 
 
 class CertificateCredential(Model):
@@ -156,7 +166,7 @@ def _https_base_url(value: Any) -> Any:
 
 
 class GraphConnection(TlsOptions):
-    client_id: str = Field(description="Application (client) id of the MSP's multi-tenant app.")
+    client_id: ClientId = Field(description="Application (client) id of the MSP's multi-tenant app.")
     credential: GraphCredential
     authority_host: str = Field(
         default="https://login.microsoftonline.com",
@@ -169,7 +179,7 @@ class GraphConnection(TlsOptions):
         description="Microsoft Graph (https only): every request carries the bearer token; "
         "links on another scheme, host or port are never followed.",
     )
-    full_sync_every_hours: float = Field(default=24.0, gt=0)
+    full_sync_every_hours: float = Field(default=24.0, gt=0, le=24 * 366)
     max_concurrent_tenants: int = Field(default=8, ge=1, le=64)
 
     _https = field_validator("authority_host", "graph_url", mode="after")(_https_base_url)
@@ -177,39 +187,54 @@ class GraphConnection(TlsOptions):
 
 class ItGlueConnection(TlsOptions):
     region: Literal["us", "eu", "au"] = "us"
-    base_url: str | None = Field(default=None, description="Overrides the region's URL.")
+    base_url: str | None = Field(
+        default=None,
+        json_schema_extra={"pattern": HTTPS_URL_PATTERN},
+        description="Overrides the region's URL.",
+    )
     api_key: SecretRef
-    requests_per_5_minutes: int = Field(default=3000, ge=1)
+    requests_per_5_minutes: int = Field(default=3000, ge=1, le=1_000_000)
     page_size: int = Field(
         default=1000, ge=1, le=1000, description="page[size] when listing (IT Glue's maximum is 1000)."
     )
-    timeout_seconds: float = Field(default=60.0, gt=0, description="Per request.")
+    timeout_seconds: float = Field(default=60.0, gt=0, le=3600, description="Per request.")
 
     _literal = field_validator("api_key", mode="before")(_refuse_literal_secret)
+    _https = field_validator("base_url", mode="after")(_https_base_url)
 
 
 class HuduConnection(TlsOptions):
-    base_url: str = Field(description="https://<instance>/api/v1")
+    base_url: str = Field(
+        json_schema_extra={"pattern": HTTPS_URL_PATTERN}, description="https://<instance>/api/v1"
+    )
     api_key: SecretRef
-    requests_per_minute: int = Field(default=300, ge=1)
+    requests_per_minute: int = Field(default=300, ge=1, le=1_000_000)
     page_size: int = Field(
         default=1000,
         ge=1,
+        le=100_000,
         description="page_size when listing; Hudu's maximum is unconfirmed and a smaller page is handled.",
     )
-    timeout_seconds: float = Field(default=60.0, gt=0, description="Per request.")
+    timeout_seconds: float = Field(default=60.0, gt=0, le=3600, description="Per request.")
 
     _literal = field_validator("api_key", mode="before")(_refuse_literal_secret)
+    _https = field_validator("base_url", mode="after")(_https_base_url)
 
 
 class ConnectWiseConnection(TlsOptions):
-    site: str = Field(description="Host (and optional :port) of the API, e.g. api-na.myconnectwise.net.")
-    codebase: str | None = Field(default=None, description="Looked up from the site when absent.")
-    company_id: str
+    site: HostPort = Field(description="Host (and optional :port) of the API, e.g. api-na.myconnectwise.net.")
+    codebase: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.-]{1,64}/?$",
+        description="Looked up from the site when absent, e.g. v4_6_release/.",
+    )
+    company_id: str = Field(
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="The company id you sign in to ConnectWise with."
+    )
     public_key: SecretRef
     private_key: SecretRef
     client_id: SecretRef
-    api_version: str = "2022.1"
+    api_version: str = Field(default="2022.1", pattern=r"^[0-9]{4}\.[0-9]{1,3}$")
 
     _literal = field_validator("public_key", "private_key", "client_id", mode="before")(
         _refuse_literal_secret
@@ -220,27 +245,36 @@ class AutotaskConnection(TlsOptions):
     username: SecretRef
     secret: SecretRef
     integration_code: SecretRef
-    zone_url: str | None = Field(default=None, description="Skips zone discovery when set.")
+    zone_url: str | None = Field(
+        default=None,
+        json_schema_extra={"pattern": HTTPS_URL_PATTERN},
+        description="Skips zone discovery when set.",
+    )
     zone_discovery_url: str = Field(
         default="https://webservices.autotask.net/ATServicesRest/",
+        json_schema_extra={"pattern": HTTPS_URL_PATTERN},
         description="Where the API user's zone is looked up (a simulator in tests and the sandbox).",
     )
     requests_per_hour: int = Field(
-        default=10000, ge=1, description="Client-side budget, shared by every customer on this API user."
+        default=10000,
+        ge=1,
+        le=1_000_000,
+        description="Client-side budget, shared by every customer on this API user.",
     )
 
     _literal = field_validator("username", "secret", "integration_code", mode="before")(
         _refuse_literal_secret
     )
+    _https = field_validator("zone_url", "zone_discovery_url", mode="after")(_https_base_url)
 
 
 class SmtpConnection(TlsOptions):
-    host: str
+    host: HostName
     port: int = Field(default=587, ge=1, le=65535)
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: SecretRef | None = None
     password: SecretRef | None = None
-    sender: str = Field(description="From: address of welcome emails.")
+    sender: EmailAddress = Field(description="From: address of welcome emails.")
 
     _literal = field_validator("username", "password", mode="before")(_refuse_literal_secret)
 
@@ -261,8 +295,8 @@ class Features(Model):
 
 
 class WelcomeEmailSettings(Model):
-    template: str = Field(default="templates/welcome.txt", description="Relative to the config dir.")
-    subject: str = "Welcome, {display_name}"
+    template: FilePath = Field(default="templates/welcome.txt", description="Relative to the config dir.")
+    subject: Text = "Welcome, {display_name}"
 
 
 class DaemonSettings(Model):
@@ -285,22 +319,25 @@ class DaemonSettings(Model):
         description="Each run starts up to this share of its interval early or late.",
     )
     backoff_initial_seconds: float = Field(
-        default=60.0, gt=0, description="Retry delay after a first failure."
+        default=60.0, gt=0, le=86_400, description="Retry delay after a first failure."
     )
     backoff_max_seconds: float = Field(
-        default=1800.0, gt=0, description="Longest retry delay (never beyond the customer's interval)."
+        default=1800.0,
+        gt=0,
+        le=86_400,
+        description="Longest retry delay (never beyond the customer's interval).",
     )
     quarantine_after_failures: int = Field(
-        default=5, ge=1, description="Consecutive failures after which a customer is quarantined."
+        default=5, ge=1, le=1000, description="Consecutive failures after which a customer is quarantined."
     )
     quarantine_retry_minutes: int = Field(
-        default=720, ge=5, description="Retry interval of a quarantined customer."
+        default=720, ge=5, le=43_200, description="Retry interval of a quarantined customer."
     )
     shutdown_grace_seconds: float = Field(
         default=20.0, ge=0, le=600, description="On SIGTERM, how long runs in flight may take to finish."
     )
     git_pull_interval_seconds: float = Field(
-        default=60.0, ge=5, description="With --git: pull at most this often."
+        default=60.0, ge=5, le=86_400, description="With --git: pull at most this often."
     )
 
     _literal = field_validator("token", mode="before")(_refuse_literal_secret)
@@ -313,7 +350,7 @@ class SettingsSpec(Model):
     safety: Safety = Safety()
     connections: Connections = Connections()
     welcome_email: WelcomeEmailSettings = WelcomeEmailSettings()
-    apply_batch_size: int = Field(default=500, ge=1)
+    apply_batch_size: int = Field(default=500, ge=1, le=100_000)
     daemon: DaemonSettings = DaemonSettings()
 
 
@@ -321,7 +358,7 @@ class SettingsSpec(Model):
 
 
 class EntraDirectory(Model):
-    tenant_id: str = Field(min_length=1)
+    tenant_id: TenantId = Field(description="The tenant's Directory ID (a GUID).")
 
 
 class TlsMode(StrEnum):
@@ -331,12 +368,12 @@ class TlsMode(StrEnum):
 
 
 class ActiveDirectory(TlsOptions):
-    server: str = Field(description="Host name or host:port of a domain controller.")
-    base_dn: str
+    server: HostPort = Field(description="Host name or host:port of a domain controller.")
+    base_dn: LongText
     bind_user: SecretRef
     bind_password: SecretRef
     tls: TlsMode = TlsMode.LDAPS
-    timeout_seconds: float = Field(default=15.0, gt=0)
+    timeout_seconds: float = Field(default=15.0, gt=0, le=600)
 
     _literal = field_validator("bind_user", "bind_password", mode="before")(_refuse_literal_secret)
 
@@ -344,20 +381,6 @@ class ActiveDirectory(TlsOptions):
 class Directories(Model):
     entra: EntraDirectory | None = None
     active_directory: ActiveDirectory | None = None
-
-
-def _id_as_text(value: Any) -> Any:
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-# A record id of an integration: text, but YAML readers write `4211` unquoted, so
-# an integer is accepted (and the published schema says so) and kept as text.
-RecordId = Annotated[
-    str,
-    StringConstraints(min_length=1),
-    BeforeValidator(_id_as_text),
-    WithJsonSchema({"type": ["string", "integer"], "minLength": 1}),
-]
 
 
 class Integrations(Model):
@@ -377,7 +400,7 @@ class Integration(StrEnum):
 class Pin(Model):
     """R18: resolve a matching conflict by naming the record to link."""
 
-    account: str = Field(description="Account UPN (or sAMAccountName).")
+    account: Text = Field(description="Account UPN (or sAMAccountName).")
     integration: Integration
     record_id: RecordId
 
@@ -391,8 +414,8 @@ class Selection(Model):
     """R2: OUs or security groups (distinguished names), not both. A DN without
     DC= components (`OU=Staff`) is relative to each customer's AD baseDn."""
 
-    ous: tuple[str, ...] = ()
-    groups: tuple[str, ...] = ()
+    ous: tuple[LongText, ...] = ()
+    groups: tuple[LongText, ...] = ()
     include_nested_groups: bool = Field(
         default=False, description="R6: import members of nested groups too (off = report only)."
     )
@@ -408,7 +431,7 @@ class ImportOptions(Model):
 
 class Schedule(Model):
     interval_minutes: int | None = Field(
-        default=None, ge=5, description="Default: 60 for Entra-only, 180 for AD (R9)."
+        default=None, ge=5, le=43_200, description="Default: 60 for Entra-only, 180 for AD (R9)."
     )
 
 
@@ -427,8 +450,8 @@ class CustomerSpec(Model):
     paused: bool = Field(default=False, description="R10: planned, never applied.")
     directories: Directories = Directories()
     integrations: Integrations = Integrations()
-    import_policy: str | None = Field(default=None, description="End-user policy by name (R20).")
-    admin_import_policy: str | None = Field(default=None, description="Admin policy by name.")
+    import_policy: Text | None = Field(default=None, description="End-user policy by name (R20).")
+    admin_import_policy: Text | None = Field(default=None, description="Admin policy by name.")
     import_: ImportSettings | None = Field(
         default=None, alias="import", description="Customer-level settings when in no policy."
     )
@@ -440,11 +463,11 @@ class CustomerSpec(Model):
 
 
 class LabelSelector(Model):
-    match_labels: dict[str, str] = Field(default_factory=dict)
+    match_labels: dict[Text, Text] = Field(default_factory=dict)
 
 
 class AppliesTo(Model):
-    customers: tuple[str, ...] = ()
+    customers: tuple[Text, ...] = ()
     label_selector: LabelSelector | None = None
 
 

@@ -142,7 +142,7 @@ def test_live_mode_needs_each_connection_an_option_uses(tmp_path: Path) -> None:
     conns = """\
   features: {passwordManager: true}
   connections:
-    graph: {clientId: app, credential: {clientSecret: {env: G}}}
+    graph: {clientId: 0b8c5d6e-1111-4222-8333-944445555666, credential: {clientSecret: {env: G}}}
     itglue: {apiKey: {env: I}}
     autotask: {username: {env: A}, secret: {env: B}, integrationCode: {env: C}}
     smtp: {host: mail, sender: a@b.c}

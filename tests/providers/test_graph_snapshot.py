@@ -16,7 +16,7 @@ from reconciler.providers.files import load_directory
 from reconciler.testing.httpsim import TestCA
 from tests.providers.graphkit import GraphWorld, make_world, test_ca  # noqa: F401
 
-TENANT = "tenant-snap"
+TENANT = "00000000-0000-4000-8000-00000000a5a9"
 
 
 @pytest.fixture
