@@ -225,7 +225,7 @@ class ConnectWiseConnection(TlsOptions):
     site: HostPort = Field(description="Host (and optional :port) of the API, e.g. api-na.myconnectwise.net.")
     codebase: str | None = Field(
         default=None,
-        pattern=r"^[A-Za-z0-9_.-]{1,64}/?$",
+        pattern=r"^/?[A-Za-z0-9_.-]{1,64}/?$",
         description="Looked up from the site when absent, e.g. v4_6_release/.",
     )
     company_id: str = Field(

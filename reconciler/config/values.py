@@ -118,6 +118,8 @@ def _host_port(value: str) -> str:
     for scheme in ("ldaps://", "ldap://"):
         if text.lower().startswith(scheme):
             text = text[len(scheme) :]
+    if "/" in text or "@" in text or "?" in text:
+        raise ValueError("must be a host name or host:port, without a scheme (https://), a path or user info")
     port = ""
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")

@@ -183,9 +183,10 @@ class _Builder:
                 self._problem(node, f"tag {_short(node.tag)!r} is not allowed; use plain YAML lists")
                 return None
             return [self.build(item, (*path, i), locations, depth + 1) for i, item in enumerate(node.value)]
+        assert isinstance(node, yaml.ScalarNode)
         return self._scalar(node)
 
-    def _scalar(self, node: yaml.Node) -> Any:
+    def _scalar(self, node: yaml.ScalarNode) -> Any:
         if node.tag == _TIMESTAMP:
             if node.style is None:  # resolved implicitly from an unquoted value
                 self._problem(node, f"{node.value!r} reads as a date in YAML; quote it if it is text")

@@ -38,6 +38,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from reconciler.config.models import SmtpConnection
+from reconciler.config.values import one_line
 from reconciler.core.model import WelcomeEmail
 from reconciler.errors import NotDelivered, ProviderError
 from reconciler.providers.base import ProviderContext
@@ -147,9 +148,11 @@ class SmtpMailer:
         try:
             msg["From"] = self.conn.sender
             msg["To"] = mail.to
-            msg["Subject"] = mail.subject
+            # A line break from a directory display name must not make this email fail on every
+            # run: the subject is folded to one line. Non-ASCII is RFC 2047-encoded by the policy.
+            msg["Subject"] = one_line(mail.subject)
         except ValueError:
-            raise MailNotSent(self.where, "an address or the subject contains a line break") from None
+            raise MailNotSent(self.where, "an address contains a line break") from None
         msg["Date"] = email.utils.formatdate(usegmt=True)
         # One stable id per account: a copy sent by hand later is recognisable as the same message.
         digest = hashlib.sha256(mail.marker.encode()).hexdigest()[:32]
