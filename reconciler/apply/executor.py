@@ -2,7 +2,8 @@
 
 Order: account removals, additions and updates (state only), committed in
 batches (R11) so an interrupted run keeps what it did; then integration links
-and record creations; then welcome emails. Every external create is journalled
+and record creations, committed in batches too (a file twin writes its file
+once per batch); then welcome emails. Every external create is journalled
 before it is made; if an earlier run left that intent open, the integration is
 re-read and a record carrying our marker is linked instead of created again.
 Welcome emails are at most once: `pending` is committed before the send and
@@ -10,21 +11,33 @@ Welcome emails are at most once: `pending` is committed before the send and
 
 A failed change never aborts the others: it becomes a failed `Outcome`, and
 changes that depend on it (links of an account that could not be added) are
-skipped.
+skipped. A stop (the daemon shutting down) is an event checked at each change
+boundary: the result then holds exactly what was applied before it, `stopped`.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from reconciler.core.model import Link, WelcomeStatus
-from reconciler.core.plan import Change, ChangeKind, CustomerPlan
+from reconciler.core.model import IntegrationKind, Link, NewContact, NewPasswordEntry, WelcomeStatus
+from reconciler.core.plan import (
+    AccountChange,
+    AddAccount,
+    Change,
+    CreateRecord,
+    CustomerPlan,
+    LinkRecord,
+    RemoveAccount,
+    SendWelcome,
+)
 from reconciler.errors import NotDelivered, ProviderError, StalePlanError
-from reconciler.providers.base import CustomerProviders
-from reconciler.state.store import SqliteStore
+from reconciler.providers.base import BatchWriter, CustomerProviders, writes
+from reconciler.state.api import StateStore
 
-ACCOUNT_KINDS = (ChangeKind.REMOVE, ChangeKind.ADD, ChangeKind.UPDATE)
+log = logging.getLogger("reconciler.apply")
 
 
 @dataclass(frozen=True)
@@ -41,6 +54,7 @@ class CustomerResult:
     error: str = ""
     refused: bool = False  # by a safety guard at apply time
     busy: bool = False  # nothing attempted: another apply holds the customer or moved its state
+    stopped: bool = False  # a stop was asked: `outcomes` are exactly what was applied before it
 
     @property
     def failed(self) -> list[Outcome]:
@@ -57,9 +71,10 @@ Progress = Callable[[int], None]
 def apply_customer(
     cplan: CustomerPlan,
     providers: CustomerProviders,
-    store: SqliteStore,
+    store: StateStore,
     batch_size: int = 500,
     progress: Progress | None = None,
+    stop: threading.Event | None = None,
 ) -> CustomerResult:
     name = cplan.customer
     result = CustomerResult(name)
@@ -71,111 +86,203 @@ def apply_customer(
     tick = progress or (lambda n: None)
     failed_accounts: set[str] = set()
 
-    account_changes = [c for c in cplan.changes if c.kind in ACCOUNT_KINDS]
+    def stopping() -> bool:
+        result.stopped = stop is not None and stop.is_set()
+        return result.stopped
+
+    # R16: one set, so the welcome check per added account is a lookup, not a scan of the plan
+    welcomed = {c.account_key for c in cplan.changes if isinstance(c, SendWelcome)}
+    account_changes = [c for c in cplan.changes if isinstance(c, AccountChange)]
     for start in range(0, len(account_changes), batch_size):
         chunk = account_changes[start : start + batch_size]
+        if stopping():
+            return result
         with store.batch():
-            for change in chunk:
-                _apply_account(name, change, store, cplan)
+            for account_change in chunk:
+                _apply_account(name, account_change, store, welcomed)
             store.bump_serial(name)
         result.outcomes.extend(Outcome(c, True) for c in chunk)
+        log.info(
+            "%s: committed account changes %d-%d of %d",
+            name,
+            start + 1,
+            start + len(chunk),
+            len(account_changes),
+        )
         tick(len(chunk))
 
+    creates = _Creates(name, providers, store)
+    run: list[LinkRecord | CreateRecord] = []  # consecutive links or creates, applied together
+
+    def flush() -> bool:
+        start = 0
+        while start < len(run):
+            if stopping():
+                return False
+            first = run[0]
+            if isinstance(first, LinkRecord):
+                links = [c for c in run[start : start + batch_size] if isinstance(c, LinkRecord)]
+                result.outcomes.extend(_link_all(name, links, store))
+                start += len(links)
+                tick(len(links))
+            else:
+                size = creates.chunk_size(batch_size)
+                made = [c for c in run[start : start + size] if isinstance(c, CreateRecord)]
+                result.outcomes.extend(creates.apply(made))
+                start += len(made)
+                tick(len(made))
+        run.clear()
+        return True
+
     for change in cplan.changes:
-        if change.kind in ACCOUNT_KINDS:
+        if isinstance(change, AccountChange):
             continue
         if change.account_key in failed_accounts:
+            if not flush():
+                return result
             result.outcomes.append(Outcome(change, False, "skipped: the account change failed"))
             continue
+        if isinstance(change, LinkRecord | CreateRecord):
+            if run and type(run[0]) is not type(change) and not flush():
+                return result
+            run.append(change)
+            continue
+        if not flush() or stopping():
+            return result
         try:
-            _apply_external(name, change, providers, store)
+            if isinstance(change, SendWelcome):
+                _send_welcome(name, change, providers, store)
             result.outcomes.append(Outcome(change, True))
         except ProviderError as exc:
             result.outcomes.append(Outcome(change, False, exc.message))
         tick(1)
+    flush()
     return result
 
 
-def _apply_account(customer: str, change: Change, store: SqliteStore, cplan: CustomerPlan) -> None:
-    if change.kind is ChangeKind.REMOVE:
+def _apply_account(customer: str, change: AccountChange, store: StateStore, welcomed: set[str]) -> None:
+    if isinstance(change, RemoveAccount):
         store.remove_account(customer, change.account_key)
         return
-    assert change.account is not None
     store.put_account(customer, change.account)
-    if change.kind is ChangeKind.ADD and any(
-        c.kind is ChangeKind.SEND_WELCOME and c.account_key == change.account_key for c in cplan.changes
-    ):
+    if isinstance(change, AddAccount) and change.account_key in welcomed:
         # R16: the debt is recorded with the account, so a crash before the send still sends later
         store.set_welcome(customer, change.account_key, WelcomeStatus.DUE)
 
 
-def _apply_external(customer: str, change: Change, providers: CustomerProviders, store: SqliteStore) -> None:
-    if change.kind is ChangeKind.LINK:
-        assert change.integration is not None and change.record_id is not None
-        with store.batch():
+def _link_all(customer: str, chunk: list[LinkRecord], store: StateStore) -> list[Outcome]:
+    with store.batch():
+        for change in chunk:
             store.put_link(customer, Link(change.account_key, change.integration, change.record_id))
-            store.bump_serial(customer)
-        return
-    if change.kind is ChangeKind.CREATE_RECORD:
-        _create_record(customer, change, providers, store)
-        return
-    if change.kind is ChangeKind.SEND_WELCOME:
-        assert change.email is not None
-        if providers.mailer is None:
-            raise ProviderError(customer, "no mailer configured for welcome emails")
-        with store.batch():
-            store.set_welcome(customer, change.account_key, WelcomeStatus.PENDING)
-            store.bump_serial(customer)
-        try:
-            providers.mailer.send(change.email)
-        except NotDelivered:
-            # the server certainly refused it: owed again, sent on a later run
-            with store.batch():
-                store.set_welcome(customer, change.account_key, WelcomeStatus.DUE)
-                store.bump_serial(customer)
-            raise
-        with store.batch():
-            store.set_welcome(customer, change.account_key, WelcomeStatus.SENT)
-            store.bump_serial(customer)
+        store.bump_serial(customer)
+    return [Outcome(c, True) for c in chunk]
 
 
-def _create_record(customer: str, change: Change, providers: CustomerProviders, store: SqliteStore) -> None:
-    assert change.integration is not None
-    marker = (change.new_entry or change.new_contact).marker  # type: ignore[union-attr]
-    op = f"create {change.integration.value}"
-    earlier = [j for j in store.journal_pending(customer) if j.marker == marker and j.op == op]
-    record_id = _find_own(change, providers, marker) if earlier else None
-    entry_id = earlier[-1].id if earlier else store.journal_open(customer, op, marker)
+def _send_welcome(
+    customer: str, change: SendWelcome, providers: CustomerProviders, store: StateStore
+) -> None:
+    if providers.mailer is None:
+        raise ProviderError(customer, "no mailer configured for welcome emails")
+    with store.batch():
+        store.set_welcome(customer, change.account_key, WelcomeStatus.PENDING)
+        store.bump_serial(customer)
     try:
-        if record_id is None:
-            record_id = _create(change, providers)
-    except ProviderError as exc:
+        providers.mailer.send(change.email)
+    except NotDelivered:
+        # the server certainly refused it: owed again, sent on a later run
         with store.batch():
-            store.journal_close(entry_id, "failed", exc.message)
+            store.set_welcome(customer, change.account_key, WelcomeStatus.DUE)
+            store.bump_serial(customer)
         raise
     with store.batch():
-        for j in earlier:
-            store.journal_close(j.id, "done", f"found existing record {record_id}")
-        store.journal_close(entry_id, "done", record_id)
-        store.put_link(customer, Link(change.account_key, change.integration, record_id))
+        store.set_welcome(customer, change.account_key, WelcomeStatus.SENT)
         store.bump_serial(customer)
 
 
-def _create(change: Change, providers: CustomerProviders) -> str:
-    if change.new_entry is not None:
+class _Creates:
+    """Record creations of one apply, a chunk at a time: the chunk's intents are
+    journalled in one commit, the records created (a file twin writes its file
+    once per chunk), then journal, links and serial committed together.
+
+    Intents left open by an interrupted earlier run are read once per apply; only
+    then is the integration re-read (once) for records carrying our marker."""
+
+    def __init__(self, customer: str, providers: CustomerProviders, store: StateStore) -> None:
+        self.customer, self.providers, self.store = customer, providers, store
+        self.earlier: dict[tuple[str, str], list[int]] = {}
+        for j in store.journal_pending(customer):
+            self.earlier.setdefault((j.op, j.marker), []).append(j.id)
+        self.own: dict[IntegrationKind, dict[str, str]] = {}
+        self.whole_file = any(isinstance(p, BatchWriter) for p in (providers.vault, providers.contacts))
+        self.created = 0
+
+    def chunk_size(self, batch_size: int) -> int:
+        """A provider that rewrites a whole file per batch gets batches that double
+        with what this apply created, so the rewrites add up to O(records), not O(n^2)."""
+        return max(batch_size, self.created) if self.whole_file else batch_size
+
+    def apply(self, chunk: list[CreateRecord]) -> list[Outcome]:
+        keys = [(f"create {c.integration.value}", c.marker) for c in chunk]
+        with self.store.batch():
+            entry_ids = [
+                self.earlier[k][-1] if k in self.earlier else self.store.journal_open(self.customer, *k)
+                for k in keys
+            ]
+        found: list[str | None] = []
+        errors: list[str] = []
+        try:
+            with writes(self.providers):
+                for change, key in zip(chunk, keys, strict=True):
+                    record_id = self._find_own(change) if key in self.earlier else None
+                    try:
+                        found.append(record_id if record_id is not None else _create(change, self.providers))
+                        errors.append("")
+                    except ProviderError as exc:
+                        found.append(None)
+                        errors.append(exc.message)
+        except ProviderError as exc:
+            # a batch that could not be written: its intents stay open, so the next run
+            # re-reads the integration and links whatever of it was made (by marker)
+            return [Outcome(c, False, exc.message) for c in chunk]
+        outcomes: list[Outcome] = []
+        with self.store.batch():
+            for change, key, entry_id, record_id, error in zip(
+                chunk, keys, entry_ids, found, errors, strict=True
+            ):
+                if record_id is None:
+                    self.store.journal_close(entry_id, "failed", error)
+                    outcomes.append(Outcome(change, False, error))
+                    continue
+                for jid in self.earlier.pop(key, [])[:-1]:
+                    self.store.journal_close(jid, "done", f"found existing record {record_id}")
+                self.store.journal_close(entry_id, "done", record_id)
+                self.store.put_link(self.customer, Link(change.account_key, change.integration, record_id))
+                outcomes.append(Outcome(change, True))
+                self.created += 1
+            self.store.bump_serial(self.customer)
+        return outcomes
+
+    def _find_own(self, change: CreateRecord) -> str | None:
+        """A record an interrupted earlier run created, found by its marker."""
+        if change.integration not in self.own:
+            self.own[change.integration] = _own_records(change, self.providers)
+        return self.own[change.integration].get(change.marker)
+
+
+def _create(change: CreateRecord, providers: CustomerProviders) -> str:
+    if isinstance(change.request, NewPasswordEntry):
         if providers.vault is None:
             raise ProviderError(change.label, "no password manager provider")
-        return providers.vault.create_entry(change.new_entry).id
-    assert change.new_contact is not None
+        return providers.vault.create_entry(change.request).id
     if providers.contacts is None:
         raise ProviderError(change.label, "no PSA provider")
-    return providers.contacts.create_contact(change.new_contact).id
+    return providers.contacts.create_contact(change.request).id
 
 
-def _find_own(change: Change, providers: CustomerProviders, marker: str) -> str | None:
-    """Re-read the integration for a record an interrupted earlier run created."""
-    if change.new_entry is not None and providers.vault is not None:
-        return next((e.id for e in providers.vault.list_entries() if e.marker == marker), None)
-    if change.new_contact is not None and providers.contacts is not None:
-        return next((c.id for c in providers.contacts.list_contacts() if c.marker == marker), None)
-    return None
+def _own_records(change: CreateRecord, providers: CustomerProviders) -> dict[str, str]:
+    """Marker -> record id of the integration's records that carry a marker."""
+    if isinstance(change.request, NewPasswordEntry) and providers.vault is not None:
+        return {e.marker: e.id for e in providers.vault.list_entries() if e.marker}
+    if isinstance(change.request, NewContact) and providers.contacts is not None:
+        return {c.marker: c.id for c in providers.contacts.list_contacts() if c.marker}
+    return {}

@@ -24,6 +24,7 @@ from reconciler.config.load import ConfigSet, Loaded
 from reconciler.config.models import CustomerDoc
 from reconciler.config.yamlsrc import Path_
 from reconciler.errors import Problem
+from reconciler.integrations.table import TABLE
 
 
 @dataclass(frozen=True)
@@ -111,18 +112,17 @@ def _unique_links(config: ConfigSet) -> Iterator[Problem]:
     seen: dict[tuple[str, str], _Claim] = {}
     for name, loaded in _customers(config):
         links = loaded.doc.spec.integrations
-        for field, info in type(links).model_fields.items():
-            value = getattr(links, field)
-            if value is None or not field.endswith("_id"):
+        for facts in TABLE.values():  # every integration there is, Halo included once it is in the table
+            value = facts.linked_id(links)
+            if value is None:
                 continue
-            alias = info.alias or field
-            claim = _Claim(name, loaded, ("spec", "integrations", alias))
-            key = (field, str(value).strip().lower())
+            claim = _Claim(name, loaded, ("spec", "integrations", facts.link))
+            key = (facts.link, value.strip().lower())
             if key in seen:
                 yield _duplicate(
                     claim,
                     seen[key],
-                    f"{alias} {value}",
+                    f"{facts.link} {value}",
                     "each integration record links to one customer, or records are cross-linked",
                 )
                 continue

@@ -23,7 +23,7 @@ import re
 import unicodedata
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
 # Integers a config needs are small; anything longer is a typo or an attack.
 MAX_ID = 2**63 - 1
@@ -66,9 +66,17 @@ def one_line(text: str) -> str:
     return " ".join(out.split())
 
 
-Text = Annotated[str, AfterValidator(_text), Field(json_schema_extra={"maxLength": MAX_TEXT})]
+# The schema's approximation of `bad_character` for editors: C0/C1 controls, the
+# bidi controls and the common invisible characters.
+TEXT_PATTERN = "^[^\\x00-\\x1f\\x7f-\\x9f\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u2069\\ufeff]*$"
+
+Text = Annotated[
+    str, AfterValidator(_text), Field(json_schema_extra={"maxLength": MAX_TEXT, "pattern": TEXT_PATTERN})
+]
 LongText = Annotated[
-    str, AfterValidator(lambda v: _text(v, 2048)), Field(json_schema_extra={"maxLength": 2048})
+    str,
+    AfterValidator(lambda v: _text(v, 2048)),
+    Field(json_schema_extra={"maxLength": 2048, "pattern": TEXT_PATTERN}),
 ]
 
 GUID_PATTERN = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
@@ -140,8 +148,24 @@ def _host_port(value: str) -> str:
     return value
 
 
-HostName = Annotated[str, AfterValidator(_host), Field(json_schema_extra={"maxLength": 253})]
-HostPort = Annotated[str, AfterValidator(_host_port), Field(json_schema_extra={"maxLength": 270})]
+_IP = r"[0-9A-Fa-f:.]+"
+_PORT = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+_NAME = HOST_PATTERN[1:-1]
+HostName = Annotated[
+    str,
+    AfterValidator(_host),
+    Field(json_schema_extra={"maxLength": 253, "pattern": f"^({_NAME}|{_IP})$"}),
+]
+HostPort = Annotated[
+    str,
+    AfterValidator(_host_port),
+    Field(
+        json_schema_extra={
+            "maxLength": 270,
+            "pattern": f"^([Ll][Dd][Aa][Pp][Ss]?://)?({_NAME}(:{_PORT})?|\\[{_IP}\\](:{_PORT})?|{_IP})$",
+        }
+    ),
+]
 
 
 def _record_id(value: Any) -> Any:
@@ -169,7 +193,7 @@ FilePath = Annotated[
     str,
     Field(min_length=1),
     AfterValidator(lambda v: _text(v, 1024)),
-    Field(json_schema_extra={"maxLength": 1024}),
+    Field(json_schema_extra={"maxLength": 1024, "pattern": TEXT_PATTERN}),
 ]
 
 
@@ -188,4 +212,18 @@ def _email(value: str) -> str:
     return value
 
 
-EmailAddress = Annotated[str, AfterValidator(_text), AfterValidator(_email)]
+EmailAddress = Annotated[
+    str,
+    AfterValidator(_text),
+    AfterValidator(_email),
+    # one address: an '@', and no second one after a comma or semicolon
+    Field(json_schema_extra={"pattern": "^(?!.*@.*[,;].*@)[^\\x00-\\x1f]*@[^\\x00-\\x1f@]*$"}),
+]
+
+_TEXT_SCHEMA = {"type": "string", "maxLength": MAX_TEXT, "pattern": TEXT_PATTERN}
+# Labels: keys and values are `Text`. Written out, because pydantic renders a key
+# pattern as `patternProperties`, which would let any other key through.
+Labels = Annotated[
+    dict[Text, Text],
+    WithJsonSchema({"type": "object", "propertyNames": _TEXT_SCHEMA, "additionalProperties": _TEXT_SCHEMA}),
+]

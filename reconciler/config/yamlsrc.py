@@ -13,6 +13,7 @@ walked here, scalars go through PyYAML's safe constructors only.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -203,10 +204,14 @@ class _Builder:
             )
             return None
         try:
-            return self.loader.construct_object(node)
+            value = self.loader.construct_object(node)
         except ValueError:  # e.g. an int beyond Python's digit limit; never expected after the check
             self._problem(node, f"{node.value[:40]!r} is not a valid {node.tag.rsplit(':', 1)[1]}")
             return None
+        if isinstance(value, float) and not math.isfinite(value):
+            self._problem(node, f"{node.value} is not a number a config value can be (no .inf or .nan)")
+            return None
+        return value
 
     def _mapping(
         self, node: yaml.MappingNode, path: Path_, locations: dict[Path_, tuple[int, int]], depth: int

@@ -20,11 +20,13 @@
 - Requests, throttles and retries are also counted process-wide per integration
   (`api_totals()`, labelled by `integration` or the part of `where` after the
   customer) for the daemon's metrics.
+- `build_client` is the one way a vendor client gets its `httpx.Client` (TLS as
+  configured, timeouts, no redirects, credentials only in auth hooks), and
+  `connect_api` the one way it gets its `HttpApi` with the budget its Facts
+  declare; the transport is injectable (`httpx.MockTransport` in unit tests).
 Clock and sleep are injectable so tests do not sleep for real.
-
-    ProviderError
-    └── HttpError            an HTTP exchange failed (`status` when there was an answer)
-        └── AmbiguousWrite   a non-idempotent request may or may not have taken effect
+Its errors (`HttpError`, `AmbiguousWrite`, `Rejected`) are drawn with the rest of
+the tree in `reconciler.errors`.
 """
 
 from __future__ import annotations
@@ -45,7 +47,11 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import SecretStr
 
-from reconciler.errors import ProviderError
+from reconciler.config.base import TlsOptions
+from reconciler.errors import AmbiguousWrite, HttpError, ProviderError
+from reconciler.integrations.facts import Budget
+from reconciler.providers.neterrors import describe_failure
+from reconciler.providers.neterrors import where as net_where
 
 log = logging.getLogger("reconciler.http")
 T = TypeVar("T")
@@ -55,18 +61,6 @@ MAX_ERROR_CHARS = 300
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
-
-
-class HttpError(ProviderError):
-    """An HTTP exchange failed; `status` is the answer's status code, None without one."""
-
-    def __init__(self, where: str, message: str, status: int | None = None) -> None:
-        super().__init__(where, message)
-        self.status = status
-
-
-class AmbiguousWrite(HttpError):
-    """A non-idempotent request failed in a way that leaves its effect unknown."""
 
 
 # connection failures that happen before a request is sent: always safe to retry
@@ -152,6 +146,15 @@ def shared_limiter(key: str, limit: int, window: float) -> RateLimiter:
         if limiter is None or (limiter.limit, limiter.window) != (limit, window):
             limiter = _limiters[key] = RateLimiter(limit, window)
         return limiter
+
+
+_gates: dict[str, threading.BoundedSemaphore] = {}
+
+
+def shared_gate(key: str, concurrent: int) -> threading.BoundedSemaphore:
+    """The one cap on requests in flight of an integration account (e.g. Autotask's 3)."""
+    with _limiters_lock:
+        return _gates.setdefault(f"{key} {concurrent}", threading.BoundedSemaphore(concurrent))
 
 
 def key_fingerprint(secret: SecretStr) -> str:
@@ -274,13 +277,14 @@ class HttpApi:
             try:
                 response = self._send(method, url, **kwargs)
             except httpx.TransportError as exc:
-                problem = f"{method} {_path(url)}: {type(exc).__name__}"
+                # the host and the kind of failure, never the exception's text (#17 item 8)
+                problem = f"{method} {_target(exc, url)}: {describe_failure(exc)}"
                 untrusted = _untrusted_certificate(exc)
                 if untrusted is not None:  # retrying cannot help; say what to fix
                     raise HttpError(
                         self.where,
-                        f"{problem}: the TLS certificate of {_host(exc, url)} is not trusted ({untrusted}); "
-                        "add its CA with caFile",
+                        f"{method} {_target(exc, url)}: the TLS certificate of {_host(exc, url)} "
+                        f"is not trusted ({untrusted}); add its CA with caFile",
                     ) from None
                 delay = None
                 if not idempotent and not isinstance(exc, _NOT_SENT):
@@ -308,7 +312,16 @@ class HttpApi:
                 raise HttpError(
                     self.where, f"{problem} (gave up after {attempt} attempts, {elapsed:.1f}s)", status
                 )
-            log.info("%s: %s; retrying in %.2fs", self.where, problem, delay)
+            # one line per retry: a throttle is routine, a failure is worth seeing by default
+            log.log(
+                logging.INFO if status == 429 else logging.WARNING,
+                "%s: %s; retry %d of %d in %.1fs",
+                self.where,
+                problem,
+                attempt,
+                self.retry.max_attempts - 1,
+                delay,
+            )
             self.stats.retries += 1
             _tally(label, retries=1)
             self.stats.waited_seconds += delay
@@ -328,6 +341,65 @@ class HttpApi:
 
     def close(self) -> None:
         self.client.close()
+
+
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+def build_client(
+    where: str,
+    tls: TlsOptions,
+    config_root: Path,
+    *,
+    base_url: str = "",
+    headers: dict[str, str] | None = None,
+    auth: httpx.Auth | None = None,
+    timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+    transport: httpx.BaseTransport | None = None,
+) -> httpx.Client:
+    """The `httpx.Client` of one vendor connection: TLS verified as `tls` says (system
+    CAs plus caFile; off only when asked, loudly), no redirects (a redirect could take
+    a credential elsewhere), secrets only in `auth` or headers the caller sets."""
+    verify: ssl.SSLContext | bool = True
+    if transport is None:
+        verify = tls_verify(tls.ca_file, tls.insecure_skip_verify, config_root, where)
+    return httpx.Client(
+        base_url=base_url,
+        auth=auth,
+        headers=headers or {},
+        verify=verify,
+        timeout=timeout,
+        follow_redirects=False,
+        transport=transport,
+    )
+
+
+def connect_api(
+    client: httpx.Client,
+    where: str,
+    *,
+    account: str,
+    budget: Budget,
+    extract_error: Callable[[Any], str | None] | None = None,
+    limiter: RateLimiter | None = None,
+    retry: RetryPolicy | None = None,
+    integration: str = "",
+) -> HttpApi:
+    """An `HttpApi` on `client` that spends the budget of `account` (kind, URL and key
+    fingerprint: what the vendor counts requests by), shared by every customer on it;
+    `integration` (the kind) labels its metrics."""
+    if limiter is None and budget.requests > 0:
+        limiter = shared_limiter(account, budget.requests, budget.window)
+    gate = shared_gate(account, budget.concurrent) if budget.concurrent > 0 else None
+    return HttpApi(
+        client,
+        where,
+        retry=retry or RetryPolicy(),
+        limiter=limiter,
+        extract_error=extract_error,
+        gate=gate,
+        integration=integration,
+    )
 
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}
@@ -385,6 +457,18 @@ def _host(exc: httpx.TransportError, url: str) -> str:
         return exc.request.url.host
     except RuntimeError:  # no request attached
         return httpx.URL(url).host or "the server"
+
+
+def _target(exc: httpx.TransportError, url: str) -> str:
+    """`host:port/path` of the request, for messages: the host named, the query left out."""
+    try:
+        parsed = exc.request.url
+    except RuntimeError:  # no request attached
+        parsed = httpx.URL(url)
+    if not parsed.host:
+        return parsed.path
+    _, host, port = origin(parsed)
+    return f"{net_where(host, port)}{parsed.path}"
 
 
 def _path(url: str) -> str:

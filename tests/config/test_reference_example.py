@@ -30,6 +30,8 @@ ALTERNATIVES = {
     ("Settings", "GraphCredential", "certificate"),  # instead of clientSecret
     ("Settings", "CertificateCredential", "privateKey"),
     ("Settings", "CertificateCredential", "thumbprint"),
+    ("Settings", "StateSettings", "dsn"),  # postgres instead of the SQLite path
+    ("Settings", "StateSettings", "schema"),
 }
 
 

@@ -88,6 +88,8 @@ def test_paused_customer_is_planned_but_never_applied(rig: Rig) -> None:
     rec = rig.record("tailspin")
     assert rec.last_result == "paused"
     assert rec.changes_pending == 3
+    # the log line reads "tailspin: paused: 3 changes planned, not applied (R10)", no "paused: paused"
+    assert rec.last_message == "3 changes planned, not applied (R10)"
     assert rig.accounts("tailspin") == set()
     assert (itglue.read_text() if itglue.exists() else None) == before
     assert not (rig.root / "live" / "tailspin" / "outbox").exists()
@@ -289,7 +291,9 @@ def test_shutdown_abandons_between_changes_and_releases_the_lock(config_dir: Pat
         for name in abandoned:
             rec = reports[name]
             assert rec.failures == 0 and rec.next_run_at == rec.last_finished_at  # due at the next start
-            assert r.store.serial(name) == 1  # the first batch committed, nothing half-done
+            assert r.store.serial(name) == 0  # stopped before the first change: nothing applied
+            assert rec.changes_applied == 0
+            assert rec.last_message.startswith("stopped by shutdown: 0 changes of ")
         assert r.store.locks() == []
     finally:
         r.close()
