@@ -260,6 +260,11 @@ class SettingsSpec(Model):
     welcome_email: WelcomeEmailSettings = WelcomeEmailSettings()
     apply_batch_size: int = Field(default=500, ge=1, le=100_000)
     daemon: DaemonSettings = DaemonSettings()
+    secret_dirs: tuple[FilePath, ...] = Field(
+        default=(),
+        description="Directories outside the config directory that {file: ...} secrets may be read "
+        "from (absolute, or relative to the config directory), e.g. /run/secrets. Nothing else is.",
+    )
 
 
 # --- Customer --------------------------------------------------------------------------

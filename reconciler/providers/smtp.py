@@ -268,8 +268,8 @@ def open_smtp(ctx: ProviderContext) -> SmtpMailer:
         raise ProviderError(where, "welcome emails need Settings connections.smtp")
     if (conn.username is None) != (conn.password is None):
         raise ProviderError(where, "connections.smtp needs both username and password, or neither")
-    username = resolve(conn.username, ctx.config_root, where).get_secret_value() if conn.username else None
-    password = resolve(conn.password, ctx.config_root, where) if conn.password else None
+    username = resolve(conn.username, ctx.secret_roots, where).get_secret_value() if conn.username else None
+    password = resolve(conn.password, ctx.secret_roots, where) if conn.password else None
     if conn.security == "none":
         log.warning("%s: SMTP without TLS (security: none); use it only for a relay on this machine", where)
     return SmtpMailer(

@@ -34,6 +34,7 @@ import msal
 from pydantic import SecretStr
 
 from reconciler.config.models import GraphConnection
+from reconciler.config.secretpaths import SecretRoots
 from reconciler.errors import ProviderError
 from reconciler.redaction import redact_values
 from reconciler.secrets import resolve
@@ -52,7 +53,7 @@ class Credential:
     thumbprint: str | None = None
 
     @classmethod
-    def resolve(cls, conn: GraphConnection, base_dir: Path, where: str) -> Credential:
+    def resolve(cls, conn: GraphConnection, base_dir: Path | SecretRoots, where: str) -> Credential:
         cred = conn.credential
         if cred.client_secret is not None:
             return cls(secret=resolve(cred.client_secret, base_dir, f"{where} clientSecret"))
