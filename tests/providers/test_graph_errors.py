@@ -131,12 +131,40 @@ def test_graph_refusal_is_reported_with_graphs_message(world: GraphWorld) -> Non
         read(world)
 
 
-def test_tls_is_verified_by_default(world: GraphWorld) -> None:
+def test_tls_is_verified_by_default_and_the_failure_names_the_certificate_and_cafile(
+    world: GraphWorld,
+) -> None:
+    """#12: an Entra TLS failure said only "ConnectError"; it names the problem and the fix."""
     world.write_config({"acme": GOOD}, graph={"caFile": None})
-    with pytest.raises(
-        ProviderError, match=f"cannot reach the identity platform for tenant {GOOD}: ConnectError"
-    ):
+    with pytest.raises(ProviderError) as info:
         read(world)
+    assert str(info.value) == (
+        "acme: entra: the TLS certificate of the identity platform 127.0.0.1 is not trusted "
+        "(unable to get local issuer certificate); add its CA with connections.graph.caFile"
+    )
+    assert world.sim.count("POST") == 0  # nothing was sent, and it was not retried either
+
+
+def test_sign_in_is_retried_on_429_5xx_and_dropped_connections_like_every_call(world: GraphWorld) -> None:
+    """#12: OIDC discovery and token requests through MSAL were never retried."""
+    token = f"/{GOOD}/oauth2/v2.0/token"
+    world.sim.faults.add(Fault.error(503), path_prefix=f"/{GOOD}/v2.0/.well-known")
+    world.sim.faults.add(Fault.error(429, retry_after="0.01"), path_prefix=token)
+    world.sim.faults.add(Fault.drop(), path_prefix=token)
+    world.sim.faults.add(Fault.error(500), path_prefix=token)
+    assert read(world) == 40
+    assert world.sim.count("POST", token) == 4
+    assert world.sim.count("GET", f"/{GOOD}/v2.0/.well-known") == 2
+
+
+def test_sign_in_retries_are_bounded_and_say_what_failed(world: GraphWorld) -> None:
+    world.sim.faults.add(Fault.error(503), times=10, path_prefix=f"/{GOOD}/oauth2")
+    with pytest.raises(ProviderError) as info:
+        read(world)
+    assert str(info.value).startswith(
+        "acme: entra: sign-in: POST 127.0.0.1: HTTP 503 (gave up after 4 attempts"
+    )
+    assert world.sim.count("POST", f"/{GOOD}/oauth2") == 4
 
 
 def test_no_secret_in_any_output(
