@@ -251,6 +251,61 @@ class DaemonSettings(Model):
     _literal = field_validator("token", mode="before")(refuse_literal_secret)
 
 
+NOTIFICATION_EVENTS = (
+    "run.failed",
+    "run.recovered",
+    "customer.blocked",
+    "customer.quarantined",
+    "conflict.opened",
+    "conflict.resolved",
+    "welcome.unsent",
+    "budget.exhausted",
+    "config.invalid",
+    "fleet.held",
+)
+
+
+class NotificationTarget(Model):
+    """Where the daemon tells people about problems (issue 18): one per chat channel,
+    mailbox or receiver. Events are deduplicated per customer and cause; a reminder
+    follows at most every `remindEveryHours`, and one message when it resolves."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="Names the target in logs and state.")
+    type: Literal["teams", "slack", "email", "webhook"] = Field(
+        description="teams: a Workflows webhook (Adaptive Card); slack: an incoming webhook; "
+        "email: a digest through connections.smtp; webhook: JSON signed the Standard Webhooks way."
+    )
+    url: SecretRef | None = Field(default=None, description="teams, slack, webhook: the webhook URL.")
+    secret: SecretRef | None = Field(
+        default=None, description="webhook: the signing secret (whsec_ + base64, or any text)."
+    )
+    to: list[EmailAddress] = Field(default_factory=list, description="email: the digest's recipients.")
+    events: list[Literal[NOTIFICATION_EVENTS]] = Field(  # type: ignore[valid-type]
+        default_factory=list, description="Events this target wants; empty: all."
+    )
+    min_severity: Literal["info", "warning", "error"] = Field(
+        default="warning", description="Events below this severity are not sent here."
+    )
+    remind_every_hours: float = Field(
+        default=24.0, ge=0.1, le=24 * 366, description="Reminder while a problem lasts."
+    )
+    digest_minutes: float = Field(
+        default=60.0, ge=1, le=43_200, description="email: one digest at most this often."
+    )
+
+    _literal = field_validator("url", "secret", mode="before")(refuse_literal_secret)
+
+    @model_validator(mode="after")
+    def _needs(self) -> NotificationTarget:
+        if self.type in ("teams", "slack", "webhook") and self.url is None:
+            raise ValueError(f"a {self.type} target needs url (a secret reference)")
+        if self.type == "webhook" and self.secret is None:
+            raise ValueError("a webhook target needs secret (a secret reference) to sign with")
+        if self.type == "email" and not self.to:
+            raise ValueError("an email target needs to: [addresses]")
+        return self
+
+
 class SettingsSpec(Model):
     state: StateSettings = StateSettings()
     snapshot: SnapshotSettings | None = None
@@ -264,6 +319,9 @@ class SettingsSpec(Model):
         default=(),
         description="Directories outside the config directory that {file: ...} secrets may be read "
         "from (absolute, or relative to the config directory), e.g. /run/secrets. Nothing else is.",
+    )
+    notifications: list[NotificationTarget] = Field(
+        default_factory=list, description="Chat, email and webhook targets of the daemon's alerts."
     )
 
 
