@@ -10,6 +10,7 @@ import click
 
 from reconciler.cli.common import config_dir_option
 from reconciler.cli.jsonout import emit, format_option
+from reconciler.cli.rebuild import rebuild
 from reconciler.cli.selection import chosen, customer_option, exclude_option
 from reconciler.config import load_valid_config
 from reconciler.config.resolve import effective_customers
@@ -84,5 +85,7 @@ def unlock(config_dir: Path, customer: str, force: bool, fmt: str) -> None:
         else f"{customer}: broke the lock of pid {info.pid} on {info.host}"
     )
 
+
+state.add_command(rebuild)
 
 COMMANDS = (state,)

@@ -16,7 +16,7 @@ from reconciler.config.models import Safety
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.config.values import one_line
 from reconciler.core.desired import LiveDirectories, desired_accounts
-from reconciler.core.guards import link_guard
+from reconciler.core.guards import identity_guard, link_guard
 from reconciler.core.matching import (
     CREATE_CATEGORY,
     Decision,
@@ -29,7 +29,6 @@ from reconciler.core.model import (
     AccountClass,
     DirSource,
     IntegrationKind,
-    Link,
     ManagedState,
     NewContact,
     NewPasswordEntry,
@@ -109,13 +108,13 @@ def plan_customer(
         results = match_password_entries(
             name, with_option("password_entry_matching"), live.entries, managed.links, pins, live.vault_kind
         )
-        _integration_changes(name, results, changes, conflicts, warnings, managed.links)
+        _integration_changes(name, results, changes, conflicts, warnings, managed)
         vanished.append(link_guard(customer.safety, live.vault_kind, managed.links.values(), live.entries))
     if live.contacts is not None and live.contacts_kind is not None:
         results = match_contacts(
             name, with_option("contact_matching"), live.contacts, managed.links, pins, live.contacts_kind
         )
-        _integration_changes(name, results, changes, conflicts, warnings, managed.links)
+        _integration_changes(name, results, changes, conflicts, warnings, managed)
         vanished.append(
             link_guard(customer.safety, live.contacts_kind, managed.links.values(), live.contacts)
         )
@@ -146,6 +145,13 @@ def plan_customer(
     refusals = [r for r in vanished if r]
     if plan_status is Status.OK and refusals and not options.allow_mass_removal:
         plan_status, reason = Status.REFUSED, "; ".join(refusals)
+    records: list[tuple[IntegrationKind, PasswordEntry | PsaContact]] = [
+        *((e.integration, e) for e in live.entries or ()),
+        *((c.integration, c) for c in live.contacts or ()),
+    ]
+    identity = identity_guard(name, managed, records)  # never overridden: see core/guards.py
+    if identity is not None:
+        plan_status, reason = Status.REFUSED, identity
     if plan_status is Status.OK and customer.paused:
         plan_status, reason = Status.PAUSED, "changes are planned but never applied while paused (R10)"
     return CustomerPlan(
@@ -206,8 +212,9 @@ def _integration_changes(
     changes: list[Change],
     conflicts: list[Conflict],
     warnings: list[str],
-    links: dict[tuple[str, IntegrationKind], Link],
+    managed: ManagedState,
 ) -> None:
+    links = managed.links
     for r in results:
         acct, kind = r.account, r.integration
         if r.decision is Decision.LINK:
