@@ -196,6 +196,8 @@ class ManagedState:
     accounts: dict[str, Account] = field(default_factory=dict)
     links: dict[tuple[str, IntegrationKind], Link] = field(default_factory=dict)
     welcome: dict[str, WelcomeStatus] = field(default_factory=dict)
+    # `state rm` of a link: (account, integration) -> the record not to link again
+    detached: dict[tuple[str, IntegrationKind], str] = field(default_factory=dict)
 
 
 class WelcomeStatus(StrEnum):
