@@ -10,6 +10,7 @@ import click
 
 from reconciler.cli.common import config_dir_option
 from reconciler.cli.jsonout import emit, format_option
+from reconciler.cli.rebuild import rebuild
 from reconciler.cli.selection import chosen, customer_option, exclude_option
 from reconciler.cli.state_edit import EDIT_COMMANDS
 from reconciler.config import load_valid_config
@@ -88,5 +89,6 @@ def unlock(config_dir: Path, customer: str, force: bool, fmt: str) -> None:
 
 for _command in EDIT_COMMANDS:
     state.add_command(_command)
+state.add_command(rebuild)
 
 COMMANDS = (state,)

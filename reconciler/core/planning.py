@@ -15,7 +15,7 @@ from typing import Any
 from reconciler.config.models import Safety
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.core.desired import LiveDirectories, desired_accounts
-from reconciler.core.guards import link_guard
+from reconciler.core.guards import identity_guard, link_guard
 from reconciler.core.matching import (
     CREATE_CATEGORY,
     Decision,
@@ -28,7 +28,6 @@ from reconciler.core.model import (
     AccountClass,
     DirSource,
     IntegrationKind,
-    Link,
     ManagedState,
     NewContact,
     NewPasswordEntry,
@@ -125,7 +124,7 @@ def plan_customer(
             pins,
             live.vault_kind,
         )
-        _integration_changes(name, results, changes, conflicts, warnings, managed.links)
+        _integration_changes(name, results, changes, conflicts, warnings, managed)
         vanished.append(link_guard(customer.safety, live.vault_kind, managed.links.values(), live.entries))
     if live.contacts is not None and live.contacts_kind is not None:
         results = match_contacts(
@@ -136,7 +135,7 @@ def plan_customer(
             pins,
             live.contacts_kind,
         )
-        _integration_changes(name, results, changes, conflicts, warnings, managed.links)
+        _integration_changes(name, results, changes, conflicts, warnings, managed)
         vanished.append(
             link_guard(customer.safety, live.contacts_kind, managed.links.values(), live.contacts)
         )
@@ -167,6 +166,13 @@ def plan_customer(
     refusals = [r for r in vanished if r]
     if plan_status is Status.OK and refusals and not options.allow_mass_removal:
         plan_status, reason = Status.REFUSED, "; ".join(refusals)
+    records: list[tuple[IntegrationKind, PasswordEntry | PsaContact]] = [
+        *((e.integration, e) for e in live.entries or ()),
+        *((c.integration, c) for c in live.contacts or ()),
+    ]
+    identity = identity_guard(name, managed, records)  # never overridden: see core/guards.py
+    if identity is not None:
+        plan_status, reason = Status.REFUSED, identity
     if plan_status is Status.OK and customer.paused:
         plan_status, reason = Status.PAUSED, "changes are planned but never applied while paused (R10)"
     return CustomerPlan(
@@ -227,8 +233,9 @@ def _integration_changes(
     changes: list[Change],
     conflicts: list[Conflict],
     warnings: list[str],
-    links: dict[tuple[str, IntegrationKind], Link],
+    managed: ManagedState,
 ) -> None:
+    links = managed.links
     for r in results:
         acct, kind = r.account, r.integration
         if r.decision is Decision.LINK:

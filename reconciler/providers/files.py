@@ -326,7 +326,9 @@ class FileVault(_RecordFile):
 
     def create_entry(self, new: NewPasswordEntry) -> PasswordEntry:
         entry: PasswordEntry = self._add(
-            lambda rid: PasswordEntry(self.kind, rid, new.name, new.username, new.category, marker=new.marker)
+            lambda rid: PasswordEntry(
+                self.kind, rid, new.name, new.username, new.category, marker=new.marker, lineage=new.lineage
+            )
         )
         return entry
 
@@ -343,7 +345,9 @@ class FileContacts(_RecordFile):
     def create_contact(self, new: NewContact) -> PsaContact:
         emails = (new.email,) if new.email else ()
         contact: PsaContact = self._add(
-            lambda rid: PsaContact(self.kind, rid, new.first_name, new.last_name, emails, marker=new.marker)
+            lambda rid: PsaContact(
+                self.kind, rid, new.first_name, new.last_name, emails, marker=new.marker, lineage=new.lineage
+            )
         )
         return contact
 

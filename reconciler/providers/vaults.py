@@ -48,8 +48,8 @@ class OrgSummary:
     details: tuple[tuple[str, str], ...] = ()
 
 
-def record_notes(marker: str) -> str:
-    return f"Created by reconciler for a managed account; keep this tag. {marker_text(marker)}"
+def record_notes(marker: str, lineage: str | None = None) -> str:
+    return f"Created by reconciler for a managed account; keep this tag. {marker_text(marker, lineage)}"
 
 
 def open_api(

@@ -32,7 +32,14 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from reconciler.core.model import IntegrationKind, NewContact, PsaContact, marker_text, parse_marker
+from reconciler.core.model import (
+    IntegrationKind,
+    NewContact,
+    PsaContact,
+    marker_text,
+    parse_lineage,
+    parse_marker,
+)
 from reconciler.errors import ProviderError
 from reconciler.integrations.autotask.spec import FACTS
 from reconciler.providers.base import ProviderContext
@@ -96,7 +103,7 @@ class AutotaskContacts:
             "firstName": new.first_name,
             "lastName": new.last_name,
             "isActive": 1,
-            "note": marker_text(new.marker),
+            "note": marker_text(new.marker, new.lineage),
         }
         if new.email:
             body["emailAddress"] = new.email
@@ -165,6 +172,7 @@ class AutotaskContacts:
             emails=emails,
             active=bool(item.get("isActive", 1)),
             marker=parse_marker(item.get("note")),
+            lineage=parse_lineage(item.get("note")),
         )
 
 

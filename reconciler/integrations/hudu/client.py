@@ -24,7 +24,13 @@ from typing import Any
 import httpx
 
 from reconciler.config.models import SettingsSpec
-from reconciler.core.model import IntegrationKind, NewPasswordEntry, PasswordEntry, parse_marker
+from reconciler.core.model import (
+    IntegrationKind,
+    NewPasswordEntry,
+    PasswordEntry,
+    parse_lineage,
+    parse_marker,
+)
 from reconciler.errors import ProviderError
 from reconciler.integrations.hudu.spec import FACTS, HuduConnection
 from reconciler.providers.base import ProviderContext
@@ -164,7 +170,7 @@ class HuduVault:
             "name": new.name,
             "username": new.username,
             "password_type": new.category,
-            "description": record_notes(new.marker),
+            "description": record_notes(new.marker, new.lineage),
         }
 
         def post() -> PasswordEntry:
@@ -217,6 +223,7 @@ def _entry(row: dict[str, Any]) -> PasswordEntry:
         # `archived` is not in Hudu's Swagger definition (unconfirmed); archived_at is a fallback
         archived=row.get("archived") is True or bool(row.get("archived_at")),
         marker=parse_marker(description if isinstance(description, str) else None),
+        lineage=parse_lineage(description if isinstance(description, str) else None),
     )
 
 

@@ -26,7 +26,13 @@ from typing import Any
 import httpx
 
 from reconciler.config.models import SettingsSpec
-from reconciler.core.model import IntegrationKind, NewPasswordEntry, PasswordEntry, parse_marker
+from reconciler.core.model import (
+    IntegrationKind,
+    NewPasswordEntry,
+    PasswordEntry,
+    parse_lineage,
+    parse_marker,
+)
 from reconciler.errors import ProviderError
 from reconciler.integrations.itglue.spec import FACTS, ItGlueConnection
 from reconciler.providers.base import ProviderContext
@@ -198,7 +204,7 @@ class ItGlueVault:
             "organization-id": self.organization_id,
             "name": new.name,
             "username": new.username,
-            "notes": record_notes(new.marker),
+            "notes": record_notes(new.marker, new.lineage),
             "password-category-id": category_id,
         }
         body = json.dumps({"data": {"type": "passwords", "attributes": attributes}}).encode()
@@ -243,6 +249,7 @@ class ItGlueVault:
         if category is None and category_id is not None:
             cats, _ = self.itg.categories()
             category = next((name for cid, name in cats.values() if str(cid) == category_id), None)
+        notes = attrs.get("notes") if isinstance(attrs.get("notes"), str) else None
         return PasswordEntry(
             integration=IntegrationKind.ITGLUE,
             id=record_id(item.get("id")) or "",
@@ -250,7 +257,8 @@ class ItGlueVault:
             username=text_or_none(attrs.get("username")),
             category=category,
             archived=attrs.get("archived") is True,
-            marker=parse_marker(attrs.get("notes") if isinstance(attrs.get("notes"), str) else None),
+            marker=parse_marker(notes),
+            lineage=parse_lineage(notes),
         )
 
     def _category_id(self, name: str) -> int:
