@@ -102,17 +102,39 @@ def plan_customer(
             return kept
         return [a for a in kept if a.account_class in classes]
 
+    def not_detached(accounts: list[Account], kind: IntegrationKind) -> list[Account]:
+        """`state rm` of a link: neither linked again nor created until `state import`."""
+        if not managed.detached:
+            return accounts
+        held = [a for a in accounts if (a.key, kind) in managed.detached]
+        for a in held:
+            warnings.append(
+                f"{a.upn}: its {kind.value} link was removed with `reconciler state rm` (record "
+                f"{managed.detached[(a.key, kind)]}); nothing is linked or created until `reconciler state import`"
+            )
+        return [a for a in accounts if (a.key, kind) not in managed.detached] if held else accounts
+
     pins = customer.doc.spec.pins
     vanished: list[str | None] = []  # link guard: answers missing our linked records (#12)
     if live.entries is not None and live.vault_kind is not None:
         results = match_password_entries(
-            name, with_option("password_entry_matching"), live.entries, managed.links, pins, live.vault_kind
+            name,
+            not_detached(with_option("password_entry_matching"), live.vault_kind),
+            live.entries,
+            managed.links,
+            pins,
+            live.vault_kind,
         )
         _integration_changes(name, results, changes, conflicts, warnings, managed)
         vanished.append(link_guard(customer.safety, live.vault_kind, managed.links.values(), live.entries))
     if live.contacts is not None and live.contacts_kind is not None:
         results = match_contacts(
-            name, with_option("contact_matching"), live.contacts, managed.links, pins, live.contacts_kind
+            name,
+            not_detached(with_option("contact_matching"), live.contacts_kind),
+            live.contacts,
+            managed.links,
+            pins,
+            live.contacts_kind,
         )
         _integration_changes(name, results, changes, conflicts, warnings, managed)
         vanished.append(
