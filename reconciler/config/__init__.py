@@ -1,8 +1,8 @@
 """Config stage: YAML files -> validated, resolved documents.
 
-The package's face is lazy: `reconciler.config.base` (the settings building
-blocks every integration's settings model uses) can be imported without loading
-the document models, which themselves read the integration table.
+The package imports its modules lazily: `reconciler.config.base` is imported by
+the integration table that `reconciler.config.models` itself reads, so loading
+`load` here eagerly would make importing the table first a circular import.
 """
 
 from __future__ import annotations

@@ -17,9 +17,9 @@ import os
 import socket
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, fields
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from reconciler.core.model import Account, Link, ManagedState, WelcomeStatus
+from reconciler.core.model import Account, IntegrationKind, Link, ManagedState, WelcomeStatus
 
 
 @dataclass(frozen=True)
@@ -66,13 +66,18 @@ class StateStore(Protocol):
 
     def close(self) -> None: ...
 
-    def batch(self) -> AbstractContextManager[None]: ...
+    def batch(self, durable: bool = False) -> AbstractContextManager[None]:
+        """One transaction; `durable` = flushed to disk before it returns (welcome
+        `pending`/`sent`, R16: SQLite synchronous=FULL)."""
+        ...
 
     # reading
     def serial(self, customer: str) -> int: ...
     def count_accounts(self, customer: str) -> int: ...
     def load(self, customer: str) -> ManagedState: ...
     def customers(self) -> list[str]: ...
+    def lineage(self) -> str: ...
+    def adopted_lineages(self, customer: str) -> frozenset[str]: ...
 
     # writing (inside batch())
     def bump_serial(self, customer: str) -> int: ...
@@ -80,6 +85,13 @@ class StateStore(Protocol):
     def remove_account(self, customer: str, key: str) -> None: ...
     def put_link(self, customer: str, link: Link) -> None: ...
     def set_welcome(self, customer: str, key: str, status: WelcomeStatus) -> None: ...
+    def adopt_lineages(self, customer: str, lineages: frozenset[str]) -> None: ...
+    # the `state rm|import|mv` commands
+    def remove_link(self, customer: str, key: str, integration: IntegrationKind) -> None: ...
+    def forget_welcome(self, customer: str, key: str) -> None: ...
+    def set_detached(
+        self, customer: str, key: str, integration: IntegrationKind, record_id: str | None
+    ) -> None: ...
 
     # provider cursors (each put commits on its own)
     def get_cursor(self, customer: str, name: str) -> str | None: ...
@@ -149,6 +161,29 @@ RUN_COLUMNS = tuple(c for c in COLUMNS[1:] if not c.startswith("override_"))
 JSON_COLUMNS = ("conflicts", "blocked_removals", "override_removals")
 
 
+class CustomerBrief(NamedTuple):
+    """What the fleet overview needs of a customer's record, counts instead of lists:
+    one row of `DaemonStore.briefs()`, the one summary query of the status page."""
+
+    customer: str
+    next_run_at: float | None
+    last_started_at: float | None
+    last_finished_at: float | None
+    last_result: str
+    last_message: str
+    last_success_at: float | None
+    last_commit: str
+    changes_applied: int
+    changes_pending: int
+    conflicts: int
+    failures: int
+    quarantined: bool
+    blocked_reason: str
+    blocked_since: float | None
+    blocked_removals: int
+    override_pending: bool
+
+
 @dataclass(frozen=True)
 class Slot:
     next_run_at: float | None
@@ -164,6 +199,7 @@ class DaemonStore(Protocol):
     def get(self, customer: str) -> CustomerRecord | None: ...
     def all(self) -> dict[str, CustomerRecord]: ...
     def schedule(self) -> dict[str, Slot]: ...
+    def briefs(self) -> list[CustomerBrief]: ...
     def save_run(self, record: CustomerRecord) -> None: ...
     def set_next_run(self, customer: str, when: float) -> None: ...
     def request_override(self, customer: str, now: float, by: str) -> CustomerRecord: ...
