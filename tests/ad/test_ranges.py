@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ldap3
 
-from reconciler.providers.ldap.conn import open_session
 from tests.ad import seed
 from tests.ad.conftest import AdSetup
 
