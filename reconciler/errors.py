@@ -63,6 +63,10 @@ class LockHeldError(StateError):
     pass
 
 
+class LeaseLostError(StateError):
+    """Our lease on a customer was taken over (or broken): fencing refused a write."""
+
+
 class StalePlanError(StateError):
     pass
 

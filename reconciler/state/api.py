@@ -13,6 +13,7 @@ commits everything in it or nothing.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from contextlib import AbstractContextManager
@@ -21,14 +22,26 @@ from typing import Any, Protocol
 
 from reconciler.core.model import Account, Link, ManagedState, WelcomeStatus
 
+LEADER = "@leader"  # the lease of the daemon replica that runs global chores (never a customer name)
+DAEMON = "@daemon"  # SQLite: the lease of the one daemon allowed on the file
+
 
 @dataclass(frozen=True)
-class LockInfo:
+class Lease:
+    """A customer lock that expires: `holder` (what holds it), `host`, `pid`, when
+    it was acquired and renewed, when it expires, and its `epoch`, which grows on
+    every acquisition. A write fenced by a lease commits only while the lease's
+    epoch is still current, so an old holder that was paused or cut off can never
+    write after someone took the customer over."""
+
     customer: str
     pid: int
     host: str
     holder: str
     acquired_at: float
+    renewed_at: float = 0.0
+    expires_at: float = 0.0
+    epoch: int = 0
 
     @property
     def alive(self) -> bool:
@@ -48,6 +61,9 @@ class LockInfo:
         return f"{self.holder} (pid {self.pid} on {self.host}, for {age:.0f}s)"
 
 
+LockInfo = Lease  # the name callers used before locks became leases
+
+
 @dataclass(frozen=True)
 class JournalEntry:
     id: int
@@ -58,15 +74,35 @@ class JournalEntry:
     detail: str
 
 
+@dataclass(frozen=True)
+class Claim:
+    """One epoch of a customer's lease, as recorded: who held it, from when, and
+    the last fenced write it made (to prove epochs never overlap)."""
+
+    customer: str
+    epoch: int
+    holder: str
+    host: str
+    pid: int
+    acquired_at: float
+    last_write_at: float | None
+    released_at: float | None
+
+
 RunRow = tuple[float, float, str, dict[str, Any]]  # started, finished, result, detail
 
 
 class StateStore(Protocol):
     """Managed state per customer (R11, R16, R19)."""
 
+    lease_seconds: float
+
     def close(self) -> None: ...
 
-    def batch(self) -> AbstractContextManager[None]: ...
+    def batch(self, fence: Lease | None = None) -> AbstractContextManager[None]:
+        """One transaction. With `fence`, it commits only while that lease's epoch
+        is current (checked in the same transaction): LeaseLostError otherwise."""
+        ...
 
     # reading
     def serial(self, customer: str) -> int: ...
@@ -86,15 +122,28 @@ class StateStore(Protocol):
     def put_cursor(self, customer: str, name: str, value: str | None) -> None: ...
 
     # journal of external creates
-    def journal_open(self, customer: str, op: str, marker: str) -> int: ...
+    def journal_open(self, customer: str, op: str, marker: str, fence: Lease | None = None) -> int: ...
     def journal_close(self, entry_id: int, status: str, detail: str = "") -> None: ...
     def journal_pending(self, customer: str) -> list[JournalEntry]: ...
 
-    # locks
-    def lock(self, customer: str, holder: str) -> None: ...
-    def unlock(self, customer: str) -> None: ...
-    def break_lock(self, customer: str, force: bool = False) -> LockInfo | None: ...
-    def locks(self) -> list[LockInfo]: ...
+    # leases (customer locks that expire; `lease_seconds` is the store's)
+    def lock(self, customer: str, holder: str) -> Lease:
+        """Acquire `customer`'s lease, taking over an expired one (epoch + 1);
+        LockHeldError naming the live holder otherwise."""
+        ...
+
+    def renew(self, lease: Lease) -> Lease:
+        """Extend our lease; LeaseLostError when it was taken over or broken."""
+        ...
+
+    def release(self, lease: Lease) -> None: ...
+    def unlock(self, customer: str) -> None:
+        """Release whatever lease this process holds on `customer`."""
+        ...
+
+    def break_lock(self, customer: str, force: bool = False) -> Lease | None: ...
+    def locks(self) -> list[Lease]: ...
+    def claims(self, customer: str) -> list[Claim]: ...
 
     # run history (R19)
     def record_run(self, customer: str, started: float, result: str, detail: dict[str, Any]) -> None: ...
@@ -154,6 +203,23 @@ class Slot:
     next_run_at: float | None
     last_started_at: float | None
     failures: int
+
+
+def column_value(name: str, value: Any) -> Any:
+    """A `CustomerRecord` field as a database value (JSON text, 0/1)."""
+    if name in JSON_COLUMNS:
+        return json.dumps(list(value), sort_keys=True)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def record_from_row(row: tuple[Any, ...]) -> CustomerRecord:
+    kw: dict[str, Any] = dict(zip(COLUMNS, row, strict=True))
+    for name in JSON_COLUMNS:
+        kw[name] = tuple(json.loads(kw[name] or "[]"))
+    kw["quarantined"] = bool(kw["quarantined"])
+    return CustomerRecord(**kw)
 
 
 class DaemonStore(Protocol):

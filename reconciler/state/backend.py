@@ -50,13 +50,21 @@ def open_backend(root: Path, spec: SettingsSpec, namespace: str, must_exist: boo
         path = root / settings.path
         if must_exist and not path.exists():
             raise StateError(f"{path}: no state yet (run apply or the daemon first)")
-        store = SqliteStore(path)
+        store = SqliteStore(path, settings.lease_seconds)
         try:
             daemon = DaemonState(path)
         except BaseException:
             store.close()
             raise
         return StateBackend(store, daemon, str(path), settings)
-    raise StateError(
-        f"state.backend {settings.backend}: not available in this version of reconciler (use backend sqlite)"
-    )
+    assert settings.dsn is not None  # the Settings model requires it for postgres
+    from reconciler.secrets import resolve
+    from reconciler.state.pgdaemon import PgDaemonStore
+    from reconciler.state.pgstore import PgStore
+    from reconciler.state.postgres import Database
+
+    dsn = resolve(settings.dsn, root, "state.dsn").get_secret_value()
+    where = f"state database (postgres, schema {settings.db_schema}, namespace {namespace})"
+    db = Database(dsn, settings.db_schema, namespace, where)
+    backend = StateBackend(PgStore(db, settings.lease_seconds), PgDaemonStore(db), where, settings)
+    return backend

@@ -2,7 +2,7 @@
 
 Per customer: a serial (bumped by every committed batch), the managed accounts,
 their links to integration records, welcome-email records (R16), provider
-cursors (delta links, USNs), an apply journal, a lock, and run history (R19).
+cursors (delta links, USNs), an apply journal, a lease, and run history (R19).
 `SqliteStore` is the embedded implementation of `state.api.StateStore`.
 
 Threads: one connection is shared by the engine's (and the daemon's) worker
@@ -12,9 +12,11 @@ another thread read a batch that is not committed, and would pin an old WAL
 snapshot under the next thread's `BEGIN IMMEDIATE`, which SQLite then refuses
 at once ("database is locked") whenever another connection wrote meanwhile.
 
-Locks: one row per customer holding pid, host and time. A second holder fails
-at once naming the first; a lock whose process is gone is reported as stale and
-is only broken explicitly (`reconciler state unlock`).
+Leases: one row per customer holding pid, host, times and an epoch (api.Lease).
+A second holder fails at once naming the first. A lease expires unless renewed,
+and is then taken over (epoch + 1); on this one machine a lease whose process
+is gone is taken over at once. Fenced batches (`batch(fence=lease)`) check the
+epoch inside the `BEGIN IMMEDIATE` transaction that commits them.
 """
 
 from __future__ import annotations
@@ -31,60 +33,30 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.core.model import Account, IntegrationKind, Link, ManagedState, WelcomeStatus
-from reconciler.errors import LockHeldError, StateError
-from reconciler.state.api import JournalEntry, LockInfo, RunRow
-
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS serials (customer TEXT PRIMARY KEY, serial INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS accounts (
-    customer TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (customer, key));
-CREATE TABLE IF NOT EXISTS links (
-    customer TEXT NOT NULL, account_key TEXT NOT NULL, integration TEXT NOT NULL,
-    record_id TEXT NOT NULL, PRIMARY KEY (customer, account_key, integration));
-CREATE TABLE IF NOT EXISTS welcome (
-    customer TEXT NOT NULL, account_key TEXT NOT NULL, status TEXT NOT NULL, updated_at REAL NOT NULL,
-    PRIMARY KEY (customer, account_key));
-CREATE TABLE IF NOT EXISTS cursors (
-    customer TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (customer, name));
-CREATE TABLE IF NOT EXISTS journal (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, customer TEXT NOT NULL, op TEXT NOT NULL, marker TEXT NOT NULL,
-    status TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '', created_at REAL NOT NULL, updated_at REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS journal_open ON journal (customer, status);
-CREATE TABLE IF NOT EXISTS locks (
-    customer TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, holder TEXT NOT NULL,
-    acquired_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, customer TEXT NOT NULL, started_at REAL NOT NULL,
-    finished_at REAL NOT NULL, result TEXT NOT NULL, detail TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS runs_customer ON runs (customer, id);
-"""
+from reconciler.errors import LeaseLostError, LockHeldError, StateError
+from reconciler.state.api import Claim, JournalEntry, Lease, RunRow
+from reconciler.state.leasetext import held_message, lost_message
+from reconciler.state.sqlite_schema import migrate
 
 
 class SqliteStore:
     """`StateStore` on SQLite in WAL mode; every write method runs inside `batch()`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, lease_seconds: float = 60.0) -> None:
         self.path = path
+        self.lease_seconds = lease_seconds
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(path), timeout=10.0, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=10000")
-            self._db.executescript(_SCHEMA)
-            row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            migrate(self._db, str(path))
         except (sqlite3.Error, OSError) as exc:
             raise StateError(
                 f"{path}: cannot open the state database ({exc}); restore it from a backup "
                 "or move it aside to start from empty state"
             ) from None
-        if row is None:
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) > SCHEMA_VERSION:
-            raise StateError(f"{path}: state schema {row[0]} is newer than this reconciler understands")
         self._in_tx = False
         self._mutex = threading.RLock()  # one connection shared by threads: see the module doc
 
@@ -107,15 +79,20 @@ class SqliteStore:
             self._db.close()
 
     @contextmanager
-    def batch(self) -> Iterator[None]:
-        """One transaction: everything inside commits together or not at all."""
+    def batch(self, fence: Lease | None = None) -> Iterator[None]:
+        """One transaction: everything inside commits together or not at all; with
+        `fence`, only while that lease's epoch is still the customer's."""
         with self._mutex:
             if self._in_tx:
+                if fence is not None:
+                    self._check_fence(fence)
                 yield
                 return
             self._db.execute("BEGIN IMMEDIATE")
             self._in_tx = True
             try:
+                if fence is not None:
+                    self._check_fence(fence)
                 yield
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -212,10 +189,10 @@ class SqliteStore:
                 )
 
     # --- journal ---------------------------------------------------------------------------
-    def journal_open(self, customer: str, op: str, marker: str) -> int:
+    def journal_open(self, customer: str, op: str, marker: str, fence: Lease | None = None) -> int:
         """Record the intent of an external create before doing it (commits at once)."""
         now = time.time()
-        with self.batch():
+        with self.batch(fence):
             cur = self._run(
                 "INSERT INTO journal (customer, op, marker, status, created_at, updated_at) VALUES (?, ?, ?, 'open', ?, ?)",
                 (customer, op, marker, now, now),
@@ -235,50 +212,103 @@ class SqliteStore:
         )
         return [JournalEntry(*r) for r in rows]
 
-    # --- locks -----------------------------------------------------------------------------
-    def lock(self, customer: str, holder: str) -> None:
-        now = time.time()
+    # --- leases ----------------------------------------------------------------------------
+    def lock(self, customer: str, holder: str) -> Lease:
         with self.batch():
-            existing = self._lock_row(customer)
-            if existing is not None:
-                stale = (
-                    ""
-                    if existing.alive
-                    else " (its process is gone: break it with `reconciler state unlock`)"
-                )
-                raise LockHeldError(
-                    f"{customer}: locked by {existing.describe(now)}{stale}; another apply is running or crashed"
-                )
+            now = time.time()
+            current = self._lease_row(customer)
+            if current is not None and current.holder:
+                gone = not current.alive  # one machine: a missing pid is certainly gone
+                if current.expires_at > now and not gone:
+                    raise LockHeldError(held_message(customer, current, now, False))
+            lease = Lease(
+                customer, os.getpid(), socket.gethostname(), holder, now, now, now + self.lease_seconds,
+                (current.epoch if current else 0) + 1,
+            )  # fmt: skip
             self._run(
-                "INSERT INTO locks VALUES (?, ?, ?, ?, ?)",
-                (customer, os.getpid(), socket.gethostname(), holder, now),
+                "INSERT INTO leases VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(customer) DO UPDATE SET "
+                "pid=excluded.pid, host=excluded.host, holder=excluded.holder, acquired_at=excluded.acquired_at, "
+                "renewed_at=excluded.renewed_at, expires_at=excluded.expires_at, epoch=excluded.epoch",
+                (customer, lease.pid, lease.host, holder, now, now, lease.expires_at, lease.epoch),
             )
+            self._run(
+                "INSERT OR REPLACE INTO lease_claims VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)",
+                (customer, lease.epoch, holder, lease.host, lease.pid, now),
+            )
+        return lease
+
+    def renew(self, lease: Lease) -> Lease:
+        with self.batch():
+            self._check_fence(lease, write=False)
+            now = time.time()
+            self._run(
+                "UPDATE leases SET renewed_at=?, expires_at=? WHERE customer=? AND epoch=?",
+                (now, now + self.lease_seconds, lease.customer, lease.epoch),
+            )
+        return Lease(
+            lease.customer, lease.pid, lease.host, lease.holder, lease.acquired_at, now,
+            now + self.lease_seconds, lease.epoch,
+        )  # fmt: skip
+
+    def release(self, lease: Lease) -> None:
+        with self.batch():
+            self._release("customer=? AND epoch=?", (lease.customer, lease.epoch))
 
     def unlock(self, customer: str) -> None:
         with self.batch():
+            self._release("customer=? AND pid=? AND host=?", (customer, os.getpid(), socket.gethostname()))
+
+    def _release(self, where: str, params: tuple[Any, ...]) -> None:
+        now = time.time()
+        rows = self._all(f"SELECT customer, epoch FROM leases WHERE holder<>'' AND {where}", params)  # noqa: S608
+        for customer, epoch in rows:
             self._run(
-                "DELETE FROM locks WHERE customer=? AND pid=? AND host=?",
-                (customer, os.getpid(), socket.gethostname()),
+                "UPDATE leases SET holder='', pid=0, host='', expires_at=? WHERE customer=? AND epoch=?",
+                (now, customer, epoch),
+            )
+            self._run(
+                "UPDATE lease_claims SET released_at=? WHERE customer=? AND epoch=?", (now, customer, epoch)
             )
 
-    def break_lock(self, customer: str, force: bool = False) -> LockInfo | None:
+    def break_lock(self, customer: str, force: bool = False) -> Lease | None:
+        """Break a lease: its holder, if it still runs, can no longer commit (epoch + 1)."""
         with self.batch():
-            existing = self._lock_row(customer)
-            if existing is None:
+            now = time.time()
+            current = self._lease_row(customer)
+            if current is None or not current.holder:
                 return None
-            if existing.alive and not force:
+            if current.alive and current.expires_at > now and not force:
                 raise LockHeldError(
-                    f"{customer}: lock holder {existing.describe(time.time())} is still running; use --force to break it anyway"
+                    f"{customer}: lock holder {current.describe(now)} is still running; "
+                    "use --force to break it anyway"
                 )
-            self._run("DELETE FROM locks WHERE customer=?", (customer,))
-            return existing
+            self._run(
+                "UPDATE leases SET holder='', pid=0, host='', expires_at=?, epoch=epoch+1 WHERE customer=?",
+                (now, customer),
+            )
+            return current
 
-    def locks(self) -> list[LockInfo]:
-        return [LockInfo(*r) for r in self._all("SELECT * FROM locks ORDER BY customer")]
+    def locks(self) -> list[Lease]:
+        return [Lease(*r) for r in self._all("SELECT * FROM leases WHERE holder<>'' ORDER BY customer")]
 
-    def _lock_row(self, customer: str) -> LockInfo | None:
-        row = self._one("SELECT * FROM locks WHERE customer=?", (customer,))
-        return LockInfo(*row) if row else None
+    def claims(self, customer: str) -> list[Claim]:
+        rows = self._all("SELECT * FROM lease_claims WHERE customer=? ORDER BY epoch", (customer,))
+        return [Claim(*r) for r in rows]
+
+    def _lease_row(self, customer: str) -> Lease | None:
+        row = self._one("SELECT * FROM leases WHERE customer=?", (customer,))
+        return Lease(*row) if row else None
+
+    def _check_fence(self, lease: Lease, write: bool = True) -> None:
+        """Inside the transaction: refuse when `lease` is no longer the current epoch."""
+        current = self._lease_row(lease.customer)
+        if current is None or current.epoch != lease.epoch or not current.holder:
+            raise LeaseLostError(lost_message(lease.customer, lease.epoch, current, time.time()))
+        if write:
+            self._run(
+                "UPDATE lease_claims SET last_write_at=? WHERE customer=? AND epoch=?",
+                (time.time(), lease.customer, lease.epoch),
+            )
 
     # --- run history (R19) -------------------------------------------------------------------
     def record_run(self, customer: str, started: float, result: str, detail: dict[str, Any]) -> None:

@@ -1,0 +1,95 @@
+"""State: `DaemonStore` on PostgreSQL, keyed by the state namespace.
+
+Shared by every daemon replica on the database: schedules, run bookkeeping
+and overrides per customer, daemon-wide facts. Updates are column-targeted,
+as on SQLite, so a person's override and a replica's bookkeeping never
+overwrite each other.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from reconciler.errors import StateError
+from reconciler.state.api import COLUMNS, RUN_COLUMNS, CustomerRecord, Slot, column_value, record_from_row
+from reconciler.state.postgres import Database
+
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM {{s}}.daemon_customers"  # noqa: S608 - constant columns
+_SAVE = (
+    f"INSERT INTO {{s}}.daemon_customers (ns, customer, {', '.join(RUN_COLUMNS)}) "  # noqa: S608
+    f"VALUES (%s, %s{', %s' * len(RUN_COLUMNS)}) ON CONFLICT (ns, customer) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in RUN_COLUMNS)
+)
+
+
+class PgDaemonStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db.attach()
+        self.ns = db.ns
+
+    def close(self) -> None:
+        self.db.detach()
+
+    # --- per customer ------------------------------------------------------------------------
+    def get(self, customer: str) -> CustomerRecord | None:
+        row = self.db.one(_SELECT + " WHERE ns=%s AND customer=%s", (self.ns, customer))
+        return record_from_row(row) if row else None
+
+    def all(self) -> dict[str, CustomerRecord]:
+        rows = self.db.all(_SELECT + " WHERE ns=%s ORDER BY customer", (self.ns,))
+        return {r[0]: record_from_row(r) for r in rows}
+
+    def schedule(self) -> dict[str, Slot]:
+        rows = self.db.all(
+            "SELECT customer, next_run_at, last_started_at, failures FROM {s}.daemon_customers WHERE ns=%s",
+            (self.ns,),
+        )
+        return {r[0]: Slot(r[1], r[2], r[3]) for r in rows}
+
+    def save_run(self, record: CustomerRecord) -> None:
+        values = [column_value(name, getattr(record, name)) for name in RUN_COLUMNS]
+        self.db.write(_SAVE, (self.ns, record.customer, *values))
+
+    def set_next_run(self, customer: str, when: float) -> None:
+        self.db.write(
+            "INSERT INTO {s}.daemon_customers (ns, customer, next_run_at) VALUES (%s, %s, %s) "
+            "ON CONFLICT (ns, customer) DO UPDATE SET next_run_at = excluded.next_run_at",
+            (self.ns, customer, when),
+        )
+
+    def request_override(self, customer: str, now: float, by: str) -> CustomerRecord:
+        with self.db.transaction():
+            row = self.db.one(_SELECT + " WHERE ns=%s AND customer=%s FOR UPDATE", (self.ns, customer))
+            current = record_from_row(row) if row else None
+            if current is None or not current.blocked:
+                raise StateError(f"{customer}: not blocked by a safety guard; nothing to override")
+            self.db.write(
+                "UPDATE {s}.daemon_customers SET override_at=%s, override_by=%s, override_removals=%s, "
+                "next_run_at=%s WHERE ns=%s AND customer=%s",
+                (now, by, json.dumps(list(current.blocked_removals)), now, self.ns, customer),
+            )
+        out = self.get(customer)
+        assert out is not None
+        return out
+
+    def clear_override(self, customer: str, override_at: float) -> None:
+        self.db.write(
+            "UPDATE {s}.daemon_customers SET override_at=NULL, override_by='', override_removals='[]' "
+            "WHERE ns=%s AND customer=%s AND override_at=%s",
+            (self.ns, customer, override_at),
+        )
+
+    # --- daemon-wide -------------------------------------------------------------------------
+    def put_meta(self, key: str, value: Any) -> None:
+        if value is None:
+            self.db.write("DELETE FROM {s}.daemon_meta WHERE ns=%s AND key=%s", (self.ns, key))
+            return
+        self.db.write(
+            "INSERT INTO {s}.daemon_meta VALUES (%s, %s, %s) ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value",
+            (self.ns, key, json.dumps(value, sort_keys=True)),
+        )
+
+    def meta(self) -> dict[str, Any]:
+        rows = self.db.all("SELECT key, value FROM {s}.daemon_meta WHERE ns=%s", (self.ns,))
+        return {k: json.loads(v) for k, v in rows}
