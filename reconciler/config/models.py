@@ -25,6 +25,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from reconciler.integrations.kinds import IntegrationKind
+
 API_VERSION = "reconciler.dev/v1"
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 
@@ -295,6 +297,15 @@ class WelcomeEmailSettings(Model):
     subject: str = "Welcome, {display_name}"
 
 
+class DaemonTls(Model):
+    """TLS of the daemon's listener: the certificate chain (PEM file) and its private key."""
+
+    cert_file: str = Field(description="Certificate chain, PEM, relative to the config directory.")
+    key: SecretRef = Field(description="The certificate's private key (PEM), as a secret reference.")
+
+    _literal = field_validator("key", mode="before")(_refuse_literal_secret)
+
+
 class DaemonSettings(Model):
     """`reconciler daemon`: the listener, concurrency, jitter, retry and quarantine."""
 
@@ -306,6 +317,9 @@ class DaemonSettings(Model):
     token: SecretRef | None = Field(
         default=None,
         description="Bearer token required by the POST endpoints (import now, override); without it they are off.",
+    )
+    tls: DaemonTls | None = Field(
+        default=None, description="Serve HTTPS with this certificate; needed for sign-in beyond loopback."
     )
     max_in_flight: int = Field(default=8, ge=1, le=256, description="Customers reconciled at the same time.")
     jitter_percent: float = Field(
@@ -397,18 +411,11 @@ class Integrations(Model):
     autotask_company_id: RecordId | None = None
 
 
-class Integration(StrEnum):
-    ITGLUE = "itglue"
-    HUDU = "hudu"
-    CONNECTWISE = "connectwise"
-    AUTOTASK = "autotask"
-
-
 class Pin(Model):
     """R18: resolve a matching conflict by naming the record to link."""
 
     account: str = Field(description="Account UPN (or sAMAccountName).")
-    integration: Integration
+    integration: IntegrationKind
     record_id: RecordId
 
 

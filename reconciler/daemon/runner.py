@@ -30,7 +30,7 @@ from reconciler.core.plan import ChangeKind, Conflict, CustomerPlan, Plan, Statu
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.logs import event
 from reconciler.engine import Engine
-from reconciler.errors import ReconcilerError, StalePlanError
+from reconciler.errors import StalePlanError
 from reconciler.state.api import CustomerRecord
 
 DAEMON_HOLDER = "reconciler daemon"  # lock holder and run-history author
@@ -53,10 +53,6 @@ class RunResult(StrEnum):
     def planned(self) -> bool:
         """The run produced a plan worth remembering (conflicts, pending changes)."""
         return self in (RunResult.APPLIED, RunResult.IN_SYNC, RunResult.PAUSED, RunResult.BLOCKED)
-
-
-class RunAbandoned(ReconcilerError):
-    """Raised between two changes when the daemon must stop now."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +114,10 @@ def reconcile(ctx: RunContext) -> RunReport:
         return done(RunResult.ERROR, cplan.reason)
     if eff.paused or cplan.status is Status.PAUSED:
         return done(
-            RunResult.PAUSED, "paused (R10): planned, not applied", pending=len(cplan.changes), **planned
+            RunResult.PAUSED,
+            f"{_changes(len(cplan.changes))} planned, not applied (R10)",
+            pending=len(cplan.changes),
+            **planned,
         )
     if cplan.status is Status.REFUSED:
         return done(RunResult.BLOCKED, cplan.reason, pending=len(cplan.changes), removals=removals, **planned)
@@ -156,8 +155,8 @@ def _apply(
         results = engine.apply(
             plan,
             holder=ctx.holder,
-            progress=_guard(ctx.abandon),
             allow_mass_removal="used_override" in planned,
+            stop=ctx.abandon,
         )
     except StalePlanError as exc:  # the config or the state moved since plan_one
         return done(RunResult.BUSY, str(exc), pending=len(cplan.changes))
@@ -168,10 +167,11 @@ def _apply(
     failed = dict(Counter(o.change.kind.value for o in result.failed))
     counts = {"applied": applied, "failed": failed}
     total = sum(applied.values())
-    if result.error and ctx.abandon.is_set():
+    if result.stopped:
         return done(
             RunResult.ABANDONED,
-            f"stopped by shutdown after {total} of {len(cplan.changes)} changes; the rest runs at the next start",
+            f"stopped by shutdown: {_changes(total)} of {len(cplan.changes)} applied"
+            f"{_by_kind(applied)}; the rest runs at the next start",
             **counts,
         )
     if result.error:
@@ -192,15 +192,10 @@ def _changes(n: int) -> str:
     return f"{n} change{'' if n == 1 else 's'}"
 
 
-def _guard(abandon: threading.Event) -> Callable[[str, int], Callable[[int], None]]:
-    def start(customer: str, total: int) -> Callable[[int], None]:
-        def tick(_n: int) -> None:
-            if abandon.is_set():
-                raise RunAbandoned(f"{customer}: stopped by shutdown between two changes")
-
-        return tick
-
-    return start
+def _by_kind(applied: dict[str, int]) -> str:
+    if not applied:
+        return ""
+    return " (" + ", ".join(f"{n} {kind}" for kind, n in sorted(applied.items())) + ")"
 
 
 @dataclass(frozen=True)

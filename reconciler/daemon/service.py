@@ -50,11 +50,14 @@ def run(options: DaemonOptions, clock: Clock | None = None) -> int:
     scheduler = Scheduler(source, store, state, clock, metrics)
     listen = options.listen or spec.daemon.listen
     try:
-        server = DaemonHttpServer(parse_listen(listen), scheduler, metrics)
+        server = DaemonHttpServer(parse_listen(listen), scheduler, metrics, spec.daemon.tls)
+        server.start()
     except (ValueError, OSError) as exc:
         backend.close()
         raise ReconcilerError(f"cannot listen on {listen}: {exc}") from None
-    server.start()
+    except ReconcilerError:
+        backend.close()
+        raise
     _on_signals(scheduler)
     event(
         logging.INFO,

@@ -21,10 +21,8 @@
   (`api_totals()`, labelled by `integration` or the part of `where` after the
   customer) for the daemon's metrics.
 Clock and sleep are injectable so tests do not sleep for real.
-
-    ProviderError
-    └── HttpError            an HTTP exchange failed (`status` when there was an answer)
-        └── AmbiguousWrite   a non-idempotent request may or may not have taken effect
+Its errors (`HttpError`, `AmbiguousWrite`, `Rejected`) are drawn with the rest of
+the tree in `reconciler.errors`.
 """
 
 from __future__ import annotations
@@ -45,7 +43,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import SecretStr
 
-from reconciler.errors import ProviderError
+from reconciler.errors import AmbiguousWrite, HttpError, ProviderError
 
 log = logging.getLogger("reconciler.http")
 T = TypeVar("T")
@@ -55,18 +53,6 @@ MAX_ERROR_CHARS = 300
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
-
-
-class HttpError(ProviderError):
-    """An HTTP exchange failed; `status` is the answer's status code, None without one."""
-
-    def __init__(self, where: str, message: str, status: int | None = None) -> None:
-        super().__init__(where, message)
-        self.status = status
-
-
-class AmbiguousWrite(HttpError):
-    """A non-idempotent request failed in a way that leaves its effect unknown."""
 
 
 # connection failures that happen before a request is sent: always safe to retry

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import jsonschema
+import pytest
 
 from reconciler.config import load_valid_config
 from reconciler.core.plan import Plan
@@ -53,3 +54,17 @@ def test_json_golden_and_schema(quickstart: Path) -> None:
 def test_json_round_trips_to_the_same_plan(quickstart: Path) -> None:
     plan = quickstart_plan(quickstart)
     assert Plan.from_dict(json.loads(render_json(plan))) == plan
+
+
+def test_a_plan_saved_in_format_1_reads_as_the_same_plan(quickstart: Path) -> None:
+    """CI applies plans saved by the previous version: format 1 (create-record with
+    `new_entry` / `new_contact`) still reads, into exactly today's plan."""
+    old = json.loads((GOLDEN / "quickstart-plan.format1.json").read_text(encoding="utf-8"))
+    assert old["format"] == 1
+    assert any("new_contact" in c for cp in old["customers"] for c in cp["changes"])
+    assert Plan.from_dict(old) == quickstart_plan(quickstart)
+
+
+def test_an_unknown_plan_format_is_refused() -> None:
+    with pytest.raises(ValueError, match="unsupported plan format 9; this version reads 1, 2"):
+        Plan.from_dict({"format": 9})

@@ -9,7 +9,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from reconciler.providers.http import AmbiguousWrite, HttpApi, RetryPolicy
+from reconciler.errors import AmbiguousWrite
+from reconciler.providers.http import HttpApi, RetryPolicy
 
 Step = Callable[[httpx.Request], httpx.Response]
 
