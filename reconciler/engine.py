@@ -14,19 +14,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from reconciler.apply.executor import CustomerResult, apply_customer
+from reconciler.apply.executor import CustomerResult
+from reconciler.apply.protocol import ApplyContext, apply_one, unexpected
 from reconciler.config import ConfigSet
 from reconciler.config.models import Source
 from reconciler.config.resolve import EffectiveCustomer, effective_customers
 from reconciler.core.desired import LiveDirectories
-from reconciler.core.plan import ChangeKind, CustomerPlan, Plan, Status
-from reconciler.core.planning import CustomerLive, PlanOptions, plan_customer, removal_guard
+from reconciler.core.plan import CustomerPlan, Plan, Status
+from reconciler.core.planning import CustomerLive, PlanOptions, plan_customer
 from reconciler.errors import ConfigError, LockHeldError, Problem, ReconcilerError, StalePlanError
 from reconciler.gcpause import gc_paused
 from reconciler.providers.base import CustomerProviders, DirectoryScope, ProviderContext, release
 from reconciler.providers.registry import open_customer, open_selection_checker
-from reconciler.state.api import StateStore
+from reconciler.state.api import Lease, StateStore
 from reconciler.state.backend import open_state
+from reconciler.state.leasetext import held_message
 
 log = logging.getLogger("reconciler.engine")
 MAX_WORKERS = 8  # customers read at once when no Graph connection sets maxConcurrentTenants
@@ -120,14 +122,27 @@ class Engine:
 
     # --- apply -----------------------------------------------------------------------------
     def check_fresh(self, plan: Plan) -> None:
+        """Before applying a saved plan: the config it was made from, and each
+        customer's state serial. A customer whose state moved while someone holds
+        its lease is reported as busy with that holder, not as stale."""
         if plan.config_digest != self.config.digest:
             raise StalePlanError("the config changed since this plan was made; plan again")
         for cp in plan.customers:
-            if cp.applicable and self.store.serial(cp.customer) != cp.serial:
-                raise StalePlanError(
-                    f"{cp.customer}: state changed since this plan was made "
-                    f"(serial {cp.serial} -> {self.store.serial(cp.customer)}); plan again"
-                )
+            if not cp.applicable:
+                continue
+            current = self.store.serial(cp.customer)
+            if current == cp.serial:
+                continue
+            holder = self.in_flight().get(cp.customer)
+            if holder is not None:
+                raise LockHeldError(held_message(cp.customer, holder, time.time(), not holder.alive))
+            raise StalePlanError(
+                f"{cp.customer}: state changed since this plan was made (serial {cp.serial} -> {current}); plan again"
+            )
+
+    def in_flight(self) -> dict[str, Lease]:
+        """Customers whose lease someone holds now (an apply or a daemon run in flight)."""
+        return {lease.customer: lease for lease in self.store.locks()}
 
     def apply(
         self,
@@ -137,78 +152,22 @@ class Engine:
         allow_mass_removal: bool = False,
         stop: threading.Event | None = None,
     ) -> list[CustomerResult]:
-        """Apply each customer's planned changes. A saved plan is data from outside:
-        pause (R10) and the removal guard are checked again against the config and
-        state as they are now, whatever the plan says. `stop` ends the apply at the
-        next change boundary; customers not reached are `stopped` with nothing applied."""
+        """Apply each customer's planned changes, one at a time, by the protocol in
+        apply/protocol.py (lease, freshness and guards again, fenced batches).
+        `stop` ends the apply at the next change boundary; customers not reached
+        are `stopped` with nothing applied."""
         self.check_fresh(plan)
         effs = {e.name: e for e in self.customers()}
-        batch = self.config.settings_doc.spec.apply_batch_size
-        results: list[CustomerResult] = []
-        for cp in plan.customers:
-            if not cp.applicable:
-                continue
-            if stop is not None and stop.is_set():
-                results.append(CustomerResult(cp.customer, stopped=True))
-                continue
-            refusal = self._recheck(cp, effs.get(cp.customer), allow_mass_removal)
-            if refusal is not None:
-                results.append(CustomerResult(cp.customer, error=refusal, refused=True))
-                continue
-            started = time.time()
-            try:
-                self.store.lock(cp.customer, holder)
-            except LockHeldError as exc:  # another apply owns this customer; go on with the others
-                results.append(CustomerResult(cp.customer, error=str(exc), busy=True))
-                continue
-            try:
-                tick = progress(cp.customer, len(cp.changes)) if progress else None
-                providers = self.providers(effs[cp.customer])
-                try:
-                    result = apply_customer(cp, providers, self.store, batch, tick, stop)
-                finally:
-                    providers.close()
-            except StalePlanError as exc:  # another apply committed between check_fresh and our lock
-                result = CustomerResult(cp.customer, error=str(exc), busy=True)
-            except ReconcilerError as exc:
-                result = CustomerResult(cp.customer, error=str(exc))
-            except Exception as exc:  # state stays consistent: every batch commits or not at all
-                log.debug("%s: unexpected error while applying", cp.customer, exc_info=True)
-                result = CustomerResult(cp.customer, error=unexpected(exc))
-            finally:
-                self.store.unlock(cp.customer)
-            outcome = "error" if result.error or result.failed else "stopped" if result.stopped else "applied"
-            self.store.record_run(
-                cp.customer,
-                started,
-                outcome,
-                {
-                    "applied": len(result.succeeded),
-                    "failed": len(result.failed),
-                    "error": result.error,
-                    "holder": holder,
-                    "planned": len(cp.changes),
-                },
-            )
-            results.append(result)
-        return results
-
-    def _recheck(
-        self, cp: CustomerPlan, eff: EffectiveCustomer | None, allow_mass_removal: bool
-    ) -> str | None:
-        if eff is None:
-            return f"customer {cp.customer!r} is no longer in the config"
-        if eff.paused:
-            return "the customer is paused (R10)"
-        if allow_mass_removal:
-            return None
-        return removal_guard(eff.safety, self.store.count_accounts(cp.customer), cp.count(ChangeKind.REMOVE))
-
-
-def unexpected(exc: Exception) -> str:
-    """A one-line description of a bug or bad data, without the exception's text
-    (which may quote data, e.g. a character of a password)."""
-    return f"unexpected {type(exc).__name__} (a bug or malformed data); rerun with -vv for the traceback"
+        ctx = ApplyContext(
+            self.store,
+            self.providers,
+            holder,
+            self.config.settings_doc.spec.apply_batch_size,
+            allow_mass_removal,
+            progress,
+            stop,
+        )
+        return [apply_one(ctx, cp, effs.get(cp.customer)) for cp in plan.customers if cp.applicable]
 
 
 def scope_for(eff: EffectiveCustomer, full_sync: bool) -> DirectoryScope:

@@ -12,6 +12,12 @@ A failed change never aborts the others: it becomes a failed `Outcome`, and
 changes that depend on it (links of an account that could not be added) are
 skipped. A stop (the daemon shutting down) is an event checked at each change
 boundary: the result then holds exactly what was applied before it, `stopped`.
+
+Fencing (apply/lease.py): given a `FencedStore`, every batch and journal row
+commits only under the customer's current lease epoch, and the lease is
+checked again immediately before each external create and send. A lease lost
+mid-apply ends the customer as `TAKEN_OVER` at that boundary, keeping what was
+committed before it.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
+from reconciler.apply.lease import check_lease
 from reconciler.core.model import Link, NewContact, NewPasswordEntry, WelcomeStatus
 from reconciler.core.plan import (
     AccountChange,
@@ -32,7 +40,7 @@ from reconciler.core.plan import (
     RemoveAccount,
     SendWelcome,
 )
-from reconciler.errors import NotDelivered, ProviderError, StalePlanError
+from reconciler.errors import LeaseLostError, NotDelivered, ProviderError, StalePlanError
 from reconciler.providers.base import CustomerProviders
 from reconciler.state.api import StateStore
 
@@ -44,14 +52,27 @@ class Outcome:
     message: str = ""
 
 
+class ApplyOutcome(StrEnum):
+    """How one customer's apply ended (kopf's `Outcome`, per customer)."""
+
+    APPLIED = "applied"  # every change was attempted (`failed` lists those that failed)
+    REFUSED = "refused"  # a safety guard at apply time: nothing attempted
+    BUSY = "busy"  # nothing attempted: another holder has the customer, or its state moved
+    FAILED = "failed"  # an error stopped this customer (`error` says which)
+    TAKEN_OVER = "taken-over"  # the lease was lost: stopped at a boundary, nothing written after
+    STOPPED = "stopped"  # a stop was asked: `outcomes` are exactly what was applied before it
+
+
 @dataclass
 class CustomerResult:
     customer: str
     outcomes: list[Outcome] = field(default_factory=list)
-    error: str = ""
-    refused: bool = False  # by a safety guard at apply time
-    busy: bool = False  # nothing attempted: another apply holds the customer or moved its state
-    stopped: bool = False  # a stop was asked: `outcomes` are exactly what was applied before it
+    error: str = ""  # why the customer ended as it did (empty when APPLIED)
+    outcome: ApplyOutcome = ApplyOutcome.APPLIED
+
+    @property
+    def stopped(self) -> bool:
+        return self.outcome is ApplyOutcome.STOPPED
 
     @property
     def failed(self) -> list[Outcome]:
@@ -73,8 +94,24 @@ def apply_customer(
     progress: Progress | None = None,
     stop: threading.Event | None = None,
 ) -> CustomerResult:
+    result = CustomerResult(cplan.customer)
+    try:
+        _apply_all(cplan, providers, store, batch_size, progress, stop, result)
+    except LeaseLostError as exc:
+        result.outcome, result.error = ApplyOutcome.TAKEN_OVER, str(exc)
+    return result
+
+
+def _apply_all(
+    cplan: CustomerPlan,
+    providers: CustomerProviders,
+    store: StateStore,
+    batch_size: int,
+    progress: Progress | None,
+    stop: threading.Event | None,
+    result: CustomerResult,
+) -> None:
     name = cplan.customer
-    result = CustomerResult(name)
     current = store.serial(name)
     if current != cplan.serial:
         raise StalePlanError(
@@ -84,14 +121,15 @@ def apply_customer(
     failed_accounts: set[str] = set()
 
     def stopping() -> bool:
-        result.stopped = stop is not None and stop.is_set()
+        if stop is not None and stop.is_set():
+            result.outcome = ApplyOutcome.STOPPED
         return result.stopped
 
     account_changes = [c for c in cplan.changes if isinstance(c, AccountChange)]
     for start in range(0, len(account_changes), batch_size):
         chunk = account_changes[start : start + batch_size]
         if stopping():
-            return result
+            return
         with store.batch():
             for account_change in chunk:
                 _apply_account(name, account_change, store, cplan)
@@ -103,7 +141,7 @@ def apply_customer(
         if isinstance(change, AccountChange):
             continue
         if stopping():
-            return result
+            return
         if change.account_key in failed_accounts:
             result.outcomes.append(Outcome(change, False, "skipped: the account change failed"))
             continue
@@ -113,7 +151,6 @@ def apply_customer(
         except ProviderError as exc:
             result.outcomes.append(Outcome(change, False, exc.message))
         tick(1)
-    return result
 
 
 def _apply_account(customer: str, change: AccountChange, store: StateStore, cplan: CustomerPlan) -> None:
@@ -143,6 +180,7 @@ def _apply_external(customer: str, change: Change, providers: CustomerProviders,
         with store.batch():
             store.set_welcome(customer, change.account_key, WelcomeStatus.PENDING)
             store.bump_serial(customer)
+        check_lease(store)  # R16: `pending` is committed; nothing is sent after a takeover
         try:
             providers.mailer.send(change.email)
         except NotDelivered:
@@ -166,6 +204,7 @@ def _create_record(
     entry_id = earlier[-1].id if earlier else store.journal_open(customer, op, marker)
     try:
         if record_id is None:
+            check_lease(store)  # the intent is journalled under our epoch; is it still ours?
             record_id = _create(change, providers)
     except ProviderError as exc:
         with store.batch():

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from reconciler.apply.executor import CustomerResult
+from reconciler.apply.executor import ApplyOutcome, CustomerResult
 from reconciler.cli.common import config_dir_option
 from reconciler.config import load_valid_config
 from reconciler.core.plan import Plan, Status
@@ -166,7 +166,8 @@ def _report(the_plan: Plan, results: list[CustomerResult]) -> int:
     for r in results:
         if r.error:
             click.echo(f"{r.customer}: not applied: {r.error}", err=True)
-            code = EXIT_REFUSED if r.refused or code == EXIT_REFUSED else EXIT_ERROR
+            refused = r.outcome is ApplyOutcome.REFUSED
+            code = EXIT_REFUSED if refused or code == EXIT_REFUSED else EXIT_ERROR
             continue
         click.echo(f"{r.customer}: {len(r.succeeded)} applied, {len(r.failed)} failed")
         for o in r.failed:

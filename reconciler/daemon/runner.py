@@ -24,13 +24,13 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from reconciler.apply.executor import CustomerResult
+from reconciler.apply.executor import ApplyOutcome, CustomerResult
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.core.plan import ChangeKind, Conflict, CustomerPlan, Plan, Status
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.logs import event
 from reconciler.engine import Engine
-from reconciler.errors import StalePlanError
+from reconciler.errors import LockHeldError, StalePlanError
 from reconciler.state.api import CustomerRecord
 
 DAEMON_HOLDER = "reconciler daemon"  # lock holder and run-history author
@@ -158,10 +158,10 @@ def _apply(
             allow_mass_removal="used_override" in planned,
             stop=ctx.abandon,
         )
-    except StalePlanError as exc:  # the config or the state moved since plan_one
+    except (StalePlanError, LockHeldError) as exc:  # the config or the state moved since plan_one
         return done(RunResult.BUSY, str(exc), pending=len(cplan.changes))
     result = results[0] if results else CustomerResult(cplan.customer)
-    if result.busy:  # a person's `reconciler apply` (or a crashed one): not this customer's failure
+    if result.outcome is ApplyOutcome.BUSY:  # a person's `reconciler apply`, another replica
         return done(RunResult.BUSY, result.error, pending=len(cplan.changes))
     applied = dict(Counter(o.change.kind.value for o in result.succeeded))
     failed = dict(Counter(o.change.kind.value for o in result.failed))
@@ -174,6 +174,8 @@ def _apply(
             f"{_by_kind(applied)}; the rest runs at the next start",
             **counts,
         )
+    if result.outcome is ApplyOutcome.TAKEN_OVER:  # another holder has the customer now: not a failure
+        return done(RunResult.BUSY, f"{result.error} ({_changes(total)} applied first)", **counts)
     if result.error:
         return done(RunResult.ERROR, f"{result.error} ({_changes(total)} applied first)", **counts, **planned)
     if result.failed:
