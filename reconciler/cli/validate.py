@@ -11,6 +11,7 @@ from reconciler.config import load_valid_config
 from reconciler.config.models import KINDS
 from reconciler.config.schema import all_schemas, kind_schema, render
 from reconciler.engine import Engine
+from reconciler.state.backend import dsn_warnings
 
 
 @click.command()
@@ -24,6 +25,8 @@ from reconciler.engine import Engine
 def validate(ctx: click.Context, config_dir: Path, live: bool) -> None:
     """Check every document: structure, then the rules (R2-R20). Exit 1 on problems."""
     config = load_valid_config(config_dir)
+    for warning in dsn_warnings(config.root, config.settings_doc.spec.state):
+        click.echo(f"warning: {warning}", err=True)
     if live:
         problems = Engine.open(config).live_checks()
         for problem in problems:

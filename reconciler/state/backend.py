@@ -14,7 +14,7 @@ from pathlib import Path
 
 from reconciler.config import ConfigSet
 from reconciler.config.models import SettingsSpec, StateSettings
-from reconciler.errors import StateError
+from reconciler.errors import ReconcilerError, StateError
 from reconciler.state.api import DaemonStore, StateStore
 
 
@@ -68,3 +68,31 @@ def open_backend(root: Path, spec: SettingsSpec, namespace: str, must_exist: boo
     db = Database(dsn, settings.db_schema, namespace, where)
     backend = StateBackend(PgStore(db, settings.lease_seconds), PgDaemonStore(db), where, settings)
     return backend
+
+
+_LOOPBACK = ("localhost", "127.", "::1", "/")
+
+
+def dsn_warnings(root: Path, settings: StateSettings) -> list[str]:
+    """`validate`: a PostgreSQL state off this machine whose DSN does not verify the
+    server's certificate (sslmode=verify-full). Names the host, never the DSN."""
+    if settings.backend != "postgres" or settings.dsn is None:
+        return []
+    from psycopg.conninfo import conninfo_to_dict
+
+    from reconciler.secrets import resolve
+
+    try:
+        params = conninfo_to_dict(resolve(settings.dsn, root, "state.dsn").get_secret_value())
+    except ReconcilerError:
+        return []  # not set here (CI secrets): nothing to check
+    except Exception:  # psycopg's message may quote the DSN
+        return ["state.dsn: the connection string cannot be parsed"]
+    hosts = [h for h in str(params.get("host") or params.get("hostaddr") or "localhost").split(",") if h]
+    remote = [h for h in hosts if not h.startswith(_LOOPBACK)]
+    if remote and params.get("sslmode") != "verify-full":
+        return [
+            f"state.dsn: the state database on {', '.join(remote)} is not on this machine and the "
+            "connection string does not set sslmode=verify-full, so the server's certificate is not verified"
+        ]
+    return []

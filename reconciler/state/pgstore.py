@@ -226,7 +226,7 @@ class PgStore:
             current, now = self._lease_row(customer, lock=True)
             if current is None or not current.holder:
                 return None
-            if current.expires_at > now and not force:
+            if current.expires_at > now and current.alive and not force:
                 raise LockHeldError(
                     f"{customer}: lock holder {current.describe(now)} holds a live lease "
                     f"(expires in {current.expires_at - now:.0f}s unless renewed); use --force to break it anyway"
@@ -287,3 +287,25 @@ class PgStore:
             (self.ns, customer),
         )
         return (row[0], row[1], row[2], json.loads(row[3])) if row else None
+
+    # --- copying (state migrate, backup, restore: see transfer.py) ---------------------------
+    def dump_table(self, table: str, columns: tuple[str, ...], by_id: bool) -> list[tuple[Any, ...]]:
+        order = " ORDER BY id" if by_id else ""
+        return self.db.all(f"SELECT {', '.join(columns)} FROM {{s}}.{table} WHERE ns=%s{order}", (self.ns,))  # noqa: S608
+
+    def load_tables(
+        self, data: dict[str, list[tuple[Any, ...]]], columns: dict[str, tuple[str, ...]]
+    ) -> None:
+        with self.db.transaction():
+            for table, rows in data.items():
+                cols = columns[table]
+                sql = (
+                    f"INSERT INTO {{s}}.{table} (ns, {', '.join(cols)}) "  # noqa: S608
+                    f"VALUES (%s{', %s' * len(cols)})"
+                )
+                for row in rows:
+                    self.db.write(sql, (self.ns, *row))
+
+    def count_rows(self, table: str) -> int:
+        row = self.db.one(f"SELECT count(*) FROM {{s}}.{table} WHERE ns=%s", (self.ns,))  # noqa: S608
+        return int(row[0]) if row else 0

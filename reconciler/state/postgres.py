@@ -62,6 +62,10 @@ class Database:
         self._lock = threading.Lock()
         self._sql: dict[str, str] = {}
         try:
+            # one direct connection first: a wrong password or host is reported at once
+            # (the pool would retry it quietly until its timeout), and it migrates
+            with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+                self._migrate(conn)
             self.pool = psycopg_pool.ConnectionPool(
                 dsn,
                 min_size=1,
@@ -72,14 +76,16 @@ class Database:
                 open=False,
             )
             self.pool.open(wait=True, timeout=15.0)
-        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+        except StateError:
+            raise
+        except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
             raise StateError(f"{where}: cannot connect ({scrub(exc, dsn)})") from None
+        except psycopg.Error as exc:  # e.g. no right to create the schema
+            raise StateError(f"{where}: cannot prepare the schema ({scrub(exc, dsn)})") from None
         except Exception as exc:  # a malformed DSN: psycopg's message may quote it
             raise StateError(
                 f"{where}: cannot connect (invalid connection string: {type(exc).__name__})"
             ) from None
-        with self.errors():
-            self._migrate()
 
     # --- lifetime: both stores share the pool ---------------------------------------------------
     def attach(self) -> Database:
@@ -170,31 +176,30 @@ class Database:
                 self._local.tx = None
 
     # --- migrations -----------------------------------------------------------------------------
-    def _migrate(self) -> None:
-        with self.pool.connection() as conn:
+    def _migrate(self, conn: psycopg.Connection[Any]) -> None:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"reconciler:{self.schema}",))
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            conn.execute(
+                self.q(
+                    "CREATE TABLE IF NOT EXISTS {s}.schema_version "
+                    "(one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one), version INTEGER NOT NULL)"
+                )
+            )
+        for migration in pending(MIGRATIONS, self._version(conn), self.where):
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"reconciler:{self.schema}",))
-                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                if self._version(conn) >= migration.version:
+                    continue  # another process migrated meanwhile
+                for statement in migration.statements:
+                    conn.execute(self.q(statement))
                 conn.execute(
                     self.q(
-                        "CREATE TABLE IF NOT EXISTS {s}.schema_version "
-                        "(one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one), version INTEGER NOT NULL)"
-                    )
+                        "INSERT INTO {s}.schema_version (one, version) VALUES (TRUE, %s) "
+                        "ON CONFLICT (one) DO UPDATE SET version = excluded.version"
+                    ),
+                    (migration.version,),
                 )
-            for migration in pending(MIGRATIONS, self._version(conn), self.where):
-                with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"reconciler:{self.schema}",))
-                    if self._version(conn) >= migration.version:
-                        continue  # another process migrated meanwhile
-                    for statement in migration.statements:
-                        conn.execute(self.q(statement))
-                    conn.execute(
-                        self.q(
-                            "INSERT INTO {s}.schema_version (one, version) VALUES (TRUE, %s) "
-                            "ON CONFLICT (one) DO UPDATE SET version = excluded.version"
-                        ),
-                        (migration.version,),
-                    )
 
     def _version(self, conn: psycopg.Connection[Any]) -> int:
         row = conn.execute(self.q("SELECT version FROM {s}.schema_version")).fetchone()

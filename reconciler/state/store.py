@@ -324,3 +324,22 @@ class SqliteStore:
             (customer,),
         )
         return (row[0], row[1], row[2], json.loads(row[3])) if row else None
+
+    # --- copying (state migrate, backup, restore: see transfer.py) ---------------------------
+    def dump_table(self, table: str, columns: tuple[str, ...], by_id: bool) -> list[tuple[Any, ...]]:
+        order = " ORDER BY id" if by_id else ""
+        return [tuple(r) for r in self._all(f"SELECT {', '.join(columns)} FROM {table}{order}")]  # noqa: S608
+
+    def load_tables(
+        self, data: dict[str, list[tuple[Any, ...]]], columns: dict[str, tuple[str, ...]]
+    ) -> None:
+        with self.batch(), self._mutex:
+            for table, rows in data.items():
+                cols = columns[table]
+                self._db.executemany(
+                    f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",  # noqa: S608
+                    rows,
+                )
+
+    def count_rows(self, table: str) -> int:
+        return int(self._one(f"SELECT count(*) FROM {table}")[0])  # noqa: S608

@@ -16,6 +16,7 @@ from typing import Any
 
 from reconciler.cli import main
 from reconciler.providers import files
+from reconciler.state.pgstore import PgStore
 from reconciler.state.store import SqliteStore
 
 
@@ -45,6 +46,7 @@ POINTS: dict[str, tuple[Any, str, bool]] = {
     "after-create-entry": (files.FileVault, "create_entry", True),
     "after-create-contact": (files.FileContacts, "create_contact", True),
     "inside-batch": (SqliteStore, "bump_serial", False),
+    "inside-batch-pg": (PgStore, "bump_serial", False),
     "after-send": (files.FileMailer, "send", True),
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import main
@@ -138,6 +139,7 @@ def test_a_wrongly_typed_live_field_fails_that_customer_only(quickstart: Path) -
     assert "customer fabrikam: 8 changes" in out
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # a corrupt state file
 def test_corrupt_state_and_plan_files_give_one_clear_line(quickstart: Path, tmp_path: Path) -> None:
     state = quickstart / ".reconciler" / "state.db"
     state.parent.mkdir()

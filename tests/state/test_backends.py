@@ -216,3 +216,41 @@ def _expire(store: object, customer: str) -> None:
         assert isinstance(store, SqliteStore)
         with store.batch():
             store._run("UPDATE leases SET expires_at=? WHERE customer=?", (past, customer))
+
+
+def test_a_newer_schema_is_refused(open_state: Open, backend: str) -> None:
+    first = open_state()
+    if backend == "postgres":
+        from reconciler.state.pgstore import PgStore
+
+        assert isinstance(first.store, PgStore)
+        first.store.db.write("UPDATE {s}.schema_version SET version = 99", ())
+    else:
+        from reconciler.state.store import SqliteStore
+
+        assert isinstance(first.store, SqliteStore)
+        with first.store.batch():
+            first.store._run("UPDATE meta SET value='99' WHERE key='schema'")
+    with pytest.raises(StateError, match="schema 99 is newer than this reconciler understands"):
+        open_state()
+
+
+def test_a_version_1_sqlite_file_is_migrated_keeping_its_data_and_locks(tmp_path: Path) -> None:
+    import sqlite3
+
+    from reconciler.state.sqlite_schema import MIGRATIONS
+    from reconciler.state.store import SqliteStore
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(str(path), isolation_level=None)
+    for statement in MIGRATIONS[0].statements:
+        db.execute(statement)
+    db.execute("INSERT INTO meta VALUES ('schema', '1')")
+    db.execute("INSERT INTO serials VALUES ('acme', 7)")
+    db.execute("INSERT INTO locks VALUES ('acme', 1, 'elsewhere', 'old apply', 100.0)")
+    db.close()
+    store = SqliteStore(path)
+    assert store.serial("acme") == 7
+    (lease,) = store.locks()
+    assert (lease.holder, lease.host, lease.epoch, lease.expires_at) == ("old apply", "elsewhere", 1, 160.0)
+    assert sqlite3.connect(str(path)).execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("2",)
