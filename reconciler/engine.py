@@ -79,13 +79,21 @@ class Engine:
 
     # --- plan ------------------------------------------------------------------------------
     def plan(
-        self, names: Sequence[str] = (), allow_mass_removal: bool = False, full_sync: bool = False
+        self,
+        names: Sequence[str] = (),
+        allow_mass_removal: bool = False,
+        full_sync: bool = False,
+        progress: Callable[[CustomerPlan], None] | None = None,
     ) -> Plan:
+        """`progress` is called (from the worker threads) as each customer is planned."""
         options = self.plan_options(allow_mass_removal)
         effs = self.customers(names)
 
         def one(eff: EffectiveCustomer) -> CustomerPlan:
-            return self.plan_one(eff, options, full_sync)
+            cp = self.plan_one(eff, options, full_sync)
+            if progress is not None:
+                progress(cp)
+            return cp
 
         graph = self.config.settings_doc.spec.connections.graph
         workers = graph.max_concurrent_tenants if graph is not None else MAX_WORKERS

@@ -46,7 +46,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from reconciler.config.models import DaemonTls
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.scheduler import Scheduler
-from reconciler.daemon.web.app import Daemon, build_app
+from reconciler.daemon.web.app import build_app
+from reconciler.daemon.web.common import Daemon
 from reconciler.daemon.web.framing import MAX_BODY
 from reconciler.errors import ReconcilerError, SecretError
 from reconciler.secrets import resolve
@@ -131,7 +132,7 @@ class DaemonHttpServer:
         tls: DaemonTls | None = None,
     ) -> None:
         self.scheduler, self.metrics = scheduler, metrics
-        self.app = build_app(Daemon(scheduler, metrics, tls is not None))
+        self.app = build_app(Daemon(scheduler, metrics, tls is not None, is_loopback(address[0])))
         context = _tls_context(tls, scheduler.source.root) if tls is not None else None
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.socket = socket.socket(family, socket.SOCK_STREAM)

@@ -15,6 +15,8 @@ consistent) once the grace period is over.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections import Counter
@@ -34,6 +36,7 @@ from reconciler.errors import LockHeldError, StalePlanError
 from reconciler.state.api import CustomerRecord
 
 DAEMON_HOLDER = "reconciler daemon"  # lock holder and run-history author
+PLAN_CHANGES_KEPT = 500  # changes of the last plan kept for the status page (counts cover all)
 
 
 class RunResult(StrEnum):
@@ -80,6 +83,7 @@ class RunReport:
     conflicts: tuple[Conflict, ...] = ()
     removals: tuple[str, ...] = ()
     used_override: float | None = None
+    plan: dict[str, Any] | None = None  # plan_summary() of the plan this run made, if any
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -108,7 +112,7 @@ def reconcile(ctx: RunContext) -> RunReport:
     engine = ctx.engine
     cplan = engine.plan_one(eff, engine.plan_options(allow_mass_removal=override_at is not None))
     removals = tuple(sorted(c.account_key for c in cplan.changes if c.kind is ChangeKind.REMOVE))
-    planned: dict[str, Any] = {"conflicts": cplan.conflicts}
+    planned: dict[str, Any] = {"conflicts": cplan.conflicts, "plan": plan_summary(cplan)}
 
     if cplan.status is Status.ERROR:
         return done(RunResult.ERROR, cplan.reason)
@@ -143,6 +147,41 @@ def reconcile(ctx: RunContext) -> RunReport:
             RunResult.ABANDONED, "the daemon is stopping; nothing applied", pending=len(cplan.changes)
         )
     return _apply(ctx, cplan, done, planned)
+
+
+def plan_summary(cplan: CustomerPlan) -> dict[str, Any]:
+    """What the status page and the API show of a run's plan: counts by kind, the
+    first PLAN_CHANGES_KEPT changes, every conflict (with its pin), warnings."""
+    return {
+        "status": cplan.status.value,
+        "reason": cplan.reason,
+        "serial": cplan.serial,
+        "counts": dict(Counter(c.kind.value for c in cplan.changes)),
+        "changes_total": len(cplan.changes),
+        "changes": [c.to_dict() for c in cplan.changes[:PLAN_CHANGES_KEPT]],
+        "conflicts": [c.to_dict() for c in cplan.conflicts],
+        "warnings": list(cplan.warnings),
+        "notes": list(cplan.notes),
+    }
+
+
+def history_entry(report: RunReport, rec: CustomerRecord, commit: str) -> dict[str, Any]:
+    """One line of a customer's run history: what ran, how long, and where (replica)."""
+    return {
+        "started": report.started,
+        "finished": report.finished,
+        "duration": round(report.duration, 3),
+        "result": report.result.value,
+        "message": report.message,
+        "applied": sum(report.applied.values()),
+        "failed": sum(report.failed.values()),
+        "pending": report.pending,
+        "conflicts": len(report.conflicts),
+        "commit": commit,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "quarantined": rec.quarantined,
+    }
 
 
 def _apply(

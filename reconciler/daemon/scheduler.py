@@ -31,6 +31,7 @@ from reconciler.daemon.runner import (
     RunContext,
     RunReport,
     RunResult,
+    history_entry,
     log_report,
     reconcile,
     record_after,
@@ -251,6 +252,9 @@ class Scheduler:
             prev = self.state.get(name)
             rec = record_after(prev, report, self._book(report, prev, ctx.customer, rules, commit, digest))
             self.state.save_run(rec)
+            self.state.add_history(name, history_entry(report, rec, commit))
+            if report.plan is not None:
+                self.state.put_record("plan", name, {"at": report.finished, "commit": commit, **report.plan})
             if report.used_override is not None:
                 self.state.clear_override(name, report.used_override)
             self.metrics.observe_run(report.result.value, report.duration, report.applied, report.failed)

@@ -27,6 +27,8 @@ from reconciler.state.api import RUN_COLUMNS as _RUN_COLUMNS
 from reconciler.state.api import CustomerRecord, Slot, column_value, record_from_row
 from reconciler.state.sqlite_schema import migrate
 
+HISTORY_KEPT = 100  # runs remembered per customer
+
 
 class DaemonState:
     """`DaemonStore` on the daemon tables of the SQLite state database; thread-safe."""
@@ -131,4 +133,59 @@ class DaemonState:
     def meta(self) -> dict[str, Any]:
         with self._mutex:
             rows = self._db.execute("SELECT key, value FROM daemon_meta").fetchall()
+        return {k: json.loads(v) for k, v in rows}
+
+    # --- run history -------------------------------------------------------------------------
+    def add_history(self, customer: str, entry: dict[str, Any], keep: int = HISTORY_KEPT) -> None:
+        with self._mutex:
+            self._db.execute(
+                "INSERT INTO daemon_history (customer, entry) VALUES (?, ?)",
+                (customer, json.dumps(entry, sort_keys=True)),
+            )
+            self._db.execute(
+                "DELETE FROM daemon_history WHERE customer=? AND id <= "
+                "(SELECT id FROM daemon_history WHERE customer=? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (customer, customer, keep),
+            )
+
+    def history(self, customer: str, limit: int = HISTORY_KEPT) -> list[dict[str, Any]]:
+        with self._mutex:
+            rows = self._db.execute(
+                "SELECT entry FROM daemon_history WHERE customer=? ORDER BY id DESC LIMIT ?",
+                (customer, limit),
+            ).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    # --- keyed records (last plans, sign-in sessions, notification and ticket bookkeeping) ----
+    def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
+        with self._mutex:
+            row = self._db.execute(
+                "SELECT value FROM daemon_records WHERE kind=? AND key=?", (kind, key)
+            ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put_record(self, kind: str, key: str, value: dict[str, Any] | None) -> None:
+        """Write (or, with None, delete) one record."""
+        with self._mutex:
+            if value is None:
+                self._db.execute("DELETE FROM daemon_records WHERE kind=? AND key=?", (kind, key))
+            else:
+                self._db.execute(
+                    "INSERT INTO daemon_records VALUES (?, ?, ?) "
+                    "ON CONFLICT(kind, key) DO UPDATE SET value=excluded.value",
+                    (kind, key, json.dumps(value, sort_keys=True)),
+                )
+
+    def add_record(self, kind: str, key: str, value: dict[str, Any]) -> bool:
+        """Write a record only if none exists (True); the one atomic claim replicas share."""
+        with self._mutex:
+            cur = self._db.execute(
+                "INSERT INTO daemon_records VALUES (?, ?, ?) ON CONFLICT(kind, key) DO NOTHING",
+                (kind, key, json.dumps(value, sort_keys=True)),
+            )
+        return cur.rowcount == 1
+
+    def records(self, kind: str) -> dict[str, dict[str, Any]]:
+        with self._mutex:
+            rows = self._db.execute("SELECT key, value FROM daemon_records WHERE kind=?", (kind,)).fetchall()
         return {k: json.loads(v) for k, v in rows}

@@ -61,4 +61,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             f"current TEXT NOT NULL DEFAULT '[]', stopped_at {_T}, PRIMARY KEY (ns, id))",
         ),
     ),
+    Migration(
+        2,
+        "daemon run history and keyed records (last plans, sessions, notifications)",
+        (
+            "CREATE TABLE {s}.daemon_history (id BIGSERIAL PRIMARY KEY, ns TEXT NOT NULL, "
+            "customer TEXT NOT NULL, entry TEXT NOT NULL)",
+            "CREATE INDEX daemon_history_customer ON {s}.daemon_history (ns, customer, id)",
+            "CREATE TABLE {s}.daemon_records (ns TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, "
+            "value TEXT NOT NULL, PRIMARY KEY (ns, kind, key))",
+        ),
+    ),
 )

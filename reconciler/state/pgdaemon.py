@@ -13,6 +13,7 @@ from typing import Any
 
 from reconciler.errors import StateError
 from reconciler.state.api import COLUMNS, RUN_COLUMNS, CustomerRecord, Slot, column_value, record_from_row
+from reconciler.state.daemon import HISTORY_KEPT
 from reconciler.state.postgres import Database
 
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM {{s}}.daemon_customers"  # noqa: S608 - constant columns
@@ -92,4 +93,58 @@ class PgDaemonStore:
 
     def meta(self) -> dict[str, Any]:
         rows = self.db.all("SELECT key, value FROM {s}.daemon_meta WHERE ns=%s", (self.ns,))
+        return {k: json.loads(v) for k, v in rows}
+
+    # --- run history -------------------------------------------------------------------------
+    def add_history(self, customer: str, entry: dict[str, Any], keep: int = HISTORY_KEPT) -> None:
+        with self.db.transaction():
+            self.db.write(
+                "INSERT INTO {s}.daemon_history (ns, customer, entry) VALUES (%s, %s, %s)",
+                (self.ns, customer, json.dumps(entry, sort_keys=True)),
+            )
+            self.db.write(
+                "DELETE FROM {s}.daemon_history WHERE ns=%s AND customer=%s AND id <= "
+                "(SELECT id FROM {s}.daemon_history WHERE ns=%s AND customer=%s ORDER BY id DESC "
+                "LIMIT 1 OFFSET %s)",
+                (self.ns, customer, self.ns, customer, keep),
+            )
+
+    def history(self, customer: str, limit: int = HISTORY_KEPT) -> list[dict[str, Any]]:
+        rows = self.db.all(
+            "SELECT entry FROM {s}.daemon_history WHERE ns=%s AND customer=%s ORDER BY id DESC LIMIT %s",
+            (self.ns, customer, limit),
+        )
+        return [json.loads(r[0]) for r in rows]
+
+    # --- keyed records -----------------------------------------------------------------------
+    def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
+        row = self.db.one(
+            "SELECT value FROM {s}.daemon_records WHERE ns=%s AND kind=%s AND key=%s", (self.ns, kind, key)
+        )
+        return json.loads(row[0]) if row else None
+
+    def put_record(self, kind: str, key: str, value: dict[str, Any] | None) -> None:
+        if value is None:
+            self.db.write(
+                "DELETE FROM {s}.daemon_records WHERE ns=%s AND kind=%s AND key=%s", (self.ns, kind, key)
+            )
+            return
+        self.db.write(
+            "INSERT INTO {s}.daemon_records VALUES (%s, %s, %s, %s) ON CONFLICT (ns, kind, key) "
+            "DO UPDATE SET value = excluded.value",
+            (self.ns, kind, key, json.dumps(value, sort_keys=True)),
+        )
+
+    def add_record(self, kind: str, key: str, value: dict[str, Any]) -> bool:
+        row = self.db.one(
+            "INSERT INTO {s}.daemon_records VALUES (%s, %s, %s, %s) ON CONFLICT (ns, kind, key) DO NOTHING "
+            "RETURNING 1",
+            (self.ns, kind, key, json.dumps(value, sort_keys=True)),
+        )
+        return row is not None
+
+    def records(self, kind: str) -> dict[str, dict[str, Any]]:
+        rows = self.db.all(
+            "SELECT key, value FROM {s}.daemon_records WHERE ns=%s AND kind=%s", (self.ns, kind)
+        )
         return {k: json.loads(v) for k, v in rows}

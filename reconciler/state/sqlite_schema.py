@@ -3,7 +3,8 @@
 Version 1 is the layout before migrations existed (its statements are
 idempotent, so a database from then is recognised as version 1). Version 2
 turns locks into leases with epochs and claim history
-and adds the daemon replica table.
+and adds the daemon replica table. Version 3 adds the daemon's run history and
+keyed records.
 """
 
 from __future__ import annotations
@@ -80,6 +81,17 @@ MIGRATIONS: tuple[Migration, ...] = (
                 id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, version TEXT NOT NULL,
                 started_at REAL NOT NULL, heartbeat REAL NOT NULL, current TEXT NOT NULL DEFAULT '[]',
                 stopped_at REAL)""",
+        ),
+    ),
+    Migration(
+        3,
+        "daemon run history and keyed records (last plans, sessions, notifications)",
+        (
+            """CREATE TABLE IF NOT EXISTS daemon_history (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, customer TEXT NOT NULL, entry TEXT NOT NULL)""",
+            "CREATE INDEX IF NOT EXISTS daemon_history_customer ON daemon_history (customer, id)",
+            """CREATE TABLE IF NOT EXISTS daemon_records (
+                kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, key))""",
         ),
     ),
 )

@@ -3,7 +3,7 @@
 `state migrate --to postgres|sqlite` and `state backup` / `state restore` use
 the same table list: every table of the logical schema, without the
 namespace column (a backup belongs to whichever namespace restores it) and
-without journal and run ids (PostgreSQL shares those sequences between
+without journal, run and history ids (PostgreSQL shares those sequences between
 namespaces; rows keep their order). Live-only tables (daemon replicas) are
 not copied. A target that already holds state is refused, and the row counts
 are checked after the copy, all inside one transaction on the target.
@@ -43,8 +43,10 @@ TABLES: dict[str, tuple[str, ...]] = {
     "runs": ("customer", "started_at", "finished_at", "result", "detail"),
     "daemon_customers": COLUMNS,
     "daemon_meta": ("key", "value"),
+    "daemon_history": ("customer", "entry"),
+    "daemon_records": ("kind", "key", "value"),
 }
-ORDERED = {"journal", "runs"}  # by id
+ORDERED = {"journal", "runs", "daemon_history"}  # by id
 
 
 class Tables(Protocol):

@@ -9,9 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import socket
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,37 +33,9 @@ from reconciler.providers.http import HttpApi, RetryPolicy
 from reconciler.state.daemon import DaemonState
 from reconciler.state.store import SqliteStore
 
-from .conftest import TOKEN, Rig, edit_yaml
+from .conftest import TOKEN, Live, Rig, edit_yaml
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@dataclass
-class Live:
-    url: str
-    scheduler: Scheduler
-    client: httpx.Client
-
-
-@pytest.fixture
-def live(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Live]:
-    monkeypatch.setenv("RECONCILER_TEST_TOKEN", TOKEN)
-    clock = SystemClock()
-    source = ConfigSource(config_dir, clock)
-    path = config_dir / source.config.settings_doc.spec.state.path
-    store, state, metrics = SqliteStore(path), DaemonState(path), DaemonMetrics()
-    sched = Scheduler(source, store, state, clock, metrics)
-    server = DaemonHttpServer(("127.0.0.1", 0), sched, metrics)
-    server.start()
-    loop = threading.Thread(target=sched.run_forever, daemon=True)
-    loop.start()
-    with httpx.Client(base_url=server.url, timeout=20) as client:
-        yield Live(server.url, sched, client)
-    sched.shutdown(5)
-    loop.join(5)
-    server.stop()
-    store.close()
-    state.close()
 
 
 def test_listen_address_parsing() -> None:

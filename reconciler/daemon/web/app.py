@@ -15,67 +15,26 @@ runs in its thread pool, never on the event loop.
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
-import re
-from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
-from reconciler.config.models import NAME_PATTERN
-from reconciler.daemon.metrics import DaemonMetrics
-from reconciler.daemon.scheduler import POLL_SECONDS, Scheduler, Stopping
+from reconciler.daemon.scheduler import POLL_SECONDS
+from reconciler.daemon.web import api, pages
+from reconciler.daemon.web.actions import run_action, wait_seconds
+from reconciler.daemon.web.common import Daemon, bearer_matches, configured_token, daemon_of, json_response
 from reconciler.daemon.web.framing import BodyFraming
-from reconciler.errors import SecretError, StateError
-from reconciler.secrets import resolve
+from reconciler.errors import SecretError
 
 log = logging.getLogger("reconciler.daemon.http")
-MAX_WAIT_SECONDS = 300.0
 STALL_SECONDS = 3 * POLL_SECONDS + 60.0
-_NAME = re.compile(NAME_PATTERN)
-
-
-@dataclass(frozen=True)
-class Daemon:
-    """What the endpoints reach: the running scheduler and its metrics."""
-
-    scheduler: Scheduler
-    metrics: DaemonMetrics
-    tls: bool = False
-
-
-def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    data = (json.dumps(body, sort_keys=True) + "\n").encode()
-    return Response(data, status, headers, media_type="application/json")
-
-
-def daemon_of(request: Request) -> Daemon:
-    daemon: Daemon = request.app.state.daemon
-    return daemon
-
-
-def configured_token(daemon: Daemon) -> SecretStr | None:
-    """The bearer token, resolved now; None when none is configured. SecretError when
-    it is configured but cannot be read (logged by the caller, never echoed)."""
-    ref = daemon.scheduler.settings.token
-    if ref is None:
-        return None
-    return resolve(ref, daemon.scheduler.source.root, "daemon token")
-
-
-def bearer_matches(request: Request, token: SecretStr) -> bool:
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    expected = token.get_secret_value().encode()
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected)
 
 
 def authorize(request: Request) -> Response | None:
@@ -114,71 +73,53 @@ def metrics(request: Request) -> Response:
 
 
 def customer_action(request: Request) -> Response:
+    if request.path_params["action"] not in ("reconcile", "override"):
+        return json_response(404, {"error": "not found"})
     refusal = authorize(request)
     if refusal is not None:
         return refusal
     name, action = request.path_params["name"], request.path_params["action"]
-    return run_action(request, name, action, f"http {request.client.host if request.client else '-'}")
-
-
-def run_action(request: Request, name: str, action: str, by: str) -> Response:
-    """Queue an import now (or an override, then import now) for `name`."""
-    sched = daemon_of(request).scheduler
-    valid = _NAME.match(name) is not None
-    if not valid or name not in sched.customers():
-        return json_response(404, {"error": f"unknown customer {name!r}" if valid else "unknown customer"})
-    try:
-        req = sched.override(name, by) if action == "override" else sched.request(name, by)
-    except Stopping:
-        return json_response(503, {"error": "the daemon is stopping"})
-    except StateError as exc:
-        return json_response(409, {"error": str(exc)})
-    wait = wait_seconds(request.query_params.get("wait", "0"))
-    if wait and req.done.wait(wait) and req.report is not None:
-        return json_response(200, req.report.to_dict())
-    return json_response(202, {"customer": name, "queued": True, "action": action})
-
-
-def wait_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        return 0.0
-    if value != value:  # NaN
-        return 0.0
-    return max(0.0, min(value, MAX_WAIT_SECONDS))
+    by = f"http {request.client.host if request.client else '-'}"
+    status, body = run_action(
+        daemon_of(request), name, action, by, wait_seconds(request.query_params.get("wait", "0"))
+    )
+    return json_response(status, body)
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
-    # a known path with another method is "not found" for GET/POST (as before), 405 otherwise
     status = exc.status_code if isinstance(exc, HTTPException) else 500
-    if status in (404, 405):
-        if request.method in ("GET", "HEAD", "POST"):
-            return json_response(404, {"error": "not found"})
-        return json_response(405, {"error": "method not allowed"})
+    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+    allowed = {m.strip() for m in headers.get("Allow", "").split(",") if m.strip()}
+    if status == 405 and allowed == {"POST"} and request.method in ("GET", "HEAD"):
+        status, headers = 404, {}  # a GET of an action is "not found", as it always was
+    if status == 404:
+        return json_response(404, {"error": "not found"})
+    if status == 405:
+        return json_response(405, {"error": "method not allowed"}, headers)
     return json_response(status, {"error": exc.detail if isinstance(exc, HTTPException) else "error"})
 
 
-def routes() -> list[Route]:
+async def internal_error(request: Request, exc: Exception) -> Response:
+    log.error("http %s %s: internal error: %s", request.method, request.url.path, type(exc).__name__)
+    return json_response(500, {"error": "internal error"}, {"Connection": "close"})
+
+
+def routes() -> list[BaseRoute]:
     return [
+        *api.routes(),
+        *pages.routes(),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
-        Route("/customers/{name}/{action:str}", customer_action_route, methods=["POST"]),
+        Route("/customers/{name}/{action:str}", customer_action, methods=["POST"]),
     ]
-
-
-def customer_action_route(request: Request) -> Response:
-    if request.path_params["action"] not in ("reconcile", "override"):
-        return json_response(404, {"error": "not found"})
-    return customer_action(request)
 
 
 def build_app(daemon: Daemon) -> Starlette:
     app = Starlette(
         routes=routes(),
         middleware=[Middleware(BodyFraming)],
-        exception_handlers={HTTPException: not_found},
+        exception_handlers={HTTPException: not_found, Exception: internal_error},
     )
     app.state.daemon = daemon
     return app
