@@ -136,8 +136,8 @@ def serve(config_dir: Path, address: tuple[str, int] = ("127.0.0.1", 0)) -> Iter
     """The daemon for real: scheduler loop in a thread (real clock), listener on loopback."""
     clock = SystemClock()
     source = ConfigSource(config_dir, clock)
-    path = config_dir / source.config.settings_doc.spec.state.path
-    store, state, metrics = SqliteStore(path), DaemonState(path), DaemonMetrics()
+    backend = open_state(source.config)
+    store, state, metrics = backend.store, backend.daemon, DaemonMetrics()
     sched = Scheduler(source, store, state, clock, metrics)
     server = DaemonHttpServer(address, sched, metrics, sched.settings.tls)
     server.start()
