@@ -253,4 +253,6 @@ def test_a_version_1_sqlite_file_is_migrated_keeping_its_data_and_locks(tmp_path
     assert store.serial("acme") == 7
     (lease,) = store.locks()
     assert (lease.holder, lease.host, lease.epoch, lease.expires_at) == ("old apply", "elsewhere", 1, 160.0)
-    assert sqlite3.connect(str(path)).execute("SELECT value FROM meta WHERE key='schema'").fetchone() == (str(len(MIGRATIONS)),)
+    assert sqlite3.connect(str(path)).execute("SELECT value FROM meta WHERE key='schema'").fetchone() == (
+        str(len(MIGRATIONS)),
+    )
