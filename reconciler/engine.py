@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from reconciler.apply.executor import CustomerResult
+from reconciler.apply.lease import HeldLease
 from reconciler.apply.protocol import ApplyContext, apply_one, unexpected
 from reconciler.config import ConfigSet
 from reconciler.config.models import Source
@@ -129,7 +130,7 @@ class Engine:
         return PlanOptions(allow_mass_removal, spec.welcome_email.subject, template)
 
     # --- apply -----------------------------------------------------------------------------
-    def check_fresh(self, plan: Plan) -> None:
+    def check_fresh(self, plan: Plan, held: HeldLease | None = None) -> None:
         """Before applying a saved plan: the config it was made from, and each
         customer's state serial. A customer whose state moved while someone holds
         its lease is reported as busy with that holder, not as stale."""
@@ -142,7 +143,7 @@ class Engine:
             if current == cp.serial:
                 continue
             holder = self.in_flight().get(cp.customer)
-            if holder is not None:
+            if holder is not None and not (held is not None and holder.epoch == held.lease.epoch):
                 raise LockHeldError(held_message(cp.customer, holder, time.time(), not holder.alive))
             raise StalePlanError(
                 f"{cp.customer}: state changed since this plan was made (serial {cp.serial} -> {current}); plan again"
@@ -159,12 +160,14 @@ class Engine:
         progress: Callable[[str, int], Callable[[int], None]] | None = None,
         allow_mass_removal: bool = False,
         stop: threading.Event | None = None,
+        held: HeldLease | None = None,
     ) -> list[CustomerResult]:
         """Apply each customer's planned changes, one at a time, by the protocol in
         apply/protocol.py (lease, freshness and guards again, fenced batches).
         `stop` ends the apply at the next change boundary; customers not reached
-        are `stopped` with nothing applied."""
-        self.check_fresh(plan)
+        are `stopped` with nothing applied. `held`: a lease the caller holds already
+        (a daemon run takes its customer's lease before planning)."""
+        self.check_fresh(plan, held)
         effs = {e.name: e for e in self.customers()}
         ctx = ApplyContext(
             self.store,
@@ -174,6 +177,7 @@ class Engine:
             allow_mass_removal,
             progress,
             stop,
+            held,
         )
         return [apply_one(ctx, cp, effs.get(cp.customer)) for cp in plan.customers if cp.applicable]
 

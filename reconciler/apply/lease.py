@@ -50,6 +50,11 @@ class HeldLease:
     def customer(self) -> str:
         return self._lease.customer
 
+    @property
+    def lost(self) -> bool:
+        with self._mutex:
+            return bool(self._lost)
+
     def check(self) -> None:
         """Raise LeaseLostError when this lease may no longer be ours."""
         with self._mutex:
@@ -105,6 +110,11 @@ class FencedStore:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
+
+    @property
+    def lost(self) -> bool:
+        with self._mutex:
+            return bool(self._lost)
 
     def check(self) -> None:
         self.held.check()

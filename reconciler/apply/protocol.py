@@ -52,6 +52,7 @@ class ApplyContext:
     allow_mass_removal: bool = False
     progress: Progress | None = None
     stop: threading.Event | None = None
+    held: HeldLease | None = None  # a lease the caller holds already (a daemon run: from its claim)
 
 
 def replica_id() -> str:
@@ -64,17 +65,23 @@ def apply_one(ctx: ApplyContext, cp: CustomerPlan, eff: EffectiveCustomer | None
     if ctx.stop is not None and ctx.stop.is_set():
         return CustomerResult(name, outcome=ApplyOutcome.STOPPED)
     started = time.time()
-    try:
-        lease = ctx.store.lock(name, ctx.holder)
-    except LockHeldError as exc:  # another apply or a daemon replica owns this customer
-        return CustomerResult(name, error=str(exc), outcome=ApplyOutcome.BUSY)
-    except ReconcilerError as exc:  # the state database is away
-        return CustomerResult(name, error=str(exc), outcome=ApplyOutcome.FAILED)
-    held = HeldLease(ctx.store, lease)
+    own = ctx.held is None or ctx.held.customer != name
+    if not own:
+        assert ctx.held is not None
+        held = ctx.held
+    else:
+        try:
+            lease = ctx.store.lock(name, ctx.holder)
+        except LockHeldError as exc:  # another apply or a daemon replica owns this customer
+            return CustomerResult(name, error=str(exc), outcome=ApplyOutcome.BUSY)
+        except ReconcilerError as exc:  # the state database is away
+            return CustomerResult(name, error=str(exc), outcome=ApplyOutcome.FAILED)
+        held = HeldLease(ctx.store, lease)
     try:
         result = _under_lease(ctx, cp, eff, FencedStore(ctx.store, held))
     finally:
-        held.close()
+        if own:
+            held.close()
     if result.outcome not in (ApplyOutcome.BUSY, ApplyOutcome.REFUSED):  # nothing was attempted
         _record(ctx, cp, result, started, held)
     return result

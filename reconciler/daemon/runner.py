@@ -27,6 +27,7 @@ from enum import StrEnum
 from typing import Any
 
 from reconciler.apply.executor import ApplyOutcome, CustomerResult
+from reconciler.apply.lease import HeldLease
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.core.plan import ChangeKind, Conflict, CustomerPlan, Plan, Status
 from reconciler.daemon.clock import Clock
@@ -67,6 +68,7 @@ class RunContext:
     stopping: threading.Event
     abandon: threading.Event
     holder: str = DAEMON_HOLDER
+    held: HeldLease | None = None  # the customer's lease, claimed before planning
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,7 @@ def _apply(
         results = engine.apply(
             plan,
             holder=ctx.holder,
+            held=ctx.held,
             allow_mass_removal="used_override" in planned,
             stop=ctx.abandon,
         )

@@ -19,14 +19,18 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
+from reconciler.apply.lease import HeldLease
 from reconciler.config.models import DaemonSettings
 from reconciler.config.resolve import EffectiveCustomer, effective_customers
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.configsource import ConfigSource
 from reconciler.daemon.logs import event
 from reconciler.daemon.metrics import DaemonMetrics
+from reconciler.daemon.replicas import ReplicaRole
 from reconciler.daemon.runner import (
+    DAEMON_HOLDER,
     Bookkeeping,
     RunContext,
     RunReport,
@@ -38,7 +42,8 @@ from reconciler.daemon.runner import (
 )
 from reconciler.daemon.schedule import RetryRules, after_run, first_due, interval_seconds, shortened
 from reconciler.engine import Engine
-from reconciler.state.api import CustomerRecord, DaemonStore, Slot, StateStore
+from reconciler.state.api import CustomerRecord, DaemonStore, Lease, Slot, StateStore
+from reconciler.state.leasetext import held_message
 
 POLL_SECONDS = 10.0  # longest sleep: config edits and CLI overrides are noticed this fast
 HEARTBEAT_SECONDS = 10.0
@@ -54,8 +59,10 @@ class Request:
 
     customer: str
     by: str
+    at: float = 0.0  # when it was asked (the scheduler's clock)
     done: threading.Event = field(default_factory=threading.Event)
     report: RunReport | None = None
+    elsewhere: dict[str, Any] | None = None  # the run another replica made (its history entry)
 
 
 @dataclass
@@ -64,6 +71,7 @@ class _Job:
     request: Request | None
     done: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
+    held: HeldLease | None = None
 
 
 class Scheduler:
@@ -89,7 +97,9 @@ class Scheduler:
         self._effs: tuple[str, dict[str, EffectiveCustomer]] = ("", {})
         self._beat_written = float("-inf")
         self._commit_written: str | None = None
+        self._error_written: str | None = None
         self._started_at = clock.now()
+        self.role = ReplicaRole(store, state, clock)
         for rec in state.all().values():
             metrics.record(rec)
         metrics.config_valid.set(1)
@@ -111,6 +121,7 @@ class Scheduler:
         self._reap()
         if self.stopping.is_set():
             return 0.0
+        self.role.tick(self.in_flight())
         self._refresh_config()
         self._write_heartbeat()
         now = self.clock.now()
@@ -134,8 +145,15 @@ class Scheduler:
                 wake_at = min(wake_at, when)
         due.sort()
         capacity = max(0, settings.max_in_flight - len(busy))
-        for _, name in due[:capacity]:
-            self._start(name, effs[name], rules)
+        for name in requested:  # due now in the shared schedule, whichever replica claims it
+            self.state.set_next_run(name, now)
+        names = [n for _, n in due]
+        # claims: due, not leased by anyone, taken with the lease (StateStore.claim_due)
+        leases = self.store.claim_due(names, now, capacity, DAEMON_HOLDER) if names and capacity else []
+        for lease in leases:
+            self._start(lease.customer, effs[lease.customer], rules, lease)
+        claimed = {lease.customer for lease in leases}
+        self._unclaimed([n for n in names[: capacity + len(requested)] if n not in claimed], effs, rules)
         self.metrics.in_flight.set(len(self._jobs))
         return max(0.0, wake_at - now)
 
@@ -172,7 +190,10 @@ class Scheduler:
         self.metrics.config_valid.set(0 if self.source.error else 1)
         if self.source.error and self.source.error != before:
             self.metrics.config_reload_errors.inc()
-        if self.source.error != before:
+        if not self.role.is_leader:  # the fleet's config facts are the leader's chore
+            return
+        if self.source.error != self._error_written:
+            self._error_written = self.source.error
             self.state.put_meta("config_error", self.source.error or None)
         if self.source.commit != self._commit_written:
             self._commit_written = self.source.commit
@@ -204,7 +225,7 @@ class Scheduler:
         with self._lock:
             req = self._requests.get(customer)
             if req is None:
-                req = self._requests[customer] = Request(customer, by)
+                req = self._requests[customer] = Request(customer, by, self.clock.now())
         event(
             logging.INFO, "reconcile.requested", f"{customer}: import now requested", customer=customer, by=by
         )
@@ -233,24 +254,48 @@ class Scheduler:
             req.done.set()
 
     # --- runs ------------------------------------------------------------------------------------
-    def _start(self, name: str, eff: EffectiveCustomer, rules: RetryRules) -> None:
+    def _start(self, name: str, eff: EffectiveCustomer, rules: RetryRules, lease: Lease) -> None:
         engine = Engine(self.source.config, self.store)
-        rec = self.state.get(name)
+        held = HeldLease(self.store, lease)  # renewed until the run's bookkeeping is written
+        try:
+            rec = self.state.get(name)
+        except Exception:
+            held.close()
+            raise
         commit, digest = self.source.commit, self.source.config.digest
-        ctx = RunContext(engine, eff, rec, self.clock, self.stopping, self.abandon)
+        ctx = RunContext(engine, eff, rec, self.clock, self.stopping, self.abandon, held=held)
         with self._lock:  # a request arriving from now on waits for this run to end
-            job = self._jobs[name] = _Job(name, self._requests.pop(name, None))
+            job = self._jobs[name] = _Job(name, self._requests.pop(name, None), held=held)
         job.thread = threading.Thread(
             target=self._run, args=(job, ctx, rules, commit, digest), name=f"reconcile {name}", daemon=True
         )
         job.thread.start()
 
     def _run(self, job: _Job, ctx: RunContext, rules: RetryRules, commit: str, digest: str) -> None:
-        name = job.customer
         try:
             report = self._reconcile(ctx)
+            if ctx.held is not None and ctx.held.lost:  # the customer is another holder's now
+                log_report(report, CustomerRecord(job.customer))
+                if job.request is not None:
+                    job.request.report = report
+                return
+            self._book_run(job.request, report, ctx.customer, rules, commit, digest)
+        finally:
+            if ctx.held is not None:
+                ctx.held.close()  # after the bookkeeping: a claim elsewhere sees the next run time
+            if job.request is not None:
+                job.request.done.set()
+            job.done.set()
+            self.wake.set()
+
+    def _book_run(
+        self, request: Request | None, report: RunReport, eff: EffectiveCustomer, rules: RetryRules,
+        commit: str, digest: str,
+    ) -> None:  # fmt: skip
+        name = eff.name
+        try:
             prev = self.state.get(name)
-            rec = record_after(prev, report, self._book(report, prev, ctx.customer, rules, commit, digest))
+            rec = record_after(prev, report, self._book(report, prev, eff, rules, commit, digest))
             self.state.save_run(rec)
             self.state.add_history(name, history_entry(report, rec, commit))
             if report.plan is not None:
@@ -260,15 +305,47 @@ class Scheduler:
             self.metrics.observe_run(report.result.value, report.duration, report.applied, report.failed)
             self.metrics.record(rec)
             log_report(report, rec)
-            if job.request is not None:
-                job.request.report = report
+            if request is not None:
+                request.report = report
         except Exception:  # bookkeeping failed (state store): say so, keep the daemon alive
             logging.getLogger("reconciler.daemon").exception("%s: run bookkeeping failed", name)
-        finally:
-            if job.request is not None:
-                job.request.done.set()
-            job.done.set()
-            self.wake.set()
+
+    def _unclaimed(self, names: list[str], effs: dict[str, EffectiveCustomer], rules: RetryRules) -> None:
+        """Due customers this replica could not claim. Held by a person's apply (or CI):
+        a BUSY run, retried soon, as before replicas. Held by another replica, or run
+        meanwhile: theirs; a waiting import-now request gets that run's result."""
+        if not names:
+            return
+        leases = {lease.customer: lease for lease in self.store.locks()}
+        now = self.clock.now()
+        for name in names:
+            lease = leases.get(name)
+            with self._lock:
+                req = self._requests.get(name)
+            if lease is not None and lease.holder != DAEMON_HOLDER:
+                if req is not None:
+                    with self._lock:
+                        self._requests.pop(name, None)
+                report = RunReport(
+                    name,
+                    RunResult.BUSY,
+                    held_message(name, lease, time.time(), not lease.alive),
+                    now,
+                    now,
+                    0.0,
+                )
+                self._book_run(req, report, effs[name], rules, self.source.commit, self.source.config.digest)
+                if req is not None:
+                    req.done.set()
+                continue
+            if req is None:
+                continue
+            newest = self.state.history(name, 1)
+            if newest and float(newest[0].get("started", 0.0)) >= req.at:
+                with self._lock:
+                    self._requests.pop(name, None)
+                req.elsewhere = {"customer": name, **newest[0]}
+                req.done.set()
 
     def _reconcile(self, ctx: RunContext) -> RunReport:
         try:
@@ -317,7 +394,14 @@ class Scheduler:
     # --- shutdown --------------------------------------------------------------------------------
     def shutdown(self, grace: float, abandon_wait: float = 10.0) -> list[str]:
         """Stop taking work; let runs finish for `grace` seconds, then stop them
-        between two changes; release what is still held. Returns abandoned customers."""
+        between two changes; release what is still held (customers, leadership).
+        Returns abandoned customers."""
+        try:
+            return self._shutdown(grace, abandon_wait)
+        finally:
+            self.role.close()
+
+    def _shutdown(self, grace: float, abandon_wait: float) -> list[str]:
         self.stop()
         with self._lock:
             pending = list(self._requests.values())
@@ -339,6 +423,10 @@ class Scheduler:
         if self.drain(abandon_wait):
             return []
         stuck = self.in_flight()
+        with self._lock:
+            helds = [j.held for j in self._jobs.values() if j.held is not None]
+        for held in helds:
+            held.close()  # stop renewing: its lease is released (and fences the stuck thread)
         for name in stuck:
             self.store.unlock(name)
         event(

@@ -17,14 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from reconciler.apply.lease import HeldLease
 from reconciler.daemon.clock import Clock, SystemClock
 from reconciler.daemon.configsource import ConfigSource, GitRepo
 from reconciler.daemon.listener import DaemonHttpServer, parse_listen
 from reconciler.daemon.logs import configure, event
 from reconciler.daemon.metrics import DaemonMetrics
+from reconciler.daemon.replicas import exclusive
 from reconciler.daemon.scheduler import Scheduler
 from reconciler.errors import ReconcilerError
-from reconciler.state.backend import open_state
+from reconciler.state.backend import StateBackend, open_state
 
 ABANDON_SECONDS = 10.0
 
@@ -46,6 +48,11 @@ def run(options: DaemonOptions, clock: Clock | None = None) -> int:
     spec = source.config.settings_doc.spec
     backend = open_state(source.config)
     store, state = backend.store, backend.daemon
+    try:  # SQLite: one daemon per state file; PostgreSQL: any number of replicas
+        only = exclusive(store) if backend.settings.backend == "sqlite" else None
+    except ReconcilerError:
+        backend.close()
+        raise
     metrics = DaemonMetrics()
     scheduler = Scheduler(source, store, state, clock, metrics)
     listen = options.listen or spec.daemon.listen
@@ -53,10 +60,10 @@ def run(options: DaemonOptions, clock: Clock | None = None) -> int:
         server = DaemonHttpServer(parse_listen(listen), scheduler, metrics, spec.daemon.tls)
         server.start()
     except (ValueError, OSError) as exc:
-        backend.close()
+        _close(backend, only)
         raise ReconcilerError(f"cannot listen on {listen}: {exc}") from None
     except ReconcilerError:
-        backend.close()
+        _close(backend, only)
         raise
     _on_signals(scheduler)
     event(
@@ -83,8 +90,14 @@ def run(options: DaemonOptions, clock: Clock | None = None) -> int:
         logging.shutdown()
         sys.stderr.flush()
         os._exit(0)
-    backend.close()
+    _close(backend, only)
     return 0
+
+
+def _close(backend: StateBackend, only: HeldLease | None) -> None:
+    if only is not None:
+        only.close()
+    backend.close()
 
 
 def _on_signals(scheduler: Scheduler) -> None:

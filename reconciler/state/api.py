@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
@@ -142,12 +143,28 @@ class StateStore(Protocol):
         ...
 
     def break_lock(self, customer: str, force: bool = False) -> Lease | None: ...
-    def locks(self) -> list[Lease]: ...
+    def locks(self) -> list[Lease]:
+        """The customers' live leases (not the daemon's own: the leader, the one-daemon lease)."""
+        ...
+
+    def lease_of(self, name: str) -> Lease | None:
+        """The live lease on `name` (a customer, LEADER or DAEMON), if someone holds it."""
+        ...
+
     def claims(self, customer: str) -> list[Claim]: ...
+
+    def claim_due(self, candidates: Sequence[str], now: float, limit: int, holder: str) -> list[Lease]:
+        """Daemon replicas: take the leases of up to `limit` of `candidates` (in their
+        order) that are still due at `now` in the shared schedule and held by no one;
+        others' rows are skipped, never waited for (FOR UPDATE SKIP LOCKED)."""
+        ...
 
     # run history (R19)
     def record_run(self, customer: str, started: float, result: str, detail: dict[str, Any]) -> None: ...
     def last_run(self, customer: str) -> RunRow | None: ...
+    def prune_runs(self, keep: int) -> int:
+        """Drop all but the newest `keep` runs of every customer; returns how many went."""
+        ...
 
 
 # --- the daemon's bookkeeping ------------------------------------------------------------------
@@ -222,6 +239,41 @@ def record_from_row(row: tuple[Any, ...]) -> CustomerRecord:
     return CustomerRecord(**kw)
 
 
+@dataclass(frozen=True)
+class Replica:
+    """One `reconciler daemon` process on this state, as its heartbeat says."""
+
+    id: str  # host:pid
+    host: str
+    pid: int
+    version: str
+    started_at: float
+    heartbeat: float
+    current: tuple[str, ...] = ()  # customers it is running now
+    stopped_at: float | None = None
+
+    def live(self, now: float, stale_after: float) -> bool:
+        return self.stopped_at is None and now - self.heartbeat < stale_after
+
+
+def replica_row(r: Replica) -> tuple[Any, ...]:
+    return (
+        r.id,
+        r.host,
+        r.pid,
+        r.version,
+        r.started_at,
+        r.heartbeat,
+        json.dumps(list(r.current)),
+        r.stopped_at,
+    )
+
+
+def replica_from_row(row: tuple[Any, ...]) -> Replica:
+    rid, host, pid, version, started, beat, current, stopped = row
+    return Replica(rid, host, int(pid), version, started, beat, tuple(json.loads(current or "[]")), stopped)
+
+
 class DaemonStore(Protocol):
     """Schedules, run bookkeeping and overrides per customer; daemon-wide facts."""
 
@@ -237,6 +289,10 @@ class DaemonStore(Protocol):
 
     def put_meta(self, key: str, value: Any) -> None: ...
     def meta(self) -> dict[str, Any]: ...
+
+    # daemon replicas: one row each, written by its heartbeat
+    def beat(self, replica: Replica) -> None: ...
+    def replicas(self) -> list[Replica]: ...
 
     # run history per customer, newest first; the oldest beyond `keep` are dropped
     def add_history(self, customer: str, entry: dict[str, Any], keep: int = 100) -> None: ...

@@ -24,7 +24,15 @@ from typing import Any
 from reconciler.errors import StateError
 from reconciler.state.api import COLUMNS as _COLUMNS
 from reconciler.state.api import RUN_COLUMNS as _RUN_COLUMNS
-from reconciler.state.api import CustomerRecord, Slot, column_value, record_from_row
+from reconciler.state.api import (
+    CustomerRecord,
+    Replica,
+    Slot,
+    column_value,
+    record_from_row,
+    replica_from_row,
+    replica_row,
+)
 from reconciler.state.sqlite_schema import migrate
 
 HISTORY_KEPT = 100  # runs remembered per customer
@@ -189,3 +197,18 @@ class DaemonState:
         with self._mutex:
             rows = self._db.execute("SELECT key, value FROM daemon_records WHERE kind=?", (kind,)).fetchall()
         return {k: json.loads(v) for k, v in rows}
+
+    # --- replicas ----------------------------------------------------------------------------
+    def beat(self, replica: Replica) -> None:
+        with self._mutex:
+            self._db.execute(
+                "INSERT INTO replicas VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                "heartbeat=excluded.heartbeat, current=excluded.current, stopped_at=excluded.stopped_at, "
+                "version=excluded.version",
+                replica_row(replica),
+            )
+
+    def replicas(self) -> list[Replica]:
+        with self._mutex:
+            rows = self._db.execute("SELECT * FROM replicas ORDER BY id").fetchall()
+        return [replica_from_row(r) for r in rows]

@@ -12,7 +12,17 @@ import json
 from typing import Any
 
 from reconciler.errors import StateError
-from reconciler.state.api import COLUMNS, RUN_COLUMNS, CustomerRecord, Slot, column_value, record_from_row
+from reconciler.state.api import (
+    COLUMNS,
+    RUN_COLUMNS,
+    CustomerRecord,
+    Replica,
+    Slot,
+    column_value,
+    record_from_row,
+    replica_from_row,
+    replica_row,
+)
 from reconciler.state.daemon import HISTORY_KEPT
 from reconciler.state.postgres import Database
 
@@ -148,3 +158,20 @@ class PgDaemonStore:
             "SELECT key, value FROM {s}.daemon_records WHERE ns=%s AND kind=%s", (self.ns, kind)
         )
         return {k: json.loads(v) for k, v in rows}
+
+    # --- replicas ----------------------------------------------------------------------------
+    def beat(self, replica: Replica) -> None:
+        self.db.write(
+            "INSERT INTO {s}.replicas VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (ns, id) DO UPDATE "
+            "SET heartbeat = excluded.heartbeat, current = excluded.current, stopped_at = excluded.stopped_at, "
+            "version = excluded.version",
+            (self.ns, *replica_row(replica)),
+        )
+
+    def replicas(self) -> list[Replica]:
+        rows = self.db.all(
+            "SELECT id, host, pid, version, started_at, heartbeat, current, stopped_at FROM {s}.replicas "
+            "WHERE ns=%s ORDER BY id",
+            (self.ns,),
+        )
+        return [replica_from_row(r) for r in rows]

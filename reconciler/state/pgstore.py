@@ -14,7 +14,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -240,9 +240,44 @@ class PgStore:
 
     def locks(self) -> list[Lease]:
         rows = self.db.all(
-            "SELECT {lease} FROM {s}.leases WHERE ns=%s AND holder<>'' ORDER BY customer", (self.ns,)
+            "SELECT {lease} FROM {s}.leases WHERE ns=%s AND holder<>'' AND customer NOT LIKE '@%%' "
+            "ORDER BY customer",
+            (self.ns,),
         )
         return [Lease(*r) for r in rows]
+
+    def claim_due(self, candidates: Sequence[str], now: float, limit: int, holder: str) -> list[Lease]:
+        """Rows another replica is claiming right now are skipped, not waited for; a
+        customer is claimed only with its lease, in the same transaction."""
+        if not candidates or limit <= 0:
+            return []
+        out: list[Lease] = []
+        with self.db.transaction():
+            for name in candidates:  # a customer the schedule has not seen yet is due
+                self.db.write(
+                    "INSERT INTO {s}.daemon_customers (ns, customer) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                    (self.ns, name),
+                )
+            rows = self.db.all(
+                "SELECT customer FROM {s}.daemon_customers WHERE ns=%s AND customer = ANY(%s) "
+                "AND (next_run_at IS NULL OR next_run_at <= %s) FOR UPDATE SKIP LOCKED",
+                (self.ns, list(candidates), now),
+            )
+            due = {r[0] for r in rows}
+            for name in candidates:
+                if len(out) >= limit:
+                    break
+                if name not in due:
+                    continue
+                try:
+                    out.append(self.lock(name, holder))
+                except LockHeldError:
+                    continue
+        return out
+
+    def lease_of(self, name: str) -> Lease | None:
+        current, _ = self._lease_row(name)
+        return current if current is not None and current.holder else None
 
     def claims(self, customer: str) -> list[Claim]:
         rows = self.db.all(
@@ -279,6 +314,15 @@ class PgStore:
             "VALUES (%s, %s, %s, %s, %s, %s)",
             (self.ns, customer, started, time.time(), result, json.dumps(detail, sort_keys=True)),
         )
+
+    def prune_runs(self, keep: int) -> int:
+        rows = self.db.all(
+            "DELETE FROM {s}.runs WHERE id IN (SELECT id FROM (SELECT id, row_number() OVER "
+            "(PARTITION BY customer ORDER BY id DESC) AS n FROM {s}.runs WHERE ns=%s) AS r WHERE n > %s) "
+            "RETURNING id",
+            (self.ns, keep),
+        )
+        return len(rows)
 
     def last_run(self, customer: str) -> RunRow | None:
         row = self.db.one(

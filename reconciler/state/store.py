@@ -27,7 +27,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -289,7 +289,28 @@ class SqliteStore:
             return current
 
     def locks(self) -> list[Lease]:
-        return [Lease(*r) for r in self._all("SELECT * FROM leases WHERE holder<>'' ORDER BY customer")]
+        rows = self._all("SELECT * FROM leases WHERE holder<>'' AND customer NOT LIKE '@%' ORDER BY customer")
+        return [Lease(*r) for r in rows]
+
+    def lease_of(self, name: str) -> Lease | None:
+        current = self._lease_row(name)
+        return current if current is not None and current.holder else None
+
+    def claim_due(self, candidates: Sequence[str], now: float, limit: int, holder: str) -> list[Lease]:
+        """One transaction: SQLite has one writer, so nothing else can claim meanwhile."""
+        out: list[Lease] = []
+        with self.batch():
+            for name in candidates:
+                if len(out) >= limit:
+                    break
+                row = self._one("SELECT next_run_at FROM daemon_customers WHERE customer=?", (name,))
+                if row is not None and row[0] is not None and row[0] > now:
+                    continue  # another run moved it on since the caller read the schedule
+                try:
+                    out.append(self.lock(name, holder))
+                except LockHeldError:
+                    continue
+        return out
 
     def claims(self, customer: str) -> list[Claim]:
         rows = self._all("SELECT * FROM lease_claims WHERE customer=? ORDER BY epoch", (customer,))
@@ -317,6 +338,15 @@ class SqliteStore:
                 "INSERT INTO runs (customer, started_at, finished_at, result, detail) VALUES (?, ?, ?, ?, ?)",
                 (customer, started, time.time(), result, json.dumps(detail, sort_keys=True)),
             )
+
+    def prune_runs(self, keep: int) -> int:
+        with self.batch():
+            cur = self._run(
+                "DELETE FROM runs WHERE id IN (SELECT id FROM (SELECT id, row_number() OVER "
+                "(PARTITION BY customer ORDER BY id DESC) AS n FROM runs) WHERE n > ?)",
+                (keep,),
+            )
+        return int(cur.rowcount)
 
     def last_run(self, customer: str) -> RunRow | None:
         row = self._one(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import main
@@ -213,3 +214,25 @@ def test_real_daemon_against_the_graph_simulator(tmp_path: Path) -> None:
         assert all(sim.identity.client_secret not in line for line in d.lines)
     finally:
         sim.stop()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_second_daemon_on_one_state_file_is_refused_naming_the_first(config_dir: Path) -> None:
+    """SQLite state is one machine's file: one daemon. (PostgreSQL state: replicas, see
+    tests/daemon/test_replicas.py.) Before, the second started silently and status
+    said "not running" while the first was alive."""
+    with running_daemon(config_dir) as first:
+        env = {**os.environ, "RECONCILER_TEST_TOKEN": TOKEN}
+        second = subprocess.run(
+            [str(EXE), "daemon", "-c", str(config_dir), "--listen", "127.0.0.1:0"],
+            capture_output=True, text=True, env=env, timeout=30,
+        )  # fmt: skip
+        assert second.returncode == 1, second.stderr
+        (line,) = [x for x in second.stderr.splitlines() if x.strip()]
+        assert "another reconciler daemon runs on this state" in line
+        assert f"pid {first.proc.pid}" in line and "Traceback" not in second.stderr
+        code, _ = first.terminate()
+    assert code == 0
+    # the first one is gone: a new daemon starts
+    with running_daemon(config_dir) as again:
+        assert again.terminate()[0] == 0
