@@ -14,18 +14,19 @@ import click
 
 from reconciler.apply.executor import ApplyOutcome, CustomerResult
 from reconciler.cli.common import config_dir_option
+from reconciler.cli.jsonout import emit
 from reconciler.cli.progress import reading
+from reconciler.cli.selection import chosen, customer_option, exclude_option
 from reconciler.config import load_valid_config
+from reconciler.config.resolve import effective_customers
 from reconciler.core.plan import Plan, Status
 from reconciler.core.render import render_json, render_markdown, render_text
+from reconciler.core.words import count
 from reconciler.engine import Engine
 from reconciler.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_REFUSED, ReconcilerError
 
 format_option = click.option(
     "--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True
-)
-customer_option = click.option(
-    "--customer", "customers", multiple=True, help="Only this customer (repeatable)."
 )
 
 
@@ -74,6 +75,7 @@ def plan_exit_code(plan: Plan, detailed: bool) -> int:
 @click.command()
 @config_dir_option
 @customer_option
+@exclude_option
 @click.option(
     "-o", "--out", "out", type=click.Path(path_type=Path, dir_okay=False), help="Save the plan for apply."
 )
@@ -86,6 +88,7 @@ def plan(
     ctx: click.Context,
     config_dir: Path,
     customers: tuple[str, ...],
+    excluded: tuple[str, ...],
     out: Path | None,
     fmt: str,
     detailed_exitcode: bool,
@@ -94,7 +97,8 @@ def plan(
 ) -> None:
     """Show what apply would change, per customer. Changes nothing."""
     engine = Engine.open(load_valid_config(config_dir))
-    result = plan_with_progress(engine, customers, allow_mass_removal, full_sync)
+    names = chosen(effective_customers(engine.config), customers, excluded)
+    result = plan_with_progress(engine, names, allow_mass_removal, full_sync)
     click.echo(render(result, fmt), nl=False)
     if out is not None:
         save_plan(result, out)
@@ -109,32 +113,47 @@ def plan(
 @config_dir_option
 @click.argument("planfile", required=False, type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @customer_option
+@exclude_option
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--allow-mass-removal", is_flag=True, help="Apply removals beyond the safety threshold.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one document with the result of every change (needs a PLANFILE or --auto-approve).",
+)
 @click.pass_context
 def apply(
     ctx: click.Context,
     config_dir: Path,
     planfile: Path | None,
     customers: tuple[str, ...],
+    excluded: tuple[str, ...],
     auto_approve: bool,
     allow_mass_removal: bool,
+    fmt: str,
 ) -> None:
     """Apply a saved PLANFILE exactly, or plan now, show it and ask first."""
+    if fmt == "json" and planfile is None and not auto_approve:
+        raise ReconcilerError("--format json cannot ask for confirmation: give a PLANFILE or --auto-approve")
     engine = Engine.open(load_valid_config(config_dir))
+    names = chosen(effective_customers(engine.config), customers, excluded)
     if planfile is not None:
         the_plan = load_plan(planfile)
-        if customers:
+        if names:
             the_plan = Plan(
                 the_plan.config_digest,
                 the_plan.created_at,
-                tuple(cp for cp in the_plan.customers if cp.customer in customers),
+                tuple(cp for cp in the_plan.customers if cp.customer in names),
                 the_plan.selected,
             )
         engine.check_fresh(the_plan)
     else:
-        the_plan = plan_with_progress(engine, customers, allow_mass_removal)
-        click.echo(render(the_plan, "text"), nl=False)
+        the_plan = plan_with_progress(engine, names, allow_mass_removal)
+        if fmt == "text":
+            click.echo(render(the_plan, "text"), nl=False)
         if the_plan.summary().has_changes and not auto_approve:
             if not sys.stdin.isatty():
                 raise ReconcilerError(
@@ -144,10 +163,16 @@ def apply(
                 click.echo("Nothing applied.")
                 ctx.exit(EXIT_OK)
     if not the_plan.summary().has_changes:
-        click.echo("Nothing to apply.")
+        if fmt == "json":
+            emit("apply", apply_document(the_plan, []))
+        else:
+            click.echo("Nothing to apply.")
         ctx.exit(plan_exit_code(the_plan, False))
     with _progress() as progress:
         results = engine.apply(the_plan, progress=progress, allow_mass_removal=allow_mass_removal)
+    if fmt == "json":
+        emit("apply", apply_document(the_plan, results))
+        ctx.exit(_exit_code(the_plan, results))
     ctx.exit(_report(the_plan, results))
 
 
@@ -172,21 +197,48 @@ def _progress() -> Iterator[Callable[[str, int], Callable[[int], None]] | None]:
             bar.__exit__(None, None, None)
 
 
-def _report(the_plan: Plan, results: list[CustomerResult]) -> int:
+def _exit_code(the_plan: Plan, results: list[CustomerResult]) -> int:
     code = plan_exit_code(the_plan, False)
+    for r in results:
+        if r.error or r.failed:
+            refused = r.outcome is ApplyOutcome.REFUSED
+            code = EXIT_REFUSED if (r.error and refused) or code == EXIT_REFUSED else EXIT_ERROR
+    return code
+
+
+def apply_document(the_plan: Plan, results: list[CustomerResult]) -> dict[str, Any]:
+    """`apply --format json`: per customer, every change with its outcome."""
+    return {
+        "config_digest": the_plan.config_digest,
+        "customers": [
+            {
+                "customer": r.customer,
+                "error": r.error,
+                "outcome": r.outcome.value,
+                "refused": r.outcome is ApplyOutcome.REFUSED,
+                "busy": r.outcome is ApplyOutcome.BUSY,
+                "stopped": r.stopped,
+                "changes": [{**o.change.to_dict(), "ok": o.ok, "message": o.message} for o in r.outcomes],
+            }
+            for r in results
+        ],
+        "applied": sum(len(r.succeeded) for r in results),
+        "failed": sum(len(r.failed) for r in results),
+    }
+
+
+def _report(the_plan: Plan, results: list[CustomerResult]) -> int:
     for r in results:
         if r.error:
             click.echo(f"{r.customer}: not applied: {r.error}", err=True)
-            refused = r.outcome is ApplyOutcome.REFUSED
-            code = EXIT_REFUSED if refused or code == EXIT_REFUSED else EXIT_ERROR
             continue
         click.echo(f"{r.customer}: {len(r.succeeded)} applied, {len(r.failed)} failed")
         for o in r.failed:
             click.echo(f"  failed: {o.change.kind.value} {o.change.label}: {o.message}", err=True)
-            code = EXIT_REFUSED if code == EXIT_REFUSED else EXIT_ERROR
+    code = _exit_code(the_plan, results)
     done = sum(len(r.succeeded) for r in results)
     failed = sum(len(r.failed) for r in results)
-    click.echo(f"Apply complete: {done} changes applied, {failed} failed.")
+    click.echo(f"Apply complete: {count(done, 'change')} applied, {failed} failed.")
     return code
 
 

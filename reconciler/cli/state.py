@@ -1,15 +1,19 @@
-"""CLI: `state list` and `state unlock`."""
+"""CLI: `state list` and `state unlock`; `state migrate/backup/restore` come from statecopy.py."""
 
 from __future__ import annotations
 
-import json
+import time
 from pathlib import Path
 from typing import Any
 
 import click
 
 from reconciler.cli.common import config_dir_option
+from reconciler.cli.jsonout import emit, format_option
+from reconciler.cli.selection import chosen, customer_option, exclude_option
 from reconciler.config import load_valid_config
+from reconciler.config.resolve import effective_customers
+from reconciler.core.words import count
 from reconciler.engine import Engine
 
 
@@ -20,12 +24,15 @@ def state() -> None:
 
 @state.command("list")
 @config_dir_option
-@click.option("--customer", "customers", multiple=True)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def list_(config_dir: Path, customers: tuple[str, ...], fmt: str) -> None:
+@customer_option
+@exclude_option
+@format_option
+def list_(config_dir: Path, customers: tuple[str, ...], excluded: tuple[str, ...], fmt: str) -> None:
     """Managed accounts and their links, per customer."""
     engine = Engine.open(load_valid_config(config_dir))
-    names = list(customers) or [e.name for e in engine.customers()]
+    names = [
+        e.name for e in engine.customers(chosen(effective_customers(engine.config), customers, excluded))
+    ]
     data: list[dict[str, Any]] = []
     for name in names:
         managed = engine.store.load(name)
@@ -43,10 +50,10 @@ def list_(config_dir: Path, customers: tuple[str, ...], fmt: str) -> None:
             }
         )
     if fmt == "json":
-        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        emit("state", {"customers": data})
         return
     for c in data:
-        click.echo(f"customer {c['customer']} (serial {c['serial']}): {len(c['accounts'])} accounts")
+        click.echo(f"customer {c['customer']} (serial {c['serial']}): {count(len(c['accounts']), 'account')}")
         for a in c["accounts"]:
             linked = ", ".join(f"{k}={v}" for k, v in sorted(a["links"].items()))
             flags = [f for f in ("self_serve", "password_remember", "password_sync") if a[f]]
@@ -62,16 +69,30 @@ def list_(config_dir: Path, customers: tuple[str, ...], fmt: str) -> None:
 @state.command()
 @config_dir_option
 @click.option("--customer", required=True)
-@click.option("--force", is_flag=True, help="Break the lock even if its holder still runs.")
+@click.option("--force", is_flag=True, help="Break the lease even if its holder still runs.")
 def unlock(config_dir: Path, customer: str, force: bool) -> None:
-    """Break a customer's lock left by a process that is gone."""
+    """Break a customer's lease (left by a process that is gone, or, with --force, a live one)."""
     engine = Engine.open(load_valid_config(config_dir))
     info = engine.store.break_lock(customer, force)
+    if info is None:
+        click.echo(f"{customer}: no lock held")
+        return
     click.echo(
-        f"{customer}: no lock held"
-        if info is None
-        else f"{customer}: broke the lock of pid {info.pid} on {info.host}"
+        f"{customer}: broke the lease of {info.describe(time.time())}, epoch {info.epoch}; "
+        + (
+            "if that process still runs, its next commit, record create or welcome email is refused"
+            if info.alive
+            else "its process is gone"
+        )
     )
 
 
+def _add_copies() -> None:
+    from reconciler.cli.statecopy import backup, migrate, restore
+
+    for command in (migrate, backup, restore):
+        state.add_command(command)
+
+
+_add_copies()
 COMMANDS = (state,)

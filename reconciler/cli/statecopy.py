@@ -1,4 +1,5 @@
-"""CLI: `state migrate`, `state backup` and `state restore` (copies of the whole state)."""
+"""CLI: `state migrate`, `state backup` and `state restore` (copies of the whole state);
+added to the `state` group by cli/state.py."""
 
 from __future__ import annotations
 
@@ -8,14 +9,13 @@ from typing import cast
 import click
 
 from reconciler.cli.common import config_dir_option
-from reconciler.cli.state import state
 from reconciler.config import load_valid_config
 from reconciler.config.models import SecretRef, StateSettings
 from reconciler.state.backend import StateBackend, namespace_of, open_backend, open_state
 from reconciler.state.transfer import Tables, copy, load, read_backup, write_backup
 
 
-@state.command()
+@click.command()
 @config_dir_option
 @click.option("--to", "to", type=click.Choice(["postgres", "sqlite"]), required=True)
 @click.option(
@@ -64,7 +64,7 @@ def migrate(config_dir: Path, to: str, dsn_env: str, schema: str, path: str) -> 
     )
 
 
-@state.command()
+@click.command()
 @config_dir_option
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 def backup(config_dir: Path, file: Path) -> None:
@@ -77,7 +77,7 @@ def backup(config_dir: Path, file: Path) -> None:
     click.echo(f"{file}: backed up {copied.describe()} from {source.description}")
 
 
-@state.command()
+@click.command()
 @config_dir_option
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 def restore(config_dir: Path, file: Path) -> None:
@@ -93,6 +93,3 @@ def restore(config_dir: Path, file: Path) -> None:
 
 def _tables(backend: StateBackend) -> Tables:
     return cast(Tables, backend.store)  # both stores implement the copy methods
-
-
-COMMANDS = ()

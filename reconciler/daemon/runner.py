@@ -30,6 +30,7 @@ from reconciler.apply.executor import ApplyOutcome, CustomerResult
 from reconciler.apply.lease import HeldLease
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.core.plan import ChangeKind, Conflict, CustomerPlan, Plan, Status
+from reconciler.core.words import count
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.logs import event
 from reconciler.engine import Engine
@@ -136,7 +137,7 @@ def reconcile(ctx: RunContext) -> RunReport:
         if unseen:
             return done(
                 RunResult.BLOCKED,
-                f"the plan now removes {len(unseen)} account(s) the override did not approve "
+                f"the plan now removes {count(len(unseen), 'account')} the override did not approve "
                 f"(first: {unseen[0]}); review the plan and override again",
                 pending=len(cplan.changes),
                 removals=removals,

@@ -15,6 +15,7 @@ from reconciler.errors import StateError
 from reconciler.state.api import (
     COLUMNS,
     RUN_COLUMNS,
+    CustomerBrief,
     CustomerRecord,
     Replica,
     Slot,
@@ -57,6 +58,17 @@ class PgDaemonStore:
             (self.ns,),
         )
         return {r[0]: Slot(r[1], r[2], r[3]) for r in rows}
+
+    def briefs(self) -> list[CustomerBrief]:
+        """Every customer in one query, lists counted by PostgreSQL."""
+        rows = self.db.all(
+            "SELECT customer, next_run_at, last_started_at, last_finished_at, last_result, last_message, "
+            "last_success_at, last_commit, changes_applied, changes_pending, json_array_length(conflicts::json), "
+            "failures, quarantined, blocked_reason, blocked_since, json_array_length(blocked_removals::json), "
+            "override_at IS NOT NULL FROM {s}.daemon_customers WHERE ns=%s",
+            (self.ns,),
+        )
+        return [CustomerBrief._make(r) for r in rows]
 
     def save_run(self, record: CustomerRecord) -> None:
         values = [column_value(name, getattr(record, name)) for name in RUN_COLUMNS]
