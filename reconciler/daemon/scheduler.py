@@ -46,6 +46,7 @@ from reconciler.state.api import CustomerRecord, DaemonStore, Lease, Slot, State
 from reconciler.state.leasetext import held_message
 
 POLL_SECONDS = 10.0  # longest sleep: config edits and CLI overrides are noticed this fast
+CLAIM_POLL_SECONDS = 5.0  # a due customer leased elsewhere is tried again this soon
 HEARTBEAT_SECONDS = 10.0
 
 
@@ -153,7 +154,10 @@ class Scheduler:
         for lease in leases:
             self._start(lease.customer, effs[lease.customer], rules, lease)
         claimed = {lease.customer for lease in leases}
-        self._unclaimed([n for n in names[: capacity + len(requested)] if n not in claimed], effs, rules)
+        unclaimed = [n for n in names[: capacity + len(requested)] if n not in claimed]
+        if unclaimed:  # held elsewhere: ask again soon, a dead holder's lease expires
+            self._unclaimed(unclaimed, effs, rules)
+            wake_at = min(wake_at, now + CLAIM_POLL_SECONDS)
         self.metrics.in_flight.set(len(self._jobs))
         return max(0.0, wake_at - now)
 
@@ -314,8 +318,6 @@ class Scheduler:
         """Due customers this replica could not claim. Held by a person's apply (or CI):
         a BUSY run, retried soon, as before replicas. Held by another replica, or run
         meanwhile: theirs; a waiting import-now request gets that run's result."""
-        if not names:
-            return
         leases = {lease.customer: lease for lease in self.store.locks()}
         now = self.clock.now()
         for name in names:

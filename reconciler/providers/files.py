@@ -18,6 +18,7 @@ same format from real systems.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import tempfile
@@ -359,8 +360,15 @@ class FileMailer:
         msg["X-Reconciler"] = marker_text(mail.marker)
         msg.set_content(mail.body)
         self.outbox.mkdir(parents=True, exist_ok=True)
-        name = mail.marker.replace("/", "_").replace(":", "_") + ".eml"
-        (self.outbox / name).write_bytes(bytes(msg))
+        stem = mail.marker.replace("/", "_").replace(":", "_")
+        # like a mailbox: a second send of one email is a second message, never hidden
+        for n in itertools.count(1):
+            try:
+                with (self.outbox / (f"{stem}.eml" if n == 1 else f"{stem}.{n}.eml")).open("xb") as out:
+                    out.write(bytes(msg))
+                return
+            except FileExistsError:
+                continue
 
 
 def _last_id(ids: Iterable[str]) -> int:

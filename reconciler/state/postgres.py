@@ -15,6 +15,7 @@ and scrubbed of anything that looks like a password all the same.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -28,6 +29,11 @@ import psycopg_pool
 from reconciler.errors import StateError
 from reconciler.state.migrations import pending
 from reconciler.state.pg_schema import MIGRATIONS
+
+# psycopg's pool logs every failed reconnect (several lines, with the server's address);
+# the store turns the failure into one StateError line for the customer at hand
+if logging.getLogger("psycopg.pool").level == logging.NOTSET:
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
 NOW = "extract(epoch from clock_timestamp())"  # the database's clock: one clock for every replica
 LEASE = "customer, pid, host, holder, acquired_at, renewed_at, expires_at, epoch"
