@@ -5,6 +5,7 @@ daemon` replicas on it and to count what ended up in the integrations."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -177,7 +178,7 @@ def overlapping(claims_by_customer: dict[str, list[Claim]]) -> list[str]:
     """Epochs of one customer that wrote after the next epoch was acquired."""
     bad: list[str] = []
     for name, cs in claims_by_customer.items():
-        for a, b in zip(cs, cs[1:], strict=False):
+        for a, b in itertools.pairwise(cs):
             if a.last_write_at is not None and a.last_write_at > b.acquired_at:
                 bad.append(f"{name}: epoch {a.epoch} wrote at {a.last_write_at} after epoch {b.epoch} began")
     return bad

@@ -160,7 +160,8 @@ def test_dropped_connections_and_a_postgresql_restart_under_an_apply(
                 stderr=err_file,
                 text=True,
             )
-            _wait(lambda: bool(_held(root)) or apply.poll() is not None, 120, "the apply's lease")
+            running = apply
+            _wait(lambda: bool(_held(root)) or running.poll() is not None, 120, "the apply's lease")  # noqa: B023
             if disrupt == "drop":
                 deadline = time.monotonic() + 3
                 while time.monotonic() < deadline and apply.poll() is None:
