@@ -7,19 +7,16 @@ import time
 from pathlib import Path
 
 import click
-import yaml
 
 from reconciler.cli.common import config_dir_option
 from reconciler.cli.jsonout import emit
-from reconciler.config import ConfigSet, load_valid_config
-from reconciler.config.load import config_files
-from reconciler.config.models import SettingsDoc
+from reconciler.config import load_valid_config
 from reconciler.config.resolve import effective_customers
 from reconciler.core.words import count
 from reconciler.daemon import service
 from reconciler.daemon.status import StatusInputs, collect, render_text
 from reconciler.errors import ConfigError, ReconcilerError
-from reconciler.state.backend import open_backend, open_state
+from reconciler.state.backend import open_backend, open_state, settings_only
 
 
 @click.command()
@@ -54,7 +51,7 @@ def status(config_dir: Path, fmt: str) -> None:
         # the daemon keeps running the last valid config; status must still work
         problem = f"{count(len(exc.problems), 'problem')}: " + "; ".join(str(p) for p in exc.problems[:5])
         customers = {}
-        settings = _settings_only(config_dir)
+        settings = settings_only(config_dir)
     else:
         settings = config.settings_doc
     namespace = settings.spec.state.namespace or settings.metadata.name
@@ -68,24 +65,6 @@ def status(config_dir: Path, fmt: str) -> None:
         emit("status", data)
     else:
         click.echo(render_text(data, now, str(config_dir)), nl=False)
-
-
-def _settings_only(config_dir: Path) -> SettingsDoc:
-    """The Settings document alone (to find the state) when the rest of the config is
-    invalid; the defaults when it cannot be read either."""
-    for path in config_files(config_dir):
-        try:
-            docs = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
-            continue
-        for doc in docs:
-            if isinstance(doc, dict) and doc.get("kind") == "Settings":
-                try:
-                    settings = SettingsDoc.model_validate(doc)
-                except ValueError:
-                    break
-                return settings
-    return ConfigSet(config_dir, None).settings_doc
 
 
 @click.command()

@@ -88,9 +88,9 @@ def unlock(config_dir: Path, customer: str, force: bool) -> None:
 
 
 def _add_copies() -> None:
-    from reconciler.cli.statecopy import backup, migrate, restore
+    from reconciler.cli.statecopy import backend_, backup, migrate, restore
 
-    for command in (migrate, backup, restore):
+    for command in (migrate, backup, restore, backend_):
         state.add_command(command)
 
 

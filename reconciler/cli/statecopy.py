@@ -11,7 +11,7 @@ import click
 from reconciler.cli.common import config_dir_option
 from reconciler.config import load_valid_config
 from reconciler.config.models import SecretRef, StateSettings
-from reconciler.state.backend import StateBackend, namespace_of, open_backend, open_state
+from reconciler.state.backend import StateBackend, namespace_of, open_backend, open_state, settings_only
 from reconciler.state.transfer import Tables, copy, load, read_backup, write_backup
 
 
@@ -89,6 +89,14 @@ def restore(config_dir: Path, file: Path) -> None:
     finally:
         target.close()
     click.echo(f"{file}: restored {copied.describe()} into {target.description}")
+
+
+@click.command("backend")
+@config_dir_option
+def backend_(config_dir: Path) -> None:
+    """Print where the state lives: `sqlite` or `postgres` (CI uses it to skip the state
+    artifact when the state is shared); never the DSN."""
+    click.echo(settings_only(config_dir).spec.state.backend)  # works while the rest is invalid
 
 
 def _tables(backend: StateBackend) -> Tables:

@@ -12,8 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from reconciler.config import ConfigSet
-from reconciler.config.models import SettingsSpec, StateSettings
+from reconciler.config.load import config_files
+from reconciler.config.models import SettingsDoc, SettingsSpec, StateSettings
 from reconciler.errors import ReconcilerError, StateError
 from reconciler.state.api import DaemonStore, StateStore
 
@@ -33,6 +36,24 @@ class StateBackend:
 def namespace_of(config: ConfigSet) -> str:
     state = config.settings_doc.spec.state
     return state.namespace or config.settings_doc.metadata.name
+
+
+def settings_only(config_dir: Path) -> SettingsDoc:
+    """The Settings document alone (to find the state) when the rest of the config is
+    invalid; the defaults when it cannot be read either."""
+    for path in config_files(config_dir):
+        try:
+            docs = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
+        for doc in docs:
+            if isinstance(doc, dict) and doc.get("kind") == "Settings":
+                try:
+                    settings = SettingsDoc.model_validate(doc)
+                except ValueError:
+                    break
+                return settings
+    return ConfigSet(config_dir, None).settings_doc
 
 
 def open_state(config: ConfigSet, must_exist: bool = False) -> StateBackend:
