@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -99,6 +100,7 @@ def plan(
     engine = Engine.open(load_valid_config(config_dir))
     names = chosen(effective_customers(engine.config), customers, excluded)
     result = plan_with_progress(engine, names, allow_mass_removal, full_sync)
+    _in_flight_notes(engine, result)
     click.echo(render(result, fmt), nl=False)
     if out is not None:
         save_plan(result, out)
@@ -225,6 +227,21 @@ def apply_document(the_plan: Plan, results: list[CustomerResult]) -> dict[str, A
         "applied": sum(len(r.succeeded) for r in results),
         "failed": sum(len(r.failed) for r in results),
     }
+
+
+def _in_flight_notes(engine: Engine, the_plan: Plan) -> None:
+    """A customer being applied right now (a daemon, CI, a person): say so first, on
+    stderr; this plan may be stale by the time it is applied."""
+    held = engine.in_flight()
+    now = time.time()
+    for cp in the_plan.customers:
+        lease = held.get(cp.customer)
+        if lease is not None:
+            click.echo(
+                f"note: {cp.customer} is being applied right now by {lease.describe(now)}; "
+                "this plan may be stale before it is applied",
+                err=True,
+            )
 
 
 def _report(the_plan: Plan, results: list[CustomerResult]) -> int:
