@@ -146,7 +146,7 @@ def takeover(work: Path) -> dict[str, Any]:
             [str(EXE), "daemon", "-c", str(root), "--listen", "127.0.0.1:0"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        )
         for _ in range(3)
     ]
     backend = open_state(load_valid_config(root))
