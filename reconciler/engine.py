@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from reconciler.apply.executor import CustomerResult
 from reconciler.apply.lease import HeldLease
 from reconciler.apply.protocol import ApplyContext, apply_one, unexpected
+from reconciler.apply.rebuild import rebuild_customer
 from reconciler.config import ConfigSet
 from reconciler.config.models import Source
 from reconciler.config.resolve import EffectiveCustomer, effective_customers
@@ -183,6 +184,30 @@ class Engine:
             held,
         )
         return [apply_one(ctx, cp, effs.get(cp.customer)) for cp in plan.customers if cp.applicable]
+
+    def rebuild(self, names: Sequence[str] = (), holder: str = "reconciler state rebuild") -> list[str]:
+        """`state rebuild` (#12): re-adopt each customer's accounts and links from the
+        markers on its records; one line per customer (an error names it)."""
+        lines: list[str] = []
+        for eff in self.customers(names):
+            try:
+                self.store.lock(eff.name, holder)
+            except LockHeldError as exc:
+                lines.append(str(exc))
+                continue
+            try:
+                providers = self.providers(eff)
+                try:
+                    live = read_live(providers, eff, full_sync=True)
+                finally:
+                    providers.close()
+                report = rebuild_customer(eff, live, self.store)
+                lines += [report.line(), *(f"{eff.name}: warning: {w}" for w in report.warnings)]
+            except ReconcilerError as exc:
+                lines.append(f"{eff.name}: not rebuilt: {exc}")
+            finally:
+                self.store.unlock(eff.name)
+        return lines
 
 
 def scope_for(eff: EffectiveCustomer, full_sync: bool) -> DirectoryScope:

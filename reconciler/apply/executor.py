@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from reconciler.apply.lease import check_lease
@@ -220,7 +220,7 @@ def _send_welcome(
 ) -> None:
     if providers.mailer is None:
         raise ProviderError(customer, "no mailer configured for welcome emails")
-    with store.batch():
+    with store.batch(durable=True):  # R16: a power loss must not forget that the send began
         store.set_welcome(customer, change.account_key, WelcomeStatus.PENDING)
         store.bump_serial(customer)
     check_lease(store)  # R16: `pending` is committed under our epoch; nothing is sent after a takeover
@@ -232,7 +232,7 @@ def _send_welcome(
             store.set_welcome(customer, change.account_key, WelcomeStatus.DUE)
             store.bump_serial(customer)
         raise
-    with store.batch():
+    with store.batch(durable=True):
         store.set_welcome(customer, change.account_key, WelcomeStatus.SENT)
         store.bump_serial(customer)
 
@@ -247,6 +247,7 @@ class _Creates:
 
     def __init__(self, customer: str, providers: CustomerProviders, store: StateStore) -> None:
         self.customer, self.providers, self.store = customer, providers, store
+        self.lineage = store.lineage()  # written beside the marker: which state created it (#12)
         self.earlier: dict[tuple[str, str], list[int]] = {}
         for j in store.journal_pending(customer):
             self.earlier.setdefault((j.op, j.marker), []).append(j.id)
@@ -275,7 +276,11 @@ class _Creates:
                     if record_id is None:
                         check_lease(self.store)  # journalled under our epoch; still ours?
                     try:
-                        found.append(record_id if record_id is not None else _create(change, self.providers))
+                        found.append(
+                            record_id
+                            if record_id is not None
+                            else _create(change, self.providers, self.lineage)
+                        )
                         errors.append("")
                     except ProviderError as exc:
                         found.append(None)
@@ -309,14 +314,15 @@ class _Creates:
         return self.own[change.integration].get(change.marker)
 
 
-def _create(change: CreateRecord, providers: CustomerProviders) -> str:
-    if isinstance(change.request, NewPasswordEntry):
+def _create(change: CreateRecord, providers: CustomerProviders, lineage: str) -> str:
+    request = replace(change.request, lineage=lineage)
+    if isinstance(request, NewPasswordEntry):
         if providers.vault is None:
             raise ProviderError(change.label, "no password manager provider")
-        return providers.vault.create_entry(change.request).id
+        return providers.vault.create_entry(request).id
     if providers.contacts is None:
         raise ProviderError(change.label, "no PSA provider")
-    return providers.contacts.create_contact(change.request).id
+    return providers.contacts.create_contact(request).id
 
 
 def _own_records(change: CreateRecord, providers: CustomerProviders) -> dict[str, str]:

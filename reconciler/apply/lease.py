@@ -120,9 +120,9 @@ class FencedStore:
         self.held.check()
 
     @contextmanager
-    def batch(self, fence: Lease | None = None) -> Iterator[None]:
+    def batch(self, fence: Lease | None = None, durable: bool = False) -> Iterator[None]:
         self.held.check()
-        with self._store.batch(fence or self.held.lease):
+        with self._store.batch(fence or self.held.lease, durable):
             yield
 
     def journal_open(self, customer: str, op: str, marker: str, fence: Lease | None = None) -> int:

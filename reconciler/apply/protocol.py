@@ -24,13 +24,15 @@ import os
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from reconciler.apply.executor import ApplyOutcome, CustomerResult, apply_customer
 from reconciler.apply.lease import FencedStore, HeldLease
 from reconciler.config.resolve import EffectiveCustomer
-from reconciler.core.plan import ChangeKind, CustomerPlan
+from reconciler.core.guards import recreate_guard
+from reconciler.core.plan import ChangeKind, CustomerPlan, RecreateRecord
 from reconciler.core.planning import removal_guard
 from reconciler.errors import LockHeldError, ReconcilerError
 from reconciler.providers.base import CustomerProviders
@@ -126,7 +128,12 @@ def _recheck(
         return "the customer is paused (R10)"
     if ctx.allow_mass_removal:
         return None
-    return removal_guard(eff.safety, store.count_accounts(cp.customer), cp.count(ChangeKind.REMOVE))
+    refusal = removal_guard(eff.safety, store.count_accounts(cp.customer), cp.count(ChangeKind.REMOVE))
+    recreating = Counter(c.integration for c in cp.changes if isinstance(c, RecreateRecord))
+    if refusal is None and recreating:
+        linked = Counter(kind for _key, kind in store.load(cp.customer).links)
+        refusal = recreate_guard(eff.safety, dict(linked), dict(recreating))
+    return refusal
 
 
 def _record(

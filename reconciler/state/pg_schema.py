@@ -72,4 +72,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             "value TEXT NOT NULL, PRIMARY KEY (ns, kind, key))",
         ),
     ),
+    Migration(
+        3,
+        "the state's lineage per namespace (#12), adopted lineages, detached links",
+        (
+            "CREATE TABLE {s}.meta (ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, "
+            "PRIMARY KEY (ns, key))",
+            "CREATE TABLE {s}.detached (ns TEXT NOT NULL, customer TEXT NOT NULL, account_key TEXT NOT NULL, "
+            "integration TEXT NOT NULL, record_id TEXT NOT NULL, PRIMARY KEY (ns, customer, account_key, integration))",
+        ),
+    ),
 )

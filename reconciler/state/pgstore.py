@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -30,12 +31,38 @@ class PgStore:
         self.db = db.attach()
         self.ns = db.ns
         self.lease_seconds = lease_seconds
+        # the namespace's lineage (#12): created once, by whichever process gets there first
+        self.db.write(
+            "INSERT INTO {s}.meta VALUES (%s, 'lineage', %s) ON CONFLICT DO NOTHING",
+            (self.ns, uuid.uuid4().hex),
+        )
+        row = self.db.one("SELECT value FROM {s}.meta WHERE ns=%s AND key='lineage'", (self.ns,))
+        assert row is not None
+        self._lineage = str(row[0])
+
+    def lineage(self) -> str:
+        return self._lineage
+
+    def adopted_lineages(self, customer: str) -> frozenset[str]:
+        row = self.db.one(
+            "SELECT value FROM {s}.meta WHERE ns=%s AND key=%s", (self.ns, f"adopted-lineages:{customer}")
+        )
+        return frozenset(json.loads(row[0])) if row else frozenset()
+
+    def adopt_lineages(self, customer: str, lineages: frozenset[str]) -> None:
+        merged = sorted(self.adopted_lineages(customer) | (lineages - {self._lineage}))
+        self.db.write(
+            "INSERT INTO {s}.meta VALUES (%s, %s, %s) ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value",
+            (self.ns, f"adopted-lineages:{customer}", json.dumps(merged)),
+        )
 
     def close(self) -> None:
         self.db.detach()
 
     @contextmanager
-    def batch(self, fence: Lease | None = None) -> Iterator[None]:
+    def batch(self, fence: Lease | None = None, durable: bool = False) -> Iterator[None]:
+        """`durable` needs nothing more here: a PostgreSQL commit is on disk when it
+        returns (synchronous_commit, the server's default)."""
         with self.db.transaction():
             if fence is not None:
                 self._check_fence(fence)
@@ -74,7 +101,17 @@ class PgStore:
                     "SELECT account_key, status FROM {s}.welcome WHERE ns=%s AND customer=%s", key
                 )
             }
-            return ManagedState(self.serial(customer), accounts, links, welcome)
+            detached = {
+                (k, IntegrationKind(kind)): rid
+                for k, kind, rid in self.db.all(
+                    "SELECT account_key, integration, record_id FROM {s}.detached WHERE ns=%s AND customer=%s",
+                    key,
+                )
+            }
+            return ManagedState(
+                self.serial(customer), accounts, links, welcome, self._lineage,
+                self.adopted_lineages(customer), detached,
+            )  # fmt: skip
 
     def customers(self) -> list[str]:
         rows = self.db.all(
@@ -119,6 +156,32 @@ class PgStore:
             "INSERT INTO {s}.welcome VALUES (%s, %s, %s, %s, %s) ON CONFLICT (ns, customer, account_key) "
             "DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at",
             (self.ns, customer, key, status.value, time.time()),
+        )
+
+    def remove_link(self, customer: str, key: str, integration: IntegrationKind) -> None:
+        self.db.write(
+            "DELETE FROM {s}.links WHERE ns=%s AND customer=%s AND account_key=%s AND integration=%s",
+            (self.ns, customer, key, integration.value),
+        )
+
+    def forget_welcome(self, customer: str, key: str) -> None:
+        self.db.write(
+            "DELETE FROM {s}.welcome WHERE ns=%s AND customer=%s AND account_key=%s", (self.ns, customer, key)
+        )
+
+    def set_detached(
+        self, customer: str, key: str, integration: IntegrationKind, record_id: str | None
+    ) -> None:
+        if record_id is None:
+            self.db.write(
+                "DELETE FROM {s}.detached WHERE ns=%s AND customer=%s AND account_key=%s AND integration=%s",
+                (self.ns, customer, key, integration.value),
+            )
+            return
+        self.db.write(
+            "INSERT INTO {s}.detached VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (ns, customer, account_key, integration) DO UPDATE SET record_id = excluded.record_id",
+            (self.ns, customer, key, integration.value, record_id),
         )
 
     # --- cursors -------------------------------------------------------------------------------
@@ -346,9 +409,17 @@ class PgStore:
                 sql = (
                     f"INSERT INTO {{s}}.{table} (ns, {', '.join(cols)}) "  # noqa: S608
                     f"VALUES (%s{', %s' * len(cols)})"
+                    + (
+                        " ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value"
+                        if table == "meta"
+                        else ""
+                    )
                 )
-                for row in rows:
-                    self.db.write(sql, (self.ns, *row))
+                for values in rows:
+                    self.db.write(sql, (self.ns, *values))
+            found = self.db.one("SELECT value FROM {s}.meta WHERE ns=%s AND key='lineage'", (self.ns,))
+            assert found is not None
+            self._lineage = str(found[0])
 
     def count_rows(self, table: str) -> int:
         row = self.db.one(f"SELECT count(*) FROM {{s}}.{table} WHERE ns=%s", (self.ns,))  # noqa: S608

@@ -2,9 +2,9 @@
 
 Version 1 is the layout before migrations existed (its statements are
 idempotent, so a database from then is recognised as version 1). Version 2
-turns locks into leases with epochs and claim history
-and adds the daemon replica table. Version 3 adds the daemon's run history and
-keyed records.
+gives the state its lineage (#12) and detached links; version 3 turns locks into
+leases with epochs and claim history and adds the daemon replica table; version
+4 adds the daemon's run history and keyed records.
 """
 
 from __future__ import annotations
@@ -63,6 +63,16 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         2,
+        "the state's lineage (#12): a random id our records carry beside their marker; detached links",
+        (
+            "INSERT OR IGNORE INTO meta VALUES ('lineage', lower(hex(randomblob(16))))",
+            """CREATE TABLE IF NOT EXISTS detached (
+                customer TEXT NOT NULL, account_key TEXT NOT NULL, integration TEXT NOT NULL,
+                record_id TEXT NOT NULL, PRIMARY KEY (customer, account_key, integration))""",
+        ),
+    ),
+    Migration(
+        3,
         "leases with epochs and claim history; daemon replicas",
         (
             """CREATE TABLE leases (
@@ -84,7 +94,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(
-        3,
+        4,
         "daemon run history and keyed records (last plans, sessions, notifications)",
         (
             """CREATE TABLE IF NOT EXISTS daemon_history (

@@ -22,6 +22,7 @@ epoch inside the `BEGIN IMMEDIATE` transaction that commits them.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import sqlite3
@@ -38,6 +39,8 @@ from reconciler.state.api import Claim, JournalEntry, Lease, RunRow
 from reconciler.state.leasetext import held_message, lost_message
 from reconciler.state.sqlite_schema import migrate
 
+log = logging.getLogger("reconciler.state")
+
 
 class SqliteStore:
     """`StateStore` on SQLite in WAL mode; every write method runs inside `batch()`."""
@@ -52,13 +55,31 @@ class SqliteStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=10000")
             migrate(self._db, str(path))
+            row = self._db.execute("SELECT value FROM meta WHERE key='lineage'").fetchone()
         except (sqlite3.Error, OSError) as exc:
             raise StateError(
                 f"{path}: cannot open the state database ({exc}); restore it from a backup "
                 "or move it aside to start from empty state"
             ) from None
+        self._lineage = str(row[0])  # written once, by migration 2 (#12)
         self._in_tx = False
         self._mutex = threading.RLock()  # one connection shared by threads: see the module doc
+
+    def lineage(self) -> str:
+        """The state's identity (#12); it never changes once created."""
+        return self._lineage
+
+    def adopted_lineages(self, customer: str) -> frozenset[str]:
+        row = self._one("SELECT value FROM meta WHERE key=?", (f"adopted-lineages:{customer}",))
+        return frozenset(json.loads(row[0])) if row else frozenset()
+
+    def adopt_lineages(self, customer: str, lineages: frozenset[str]) -> None:
+        """Accept records of other lineages for `customer` (`state rebuild`; inside batch())."""
+        merged = sorted(self.adopted_lineages(customer) | (lineages - {self._lineage}))
+        self._run(
+            "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (f"adopted-lineages:{customer}", json.dumps(merged)),
+        )
 
     def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         """Run one statement to completion under the mutex."""
@@ -79,15 +100,22 @@ class SqliteStore:
             self._db.close()
 
     @contextmanager
-    def batch(self, fence: Lease | None = None) -> Iterator[None]:
+    def batch(self, fence: Lease | None = None, durable: bool = False) -> Iterator[None]:
         """One transaction: everything inside commits together or not at all; with
-        `fence`, only while that lease's epoch is still the customer's."""
+        `fence`, only while that lease's epoch is still the customer's.
+
+        `durable` commits with synchronous=FULL (the WAL is fsynced before COMMIT
+        returns), for records a power loss must not take back: a welcome email's
+        `pending` and `sent` (R16). Other commits keep NORMAL (durable at the next
+        checkpoint), which is what keeps a 100k-account apply fast."""
         with self._mutex:
             if self._in_tx:
                 if fence is not None:
                     self._check_fence(fence)
                 yield
                 return
+            if durable:
+                self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("BEGIN IMMEDIATE")
             self._in_tx = True
             try:
@@ -101,6 +129,8 @@ class SqliteStore:
                 self._db.execute("COMMIT")
             finally:
                 self._in_tx = False
+                if durable:
+                    self._db.execute("PRAGMA synchronous=NORMAL")
 
     # --- reading -----------------------------------------------------------------------
     def serial(self, customer: str) -> int:
@@ -132,7 +162,21 @@ class SqliteStore:
                 "SELECT account_key, status FROM welcome WHERE customer=?", (customer,)
             )
         }
-        return ManagedState(self.serial(customer), accounts, links, welcome)
+        detached = {
+            (key, IntegrationKind(kind)): rid
+            for key, kind, rid in self._all(
+                "SELECT account_key, integration, record_id FROM detached WHERE customer=?", (customer,)
+            )
+        }
+        return ManagedState(
+            self.serial(customer),
+            accounts,
+            links,
+            welcome,
+            self._lineage,
+            self.adopted_lineages(customer),
+            detached,
+        )
 
     def customers(self) -> list[str]:
         rows = self._all("SELECT customer FROM serials UNION SELECT customer FROM accounts ORDER BY 1")
@@ -171,6 +215,32 @@ class SqliteStore:
             "INSERT INTO welcome VALUES (?, ?, ?, ?) ON CONFLICT(customer, account_key) "
             "DO UPDATE SET status=excluded.status, updated_at=excluded.updated_at",
             (customer, key, status.value, time.time()),
+        )
+
+    def remove_link(self, customer: str, key: str, integration: IntegrationKind) -> None:
+        self._run(
+            "DELETE FROM links WHERE customer=? AND account_key=? AND integration=?",
+            (customer, key, integration.value),
+        )
+
+    def forget_welcome(self, customer: str, key: str) -> None:
+        self._run("DELETE FROM welcome WHERE customer=? AND account_key=?", (customer, key))
+
+    def set_detached(
+        self, customer: str, key: str, integration: IntegrationKind, record_id: str | None
+    ) -> None:
+        """`state rm` of a link: the record is not linked again (by marker or match) until
+        `state import`; None lifts that."""
+        if record_id is None:
+            self._run(
+                "DELETE FROM detached WHERE customer=? AND account_key=? AND integration=?",
+                (customer, key, integration.value),
+            )
+            return
+        self._run(
+            "INSERT INTO detached VALUES (?, ?, ?, ?) ON CONFLICT(customer, account_key, integration) "
+            "DO UPDATE SET record_id=excluded.record_id",
+            (customer, key, integration.value, record_id),
         )
 
     # --- cursors (provider memory; each put commits on its own) -------------------------------
@@ -358,7 +428,8 @@ class SqliteStore:
     # --- copying (state migrate, backup, restore: see transfer.py) ---------------------------
     def dump_table(self, table: str, columns: tuple[str, ...], by_id: bool) -> list[tuple[Any, ...]]:
         order = " ORDER BY id" if by_id else ""
-        return [tuple(r) for r in self._all(f"SELECT {', '.join(columns)} FROM {table}{order}")]  # noqa: S608
+        where = " WHERE key <> 'schema'" if table == "meta" else ""
+        return [tuple(r) for r in self._all(f"SELECT {', '.join(columns)} FROM {table}{where}{order}")]  # noqa: S608
 
     def load_tables(
         self, data: dict[str, list[tuple[Any, ...]]], columns: dict[str, tuple[str, ...]]
@@ -366,10 +437,14 @@ class SqliteStore:
         with self.batch(), self._mutex:
             for table, rows in data.items():
                 cols = columns[table]
+                verb = "INSERT OR REPLACE" if table == "meta" else "INSERT"
                 self._db.executemany(
-                    f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",  # noqa: S608
+                    f"{verb} INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                     rows,
                 )
+            row = self._db.execute("SELECT value FROM meta WHERE key='lineage'").fetchone()
+            self._lineage = str(row[0])
 
     def count_rows(self, table: str) -> int:
-        return int(self._one(f"SELECT count(*) FROM {table}")[0])  # noqa: S608
+        where = " WHERE key <> 'schema'" if table == "meta" else ""
+        return int(self._one(f"SELECT count(*) FROM {table}{where}")[0])  # noqa: S608

@@ -4,7 +4,9 @@
 the same table list: every table of the logical schema, without the
 namespace column (a backup belongs to whichever namespace restores it) and
 without journal, run and history ids (PostgreSQL shares those sequences between
-namespaces; rows keep their order). Live-only tables (daemon replicas) are
+namespaces; rows keep their order). The state's lineage (#12) is copied, so
+records made before the move are still recognised as ours. Live-only tables
+(daemon replicas) are
 not copied. A target that already holds state is refused, and the row counts
 are checked after the copy, all inside one transaction on the target.
 """
@@ -45,7 +47,10 @@ TABLES: dict[str, tuple[str, ...]] = {
     "daemon_meta": ("key", "value"),
     "daemon_history": ("customer", "entry"),
     "daemon_records": ("kind", "key", "value"),
+    "detached": ("customer", "account_key", "integration", "record_id"),
+    "meta": ("key", "value"),  # the lineage (#12) and adopted lineages; not the schema version
 }
+UPSERTED = {"meta"}  # a new store has a lineage of its own: the copied one replaces it
 ORDERED = {"journal", "runs", "daemon_history"}  # by id
 
 
@@ -78,7 +83,7 @@ def dump(source: Tables) -> dict[str, list[tuple[Any, ...]]]:
 
 def load(target: Tables, data: dict[str, list[tuple[Any, ...]]], where: str) -> Copied:
     """Write `data` into an empty `target`; refuse one that holds state."""
-    held = {t: n for t in TABLES if (n := target.count_rows(t))}
+    held = {t: n for t in TABLES if t not in UPSERTED and (n := target.count_rows(t))}
     if held:
         raise StateError(
             f"{where} already holds state ({', '.join(f'{t} {n}' for t, n in held.items())}); "

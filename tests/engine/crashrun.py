@@ -47,7 +47,7 @@ POINTS: dict[str, tuple[Any, str, bool]] = {
     "after-create-contact": (files.FileContacts, "create_contact", True),
     "after-flush": (files.FileVault, "flush", True),
     "inside-batch": (SqliteStore, "bump_serial", False),
-    "inside-batch-pg": (PgStore, "bump_serial", False),
+    "before-put-link": (SqliteStore, "put_link", False),
     "after-send": (files.FileMailer, "send", True),
 }
 
@@ -56,4 +56,6 @@ if __name__ == "__main__":
     assert sep == "--"
     owner, name, after = POINTS[point]
     wrap(owner, name, int(n), after)
+    if owner is SqliteStore:  # the same point in the PostgreSQL store (only one is used)
+        wrap(PgStore, name, int(n), after)
     main(args)
