@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -72,10 +73,14 @@ def list_(config_dir: Path, customers: tuple[str, ...], excluded: tuple[str, ...
 @config_dir_option
 @click.option("--customer", required=True)
 @click.option("--force", is_flag=True, help="Break the lease even if its holder still runs.")
-def unlock(config_dir: Path, customer: str, force: bool) -> None:
+@format_option
+def unlock(config_dir: Path, customer: str, force: bool, fmt: str) -> None:
     """Break a customer's lease (left by a process that is gone, or, with --force, a live one)."""
     engine = Engine.open(load_valid_config(config_dir))
     info = engine.store.break_lock(customer, force)
+    if fmt == "json":
+        emit("unlock", {"customer": customer, "broken": None if info is None else dataclasses.asdict(info)})
+        return
     if info is None:
         click.echo(f"{customer}: no lock held")
         return
