@@ -212,21 +212,25 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--users", type=int, default=5)
     parser.add_argument("--big", type=int, default=100_000)
+    parser.add_argument("--parts", default="hour,takeover,big", help="Which parts to run (comma-separated).")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="reconciler-replicas-"))
     result: dict[str, Any] = {"customers": args.customers, "users": args.users, "cpus": os.cpu_count()}
     try:
         with pgcluster.cluster() as pg:
             os.environ["RECONCILER_STATE_DSN"] = pg.dsn
+            parts = set(args.parts.split(","))
             result["hour"] = []
-            for n in (1, 2, 3):
+            for n in (1, 2, 3) if "hour" in parts else ():
                 r = replicas_hour(work, args.customers, args.users, n)
                 print(json.dumps(r), flush=True)
                 result["hour"].append(r)
-            result["takeover"] = takeover(work)
-            print(json.dumps(result["takeover"]), flush=True)
-            result["big"] = big_customer(work, args.big)
-            print(json.dumps(result["big"]), flush=True)
+            if "takeover" in parts:
+                result["takeover"] = takeover(work)
+                print(json.dumps(result["takeover"]), flush=True)
+            if "big" in parts:
+                result["big"] = big_customer(work, args.big)
+                print(json.dumps(result["big"]), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(result, sort_keys=True))
