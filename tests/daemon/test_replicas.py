@@ -99,7 +99,7 @@ def test_a_paused_holder_never_writes_after_its_lease_is_taken_over(tmp_path: Pa
         paused_epoch = _held(root)[names[0]][1]
         second = start(root, 1)
         replicas.append(second)
-        _wait(lambda: _held(root).get(names[0], (0, 0))[0] == second.pid, LEASE_SECONDS + 60, "the takeover")
+        _wait(lambda: _held(root).get(names[0], (0, 0))[0] == second.pid, LEASE_SECONDS + 120, "the takeover")
         first.proc.send_signal(signal.SIGCONT)
         wait_converged(root, timeout=120)
         time.sleep(1.0)  # the resumed replica had time to try
