@@ -21,7 +21,9 @@ from reconciler.config import ConfigSet
 from reconciler.config.models import Source
 from reconciler.config.resolve import EffectiveCustomer, effective_customers
 from reconciler.core.desired import LiveDirectories
+from reconciler.core.drift import CustomerDrift, customer_drift
 from reconciler.core.guards import recreate_guard
+from reconciler.core.model import IntegrationKind, PasswordEntry, PsaContact
 from reconciler.core.plan import ChangeKind, CustomerPlan, Plan, RecreateRecord, Status
 from reconciler.core.planning import CustomerLive, PlanOptions, plan_customer, removal_guard
 from reconciler.core.words import count
@@ -123,6 +125,35 @@ class Engine:
             cp = plan_customer(eff, live, managed, options)
         log.info("%s: %s planned (%s)", eff.name, count(len(cp.changes), "change"), cp.status.value)
         return cp
+
+    def refresh(self, names: Sequence[str] = ()) -> list[CustomerDrift]:
+        """`plan --refresh-only`: every source read in full, nothing proposed (core/drift.py)."""
+        options = self.plan_options()
+
+        def one(eff: EffectiveCustomer) -> CustomerDrift:
+            try:
+                providers = self.providers(eff)
+                try:
+                    live = read_live(providers, eff, full_sync=True)
+                finally:
+                    providers.close()
+            except ReconcilerError as exc:
+                return CustomerDrift(eff.name, error=str(exc))
+            except Exception as exc:  # a bug or bad data must not stop the other customers
+                log.debug("%s: unexpected error while reading", eff.name, exc_info=True)
+                return CustomerDrift(eff.name, error=unexpected(exc))
+            managed = self.store.load(eff.name)
+            cplan = plan_customer(eff, live, managed, options)
+            records: dict[IntegrationKind, tuple[PasswordEntry | PsaContact, ...]] = {}
+            if live.entries is not None and live.vault_kind is not None:
+                records[live.vault_kind] = live.entries
+            if live.contacts is not None and live.contacts_kind is not None:
+                records[live.contacts_kind] = live.contacts
+            return customer_drift(cplan, managed, records)
+
+        effs = self.customers(names)
+        with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, max(1, len(effs)))) as pool:
+            return list(pool.map(one, effs))
 
     def plan_options(self, allow_mass_removal: bool = False) -> PlanOptions:
         spec = self.config.settings_doc.spec

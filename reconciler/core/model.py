@@ -204,6 +204,8 @@ class ManagedState:
     adopted: frozenset[str] = frozenset()  # other lineages `state rebuild` accepted for this customer
     # `state rm` of a link: (account, integration) -> the record not to link again
     detached: dict[tuple[str, IntegrationKind], str] = field(default_factory=dict)
+    # owned fields of each linked record when it was linked or created (core/drift.py)
+    fingerprints: dict[tuple[str, IntegrationKind], str] = field(default_factory=dict)
 
 
 class WelcomeStatus(StrEnum):

@@ -20,8 +20,12 @@ from reconciler.core.model import (
 from reconciler.core.words import count
 from reconciler.integrations.kinds import Role
 
-PLAN_FORMAT = 2
-READABLE_FORMATS = (1, 2)  # format 1: create-record carried `new_entry` / `new_contact`
+PLAN_FORMAT = 3
+READABLE_FORMATS = (
+    1,
+    2,
+    3,
+)  # format 3: link carries `fingerprint` (the owned fields, for drift)  # format 1: create-record carried `new_entry` / `new_contact`
 # format 2 also has recreate-record (a vanished linked record, #12) and its summary count
 
 
@@ -137,14 +141,21 @@ class RemoveAccount(_Change):
 class LinkRecord(_Change):
     integration: IntegrationKind
     record_id: str
+    fingerprint: str = ""  # of the record's owned fields when planned (core/drift.py); "" before format 3
     kind: ClassVar[ChangeKind] = ChangeKind.LINK
 
     def _own(self) -> dict[str, Any]:
-        return {"integration": self.integration.value, "record_id": self.record_id}
+        return {
+            "integration": self.integration.value,
+            "record_id": self.record_id,
+            "fingerprint": self.fingerprint,
+        }
 
     @classmethod
     def _read(cls, d: dict[str, Any], fmt: int) -> LinkRecord:
-        return cls(*cls._common(d), IntegrationKind(d["integration"]), d["record_id"])
+        return cls(
+            *cls._common(d), IntegrationKind(d["integration"]), d["record_id"], d.get("fingerprint", "")
+        )
 
 
 RecordRequest = NewPasswordEntry | NewContact
