@@ -15,6 +15,7 @@ from typing import Any
 
 from reconciler.config.models import Safety
 from reconciler.config.resolve import EffectiveCustomer
+from reconciler.config.values import one_line
 from reconciler.core.desired import LiveDirectories, desired_accounts
 from reconciler.core.drift import owned_fingerprint
 from reconciler.core.guards import identity_guard, link_guard
@@ -362,7 +363,9 @@ def render_welcome(customer: str, account: Account, options: PlanOptions) -> Wel
     values = _Fields({k: v if v is not None else "" for k, v in account.fields().items()})
     values["customer"] = customer
     body = _format(options.welcome_template or "Welcome, {display_name}!\n", values)
-    subject = _format(options.welcome_subject, values)
+    # a header is one line: a CR/LF or bidi control in a display name is folded away here,
+    # so the plan shows the subject that is sent (the mailers fold again for older plans)
+    subject = one_line(_format(options.welcome_subject, values))
     return WelcomeEmail(account.mail or "", subject, body, marker_for(customer, account.key))
 
 
