@@ -255,9 +255,11 @@ class NotificationTarget(Model):
     follows at most every `remindEveryHours`, and one message when it resolves."""
 
     name: str = Field(pattern=NAME_PATTERN, description="Names the target in logs and state.")
-    type: Literal["teams", "slack", "email", "webhook"] = Field(
+    type: Literal["teams", "slack", "email", "webhook", "connectwise-ticket"] = Field(
         description="teams: a Workflows webhook (Adaptive Card); slack: an incoming webhook; "
-        "email: a digest through connections.smtp; webhook: JSON signed the Standard Webhooks way."
+        "email: a digest through connections.smtp; webhook: JSON signed the Standard Webhooks way; "
+        "connectwise-ticket: one service ticket per customer and cause, in the customer's "
+        "ConnectWise company, noted while it lasts and closed when it resolves."
     )
     url: SecretRef | None = Field(default=None, description="teams, slack, webhook: the webhook URL.")
     secret: SecretRef | None = Field(
@@ -272,6 +274,15 @@ class NotificationTarget(Model):
     )
     remind_every_hours: float = Field(default=24.0, ge=0.1, description="Reminder while a problem lasts.")
     digest_minutes: float = Field(default=60.0, ge=1, description="email: one digest at most this often.")
+    board_id: int | None = Field(default=None, ge=1, description="connectwise-ticket: the service board.")
+    status_id: int | None = Field(
+        default=None,
+        ge=1,
+        description="connectwise-ticket: the status of a new ticket (the board's default if absent).",
+    )
+    closed_status_id: int | None = Field(
+        default=None, ge=1, description="connectwise-ticket: the status that closes a resolved ticket."
+    )
 
     _literal = field_validator("url", "secret", mode="before")(refuse_literal_secret)
 
@@ -283,6 +294,8 @@ class NotificationTarget(Model):
             raise ValueError("a webhook target needs secret (a secret reference) to sign with")
         if self.type == "email" and not self.to:
             raise ValueError("an email target needs to: [addresses]")
+        if self.type == "connectwise-ticket" and (self.board_id is None or self.closed_status_id is None):
+            raise ValueError("a connectwise-ticket target needs boardId and closedStatusId")
         return self
 
 
