@@ -13,6 +13,7 @@ import pytest
 
 from reconciler.daemon.notify import outbox
 from reconciler.daemon.notify.outbox import Notifier
+from reconciler.testing.autotask import AutotaskSimulator
 from reconciler.testing.connectwise import ConnectWiseSimulator
 from reconciler.testing.httpsim import TestCA
 
@@ -155,3 +156,91 @@ def test_a_second_replica_never_opens_a_second_ticket(
     finally:
         other_notifier.stop(1)
         other.close()
+
+
+# --- Autotask ------------------------------------------------------------------------------
+
+AT_USER, AT_SECRET, AT_CODE = "api@msp.example", "at-Secret-42", "INTEGRATION-CODE-7"
+
+
+@pytest.fixture
+def at_sim(tmp_path: Path) -> Iterator[AutotaskSimulator]:
+    ca = TestCA.create(tmp_path / "at-ca")
+    s = AutotaskSimulator(ca, username=AT_USER, secret=AT_SECRET, integration_code=AT_CODE)
+    s.add_company(31337, "Northwind")
+    with s:
+        yield s
+
+
+def autotask_config(
+    config_dir: Path, sim: AutotaskSimulator, monkeypatch: pytest.MonkeyPatch, **ids: int
+) -> None:
+    for name, value in (("AT_USER", AT_USER), ("AT_SECRET", AT_SECRET), ("AT_CODE", AT_CODE)):
+        monkeypatch.setenv(name, value)
+    assert sim.ca is not None
+    (config_dir / "at-ca.pem").write_bytes(sim.ca.ca_file.read_bytes())
+
+    def change(d: dict[str, Any]) -> None:
+        d["spec"].setdefault("connections", {})["autotask"] = {
+            "username": {"env": "AT_USER"}, "secret": {"env": "AT_SECRET"}, "integrationCode": {"env": "AT_CODE"},
+            "zoneDiscoveryUrl": f"{sim.url}/ATServicesRest/", "caFile": "at-ca.pem",
+        }  # fmt: skip
+        d["spec"]["notifications"] = [
+            {"name": "at", "type": "autotask-ticket", "events": ["run.failed"], "remindEveryHours": 1,
+             **{"queueId": 29683, "statusId": 1, "priorityId": 2, "closedStatusId": 5, **ids}},
+        ]  # fmt: skip
+
+    edit_yaml(config_dir / "settings.yaml", change)
+
+
+def test_autotask_ticket_opened_updated_closed_once(
+    config_dir: Path, at_sim: AutotaskSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox, "RETRY_BASE_SECONDS", 0.05)
+    autotask_config(config_dir, at_sim, monkeypatch)
+    r = make_rig(config_dir)
+    notifier = attach(r)
+    try:
+        r.cycle()
+        broken = config_dir / "live" / "northwind" / "ad.json"
+        good = broken.read_text()
+        write(broken, "{not json")
+        run(r, "northwind")
+        wait_for(lambda: "id" in (r.state.get_record("ticket", "at|northwind|run") or {}))
+        (ticket,) = at_sim.desk.tickets.values()
+        assert ticket["companyID"] == 31337 and ticket["queueID"] == 29683
+        assert ticket["status"] == 1 and ticket["priority"] == 2 and ticket["title"].startswith("rc-")
+        r.clock.advance(HOUR)
+        run(r, "northwind")
+        wait_for(lambda: len(ticket["_updates"]) == 1)
+        assert (
+            "Reminder" in ticket["_updates"][0]["description"]
+            or "run.failed" in ticket["_updates"][0]["description"]
+        )
+        write(broken, good)
+        run(r, "northwind")
+        wait_for(lambda: ticket["status"] == 5)
+        assert at_sim.desk.creates == 1 and r.state.get_record("ticket", "at|northwind|run") is None
+    finally:
+        notifier.stop(2)
+        r.close()
+
+
+def test_validate_live_reads_the_autotask_picklists(
+    config_dir: Path, at_sim: AutotaskSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+
+    autotask_config(config_dir, at_sim, monkeypatch, queueId=4242, priorityId=9)
+    result = CliRunner().invoke(main, ["validate", "-c", str(config_dir), "--live"])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.startswith("notifications at:")]
+    assert len(lines) == 2
+    assert "queueId 4242 is not an active Autotask ticket queueID (picklist values: 29682, 29683)" in lines[0]
+    assert "priorityId 9" in lines[1]
+
+    autotask_config(config_dir, at_sim, monkeypatch)
+    result = CliRunner().invoke(main, ["validate", "-c", str(config_dir), "--live"])
+    assert result.exit_code == 0, result.output

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -29,6 +29,8 @@ from reconciler.daemon.notify import targets as wire
 from reconciler.daemon.notify.dedup import Delivery, observe
 from reconciler.daemon.notify.events import FLEET, config_problem, customer_problems, families
 from reconciler.errors import HttpError, ReconcilerError
+from reconciler.integrations.autotask.client import open_autotask
+from reconciler.integrations.autotask.tickets import AutotaskTickets
 from reconciler.integrations.connectwise.client import open_connectwise
 from reconciler.integrations.connectwise.tickets import ConnectWiseTickets, ticket_marker
 from reconciler.providers.base import ProviderContext
@@ -196,7 +198,7 @@ class Notifier:
                 self._pending.append(p)
 
     def _deliver(self, target: NotificationTarget, ev: dict[str, Any]) -> None:
-        if target.type == "connectwise-ticket":
+        if target.type in ("connectwise-ticket", "autotask-ticket"):
             self._ticket(target, ev)
             return
         if target.type == "email":
@@ -257,7 +259,7 @@ class Notifier:
         ctx = ProviderContext(
             self._root, self._settings(), effs[customer], self._store, transport=self._transport
         )
-        desk = ConnectWiseTickets(open_connectwise(ctx))
+        desk = _desk(target, ctx)
         try:
             text = f"{ev['summary']}\n\n{wire.digest_text([ev])[1]}"
             if record is not None and "id" in record:
@@ -268,9 +270,8 @@ class Notifier:
                 else:
                     desk.note(int(record["id"]), text)
                 return
-            assert target.board_id is not None
             marker = ticket_marker(customer, ev["cause"])
-            ticket = desk.open(marker, wire.ticket_title(ev), text, target.board_id, target.status_id)
+            ticket = desk.open_for(target, marker, wire.ticket_title(ev), text)
             self._state.put_record(TICKETS, key, {"id": ticket, "opened_at": now})
             log.info(
                 "notification target %s: ticket %s opened for %s (%s)",
@@ -318,6 +319,32 @@ class Notifier:
             with self._cond:
                 self._digests[name] = events + self._digests.get(name, [])
                 self._digest_since.setdefault(name, time.monotonic())
+
+
+class _Desk(Protocol):
+    def open_for(self, target: NotificationTarget, marker: str, title: str, text: str) -> int: ...
+    def note(self, ticket_id: int, text: str) -> None: ...
+    def close(self, ticket_id: int, status_id: int, text: str) -> None: ...
+    def close_client(self) -> None: ...
+
+
+class _ConnectWiseDesk(ConnectWiseTickets):
+    def open_for(self, target: NotificationTarget, marker: str, title: str, text: str) -> int:
+        assert target.board_id is not None
+        return self.open(marker, title, text, target.board_id, target.status_id)
+
+
+class _AutotaskDesk(AutotaskTickets):
+    def open_for(self, target: NotificationTarget, marker: str, title: str, text: str) -> int:
+        assert target.queue_id and target.status_id and target.priority_id
+        return self.open(marker, title, text, target.queue_id, target.status_id, target.priority_id)
+
+
+def _desk(target: NotificationTarget, ctx: ProviderContext) -> _Desk:
+    if target.type == "connectwise-ticket":
+        return _ConnectWiseDesk(open_connectwise(ctx))
+    contacts = open_autotask(ctx)
+    return _AutotaskDesk(contacts.api, contacts.zone_url, contacts.company_id)
 
 
 class _Gone(Exception):

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Hashable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,7 +35,7 @@ from pydantic import SecretStr
 
 from reconciler.core.model import IntegrationKind, NewContact, PsaContact, marker_text, parse_marker
 from reconciler.errors import ProviderError
-from reconciler.integrations.autotask.spec import FACTS
+from reconciler.integrations.autotask.spec import FACTS, AutotaskConnection
 from reconciler.providers.base import ProviderContext
 from reconciler.providers.http import HttpApi, build_client, connect_api, create_once, key_fingerprint
 from reconciler.providers.paging import Page, next_link, paginate
@@ -176,10 +177,18 @@ def open_autotask(ctx: ProviderContext) -> AutotaskContacts:
     company = FACTS.linked_id(ctx.customer.doc.spec.integrations) or ""
     if not company.isdigit():
         raise ProviderError(where, "integrations.autotaskCompanyId must be the company's numeric id")
-    username = resolve(conn.username, ctx.config_root, where).get_secret_value()
-    secret = resolve(conn.secret, ctx.config_root, where).get_secret_value()
-    code = resolve(conn.integration_code, ctx.config_root, where).get_secret_value()
-    client = build_client(where, conn, ctx.config_root, transport=ctx.transport)
+    api, zone = connect_autotask(conn, ctx.config_root, where, ctx.transport)
+    return AutotaskContacts(api, zone, int(company))
+
+
+def connect_autotask(
+    conn: AutotaskConnection, config_root: Path, where: str, transport: httpx.BaseTransport | None = None
+) -> tuple[HttpApi, str]:
+    """The API of Settings connections.autotask and its zone URL (contacts; tickets)."""
+    username = resolve(conn.username, config_root, where).get_secret_value()
+    secret = resolve(conn.secret, config_root, where).get_secret_value()
+    code = resolve(conn.integration_code, config_root, where).get_secret_value()
+    client = build_client(where, conn, config_root, transport=transport)
     try:
         zone = conn.zone_url or _zone(
             HttpApi(client, where, extract_error=at_error), conn.zone_discovery_url, username
@@ -201,7 +210,7 @@ def open_autotask(ctx: ProviderContext) -> AutotaskContacts:
         extract_error=at_error,
         integration=FACTS.kind.value,
     )
-    return AutotaskContacts(api, zone, int(company))
+    return api, zone
 
 
 connect = open_autotask
