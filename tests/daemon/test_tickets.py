@@ -71,7 +71,7 @@ def rig(config_dir: Path, sim: ConnectWiseSimulator, monkeypatch: pytest.MonkeyP
     r.close()
 
 
-def wait_for(check: Any, timeout: float = 10.0) -> None:
+def wait_for(check: Any, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not check() and time.monotonic() < deadline:
         time.sleep(0.02)
