@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from reconciler.apply.executor import CustomerResult, apply_customer
+from reconciler.apply.rebuild import rebuild_customer
 from reconciler.config import ConfigSet
 from reconciler.config.models import Source
 from reconciler.config.resolve import EffectiveCustomer, effective_customers
@@ -108,7 +109,8 @@ class Engine:
         try:
             providers = self.providers(eff)
             try:
-                live = read_live(providers, eff, full_sync)
+                with gc_paused():  # hundreds of thousands of fresh immutable records, no cycles
+                    live = read_live(providers, eff, full_sync)
             finally:
                 providers.close()
         except ReconcilerError as exc:
@@ -117,8 +119,8 @@ class Engine:
         except Exception as exc:  # a bug or bad data must not stop the other customers
             log.debug("%s: unexpected error while reading", eff.name, exc_info=True)
             return CustomerPlan(eff.name, Status.ERROR, serial, reason=unexpected(exc))
-        managed = self.store.load(eff.name)
         with gc_paused():
+            managed = self.store.load(eff.name)
             cp = plan_customer(eff, live, managed, options)
         log.info("%s: %s planned (%s)", eff.name, count(len(cp.changes), "change"), cp.status.value)
         return cp
@@ -205,6 +207,30 @@ class Engine:
             )
             results.append(result)
         return results
+
+    def rebuild(self, names: Sequence[str] = (), holder: str = "reconciler state rebuild") -> list[str]:
+        """`state rebuild` (#12): re-adopt each customer's accounts and links from the
+        markers on its records; one line per customer (an error names it)."""
+        lines: list[str] = []
+        for eff in self.customers(names):
+            try:
+                self.store.lock(eff.name, holder)
+            except LockHeldError as exc:
+                lines.append(str(exc))
+                continue
+            try:
+                providers = self.providers(eff)
+                try:
+                    live = read_live(providers, eff, full_sync=True)
+                finally:
+                    providers.close()
+                report = rebuild_customer(eff, live, self.store)
+                lines += [report.line(), *(f"{eff.name}: warning: {w}" for w in report.warnings)]
+            except ReconcilerError as exc:
+                lines.append(f"{eff.name}: not rebuilt: {exc}")
+            finally:
+                self.store.unlock(eff.name)
+        return lines
 
     def _recheck(
         self, cp: CustomerPlan, eff: EffectiveCustomer | None, allow_mass_removal: bool

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from reconciler.config.models import SettingsSpec
+from reconciler.config.secretpaths import SecretRoots
 from reconciler.errors import ReconcilerError
 from reconciler.integrations.autotask.client import connect_autotask
 from reconciler.integrations.autotask.spec import FACTS as AUTOTASK
@@ -30,7 +31,7 @@ def live_problems(spec: SettingsSpec, root: Path, transport: httpx.BaseTransport
         ]
     where = "notifications: autotask"
     try:
-        api, zone = connect_autotask(conn, root, where, transport)
+        api, zone = connect_autotask(conn, root, SecretRoots.of(root, spec.secret_dirs), where, transport)
         try:
             lists = picklists(api, zone)
         finally:

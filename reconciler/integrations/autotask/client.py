@@ -33,7 +33,15 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from reconciler.core.model import IntegrationKind, NewContact, PsaContact, marker_text, parse_marker
+from reconciler.config.secretpaths import SecretRoots
+from reconciler.core.model import (
+    IntegrationKind,
+    NewContact,
+    PsaContact,
+    marker_text,
+    parse_lineage,
+    parse_marker,
+)
 from reconciler.errors import ProviderError
 from reconciler.integrations.autotask.spec import FACTS, AutotaskConnection
 from reconciler.providers.base import ProviderContext
@@ -97,7 +105,7 @@ class AutotaskContacts:
             "firstName": new.first_name,
             "lastName": new.last_name,
             "isActive": 1,
-            "note": marker_text(new.marker),
+            "note": marker_text(new.marker, new.lineage),
         }
         if new.email:
             body["emailAddress"] = new.email
@@ -166,6 +174,7 @@ class AutotaskContacts:
             emails=emails,
             active=bool(item.get("isActive", 1)),
             marker=parse_marker(item.get("note")),
+            lineage=parse_lineage(item.get("note")),
         )
 
 
@@ -177,17 +186,21 @@ def open_autotask(ctx: ProviderContext) -> AutotaskContacts:
     company = FACTS.linked_id(ctx.customer.doc.spec.integrations) or ""
     if not company.isdigit():
         raise ProviderError(where, "integrations.autotaskCompanyId must be the company's numeric id")
-    api, zone = connect_autotask(conn, ctx.config_root, where, ctx.transport)
+    api, zone = connect_autotask(conn, ctx.config_root, ctx.secret_roots, where, ctx.transport)
     return AutotaskContacts(api, zone, int(company))
 
 
 def connect_autotask(
-    conn: AutotaskConnection, config_root: Path, where: str, transport: httpx.BaseTransport | None = None
+    conn: AutotaskConnection,
+    config_root: Path,
+    secret_roots: SecretRoots,
+    where: str,
+    transport: httpx.BaseTransport | None = None,
 ) -> tuple[HttpApi, str]:
     """The API of Settings connections.autotask and its zone URL (contacts; tickets)."""
-    username = resolve(conn.username, config_root, where).get_secret_value()
-    secret = resolve(conn.secret, config_root, where).get_secret_value()
-    code = resolve(conn.integration_code, config_root, where).get_secret_value()
+    username = resolve(conn.username, secret_roots, where).get_secret_value()
+    secret = resolve(conn.secret, secret_roots, where).get_secret_value()
+    code = resolve(conn.integration_code, secret_roots, where).get_secret_value()
     client = build_client(where, conn, config_root, transport=transport)
     try:
         zone = conn.zone_url or _zone(
