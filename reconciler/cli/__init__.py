@@ -74,7 +74,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("plan", "Show what apply would change, per customer."),
     "apply": ("plan", "Apply a saved PLANFILE exactly, or plan now, show it and ask first."),
     "show": ("plan", "Render a saved plan."),
-    "state": ("state", "Inspect the embedded state store."),
+    "state": ("state", "Inspect and edit the state store: list, show, rm, import, mv, unlock."),
     "customers": ("customers", "Customers: generate Customer documents from IT Glue or Hudu (R21)."),
     "snapshot": ("snapshot", "Write customers' live directories and integration records as snapshot files."),
     "sandbox": (

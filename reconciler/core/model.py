@@ -202,6 +202,8 @@ class ManagedState:
     welcome: dict[str, WelcomeStatus] = field(default_factory=dict)
     lineage: str = ""  # the state's identity (#12); records we create carry it
     adopted: frozenset[str] = frozenset()  # other lineages `state rebuild` accepted for this customer
+    # `state rm` of a link: (account, integration) -> the record not to link again
+    detached: dict[tuple[str, IntegrationKind], str] = field(default_factory=dict)
 
 
 class WelcomeStatus(StrEnum):

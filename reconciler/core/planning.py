@@ -14,6 +14,7 @@ from typing import Any
 
 from reconciler.config.models import Safety
 from reconciler.config.resolve import EffectiveCustomer
+from reconciler.config.values import one_line
 from reconciler.core.desired import LiveDirectories, desired_accounts
 from reconciler.core.guards import identity_guard, link_guard
 from reconciler.core.matching import (
@@ -101,17 +102,39 @@ def plan_customer(
             return kept
         return [a for a in kept if a.account_class in classes]
 
+    def not_detached(accounts: list[Account], kind: IntegrationKind) -> list[Account]:
+        """`state rm` of a link: neither linked again nor created until `state import`."""
+        if not managed.detached:
+            return accounts
+        held = [a for a in accounts if (a.key, kind) in managed.detached]
+        for a in held:
+            warnings.append(
+                f"{a.upn}: its {kind.value} link was removed with `reconciler state rm` (record "
+                f"{managed.detached[(a.key, kind)]}); nothing is linked or created until `reconciler state import`"
+            )
+        return [a for a in accounts if (a.key, kind) not in managed.detached] if held else accounts
+
     pins = customer.doc.spec.pins
     vanished: list[str | None] = []  # link guard: answers missing our linked records (#12)
     if live.entries is not None and live.vault_kind is not None:
         results = match_password_entries(
-            name, with_option("password_entry_matching"), live.entries, managed.links, pins, live.vault_kind
+            name,
+            not_detached(with_option("password_entry_matching"), live.vault_kind),
+            live.entries,
+            managed.links,
+            pins,
+            live.vault_kind,
         )
         _integration_changes(name, results, changes, conflicts, warnings, managed)
         vanished.append(link_guard(customer.safety, live.vault_kind, managed.links.values(), live.entries))
     if live.contacts is not None and live.contacts_kind is not None:
         results = match_contacts(
-            name, with_option("contact_matching"), live.contacts, managed.links, pins, live.contacts_kind
+            name,
+            not_detached(with_option("contact_matching"), live.contacts_kind),
+            live.contacts,
+            managed.links,
+            pins,
+            live.contacts_kind,
         )
         _integration_changes(name, results, changes, conflicts, warnings, managed)
         vanished.append(
@@ -322,7 +345,9 @@ def render_welcome(customer: str, account: Account, options: PlanOptions) -> Wel
     values = _Fields({k: v if v is not None else "" for k, v in account.fields().items()})
     values["customer"] = customer
     body = _format(options.welcome_template or "Welcome, {display_name}!\n", values)
-    subject = _format(options.welcome_subject, values)
+    # a header is one line: a CR/LF or bidi control in a display name is folded away here,
+    # so the plan shows the subject that is sent (the mailers fold again for older plans)
+    subject = one_line(_format(options.welcome_subject, values))
     return WelcomeEmail(account.mail or "", subject, body, marker_for(customer, account.key))
 
 

@@ -29,6 +29,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from reconciler.config.values import one_line
 from reconciler.core.model import (
     DirectoryGroup,
     DirectorySnapshot,
@@ -359,7 +360,7 @@ class FileMailer:
     def send(self, mail: WelcomeEmail) -> None:
         msg = EmailMessage()
         msg["To"] = mail.to
-        msg["Subject"] = mail.subject
+        msg["Subject"] = one_line(mail.subject)
         msg["X-Reconciler"] = marker_text(mail.marker)
         msg.set_content(mail.body)
         self.outbox.mkdir(parents=True, exist_ok=True)

@@ -64,6 +64,9 @@ CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, customer TEXT NOT NULL, started_at REAL NOT NULL,
     finished_at REAL NOT NULL, result TEXT NOT NULL, detail TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS runs_customer ON runs (customer, id);
+CREATE TABLE IF NOT EXISTS detached (
+    customer TEXT NOT NULL, account_key TEXT NOT NULL, integration TEXT NOT NULL,
+    record_id TEXT NOT NULL, PRIMARY KEY (customer, account_key, integration));
 """
 
 
@@ -199,8 +202,20 @@ class SqliteStore:
                 "SELECT account_key, status FROM welcome WHERE customer=?", (customer,)
             )
         }
+        detached = {
+            (key, IntegrationKind(kind)): rid
+            for key, kind, rid in self._all(
+                "SELECT account_key, integration, record_id FROM detached WHERE customer=?", (customer,)
+            )
+        }
         return ManagedState(
-            self.serial(customer), accounts, links, welcome, self._lineage, self.adopted_lineages(customer)
+            self.serial(customer),
+            accounts,
+            links,
+            welcome,
+            self._lineage,
+            self.adopted_lineages(customer),
+            detached,
         )
 
     def customers(self) -> list[str]:
@@ -240,6 +255,32 @@ class SqliteStore:
             "INSERT INTO welcome VALUES (?, ?, ?, ?) ON CONFLICT(customer, account_key) "
             "DO UPDATE SET status=excluded.status, updated_at=excluded.updated_at",
             (customer, key, status.value, time.time()),
+        )
+
+    def remove_link(self, customer: str, key: str, integration: IntegrationKind) -> None:
+        self._run(
+            "DELETE FROM links WHERE customer=? AND account_key=? AND integration=?",
+            (customer, key, integration.value),
+        )
+
+    def forget_welcome(self, customer: str, key: str) -> None:
+        self._run("DELETE FROM welcome WHERE customer=? AND account_key=?", (customer, key))
+
+    def set_detached(
+        self, customer: str, key: str, integration: IntegrationKind, record_id: str | None
+    ) -> None:
+        """`state rm` of a link: the record is not linked again (by marker or match) until
+        `state import`; None lifts that."""
+        if record_id is None:
+            self._run(
+                "DELETE FROM detached WHERE customer=? AND account_key=? AND integration=?",
+                (customer, key, integration.value),
+            )
+            return
+        self._run(
+            "INSERT INTO detached VALUES (?, ?, ?, ?) ON CONFLICT(customer, account_key, integration) "
+            "DO UPDATE SET record_id=excluded.record_id",
+            (customer, key, integration.value, record_id),
         )
 
     # --- cursors (provider memory; each put commits on its own) -------------------------------

@@ -56,7 +56,7 @@ metadata: {{name: msp}}
 spec:
   features: {{passwordManager: true}}
   connections:
-    graph: {{clientId: app, credential: {{clientSecret: {{env: UNUSED_GRAPH_SECRET}}}}}}
+    graph: {{clientId: 11111111-2222-3333-4444-555555555555, credential: {{clientSecret: {{env: UNUSED_GRAPH_SECRET}}}}}}
 {connection}
 ---
 apiVersion: reconciler.dev/v1
@@ -71,7 +71,7 @@ apiVersion: reconciler.dev/v1
 kind: Customer
 metadata: {{name: acme}}
 spec:
-  directories: {{entra: {{tenantId: t-acme}}}}
+  directories: {{entra: {{tenantId: 00000000-0000-4000-8000-00000000ac3e}}}}
   integrations: {{{link}}}
   pins: [{pins}]
 """)

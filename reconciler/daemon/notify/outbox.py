@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from reconciler.config.models import NotificationTarget, SettingsSpec, TlsOptions
+from reconciler.config.secretpaths import SecretRoots
 from reconciler.core.model import WelcomeEmail
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.notify import targets as wire
@@ -74,6 +75,9 @@ class Notifier:
     # --- producers (never block on the network) ----------------------------------------------
     def targets(self) -> list[NotificationTarget]:
         return list(self._settings().notifications)
+
+    def _secret_roots(self) -> SecretRoots:
+        return SecretRoots.of(self._root, self._settings().secret_dirs)
 
     def after_run(self, result: str, rec: CustomerRecord, warnings: list[str] | None) -> None:
         if result in SKIPPED or not self.targets():
@@ -194,14 +198,14 @@ class Notifier:
             return
         assert target.url is not None
         where = f"notification target {target.name}"
-        url = resolve(target.url, self._root, where).get_secret_value()
+        url = resolve(target.url, self._secret_roots(), where).get_secret_value()
         if target.type == "teams":
             self._post(where, url, json=wire.teams_payload(ev))
         elif target.type == "slack":
             self._post(where, url, json=wire.slack_payload(ev))
         else:
             assert target.secret is not None
-            secret = resolve(target.secret, self._root, where)
+            secret = resolve(target.secret, self._secret_roots(), where)
             body, headers = wire.webhook_request(ev, secret, int(time.time()))
             self._post(where, url, content=body, headers=headers)
 
@@ -243,7 +247,7 @@ class Notifier:
         subject, body = wire.digest_text(events)
         where = f"notification target {name}"
         try:
-            mailer = open_mailer(conn, self._root, where)
+            mailer = open_mailer(conn, self._root, where, self._settings().secret_dirs)
             with mailer:
                 for to in target.to:
                     mailer.send(WelcomeEmail(to, subject, body, f"digest/{events[0]['id']}/{to}"))

@@ -184,9 +184,9 @@ def open_autotask(ctx: ProviderContext) -> AutotaskContacts:
     company = FACTS.linked_id(ctx.customer.doc.spec.integrations) or ""
     if not company.isdigit():
         raise ProviderError(where, "integrations.autotaskCompanyId must be the company's numeric id")
-    username = resolve(conn.username, ctx.config_root, where).get_secret_value()
-    secret = resolve(conn.secret, ctx.config_root, where).get_secret_value()
-    code = resolve(conn.integration_code, ctx.config_root, where).get_secret_value()
+    username = resolve(conn.username, ctx.secret_roots, where).get_secret_value()
+    secret = resolve(conn.secret, ctx.secret_roots, where).get_secret_value()
+    code = resolve(conn.integration_code, ctx.secret_roots, where).get_secret_value()
     client = build_client(where, conn, ctx.config_root, transport=ctx.transport)
     try:
         zone = conn.zone_url or _zone(

@@ -215,9 +215,9 @@ def open_connectwise(ctx: ProviderContext) -> ConnectWiseContacts:
         raise ProviderError(
             where, "integrations.connectwiseCompanyId must be the company's numeric record id"
         )
-    public_key = resolve(conn.public_key, ctx.config_root, where).get_secret_value()
-    private_key = resolve(conn.private_key, ctx.config_root, where).get_secret_value()
-    client_id = resolve(conn.client_id, ctx.config_root, where).get_secret_value()
+    public_key = resolve(conn.public_key, ctx.secret_roots, where).get_secret_value()
+    private_key = resolve(conn.private_key, ctx.secret_roots, where).get_secret_value()
+    client_id = resolve(conn.client_id, ctx.secret_roots, where).get_secret_value()
     site = _site(conn.site, where)
     client = build_client(
         where,

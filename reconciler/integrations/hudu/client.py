@@ -133,6 +133,7 @@ def _connect(
     limiter: RateLimiter | None = None,
     retry: RetryPolicy | None = None,
     transport: httpx.BaseTransport | None = None,
+    secret_dirs: tuple[str, ...] = (),
 ) -> HuduApi:
     api, _ = open_api(
         FACTS,
@@ -145,6 +146,7 @@ def _connect(
         limiter=limiter,
         retry=retry,
         transport=transport,
+        secret_dirs=secret_dirs,
     )
     return HuduApi(api, conn.page_size)
 
@@ -237,7 +239,10 @@ def open_hudu(
         raise ProviderError(where, "Settings has no connections.hudu")
     if not company:
         raise ProviderError(where, "the customer has no spec.integrations.huduCompanyId")
-    return HuduVault(_connect(conn, ctx.config_root, where, limiter, retry, ctx.transport), company)
+    return HuduVault(
+        _connect(conn, ctx.config_root, where, limiter, retry, ctx.transport, ctx.settings.secret_dirs),
+        company,
+    )
 
 
 connect = open_hudu
@@ -250,7 +255,7 @@ def list_companies(
     conn = FACTS.connection(settings.connections)
     if conn is None:
         raise ProviderError("Hudu", "Settings has no connections.hudu")
-    hudu = _connect(conn, config_root, "Hudu", retry=retry)
+    hudu = _connect(conn, config_root, "Hudu", retry=retry, secret_dirs=settings.secret_dirs)
     try:
         return hudu.companies()
     finally:

@@ -167,6 +167,7 @@ def _connect(
     limiter: RateLimiter | None = None,
     retry: RetryPolicy | None = None,
     transport: httpx.BaseTransport | None = None,
+    secret_dirs: tuple[str, ...] = (),
 ) -> ItGlueApi:
     api, account = open_api(
         FACTS,
@@ -179,6 +180,7 @@ def _connect(
         limiter=limiter,
         retry=retry,
         transport=transport,
+        secret_dirs=secret_dirs,
     )
     return ItGlueApi(api, account, conn.page_size)
 
@@ -297,7 +299,9 @@ def open_itglue(
         raise ProviderError(where, "Settings has no connections.itglue")
     if not org:
         raise ProviderError(where, "the customer has no spec.integrations.itglueOrganizationId")
-    return ItGlueVault(_connect(conn, ctx.config_root, where, limiter, retry, ctx.transport), org)
+    return ItGlueVault(
+        _connect(conn, ctx.config_root, where, limiter, retry, ctx.transport, ctx.settings.secret_dirs), org
+    )
 
 
 connect = open_itglue
@@ -310,7 +314,7 @@ def list_organizations(
     conn = FACTS.connection(settings.connections)
     if conn is None:
         raise ProviderError("IT Glue", "Settings has no connections.itglue")
-    itg = _connect(conn, config_root, "IT Glue", retry=retry)
+    itg = _connect(conn, config_root, "IT Glue", retry=retry, secret_dirs=settings.secret_dirs)
     try:
         return itg.organizations()
     finally:
