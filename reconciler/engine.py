@@ -109,7 +109,8 @@ class Engine:
         try:
             providers = self.providers(eff)
             try:
-                live = read_live(providers, eff, full_sync)
+                with gc_paused():  # hundreds of thousands of fresh immutable records, no cycles
+                    live = read_live(providers, eff, full_sync)
             finally:
                 providers.close()
         except ReconcilerError as exc:
@@ -118,8 +119,8 @@ class Engine:
         except Exception as exc:  # a bug or bad data must not stop the other customers
             log.debug("%s: unexpected error while reading", eff.name, exc_info=True)
             return CustomerPlan(eff.name, Status.ERROR, serial, reason=unexpected(exc))
-        managed = self.store.load(eff.name)
         with gc_paused():
+            managed = self.store.load(eff.name)
             cp = plan_customer(eff, live, managed, options)
         log.info("%s: %s planned (%s)", eff.name, count(len(cp.changes), "change"), cp.status.value)
         return cp
