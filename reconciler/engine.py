@@ -130,7 +130,8 @@ class Engine:
             try:
                 providers = self.providers(eff)
                 try:
-                    live = read_live(providers, eff, full_sync)
+                    with gc_paused():  # hundreds of thousands of fresh immutable records, no cycles
+                        live = read_live(providers, eff, full_sync)
                 finally:
                     providers.close()
             except ReconcilerError as exc:
@@ -139,8 +140,8 @@ class Engine:
             except Exception as exc:  # a bug or bad data must not stop the other customers
                 log.debug("%s: unexpected error while reading", eff.name, exc_info=True)
                 return CustomerPlan(eff.name, Status.ERROR, serial, reason=unexpected(exc))
-            managed = self.store.load(eff.name)
             with gc_paused():
+                managed = self.store.load(eff.name)
                 cp = plan_customer(eff, live, managed, options)
             return cp
         finally:
