@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from reconciler import jsonlayout
 from reconciler.apply.executor import CustomerResult
 from reconciler.cli.common import config_dir_option
 from reconciler.cli.jsonout import emit
@@ -25,6 +26,7 @@ from reconciler.core.render import render_json, render_markdown, render_text
 from reconciler.core.words import count
 from reconciler.engine import Engine
 from reconciler.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_REFUSED, ReconcilerError
+from reconciler.gcpause import gc_paused
 
 format_option = click.option(
     "--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True
@@ -40,7 +42,8 @@ def render(plan: Plan, fmt: str) -> str:
 
 
 def save_plan(plan: Plan, path: Path) -> None:
-    path.write_text(json.dumps(plan.to_dict(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    # the plan's outer levels indented, a change per line (C encoder; `show` renders it)
+    path.write_text(jsonlayout.dumps(plan.to_dict(), expand=4), encoding="utf-8")
 
 
 def load_plan(path: Path) -> Plan:
@@ -142,9 +145,11 @@ def plan(
             raise click.UsageError("--refresh-only proposes no changes: there is no plan to save with -o")
         ctx.exit(show_drift(engine.refresh(names), fmt, detailed_exitcode))
     result = plan_with_progress(engine, names, allow_mass_removal, full_sync)
-    click.echo(render(result, fmt), nl=False)
+    with gc_paused():  # rendering and saving build a few objects per change, no cycles
+        click.echo(render(result, fmt), nl=False)
+        if out is not None:
+            save_plan(result, out)
     if out is not None:
-        save_plan(result, out)
         click.echo(
             f"Saved the plan to {out}; apply exactly it with: reconciler apply -c {config_dir} {out}",
             err=True,

@@ -171,11 +171,15 @@ class Account:
             kw[flag] = bool(kw.get(flag, False))
         return cls(
             key=d["key"],
-            account_class=AccountClass(d["account_class"]),
-            sources=tuple(DirSource(s) for s in d["sources"]),
+            # a dict lookup: calling an enum class is a slow Python-level call (state load at 100k)
+            account_class=_ACCOUNT_CLASSES[d["account_class"]],
+            sources=tuple(_SOURCES[s] for s in d["sources"]),
             **kw,
         )
 
+
+_ACCOUNT_CLASSES = {c.value: c for c in AccountClass}
+_SOURCES = {s.value: s for s in DirSource}
 
 ACCOUNT_FIELDS = (
     "upn", "sam_account_name", "mail", "given_name", "surname", "display_name",

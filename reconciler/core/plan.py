@@ -6,8 +6,9 @@ Renderers only turn a `Plan` into text; apply only executes one. `to_dict` /
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
+from functools import cache
 from typing import Any, ClassVar
 
 from reconciler.core.model import (
@@ -175,7 +176,7 @@ class CreateRecord(_Change):
 
     def _own(self) -> dict[str, Any]:
         # the request dataclasses' fields are the JSON names (schemas/plan.schema.json)
-        request = {k: v for k, v in asdict(self.request).items() if k != "lineage" or v}
+        request = {k: v for k, v in _flat(self.request).items() if k != "lineage" or v}
         return {"integration": self.integration.value, "request": request}
 
     @classmethod
@@ -210,11 +211,22 @@ class SendWelcome(_Change):
     kind: ClassVar[ChangeKind] = ChangeKind.SEND_WELCOME
 
     def _own(self) -> dict[str, Any]:
-        return {"email": asdict(self.email)}
+        return {"email": _flat(self.email)}
 
     @classmethod
     def _read(cls, d: dict[str, Any], fmt: int) -> SendWelcome:
         return cls(*cls._common(d), WelcomeEmail(**d["email"]))
+
+
+def _flat(request: Any) -> dict[str, Any]:
+    """A request dataclass (flat: text fields only) as its JSON object; `asdict`
+    deep-copies every value, a third of saving a 100,000-change plan."""
+    return {name: getattr(request, name) for name in _field_names(request.__class__)}
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
 
 
 Change = AddAccount | UpdateAccount | RemoveAccount | LinkRecord | CreateRecord | RecreateRecord | SendWelcome
