@@ -82,4 +82,13 @@ MIGRATIONS: tuple[Migration, ...] = (
             "integration TEXT NOT NULL, record_id TEXT NOT NULL, PRIMARY KEY (ns, customer, account_key, integration))",
         ),
     ),
+    Migration(
+        4,
+        "record fingerprints (R25)",
+        (
+            "CREATE TABLE {s}.fingerprints (ns TEXT NOT NULL, customer TEXT NOT NULL, account_key TEXT NOT NULL, "
+            "integration TEXT NOT NULL, fingerprint TEXT NOT NULL, "
+            "PRIMARY KEY (ns, customer, account_key, integration))",
+        ),
+    ),
 )

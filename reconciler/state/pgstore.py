@@ -108,9 +108,16 @@ class PgStore:
                     key,
                 )
             }
+            fingerprints = {
+                (k, IntegrationKind(kind)): fp
+                for k, kind, fp in self.db.all(
+                    "SELECT account_key, integration, fingerprint FROM {s}.fingerprints WHERE ns=%s AND customer=%s",
+                    key,
+                )
+            }
             return ManagedState(
                 self.serial(customer), accounts, links, welcome, self._lineage,
-                self.adopted_lineages(customer), detached,
+                self.adopted_lineages(customer), detached, fingerprints,
             )  # fmt: skip
 
     def customers(self) -> list[str]:
@@ -143,6 +150,7 @@ class PgStore:
         params = (self.ns, customer, key)
         self.db.write("DELETE FROM {s}.accounts WHERE ns=%s AND customer=%s AND key=%s", params)
         self.db.write("DELETE FROM {s}.links WHERE ns=%s AND customer=%s AND account_key=%s", params)
+        self.db.write("DELETE FROM {s}.fingerprints WHERE ns=%s AND customer=%s AND account_key=%s", params)
 
     def put_link(self, customer: str, link: Link) -> None:
         self.db.write(
@@ -159,9 +167,22 @@ class PgStore:
         )
 
     def remove_link(self, customer: str, key: str, integration: IntegrationKind) -> None:
+        params = (self.ns, customer, key, integration.value)
         self.db.write(
-            "DELETE FROM {s}.links WHERE ns=%s AND customer=%s AND account_key=%s AND integration=%s",
-            (self.ns, customer, key, integration.value),
+            "DELETE FROM {s}.links WHERE ns=%s AND customer=%s AND account_key=%s AND integration=%s", params
+        )
+        self.db.write(
+            "DELETE FROM {s}.fingerprints WHERE ns=%s AND customer=%s AND account_key=%s AND integration=%s",
+            params,
+        )
+
+    def put_fingerprint(
+        self, customer: str, key: str, integration: IntegrationKind, fingerprint: str
+    ) -> None:
+        self.db.write(
+            "INSERT INTO {s}.fingerprints VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (ns, customer, account_key, integration) DO UPDATE SET fingerprint = excluded.fingerprint",
+            (self.ns, customer, key, integration.value, fingerprint),
         )
 
     def forget_welcome(self, customer: str, key: str) -> None:

@@ -4,7 +4,7 @@ Version 1 is the layout before migrations existed (its statements are
 idempotent, so a database from then is recognised as version 1). Version 2
 gives the state its lineage (#12) and detached links; version 3 turns locks into
 leases with epochs and claim history and adds the daemon replica table; version
-4 adds the daemon's run history and keyed records.
+4 adds the daemon's run history and keyed records; version 5 record fingerprints.
 """
 
 from __future__ import annotations
@@ -102,6 +102,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX IF NOT EXISTS daemon_history_customer ON daemon_history (customer, id)",
             """CREATE TABLE IF NOT EXISTS daemon_records (
                 kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, key))""",
+        ),
+    ),
+    Migration(
+        5,
+        "record fingerprints (R25: what was last written to each linked record)",
+        (
+            """CREATE TABLE IF NOT EXISTS fingerprints (
+                customer TEXT NOT NULL, account_key TEXT NOT NULL, integration TEXT NOT NULL,
+                fingerprint TEXT NOT NULL, PRIMARY KEY (customer, account_key, integration))""",
         ),
     ),
 )

@@ -48,6 +48,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "daemon_history": ("customer", "entry"),
     "daemon_records": ("kind", "key", "value"),
     "detached": ("customer", "account_key", "integration", "record_id"),
+    "fingerprints": ("customer", "account_key", "integration", "fingerprint"),
     "meta": ("key", "value"),  # the lineage (#12) and adopted lineages; not the schema version
 }
 UPSERTED = {"meta"}  # a new store has a lineage of its own: the copied one replaces it

@@ -5,6 +5,7 @@ Regenerate after an intended change with: UPDATE_GOLDEN=1 pytest tests/engine/te
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -13,7 +14,7 @@ import jsonschema
 import pytest
 
 from reconciler.config import load_valid_config
-from reconciler.core.plan import Plan
+from reconciler.core.plan import LinkRecord, Plan
 from reconciler.core.render import render_json, render_text
 from reconciler.engine import Engine
 from tests.conftest import ROOT
@@ -62,9 +63,36 @@ def test_a_plan_saved_in_format_1_reads_as_the_same_plan(quickstart: Path) -> No
     old = json.loads((GOLDEN / "quickstart-plan.format1.json").read_text(encoding="utf-8"))
     assert old["format"] == 1
     assert any("new_contact" in c for cp in old["customers"] for c in cp["changes"])
-    assert Plan.from_dict(old) == quickstart_plan(quickstart)
+    assert Plan.from_dict(old) == without_fingerprints(quickstart_plan(quickstart))
+
+
+def without_fingerprints(plan: Plan) -> Plan:
+    """Today's plan as formats 1 and 2 carried it: links without a fingerprint."""
+    customers = tuple(
+        dataclasses.replace(
+            cp,
+            changes=tuple(
+                dataclasses.replace(c, fingerprint="") if isinstance(c, LinkRecord) else c for c in cp.changes
+            ),
+        )
+        for cp in plan.customers
+    )
+    return dataclasses.replace(plan, customers=customers)
+
+
+def test_a_plan_saved_in_format_2_reads_as_the_same_plan(quickstart: Path) -> None:
+    """Format 2 (before links carried a fingerprint) still reads; apply then keeps no
+    fingerprint for those links, and `plan --refresh-only` says so."""
+    old = json.loads((GOLDEN / "quickstart-plan.format2.json").read_text(encoding="utf-8"))
+    assert old["format"] == 2
+    assert Plan.from_dict(old) == without_fingerprints(quickstart_plan(quickstart))
+    assert any(
+        c.get("fingerprint")
+        for cp in quickstart_plan(quickstart).to_dict()["customers"]
+        for c in cp["changes"]
+    )
 
 
 def test_an_unknown_plan_format_is_refused() -> None:
-    with pytest.raises(ValueError, match="unsupported plan format 9; this version reads 1, 2"):
+    with pytest.raises(ValueError, match="unsupported plan format 9; this version reads 1, 2, 3"):
         Plan.from_dict({"format": 9})
