@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from reconciler.core.model import Link, WelcomeStatus
 from reconciler.core.plan import Change, ChangeKind, CustomerPlan
+from reconciler.core.planning import moved_from
 from reconciler.errors import NotDelivered, ProviderError, StalePlanError
 from reconciler.providers.base import CustomerProviders
 from reconciler.state.store import SqliteStore
@@ -101,6 +102,10 @@ def _apply_account(customer: str, change: Change, store: SqliteStore, cplan: Cus
         store.remove_account(customer, change.account_key)
         return
     assert change.account is not None
+    old_key = moved_from(change) if change.kind is ChangeKind.UPDATE else None
+    if old_key is not None:  # a class change: the same account, its links and welcome status, a new key
+        store.move_account(customer, old_key, change.account)
+        return
     store.put_account(customer, change.account)
     if change.kind is ChangeKind.ADD and any(
         c.kind is ChangeKind.SEND_WELCOME and c.account_key == change.account_key for c in cplan.changes

@@ -28,12 +28,17 @@ customer_option = click.option(
 )
 
 
-def render(plan: Plan, fmt: str) -> str:
+verbose_option = click.option(
+    "--verbose", "verbose", is_flag=True, help="Text: name every directory user that was seen but not imported."
+)
+
+
+def render(plan: Plan, fmt: str, verbose: bool = False) -> str:
     if fmt == "json":
         return render_json(plan)
     if fmt == "markdown":
         return render_markdown(plan)
-    return render_text(plan, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ)
+    return render_text(plan, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ, verbose=verbose)
 
 
 def save_plan(plan: Plan, path: Path) -> None:
@@ -70,6 +75,7 @@ def plan_exit_code(plan: Plan, detailed: bool) -> int:
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 @click.option("--allow-mass-removal", is_flag=True, help="Plan removals beyond the safety threshold.")
 @click.option("--full-sync", is_flag=True, help="Ignore incremental cursors and read directories in full.")
+@verbose_option
 @click.pass_context
 def plan(
     ctx: click.Context,
@@ -80,11 +86,12 @@ def plan(
     detailed_exitcode: bool,
     allow_mass_removal: bool,
     full_sync: bool,
+    verbose: bool,
 ) -> None:
     """Show what apply would change, per customer. Changes nothing."""
     engine = Engine.open(load_valid_config(config_dir))
     result = engine.plan(customers, allow_mass_removal, full_sync)
-    click.echo(render(result, fmt), nl=False)
+    click.echo(render(result, fmt, verbose), nl=False)
     if out is not None:
         save_plan(result, out)
         click.echo(
@@ -181,9 +188,10 @@ def _report(the_plan: Plan, results: list[CustomerResult]) -> int:
 @click.command()
 @click.argument("planfile", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @format_option
-def show(planfile: Path, fmt: str) -> None:
+@verbose_option
+def show(planfile: Path, fmt: str, verbose: bool) -> None:
     """Render a saved plan."""
-    click.echo(render(load_plan(planfile), fmt), nl=False)
+    click.echo(render(load_plan(planfile), fmt, verbose), nl=False)
 
 
 COMMANDS = (plan, apply, show)

@@ -18,7 +18,8 @@ from reconciler.core.model import (
     WelcomeEmail,
 )
 
-PLAN_FORMAT = 1
+PLAN_FORMAT = 2  # 2: CustomerPlan.skipped; format 1 (no skipped) is still read
+READABLE_FORMATS = (1, 2)
 
 
 class ChangeKind(StrEnum):
@@ -137,6 +138,28 @@ class Conflict:
 
 
 @dataclass(frozen=True)
+class Skipped:
+    """A directory user the selection saw but did not import, and why (R19)."""
+
+    account_class: str
+    user: str
+    reason: str  # a `core.notes.Reason` value
+    rule: str
+    message: str
+    user_id: str = ""
+
+    def line(self) -> str:
+        return f"{self.account_class} {self.user}: {self.message} ({self.rule})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Skipped:
+        return cls(d["account_class"], d["user"], d["reason"], d["rule"], d["message"], d.get("user_id", ""))
+
+
+@dataclass(frozen=True)
 class CustomerPlan:
     customer: str
     status: Status
@@ -146,6 +169,14 @@ class CustomerPlan:
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     reason: str = ""  # why refused / paused / error
+    skipped: tuple[Skipped, ...] = ()
+
+    def skipped_counts(self) -> dict[str, int]:
+        """How many users were left out per reason, most first."""
+        counts: dict[str, int] = {}
+        for s in self.skipped:
+            counts[s.reason] = counts.get(s.reason, 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
     def count(self, *kinds: ChangeKind) -> int:
         return sum(1 for c in self.changes if c.kind in kinds)
@@ -164,6 +195,8 @@ class CustomerPlan:
             "conflicts": [c.to_dict() for c in self.conflicts],
             "warnings": list(self.warnings),
             "notes": list(self.notes),
+            "skipped": [s.to_dict() for s in self.skipped],
+            "skipped_counts": self.skipped_counts(),
         }
 
     @classmethod
@@ -177,6 +210,7 @@ class CustomerPlan:
             tuple(d["warnings"]),
             tuple(d["notes"]),
             d.get("reason", ""),
+            tuple(Skipped.from_dict(s) for s in d.get("skipped", ())),
         )
 
 
@@ -265,7 +299,7 @@ class Plan:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Plan:
-        if d.get("format") != PLAN_FORMAT:
+        if d.get("format") not in READABLE_FORMATS:
             raise ValueError(f"unsupported plan format {d.get('format')!r}; expected {PLAN_FORMAT}")
         return cls(
             d["config_digest"],

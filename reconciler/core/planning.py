@@ -8,13 +8,14 @@ from a directory answering with no users at all, is refused unless overridden.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from string import Formatter
 from typing import Any
 
 from reconciler.config.models import Safety
 from reconciler.config.resolve import EffectiveCustomer
-from reconciler.core.desired import LiveDirectories, desired_accounts
+from reconciler.core.desired import LiveDirectories, desired_accounts, person
 from reconciler.core.matching import (
     CREATE_CATEGORY,
     Decision,
@@ -37,7 +38,7 @@ from reconciler.core.model import (
     WelcomeStatus,
     marker_for,
 )
-from reconciler.core.plan import Change, ChangeKind, Conflict, CustomerPlan, FieldDiff, Status
+from reconciler.core.plan import Change, ChangeKind, Conflict, CustomerPlan, FieldDiff, Skipped, Status
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,13 @@ def plan_customer(
     name = customer.name
     desired = desired_accounts(customer, live.directories)
     changes: list[Change] = []
-    warnings: list[str] = []
-    notes = [f"{n.account_class.value} {n.user}: {n.message} ({n.rule})" for n in desired.notes]
+    warnings: list[str] = [*_reader_warnings(live.directories), *desired.warnings]
+    notes = _reader_notes(live.directories)
+    skipped = tuple(
+        Skipped(n.account_class.value, n.user, n.reason.value, n.rule, n.message, n.user_id)
+        for n in desired.notes
+    )
+    managed = moved(managed, desired.accounts)
 
     kept = [desired.accounts[k] for k in sorted(desired.accounts)]
     changes.extend(_account_changes(kept, managed.accounts))
@@ -132,7 +138,45 @@ def plan_customer(
         tuple(warnings),
         tuple(notes),
         reason,
+        skipped,
     )
+
+
+def _reader_warnings(live: LiveDirectories) -> list[str]:
+    return [w for snap in (live.entra, live.ad) if snap is not None for w in snap.warnings]
+
+
+def _reader_notes(live: LiveDirectories) -> list[str]:
+    if live.entra is None or live.entra.roles_read_at is None:
+        return []
+    at = datetime.fromtimestamp(live.entra.roles_read_at, UTC).isoformat(timespec="minutes")
+    return [
+        f"Entra directory roles as read at {at} (role assignments have no delta: they are read "
+        "every fullSyncEveryHours, on import now and with --full-sync) (R23)"
+    ]
+
+
+def moved(managed: ManagedState, desired: dict[str, Account]) -> ManagedState:
+    """A person who changes class (end user <-> admin) is a move, not a remove + add:
+    their managed account, links and welcome status are carried to the new key, so
+    the plan shows one update (`account_class` diff), no new record and no second
+    welcome email."""
+    gone = {person(k): k for k in managed.accounts if k not in desired}
+    moves = {gone[person(k)]: k for k in desired if k not in managed.accounts and person(k) in gone}
+    if not moves:
+        return managed
+    accounts = dict(managed.accounts)
+    for old, new in moves.items():
+        accounts[new] = replace(accounts.pop(old), key=new)
+    links = {
+        (moves.get(key, key), kind): replace(link, account_key=moves.get(key, key))
+        for (key, kind), link in managed.links.items()
+    }
+    welcome = dict(managed.welcome)
+    for old, new in moves.items():
+        if old in welcome and new not in welcome:
+            welcome[new] = welcome.pop(old)
+    return ManagedState(managed.serial, accounts, links, welcome)
 
 
 def _account_changes(desired: list[Account], managed: dict[str, Account]) -> list[Change]:
@@ -158,6 +202,20 @@ def _account_changes(desired: list[Account], managed: dict[str, Account]) -> lis
             continue
         before, after = old_acct.fields(), acct.fields()
         diffs = tuple(FieldDiff(f, before[f], after[f]) for f in before if before[f] != after[f])
+        if old_acct.account_class is not acct.account_class:
+            move = FieldDiff(CLASS_FIELD, old_acct.account_class.value, acct.account_class.value)
+            out.append(
+                Change(
+                    ChangeKind.UPDATE,
+                    key,
+                    acct.upn,
+                    "R7",
+                    "moved between end user and admin; links and welcome status kept",
+                    account=acct,
+                    diffs=(move, *diffs),
+                )
+            )
+            continue
         if not diffs and old_acct.sources == acct.sources:
             continue
         if old_acct.sources != acct.sources:
@@ -178,6 +236,17 @@ def _account_changes(desired: list[Account], managed: dict[str, Account]) -> lis
             )
         )
     return out
+
+
+CLASS_FIELD = "account_class"  # an update with this diff moves the account from its old key
+
+
+def moved_from(change: Change) -> str | None:
+    """The key an UPDATE moves the account from (a class change), or None."""
+    for d in change.diffs:
+        if d.name == CLASS_FIELD:
+            return f"{d.before}/{person(change.account_key)}"
+    return None
 
 
 def _update_rule(diffs: tuple[FieldDiff, ...]) -> str:

@@ -59,7 +59,28 @@ def change_lines(change: Change) -> Iterator[tuple[str, str]]:
         yield " ", f"    {d.name}: {_v(d.before)} -> {_v(d.after)}"
 
 
-def customer_lines(cp: CustomerPlan) -> Iterator[tuple[str, str]]:
+REASON_WORDS = {
+    "unlicensed": "unlicensed",
+    "disabled": "disabled",
+    "guest": "guests",
+    "excluded": "excluded",
+    "not-selected": "not in a selected group or role",
+    "nested-only": "in a nested group only",
+    "no-entra-match": "without a licensed Entra match",
+    "admin-overlap": "imported as admin instead",
+    "other": "other",
+}
+
+
+def skipped_summary(cp: CustomerPlan) -> str:
+    """"skipped 12 directory users: 8 unlicensed, 3 disabled, 1 guests"."""
+    counts = cp.skipped_counts()
+    parts = ", ".join(f"{n} {REASON_WORDS.get(reason, reason)}" for reason, n in counts.items())
+    total = len(cp.skipped)
+    return f"skipped {total} directory user{'s' if total != 1 else ''}: {parts}"
+
+
+def customer_lines(cp: CustomerPlan, verbose: bool = False) -> Iterator[tuple[str, str]]:
     for change in cp.changes:
         yield from change_lines(change)
     for c in cp.conflicts:
@@ -71,6 +92,12 @@ def customer_lines(cp: CustomerPlan) -> Iterator[tuple[str, str]]:
         yield "?", f"warning: {w}"
     for n in cp.notes:
         yield " ", f"note: {n}"
+    if cp.skipped:
+        more = "" if verbose else " (--verbose names them)"
+        yield " ", f"note: {skipped_summary(cp)}{more}"
+        if verbose:
+            for s in cp.skipped:
+                yield " ", f"    {s.line()}"
 
 
 def _status(cp: CustomerPlan) -> str:
@@ -81,14 +108,14 @@ def _status(cp: CustomerPlan) -> str:
     return f"{cp.status.value.upper()}: {cp.reason}"
 
 
-def render_text(plan: Plan, color: bool = False) -> str:
+def render_text(plan: Plan, color: bool = False, verbose: bool = False) -> str:
     def paint(symbol: str, text: str) -> str:
         code = _COLOR.get(symbol)
         return f"\x1b[{code}m{text}\x1b[0m" if color and code else text
 
     out: list[str] = []
     for cp in plan.customers:
-        lines = list(customer_lines(cp))
+        lines = list(customer_lines(cp, verbose))
         if not lines and cp.status is Status.OK:
             continue
         out.append(
@@ -157,7 +184,7 @@ def render_markdown(plan: Plan, limit: int = 0, cut_note: str = MARKDOWN_CUT_NOT
     if quiet:
         out += [f"{quiet} {'customer has' if quiet == 1 else 'customers have'} no changes.", ""]
     for cp in shown:
-        lines = [f"{sym if sym in '+-!' else ' '} {text}" for sym, text in customer_lines(cp)]
+        lines = [f"{sym if sym in '+-!' else ' '} {text}" for sym, text in customer_lines(cp, verbose=True)]
         if not lines:
             continue
         fence = code_fence(lines)

@@ -53,3 +53,20 @@ def test_json_golden_and_schema(quickstart: Path) -> None:
 def test_json_round_trips_to_the_same_plan(quickstart: Path) -> None:
     plan = quickstart_plan(quickstart)
     assert Plan.from_dict(json.loads(render_json(plan))) == plan
+
+
+def test_skipped_users_are_counted_per_reason_and_named_with_verbose(quickstart: Path) -> None:
+    plan = quickstart_plan(quickstart)
+    contoso = next(cp for cp in plan.customers if cp.customer == "contoso")
+    assert contoso.skipped_counts() == {"disabled": 1, "unlicensed": 1}
+    text = render_text(plan)
+    assert "skipped 2 directory users: 1 disabled, 1 unlicensed (--verbose names them)" in text
+    names = [s.user for s in contoso.skipped]
+    assert not any(n in text for n in names)
+    verbose = render_text(plan, verbose=True)
+    for s in contoso.skipped:
+        assert f"    {s.line()}" in verbose
+    data = json.loads(render_json(plan))
+    by_name = {c["customer"]: c for c in data["customers"]}
+    assert by_name["contoso"]["skipped_counts"] == {"disabled": 1, "unlicensed": 1}
+    assert {s["reason"] for s in by_name["contoso"]["skipped"]} == {"disabled", "unlicensed"}
