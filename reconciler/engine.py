@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from reconciler.apply.executor import CustomerResult, apply_customer
 from reconciler.config import ConfigSet
+from reconciler.config.entraroles import role_id
 from reconciler.config.models import Source
 from reconciler.config.resolve import EffectiveCustomer, effective_customers
 from reconciler.core.desired import LiveDirectories
@@ -205,14 +206,39 @@ def unexpected(exc: Exception) -> str:
 
 
 def scope_for(eff: EffectiveCustomer, full_sync: bool) -> DirectoryScope:
-    """AD scope: the union of the end-user and admin selections."""
+    """The union of the end-user and admin selections: AD OUs and groups, Entra
+    groups (exclusions too), roles and whether licence SKUs need mapping."""
     ous: list[str] = []
     groups: list[str] = []
+    entra_groups: list[str] = []
+    entra_direct: list[str] = []
+    roles: list[str] = []
+    eligible = skus = False
     for binding in (eff.end_user, eff.admin):
-        if binding is not None and binding.settings.source is Source.ACTIVE_DIRECTORY:
-            ous += binding.settings.selection.ous
-            groups += binding.settings.selection.groups
-    return DirectoryScope(tuple(dict.fromkeys(ous)), tuple(dict.fromkeys(groups)), True, full_sync)
+        if binding is None:
+            continue
+        sel = binding.settings.selection
+        if binding.settings.source is Source.ACTIVE_DIRECTORY:
+            ous += sel.ous
+            groups += sel.groups
+            continue
+        entra_groups += (*sel.groups, *sel.exclude.groups)
+        if not sel.nested(entra=True):
+            entra_direct += sel.groups
+        roles += [rid for rid in (role_id(r) for r in sel.roles) if rid is not None]
+        eligible = eligible or (sel.include_eligible and bool(sel.roles))
+        skus = skus or bool(sel.skus)
+    return DirectoryScope(
+        tuple(dict.fromkeys(ous)),
+        tuple(dict.fromkeys(groups)),
+        True,
+        full_sync,
+        entra_groups=tuple(dict.fromkeys(entra_groups)),
+        entra_direct=tuple(dict.fromkeys(entra_direct)),
+        entra_roles=tuple(dict.fromkeys(roles)),
+        entra_eligible=eligible,
+        entra_skus=skus,
+    )
 
 
 def read_live(providers: CustomerProviders, eff: EffectiveCustomer, full_sync: bool = False) -> CustomerLive:

@@ -29,7 +29,10 @@ customer_option = click.option(
 
 
 verbose_option = click.option(
-    "--verbose", "verbose", is_flag=True, help="Text: name every directory user that was seen but not imported."
+    "--verbose",
+    "verbose",
+    is_flag=True,
+    help="Text: name every directory user that was seen but not imported.",
 )
 
 

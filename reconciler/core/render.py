@@ -73,7 +73,7 @@ REASON_WORDS = {
 
 
 def skipped_summary(cp: CustomerPlan) -> str:
-    """"skipped 12 directory users: 8 unlicensed, 3 disabled, 1 guests"."""
+    """ "skipped 12 directory users: 8 unlicensed, 3 disabled, 1 guests"."""
     counts = cp.skipped_counts()
     parts = ", ".join(f"{n} {REASON_WORDS.get(reason, reason)}" for reason, n in counts.items())
     total = len(cp.skipped)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reconciler.core.desired import LiveDirectories, desired_accounts
-from reconciler.core.model import AccountClass, DirectorySnapshot, DirSource
+from reconciler.core.model import DirectorySnapshot, DirSource
 from tests.core.builders import ad, customer, entra, group
 
 STAFF = "OU=Staff,DC=acme,DC=local"

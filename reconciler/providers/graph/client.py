@@ -31,6 +31,7 @@ from reconciler.providers.http import HttpApi, origin_text, same_origin, short_e
 USER_SELECT = (
     "id", "userPrincipalName", "mail", "givenName", "surname", "displayName", "accountEnabled",
     "assignedLicenses", "onPremisesImmutableId", "onPremisesSamAccountName", "proxyAddresses",
+    "userType",
 )  # fmt: skip
 PAGE_SIZE = 999  # Graph's maximum $top for users
 MEMBER_SELECT = ("id", "userPrincipalName", "displayName")
@@ -93,9 +94,12 @@ class GraphClient:
         """The changes since `delta_link` (in order, possibly repeated) and the next delta link."""
         return self._delta_round(self._checked(delta_link, "the stored deltaLink"), None)
 
-    def _pages(self, url: str, params: dict[str, str] | None) -> Iterator[dict[str, Any]]:
+    def _pages(
+        self, url: str, params: dict[str, str] | None, headers: dict[str, str] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a listing; `headers` (ConsistencyLevel) go with every page."""
         for _ in range(MAX_PAGES):
-            body = self._object(self.api.get_json(url, params=params))
+            body = self._object(self.api.get_json(url, params=params, headers=headers))
             yield from self._values(body)
             next_link = body.get("@odata.nextLink")
             if not next_link:
@@ -105,6 +109,7 @@ class GraphClient:
         raise ProviderError(self.api.where, f"{_path(url)}: more than {MAX_PAGES} pages; gave up")
 
     def _delta_round(self, url: str, params: dict[str, str] | None) -> tuple[list[dict[str, Any]], str]:
+        """One delta round (users or groups): its items in order and the next deltaLink."""
         items: list[dict[str, Any]] = []
         for _ in range(MAX_PAGES):
             response = self.api.request("GET", url, params=params, ok=(400, 410))
