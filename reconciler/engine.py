@@ -7,6 +7,7 @@ failure becomes that customer's ERROR status and never stops the others.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,9 +24,10 @@ from reconciler.core.plan import ChangeKind, CustomerPlan, Plan, Status
 from reconciler.core.planning import CustomerLive, PlanOptions, plan_customer, removal_guard
 from reconciler.errors import ConfigError, LockHeldError, Problem, ReconcilerError, StalePlanError
 from reconciler.gcpause import gc_paused
-from reconciler.providers.base import CustomerProviders, DirectoryScope, ProviderContext, SelectionChecker
-from reconciler.providers.registry import open_customer
-from reconciler.state.store import SqliteStore
+from reconciler.providers.base import CustomerProviders, DirectoryScope, ProviderContext, release
+from reconciler.providers.registry import open_customer, open_selection_checker
+from reconciler.state.api import StateStore
+from reconciler.state.backend import open_state
 
 log = logging.getLogger("reconciler.engine")
 MAX_WORKERS = 8  # customers read at once when no Graph connection sets maxConcurrentTenants
@@ -34,12 +36,11 @@ MAX_WORKERS = 8  # customers read at once when no Graph connection sets maxConcu
 @dataclass(frozen=True)
 class Engine:
     config: ConfigSet
-    store: SqliteStore
+    store: StateStore
 
     @classmethod
     def open(cls, config: ConfigSet) -> Engine:
-        spec = config.settings_doc.spec
-        return cls(config, SqliteStore(config.root / spec.state.path))
+        return cls(config, open_state(config).store)
 
     def customers(self, names: Sequence[str] = ()) -> list[EffectiveCustomer]:
         effs = effective_customers(self.config)
@@ -65,25 +66,33 @@ class Engine:
             if not scope.ous and not scope.groups:
                 continue
             try:
-                providers = self.providers(eff)
-                try:
-                    if isinstance(providers.ad, SelectionChecker):
-                        problems += providers.ad.check_selection(scope)
-                finally:
-                    providers.close()
+                checker = open_selection_checker(self.context(eff))  # the AD only (#17 item 6)
+                if checker is not None:
+                    try:
+                        problems += checker.check_selection(scope)
+                    finally:
+                        release(checker)
             except ReconcilerError as exc:
                 problems.append(str(exc))
         return problems
 
     # --- plan ------------------------------------------------------------------------------
     def plan(
-        self, names: Sequence[str] = (), allow_mass_removal: bool = False, full_sync: bool = False
+        self,
+        names: Sequence[str] = (),
+        allow_mass_removal: bool = False,
+        full_sync: bool = False,
+        progress: Callable[[CustomerPlan], None] | None = None,
     ) -> Plan:
+        """`progress` is called (from the worker threads) as each customer is planned."""
         options = self.plan_options(allow_mass_removal)
         effs = self.customers(names)
 
         def one(eff: EffectiveCustomer) -> CustomerPlan:
-            return self.plan_one(eff, options, full_sync)
+            cp = self.plan_one(eff, options, full_sync)
+            if progress is not None:
+                progress(cp)
+            return cp
 
         graph = self.config.settings_doc.spec.connections.graph
         workers = graph.max_concurrent_tenants if graph is not None else MAX_WORKERS
@@ -135,16 +144,21 @@ class Engine:
         holder: str = "reconciler apply",
         progress: Callable[[str, int], Callable[[int], None]] | None = None,
         allow_mass_removal: bool = False,
+        stop: threading.Event | None = None,
     ) -> list[CustomerResult]:
         """Apply each customer's planned changes. A saved plan is data from outside:
         pause (R10) and the removal guard are checked again against the config and
-        state as they are now, whatever the plan says."""
+        state as they are now, whatever the plan says. `stop` ends the apply at the
+        next change boundary; customers not reached are `stopped` with nothing applied."""
         self.check_fresh(plan)
         effs = {e.name: e for e in self.customers()}
         batch = self.config.settings_doc.spec.apply_batch_size
         results: list[CustomerResult] = []
         for cp in plan.customers:
             if not cp.applicable:
+                continue
+            if stop is not None and stop.is_set():
+                results.append(CustomerResult(cp.customer, stopped=True))
                 continue
             refusal = self._recheck(cp, effs.get(cp.customer), allow_mass_removal)
             if refusal is not None:
@@ -160,7 +174,7 @@ class Engine:
                 tick = progress(cp.customer, len(cp.changes)) if progress else None
                 providers = self.providers(effs[cp.customer])
                 try:
-                    result = apply_customer(cp, providers, self.store, batch, tick)
+                    result = apply_customer(cp, providers, self.store, batch, tick, stop)
                 finally:
                     providers.close()
             except StalePlanError as exc:  # another apply committed between check_fresh and our lock
@@ -172,7 +186,7 @@ class Engine:
                 result = CustomerResult(cp.customer, error=unexpected(exc))
             finally:
                 self.store.unlock(cp.customer)
-            outcome = "error" if result.error or result.failed else "applied"
+            outcome = "error" if result.error or result.failed else "stopped" if result.stopped else "applied"
             self.store.record_run(
                 cp.customer,
                 started,
@@ -182,6 +196,7 @@ class Engine:
                     "failed": len(result.failed),
                     "error": result.error,
                     "holder": holder,
+                    "planned": len(cp.changes),
                 },
             )
             results.append(result)
@@ -193,7 +208,7 @@ class Engine:
         if eff is None:
             return f"customer {cp.customer!r} is no longer in the config"
         if eff.paused:
-            return "paused (R10): not applied"
+            return "the customer is paused (R10)"
         if allow_mass_removal:
             return None
         return removal_guard(eff.safety, self.store.count_accounts(cp.customer), cp.count(ChangeKind.REMOVE))

@@ -7,7 +7,10 @@
     │   ├── LockHeldError      another process holds a customer's lock
     │   └── StalePlanError     a saved plan no longer matches config or state
     ├── ProviderError          a live system answered badly (per customer, never fatal for others)
-    │   └── NotDelivered       ...and certainly did not act on the request (safe to redo)
+    │   ├── NotDelivered       ...and certainly did not act on the request (safe to redo)
+    │   └── HttpError          an HTTP exchange failed (`status` when there was an answer)
+    │       ├── AmbiguousWrite a non-idempotent request may or may not have taken effect
+    │       └── Rejected       the vendor definitively refused a write (validation): never retried
     └── SafetyRefusal (exit 3) a plan was refused by a safety guard
 
 Exit codes: 0 ok / no changes, 1 error, 2 changes pending (with --detailed-exitcode),
@@ -79,6 +82,24 @@ class ProviderError(ReconcilerError):
 class NotDelivered(ProviderError):
     """The target certainly did not take the request (e.g. an SMTP server refused the
     message), so doing it again later cannot duplicate anything."""
+
+
+class HttpError(ProviderError):
+    """An HTTP exchange failed; `status` is the answer's status code, None without one."""
+
+    def __init__(self, where: str, message: str, status: int | None = None) -> None:
+        super().__init__(where, message)
+        self.status = status
+
+
+class AmbiguousWrite(HttpError):
+    """A non-idempotent request failed in a way that leaves its effect unknown."""
+
+
+class Rejected(HttpError):
+    """The vendor said, in a body it documents for this, that it did not take the
+    request (e.g. Autotask's validation errors, sent as HTTP 500): retrying or
+    looking for the record cannot help."""
 
 
 class SafetyRefusal(ReconcilerError):

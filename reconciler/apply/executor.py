@@ -10,22 +10,33 @@ Welcome emails are at most once: `pending` is committed before the send and
 
 A failed change never aborts the others: it becomes a failed `Outcome`, and
 changes that depend on it (links of an account that could not be added) are
-skipped.
+skipped. A stop (the daemon shutting down) is an event checked at each change
+boundary: the result then holds exactly what was applied before it, `stopped`.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from reconciler.core.model import Link, WelcomeStatus
-from reconciler.core.plan import Change, ChangeKind, CustomerPlan
+from reconciler.core.model import Link, NewContact, NewPasswordEntry, WelcomeStatus
+from reconciler.core.plan import (
+    AccountChange,
+    AddAccount,
+    Change,
+    ChangeKind,
+    CreateRecord,
+    CustomerPlan,
+    LinkRecord,
+    RemoveAccount,
+    SendWelcome,
+    UpdateAccount,
+)
 from reconciler.core.planning import moved_from
 from reconciler.errors import NotDelivered, ProviderError, StalePlanError
 from reconciler.providers.base import CustomerProviders
-from reconciler.state.store import SqliteStore
-
-ACCOUNT_KINDS = (ChangeKind.REMOVE, ChangeKind.ADD, ChangeKind.UPDATE)
+from reconciler.state.api import StateStore
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,7 @@ class CustomerResult:
     error: str = ""
     refused: bool = False  # by a safety guard at apply time
     busy: bool = False  # nothing attempted: another apply holds the customer or moved its state
+    stopped: bool = False  # a stop was asked: `outcomes` are exactly what was applied before it
 
     @property
     def failed(self) -> list[Outcome]:
@@ -58,9 +70,10 @@ Progress = Callable[[int], None]
 def apply_customer(
     cplan: CustomerPlan,
     providers: CustomerProviders,
-    store: SqliteStore,
+    store: StateStore,
     batch_size: int = 500,
     progress: Progress | None = None,
+    stop: threading.Event | None = None,
 ) -> CustomerResult:
     name = cplan.customer
     result = CustomerResult(name)
@@ -72,19 +85,27 @@ def apply_customer(
     tick = progress or (lambda n: None)
     failed_accounts: set[str] = set()
 
-    account_changes = [c for c in cplan.changes if c.kind in ACCOUNT_KINDS]
+    def stopping() -> bool:
+        result.stopped = stop is not None and stop.is_set()
+        return result.stopped
+
+    account_changes = [c for c in cplan.changes if isinstance(c, AccountChange)]
     for start in range(0, len(account_changes), batch_size):
         chunk = account_changes[start : start + batch_size]
+        if stopping():
+            return result
         with store.batch():
-            for change in chunk:
-                _apply_account(name, change, store, cplan)
+            for account_change in chunk:
+                _apply_account(name, account_change, store, cplan)
             store.bump_serial(name)
         result.outcomes.extend(Outcome(c, True) for c in chunk)
         tick(len(chunk))
 
     for change in cplan.changes:
-        if change.kind in ACCOUNT_KINDS:
+        if isinstance(change, AccountChange):
             continue
+        if stopping():
+            return result
         if change.account_key in failed_accounts:
             result.outcomes.append(Outcome(change, False, "skipped: the account change failed"))
             continue
@@ -97,35 +118,32 @@ def apply_customer(
     return result
 
 
-def _apply_account(customer: str, change: Change, store: SqliteStore, cplan: CustomerPlan) -> None:
-    if change.kind is ChangeKind.REMOVE:
+def _apply_account(customer: str, change: AccountChange, store: StateStore, cplan: CustomerPlan) -> None:
+    if isinstance(change, RemoveAccount):
         store.remove_account(customer, change.account_key)
         return
-    assert change.account is not None
-    old_key = moved_from(change) if change.kind is ChangeKind.UPDATE else None
+    old_key = moved_from(change) if isinstance(change, UpdateAccount) else None
     if old_key is not None:  # a class change: the same account, its links and welcome status, a new key
         store.move_account(customer, old_key, change.account)
         return
     store.put_account(customer, change.account)
-    if change.kind is ChangeKind.ADD and any(
+    if isinstance(change, AddAccount) and any(
         c.kind is ChangeKind.SEND_WELCOME and c.account_key == change.account_key for c in cplan.changes
     ):
         # R16: the debt is recorded with the account, so a crash before the send still sends later
         store.set_welcome(customer, change.account_key, WelcomeStatus.DUE)
 
 
-def _apply_external(customer: str, change: Change, providers: CustomerProviders, store: SqliteStore) -> None:
-    if change.kind is ChangeKind.LINK:
-        assert change.integration is not None and change.record_id is not None
+def _apply_external(customer: str, change: Change, providers: CustomerProviders, store: StateStore) -> None:
+    if isinstance(change, LinkRecord):
         with store.batch():
             store.put_link(customer, Link(change.account_key, change.integration, change.record_id))
             store.bump_serial(customer)
         return
-    if change.kind is ChangeKind.CREATE_RECORD:
+    if isinstance(change, CreateRecord):
         _create_record(customer, change, providers, store)
         return
-    if change.kind is ChangeKind.SEND_WELCOME:
-        assert change.email is not None
+    if isinstance(change, SendWelcome):
         if providers.mailer is None:
             raise ProviderError(customer, "no mailer configured for welcome emails")
         with store.batch():
@@ -144,9 +162,10 @@ def _apply_external(customer: str, change: Change, providers: CustomerProviders,
             store.bump_serial(customer)
 
 
-def _create_record(customer: str, change: Change, providers: CustomerProviders, store: SqliteStore) -> None:
-    assert change.integration is not None
-    marker = (change.new_entry or change.new_contact).marker  # type: ignore[union-attr]
+def _create_record(
+    customer: str, change: CreateRecord, providers: CustomerProviders, store: StateStore
+) -> None:
+    marker = change.marker
     op = f"create {change.integration.value}"
     earlier = [j for j in store.journal_pending(customer) if j.marker == marker and j.op == op]
     record_id = _find_own(change, providers, marker) if earlier else None
@@ -166,21 +185,20 @@ def _create_record(customer: str, change: Change, providers: CustomerProviders, 
         store.bump_serial(customer)
 
 
-def _create(change: Change, providers: CustomerProviders) -> str:
-    if change.new_entry is not None:
+def _create(change: CreateRecord, providers: CustomerProviders) -> str:
+    if isinstance(change.request, NewPasswordEntry):
         if providers.vault is None:
             raise ProviderError(change.label, "no password manager provider")
-        return providers.vault.create_entry(change.new_entry).id
-    assert change.new_contact is not None
+        return providers.vault.create_entry(change.request).id
     if providers.contacts is None:
         raise ProviderError(change.label, "no PSA provider")
-    return providers.contacts.create_contact(change.new_contact).id
+    return providers.contacts.create_contact(change.request).id
 
 
-def _find_own(change: Change, providers: CustomerProviders, marker: str) -> str | None:
+def _find_own(change: CreateRecord, providers: CustomerProviders, marker: str) -> str | None:
     """Re-read the integration for a record an interrupted earlier run created."""
-    if change.new_entry is not None and providers.vault is not None:
+    if isinstance(change.request, NewPasswordEntry) and providers.vault is not None:
         return next((e.id for e in providers.vault.list_entries() if e.marker == marker), None)
-    if change.new_contact is not None and providers.contacts is not None:
+    if isinstance(change.request, NewContact) and providers.contacts is not None:
         return next((c.id for c in providers.contacts.list_contacts() if c.marker == marker), None)
     return None

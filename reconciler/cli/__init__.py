@@ -38,6 +38,10 @@ class _Group(click.Group):
             raise
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except BrokenPipeError:
+            # the reader went away (`reconciler state list | head -1`): click's main
+            # turns EPIPE into a quiet exit 1 and silences the final flush
+            raise
         except Exception as exc:
             debug = ctx.obj is not None and getattr(ctx.obj, "debug", False)
             if debug:

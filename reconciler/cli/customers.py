@@ -16,7 +16,8 @@ import click
 from reconciler.cli.common import config_dir_option
 from reconciler.config.generate import ID_PATTERN, LINK_FIELD, VENDOR, Origin, customer_yaml, unique_name
 from reconciler.config.load import load_config
-from reconciler.config.models import Integration, SettingsSpec
+from reconciler.config.models import SettingsSpec
+from reconciler.integrations.kinds import IntegrationKind
 from reconciler.providers.vaults import OrgSummary
 
 
@@ -51,7 +52,7 @@ def import_(
     dry_run: bool,
 ) -> None:
     """Write a Customer document per organization/company not yet in the config."""
-    integration = Integration(source)
+    integration = IntegrationKind(source)
     config = load_config(config_dir)
     records = _read(integration, config.settings_doc.spec, config_dir)
 
@@ -98,8 +99,8 @@ def import_(
     click.echo(f"{verb} {written} customer(s); skipped {skipped}")
 
 
-def _read(integration: Integration, settings: SettingsSpec, config_dir: Path) -> list[OrgSummary]:
-    if integration is Integration.ITGLUE:
+def _read(integration: IntegrationKind, settings: SettingsSpec, config_dir: Path) -> list[OrgSummary]:
+    if integration is IntegrationKind.ITGLUE:
         from reconciler.providers.itglue import list_organizations
 
         return list_organizations(settings, config_dir)

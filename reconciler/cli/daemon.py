@@ -10,14 +10,12 @@ from pathlib import Path
 import click
 
 from reconciler.cli.common import config_dir_option
-from reconciler.config import load_valid_config
-from reconciler.config.models import StateSettings
+from reconciler.config import ConfigSet, load_valid_config
 from reconciler.config.resolve import effective_customers
 from reconciler.daemon import service
 from reconciler.daemon.status import StatusInputs, collect, render_text
 from reconciler.errors import ConfigError, ReconcilerError
-from reconciler.state.daemon import DaemonState
-from reconciler.state.store import SqliteStore
+from reconciler.state.backend import open_state
 
 
 @click.command()
@@ -48,21 +46,17 @@ def status(config_dir: Path, fmt: str) -> None:
     try:
         config = load_valid_config(config_dir)
         customers = effective_customers(config)
-        state_path = config_dir / config.settings_doc.spec.state.path
     except ConfigError as exc:
         # the daemon keeps running the last valid config; status must still work
         problem = f"{len(exc.problems)} problem(s): " + "; ".join(str(p) for p in exc.problems[:5])
         customers = {}
-        state_path = config_dir / StateSettings().path
-    if not state_path.exists():
-        raise ReconcilerError(f"{state_path}: no state yet (run apply or the daemon first)")
-    store, state = SqliteStore(state_path), DaemonState(state_path)
+        config = ConfigSet(config_dir, None)  # default Settings: the embedded state file
+    backend = open_state(config, must_exist=True)
     try:
         now = time.time()
-        data = collect(StatusInputs(customers, store, state, now, problem))
+        data = collect(StatusInputs(customers, backend.store, backend.daemon, now, problem))
     finally:
-        store.close()
-        state.close()
+        backend.close()
     if fmt == "json":
         click.echo(json.dumps(data, indent=2, sort_keys=True))
     else:
@@ -77,11 +71,11 @@ def override(config_dir: Path, customer: str) -> None:
     config = load_valid_config(config_dir)
     if customer not in config.customers:
         raise ReconcilerError(f"unknown customer {customer!r}")
-    state = DaemonState(config_dir / config.settings_doc.spec.state.path)
+    backend = open_state(config)
     try:
-        rec = state.request_override(customer, time.time(), "cli")
+        rec = backend.daemon.request_override(customer, time.time(), "cli")
     finally:
-        state.close()
+        backend.close()
     click.echo(
         f"{customer}: override recorded ({len(rec.override_removals)} removals approved); "
         "the daemon applies it on its next cycle"

@@ -3,8 +3,9 @@
 The files are package data (`reconciler/templates/`), so a pip-installed
 reconciler has them: Settings in offline snapshot mode with a small `live/`
 folder (validate, plan and apply run without credentials), one import policy and
-one customer with comments, the JSON Schemas for editors, a .gitignore for local
-state, pre-commit hooks, and the CI workflows. Nothing is ever overwritten.
+one customer with comments, the welcome email template, the JSON Schemas for
+editors, a .gitignore for local state, pre-commit hooks, and the CI workflows with
+a README that describes them. Nothing is ever overwritten.
 Template paths spell a leading dot as `dot-` (packaging tools skip dotfiles).
 """
 
@@ -22,6 +23,7 @@ from reconciler.errors import ReconcilerError
 
 CI_CHOICES = ("github", "gitlab", "none")
 VERSION_TOKEN = "__RECONCILER_VERSION__"
+CI_SECTION_TOKEN = b"__CI_SECTION__"  # README.md: how the chosen CI works (readme-ci/<ci>.md)
 
 
 def _walk(node: Traversable, prefix: PurePosixPath) -> dict[str, bytes]:
@@ -42,6 +44,8 @@ def scaffold(ci: str) -> dict[str, bytes]:
     if ci != "none":
         out.update(_walk(root.joinpath(ci), PurePosixPath()))
     out.update({f"schemas/{name}": text.encode() for name, text in all_schemas().items()})
+    section = root.joinpath("readme-ci", f"{ci}.md").read_bytes().rstrip(b"\n")
+    out["README.md"] = out["README.md"].replace(CI_SECTION_TOKEN, section)
     return dict(sorted(out.items()))
 
 

@@ -14,6 +14,7 @@ import click
 
 from reconciler.apply.executor import CustomerResult
 from reconciler.cli.common import config_dir_option
+from reconciler.cli.progress import reading
 from reconciler.config import load_valid_config
 from reconciler.core.plan import Plan, Status
 from reconciler.core.render import render_json, render_markdown, render_text
@@ -58,6 +59,16 @@ def load_plan(path: Path) -> Plan:
         raise ReconcilerError(f"{path}: not a reconciler plan file ({type(exc).__name__}: {exc})") from None
 
 
+def plan_with_progress(
+    engine: Engine, customers: tuple[str, ...], allow_mass_removal: bool, full_sync: bool = False
+) -> Plan:
+    """engine.plan, with a spinner and a line per customer on a terminal."""
+    with reading(len(engine.customers(customers))) as progress:
+        return engine.plan(
+            customers, allow_mass_removal, full_sync, progress=progress.customer if progress else None
+        )
+
+
 def plan_exit_code(plan: Plan, detailed: bool) -> int:
     if any(cp.status is Status.REFUSED for cp in plan.customers):
         return EXIT_REFUSED
@@ -93,7 +104,7 @@ def plan(
 ) -> None:
     """Show what apply would change, per customer. Changes nothing."""
     engine = Engine.open(load_valid_config(config_dir))
-    result = engine.plan(customers, allow_mass_removal, full_sync)
+    result = plan_with_progress(engine, customers, allow_mass_removal, full_sync)
     click.echo(render(result, fmt, verbose), nl=False)
     if out is not None:
         save_plan(result, out)
@@ -132,7 +143,7 @@ def apply(
             )
         engine.check_fresh(the_plan)
     else:
-        the_plan = engine.plan(customers, allow_mass_removal)
+        the_plan = plan_with_progress(engine, customers, allow_mass_removal)
         click.echo(render(the_plan, "text"), nl=False)
         if the_plan.summary().has_changes and not auto_approve:
             if not sys.stdin.isatty():

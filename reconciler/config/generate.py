@@ -16,13 +16,14 @@ from dataclasses import dataclass
 
 import yaml
 
-from reconciler.config.models import API_VERSION, NAME_PATTERN, CustomerDoc, Integration
+from reconciler.config.models import API_VERSION, NAME_PATTERN, CustomerDoc
 from reconciler.config.schema import kind_schema
+from reconciler.integrations.kinds import IntegrationKind
 
 MAX_NAME = 63
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-LINK_FIELD = {Integration.ITGLUE: "itglueOrganizationId", Integration.HUDU: "huduCompanyId"}
-VENDOR = {Integration.ITGLUE: "IT Glue organization", Integration.HUDU: "Hudu company"}
+LINK_FIELD = {IntegrationKind.ITGLUE: "itglueOrganizationId", IntegrationKind.HUDU: "huduCompanyId"}
+VENDOR = {IntegrationKind.ITGLUE: "IT Glue organization", IntegrationKind.HUDU: "Hudu company"}
 # Latin letters that Unicode does not decompose into a base letter
 _LETTERS = str.maketrans({"ø": "o", "Ø": "o", "æ": "ae", "Æ": "ae", "œ": "oe", "Œ": "oe", "ß": "ss",
                           "đ": "d", "Đ": "d", "ð": "d", "Ð": "d", "ł": "l", "Ł": "l", "þ": "th",
@@ -33,7 +34,7 @@ _LETTERS = str.maketrans({"ø": "o", "Ø": "o", "æ": "ae", "Æ": "ae", "œ": "o
 class Origin:
     """Where a generated customer comes from."""
 
-    integration: Integration
+    integration: IntegrationKind
     id: str
     name: str
     details: tuple[tuple[str, str], ...] = ()

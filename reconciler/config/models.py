@@ -25,6 +25,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from reconciler.integrations.kinds import IntegrationKind
+
 API_VERSION = "reconciler.dev/v1"
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 
@@ -99,8 +101,38 @@ class TlsOptions(Model):
 
 
 class StateSettings(Model):
-    backend: Literal["sqlite"] = "sqlite"
-    path: str = Field(default=".reconciler/state.db", description="Relative to the config directory.")
+    """Where state lives: an embedded SQLite file (default, one machine) or a
+    PostgreSQL database shared by CI, people and daemon replicas."""
+
+    backend: Literal["sqlite", "postgres"] = "sqlite"
+    path: str = Field(default=".reconciler/state.db", description="SQLite: relative to the config directory.")
+    dsn: SecretRef | None = Field(
+        default=None,
+        description="PostgreSQL: connection string (a secret reference, e.g. {env: RECONCILER_STATE_DSN}).",
+    )
+    db_schema: str = Field(
+        default="reconciler",
+        alias="schema",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL: the schema holding reconciler's tables.",
+    )
+    namespace: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        description="Keys every row, so config repositories sharing one database never see each "
+        "other's state or locks. Default: this Settings' metadata.name.",
+    )
+    lease_seconds: int = Field(
+        default=60, ge=15, le=3600, description="Customer lock lease; renewed every third of it."
+    )
+
+    _literal = field_validator("dsn", mode="before")(_refuse_literal_secret)
+
+    @model_validator(mode="after")
+    def _postgres_needs_dsn(self) -> StateSettings:
+        if self.backend == "postgres" and self.dsn is None:
+            raise ValueError("state.backend postgres needs state.dsn, e.g. {env: RECONCILER_STATE_DSN}")
+        return self
 
 
 class SnapshotSettings(Model):
@@ -265,6 +297,15 @@ class WelcomeEmailSettings(Model):
     subject: str = "Welcome, {display_name}"
 
 
+class DaemonTls(Model):
+    """TLS of the daemon's listener: the certificate chain (PEM file) and its private key."""
+
+    cert_file: str = Field(description="Certificate chain, PEM, relative to the config directory.")
+    key: SecretRef = Field(description="The certificate's private key (PEM), as a secret reference.")
+
+    _literal = field_validator("key", mode="before")(_refuse_literal_secret)
+
+
 class DaemonSettings(Model):
     """`reconciler daemon`: the listener, concurrency, jitter, retry and quarantine."""
 
@@ -276,6 +317,9 @@ class DaemonSettings(Model):
     token: SecretRef | None = Field(
         default=None,
         description="Bearer token required by the POST endpoints (import now, override); without it they are off.",
+    )
+    tls: DaemonTls | None = Field(
+        default=None, description="Serve HTTPS with this certificate; needed for sign-in beyond loopback."
     )
     max_in_flight: int = Field(default=8, ge=1, le=256, description="Customers reconciled at the same time.")
     jitter_percent: float = Field(
@@ -367,18 +411,11 @@ class Integrations(Model):
     autotask_company_id: RecordId | None = None
 
 
-class Integration(StrEnum):
-    ITGLUE = "itglue"
-    HUDU = "hudu"
-    CONNECTWISE = "connectwise"
-    AUTOTASK = "autotask"
-
-
 class Pin(Model):
     """R18: resolve a matching conflict by naming the record to link."""
 
     account: str = Field(description="Account UPN (or sAMAccountName).")
-    integration: Integration
+    integration: IntegrationKind
     record_id: RecordId
 
 

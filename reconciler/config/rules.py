@@ -28,12 +28,12 @@ from reconciler.config.models import (
     CustomerDoc,
     ImportPolicyDoc,
     ImportSettings,
-    Integration,
     Source,
 )
 from reconciler.config.resolve import ImportBinding, effective_customers, policy_members
 from reconciler.config.yamlsrc import Document, Path_
 from reconciler.errors import Problem
+from reconciler.integrations.kinds import IntegrationKind
 
 
 @dataclass(frozen=True)
@@ -300,12 +300,12 @@ def _check_customers(config: ConfigSet) -> Iterator[Problem]:
 def _check_pins(cust: Loaded[CustomerDoc]) -> Iterator[Problem]:
     links = cust.doc.spec.integrations
     linked = {
-        Integration.ITGLUE: links.itglue_organization_id,
-        Integration.HUDU: links.hudu_company_id,
-        Integration.CONNECTWISE: links.connectwise_company_id,
-        Integration.AUTOTASK: links.autotask_company_id,
+        IntegrationKind.ITGLUE: links.itglue_organization_id,
+        IntegrationKind.HUDU: links.hudu_company_id,
+        IntegrationKind.CONNECTWISE: links.connectwise_company_id,
+        IntegrationKind.AUTOTASK: links.autotask_company_id,
     }
-    seen: set[tuple[str, Integration]] = set()
+    seen: set[tuple[str, IntegrationKind]] = set()
     for i, pin in enumerate(cust.doc.spec.pins):
         where = ("spec", "pins", i)
         if not linked[pin.integration]:

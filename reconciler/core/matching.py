@@ -157,7 +157,7 @@ def _match(
 ) -> list[MatchResult]:
     by_id = {r.id: r for r in records}
     by_marker = {r.marker: r for r in records if r.marker}
-    pinned = {p.account.lower(): p.record_id for p in pins if p.integration.value == kind.value}
+    pinned = {p.account.lower(): p.record_id for p in pins if p.integration is kind}
     out: list[MatchResult] = []
     prefix = f"{customer}/"
     for account in accounts:

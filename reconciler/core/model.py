@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+# the one enum of integration kinds (re-exported: the core's modules name it from here)
+from reconciler.integrations.kinds import IntegrationKind as IntegrationKind
+from reconciler.integrations.kinds import Role
+
 
 class DirSource(StrEnum):
     ENTRA = "entra"
@@ -24,15 +28,8 @@ class AccountClass(StrEnum):
     ADMIN = "admin"
 
 
-class IntegrationKind(StrEnum):
-    ITGLUE = "itglue"
-    HUDU = "hudu"
-    CONNECTWISE = "connectwise"
-    AUTOTASK = "autotask"
-
-
-PASSWORD_MANAGERS = (IntegrationKind.ITGLUE, IntegrationKind.HUDU)
-PSAS = (IntegrationKind.CONNECTWISE, IntegrationKind.AUTOTASK)
+PASSWORD_MANAGERS = tuple(k for k in IntegrationKind if k.role is Role.VAULT)
+PSAS = tuple(k for k in IntegrationKind if k.role is Role.PSA)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from reconciler.core.model import (
     Account,
@@ -17,9 +17,11 @@ from reconciler.core.model import (
     NewPasswordEntry,
     WelcomeEmail,
 )
+from reconciler.integrations.kinds import Role
 
-PLAN_FORMAT = 2  # 2: CustomerPlan.skipped; format 1 (no skipped) is still read
-READABLE_FORMATS = (1, 2)
+PLAN_FORMAT = 3
+# format 1: create-record carried `new_entry` / `new_contact`; format 2: no `skipped`
+READABLE_FORMATS = (1, 2, 3)
 
 
 class ChangeKind(StrEnum):
@@ -45,20 +47,30 @@ class FieldDiff:
     after: Any
 
 
+def _diffs_to_json(diffs: tuple[FieldDiff, ...]) -> list[dict[str, Any]]:
+    return [{"field": f.name, "before": f.before, "after": f.after} for f in diffs]
+
+
+def _diffs_from_json(raw: list[dict[str, Any]]) -> tuple[FieldDiff, ...]:
+    return tuple(FieldDiff(f["field"], f["before"], f["after"]) for f in raw)
+
+
+# --- the change kinds: a union of small immutable classes ---------------------------
+#
+# Each kind is one class with exactly its own fields; `kind` names it in JSON and
+# `_own` / `_read` turn its own fields to and from the plan format. Adding a kind:
+# a `ChangeKind` member, a class here, one entry in `Change` and `CHANGE_TYPES`,
+# and its branch in `schemas/plan.schema.json`.
+
+
 @dataclass(frozen=True)
-class Change:
-    kind: ChangeKind
+class _Change:
     account_key: str
     label: str
     rule: str
     reason: str
-    account: Account | None = None
-    diffs: tuple[FieldDiff, ...] = ()
-    integration: IntegrationKind | None = None
-    record_id: str | None = None
-    new_entry: NewPasswordEntry | None = None
-    new_contact: NewContact | None = None
-    email: WelcomeEmail | None = None
+
+    kind: ClassVar[ChangeKind]
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -68,40 +80,123 @@ class Change:
             "rule": self.rule,
             "reason": self.reason,
         }
-        if self.account is not None:
-            d["account"] = self.account.to_dict()
-        if self.diffs:
-            d["diffs"] = [{"field": f.name, "before": f.before, "after": f.after} for f in self.diffs]
-        if self.integration is not None:
-            d["integration"] = self.integration.value
-        if self.record_id is not None:
-            d["record_id"] = self.record_id
-        # the request dataclasses' fields are the JSON names (schemas/plan.schema.json)
-        for key, request in (
-            ("new_entry", self.new_entry),
-            ("new_contact", self.new_contact),
-            ("email", self.email),
-        ):
-            if request is not None:
-                d[key] = asdict(request)
+        d.update(self._own())
         return d
 
+    def _own(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @staticmethod
+    def _common(d: dict[str, Any]) -> tuple[str, str, str, str]:
+        return d["account_key"], d["label"], d["rule"], d["reason"]
+
+
+@dataclass(frozen=True)
+class AddAccount(_Change):
+    account: Account
+    kind: ClassVar[ChangeKind] = ChangeKind.ADD
+
+    def _own(self) -> dict[str, Any]:
+        return {"account": self.account.to_dict()}
+
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Change:
-        return cls(
-            kind=ChangeKind(d["kind"]),
-            account_key=d["account_key"],
-            label=d["label"],
-            rule=d["rule"],
-            reason=d["reason"],
-            account=Account.from_dict(d["account"]) if "account" in d else None,
-            diffs=tuple(FieldDiff(f["field"], f["before"], f["after"]) for f in d.get("diffs", ())),
-            integration=IntegrationKind(d["integration"]) if "integration" in d else None,
-            record_id=d.get("record_id"),
-            new_entry=NewPasswordEntry(**d["new_entry"]) if "new_entry" in d else None,
-            new_contact=NewContact(**d["new_contact"]) if "new_contact" in d else None,
-            email=WelcomeEmail(**d["email"]) if "email" in d else None,
-        )
+    def _read(cls, d: dict[str, Any], fmt: int) -> AddAccount:
+        return cls(*cls._common(d), Account.from_dict(d["account"]))
+
+
+@dataclass(frozen=True)
+class UpdateAccount(_Change):
+    account: Account
+    diffs: tuple[FieldDiff, ...]
+    kind: ClassVar[ChangeKind] = ChangeKind.UPDATE
+
+    def _own(self) -> dict[str, Any]:
+        return {"account": self.account.to_dict(), "diffs": _diffs_to_json(self.diffs)}
+
+    @classmethod
+    def _read(cls, d: dict[str, Any], fmt: int) -> UpdateAccount:
+        return cls(*cls._common(d), Account.from_dict(d["account"]), _diffs_from_json(d.get("diffs", [])))
+
+
+@dataclass(frozen=True)
+class RemoveAccount(_Change):
+    account: Account
+    kind: ClassVar[ChangeKind] = ChangeKind.REMOVE
+
+    def _own(self) -> dict[str, Any]:
+        return {"account": self.account.to_dict()}
+
+    @classmethod
+    def _read(cls, d: dict[str, Any], fmt: int) -> RemoveAccount:
+        return cls(*cls._common(d), Account.from_dict(d["account"]))
+
+
+@dataclass(frozen=True)
+class LinkRecord(_Change):
+    integration: IntegrationKind
+    record_id: str
+    kind: ClassVar[ChangeKind] = ChangeKind.LINK
+
+    def _own(self) -> dict[str, Any]:
+        return {"integration": self.integration.value, "record_id": self.record_id}
+
+    @classmethod
+    def _read(cls, d: dict[str, Any], fmt: int) -> LinkRecord:
+        return cls(*cls._common(d), IntegrationKind(d["integration"]), d["record_id"])
+
+
+RecordRequest = NewPasswordEntry | NewContact
+
+
+@dataclass(frozen=True)
+class CreateRecord(_Change):
+    """A password entry (vault kinds) or a contact (PSA kinds), by the kind's role."""
+
+    integration: IntegrationKind
+    request: RecordRequest
+    kind: ClassVar[ChangeKind] = ChangeKind.CREATE_RECORD
+
+    @property
+    def marker(self) -> str:
+        return self.request.marker
+
+    def _own(self) -> dict[str, Any]:
+        # the request dataclasses' fields are the JSON names (schemas/plan.schema.json)
+        return {"integration": self.integration.value, "request": asdict(self.request)}
+
+    @classmethod
+    def _read(cls, d: dict[str, Any], fmt: int) -> CreateRecord:
+        kind = IntegrationKind(d["integration"])
+        raw: dict[str, Any] = (d.get("new_entry") or d["new_contact"]) if fmt == 1 else d["request"]
+        request: RecordRequest = NewPasswordEntry(**raw) if kind.role is Role.VAULT else NewContact(**raw)
+        return cls(*cls._common(d), kind, request)
+
+
+@dataclass(frozen=True)
+class SendWelcome(_Change):
+    email: WelcomeEmail
+    kind: ClassVar[ChangeKind] = ChangeKind.SEND_WELCOME
+
+    def _own(self) -> dict[str, Any]:
+        return {"email": asdict(self.email)}
+
+    @classmethod
+    def _read(cls, d: dict[str, Any], fmt: int) -> SendWelcome:
+        return cls(*cls._common(d), WelcomeEmail(**d["email"]))
+
+
+Change = AddAccount | UpdateAccount | RemoveAccount | LinkRecord | CreateRecord | SendWelcome
+AccountChange = AddAccount | UpdateAccount | RemoveAccount
+
+CHANGE_TYPES: dict[ChangeKind, Any] = {
+    t.kind: t for t in (AddAccount, UpdateAccount, RemoveAccount, LinkRecord, CreateRecord, SendWelcome)
+}
+
+
+def change_from_dict(d: dict[str, Any], fmt: int = PLAN_FORMAT) -> Change:
+    """One change of a saved plan of format `fmt` (any of READABLE_FORMATS)."""
+    change: Change = CHANGE_TYPES[ChangeKind(d["kind"])]._read(d, fmt)
+    return change
 
 
 @dataclass(frozen=True)
@@ -200,12 +295,12 @@ class CustomerPlan:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CustomerPlan:
+    def from_dict(cls, d: dict[str, Any], fmt: int = PLAN_FORMAT) -> CustomerPlan:
         return cls(
             d["customer"],
             Status(d["status"]),
             int(d["serial"]),
-            tuple(Change.from_dict(c) for c in d["changes"]),
+            tuple(change_from_dict(c, fmt) for c in d["changes"]),
             tuple(Conflict.from_dict(c) for c in d["conflicts"]),
             tuple(d["warnings"]),
             tuple(d["notes"]),
@@ -299,11 +394,15 @@ class Plan:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Plan:
-        if d.get("format") not in READABLE_FORMATS:
-            raise ValueError(f"unsupported plan format {d.get('format')!r}; expected {PLAN_FORMAT}")
+        fmt = d.get("format")
+        if fmt not in READABLE_FORMATS:
+            raise ValueError(
+                f"unsupported plan format {fmt!r}; this version reads {', '.join(map(str, READABLE_FORMATS))}"
+            )
+        assert isinstance(fmt, int)
         return cls(
             d["config_digest"],
             d["created_at"],
-            tuple(CustomerPlan.from_dict(c) for c in d["customers"]),
+            tuple(CustomerPlan.from_dict(c, fmt) for c in d["customers"]),
             tuple(d.get("selected", ())),
         )

@@ -24,7 +24,6 @@ from reconciler.core.matching import (
     match_password_entries,
 )
 from reconciler.core.model import (
-    PASSWORD_MANAGERS,
     Account,
     AccountClass,
     DirSource,
@@ -38,7 +37,23 @@ from reconciler.core.model import (
     WelcomeStatus,
     marker_for,
 )
-from reconciler.core.plan import Change, ChangeKind, Conflict, CustomerPlan, FieldDiff, Skipped, Status
+from reconciler.core.plan import (
+    AddAccount,
+    Change,
+    ChangeKind,
+    Conflict,
+    CreateRecord,
+    CustomerPlan,
+    FieldDiff,
+    LinkRecord,
+    RecordRequest,
+    RemoveAccount,
+    SendWelcome,
+    Skipped,
+    Status,
+    UpdateAccount,
+)
+from reconciler.integrations.kinds import Role
 
 
 @dataclass(frozen=True)
@@ -116,19 +131,18 @@ def plan_customer(
             warnings.append(f"{account.upn}: no email address; no welcome email (R16)")
         elif owed and account.mail:
             changes.append(
-                Change(
-                    ChangeKind.SEND_WELCOME,
+                SendWelcome(
                     account.key,
                     account.upn,
                     "R16",
                     "new account, welcome email sent once",
-                    email=render_welcome(name, account, options),
+                    render_welcome(name, account, options),
                 )
             )
 
     plan_status, reason = _safety(customer, live.directories, managed, removed, options)
     if plan_status is Status.OK and customer.paused:
-        plan_status, reason = Status.PAUSED, "paused (R10): planned, not applied"
+        plan_status, reason = Status.PAUSED, "changes are planned but never applied while paused (R10)"
     return CustomerPlan(
         name,
         plan_status,
@@ -184,19 +198,13 @@ def _account_changes(desired: list[Account], managed: dict[str, Account]) -> lis
     out: list[Change] = []
     for key in sorted(managed.keys() - {a.key for a in desired}):
         old = managed[key]
-        out.append(
-            Change(
-                ChangeKind.REMOVE, key, old.upn, "R8", "no longer selected, licensed or enabled", account=old
-            )
-        )
+        out.append(RemoveAccount(key, old.upn, "R8", "no longer selected, licensed or enabled", old))
     for acct in desired:
         key = acct.key
         old_acct = managed.get(key)
         if old_acct is None:
             src = "R3" if acct.password_sync else ("R1" if acct.sources == (DirSource.ENTRA,) else "R2")
-            out.append(
-                Change(ChangeKind.ADD, key, acct.upn, src, "selected by the import settings", account=acct)
-            )
+            out.append(AddAccount(key, acct.upn, src, "selected by the import settings", acct))
             continue
         if old_acct == acct:
             continue
@@ -204,17 +212,8 @@ def _account_changes(desired: list[Account], managed: dict[str, Account]) -> lis
         diffs = tuple(FieldDiff(f, before[f], after[f]) for f in before if before[f] != after[f])
         if old_acct.account_class is not acct.account_class:
             move = FieldDiff(CLASS_FIELD, old_acct.account_class.value, acct.account_class.value)
-            out.append(
-                Change(
-                    ChangeKind.UPDATE,
-                    key,
-                    acct.upn,
-                    "R7",
-                    "moved between end user and admin; links and welcome status kept",
-                    account=acct,
-                    diffs=(move, *diffs),
-                )
-            )
+            why = "moved between end user and admin; links and welcome status kept"
+            out.append(UpdateAccount(key, acct.upn, "R7", why, acct, (move, *diffs)))
             continue
         if not diffs and old_acct.sources == acct.sources:
             continue
@@ -224,25 +223,15 @@ def _account_changes(desired: list[Account], managed: dict[str, Account]) -> lis
                 FieldDiff("sources", [s.value for s in old_acct.sources], [s.value for s in acct.sources]),
             )
         rule = _update_rule(diffs)
-        out.append(
-            Change(
-                ChangeKind.UPDATE,
-                key,
-                acct.upn,
-                rule,
-                "directory or option changed",
-                account=acct,
-                diffs=diffs,
-            )
-        )
+        out.append(UpdateAccount(key, acct.upn, rule, "directory or option changed", acct, diffs))
     return out
 
 
 CLASS_FIELD = "account_class"  # an update with this diff moves the account from its old key
 
 
-def moved_from(change: Change) -> str | None:
-    """The key an UPDATE moves the account from (a class change), or None."""
+def moved_from(change: UpdateAccount) -> str | None:
+    """The key an update moves the account from (a class change), or None."""
     for d in change.diffs:
         if d.name == CLASS_FIELD:
             return f"{d.before}/{person(change.account_key)}"
@@ -270,23 +259,14 @@ def _integration_changes(
     for r in results:
         acct, kind = r.account, r.integration
         if r.decision is Decision.LINK:
-            changes.append(
-                Change(
-                    ChangeKind.LINK,
-                    acct.key,
-                    acct.upn,
-                    r.rule,
-                    r.reason,
-                    integration=kind,
-                    record_id=r.record_id,
-                )
-            )
+            assert r.record_id is not None
+            changes.append(LinkRecord(acct.key, acct.upn, r.rule, r.reason, kind, r.record_id))
         elif r.decision is Decision.CREATE:
             marker = marker_for(customer, acct.key)
-            new_entry, new_contact = None, None
-            if kind in PASSWORD_MANAGERS:
+            request: RecordRequest
+            if kind.role is Role.VAULT:
                 source = DirSource.AD if DirSource.AD in acct.sources else DirSource.ENTRA
-                new_entry = NewPasswordEntry(
+                request = NewPasswordEntry(
                     acct.display_name or acct.upn, acct.upn, CREATE_CATEGORY[source], marker
                 )
             else:
@@ -295,19 +275,8 @@ def _integration_changes(
                     warnings.append(
                         f"{acct.upn}: no email address; the new {kind.value} contact has none (R14)"
                     )
-                new_contact = NewContact(first, last, acct.mail, marker)
-            changes.append(
-                Change(
-                    ChangeKind.CREATE_RECORD,
-                    acct.key,
-                    acct.upn,
-                    r.rule,
-                    r.reason,
-                    integration=kind,
-                    new_entry=new_entry,
-                    new_contact=new_contact,
-                )
-            )
+                request = NewContact(first, last, acct.mail, marker)
+            changes.append(CreateRecord(acct.key, acct.upn, r.rule, r.reason, kind, request))
         elif r.decision is Decision.CONFLICT:
             pin = f'{{account: {acct.upn}, integration: {kind.value}, recordId: "<one of: {", ".join(c.id for c in r.candidates)}>"}}'
             conflicts.append(

@@ -12,7 +12,20 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from reconciler.core.plan import Change, ChangeKind, CustomerPlan, Plan, Status
+from reconciler.core.model import NewContact, NewPasswordEntry
+from reconciler.core.plan import (
+    AddAccount,
+    Change,
+    ChangeKind,
+    CreateRecord,
+    CustomerPlan,
+    LinkRecord,
+    Plan,
+    RemoveAccount,
+    SendWelcome,
+    Status,
+    UpdateAccount,
+)
 
 SYMBOL = {
     ChangeKind.ADD: "+",
@@ -31,32 +44,32 @@ def _v(value: Any) -> str:
 
 def describe(change: Change) -> str:
     why = f"({change.rule}: {change.reason})"
-    k = change.kind
-    if k is ChangeKind.ADD:
-        return f"add account {change.label} {why}"
-    if k is ChangeKind.UPDATE:
-        return f"update account {change.label} {why}"
-    if k is ChangeKind.REMOVE:
-        return f"remove account {change.label} {why}"
-    integration = change.integration.value if change.integration else "?"
-    if k is ChangeKind.LINK:
-        return f"link {change.label} to {integration} record {change.record_id} {why}"
-    if k is ChangeKind.CREATE_RECORD and change.new_entry is not None:
-        e = change.new_entry
-        return f'create {integration} password entry "{e.name}" (username {e.username}, category {e.category}) for {change.label} {why}'
-    if k is ChangeKind.CREATE_RECORD and change.new_contact is not None:
-        c = change.new_contact
-        return f'create {integration} contact "{c.first_name} {c.last_name}" <{c.email or "no email"}> for {change.label} {why}'
-    to = change.email.to if change.email else "?"
-    target = to if to == change.label else f"{to} for {change.label}"
-    return f"send welcome email to {target} {why}"
+    match change:
+        case AddAccount():
+            return f"add account {change.label} {why}"
+        case UpdateAccount():
+            return f"update account {change.label} {why}"
+        case RemoveAccount():
+            return f"remove account {change.label} {why}"
+        case LinkRecord():
+            return f"link {change.label} to {change.integration.value} record {change.record_id} {why}"
+        case CreateRecord(request=NewPasswordEntry() as e):
+            return f'create {change.integration.value} password entry "{e.name}" (username {e.username}, category {e.category}) for {change.label} {why}'
+        case CreateRecord(request=NewContact() as c):
+            return f'create {change.integration.value} contact "{c.first_name} {c.last_name}" <{c.email or "no email"}> for {change.label} {why}'
+        case SendWelcome():
+            to = change.email.to
+            target = to if to == change.label else f"{to} for {change.label}"
+            return f"send welcome email to {target} {why}"
+    raise AssertionError(f"unknown change {change!r}")
 
 
 def change_lines(change: Change) -> Iterator[tuple[str, str]]:
     """(symbol, text) lines for one change: the headline, then field diffs."""
     yield SYMBOL[change.kind], describe(change)
-    for d in change.diffs:
-        yield " ", f"    {d.name}: {_v(d.before)} -> {_v(d.after)}"
+    if isinstance(change, UpdateAccount):
+        for d in change.diffs:
+            yield " ", f"    {d.name}: {_v(d.before)} -> {_v(d.after)}"
 
 
 REASON_WORDS = {
@@ -78,6 +91,11 @@ def skipped_summary(cp: CustomerPlan) -> str:
     parts = ", ".join(f"{n} {REASON_WORDS.get(reason, reason)}" for reason, n in counts.items())
     total = len(cp.skipped)
     return f"skipped {total} directory user{'s' if total != 1 else ''}: {parts}"
+
+
+def newsworthy(cp: CustomerPlan) -> bool:
+    """Changes, conflicts or warnings; notes and skipped users alone are not news."""
+    return bool(cp.changes or cp.conflicts or cp.warnings)
 
 
 def customer_lines(cp: CustomerPlan, verbose: bool = False) -> Iterator[tuple[str, str]]:
@@ -116,8 +134,8 @@ def render_text(plan: Plan, color: bool = False, verbose: bool = False) -> str:
     out: list[str] = []
     for cp in plan.customers:
         lines = list(customer_lines(cp, verbose))
-        if not lines and cp.status is Status.OK:
-            continue
+        if cp.status is Status.OK and not (newsworthy(cp) or (verbose and lines)):
+            continue  # only explanations: shown with --verbose
         out.append(
             paint(
                 "!" if cp.status in (Status.REFUSED, Status.ERROR) else "",
@@ -170,7 +188,7 @@ def render_markdown(plan: Plan, limit: int = 0, cut_note: str = MARKDOWN_CUT_NOT
                     f"resolve with a pin: {_code(c.pin)}"
                 )
         out.append("")
-    shown = [cp for cp in plan.customers if cp.status is not Status.OK or any(customer_lines(cp))]
+    shown = [cp for cp in plan.customers if cp.status is not Status.OK or newsworthy(cp)]
     quiet = len(plan.customers) - len(shown)
     if shown:
         out += [

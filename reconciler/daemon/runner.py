@@ -15,6 +15,8 @@ consistent) once the grace period is over.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections import Counter
@@ -30,10 +32,11 @@ from reconciler.core.plan import ChangeKind, Conflict, CustomerPlan, Plan, Statu
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.logs import event
 from reconciler.engine import Engine
-from reconciler.errors import ReconcilerError, StalePlanError
-from reconciler.state.daemon import CustomerRecord
+from reconciler.errors import StalePlanError
+from reconciler.state.api import CustomerRecord
 
 DAEMON_HOLDER = "reconciler daemon"  # lock holder and run-history author
+PLAN_CHANGES_KEPT = 500  # changes of the last plan kept for the status page (counts cover all)
 
 
 class RunResult(StrEnum):
@@ -53,10 +56,6 @@ class RunResult(StrEnum):
     def planned(self) -> bool:
         """The run produced a plan worth remembering (conflicts, pending changes)."""
         return self in (RunResult.APPLIED, RunResult.IN_SYNC, RunResult.PAUSED, RunResult.BLOCKED)
-
-
-class RunAbandoned(ReconcilerError):
-    """Raised between two changes when the daemon must stop now."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +83,7 @@ class RunReport:
     conflicts: tuple[Conflict, ...] = ()
     removals: tuple[str, ...] = ()
     used_override: float | None = None
+    plan: dict[str, Any] | None = None  # plan_summary() of the plan this run made, if any
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -112,13 +112,16 @@ def reconcile(ctx: RunContext) -> RunReport:
     engine = ctx.engine
     cplan = engine.plan_one(eff, engine.plan_options(allow_mass_removal=override_at is not None))
     removals = tuple(sorted(c.account_key for c in cplan.changes if c.kind is ChangeKind.REMOVE))
-    planned: dict[str, Any] = {"conflicts": cplan.conflicts}
+    planned: dict[str, Any] = {"conflicts": cplan.conflicts, "plan": plan_summary(cplan)}
 
     if cplan.status is Status.ERROR:
         return done(RunResult.ERROR, cplan.reason)
     if eff.paused or cplan.status is Status.PAUSED:
         return done(
-            RunResult.PAUSED, "paused (R10): planned, not applied", pending=len(cplan.changes), **planned
+            RunResult.PAUSED,
+            f"{_changes(len(cplan.changes))} planned, not applied (R10)",
+            pending=len(cplan.changes),
+            **planned,
         )
     if cplan.status is Status.REFUSED:
         return done(RunResult.BLOCKED, cplan.reason, pending=len(cplan.changes), removals=removals, **planned)
@@ -146,6 +149,41 @@ def reconcile(ctx: RunContext) -> RunReport:
     return _apply(ctx, cplan, done, planned)
 
 
+def plan_summary(cplan: CustomerPlan) -> dict[str, Any]:
+    """What the status page and the API show of a run's plan: counts by kind, the
+    first PLAN_CHANGES_KEPT changes, every conflict (with its pin), warnings."""
+    return {
+        "status": cplan.status.value,
+        "reason": cplan.reason,
+        "serial": cplan.serial,
+        "counts": dict(Counter(c.kind.value for c in cplan.changes)),
+        "changes_total": len(cplan.changes),
+        "changes": [c.to_dict() for c in cplan.changes[:PLAN_CHANGES_KEPT]],
+        "conflicts": [c.to_dict() for c in cplan.conflicts],
+        "warnings": list(cplan.warnings),
+        "notes": list(cplan.notes),
+    }
+
+
+def history_entry(report: RunReport, rec: CustomerRecord, commit: str) -> dict[str, Any]:
+    """One line of a customer's run history: what ran, how long, and where (replica)."""
+    return {
+        "started": report.started,
+        "finished": report.finished,
+        "duration": round(report.duration, 3),
+        "result": report.result.value,
+        "message": report.message,
+        "applied": sum(report.applied.values()),
+        "failed": sum(report.failed.values()),
+        "pending": report.pending,
+        "conflicts": len(report.conflicts),
+        "commit": commit,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "quarantined": rec.quarantined,
+    }
+
+
 def _apply(
     ctx: RunContext, cplan: CustomerPlan, done: Callable[..., RunReport], planned: dict[str, Any]
 ) -> RunReport:
@@ -156,8 +194,8 @@ def _apply(
         results = engine.apply(
             plan,
             holder=ctx.holder,
-            progress=_guard(ctx.abandon),
             allow_mass_removal="used_override" in planned,
+            stop=ctx.abandon,
         )
     except StalePlanError as exc:  # the config or the state moved since plan_one
         return done(RunResult.BUSY, str(exc), pending=len(cplan.changes))
@@ -168,10 +206,11 @@ def _apply(
     failed = dict(Counter(o.change.kind.value for o in result.failed))
     counts = {"applied": applied, "failed": failed}
     total = sum(applied.values())
-    if result.error and ctx.abandon.is_set():
+    if result.stopped:
         return done(
             RunResult.ABANDONED,
-            f"stopped by shutdown after {total} of {len(cplan.changes)} changes; the rest runs at the next start",
+            f"stopped by shutdown: {_changes(total)} of {len(cplan.changes)} applied"
+            f"{_by_kind(applied)}; the rest runs at the next start",
             **counts,
         )
     if result.error:
@@ -192,15 +231,10 @@ def _changes(n: int) -> str:
     return f"{n} change{'' if n == 1 else 's'}"
 
 
-def _guard(abandon: threading.Event) -> Callable[[str, int], Callable[[int], None]]:
-    def start(customer: str, total: int) -> Callable[[int], None]:
-        def tick(_n: int) -> None:
-            if abandon.is_set():
-                raise RunAbandoned(f"{customer}: stopped by shutdown between two changes")
-
-        return tick
-
-    return start
+def _by_kind(applied: dict[str, int]) -> str:
+    if not applied:
+        return ""
+    return " (" + ", ".join(f"{n} {kind}" for kind, n in sorted(applied.items())) + ")"
 
 
 @dataclass(frozen=True)

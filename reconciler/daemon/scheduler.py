@@ -31,14 +31,14 @@ from reconciler.daemon.runner import (
     RunContext,
     RunReport,
     RunResult,
+    history_entry,
     log_report,
     reconcile,
     record_after,
 )
 from reconciler.daemon.schedule import RetryRules, after_run, first_due, interval_seconds, shortened
 from reconciler.engine import Engine
-from reconciler.state.daemon import CustomerRecord, DaemonState, Slot
-from reconciler.state.store import SqliteStore
+from reconciler.state.api import CustomerRecord, DaemonStore, Slot, StateStore
 
 POLL_SECONDS = 10.0  # longest sleep: config edits and CLI overrides are noticed this fast
 HEARTBEAT_SECONDS = 10.0
@@ -70,8 +70,8 @@ class Scheduler:
     def __init__(
         self,
         source: ConfigSource,
-        store: SqliteStore,
-        state: DaemonState,
+        store: StateStore,
+        state: DaemonStore,
         clock: Clock,
         metrics: DaemonMetrics,
         rng: random.Random | None = None,
@@ -252,6 +252,9 @@ class Scheduler:
             prev = self.state.get(name)
             rec = record_after(prev, report, self._book(report, prev, ctx.customer, rules, commit, digest))
             self.state.save_run(rec)
+            self.state.add_history(name, history_entry(report, rec, commit))
+            if report.plan is not None:
+                self.state.put_record("plan", name, {"at": report.finished, "commit": commit, **report.plan})
             if report.used_override is not None:
                 self.state.clear_override(name, report.used_override)
             self.metrics.observe_run(report.result.value, report.duration, report.applied, report.failed)

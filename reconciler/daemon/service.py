@@ -24,8 +24,7 @@ from reconciler.daemon.logs import configure, event
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.scheduler import Scheduler
 from reconciler.errors import ReconcilerError
-from reconciler.state.daemon import DaemonState
-from reconciler.state.store import SqliteStore
+from reconciler.state.backend import open_state
 
 ABANDON_SECONDS = 10.0
 
@@ -45,18 +44,20 @@ def run(options: DaemonOptions, clock: Clock | None = None) -> int:
     git = GitRepo(options.config_dir) if options.git else None
     source = ConfigSource(options.config_dir, clock, git)
     spec = source.config.settings_doc.spec
-    state_path = options.config_dir / spec.state.path
-    store, state = SqliteStore(state_path), DaemonState(state_path)
+    backend = open_state(source.config)
+    store, state = backend.store, backend.daemon
     metrics = DaemonMetrics()
     scheduler = Scheduler(source, store, state, clock, metrics)
     listen = options.listen or spec.daemon.listen
     try:
-        server = DaemonHttpServer(parse_listen(listen), scheduler, metrics)
+        server = DaemonHttpServer(parse_listen(listen), scheduler, metrics, spec.daemon.tls)
+        server.start()
     except (ValueError, OSError) as exc:
-        store.close()
-        state.close()
+        backend.close()
         raise ReconcilerError(f"cannot listen on {listen}: {exc}") from None
-    server.start()
+    except ReconcilerError:
+        backend.close()
+        raise
     _on_signals(scheduler)
     event(
         logging.INFO,
@@ -82,8 +83,7 @@ def run(options: DaemonOptions, clock: Clock | None = None) -> int:
         logging.shutdown()
         sys.stderr.flush()
         os._exit(0)
-    store.close()
-    state.close()
+    backend.close()
     return 0
 
 

@@ -15,8 +15,7 @@ from typing import Any
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.daemon.runner import DAEMON_HOLDER
 from reconciler.daemon.schedule import interval_seconds
-from reconciler.state.daemon import CustomerRecord, DaemonState
-from reconciler.state.store import SqliteStore
+from reconciler.state.api import CustomerRecord, DaemonStore, LockInfo, StateStore
 
 STALE_HEARTBEAT = 60.0
 
@@ -24,8 +23,8 @@ STALE_HEARTBEAT = 60.0
 @dataclass(frozen=True)
 class StatusInputs:
     customers: dict[str, EffectiveCustomer]  # from the config (empty when it cannot be read)
-    store: SqliteStore
-    state: DaemonState
+    store: StateStore
+    state: DaemonStore
     now: float
     config_problem: str = ""
 
@@ -34,11 +33,12 @@ def collect(inputs: StatusInputs) -> dict[str, Any]:
     records = inputs.state.all()
     meta = inputs.state.meta()
     names = sorted(set(inputs.customers) | (set(records) if not inputs.customers else set()))
+    running = {lock.customer: lock for lock in inputs.store.locks()}
     return {
         "daemon": _daemon(meta, inputs.now),
         "config_error": inputs.config_problem or meta.get("config_error") or "",
         "config_commit": meta.get("config_commit") or "",
-        "customers": [_customer(n, inputs, records.get(n)) for n in names],
+        "customers": [_customer(n, inputs, records.get(n), running.get(n)) for n in names],
     }
 
 
@@ -51,10 +51,22 @@ def _daemon(meta: dict[str, Any], now: float) -> dict[str, Any]:
     return {**info, "running": running}
 
 
-def _customer(name: str, inputs: StatusInputs, rec: CustomerRecord | None) -> dict[str, Any]:
+def _customer(
+    name: str, inputs: StatusInputs, rec: CustomerRecord | None, lock: LockInfo | None
+) -> dict[str, Any]:
     eff = inputs.customers.get(name)
     out: dict[str, Any] = {
         "customer": name,
+        # an apply holds the customer's lock while it runs (daemon or CLI)
+        "running": None
+        if lock is None
+        else {
+            "by": lock.holder,
+            "pid": lock.pid,
+            "host": lock.host,
+            "since": lock.acquired_at,
+            "alive": lock.alive,
+        },
         "paused": eff.paused if eff else False,
         "interval_minutes": round(interval_seconds(eff) / 60) if eff else None,
         "last_run": _last_run(name, inputs.store, rec),
@@ -76,7 +88,7 @@ def _customer(name: str, inputs: StatusInputs, rec: CustomerRecord | None) -> di
     return out
 
 
-def _last_run(name: str, store: SqliteStore, rec: CustomerRecord | None) -> dict[str, Any] | None:
+def _last_run(name: str, store: StateStore, rec: CustomerRecord | None) -> dict[str, Any] | None:
     daemon: dict[str, Any] | None = None
     if rec is not None and rec.last_finished_at is not None:
         daemon = {
@@ -92,9 +104,13 @@ def _last_run(name: str, store: SqliteStore, rec: CustomerRecord | None) -> dict
     cli: dict[str, Any] | None = None
     if row is not None and row[3].get("holder") != DAEMON_HOLDER:
         started, finished, result, detail = row
-        message = (
-            detail.get("error") or f"{detail.get('applied', 0)} applied, {detail.get('failed', 0)} failed"
-        )
+        applied, failed = int(detail.get("applied", 0)), int(detail.get("failed", 0))
+        if detail.get("error"):
+            message = str(detail["error"])
+        elif result == "stopped":
+            message = f"stopped: {applied} of {detail.get('planned', '?')} changes applied"
+        else:
+            message = f"{applied} applied, {failed} failed"
         cli = {
             "by": "apply",
             "started_at": started,
@@ -147,6 +163,13 @@ def _customer_lines(c: dict[str, Any], now: float, config_dir: str) -> list[str]
             head += f" at commit {run['commit'][:12]}"
     if c["paused"]:
         head = "PAUSED (R10) · " + head
+    lock = c["running"]
+    if lock is not None:
+        gone = "" if lock["alive"] else "; its process is gone: reconciler state unlock"
+        head = (
+            f"RUNNING ({lock['by']}, pid {lock['pid']} on {lock['host']}, "
+            f"since {_ago(lock['since'], now)}{gone}) · last {head}"
+        )
     lines = [f"customer {name}: {head}"]
     sched = []
     if c["next_run_at"] is not None:

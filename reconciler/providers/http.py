@@ -21,10 +21,8 @@
   (`api_totals()`, labelled by `integration` or the part of `where` after the
   customer) for the daemon's metrics.
 Clock and sleep are injectable so tests do not sleep for real.
-
-    ProviderError
-    └── HttpError            an HTTP exchange failed (`status` when there was an answer)
-        └── AmbiguousWrite   a non-idempotent request may or may not have taken effect
+Its errors (`HttpError`, `AmbiguousWrite`, `Rejected`) are drawn with the rest of
+the tree in `reconciler.errors`.
 """
 
 from __future__ import annotations
@@ -45,7 +43,9 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import SecretStr
 
-from reconciler.errors import ProviderError
+from reconciler.errors import AmbiguousWrite, HttpError, ProviderError
+from reconciler.providers.neterrors import describe_failure
+from reconciler.providers.neterrors import where as net_where
 
 log = logging.getLogger("reconciler.http")
 T = TypeVar("T")
@@ -55,18 +55,6 @@ MAX_ERROR_CHARS = 300
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
-
-
-class HttpError(ProviderError):
-    """An HTTP exchange failed; `status` is the answer's status code, None without one."""
-
-    def __init__(self, where: str, message: str, status: int | None = None) -> None:
-        super().__init__(where, message)
-        self.status = status
-
-
-class AmbiguousWrite(HttpError):
-    """A non-idempotent request failed in a way that leaves its effect unknown."""
 
 
 # connection failures that happen before a request is sent: always safe to retry
@@ -274,13 +262,14 @@ class HttpApi:
             try:
                 response = self._send(method, url, **kwargs)
             except httpx.TransportError as exc:
-                problem = f"{method} {_path(url)}: {type(exc).__name__}"
+                # the host and the kind of failure, never the exception's text (#17 item 8)
+                problem = f"{method} {_target(exc, url)}: {describe_failure(exc)}"
                 untrusted = _untrusted_certificate(exc)
                 if untrusted is not None:  # retrying cannot help; say what to fix
                     raise HttpError(
                         self.where,
-                        f"{problem}: the TLS certificate of {_host(exc, url)} is not trusted ({untrusted}); "
-                        "add its CA with caFile",
+                        f"{method} {_target(exc, url)}: the TLS certificate of {_host(exc, url)} "
+                        f"is not trusted ({untrusted}); add its CA with caFile",
                     ) from None
                 delay = None
                 if not idempotent and not isinstance(exc, _NOT_SENT):
@@ -308,7 +297,16 @@ class HttpApi:
                 raise HttpError(
                     self.where, f"{problem} (gave up after {attempt} attempts, {elapsed:.1f}s)", status
                 )
-            log.info("%s: %s; retrying in %.2fs", self.where, problem, delay)
+            # one line per retry: a throttle is routine, a failure is worth seeing by default
+            log.log(
+                logging.INFO if status == 429 else logging.WARNING,
+                "%s: %s; retry %d of %d in %.1fs",
+                self.where,
+                problem,
+                attempt,
+                self.retry.max_attempts - 1,
+                delay,
+            )
             self.stats.retries += 1
             _tally(label, retries=1)
             self.stats.waited_seconds += delay
@@ -385,6 +383,18 @@ def _host(exc: httpx.TransportError, url: str) -> str:
         return exc.request.url.host
     except RuntimeError:  # no request attached
         return httpx.URL(url).host or "the server"
+
+
+def _target(exc: httpx.TransportError, url: str) -> str:
+    """`host:port/path` of the request, for messages: the host named, the query left out."""
+    try:
+        parsed = exc.request.url
+    except RuntimeError:  # no request attached
+        parsed = httpx.URL(url)
+    if not parsed.host:
+        return parsed.path
+    _, host, port = origin(parsed)
+    return f"{net_where(host, port)}{parsed.path}"
 
 
 def _path(url: str) -> str:

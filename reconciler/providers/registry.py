@@ -8,7 +8,7 @@ Imports of vendor clients are local so that a run only loads what it uses.
 from __future__ import annotations
 
 from reconciler.config.models import Source
-from reconciler.providers.base import CustomerProviders, ProviderContext
+from reconciler.providers.base import CustomerProviders, ProviderContext, SelectionChecker
 
 
 def open_customer(ctx: ProviderContext) -> CustomerProviders:
@@ -59,3 +59,18 @@ def open_customer(ctx: ProviderContext) -> CustomerProviders:
 
         out.mailer = open_smtp(ctx)
     return out
+
+
+def open_selection_checker(ctx: ProviderContext) -> SelectionChecker | None:
+    """Only the customer's Active Directory, for `validate --live`: the selection
+    checks need no Graph, integration or mail connection, nor their secrets."""
+    eff = ctx.customer
+    needs_ad = any(
+        b is not None and b.settings.source is Source.ACTIVE_DIRECTORY for b in (eff.end_user, eff.admin)
+    )
+    if not needs_ad or ctx.settings.snapshot is not None:
+        return None
+    from reconciler.providers.ldap import open_ad
+
+    reader = open_ad(ctx)
+    return reader if isinstance(reader, SelectionChecker) else None

@@ -6,8 +6,9 @@ override, consecutive failures and quarantine, and when the next run is due.
 Plus a few daemon-wide facts (its pid and heartbeat, the config error it is
 living with, the config commit). `reconciler status` reads the same tables.
 
-It lives in the state database file but on its own connection, so the
-`StateStore` interface stays small; SQLite's WAL lets both connections work.
+`DaemonState` is the SQLite implementation of `state.api.DaemonStore`. It
+lives in the state database file but on its own connection; SQLite's WAL lets
+both connections work.
 Updates are column-targeted so a person's override (CLI, another process) and
 the daemon's run bookkeeping never overwrite each other.
 """
@@ -17,11 +18,16 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from reconciler.errors import StateError
+from reconciler.state.api import COLUMNS as _COLUMNS
+from reconciler.state.api import JSON_COLUMNS as _JSON_COLUMNS
+from reconciler.state.api import RUN_COLUMNS as _RUN_COLUMNS
+from reconciler.state.api import CustomerRecord, Slot
+
+HISTORY_KEPT = 100  # runs remembered per customer
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS daemon_customers (
@@ -36,81 +42,16 @@ CREATE TABLE IF NOT EXISTS daemon_customers (
     blocked_reason TEXT NOT NULL DEFAULT '', blocked_since REAL, blocked_removals TEXT NOT NULL DEFAULT '[]',
     override_at REAL, override_by TEXT NOT NULL DEFAULT '', override_removals TEXT NOT NULL DEFAULT '[]');
 CREATE TABLE IF NOT EXISTS daemon_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS daemon_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, customer TEXT NOT NULL, entry TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS daemon_history_customer ON daemon_history (customer, id);
+CREATE TABLE IF NOT EXISTS daemon_records (
+    kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, key));
 """
-
-# columns the daemon writes after a run (never the override ones)
-_RUN_COLUMNS = (
-    "next_run_at",
-    "last_started_at",
-    "last_finished_at",
-    "last_result",
-    "last_message",
-    "last_success_at",
-    "last_commit",
-    "last_config_digest",
-    "changes_applied",
-    "changes_pending",
-    "conflicts",
-    "failures",
-    "quarantined",
-    "blocked_reason",
-    "blocked_since",
-    "blocked_removals",
-)
-_JSON_COLUMNS = ("conflicts", "blocked_removals", "override_removals")
-
-
-@dataclass(frozen=True)
-class CustomerRecord:
-    customer: str
-    next_run_at: float | None = None
-    last_started_at: float | None = None
-    last_finished_at: float | None = None
-    last_result: str = ""
-    last_message: str = ""
-    last_success_at: float | None = None
-    last_commit: str = ""
-    last_config_digest: str = ""
-    changes_applied: int = 0
-    changes_pending: int = 0
-    conflicts: tuple[dict[str, Any], ...] = ()
-    failures: int = 0
-    quarantined: bool = False
-    blocked_reason: str = ""
-    blocked_since: float | None = None
-    blocked_removals: tuple[str, ...] = ()
-    override_at: float | None = None
-    override_by: str = ""
-    override_removals: tuple[str, ...] = field(default=())
-
-    @property
-    def blocked(self) -> bool:
-        return bool(self.blocked_reason)
-
-    @property
-    def override_pending(self) -> bool:
-        return self.override_at is not None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = list(value) if isinstance(value, tuple) else value
-        return out
-
-
-_COLUMNS = tuple(f.name for f in fields(CustomerRecord))
-
-
-@dataclass(frozen=True)
-class Slot:
-    next_run_at: float | None
-    last_started_at: float | None
-    failures: int
 
 
 class DaemonState:
-    """The daemon tables of the state database; thread-safe."""
+    """`DaemonStore` on the daemon tables of the SQLite state database; thread-safe."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -212,6 +153,61 @@ class DaemonState:
     def meta(self) -> dict[str, Any]:
         with self._mutex:
             rows = self._db.execute("SELECT key, value FROM daemon_meta").fetchall()
+        return {k: json.loads(v) for k, v in rows}
+
+    # --- run history -------------------------------------------------------------------------
+    def add_history(self, customer: str, entry: dict[str, Any], keep: int = HISTORY_KEPT) -> None:
+        with self._mutex:
+            self._db.execute(
+                "INSERT INTO daemon_history (customer, entry) VALUES (?, ?)",
+                (customer, json.dumps(entry, sort_keys=True)),
+            )
+            self._db.execute(
+                "DELETE FROM daemon_history WHERE customer=? AND id <= "
+                "(SELECT id FROM daemon_history WHERE customer=? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (customer, customer, keep),
+            )
+
+    def history(self, customer: str, limit: int = HISTORY_KEPT) -> list[dict[str, Any]]:
+        with self._mutex:
+            rows = self._db.execute(
+                "SELECT entry FROM daemon_history WHERE customer=? ORDER BY id DESC LIMIT ?",
+                (customer, limit),
+            ).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    # --- keyed records (last plans, sign-in sessions, notification and ticket bookkeeping) ----
+    def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
+        with self._mutex:
+            row = self._db.execute(
+                "SELECT value FROM daemon_records WHERE kind=? AND key=?", (kind, key)
+            ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put_record(self, kind: str, key: str, value: dict[str, Any] | None) -> None:
+        """Write (or, with None, delete) one record."""
+        with self._mutex:
+            if value is None:
+                self._db.execute("DELETE FROM daemon_records WHERE kind=? AND key=?", (kind, key))
+            else:
+                self._db.execute(
+                    "INSERT INTO daemon_records VALUES (?, ?, ?) "
+                    "ON CONFLICT(kind, key) DO UPDATE SET value=excluded.value",
+                    (kind, key, json.dumps(value, sort_keys=True)),
+                )
+
+    def add_record(self, kind: str, key: str, value: dict[str, Any]) -> bool:
+        """Write a record only if none exists (True); the one atomic claim replicas share."""
+        with self._mutex:
+            cur = self._db.execute(
+                "INSERT INTO daemon_records VALUES (?, ?, ?) ON CONFLICT(kind, key) DO NOTHING",
+                (kind, key, json.dumps(value, sort_keys=True)),
+            )
+        return cur.rowcount == 1
+
+    def records(self, kind: str) -> dict[str, dict[str, Any]]:
+        with self._mutex:
+            rows = self._db.execute("SELECT key, value FROM daemon_records WHERE kind=?", (kind,)).fetchall()
         return {k: json.loads(v) for k, v in rows}
 
 

@@ -3,8 +3,7 @@
 Per customer: a serial (bumped by every committed batch), the managed accounts,
 their links to integration records, welcome-email records (R16), provider
 cursors (delta links, USNs), an apply journal, a lock, and run history (R19).
-`StateStore` is the interface; `SqliteStore` the default implementation (a
-PostgreSQL backend can implement the same methods).
+`SqliteStore` is the embedded implementation of `state.api.StateStore`.
 
 Threads: one connection is shared by the engine's (and the daemon's) worker
 threads, so every statement runs under one mutex and its rows are fetched
@@ -28,12 +27,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from reconciler.core.model import Account, IntegrationKind, Link, ManagedState, WelcomeStatus
 from reconciler.errors import LockHeldError, StateError
+from reconciler.state.api import JournalEntry, LockInfo, RunRow
 
 SCHEMA_VERSION = 1
 
@@ -64,52 +63,8 @@ CREATE INDEX IF NOT EXISTS runs_customer ON runs (customer, id);
 """
 
 
-@dataclass(frozen=True)
-class LockInfo:
-    customer: str
-    pid: int
-    host: str
-    holder: str
-    acquired_at: float
-
-    @property
-    def alive(self) -> bool:
-        """False only when we can tell the holder is gone (same host, no such pid)."""
-        if self.host != socket.gethostname():
-            return True
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-
-    def describe(self, now: float) -> str:
-        age = max(0.0, now - self.acquired_at)
-        return f"{self.holder} (pid {self.pid} on {self.host}, for {age:.0f}s)"
-
-
-@dataclass(frozen=True)
-class JournalEntry:
-    id: int
-    customer: str
-    op: str
-    marker: str
-    status: str
-    detail: str
-
-
-class StateStore(Protocol):
-    def load(self, customer: str) -> ManagedState: ...
-    def count_accounts(self, customer: str) -> int: ...
-    def serial(self, customer: str) -> int: ...
-    def get_cursor(self, customer: str, name: str) -> str | None: ...
-    def put_cursor(self, customer: str, name: str, value: str | None) -> None: ...
-
-
 class SqliteStore:
-    """SQLite in WAL mode; every write method runs inside `batch()`."""
+    """`StateStore` on SQLite in WAL mode; every write method runs inside `batch()`."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -349,7 +304,7 @@ class SqliteStore:
                 (customer, started, time.time(), result, json.dumps(detail, sort_keys=True)),
             )
 
-    def last_run(self, customer: str) -> tuple[float, float, str, dict[str, Any]] | None:
+    def last_run(self, customer: str) -> RunRow | None:
         row = self._one(
             "SELECT started_at, finished_at, result, detail FROM runs WHERE customer=? ORDER BY id DESC LIMIT 1",
             (customer,),

@@ -122,7 +122,24 @@ def test_dc_down_is_a_clear_error(ad: AdSetup) -> None:
     assert str(err.value).startswith(
         f"acme (Active Directory 127.0.0.1:{port}): cannot connect to 127.0.0.1:{port}"
     )
-    assert "refused" in str(err.value).lower()
+    assert str(err.value).endswith(f"cannot connect to 127.0.0.1:{port}: connection refused")
+
+
+def test_a_short_password_does_not_garble_the_message(ad: AdSetup) -> None:
+    """#17 item 7: masking "pen" everywhere made "o***ening"; whole values only."""
+    port = free_port()
+    with pytest.raises(ProviderError) as err:
+        sams(ad, server=f"127.0.0.1:{port}", password="pen", user="ref")
+    message = str(err.value)
+    assert "***" not in message and message.endswith("connection refused")
+
+
+def test_dns_failure_is_named(ad: AdSetup) -> None:
+    with pytest.raises(ProviderError) as err:
+        sams(ad, server="no-such-dc.invalid")
+    assert str(err.value).endswith(
+        "cannot connect to no-such-dc.invalid:636: host name does not resolve (DNS)"
+    )
 
 
 @pytest.fixture

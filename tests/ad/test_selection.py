@@ -113,3 +113,36 @@ def test_validate_live_reports_what_only_the_directory_can_tell(ad: AdSetup) -> 
     assert "Traceback" not in live.output and seed.USER_PASSWORD not in live.output
     ad.write(groups=[seed.SALES_TEAM])
     assert runner.invoke(main, ["validate", "-c", str(ad.root), "--live"]).exit_code == 0
+
+
+def test_validate_live_opens_only_the_directory_it_checks(
+    ad: AdSetup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#17 item 6: the AD selection checks need the AD bind secrets and nothing else;
+    Graph and IT Glue secrets that are not set are not asked for."""
+    import yaml
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+
+    monkeypatch.delenv("GRAPH_SECRET_UNSET", raising=False)
+    monkeypatch.delenv("ITGLUE_KEY_UNSET", raising=False)
+    settings = {
+        "features": {"passwordManager": True},
+        "connections": {
+            "graph": {"clientId": "app", "credential": {"clientSecret": {"env": "GRAPH_SECRET_UNSET"}}},
+            "itglue": {"apiKey": {"env": "ITGLUE_KEY_UNSET"}},
+        },
+    }
+    ad.write(groups=[MISSING_GROUP], password_sync=True, settings=settings)
+    path = ad.root / "config.yaml"
+    docs = list(yaml.safe_load_all(path.read_text()))
+    docs[1]["spec"]["import"]["options"] = {"passwordEntryMatching": True}
+    docs[1]["spec"]["integrations"] = {"itglueOrganizationId": 1}
+    path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    runner = CliRunner()
+    assert runner.invoke(main, ["validate", "-c", str(ad.root)]).exit_code == 0
+    live = runner.invoke(main, ["validate", "-c", str(ad.root), "--live"])
+    assert live.exit_code == 1
+    assert f"{MISSING_GROUP!r} does not exist" in live.output
+    assert "GRAPH_SECRET_UNSET" not in live.output and "ITGLUE_KEY_UNSET" not in live.output

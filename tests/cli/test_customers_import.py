@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from reconciler.cli import main
 from reconciler.config.generate import Origin, customer_yaml, slugify, unique_name
-from reconciler.config.models import Integration
+from reconciler.integrations.kinds import IntegrationKind
 from reconciler.testing.httpsim import TestCA
 from reconciler.testing.hudu import HuduSimulator
 from reconciler.testing.itglue import ItGlueSimulator
@@ -214,7 +214,7 @@ def test_slugify(name: str, slug: str) -> None:
 
 
 def test_unique_names_stay_valid_dns_labels() -> None:
-    long = Origin(Integration.HUDU, "123456", "y" * 70)
+    long = Origin(IntegrationKind.HUDU, "123456", "y" * 70)
     taken: set[str] = set()
     for _ in range(4):
         name = unique_name(long, taken)
@@ -223,4 +223,4 @@ def test_unique_names_stay_valid_dns_labels() -> None:
         taken.add(name)
     y = "y"
     assert taken == {y * 63, y * 56 + "-123456", y * 54 + "-123456-2", y * 54 + "-123456-3"}
-    assert unique_name(Origin(Integration.ITGLUE, "77", "株式会社"), set()) == "itglue-77"
+    assert unique_name(Origin(IntegrationKind.ITGLUE, "77", "株式会社"), set()) == "itglue-77"

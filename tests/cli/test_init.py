@@ -65,6 +65,7 @@ def test_the_scaffold_has_everything(tmp_path: Path) -> None:
         "schemas/import-policy.schema.json",
         "schemas/settings.schema.json",
         "settings.yaml",
+        "templates/welcome.txt",
     ]
     for name, text in all_schemas().items():
         assert (tmp_path / "r" / "schemas" / name).read_text() == text
@@ -85,6 +86,38 @@ def test_gitlab_and_no_ci(tmp_path: Path) -> None:
     run("init", "--ci", "none", str(tmp_path / "n"))
     assert not (tmp_path / "n" / ".gitlab-ci.yml").exists() and not (tmp_path / "n" / ".github").exists()
     assert run("validate", "-c", str(tmp_path / "g")).exit_code == 0
+
+
+def test_each_readme_describes_its_own_ci(tmp_path: Path) -> None:
+    """#17 item 9: `--ci gitlab` used to get a README about GitHub workflows."""
+    for ci in ("github", "gitlab", "none"):
+        run("init", "--ci", ci, str(tmp_path / ci))
+    github = (tmp_path / "github" / "README.md").read_text()
+    gitlab = (tmp_path / "gitlab" / "README.md").read_text()
+    none = (tmp_path / "none" / "README.md").read_text()
+    assert (
+        ".github/workflows/reconciler-plan.yml" in github
+        and ".gitlab-ci.yml" not in github.split("GitLab:")[0]
+    )
+    assert "## CI (GitLab)" in gitlab and ".gitlab-ci.yml" in gitlab and ".github/" not in gitlab
+    assert ".github/" not in none and ".gitlab-ci.yml" not in none and "--ci github" in none
+    for text in (github, gitlab, none):
+        assert "__CI_SECTION__" not in text and "\n\n\n" not in text
+
+
+def test_enabling_welcome_email_in_an_init_repository_works(tmp_path: Path) -> None:
+    """#17 item 9: init wrote no templates/, so turning welcomeEmail on failed."""
+    repo = tmp_path / "r"
+    run("init", str(repo))
+    policy = repo / "policies" / "standard.yaml"
+    policy.write_text(policy.read_text().replace("welcomeEmail: false", "welcomeEmail: true"))
+    assert run("validate", "-c", str(repo)).exit_code == 0
+    applied = run("apply", "-c", str(repo), "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    sent = sorted((repo / "live" / "example" / "outbox").iterdir())
+    assert sent, applied.output
+    body = sent[0].read_text()
+    assert "Your account " in body and "{upn}" not in body
 
 
 def test_init_never_overwrites(tmp_path: Path) -> None:
@@ -145,7 +178,7 @@ def test_the_wheel_ships_the_templates(tmp_path: Path) -> None:
     templates = ROOT / "reconciler" / "templates"
     expected = {str(p.relative_to(ROOT)) for p in templates.rglob("*") if p.is_file()}
     assert expected and expected <= names, expected - names
-    assert len(scaffold("github")) == 15
+    assert len(scaffold("github")) == 16
 
 
 def test_precommit_manifest_and_config_are_valid(tmp_path: Path) -> None:

@@ -32,6 +32,8 @@ ALTERNATIVES = {
     ("Settings", "CertificateCredential", "thumbprint"),
     ("ImportPolicy", "Selection", "roles"),  # administrator imports only (R23)
     ("ImportPolicy", "Selection", "includeEligible"),
+    ("Settings", "StateSettings", "dsn"),  # postgres instead of the SQLite path
+    ("Settings", "StateSettings", "schema"),
 }
 
 

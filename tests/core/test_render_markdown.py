@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.core.model import Account, AccountClass, DirSource
-from reconciler.core.plan import Change, ChangeKind, CustomerPlan, Plan, Status
+from reconciler.core.plan import AddAccount, CustomerPlan, Plan, Status
 from reconciler.core.render import render_markdown
 from tests.ci.cisupport import GOLDEN, make_plan, refused_config
 
@@ -67,7 +67,7 @@ def _big_plan(customers: int, changes: int) -> Plan:
                 Status.OK,
                 0,
                 tuple(
-                    Change(ChangeKind.ADD, f"k{j}", f"user{j}@c{i}.example", "R1", "selected", account)
+                    AddAccount(f"k{j}", f"user{j}@c{i}.example", "R1", "selected", account)
                     for j in range(changes)
                 ),
             )
@@ -106,9 +106,7 @@ def test_short_plan_is_not_cut() -> None:
 def test_backticks_in_directory_data_cannot_break_out_of_code() -> None:
     evil = "x```</details>` <img src=x>@c.example"
     account = Account("e", AccountClass.END_USER, (DirSource.ENTRA,), evil)
-    plan = Plan(
-        "d", "t", (CustomerPlan("c", Status.OK, 0, (Change(ChangeKind.ADD, "e", evil, "R1", "r", account),)),)
-    )
+    plan = Plan("d", "t", (CustomerPlan("c", Status.OK, 0, (AddAccount("e", evil, "R1", "r", account),)),))
     text = render_markdown(plan)
     fence = "````"
     assert f"{fence}diff\n+ add account {evil}" in text

@@ -6,15 +6,19 @@ import json
 import os
 import random
 import shutil
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
+from reconciler.daemon.clock import SystemClock
 from reconciler.daemon.configsource import ConfigSource, GitRepo
+from reconciler.daemon.listener import DaemonHttpServer
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.scheduler import Scheduler
 from reconciler.state.daemon import CustomerRecord, DaemonState
@@ -114,3 +118,48 @@ def rig(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
     r = make_rig(config_dir)
     yield r
     r.close()
+
+
+@dataclass
+class Live:
+    url: str
+    scheduler: Scheduler
+    client: httpx.Client
+    server: DaemonHttpServer
+
+
+def serve(config_dir: Path, address: tuple[str, int] = ("127.0.0.1", 0)) -> Iterator[Live]:
+    """The daemon for real: scheduler loop in a thread (real clock), listener on loopback."""
+    clock = SystemClock()
+    source = ConfigSource(config_dir, clock)
+    path = config_dir / source.config.settings_doc.spec.state.path
+    store, state, metrics = SqliteStore(path), DaemonState(path), DaemonMetrics()
+    sched = Scheduler(source, store, state, clock, metrics)
+    server = DaemonHttpServer(address, sched, metrics, sched.settings.tls)
+    server.start()
+    loop = threading.Thread(target=sched.run_forever, daemon=True)
+    loop.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=20) as client:
+            yield Live(server.url, sched, client, server)
+    finally:
+        sched.shutdown(5)
+        loop.join(5)
+        server.stop()
+        store.close()
+        state.close()
+
+
+@pytest.fixture
+def live(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Live]:
+    monkeypatch.setenv("RECONCILER_TEST_TOKEN", TOKEN)
+    yield from serve(config_dir)
+
+
+def as_if_beyond_loopback(live: Live, tls: bool = False) -> None:
+    """Let the running app behave as if its listener were on a routable address (viewing
+    needs the token; sign-in needs TLS) while the test still talks to it on loopback."""
+    from dataclasses import replace
+
+    state = live.server.app.state
+    state.daemon = replace(state.daemon, loopback=False, tls=tls)

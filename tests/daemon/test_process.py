@@ -130,6 +130,12 @@ def test_sigterm_during_a_long_apply_stops_between_changes(tmp_path: Path) -> No
         while store.serial("c0000") < 5:  # the initial import is committing, batch by batch
             assert time.monotonic() < deadline, d.lines
             time.sleep(0.01)
+        # a run in progress shows as running (#17 item 5)
+        running = CliRunner().invoke(main, ["status", "-c", str(root), "--format", "json"])
+        c0000 = json.loads(running.output)["customers"][0]
+        assert c0000["running"]["by"] == "reconciler daemon" and c0000["running"]["alive"]
+        text = CliRunner().invoke(main, ["status", "-c", str(root)]).output
+        assert "customer c0000: RUNNING (reconciler daemon, pid " in text
         code, took = d.terminate()
     assert code == 0 and took < 10
     managed = store.load("c0000")
@@ -138,6 +144,16 @@ def test_sigterm_during_a_long_apply_stops_between_changes(tmp_path: Path) -> No
     assert store.locks() == []
     rec = DaemonState(path).get("c0000")
     assert rec is not None and rec.last_result == "abandoned" and rec.failures == 0
+    # exactly what was applied, in the record, the log line and status (not "0 of N")
+    n = len(managed.accounts)
+    assert rec.changes_applied == n
+    assert rec.last_message.startswith(f"stopped by shutdown: {n} changes of ")
+    assert f"({n} add)" in rec.last_message
+    (line,) = [json.loads(x) for x in d.lines if '"reconcile.abandoned"' in x]
+    assert line["applied"] == n and f"{n} changes of " in line["message"]
+    after = json.loads(CliRunner().invoke(main, ["status", "-c", str(root), "--format", "json"]).output)
+    assert after["customers"][0]["running"] is None
+    assert after["customers"][0]["last_run"]["changes_applied"] == n
     store.close()
 
 

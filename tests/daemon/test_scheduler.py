@@ -289,7 +289,9 @@ def test_shutdown_abandons_between_changes_and_releases_the_lock(config_dir: Pat
         for name in abandoned:
             rec = reports[name]
             assert rec.failures == 0 and rec.next_run_at == rec.last_finished_at  # due at the next start
-            assert r.store.serial(name) == 1  # the first batch committed, nothing half-done
+            assert r.store.serial(name) == 0  # stopped before the first change: nothing applied
+            assert rec.changes_applied == 0
+            assert rec.last_message.startswith("stopped by shutdown: 0 changes of ")
         assert r.store.locks() == []
     finally:
         r.close()

@@ -17,7 +17,15 @@ from reconciler.core.model import (
     WelcomeEmail,
     WelcomeStatus,
 )
-from reconciler.core.plan import Change, ChangeKind, CustomerPlan, Status
+from reconciler.core.plan import (
+    AddAccount,
+    Change,
+    ChangeKind,
+    CreateRecord,
+    CustomerPlan,
+    SendWelcome,
+    Status,
+)
 from reconciler.errors import NotDelivered, ProviderError, StalePlanError
 from reconciler.providers.base import CustomerProviders
 from reconciler.state.store import SqliteStore
@@ -46,19 +54,11 @@ def plan_for(n: int, serial: int = 0) -> CustomerPlan:
     changes: list[Change] = []
     for i in range(n):
         acct = Account(f"end-user/entra:{i}", AccountClass.END_USER, (DirSource.ENTRA,), f"u{i}@acme.com")
-        changes.append(Change(ChangeKind.ADD, acct.key, acct.upn, "R1", "new", account=acct))
+        changes.append(AddAccount(acct.key, acct.upn, "R1", "new", acct))
     for i in range(n):
         new = NewPasswordEntry(f"U{i}", f"u{i}@acme.com", "Office 365", f"acme/end-user/entra:{i}")
         changes.append(
-            Change(
-                ChangeKind.CREATE_RECORD,
-                f"end-user/entra:{i}",
-                f"u{i}@acme.com",
-                "R12",
-                "none",
-                integration=IntegrationKind.HUDU,
-                new_entry=new,
-            )
+            CreateRecord(f"end-user/entra:{i}", f"u{i}@acme.com", "R12", "none", IntegrationKind.HUDU, new)
         )
     return CustomerPlan("acme", Status.OK, serial, tuple(changes))
 
@@ -115,12 +115,10 @@ def test_r16_a_refused_welcome_stays_owed_and_an_accepted_one_is_sent(tmp_path: 
     changes = []
     for i in range(2):
         acct = Account(f"end-user/entra:{i}", AccountClass.END_USER, (DirSource.ENTRA,), f"u{i}@acme.com")
-        changes.append(Change(ChangeKind.ADD, acct.key, acct.upn, "R1", "new", account=acct))
+        changes.append(AddAccount(acct.key, acct.upn, "R1", "new", acct))
     for i in range(2):
         mail = WelcomeEmail(f"u{i}@acme.com", "Welcome", "Hi", f"acme/end-user/entra:{i}")
-        changes.append(
-            Change(ChangeKind.SEND_WELCOME, f"end-user/entra:{i}", f"u{i}@acme.com", "R16", "new", email=mail)
-        )
+        changes.append(SendWelcome(f"end-user/entra:{i}", f"u{i}@acme.com", "R16", "new", mail))
     mailer = RefusingMailer()
     result = apply_customer(
         CustomerPlan("acme", Status.OK, 0, tuple(changes)), CustomerProviders(mailer=mailer), store

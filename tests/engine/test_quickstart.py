@@ -180,7 +180,7 @@ def test_apply_rechecks_pause_and_the_guard_whatever_the_plan_says(quickstart: P
     planfile.write_text(json.dumps(data))
     code, out = run("apply", "-c", str(quickstart), str(planfile))
     assert code == 3, out
-    assert "tailspin: not applied: paused (R10)" in out
+    assert "tailspin: not applied: the customer is paused (R10)" in out
     assert "contoso: not applied: would remove all 6 accounts" in out
     assert "yolanda" not in run("state", "list", "-c", str(quickstart))[1]
     assert "alice@contoso.com" in run("state", "list", "-c", str(quickstart))[1]

@@ -5,11 +5,13 @@ Regenerate after an intended change with: UPDATE_GOLDEN=1 pytest tests/engine/te
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
 
 import jsonschema
+import pytest
 
 from reconciler.config import load_valid_config
 from reconciler.core.plan import Plan
@@ -70,3 +72,31 @@ def test_skipped_users_are_counted_per_reason_and_named_with_verbose(quickstart:
     by_name = {c["customer"]: c for c in data["customers"]}
     assert by_name["contoso"]["skipped_counts"] == {"disabled": 1, "unlicensed": 1}
     assert {s["reason"] for s in by_name["contoso"]["skipped"]} == {"disabled", "unlicensed"}
+
+
+def test_a_plan_saved_in_format_1_reads_as_the_same_plan(quickstart: Path) -> None:
+    """CI applies plans saved by the previous version: format 1 (create-record with
+    `new_entry` / `new_contact`) still reads, into exactly today's plan."""
+    old = json.loads((GOLDEN / "quickstart-plan.format1.json").read_text(encoding="utf-8"))
+    assert old["format"] == 1
+    assert any("new_contact" in c for cp in old["customers"] for c in cp["changes"])
+    assert without_skipped(Plan.from_dict(old)) == without_skipped(quickstart_plan(quickstart))
+
+
+def without_skipped(plan: Plan) -> Plan:
+    """A plan without its explanations: formats before 3 had no `skipped` users (a
+    few were free-text notes); everything else must read the same."""
+    return dataclasses.replace(
+        plan, customers=tuple(dataclasses.replace(cp, skipped=(), notes=()) for cp in plan.customers)
+    )
+
+
+def test_a_plan_saved_in_format_2_reads_as_the_same_plan_without_skipped_users(quickstart: Path) -> None:
+    old = json.loads((GOLDEN / "quickstart-plan.format2.json").read_text(encoding="utf-8"))
+    assert old["format"] == 2 and not any("skipped" in cp for cp in old["customers"])
+    assert without_skipped(Plan.from_dict(old)) == without_skipped(quickstart_plan(quickstart))
+
+
+def test_an_unknown_plan_format_is_refused() -> None:
+    with pytest.raises(ValueError, match="unsupported plan format 9; this version reads 1, 2, 3"):
+        Plan.from_dict({"format": 9})

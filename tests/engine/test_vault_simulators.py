@@ -19,7 +19,7 @@ import pytest
 from reconciler.config import load_valid_config
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.core.model import DirSource, marker_text
-from reconciler.core.plan import ChangeKind, CustomerPlan, Plan
+from reconciler.core.plan import ChangeKind, CustomerPlan, LinkRecord, Plan
 from reconciler.engine import Engine
 from reconciler.providers.base import CustomerProviders
 from reconciler.providers.files import FileDirectory
@@ -101,7 +101,7 @@ def decisions(cp: CustomerPlan) -> dict[str, tuple[str, str | None]]:
     out: dict[str, tuple[str, str | None]] = {}
     for c in cp.changes:
         if c.kind in (ChangeKind.LINK, ChangeKind.CREATE_RECORD):
-            out[c.label.split("@")[0]] = (c.kind.value, c.record_id)
+            out[c.label.split("@")[0]] = (c.kind.value, c.record_id if isinstance(c, LinkRecord) else None)
     for conflict in cp.conflicts:
         out[conflict.label.split("@")[0]] = ("conflict", None)
     return out

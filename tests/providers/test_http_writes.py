@@ -9,7 +9,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from reconciler.providers.http import AmbiguousWrite, HttpApi, RetryPolicy
+from reconciler.errors import AmbiguousWrite
+from reconciler.providers.http import HttpApi, RetryPolicy
 
 Step = Callable[[httpx.Request], httpx.Response]
 
@@ -52,7 +53,9 @@ def test_a_write_the_server_may_have_applied_is_not_repeated(first: Step) -> Non
     with pytest.raises(AmbiguousWrite) as err:
         client.request("POST", "https://x.test/things", json={}, idempotent=False)
     assert len(seen) == 1
-    assert str(err.value).startswith("acme: test: POST /things:")
+    assert str(err.value).startswith(
+        ("acme: test: POST /things: HTTP ", "acme: test: POST x.test:443/things: ")
+    )
     assert str(err.value).endswith("(outcome unknown)")
 
 

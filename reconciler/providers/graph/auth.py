@@ -35,6 +35,7 @@ from pydantic import SecretStr
 
 from reconciler.config.models import GraphConnection
 from reconciler.errors import ProviderError
+from reconciler.redaction import redact_values
 from reconciler.secrets import resolve
 
 MAX_MESSAGE = 300
@@ -83,10 +84,7 @@ class Credential:
 
 
 def scrub(text: str, credential: Credential) -> str:
-    for value in credential.values():
-        if value:
-            text = text.replace(value, "***")
-    return text
+    return redact_values(text, credential.values())
 
 
 class MsalHttpClient:

@@ -35,6 +35,8 @@ from reconciler.config.models import ActiveDirectory, TlsMode
 from reconciler.errors import ProviderError
 from reconciler.providers.http import tls_verify
 from reconciler.providers.ldap.entries import Entry
+from reconciler.providers.neterrors import NetFailure, probe, tls_probe
+from reconciler.redaction import redact_values
 
 log = logging.getLogger("reconciler.ldap")
 
@@ -264,9 +266,7 @@ def scrub(message: str, secrets: Sequence[str]) -> str:
     """A message fit to show: secrets masked, ldap3's nested tuple reprs unwrapped, short."""
     while (m := _TUPLE_REPR.fullmatch(message)) is not None:
         message = m.group(2)
-    for secret in secrets:
-        if secret:
-            message = message.replace(secret, "***")
+    message = redact_values(message, secrets)
     message = " ".join(message.split())
     return message if len(message) <= MAX_MESSAGE_CHARS else message[:MAX_MESSAGE_CHARS] + "..."
 
@@ -314,6 +314,8 @@ def open_session(endpoint: Endpoint, user: SecretStr, password: SecretStr, stats
         bound = conn.bind(read_server_info=False)
     except ldap_errors.LDAPException as exc:
         _quiet_unbind(conn)
+        if isinstance(exc, ldap_errors.LDAPSocketOpenError):
+            raise ProviderError(where, f"{step}: {_network_reason(endpoint)}") from None
         raise ProviderError(where, f"{step}: {describe(exc, secrets)}") from None
     if not bound:
         result = conn.result or {}
@@ -321,6 +323,20 @@ def open_session(endpoint: Endpoint, user: SecretStr, password: SecretStr, stats
         raise ProviderError(where, f"bind to {endpoint.address} failed: {_bind_reason(result, secrets)}")
     tally(binds=1)
     return Session(conn, endpoint, stats, secrets)
+
+
+def _network_reason(endpoint: Endpoint) -> str:
+    """Refused, DNS, timeout or TLS (#17 item 8): ldap3 keeps none of the cause, so
+    ask the network directly; when TCP connects, the TLS handshake is what failed."""
+    failure = probe(endpoint.host, endpoint.port, endpoint.timeout)
+    if failure is not None:
+        return str(failure)
+    if endpoint.mode is TlsMode.LDAPS:
+        context = endpoint.ssl_context or ssl._create_unverified_context()  # noqa: S323 - as configured
+        detail = tls_probe(endpoint.host, endpoint.port, endpoint.timeout, context)
+        hint = "is the port an LDAPS port? is caFile the DC's CA?"
+        return f"{NetFailure.TLS}: {detail or 'the handshake failed'} ({hint})"
+    return "the connection failed after it was made"
 
 
 def _bind_reason(result: dict[str, Any], secrets: Sequence[str]) -> str:

@@ -1,0 +1,189 @@
+"""Daemon stage (HTTP): the read-only JSON API under /api/v1/ (OpenAPI at /api/v1/openapi.json).
+
+    GET /api/v1/fleet                      counts by status, daemon heartbeat, config error
+    GET /api/v1/customers                  ?status= &q= &problems= &page= &per_page=  (problems first)
+    GET /api/v1/customers/{name}           status, conflicts with their pins, blocked removals
+    GET /api/v1/customers/{name}/runs      run history, newest first (?limit=)
+    GET /api/v1/customers/{name}/plan      the plan of the last run
+
+Viewing needs the daemon token (bearer) or a status-page session, unless the
+listener is on loopback: plans carry names and email addresses.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from reconciler.config.models import NAME_PATTERN
+from reconciler.daemon.status import _daemon as daemon_info
+from reconciler.daemon.web.access import view_refusal
+from reconciler.daemon.web.common import daemon_of, json_response
+from reconciler.daemon.web.fleet import CustomerStatus, Row, counts, fleet, select
+from reconciler.daemon.web.models import (
+    CustomerDetail,
+    CustomerPage,
+    Fleet,
+    LastPlan,
+    RunHistory,
+    openapi,
+)
+
+MAX_PER_PAGE = 500
+MAX_PAGE = 1_000_000
+_NAME = re.compile(NAME_PATTERN)
+
+
+class BadParameter(ValueError):
+    pass
+
+
+def _answer(model: type[BaseModel], data: dict[str, Any]) -> Response:
+    return json_response(200, model.model_validate(data).model_dump(mode="json"))
+
+
+def rows_of(request: Request) -> list[Row]:
+    daemon = daemon_of(request)
+    return fleet(daemon.scheduler.state.all(), daemon.scheduler.customers())
+
+
+def fleet_summary(request: Request) -> dict[str, Any]:
+    sched = daemon_of(request).scheduler
+    rows = rows_of(request)
+    meta = sched.state.meta()
+    return {
+        "customers": len(rows),
+        "problems": sum(1 for r in rows if r.status.problem),
+        "by_status": counts(rows),
+        "daemon": daemon_info(meta, sched.clock.now()),
+        "config_error": sched.source.error or meta.get("config_error") or "",
+        "config_commit": meta.get("config_commit") or "",
+    }
+
+
+def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    text = request.query_params.get(name)
+    if text is None:
+        return default
+    if not re.fullmatch(r"[0-9]{1,9}", text) or not low <= int(text) <= high:
+        raise BadParameter(f"{name}: a whole number from {low} to {high}")
+    return int(text)
+
+
+def page_of(request: Request, rows: list[Row]) -> dict[str, Any]:
+    """One page of `rows` as the query asks (status, q, problems, page, per_page)."""
+    params = request.query_params
+    status = params.get("status")
+    if status is not None and status not in {s.value for s in CustomerStatus}:
+        raise BadParameter(f"status: one of {', '.join(s.value for s in CustomerStatus)}")
+    query = params.get("q", "")
+    if len(query) > 100:
+        raise BadParameter("q: at most 100 characters")
+    problems_text = params.get("problems", "false")
+    if problems_text not in ("true", "false"):
+        raise BadParameter("problems: true or false")
+    per_page = _int(request, "per_page", 100, 1, MAX_PER_PAGE)
+    page = _int(request, "page", 1, 1, MAX_PAGE)
+    chosen = select(rows, status or "", query, problems_text == "true")
+    start = (page - 1) * per_page
+    return {
+        "items": [r.summary() for r in chosen[start : start + per_page]],
+        "total": len(chosen),
+        "page": page,
+        "per_page": per_page,
+        "pages": max(1, math.ceil(len(chosen) / per_page)),
+    }
+
+
+def customer_detail(request: Request, name: str) -> dict[str, Any] | None:
+    sched = daemon_of(request).scheduler
+    if not _NAME.match(name):
+        return None
+    rec = sched.state.get(name)
+    eff = sched.customers().get(name)
+    if rec is None and eff is None:
+        return None
+    row = fleet({name: rec} if rec else {}, {name: eff} if eff else {})[0]
+    return {
+        "customer": row.summary(),
+        "paused": bool(eff and eff.paused),
+        "conflicts": list(rec.conflicts) if rec else [],
+        "blocked_removals": list(rec.blocked_removals) if rec and rec.blocked else [],
+    }
+
+
+def _guarded(request: Request) -> Response | None:
+    return view_refusal(request)
+
+
+def api_fleet(request: Request) -> Response:
+    return _guarded(request) or _answer(Fleet, fleet_summary(request))
+
+
+def api_customers(request: Request) -> Response:
+    if refusal := _guarded(request):
+        return refusal
+    try:
+        return _answer(CustomerPage, page_of(request, rows_of(request)))
+    except BadParameter as exc:
+        return json_response(400, {"error": str(exc)})
+
+
+def api_customer(request: Request) -> Response:
+    if refusal := _guarded(request):
+        return refusal
+    detail = customer_detail(request, request.path_params["name"])
+    if detail is None:
+        return json_response(404, {"error": "unknown customer"})
+    return _answer(CustomerDetail, detail)
+
+
+def api_runs(request: Request) -> Response:
+    if refusal := _guarded(request):
+        return refusal
+    name = request.path_params["name"]
+    try:
+        limit = _int(request, "limit", 20, 1, 100)
+    except BadParameter as exc:
+        return json_response(400, {"error": str(exc)})
+    if customer_detail(request, name) is None:
+        return json_response(404, {"error": "unknown customer"})
+    items = daemon_of(request).scheduler.state.history(name, limit)
+    return _answer(RunHistory, {"customer": name, "items": items})
+
+
+def last_plan(request: Request, name: str) -> dict[str, Any] | None:
+    if not _NAME.match(name):
+        return None
+    plan = daemon_of(request).scheduler.state.get_record("plan", name)
+    return {"customer": name, **plan} if plan is not None else None
+
+
+def api_plan(request: Request) -> Response:
+    if refusal := _guarded(request):
+        return refusal
+    plan = last_plan(request, request.path_params["name"])
+    if plan is None:
+        return json_response(404, {"error": "no plan recorded for this customer yet"})
+    return _answer(LastPlan, plan)
+
+
+def api_openapi(request: Request) -> Response:
+    return json_response(200, openapi(MAX_PER_PAGE))
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/api/v1/openapi.json", api_openapi, methods=["GET"]),
+        Route("/api/v1/fleet", api_fleet, methods=["GET"]),
+        Route("/api/v1/customers", api_customers, methods=["GET"]),
+        Route("/api/v1/customers/{name}", api_customer, methods=["GET"]),
+        Route("/api/v1/customers/{name}/runs", api_runs, methods=["GET"]),
+        Route("/api/v1/customers/{name}/plan", api_plan, methods=["GET"]),
+    ]

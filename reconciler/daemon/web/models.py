@@ -1,0 +1,256 @@
+"""Daemon stage (HTTP): the JSON API's documents as pydantic models.
+
+They are the single source of the answers (every answer is validated through
+them) and of the OpenAPI document at /api/v1/openapi.json, so the two cannot
+drift apart; schemathesis fuzzes the API against that document in the tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import models_json_schema
+
+from reconciler.daemon.web.fleet import CustomerStatus
+
+API_VERSION = "1.0.0"
+
+
+class Doc(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Error(Doc):
+    error: str
+
+
+class LastRun(Doc):
+    started_at: float | None
+    finished_at: float
+    result: str
+    message: str
+    commit: str
+    changes_applied: int
+
+
+class Blocked(Doc):
+    reason: str
+    since: float | None
+    removals: int = Field(
+        description="How many removals wait for approval (the list: the customer document)."
+    )
+    override_pending: bool
+
+
+class CustomerSummary(Doc):
+    name: str
+    status: CustomerStatus
+    configured: bool = Field(description="False for state left by a customer no longer in the config.")
+    last_run: LastRun | None
+    next_run_at: float | None
+    last_success_at: float | None
+    conflicts: int
+    changes_pending: int
+    failures: int
+    quarantined: bool
+    blocked: Blocked | None
+
+
+class CustomerPage(Doc):
+    items: list[CustomerSummary]
+    total: int = Field(description="Customers matching the filter.")
+    page: int
+    per_page: int
+    pages: int
+
+
+class DaemonInfo(Doc):
+    model_config = ConfigDict(extra="allow")
+    running: bool
+
+
+class Fleet(Doc):
+    customers: int
+    problems: int
+    by_status: dict[str, int]
+    daemon: DaemonInfo
+    config_error: str
+    config_commit: str
+
+
+class Candidate(Doc):
+    id: str
+    name: str
+    detail: str
+
+
+class Conflict(Doc):
+    account_key: str
+    label: str
+    integration: str
+    cause: str
+    candidates: list[Candidate]
+    pin: str = Field(description="The Customer `pins` entry (YAML) that resolves the conflict.")
+
+
+class CustomerDetail(Doc):
+    customer: CustomerSummary
+    paused: bool
+    conflicts: list[Conflict]
+    blocked_removals: list[str] = Field(
+        description="Accounts a safety block would remove, waiting for approval."
+    )
+
+
+class Run(Doc):
+    model_config = ConfigDict(extra="allow")
+    started: float
+    finished: float
+    duration: float
+    result: str
+    message: str
+    applied: int
+    failed: int
+    pending: int
+    conflicts: int
+    commit: str
+    host: str = Field(description="The replica (host) that ran it.")
+    pid: int
+    quarantined: bool
+
+
+class RunHistory(Doc):
+    customer: str
+    items: list[Run]
+
+
+class LastPlan(Doc):
+    customer: str
+    at: float
+    commit: str
+    status: str
+    reason: str
+    serial: int
+    counts: dict[str, int]
+    changes_total: int
+    changes: list[dict[str, Any]] = Field(description="The first changes, as in the saved-plan JSON.")
+    conflicts: list[Conflict]
+    warnings: list[str]
+    notes: list[str]
+
+
+MODELS: tuple[type[Doc], ...] = (Error, Fleet, CustomerPage, CustomerDetail, RunHistory, LastPlan)
+
+
+def _param(name: str, schema: dict[str, Any], description: str, where: str = "query") -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": where,
+        "required": where == "path",
+        "schema": schema,
+        "description": description,
+    }
+
+
+def _answers(model: str, *errors: int) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "200": {"description": "OK", "content": {"application/json": {"schema": _ref(model)}}}
+    }
+    texts = {400: "invalid parameter", 401: "the token is required", 404: "no such customer or plan"}
+    for code in (*errors, 401):
+        out[str(code)] = {
+            "description": texts[code],
+            "content": {"application/json": {"schema": _ref("Error")}},
+        }
+    return out
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+NAME = _param(
+    "name", {"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"}, "customer", "path"
+)
+
+
+def openapi(max_per_page: int) -> dict[str, Any]:
+    _, top = models_json_schema(
+        [(m, "serialization") for m in MODELS], ref_template="#/components/schemas/{model}"
+    )
+    statuses = [s.value for s in CustomerStatus]
+    page_params = [
+        _param(
+            "page",
+            {"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1},
+            "page number, from 1",
+        ),
+        _param(
+            "per_page",
+            {"type": "integer", "minimum": 1, "maximum": max_per_page, "default": 100},
+            "customers per page",
+        ),
+        _param("status", {"type": "string", "enum": statuses}, "only customers with this status"),
+        _param("q", {"type": "string", "maxLength": 100}, "only names containing this text"),
+        _param("problems", {"type": "boolean"}, "only quarantined, blocked, failing or conflicted customers"),
+    ]
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "reconciler daemon API",
+            "version": API_VERSION,
+            "description": "Read-only view of the fleet the daemon reconciles. Needs the daemon token "
+            "(bearer) or a status-page session unless the listener is on loopback.",
+        },
+        "components": {
+            "schemas": top.get("$defs", {}),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "reconciler_session"},
+            },
+        },
+        "security": [{}, {"bearer": []}, {"session": []}],
+        "paths": {
+            "/api/v1/fleet": {
+                "get": {"operationId": "fleet", "summary": "Counts by status", "responses": _answers("Fleet")}
+            },
+            "/api/v1/customers": {
+                "get": {
+                    "operationId": "customers",
+                    "summary": "Customers, problems first, filtered and paginated",
+                    "parameters": page_params,
+                    "responses": _answers("CustomerPage", 400),
+                }
+            },
+            "/api/v1/customers/{name}": {
+                "get": {
+                    "operationId": "customer",
+                    "summary": "One customer: status, conflicts with their pins, blocked removals",
+                    "parameters": [NAME],
+                    "responses": _answers("CustomerDetail", 404),
+                }
+            },
+            "/api/v1/customers/{name}/runs": {
+                "get": {
+                    "operationId": "runs",
+                    "summary": "The customer's run history, newest first",
+                    "parameters": [
+                        NAME,
+                        _param(
+                            "limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "runs"
+                        ),
+                    ],
+                    "responses": _answers("RunHistory", 400, 404),
+                }
+            },
+            "/api/v1/customers/{name}/plan": {
+                "get": {
+                    "operationId": "plan",
+                    "summary": "The plan of the customer's last run",
+                    "parameters": [NAME],
+                    "responses": _answers("LastPlan", 404),
+                }
+            },
+        },
+    }

@@ -1,0 +1,140 @@
+"""The JSON API under /api/v1/: fleet, customers (filtered, paginated), one customer,
+runs, last plan; view access; and the API fuzzed against its own OpenAPI document."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+
+from reconciler.daemon.web.api import MAX_PER_PAGE
+from reconciler.daemon.web.models import openapi
+
+from .conftest import TOKEN, Live, as_if_beyond_loopback, edit_yaml, entra_users, serve, set_entra_users
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+NAMES = ("contoso", "fabrikam", "northwind", "tailspin")
+
+
+def run_all(live: Live) -> None:
+    for name in NAMES:
+        r = live.client.post(f"/customers/{name}/reconcile?wait=30", headers=AUTH)
+        assert r.status_code == 200, r.text
+
+
+def block_contoso(live: Live, root: Path) -> None:
+    """Half of contoso's tenant disappears: the safety guard blocks its removals."""
+    edit_yaml(root / "settings.yaml", lambda d: d["spec"]["safety"].update(minExistingAccounts=0))
+    live.scheduler.source.refresh()
+    set_entra_users(root, "contoso", entra_users(root, "contoso")[:3])
+    r = live.client.post("/customers/contoso/reconcile?wait=30", headers=AUTH)
+    assert r.json()["result"] == "blocked"
+
+
+def test_fleet_customers_runs_and_plan(live: Live, config_dir: Path) -> None:
+    run_all(live)
+    block_contoso(live, config_dir)
+
+    fleet = live.client.get("/api/v1/fleet").json()
+    assert fleet["customers"] == 4 and fleet["problems"] == 1
+    assert fleet["by_status"]["blocked"] == 1 and sum(fleet["by_status"].values()) == 4
+
+    page = live.client.get("/api/v1/customers").json()
+    assert page["items"][0]["name"] == "contoso"  # problems first
+    assert page["items"][0]["blocked"]["removals"] == 3
+    assert page["total"] == 4 and page["pages"] == 1
+
+    two = live.client.get("/api/v1/customers?per_page=2&page=2").json()
+    assert two["pages"] == 2 and len(two["items"]) == 2
+    assert live.client.get("/api/v1/customers?q=wind").json()["items"][0]["name"] == "northwind"
+    assert live.client.get("/api/v1/customers?status=blocked").json()["total"] == 1
+    assert live.client.get("/api/v1/customers?problems=true").json()["total"] == 1
+    for bad in ("page=0", "per_page=501", "status=weird", "problems=maybe", "page=x"):
+        r = live.client.get(f"/api/v1/customers?{bad}")
+        assert r.status_code == 400 and r.json()["error"], bad
+
+    detail = live.client.get("/api/v1/customers/contoso").json()
+    assert detail["customer"]["status"] == "blocked" and len(detail["blocked_removals"]) == 3
+
+    runs = live.client.get("/api/v1/customers/contoso/runs").json()["items"]
+    assert runs[0]["result"] == "blocked" and runs[-1]["result"] == "applied"  # newest first
+    assert runs[0]["host"] and runs[0]["pid"] > 0 and runs[0]["duration"] >= 0
+    assert len(live.client.get("/api/v1/customers/contoso/runs?limit=1").json()["items"]) == 1
+
+    plan = live.client.get("/api/v1/customers/contoso/plan").json()
+    assert plan["status"] == "refused" and plan["counts"]["remove"] == 3
+    assert plan["changes_total"] == len(plan["changes"])
+
+    assert live.client.get("/api/v1/customers/nobody").status_code == 404
+    assert live.client.get("/api/v1/customers/nobody/runs").status_code == 404
+    assert live.client.get("/api/v1/customers/nobody/plan").status_code == 404
+
+
+def test_a_conflict_comes_with_its_candidates_and_pin(live: Live) -> None:
+    run_all(live)
+    detail = live.client.get("/api/v1/customers/contoso").json()
+    assert detail["customer"]["status"] == "conflicts"
+    (conflict,) = detail["conflicts"]
+    assert len(conflict["candidates"]) == 2
+    assert "account: bob@contoso.com" in conflict["pin"] and "recordId" in conflict["pin"]
+
+
+def test_viewing_beyond_loopback_needs_the_token(live: Live) -> None:
+    run_all(live)
+    as_if_beyond_loopback(live)
+    for path in ("/api/v1/fleet", "/api/v1/customers", "/api/v1/customers/contoso/plan"):
+        assert live.client.get(path).status_code == 401, path
+        assert live.client.get(path, headers={"Authorization": "Bearer nope"}).status_code == 401
+        assert live.client.get(path, headers=AUTH).status_code == 200, path
+    assert live.client.get("/api/v1/openapi.json").status_code == 200  # the document is public
+
+
+def test_openapi_document_describes_every_route(live: Live) -> None:
+    doc = live.client.get("/api/v1/openapi.json").json()
+    assert doc["openapi"].startswith("3.1")
+    assert set(doc["paths"]) == {
+        "/api/v1/fleet",
+        "/api/v1/customers",
+        "/api/v1/customers/{name}",
+        "/api/v1/customers/{name}/runs",
+        "/api/v1/customers/{name}/plan",
+    }
+
+
+# --- fuzzing against the document ----------------------------------------------------------
+
+SCHEMA = schemathesis.openapi.from_dict(openapi(MAX_PER_PAGE))
+
+
+@pytest.fixture(scope="module")
+def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    import shutil
+
+    from .conftest import QUICKSTART, set_daemon
+
+    root = tmp_path_factory.mktemp("fuzz") / "config"
+    shutil.copytree(QUICKSTART, root, ignore=shutil.ignore_patterns(".reconciler"))
+    set_daemon(root, jitterPercent=0, token={"env": "RECONCILER_TEST_TOKEN"})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RECONCILER_TEST_TOKEN", TOKEN)
+        for live in serve(root):
+            run_all(live)
+            yield live
+
+
+@SCHEMA.parametrize()
+@settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_api_fuzzed_against_its_openapi_document(case: schemathesis.Case, fuzzed: Live) -> None:
+    response = case.call(base_url=fuzzed.url, headers=AUTH)
+    assert response.status_code < 500, (case.path, case.query, response.text[:300])
+    case.validate_response(response)
+    assert httpx.codes.is_success(response.status_code) or response.json()["error"]
