@@ -258,13 +258,18 @@ class EntraIndex:
                 self.by_smtp[smtp.lower()] = u
 
     def match(self, ad_user: DirectoryUser) -> DirectoryUser | None:
+        return self.match_how(ad_user)[0]
+
+    def match_how(self, ad_user: DirectoryUser) -> tuple[DirectoryUser | None, str]:
+        """The match and what matched: "immutableId", "UPN", "SMTP" (or "no match")."""
         if ad_user.immutable_id and ad_user.immutable_id in self.by_immutable:
-            return self.by_immutable[ad_user.immutable_id]
+            return self.by_immutable[ad_user.immutable_id], "immutableId"
         hit = self.by_upn.get(ad_user.upn.lower())
         if hit is not None:
-            return hit
+            return hit, "UPN"
         smtp = ad_user.primary_smtp
-        return self.by_smtp.get(smtp.lower()) if smtp else None
+        hit = self.by_smtp.get(smtp.lower()) if smtp else None
+        return (hit, "SMTP") if hit is not None else (None, "no match")
 
 
 def _account(
