@@ -179,3 +179,21 @@ def test_users_only_selection_reads_no_groups(world: GraphWorld) -> None:
     world.write_config({"contoso": TENANT})
     plan_users(world)
     assert not [r for r in world.sim.requests if r.path.startswith(("/v1.0/groups", "/v1.0/roleManagement"))]
+
+
+def test_entra_upn_and_display_name_changes_plan_as_updates(world: GraphWorld) -> None:
+    from reconciler.core.model import ManagedState
+    from reconciler.core.plan import UpdateAccount
+    from reconciler.core.planning import CustomerLive, PlanOptions, plan_customer
+
+    ids = build(world)
+    desired, _ = plan_users(world)
+    managed = ManagedState(1, dict(desired.accounts))
+    world.sim.update_user(
+        TENANT, ids["alice"], userPrincipalName="alice.new@contoso.test", displayName="Alice N"
+    )
+    eff = effective_customers(load_config(world.root))["contoso"]
+    snap = world.reader("contoso").read(scope_for(eff, False))
+    cplan = plan_customer(eff, CustomerLive(LiveDirectories(entra=snap)), managed, PlanOptions())
+    assert [type(c) for c in cplan.changes] == [UpdateAccount]
+    assert {d.name for d in cplan.changes[0].diffs} >= {"upn", "display_name"}
