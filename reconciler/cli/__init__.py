@@ -71,9 +71,21 @@ def main(ctx: click.Context, debug: bool, verbose: int) -> None:
 
 
 def _register() -> None:
-    from reconciler.cli import ci, customers, daemon, explain, init, plan, sandbox, snapshot, state, validate
+    from reconciler.cli import (
+        ci,
+        customers,
+        daemon,
+        discover,
+        explain,
+        init,
+        plan,
+        sandbox,
+        snapshot,
+        state,
+        validate,
+    )
 
-    for module in (validate, plan, explain, state, customers, snapshot, sandbox, daemon, ci, init):
+    for module in (validate, plan, explain, discover, state, customers, snapshot, sandbox, daemon, ci, init):
         for command in module.COMMANDS:
             main.add_command(command)
 

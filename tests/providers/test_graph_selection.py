@@ -3,6 +3,7 @@ wire format, the request floor, group delta, renames and resolution errors."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -197,3 +198,29 @@ def test_entra_upn_and_display_name_changes_plan_as_updates(world: GraphWorld) -
     cplan = plan_customer(eff, CustomerLive(LiveDirectories(entra=snap)), managed, PlanOptions())
     assert [type(c) for c in cplan.changes] == [UpdateAccount]
     assert {d.name for d in cplan.changes[0].diffs} >= {"upn", "display_name"}
+
+
+def test_discover_lists_groups_roles_and_licences_and_writes_a_selection(world: GraphWorld) -> None:
+    import yaml
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+
+    build(world)
+    result = CliRunner().invoke(main, ["discover", "-c", str(world.root), "contoso", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    entra = json.loads(result.output)["entra"]
+    groups = {g["name"]: g["users"] for g in entra["groups"]}
+    assert groups["All Staff"] == 6  # five direct users and carol through Sales
+    roles = {r["name"]: r["holders"] for r in entra["roles"]}
+    assert roles == {"Global Administrator": 1, "Helpdesk Administrator": 2}
+    assert {s["part_number"]: s["consumed"] for s in entra["skus"]} == {"ENTERPRISEPACK": 6, "SPE_E5": 1}
+    text = (
+        CliRunner().invoke(main, ["discover", "-c", str(world.root), "contoso", "--search", "staff"]).output
+    )
+    assert "All Staff" in text and "Tier0" not in text
+    out = CliRunner().invoke(
+        main, ["discover", "-c", str(world.root), "contoso", "--search", "admin", "--write-selection"]
+    )
+    docs = list(yaml.safe_load_all(out.output))
+    assert docs[-1] == {"selection": {"roles": ["Global Administrator", "Helpdesk Administrator"]}}

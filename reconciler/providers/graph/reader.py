@@ -21,11 +21,12 @@ cycle without changes costs one users delta and one group delta.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -82,16 +83,8 @@ class EntraReader:
         cached, why_not = cache.load(self.ctx.cursors, self.ctx.name, key)
         reason = self._full_reason(cached, why_not, scope)
         report = SyncReport()
-        with httpx.Client(
-            verify=self.tokens.verify,
-            timeout=HTTP_TIMEOUT,
-            auth=BearerAuth(self.tokens),
-            headers={"Accept": "application/json"},
-        ) as http:
-            api = HttpApi(
-                http, self.where, retry=self.retry, extract_error=graph_error_text, sleep=self.sleep
-            )
-            client = GraphClient(api, self.conn.graph_url)
+        with self.session() as client:
+            api = client.api
             if reason is None and cached is not None and not client.owns(cached.delta_link):
                 # the state store was edited or damaged: never send the token elsewhere
                 log.warning(
@@ -136,6 +129,20 @@ class EntraReader:
             roles_read_at=picked.roles_at,
             warnings=picked.warnings,
         )
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[GraphClient]:
+        """A Graph client with this tenant's bearer token, closed afterwards."""
+        with httpx.Client(
+            verify=self.tokens.verify,
+            timeout=HTTP_TIMEOUT,
+            auth=BearerAuth(self.tokens),
+            headers={"Accept": "application/json"},
+        ) as http:
+            api = HttpApi(
+                http, self.where, retry=self.retry, extract_error=graph_error_text, sleep=self.sleep
+            )
+            yield GraphClient(api, self.conn.graph_url)
 
     def _full_reason(
         self, cached: cache.TenantCache | None, why_not: str, scope: DirectoryScope
