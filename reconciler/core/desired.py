@@ -76,6 +76,12 @@ def _admin_wins(out: Desired) -> None:
         for i in (a.entra_id, a.ad_guid)
         if i
     }
+    # an administrator is not "skipped" as an end user: drop those notes
+    out.notes[:] = [
+        n
+        for n in out.notes
+        if not (n.account_class is AccountClass.END_USER and n.user_id and n.user_id in admin_ids)
+    ]
     for key in sorted(out.accounts):
         acct = out.accounts[key]
         if acct.account_class is not AccountClass.END_USER:

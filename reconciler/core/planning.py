@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from string import Formatter
 from typing import Any
 
-from reconciler.config.models import Safety
+from reconciler.config.models import Safety, Source
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.core.desired import LiveDirectories, desired_accounts, person
 from reconciler.core.matching import (
@@ -90,7 +90,7 @@ def plan_customer(
     managed = moved(managed, desired.accounts)
 
     kept = [desired.accounts[k] for k in sorted(desired.accounts)]
-    changes.extend(_account_changes(kept, managed.accounts))
+    changes.extend(_account_changes(kept, managed.accounts, _entra_rules(customer)))
     removed = {c.account_key for c in changes if c.kind is ChangeKind.REMOVE}
 
     conflicts: list[Conflict] = []
@@ -193,8 +193,32 @@ def moved(managed: ManagedState, desired: dict[str, Account]) -> ManagedState:
     return ManagedState(managed.serial, accounts, links, welcome)
 
 
-def _account_changes(desired: list[Account], managed: dict[str, Account]) -> list[Change]:
+def _add_rule(acct: Account, entra_rules: dict[AccountClass, str]) -> str:
+    if acct.password_sync:
+        return "R3"
+    if acct.sources == (DirSource.ENTRA,):
+        return entra_rules.get(acct.account_class, "R1")
+    return "R2"
+
+
+def _entra_rules(customer: EffectiveCustomer) -> dict[AccountClass, str]:
+    """R23 for administrators by role, R22 for end users selected by group, licence
+    or exclusion, R1 for the plain "every licensed user"."""
+    out: dict[AccountClass, str] = {}
+    for cls, binding in ((AccountClass.END_USER, customer.end_user), (AccountClass.ADMIN, customer.admin)):
+        if binding is None or binding.settings.source is not Source.ENTRA:
+            continue
+        sel = binding.settings.selection
+        plain = not (sel.groups or sel.skus or sel.roles or not sel.exclude.empty or sel.include_guests)
+        out[cls] = "R23" if cls is AccountClass.ADMIN else ("R1" if plain else "R22")
+    return out
+
+
+def _account_changes(
+    desired: list[Account], managed: dict[str, Account], entra_rules: dict[AccountClass, str] | None = None
+) -> list[Change]:
     """Removals, then additions and updates; `desired` is sorted by key."""
+    entra_rules = entra_rules or {}
     out: list[Change] = []
     for key in sorted(managed.keys() - {a.key for a in desired}):
         old = managed[key]
@@ -203,7 +227,7 @@ def _account_changes(desired: list[Account], managed: dict[str, Account]) -> lis
         key = acct.key
         old_acct = managed.get(key)
         if old_acct is None:
-            src = "R3" if acct.password_sync else ("R1" if acct.sources == (DirSource.ENTRA,) else "R2")
+            src = _add_rule(acct, entra_rules)
             out.append(AddAccount(key, acct.upn, src, "selected by the import settings", acct))
             continue
         if old_acct == acct:

@@ -75,7 +75,7 @@ def change_lines(change: Change) -> Iterator[tuple[str, str]]:
 REASON_WORDS = {
     "unlicensed": "unlicensed",
     "disabled": "disabled",
-    "guest": "guests",
+    "guest": "guest",
     "excluded": "excluded",
     "not-selected": "not in a selected group or role",
     "nested-only": "in a nested group only",
@@ -88,7 +88,10 @@ REASON_WORDS = {
 def skipped_summary(cp: CustomerPlan) -> str:
     """ "skipped 12 directory users: 8 unlicensed, 3 disabled, 1 guests"."""
     counts = cp.skipped_counts()
-    parts = ", ".join(f"{n} {REASON_WORDS.get(reason, reason)}" for reason, n in counts.items())
+    parts = ", ".join(
+        f"{n} {REASON_WORDS.get(reason, reason)}{'s' if reason == 'guest' and n != 1 else ''}"
+        for reason, n in counts.items()
+    )
     total = len(cp.skipped)
     return f"skipped {total} directory user{'s' if total != 1 else ''}: {parts}"
 

@@ -85,9 +85,15 @@ def test_a_plan_saved_in_format_1_reads_as_the_same_plan(quickstart: Path) -> No
 
 def without_skipped(plan: Plan) -> Plan:
     """A plan without its explanations: formats before 3 had no `skipped` users (a
-    few were free-text notes); everything else must read the same."""
+    few were free-text notes); everything else must read the same. tailspin's
+    selection changed since those plans were saved (R22 groups, R23 roles)."""
     return dataclasses.replace(
-        plan, customers=tuple(dataclasses.replace(cp, skipped=(), notes=()) for cp in plan.customers)
+        plan,
+        customers=tuple(
+            dataclasses.replace(cp, skipped=(), notes=())
+            for cp in plan.customers
+            if cp.customer != "tailspin"
+        ),
     )
 
 

@@ -103,9 +103,7 @@ def test_groups_skus_exclusions_and_roles_select_end_users_and_admins(world: Gra
         "g_x.com#EXT#@contoso.test": "guest",
         "svc-scan@contoso.test": "excluded",
         "room1@contoso.test": "excluded",
-        "admin@contoso.test": "not-selected",  # the end-user side: not in All Staff
-        "helper@contoso.test": "not-selected",
-    }
+    }  # admin@ and helper@ are imported as admins: no end-user note for them
     assert report.mode == "full" and report.selection == "full"
     casts = [r for r in world.sim.requests if r.path.endswith("/microsoft.graph.user")]
     assert casts and all(r.headers.get("consistencylevel") == "eventual" for r in casts)

@@ -66,9 +66,8 @@ def follow_renames(
     for i, guid in missing.items():
         entry = found.get(guid)
         if entry is not None:
-            out[i] = Resolved(
-                resolved[i].kind, resolved[i].dn, entry, tuple(_problems(resolved[i].kind, entry))
-            )
+            kind = resolved[i].kind
+            out[i] = Resolved(kind, resolved[i].dn, entry, tuple(_problems(kind, entry)), renamed=True)
     return out
 
 
@@ -90,5 +89,5 @@ def renamed_lines(resolved: list[Resolved]) -> list[str]:
     return [
         f"{r.kind.value} {r.dn!r} was renamed/moved to {r.entry.dn!r}: still selected by its objectGUID; update the policy"
         for r in resolved
-        if r.entry is not None and normalize_dn(r.entry.dn) != normalize_dn(r.dn)
+        if r.renamed and r.entry is not None
     ]
