@@ -25,9 +25,9 @@ from typing import Any
 
 from reconciler.config.models import CustomerDoc, Safety, SettingsSpec
 from reconciler.config.resolve import EffectiveCustomer
-from reconciler.providers.autotask import MAX_RECORDS, open_autotask
+from reconciler.integrations.autotask.client import MAX_RECORDS, open_autotask
+from reconciler.integrations.connectwise.client import PAGE_SIZE, open_connectwise
 from reconciler.providers.base import ProviderContext
-from reconciler.providers.connectwise import PAGE_SIZE, open_connectwise
 from reconciler.state.store import SqliteStore
 from reconciler.testing.autotask import AutotaskSimulator
 from reconciler.testing.connectwise import ConnectWiseSimulator

@@ -23,9 +23,9 @@ from typing import Any
 
 from reconciler.config import load_valid_config
 from reconciler.config.resolve import effective_customers
+from reconciler.integrations.hudu.client import open_hudu
+from reconciler.integrations.itglue.client import open_itglue
 from reconciler.providers.base import ProviderContext
-from reconciler.providers.hudu import open_hudu
-from reconciler.providers.itglue import open_itglue
 from reconciler.testing.httpsim import TestCA
 from reconciler.testing.hudu import HuduSimulator
 from reconciler.testing.itglue import ItGlueSimulator

@@ -22,6 +22,7 @@ from reconciler.config.resolve import EffectiveCustomer, effective_customers
 from reconciler.core.desired import LiveDirectories
 from reconciler.core.plan import ChangeKind, CustomerPlan, Plan, Status
 from reconciler.core.planning import CustomerLive, PlanOptions, plan_customer, removal_guard
+from reconciler.core.words import count
 from reconciler.errors import ConfigError, LockHeldError, Problem, ReconcilerError, StalePlanError
 from reconciler.gcpause import gc_paused
 from reconciler.providers.base import CustomerProviders, DirectoryScope, ProviderContext, release
@@ -117,7 +118,9 @@ class Engine:
             return CustomerPlan(eff.name, Status.ERROR, serial, reason=unexpected(exc))
         managed = self.store.load(eff.name)
         with gc_paused():
-            return plan_customer(eff, live, managed, options)
+            cp = plan_customer(eff, live, managed, options)
+        log.info("%s: %s planned (%s)", eff.name, count(len(cp.changes), "change"), cp.status.value)
+        return cp
 
     def plan_options(self, allow_mass_removal: bool = False) -> PlanOptions:
         spec = self.config.settings_doc.spec
@@ -257,16 +260,39 @@ def scope_for(eff: EffectiveCustomer, full_sync: bool) -> DirectoryScope:
 
 
 def read_live(providers: CustomerProviders, eff: EffectiveCustomer, full_sync: bool = False) -> CustomerLive:
+    """Every source and integration of one customer; at -v a line per read (#17)."""
     scope = scope_for(eff, full_sync)
-    dirs = LiveDirectories(
-        entra=providers.entra.read(scope) if providers.entra else None,
-        ad=providers.ad.read(scope) if providers.ad else None,
-    )
+    took = _Took(eff.name)
+    entra = providers.entra.read(scope) if providers.entra else None
+    took.read("Entra ID", count(len(entra.users), "user") if entra is not None else None)
+    ad = providers.ad.read(scope) if providers.ad else None
+    took.read("Active Directory", count(len(ad.users), "user") if ad is not None else None)
     vault, contacts = providers.vault, providers.contacts
+    entries = tuple(vault.list_entries()) if vault else None
+    took.read(
+        vault.kind.value if vault else "", entries is not None and count(len(entries), "password entry")
+    )
+    people = tuple(contacts.list_contacts()) if contacts else None
+    took.read(
+        contacts.kind.value if contacts else "", count(len(people), "contact") if people is not None else None
+    )
     return CustomerLive(
-        dirs,
-        tuple(vault.list_entries()) if vault else None,
+        LiveDirectories(entra=entra, ad=ad),
+        entries,
         vault.kind if vault else None,
-        tuple(contacts.list_contacts()) if contacts else None,
+        people,
         contacts.kind if contacts else None,
     )
+
+
+class _Took:
+    """One INFO line per read (shown by `-v`): what, how many, how long."""
+
+    def __init__(self, customer: str) -> None:
+        self.customer, self.mark = customer, time.monotonic()
+
+    def read(self, source: str, what: str | bool | None) -> None:
+        now = time.monotonic()
+        if isinstance(what, str):
+            log.info("%s: read %s from %s in %.1fs", self.customer, what, source, now - self.mark)
+        self.mark = now

@@ -2,7 +2,8 @@
 
 Order: account removals, additions and updates (state only), committed in
 batches (R11) so an interrupted run keeps what it did; then integration links
-and record creations; then welcome emails. Every external create is journalled
+and record creations, committed in batches too (a file twin writes its file
+once per batch); then welcome emails. Every external create is journalled
 before it is made; if an earlier run left that intent open, the integration is
 re-read and a record carrying our marker is linked instead of created again.
 Welcome emails are at most once: `pending` is committed before the send and
@@ -16,16 +17,16 @@ boundary: the result then holds exactly what was applied before it, `stopped`.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from reconciler.core.model import Link, NewContact, NewPasswordEntry, WelcomeStatus
+from reconciler.core.model import IntegrationKind, Link, NewContact, NewPasswordEntry, WelcomeStatus
 from reconciler.core.plan import (
     AccountChange,
     AddAccount,
     Change,
-    ChangeKind,
     CreateRecord,
     CustomerPlan,
     LinkRecord,
@@ -35,8 +36,10 @@ from reconciler.core.plan import (
 )
 from reconciler.core.planning import moved_from
 from reconciler.errors import NotDelivered, ProviderError, StalePlanError
-from reconciler.providers.base import CustomerProviders
+from reconciler.providers.base import BatchWriter, CustomerProviders, writes
 from reconciler.state.api import StateStore
+
+log = logging.getLogger("reconciler.apply")
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,8 @@ def apply_customer(
         result.stopped = stop is not None and stop.is_set()
         return result.stopped
 
+    # R16: one set, so the welcome check per added account is a lookup, not a scan of the plan
+    welcomed = {c.account_key for c in cplan.changes if isinstance(c, SendWelcome)}
     account_changes = [c for c in cplan.changes if isinstance(c, AccountChange)]
     for start in range(0, len(account_changes), batch_size):
         chunk = account_changes[start : start + batch_size]
@@ -96,29 +101,68 @@ def apply_customer(
             return result
         with store.batch():
             for account_change in chunk:
-                _apply_account(name, account_change, store, cplan)
+                _apply_account(name, account_change, store, welcomed)
             store.bump_serial(name)
         result.outcomes.extend(Outcome(c, True) for c in chunk)
+        log.info(
+            "%s: committed account changes %d-%d of %d",
+            name,
+            start + 1,
+            start + len(chunk),
+            len(account_changes),
+        )
         tick(len(chunk))
+
+    creates = _Creates(name, providers, store)
+    run: list[LinkRecord | CreateRecord] = []  # consecutive links or creates, applied together
+
+    def flush() -> bool:
+        start = 0
+        while start < len(run):
+            if stopping():
+                return False
+            first = run[0]
+            if isinstance(first, LinkRecord):
+                links = [c for c in run[start : start + batch_size] if isinstance(c, LinkRecord)]
+                result.outcomes.extend(_link_all(name, links, store))
+                start += len(links)
+                tick(len(links))
+            else:
+                size = creates.chunk_size(batch_size)
+                made = [c for c in run[start : start + size] if isinstance(c, CreateRecord)]
+                result.outcomes.extend(creates.apply(made))
+                start += len(made)
+                tick(len(made))
+        run.clear()
+        return True
 
     for change in cplan.changes:
         if isinstance(change, AccountChange):
             continue
-        if stopping():
-            return result
         if change.account_key in failed_accounts:
+            if not flush():
+                return result
             result.outcomes.append(Outcome(change, False, "skipped: the account change failed"))
             continue
+        if isinstance(change, LinkRecord | CreateRecord):
+            if run and type(run[0]) is not type(change) and not flush():
+                return result
+            run.append(change)
+            continue
+        if not flush() or stopping():
+            return result
         try:
-            _apply_external(name, change, providers, store)
+            if isinstance(change, SendWelcome):
+                _send_welcome(name, change, providers, store)
             result.outcomes.append(Outcome(change, True))
         except ProviderError as exc:
             result.outcomes.append(Outcome(change, False, exc.message))
         tick(1)
+    flush()
     return result
 
 
-def _apply_account(customer: str, change: AccountChange, store: StateStore, cplan: CustomerPlan) -> None:
+def _apply_account(customer: str, change: AccountChange, store: StateStore, welcomed: set[str]) -> None:
     if isinstance(change, RemoveAccount):
         store.remove_account(customer, change.account_key)
         return
@@ -127,62 +171,108 @@ def _apply_account(customer: str, change: AccountChange, store: StateStore, cpla
         store.move_account(customer, old_key, change.account)
         return
     store.put_account(customer, change.account)
-    if isinstance(change, AddAccount) and any(
-        c.kind is ChangeKind.SEND_WELCOME and c.account_key == change.account_key for c in cplan.changes
-    ):
+    if isinstance(change, AddAccount) and change.account_key in welcomed:
         # R16: the debt is recorded with the account, so a crash before the send still sends later
         store.set_welcome(customer, change.account_key, WelcomeStatus.DUE)
 
 
-def _apply_external(customer: str, change: Change, providers: CustomerProviders, store: StateStore) -> None:
-    if isinstance(change, LinkRecord):
-        with store.batch():
+def _link_all(customer: str, chunk: list[LinkRecord], store: StateStore) -> list[Outcome]:
+    with store.batch():
+        for change in chunk:
             store.put_link(customer, Link(change.account_key, change.integration, change.record_id))
-            store.bump_serial(customer)
-        return
-    if isinstance(change, CreateRecord):
-        _create_record(customer, change, providers, store)
-        return
-    if isinstance(change, SendWelcome):
-        if providers.mailer is None:
-            raise ProviderError(customer, "no mailer configured for welcome emails")
-        with store.batch():
-            store.set_welcome(customer, change.account_key, WelcomeStatus.PENDING)
-            store.bump_serial(customer)
-        try:
-            providers.mailer.send(change.email)
-        except NotDelivered:
-            # the server certainly refused it: owed again, sent on a later run
-            with store.batch():
-                store.set_welcome(customer, change.account_key, WelcomeStatus.DUE)
-                store.bump_serial(customer)
-            raise
-        with store.batch():
-            store.set_welcome(customer, change.account_key, WelcomeStatus.SENT)
-            store.bump_serial(customer)
+        store.bump_serial(customer)
+    return [Outcome(c, True) for c in chunk]
 
 
-def _create_record(
-    customer: str, change: CreateRecord, providers: CustomerProviders, store: StateStore
+def _send_welcome(
+    customer: str, change: SendWelcome, providers: CustomerProviders, store: StateStore
 ) -> None:
-    marker = change.marker
-    op = f"create {change.integration.value}"
-    earlier = [j for j in store.journal_pending(customer) if j.marker == marker and j.op == op]
-    record_id = _find_own(change, providers, marker) if earlier else None
-    entry_id = earlier[-1].id if earlier else store.journal_open(customer, op, marker)
+    if providers.mailer is None:
+        raise ProviderError(customer, "no mailer configured for welcome emails")
+    with store.batch():
+        store.set_welcome(customer, change.account_key, WelcomeStatus.PENDING)
+        store.bump_serial(customer)
     try:
-        if record_id is None:
-            record_id = _create(change, providers)
-    except ProviderError as exc:
+        providers.mailer.send(change.email)
+    except NotDelivered:
+        # the server certainly refused it: owed again, sent on a later run
         with store.batch():
-            store.journal_close(entry_id, "failed", exc.message)
+            store.set_welcome(customer, change.account_key, WelcomeStatus.DUE)
+            store.bump_serial(customer)
         raise
     with store.batch():
-        for j in earlier:
-            store.journal_close(j.id, "done", f"found existing record {record_id}")
-        store.journal_close(entry_id, "done", record_id)
-        store.put_link(customer, Link(change.account_key, change.integration, record_id))
+        store.set_welcome(customer, change.account_key, WelcomeStatus.SENT)
         store.bump_serial(customer)
+
+
+class _Creates:
+    """Record creations of one apply, a chunk at a time: the chunk's intents are
+    journalled in one commit, the records created (a file twin writes its file
+    once per chunk), then journal, links and serial committed together.
+
+    Intents left open by an interrupted earlier run are read once per apply; only
+    then is the integration re-read (once) for records carrying our marker."""
+
+    def __init__(self, customer: str, providers: CustomerProviders, store: StateStore) -> None:
+        self.customer, self.providers, self.store = customer, providers, store
+        self.earlier: dict[tuple[str, str], list[int]] = {}
+        for j in store.journal_pending(customer):
+            self.earlier.setdefault((j.op, j.marker), []).append(j.id)
+        self.own: dict[IntegrationKind, dict[str, str]] = {}
+        self.whole_file = any(isinstance(p, BatchWriter) for p in (providers.vault, providers.contacts))
+        self.created = 0
+
+    def chunk_size(self, batch_size: int) -> int:
+        """A provider that rewrites a whole file per batch gets batches that double
+        with what this apply created, so the rewrites add up to O(records), not O(n^2)."""
+        return max(batch_size, self.created) if self.whole_file else batch_size
+
+    def apply(self, chunk: list[CreateRecord]) -> list[Outcome]:
+        keys = [(f"create {c.integration.value}", c.marker) for c in chunk]
+        with self.store.batch():
+            entry_ids = [
+                self.earlier[k][-1] if k in self.earlier else self.store.journal_open(self.customer, *k)
+                for k in keys
+            ]
+        found: list[str | None] = []
+        errors: list[str] = []
+        try:
+            with writes(self.providers):
+                for change, key in zip(chunk, keys, strict=True):
+                    record_id = self._find_own(change) if key in self.earlier else None
+                    try:
+                        found.append(record_id if record_id is not None else _create(change, self.providers))
+                        errors.append("")
+                    except ProviderError as exc:
+                        found.append(None)
+                        errors.append(exc.message)
+        except ProviderError as exc:
+            # a batch that could not be written: its intents stay open, so the next run
+            # re-reads the integration and links whatever of it was made (by marker)
+            return [Outcome(c, False, exc.message) for c in chunk]
+        outcomes: list[Outcome] = []
+        with self.store.batch():
+            for change, key, entry_id, record_id, error in zip(
+                chunk, keys, entry_ids, found, errors, strict=True
+            ):
+                if record_id is None:
+                    self.store.journal_close(entry_id, "failed", error)
+                    outcomes.append(Outcome(change, False, error))
+                    continue
+                for jid in self.earlier.pop(key, [])[:-1]:
+                    self.store.journal_close(jid, "done", f"found existing record {record_id}")
+                self.store.journal_close(entry_id, "done", record_id)
+                self.store.put_link(self.customer, Link(change.account_key, change.integration, record_id))
+                outcomes.append(Outcome(change, True))
+                self.created += 1
+            self.store.bump_serial(self.customer)
+        return outcomes
+
+    def _find_own(self, change: CreateRecord) -> str | None:
+        """A record an interrupted earlier run created, found by its marker."""
+        if change.integration not in self.own:
+            self.own[change.integration] = _own_records(change, self.providers)
+        return self.own[change.integration].get(change.marker)
 
 
 def _create(change: CreateRecord, providers: CustomerProviders) -> str:
@@ -195,10 +285,10 @@ def _create(change: CreateRecord, providers: CustomerProviders) -> str:
     return providers.contacts.create_contact(change.request).id
 
 
-def _find_own(change: CreateRecord, providers: CustomerProviders, marker: str) -> str | None:
-    """Re-read the integration for a record an interrupted earlier run created."""
+def _own_records(change: CreateRecord, providers: CustomerProviders) -> dict[str, str]:
+    """Marker -> record id of the integration's records that carry a marker."""
     if isinstance(change.request, NewPasswordEntry) and providers.vault is not None:
-        return next((e.id for e in providers.vault.list_entries() if e.marker == marker), None)
+        return {e.marker: e.id for e in providers.vault.list_entries() if e.marker}
     if isinstance(change.request, NewContact) and providers.contacts is not None:
-        return next((c.id for c in providers.contacts.list_contacts() if c.marker == marker), None)
-    return None
+        return {c.marker: c.id for c in providers.contacts.list_contacts() if c.marker}
+    return {}

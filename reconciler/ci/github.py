@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -22,8 +22,10 @@ import httpx
 from pydantic import SecretStr
 
 from reconciler import __version__
+from reconciler.config.base import TlsOptions
 from reconciler.errors import ProviderError
-from reconciler.providers.http import HttpApi, origin_text, same_origin
+from reconciler.providers.http import ApiKeyAuth, HttpApi, build_client
+from reconciler.providers.paging import Page, next_link, paginate
 
 API_URL = "https://api.github.com"
 MAX_ARTIFACT_BYTES = 50_000_000
@@ -66,14 +68,17 @@ class GitHub:
             raise ProviderError(WHERE, f"repository must be OWNER/NAME, not {repo!r}")
         self.repo = repo
         self.api_url = api_url
-        client = httpx.Client(
+        client = build_client(
+            WHERE,
+            TlsOptions(),
+            Path.cwd(),
             base_url=api_url.rstrip("/"),
             headers={
                 "Accept": "application/vnd.github+json",
                 "X-GitHub-Api-Version": "2022-11-28",
                 "User-Agent": f"reconciler/{__version__}",
-                "Authorization": f"Bearer {token.get_secret_value()}",
             },
+            auth=ApiKeyAuth("Authorization", SecretStr(f"Bearer {token.get_secret_value()}")),
             timeout=30.0,
             transport=transport,
         )
@@ -84,23 +89,19 @@ class GitHub:
 
     # --- pagination ---------------------------------------------------------------------
     def _pages(self, path: str, params: dict[str, str], items: Callable[[Any], list[Any]]) -> Iterator[Any]:
-        url: str | None = path
-        query: dict[str, str] | None = {**params, "per_page": "100"}
-        while url is not None:
-            response = self.api.request("GET", url, params=query)
+        def fetch(link: Hashable | None) -> Page[Any]:
+            # the first page with our query; the next ones by the Link header (it carries the query)
+            url = str(link or path)
+            response = self.api.request("GET", url, params=None if link else {**params, "per_page": "100"})
             try:
                 body = response.json()
             except ValueError:
                 raise ProviderError(WHERE, f"GET {httpx.URL(url).path}: answer is not JSON") from None
-            yield from items(body)
-            nxt = response.links.get("next", {}).get("url")
-            if nxt and not same_origin(nxt, self.api_url):
-                raise ProviderError(
-                    WHERE,
-                    f"GET {response.url.path}: the next page link points at {origin_text(nxt)}, "
-                    f"not at the API {origin_text(self.api_url)}; not followed (the token would go with it)",
-                )
-            url, query = (nxt, None) if nxt else (None, None)
+            following = response.links.get("next", {}).get("url")
+            what = f"GET {response.url.path} (the token would go with it)"
+            return Page(items(body), next_link(following, self.api_url, where=WHERE, what=what))
+
+        return paginate(fetch, where=WHERE, what=f"GET {path}")
 
     # --- sticky comment -----------------------------------------------------------------
     def comments(self, issue: int) -> Iterator[dict[str, Any]]:

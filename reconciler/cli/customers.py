@@ -9,6 +9,7 @@ says where it came from and what a reviewer still has to add.
 
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
 
 import click
@@ -17,7 +18,9 @@ from reconciler.cli.common import config_dir_option
 from reconciler.config.generate import ID_PATTERN, LINK_FIELD, VENDOR, Origin, customer_yaml, unique_name
 from reconciler.config.load import load_config
 from reconciler.config.models import SettingsSpec
+from reconciler.core.words import count
 from reconciler.integrations.kinds import IntegrationKind
+from reconciler.integrations.table import TABLE
 from reconciler.providers.vaults import OrgSummary
 
 
@@ -28,7 +31,11 @@ def customers() -> None:
 
 @customers.command("import")
 @click.option(
-    "--from", "source", type=click.Choice(["itglue", "hudu"]), required=True, help="Where to read from."
+    "--from",
+    "source",
+    type=click.Choice([k.value for k in LINK_FIELD]),
+    required=True,
+    help="Where to read from.",
 )
 @click.option("--filter", "name_filter", metavar="TEXT", help="Only names containing TEXT (any case).")
 @click.option(
@@ -96,17 +103,15 @@ def import_(
             click.echo(f"wrote {path} ({what})")
         written += 1
     verb = "would write" if dry_run else "wrote"
-    click.echo(f"{verb} {written} customer(s); skipped {skipped}")
+    click.echo(f"{verb} {count(written, 'customer')}; skipped {skipped}")
 
 
 def _read(integration: IntegrationKind, settings: SettingsSpec, config_dir: Path) -> list[OrgSummary]:
-    if integration is IntegrationKind.ITGLUE:
-        from reconciler.providers.itglue import list_organizations
-
-        return list_organizations(settings, config_dir)
-    from reconciler.providers.hudu import list_companies
-
-    return list_companies(settings, config_dir)
+    """Every organization the integration's client lists (its folder's `list_organizations`)."""
+    found: list[OrgSummary] = import_module(TABLE[integration].client_module).list_organizations(
+        settings, config_dir
+    )
+    return found
 
 
 COMMANDS = (customers,)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -10,8 +9,10 @@ from pathlib import Path
 import click
 
 from reconciler.cli.common import config_dir_option
+from reconciler.cli.jsonout import emit
 from reconciler.config import ConfigSet, load_valid_config
 from reconciler.config.resolve import effective_customers
+from reconciler.core.words import count
 from reconciler.daemon import service
 from reconciler.daemon.status import StatusInputs, collect, render_text
 from reconciler.errors import ConfigError, ReconcilerError
@@ -48,7 +49,7 @@ def status(config_dir: Path, fmt: str) -> None:
         customers = effective_customers(config)
     except ConfigError as exc:
         # the daemon keeps running the last valid config; status must still work
-        problem = f"{len(exc.problems)} problem(s): " + "; ".join(str(p) for p in exc.problems[:5])
+        problem = f"{count(len(exc.problems), 'problem')}: " + "; ".join(str(p) for p in exc.problems[:5])
         customers = {}
         config = ConfigSet(config_dir, None)  # default Settings: the embedded state file
     backend = open_state(config, must_exist=True)
@@ -58,7 +59,7 @@ def status(config_dir: Path, fmt: str) -> None:
     finally:
         backend.close()
     if fmt == "json":
-        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        emit("status", data)
     else:
         click.echo(render_text(data, now, str(config_dir)), nl=False)
 
@@ -77,7 +78,7 @@ def override(config_dir: Path, customer: str) -> None:
     finally:
         backend.close()
     click.echo(
-        f"{customer}: override recorded ({len(rec.override_removals)} removals approved); "
+        f"{customer}: override recorded ({count(len(rec.override_removals), 'removal')} approved); "
         "the daemon applies it on its next cycle"
     )
 

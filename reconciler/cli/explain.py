@@ -22,8 +22,11 @@ from reconciler.errors import ReconcilerError
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--full-sync", is_flag=True, help="Read the directories in full first.")
 def explain(config_dir: Path, customer: str, user: str, fmt: str, full_sync: bool) -> None:
-    """Why USER (UPN, mail, sAMAccountName or object id) is or is not imported for
-    CUSTOMER: directories, policy and rule, Entra match, integration records."""
+    """Why USER is or is not imported for CUSTOMER, step by step.
+
+    USER is a UPN, mail address, sAMAccountName or object id. Shows the
+    directories it is found in, the policy and rule, the Entra match used for
+    password sync, and the integration records linked, created or in conflict."""
     engine = Engine.open(load_valid_config(config_dir))
     (eff,) = engine.customers([customer])
     providers = engine.providers(eff)

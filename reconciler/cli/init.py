@@ -19,6 +19,7 @@ import click
 
 from reconciler import __version__
 from reconciler.config.schema import all_schemas
+from reconciler.core.words import count
 from reconciler.errors import ReconcilerError
 
 CI_CHOICES = ("github", "gitlab", "none")
@@ -66,7 +67,7 @@ def init(directory: Path, ci: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("xb") as fh:  # "x": never replace a file that appeared meanwhile
             fh.write(data)
-    click.echo(f"Created a policy repository in {directory} ({len(content)} files). Next:")
+    click.echo(f"Created a policy repository in {directory} ({count(len(content), 'file')}). Next:")
     for step in (
         f"reconciler validate -c {directory}",
         f"reconciler plan -c {directory} -o {directory}/example.plan.json",

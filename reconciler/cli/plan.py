@@ -13,28 +13,28 @@ from typing import Any
 import click
 
 from reconciler.apply.executor import CustomerResult
-from reconciler.cli.common import config_dir_option
+from reconciler.cli.common import Ctx, config_dir_option
+from reconciler.cli.jsonout import emit
 from reconciler.cli.progress import reading
+from reconciler.cli.selection import chosen, customer_option, exclude_option
 from reconciler.config import load_valid_config
+from reconciler.config.resolve import effective_customers
 from reconciler.core.plan import Plan, Status
 from reconciler.core.render import render_json, render_markdown, render_text
+from reconciler.core.words import count
 from reconciler.engine import Engine
 from reconciler.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_REFUSED, ReconcilerError
 
 format_option = click.option(
     "--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True
 )
-customer_option = click.option(
-    "--customer", "customers", multiple=True, help="Only this customer (repeatable)."
-)
 
 
-verbose_option = click.option(
-    "--verbose",
-    "verbose",
-    is_flag=True,
-    help="Text: name every directory user that was seen but not imported.",
-)
+def is_verbose(ctx: click.Context) -> bool:
+    """-v / --verbose (a global flag, also after the sub-command): the text plan then
+    names every directory user that was seen but not imported."""
+    obj = ctx.find_object(Ctx)
+    return obj is not None and obj.verbose > 0
 
 
 def render(plan: Plan, fmt: str, verbose: bool = False) -> str:
@@ -82,6 +82,7 @@ def plan_exit_code(plan: Plan, detailed: bool) -> int:
 @click.command()
 @config_dir_option
 @customer_option
+@exclude_option
 @click.option(
     "-o", "--out", "out", type=click.Path(path_type=Path, dir_okay=False), help="Save the plan for apply."
 )
@@ -89,23 +90,23 @@ def plan_exit_code(plan: Plan, detailed: bool) -> int:
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 @click.option("--allow-mass-removal", is_flag=True, help="Plan removals beyond the safety threshold.")
 @click.option("--full-sync", is_flag=True, help="Ignore incremental cursors and read directories in full.")
-@verbose_option
 @click.pass_context
 def plan(
     ctx: click.Context,
     config_dir: Path,
     customers: tuple[str, ...],
+    excluded: tuple[str, ...],
     out: Path | None,
     fmt: str,
     detailed_exitcode: bool,
     allow_mass_removal: bool,
     full_sync: bool,
-    verbose: bool,
 ) -> None:
     """Show what apply would change, per customer. Changes nothing."""
     engine = Engine.open(load_valid_config(config_dir))
-    result = plan_with_progress(engine, customers, allow_mass_removal, full_sync)
-    click.echo(render(result, fmt, verbose), nl=False)
+    names = chosen(effective_customers(engine.config), customers, excluded)
+    result = plan_with_progress(engine, names, allow_mass_removal, full_sync)
+    click.echo(render(result, fmt, is_verbose(ctx)), nl=False)
     if out is not None:
         save_plan(result, out)
         click.echo(
@@ -119,32 +120,47 @@ def plan(
 @config_dir_option
 @click.argument("planfile", required=False, type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @customer_option
+@exclude_option
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--allow-mass-removal", is_flag=True, help="Apply removals beyond the safety threshold.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one document with the result of every change (needs a PLANFILE or --auto-approve).",
+)
 @click.pass_context
 def apply(
     ctx: click.Context,
     config_dir: Path,
     planfile: Path | None,
     customers: tuple[str, ...],
+    excluded: tuple[str, ...],
     auto_approve: bool,
     allow_mass_removal: bool,
+    fmt: str,
 ) -> None:
     """Apply a saved PLANFILE exactly, or plan now, show it and ask first."""
+    if fmt == "json" and planfile is None and not auto_approve:
+        raise ReconcilerError("--format json cannot ask for confirmation: give a PLANFILE or --auto-approve")
     engine = Engine.open(load_valid_config(config_dir))
+    names = chosen(effective_customers(engine.config), customers, excluded)
     if planfile is not None:
         the_plan = load_plan(planfile)
-        if customers:
+        if names:
             the_plan = Plan(
                 the_plan.config_digest,
                 the_plan.created_at,
-                tuple(cp for cp in the_plan.customers if cp.customer in customers),
+                tuple(cp for cp in the_plan.customers if cp.customer in names),
                 the_plan.selected,
             )
         engine.check_fresh(the_plan)
     else:
-        the_plan = plan_with_progress(engine, customers, allow_mass_removal)
-        click.echo(render(the_plan, "text"), nl=False)
+        the_plan = plan_with_progress(engine, names, allow_mass_removal)
+        if fmt == "text":
+            click.echo(render(the_plan, "text"), nl=False)
         if the_plan.summary().has_changes and not auto_approve:
             if not sys.stdin.isatty():
                 raise ReconcilerError(
@@ -154,10 +170,16 @@ def apply(
                 click.echo("Nothing applied.")
                 ctx.exit(EXIT_OK)
     if not the_plan.summary().has_changes:
-        click.echo("Nothing to apply.")
+        if fmt == "json":
+            emit("apply", apply_document(the_plan, []))
+        else:
+            click.echo("Nothing to apply.")
         ctx.exit(plan_exit_code(the_plan, False))
     with _progress() as progress:
         results = engine.apply(the_plan, progress=progress, allow_mass_removal=allow_mass_removal)
+    if fmt == "json":
+        emit("apply", apply_document(the_plan, results))
+        ctx.exit(_exit_code(the_plan, results))
     ctx.exit(_report(the_plan, results))
 
 
@@ -182,30 +204,56 @@ def _progress() -> Iterator[Callable[[str, int], Callable[[int], None]] | None]:
             bar.__exit__(None, None, None)
 
 
-def _report(the_plan: Plan, results: list[CustomerResult]) -> int:
+def _exit_code(the_plan: Plan, results: list[CustomerResult]) -> int:
     code = plan_exit_code(the_plan, False)
+    for r in results:
+        if r.error or r.failed:
+            code = EXIT_REFUSED if (r.error and r.refused) or code == EXIT_REFUSED else EXIT_ERROR
+    return code
+
+
+def apply_document(the_plan: Plan, results: list[CustomerResult]) -> dict[str, Any]:
+    """`apply --format json`: per customer, every change with its outcome."""
+    return {
+        "config_digest": the_plan.config_digest,
+        "customers": [
+            {
+                "customer": r.customer,
+                "error": r.error,
+                "refused": r.refused,
+                "busy": r.busy,
+                "stopped": r.stopped,
+                "changes": [{**o.change.to_dict(), "ok": o.ok, "message": o.message} for o in r.outcomes],
+            }
+            for r in results
+        ],
+        "applied": sum(len(r.succeeded) for r in results),
+        "failed": sum(len(r.failed) for r in results),
+    }
+
+
+def _report(the_plan: Plan, results: list[CustomerResult]) -> int:
     for r in results:
         if r.error:
             click.echo(f"{r.customer}: not applied: {r.error}", err=True)
-            code = EXIT_REFUSED if r.refused or code == EXIT_REFUSED else EXIT_ERROR
             continue
         click.echo(f"{r.customer}: {len(r.succeeded)} applied, {len(r.failed)} failed")
         for o in r.failed:
             click.echo(f"  failed: {o.change.kind.value} {o.change.label}: {o.message}", err=True)
-            code = EXIT_REFUSED if code == EXIT_REFUSED else EXIT_ERROR
+    code = _exit_code(the_plan, results)
     done = sum(len(r.succeeded) for r in results)
     failed = sum(len(r.failed) for r in results)
-    click.echo(f"Apply complete: {done} changes applied, {failed} failed.")
+    click.echo(f"Apply complete: {count(done, 'change')} applied, {failed} failed.")
     return code
 
 
 @click.command()
 @click.argument("planfile", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @format_option
-@verbose_option
-def show(planfile: Path, fmt: str, verbose: bool) -> None:
+@click.pass_context
+def show(ctx: click.Context, planfile: Path, fmt: str) -> None:
     """Render a saved plan."""
-    click.echo(render(load_plan(planfile), fmt, verbose), nl=False)
+    click.echo(render(load_plan(planfile), fmt, is_verbose(ctx)), nl=False)
 
 
 COMMANDS = (plan, apply, show)

@@ -17,6 +17,8 @@ from types import FrameType
 
 import click
 
+SANDBOX_EXTRA = ("trustme", "aiosmtpd")  # pyproject's `sandbox` extra
+
 
 @click.command("sandbox")
 @click.option(
@@ -29,7 +31,15 @@ import click
 )
 def sandbox(directory: Path) -> None:
     """Run the real clients against local simulators of every vendor, no tenant needed."""
-    from reconciler.testing.sandbox import Sandbox  # the simulators load only for this command
+    try:
+        from reconciler.testing.sandbox import Sandbox  # the simulators load only for this command
+    except ModuleNotFoundError as exc:
+        if exc.name not in SANDBOX_EXTRA:
+            raise
+        raise click.ClickException(
+            f"reconciler sandbox needs the sandbox extra ({exc.name} is missing): "
+            "pip install 'reconciler[sandbox]'"
+        ) from None
 
     # aiosmtpd logs a deprecation of its own on every login; keep the sandbox's output readable
     logging.getLogger("mail.log").setLevel(logging.ERROR)

@@ -2,9 +2,8 @@
 
     reconciler snapshot -c DIR --customer NAME -o OUT
 
-writes OUT/<customer>/entra.json, ad.json, itglue.json | hudu.json and
-connectwise.json | autotask.json (see `reconciler.providers.files`) for every
-directory and integration the customer is connected to, so a plan can run
+writes OUT/<customer>/entra.json, ad.json and <kind>.json for every integration
+of the table it links (see `reconciler.providers.files`), so a plan can run
 offline against a capture of real data (Settings `snapshot.dir: OUT`).
 
 Each source is captured on its own: one that fails (or whose client is not
@@ -16,18 +15,24 @@ plan would; the capture is the same either way.
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib import import_module
 from pathlib import Path
+from typing import Any
 
 import click
 
 from reconciler.cli.common import config_dir_option
+from reconciler.cli.selection import chosen, customer_option, exclude_option
 from reconciler.config import load_valid_config
-from reconciler.config.resolve import EffectiveCustomer
+from reconciler.config.resolve import EffectiveCustomer, effective_customers
 from reconciler.core.model import DirectorySnapshot
 from reconciler.engine import Engine, scope_for
 from reconciler.errors import EXIT_ERROR, EXIT_OK, ReconcilerError
+from reconciler.integrations.facts import Facts
+from reconciler.integrations.kinds import Role
+from reconciler.integrations.table import TABLE
 from reconciler.providers import files
-from reconciler.providers.base import ContactBook, PasswordVault, ProviderContext, release
+from reconciler.providers.base import ProviderContext, release
 
 Capture = Callable[[ProviderContext, Path], str]
 
@@ -62,28 +67,22 @@ def _ad(full_sync: bool) -> Capture:
     return capture
 
 
-def _vault(opener: Callable[[ProviderContext], PasswordVault], name: str) -> Capture:
+def _integration(facts: Facts[Any]) -> Capture:
+    """Capture one integration of the table: its records in its role's twin format."""
+
     def capture(ctx: ProviderContext, out: Path) -> str:
-        vault = opener(ctx)
+        client = import_module(facts.client_module).connect(ctx)
+        name = facts.kind.value
         try:
-            entries = vault.list_entries()
+            if facts.role is Role.VAULT:
+                entries = client.list_entries()
+                files.dump_entries(out / f"{name}.json", entries)
+                return f"{name}.json ({len(entries)} password entries)"
+            contacts = client.list_contacts()
+            files.dump_contacts(out / f"{name}.json", contacts)
+            return f"{name}.json ({len(contacts)} contacts)"
         finally:
-            release(vault)
-        files.dump_entries(out / f"{name}.json", entries)
-        return f"{name}.json ({len(entries)} password entries)"
-
-    return capture
-
-
-def _contacts(opener: Callable[[ProviderContext], ContactBook], name: str) -> Capture:
-    def capture(ctx: ProviderContext, out: Path) -> str:
-        book = opener(ctx)
-        try:
-            contacts = book.list_contacts()
-        finally:
-            release(book)
-        files.dump_contacts(out / f"{name}.json", contacts)
-        return f"{name}.json ({len(contacts)} contacts)"
+            release(client)
 
     return capture
 
@@ -98,38 +97,21 @@ def captures(
         out.append(("entra", _entra(full_sync)))
     if spec.directories.active_directory is not None:
         out.append(("ad", _ad(full_sync)))
-    links = spec.integrations
-    from reconciler.providers import autotask, connectwise, hudu, itglue
-
-    vaults = [
-        ("itglue", links.itglue_organization_id, conns.itglue, _vault(itglue.open_itglue, "itglue")),
-        ("hudu", links.hudu_company_id, conns.hudu, _vault(hudu.open_hudu, "hudu")),
-    ]
-    psas = [
-        (
-            "connectwise",
-            links.connectwise_company_id,
-            conns.connectwise,
-            _contacts(connectwise.open_connectwise, "connectwise"),
-        ),
-        (
-            "autotask",
-            links.autotask_company_id,
-            conns.autotask,
-            _contacts(autotask.open_autotask, "autotask"),
-        ),
-    ]
-    for name, link, conn, capture in vaults + psas:
-        if link is not None:
-            out.append(
-                (name, capture if conn is not None else f"skipped: Settings has no connections.{name}")
-            )
+    for facts in TABLE.values():
+        if facts.linked_id(spec.integrations) is None:
+            continue
+        name = facts.kind.value
+        configured = facts.connection(conns) is not None
+        out.append(
+            (name, _integration(facts) if configured else f"skipped: Settings has no connections.{name}")
+        )
     return out
 
 
 @click.command()
 @config_dir_option
-@click.option("--customer", "customers", multiple=True, help="Only this customer (repeatable; default all).")
+@customer_option
+@exclude_option
 @click.option(
     "-o", "--out", "out", required=True, type=click.Path(path_type=Path, file_okay=False),
     help="Directory to write; one sub-directory per customer.",
@@ -137,12 +119,17 @@ def captures(
 @click.option("--full-sync", is_flag=True, help="Read directories in full instead of incrementally.")
 @click.pass_context
 def snapshot(
-    ctx: click.Context, config_dir: Path, customers: tuple[str, ...], out: Path, full_sync: bool
+    ctx: click.Context,
+    config_dir: Path,
+    customers: tuple[str, ...],
+    excluded: tuple[str, ...],
+    out: Path,
+    full_sync: bool,
 ) -> None:
     """Write customers' live directories and integration records as snapshot files."""
     engine = Engine.open(load_valid_config(config_dir))
     missing = 0
-    for eff in engine.customers(customers):
+    for eff in engine.customers(chosen(effective_customers(engine.config), customers, excluded)):
         pctx = engine.context(eff)
         target = out / eff.name
         for source, how in captures(eff, pctx, full_sync):

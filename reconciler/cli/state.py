@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import click
 
 from reconciler.cli.common import config_dir_option
+from reconciler.cli.jsonout import emit, format_option
+from reconciler.cli.selection import chosen, customer_option, exclude_option
 from reconciler.config import load_valid_config
+from reconciler.config.resolve import effective_customers
+from reconciler.core.words import count
 from reconciler.engine import Engine
 
 
@@ -20,12 +24,15 @@ def state() -> None:
 
 @state.command("list")
 @config_dir_option
-@click.option("--customer", "customers", multiple=True)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def list_(config_dir: Path, customers: tuple[str, ...], fmt: str) -> None:
+@customer_option
+@exclude_option
+@format_option
+def list_(config_dir: Path, customers: tuple[str, ...], excluded: tuple[str, ...], fmt: str) -> None:
     """Managed accounts and their links, per customer."""
     engine = Engine.open(load_valid_config(config_dir))
-    names = list(customers) or [e.name for e in engine.customers()]
+    names = [
+        e.name for e in engine.customers(chosen(effective_customers(engine.config), customers, excluded))
+    ]
     data: list[dict[str, Any]] = []
     for name in names:
         managed = engine.store.load(name)
@@ -43,10 +50,10 @@ def list_(config_dir: Path, customers: tuple[str, ...], fmt: str) -> None:
             }
         )
     if fmt == "json":
-        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        emit("state", {"customers": data})
         return
     for c in data:
-        click.echo(f"customer {c['customer']} (serial {c['serial']}): {len(c['accounts'])} accounts")
+        click.echo(f"customer {c['customer']} (serial {c['serial']}): {count(len(c['accounts']), 'account')}")
         for a in c["accounts"]:
             linked = ", ".join(f"{k}={v}" for k, v in sorted(a["links"].items()))
             flags = [f for f in ("self_serve", "password_remember", "password_sync") if a[f]]
@@ -63,10 +70,14 @@ def list_(config_dir: Path, customers: tuple[str, ...], fmt: str) -> None:
 @config_dir_option
 @click.option("--customer", required=True)
 @click.option("--force", is_flag=True, help="Break the lock even if its holder still runs.")
-def unlock(config_dir: Path, customer: str, force: bool) -> None:
+@format_option
+def unlock(config_dir: Path, customer: str, force: bool, fmt: str) -> None:
     """Break a customer's lock left by a process that is gone."""
     engine = Engine.open(load_valid_config(config_dir))
     info = engine.store.break_lock(customer, force)
+    if fmt == "json":
+        emit("unlock", {"customer": customer, "broken": None if info is None else dataclasses.asdict(info)})
+        return
     click.echo(
         f"{customer}: no lock held"
         if info is None

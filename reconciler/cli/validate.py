@@ -7,11 +7,13 @@ from pathlib import Path
 import click
 
 from reconciler.cli.common import config_dir_option
+from reconciler.cli.jsonout import emit, format_option
 from reconciler.config import load_valid_config
 from reconciler.config.models import KINDS
 from reconciler.config.schema import all_schemas, kind_schema, render
+from reconciler.core.words import count
 from reconciler.engine import Engine
-from reconciler.errors import WARNING
+from reconciler.errors import EXIT_ERROR, EXIT_OK, WARNING, ConfigError
 
 
 @click.command()
@@ -21,9 +23,12 @@ from reconciler.errors import WARNING
     is_flag=True,
     help="Also check AD selections against the directories (well-known SIDs, missing OUs/groups, overlaps).",
 )
+@format_option
 @click.pass_context
-def validate(ctx: click.Context, config_dir: Path, live: bool) -> None:
+def validate(ctx: click.Context, config_dir: Path, live: bool, fmt: str) -> None:
     """Check every document: structure, then the rules (R2-R20). Exit 1 on problems."""
+    if fmt == "json":
+        ctx.exit(_validate_json(config_dir, live))
     config = load_valid_config(config_dir)
     if live:
         problems = Engine.open(config).live_checks()
@@ -32,9 +37,37 @@ def validate(ctx: click.Context, config_dir: Path, live: bool) -> None:
         if any(not p.startswith(WARNING) for p in problems):
             ctx.exit(1)
     click.echo(
-        f"{config_dir}: valid ({len(config.customers)} customers, {len(config.policies)} import policies, "
-        f"{len(config.admin_policies)} admin import policies)"
+        f"{config_dir}: valid ({count(len(config.customers), 'customer')}, "
+        f"{count(len(config.policies), 'import policy')}, "
+        f"{count(len(config.admin_policies), 'admin import policy')})"
     )
+
+
+def _validate_json(config_dir: Path, live: bool) -> int:
+    """One JSON document on stdout, valid or not: every problem with where it is."""
+    try:
+        config = load_valid_config(config_dir)
+    except ConfigError as exc:
+        problems = [
+            {"file": p.file, "line": p.line, "column": p.column, "message": p.message} for p in exc.problems
+        ]
+        emit("validation", {"config_dir": str(config_dir), "valid": False, "problems": problems})
+        return EXIT_ERROR
+    live_problems = Engine.open(config).live_checks() if live else []
+    emit(
+        "validation",
+        {
+            "config_dir": str(config_dir),
+            "valid": not live_problems,
+            "problems": [{"file": "", "line": 0, "column": 0, "message": m} for m in live_problems],
+            "counts": {
+                "customers": len(config.customers),
+                "import_policies": len(config.policies),
+                "admin_import_policies": len(config.admin_policies),
+            },
+        },
+    )
+    return EXIT_ERROR if live_problems else EXIT_OK
 
 
 @click.command()

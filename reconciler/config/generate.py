@@ -19,11 +19,13 @@ import yaml
 from reconciler.config.models import API_VERSION, NAME_PATTERN, CustomerDoc
 from reconciler.config.schema import kind_schema
 from reconciler.integrations.kinds import IntegrationKind
+from reconciler.integrations.table import TABLE
 
 MAX_NAME = 63
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-LINK_FIELD = {IntegrationKind.ITGLUE: "itglueOrganizationId", IntegrationKind.HUDU: "huduCompanyId"}
-VENDOR = {IntegrationKind.ITGLUE: "IT Glue organization", IntegrationKind.HUDU: "Hudu company"}
+# the integrations `customers import` reads (R21), their link field and their word for a customer
+LINK_FIELD = {k: f.link for k, f in TABLE.items() if f.lists_organizations}
+VENDOR = {k: f"{f.title} {f.owner}" for k, f in TABLE.items() if f.lists_organizations}
 # Latin letters that Unicode does not decompose into a base letter
 _LETTERS = str.maketrans({"ø": "o", "Ø": "o", "æ": "ae", "Æ": "ae", "œ": "oe", "Œ": "oe", "ß": "ss",
                           "đ": "d", "Đ": "d", "ð": "d", "Ð": "d", "ł": "l", "Ł": "l", "þ": "th",

@@ -10,68 +10,30 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    StringConstraints,
-    WithJsonSchema,
+    create_model,
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 
+from reconciler.config.base import HTTPS_URL_PATTERN as HTTPS_URL_PATTERN
+from reconciler.config.base import Model as Model
+from reconciler.config.base import RecordId as RecordId
+from reconciler.config.base import SecretRef as SecretRef
+from reconciler.config.base import TlsOptions as TlsOptions
+from reconciler.config.base import https_base_url, refuse_literal_secret
 from reconciler.integrations.kinds import IntegrationKind
+from reconciler.integrations.table import TABLE
 
 API_VERSION = "reconciler.dev/v1"
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 
 
-class Model(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        alias_generator=to_camel,
-        populate_by_name=True,
-        hide_input_in_errors=True,
-    )
-
-
 # --- secrets ---------------------------------------------------------------------------
-
-
-class SecretRef(Model):
-    """Where a secret is read from when a connection is used: exactly one of
-    `env` (environment variable) or `file` (relative to the config directory)."""
-
-    model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
-
-    env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    file: str | None = Field(default=None, min_length=1)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_keys_only(cls, data: Any) -> Any:
-        # a pasted secret can end up as a key; the generic "unknown field 'X'" would echo it
-        if isinstance(data, dict) and not set(data) <= {"env", "file"}:
-            raise ValueError("a secret reference has only the keys env or file")
-        return data
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> SecretRef:
-        if (self.env is None) == (self.file is None):
-            raise ValueError("a secret reference needs exactly one of {env: NAME} or {file: path}")
-        return self
-
-
-def _refuse_literal_secret(value: Any) -> Any:
-    if isinstance(value, (str, int, float)):
-        raise ValueError("literal secrets are not allowed; use a reference like {env: NAME} or {file: path}")
-    return value
 
 
 # --- shared pieces ---------------------------------------------------------------------
@@ -88,13 +50,6 @@ class Safety(Model):
 
     max_removal_percent: float = Field(default=30.0, ge=0, le=100)
     min_existing_accounts: int = Field(default=10, ge=0)
-
-
-class TlsOptions(Model):
-    ca_file: str | None = Field(default=None, description="Extra CA bundle (PEM) to trust.")
-    insecure_skip_verify: bool = Field(
-        default=False, description="Turn TLS verification off. Logged loudly on every run."
-    )
 
 
 # --- Settings --------------------------------------------------------------------------
@@ -126,7 +81,7 @@ class StateSettings(Model):
         default=60, ge=15, le=3600, description="Customer lock lease; renewed every third of it."
     )
 
-    _literal = field_validator("dsn", mode="before")(_refuse_literal_secret)
+    _literal = field_validator("dsn", mode="before")(refuse_literal_secret)
 
     @model_validator(mode="after")
     def _postgres_needs_dsn(self) -> StateSettings:
@@ -145,7 +100,7 @@ class CertificateCredential(Model):
     private_key: SecretRef
     thumbprint: str = Field(pattern=r"^[0-9A-Fa-f]{40}$")
 
-    _literal = field_validator("private_key", mode="before")(_refuse_literal_secret)
+    _literal = field_validator("private_key", mode="before")(refuse_literal_secret)
 
 
 class GraphCredential(Model):
@@ -156,35 +111,13 @@ class GraphCredential(Model):
     client_secret: SecretRef | None = None
     certificate: CertificateCredential | None = None
 
-    _literal = field_validator("client_secret", mode="before")(_refuse_literal_secret)
+    _literal = field_validator("client_secret", mode="before")(refuse_literal_secret)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> GraphCredential:
         if (self.client_secret is None) == (self.certificate is None):
             raise ValueError("credential needs exactly one of clientSecret or certificate")
         return self
-
-
-HTTPS_URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]://[^/?#@\s]+(/[^?#\s]*)?$"
-
-
-def _https_base_url(value: Any) -> Any:
-    """An https:// URL with a host and no query, fragment or user info (credentials go to it)."""
-    if not isinstance(value, str):
-        return value
-    parts = urlsplit(value)
-    if parts.scheme.lower() != "https" or not parts.hostname:
-        raise ValueError(
-            "must be an https:// URL (credentials and bearer tokens are sent to it); "
-            "plain http is not supported"
-        )
-    if not re.match(HTTPS_URL_PATTERN, value):
-        raise ValueError("must be a base URL: https://host[:port][/path], no query, fragment or user info")
-    try:
-        parts.port  # noqa: B018 - raises on a port out of range
-    except ValueError:
-        raise ValueError("has an invalid port") from None
-    return value
 
 
 class GraphConnection(TlsOptions):
@@ -204,66 +137,7 @@ class GraphConnection(TlsOptions):
     full_sync_every_hours: float = Field(default=24.0, gt=0)
     max_concurrent_tenants: int = Field(default=8, ge=1, le=64)
 
-    _https = field_validator("authority_host", "graph_url", mode="after")(_https_base_url)
-
-
-class ItGlueConnection(TlsOptions):
-    region: Literal["us", "eu", "au"] = "us"
-    base_url: str | None = Field(default=None, description="Overrides the region's URL.")
-    api_key: SecretRef
-    requests_per_5_minutes: int = Field(default=3000, ge=1)
-    page_size: int = Field(
-        default=1000, ge=1, le=1000, description="page[size] when listing (IT Glue's maximum is 1000)."
-    )
-    timeout_seconds: float = Field(default=60.0, gt=0, description="Per request.")
-
-    _literal = field_validator("api_key", mode="before")(_refuse_literal_secret)
-
-
-class HuduConnection(TlsOptions):
-    base_url: str = Field(description="https://<instance>/api/v1")
-    api_key: SecretRef
-    requests_per_minute: int = Field(default=300, ge=1)
-    page_size: int = Field(
-        default=1000,
-        ge=1,
-        description="page_size when listing; Hudu's maximum is unconfirmed and a smaller page is handled.",
-    )
-    timeout_seconds: float = Field(default=60.0, gt=0, description="Per request.")
-
-    _literal = field_validator("api_key", mode="before")(_refuse_literal_secret)
-
-
-class ConnectWiseConnection(TlsOptions):
-    site: str = Field(description="Host (and optional :port) of the API, e.g. api-na.myconnectwise.net.")
-    codebase: str | None = Field(default=None, description="Looked up from the site when absent.")
-    company_id: str
-    public_key: SecretRef
-    private_key: SecretRef
-    client_id: SecretRef
-    api_version: str = "2022.1"
-
-    _literal = field_validator("public_key", "private_key", "client_id", mode="before")(
-        _refuse_literal_secret
-    )
-
-
-class AutotaskConnection(TlsOptions):
-    username: SecretRef
-    secret: SecretRef
-    integration_code: SecretRef
-    zone_url: str | None = Field(default=None, description="Skips zone discovery when set.")
-    zone_discovery_url: str = Field(
-        default="https://webservices.autotask.net/ATServicesRest/",
-        description="Where the API user's zone is looked up (a simulator in tests and the sandbox).",
-    )
-    requests_per_hour: int = Field(
-        default=10000, ge=1, description="Client-side budget, shared by every customer on this API user."
-    )
-
-    _literal = field_validator("username", "secret", "integration_code", mode="before")(
-        _refuse_literal_secret
-    )
+    _https = field_validator("authority_host", "graph_url", mode="after")(https_base_url)
 
 
 class SmtpConnection(TlsOptions):
@@ -274,16 +148,27 @@ class SmtpConnection(TlsOptions):
     password: SecretRef | None = None
     sender: str = Field(description="From: address of welcome emails.")
 
-    _literal = field_validator("username", "password", mode="before")(_refuse_literal_secret)
+    _literal = field_validator("username", "password", mode="before")(refuse_literal_secret)
 
 
-class Connections(Model):
+class _Connections(Model):
     graph: GraphConnection | None = None
-    itglue: ItGlueConnection | None = None
-    hudu: HuduConnection | None = None
-    connectwise: ConnectWiseConnection | None = None
-    autotask: AutotaskConnection | None = None
     smtp: SmtpConnection | None = None
+
+
+# One block per integration of the table (`spec.connections.<kind>`), read through
+# its Facts (`facts.connection(settings.connections)`), so adding one names it once.
+if TYPE_CHECKING:
+    Connections = _Connections
+else:
+    Connections = create_model(
+        "Connections",
+        __base__=_Connections,
+        **{
+            f.kind.value: (f.settings | None, Field(default=None, description=f"{f.title} connection."))
+            for f in TABLE.values()
+        },
+    )
 
 
 class Features(Model):
@@ -303,7 +188,7 @@ class DaemonTls(Model):
     cert_file: str = Field(description="Certificate chain, PEM, relative to the config directory.")
     key: SecretRef = Field(description="The certificate's private key (PEM), as a secret reference.")
 
-    _literal = field_validator("key", mode="before")(_refuse_literal_secret)
+    _literal = field_validator("key", mode="before")(refuse_literal_secret)
 
 
 class DaemonSettings(Model):
@@ -347,7 +232,7 @@ class DaemonSettings(Model):
         default=60.0, ge=5, description="With --git: pull at most this often."
     )
 
-    _literal = field_validator("token", mode="before")(_refuse_literal_secret)
+    _literal = field_validator("token", mode="before")(refuse_literal_secret)
 
 
 class SettingsSpec(Model):
@@ -382,7 +267,7 @@ class ActiveDirectory(TlsOptions):
     tls: TlsMode = TlsMode.LDAPS
     timeout_seconds: float = Field(default=15.0, gt=0)
 
-    _literal = field_validator("bind_user", "bind_password", mode="before")(_refuse_literal_secret)
+    _literal = field_validator("bind_user", "bind_password", mode="before")(refuse_literal_secret)
 
 
 class Directories(Model):
@@ -390,25 +275,21 @@ class Directories(Model):
     active_directory: ActiveDirectory | None = None
 
 
-def _id_as_text(value: Any) -> Any:
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+class _Integrations(Model):
+    """The customer's records in its integrations, one link per integration of the table."""
 
 
-# A record id of an integration: text, but YAML readers write `4211` unquoted, so
-# an integer is accepted (and the published schema says so) and kept as text.
-RecordId = Annotated[
-    str,
-    StringConstraints(min_length=1),
-    BeforeValidator(_id_as_text),
-    WithJsonSchema({"type": ["string", "integer"], "minLength": 1}),
-]
-
-
-class Integrations(Model):
-    itglue_organization_id: RecordId | None = None
-    hudu_company_id: RecordId | None = None
-    connectwise_company_id: RecordId | None = None
-    autotask_company_id: RecordId | None = None
+if TYPE_CHECKING:
+    Integrations = _Integrations
+else:
+    Integrations = create_model(
+        "Integrations",
+        __base__=_Integrations,
+        **{
+            f.link_attr: (RecordId | None, Field(default=None, description=f.link_description))
+            for f in TABLE.values()
+        },
+    )
 
 
 class Pin(Model):

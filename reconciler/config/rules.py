@@ -33,7 +33,9 @@ from reconciler.config.models import (
 from reconciler.config.resolve import ImportBinding, effective_customers, policy_members
 from reconciler.config.yamlsrc import Document, Path_
 from reconciler.errors import Problem
-from reconciler.integrations.kinds import IntegrationKind
+from reconciler.integrations.facts import Facts
+from reconciler.integrations.kinds import IntegrationKind, Role
+from reconciler.integrations.table import TABLE, linked, of_role
 
 
 @dataclass(frozen=True)
@@ -271,9 +273,11 @@ def _check_customers(config: ConfigSet) -> Iterator[Problem]:
         yield from _check_pins(cust)
         links = cust.doc.spec.integrations
         dirs = cust.doc.spec.directories
-        if links.connectwise_company_id and links.autotask_company_id:
+        psas = linked(links, Role.PSA)
+        if len(psas) > 1:
             yield cust.src.problem(
-                ("spec", "integrations"), "link ConnectWise or Autotask, not both: one PSA per customer (R14)"
+                ("spec", "integrations"),
+                f"link {_either(psas)}: one PSA per customer (R14)",
             )
         if eff.end_user is not None and eff.admin is not None:
             yield from _check_overlap(config, cust, eff.end_user, eff.admin)
@@ -292,23 +296,17 @@ def _check_customers(config: ConfigSet) -> Iterator[Problem]:
                     f"{why} imports from Active Directory but the customer has no directories.activeDirectory (R2)",
                 )
             if opt.password_entry_matching:
-                yield from _check_password_matching(config, cust, why)
+                yield from _check_matching(config, cust, why, Role.VAULT)
             if opt.contact_matching:
-                yield from _check_contact_matching(config, cust, why)
+                yield from _check_matching(config, cust, why, Role.PSA)
 
 
 def _check_pins(cust: Loaded[CustomerDoc]) -> Iterator[Problem]:
     links = cust.doc.spec.integrations
-    linked = {
-        IntegrationKind.ITGLUE: links.itglue_organization_id,
-        IntegrationKind.HUDU: links.hudu_company_id,
-        IntegrationKind.CONNECTWISE: links.connectwise_company_id,
-        IntegrationKind.AUTOTASK: links.autotask_company_id,
-    }
     seen: set[tuple[str, IntegrationKind]] = set()
     for i, pin in enumerate(cust.doc.spec.pins):
         where = ("spec", "pins", i)
-        if not linked[pin.integration]:
+        if TABLE[pin.integration].linked_id(links) is None:
             yield cust.src.problem(
                 (*where, "integration"),
                 f"pin names {pin.integration.value} but the customer is not linked to it (R18)",
@@ -364,44 +362,35 @@ def _settings_location(
     return cust.src, ("spec", "import")
 
 
-def _check_password_matching(config: ConfigSet, cust: Loaded[CustomerDoc], why: str) -> Iterator[Problem]:
-    settings = config.settings_doc.spec
-    links = cust.doc.spec.integrations
-    if links.itglue_organization_id and links.hudu_company_id:
-        yield cust.src.problem(
-            ("spec", "integrations"),
-            "passwordEntryMatching needs one password manager; link IT Glue or Hudu, not both (R12)",
-        )
-    elif not (links.itglue_organization_id or links.hudu_company_id):
-        yield cust.src.problem(
-            ("spec", "integrations"),
-            f"{why} enables passwordEntryMatching but the customer has no itglueOrganizationId or huduCompanyId (R12)",
-        )
-    elif settings.snapshot is None:
-        conn = settings.connections.itglue if links.itglue_organization_id else settings.connections.hudu
-        if conn is None:
-            which = "itglue" if links.itglue_organization_id else "hudu"
-            yield cust.src.problem(
-                ("spec", "integrations"), f"passwordEntryMatching needs Settings connections.{which} (R12)"
-            )
+# what each role's matching option is called, and its rule
+_MATCHING = {
+    Role.VAULT: ("passwordEntryMatching", "password manager", "R12"),
+    Role.PSA: ("contactMatching", "PSA", "R14"),
+}
 
 
-def _check_contact_matching(config: ConfigSet, cust: Loaded[CustomerDoc], why: str) -> Iterator[Problem]:
+def _either(found: tuple[Facts[Any], ...]) -> str:
+    """ "IT Glue or Hudu, not both" (several linked where one is allowed)."""
+    names = [f.title for f in found]
+    return ", ".join(names[:-1]) + " or " + names[-1] + (", not both" if len(names) == 2 else ", only one")
+
+
+def _check_matching(config: ConfigSet, cust: Loaded[CustomerDoc], why: str, role: Role) -> Iterator[Problem]:
+    """R12 / R14: matching needs exactly one integration of its role, linked and connected."""
+    option, what, rule = _MATCHING[role]
     settings = config.settings_doc.spec
-    links = cust.doc.spec.integrations
-    if not (links.connectwise_company_id or links.autotask_company_id):
+    found = linked(cust.doc.spec.integrations, role)
+    if len(found) > 1 and role is Role.VAULT:
         yield cust.src.problem(
             ("spec", "integrations"),
-            f"{why} enables contactMatching but the customer has no connectwiseCompanyId or autotaskCompanyId (R14)",
+            f"{option} needs one {what}; link {_either(found)} ({rule})",
         )
-    elif settings.snapshot is None:
-        conn = (
-            settings.connections.connectwise
-            if links.connectwise_company_id
-            else settings.connections.autotask
+    elif not found:
+        fields = " or ".join(f.link for f in of_role(role))
+        yield cust.src.problem(
+            ("spec", "integrations"), f"{why} enables {option} but the customer has no {fields} ({rule})"
         )
-        if conn is None:
-            which = "connectwise" if links.connectwise_company_id else "autotask"
-            yield cust.src.problem(
-                ("spec", "integrations"), f"contactMatching needs Settings connections.{which} (R14)"
-            )
+    elif settings.snapshot is None and len(found) == 1 and found[0].connection(settings.connections) is None:
+        yield cust.src.problem(
+            ("spec", "integrations"), f"{option} needs Settings connections.{found[0].kind.value} ({rule})"
+        )

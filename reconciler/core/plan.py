@@ -17,6 +17,7 @@ from reconciler.core.model import (
     NewPasswordEntry,
     WelcomeEmail,
 )
+from reconciler.core.words import count
 from reconciler.integrations.kinds import Role
 
 PLAN_FORMAT = 3
@@ -332,18 +333,18 @@ class Summary:
         else:
             text = f"Plan: {self.add} to add, {self.change} to change, {self.remove} to remove"
             extra = [
-                f"{n} {word}"
-                for n, word in (
-                    (self.link, "to link"),
-                    (self.create_record, "records to create"),
-                    (self.welcome, "welcome emails"),
+                phrase
+                for n, phrase in (
+                    (self.link, f"{self.link} to link"),
+                    (self.create_record, count(self.create_record, "record") + " to create"),
+                    (self.welcome, count(self.welcome, "welcome email")),
                 )
                 if n
             ]
             text += "".join(f", {e}" for e in extra)
-            text += f", {self.conflicts} conflict{'s' if self.conflicts != 1 else ''}."
+            text += f", {count(self.conflicts, 'conflict')}."
         tail = [
-            f"{n} customer{'s' if n != 1 else ''} {word}"
+            f"{count(n, 'customer')} {word}"
             for n, word in ((self.refused, "refused"), (self.paused, "paused"), (self.errors, "failed"))
             if n
         ]

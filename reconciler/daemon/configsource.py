@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.config import ConfigSet, load_valid_config
+from reconciler.core.words import count
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.logs import event
 from reconciler.errors import ConfigError, ReconcilerError
@@ -157,7 +158,7 @@ class ConfigSource:
             config = load_valid_config(self.root)
         except ConfigError as exc:
             problems = [str(p) for p in exc.problems]
-            self.error = f"{len(problems)} problem(s): " + "; ".join(problems[:MAX_PROBLEMS_LOGGED])
+            self.error = f"{count(len(problems), 'problem')}: " + "; ".join(problems[:MAX_PROBLEMS_LOGGED])
             event(
                 logging.ERROR,
                 "config.invalid",

@@ -16,7 +16,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from reconciler.providers.http import api_totals
+from reconciler.integrations.table import TABLE
+from reconciler.providers.http import ApiStats, api_totals
 from reconciler.state.api import CustomerRecord
 
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 1800.0)
@@ -24,7 +25,8 @@ DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.
 
 class _ApiCollector(Collector):
     def collect(self) -> Iterator[Metric]:
-        totals = api_totals()
+        # every integration of the table has its series from the start (0 until used)
+        totals = {kind.value: ApiStats() for kind in TABLE} | api_totals()
         families = (
             ("reconciler_api_requests", "HTTP requests sent to integrations", "requests"),
             ("reconciler_api_throttled", "Requests answered 429 (throttled)", "throttled"),

@@ -29,6 +29,7 @@ from typing import Any
 from reconciler.apply.executor import CustomerResult
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.core.plan import ChangeKind, Conflict, CustomerPlan, Plan, Status
+from reconciler.core.words import count
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.logs import event
 from reconciler.engine import Engine
@@ -134,7 +135,7 @@ def reconcile(ctx: RunContext) -> RunReport:
         if unseen:
             return done(
                 RunResult.BLOCKED,
-                f"the plan now removes {len(unseen)} account(s) the override did not approve "
+                f"the plan now removes {count(len(unseen), 'account')} the override did not approve "
                 f"(first: {unseen[0]}); review the plan and override again",
                 pending=len(cplan.changes),
                 removals=removals,

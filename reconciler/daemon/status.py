@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.config.resolve import EffectiveCustomer
+from reconciler.core.words import count
 from reconciler.daemon.runner import DAEMON_HOLDER
 from reconciler.daemon.schedule import interval_seconds
 from reconciler.state.api import CustomerRecord, DaemonStore, LockInfo, StateStore
@@ -179,7 +180,7 @@ def _customer_lines(c: dict[str, Any], now: float, config_dir: str) -> list[str]
     if c["quarantined"]:
         sched.append(f"QUARANTINED after {c['failures']} consecutive failures (slow retry)")
     elif c["failures"]:
-        sched.append(f"{c['failures']} consecutive failure(s), backing off")
+        sched.append(f"{count(c['failures'], 'consecutive failure')}, backing off")
     if sched:
         lines.append("  " + ", ".join(sched))
     blocked = c["blocked"]
@@ -190,7 +191,7 @@ def _customer_lines(c: dict[str, Any], now: float, config_dir: str) -> list[str]
         else:
             lines.append(f"  to apply it once anyway: reconciler override -c {config_dir} {name}")
     if c["changes_pending"]:
-        lines.append(f"  {c['changes_pending']} change(s) planned, not applied")
+        lines.append(f"  {count(c['changes_pending'], 'change')} planned, not applied")
     for k in c["conflicts"]:
         cands = ", ".join(f"{x['id']} {x['name']!r}" for x in k.get("candidates", []))
         lines.append(f"  conflict: {k['label']} in {k['integration']}: {k['cause']} (candidates: {cands})")

@@ -10,9 +10,13 @@ provider, only when it is opened, with `reconciler.secrets.resolve`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
+
+import httpx
 
 from reconciler.config.models import SettingsSpec
 from reconciler.config.resolve import EffectiveCustomer
@@ -71,6 +75,8 @@ class ProviderContext:
     customer: EffectiveCustomer
     cursors: CursorStore
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("reconciler"))
+    # every vendor client's requests go through this when set (httpx.MockTransport in tests)
+    transport: httpx.BaseTransport | None = None
 
     @property
     def name(self) -> str:
@@ -132,3 +138,21 @@ def release(provider: object) -> None:
     close = getattr(provider, "close", None)
     if callable(close):
         close()
+
+
+@runtime_checkable
+class BatchWriter(Protocol):
+    """A provider that can gather creates and write them together (the file twins:
+    one atomic file write per batch instead of one per record)."""
+
+    def writes(self) -> AbstractContextManager[None]: ...
+
+
+@contextmanager
+def writes(providers: CustomerProviders) -> Iterator[None]:
+    """Every batch-capable integration of a customer gathers its creates until the end."""
+    with ExitStack() as stack:
+        for provider in (providers.vault, providers.contacts):
+            if isinstance(provider, BatchWriter):
+                stack.enter_context(provider.writes())
+        yield

@@ -6,12 +6,13 @@ Settings `snapshot.dir` points at a directory with one sub-directory per custome
                                         fields, members = user ids...], "roles": [{"id", "name",
                                         "holders": [RoleHolder fields...]}], "skus": [Sku fields...]}
     <dir>/<customer>/ad.json           {"users": [...], "groups": [DirectoryGroup fields...]}
-    <dir>/<customer>/itglue.json       {"entries": [PasswordEntry fields...]}   (or hudu.json)
-    <dir>/<customer>/connectwise.json  {"contacts": [PsaContact fields...]}     (or autotask.json)
+    <dir>/<customer>/<vault>.json      {"entries": [PasswordEntry fields...]}   (itglue.json, hudu.json)
+    <dir>/<customer>/<psa>.json        {"contacts": [PsaContact fields...]}     (connectwise.json, ...)
     <dir>/<customer>/outbox/           welcome emails, one .eml file each
 
 Field names are those of the dataclasses in `reconciler.core.model` (snake_case;
-`source` and `integration` are implied by the file). A missing file reads as
+`source` and `integration` are implied by the file; `<vault>` and `<psa>` are
+the kinds of the integration table the customer links, one twin per role). A missing file reads as
 empty. `apply` writes to these files like a real target (atomic replace), so the
 quickstart runs plan -> apply -> plan offline. `reconciler snapshot` writes the
 same format from real systems.
@@ -22,8 +23,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import MISSING, asdict, fields
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import MISSING, dataclass, fields
 from email.message import EmailMessage
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +48,8 @@ from reconciler.core.model import (
     marker_text,
 )
 from reconciler.errors import ProviderError
+from reconciler.integrations.kinds import Role
+from reconciler.integrations.table import linked, of_role
 from reconciler.providers.base import CustomerProviders, DirectoryScope, ProviderContext
 
 FORMAT_VERSION = 1
@@ -65,14 +71,21 @@ def open_customer(
     if ad:
         out.ad = FileDirectory(base / "ad.json", DirSource.AD, ctx.name)
     if vault:
-        kind = IntegrationKind.ITGLUE if links.itglue_organization_id else IntegrationKind.HUDU
+        kind = _linked_kind(links, Role.VAULT)
         out.vault = FileVault(base / f"{kind.value}.json", kind, ctx.name)
     if contacts:
-        kind = IntegrationKind.CONNECTWISE if links.connectwise_company_id else IntegrationKind.AUTOTASK
+        kind = _linked_kind(links, Role.PSA)
         out.contacts = FileContacts(base / f"{kind.value}.json", kind, ctx.name)
     if mail:
         out.mailer = FileMailer(base / "outbox", ctx.name)
     return out
+
+
+def _linked_kind(links: object, role: Role) -> IntegrationKind:
+    """The customer's integration of `role` (the first of the table when none is linked:
+    a missing file reads as empty, as for any twin)."""
+    found = linked(links, role) or of_role(role)
+    return found[0].kind
 
 
 # --- reading and writing the files ------------------------------------------------------
@@ -100,14 +113,27 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True)
-            fh.write("\n")
+            fh.write(_layout(data))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _layout(data: dict[str, Any]) -> str:
+    """Sorted keys, one record per line: readable and diffable, and encoded by the
+    C encoder record by record (an indented dump runs the pure-Python one)."""
+    parts = []
+    for key in sorted(data):
+        value = data[key]
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            rows = ",\n  ".join(json.dumps(v, sort_keys=True) for v in value)
+            parts.append(f" {json.dumps(key)}: [\n  {rows}\n ]")
+        else:
+            parts.append(f" {json.dumps(key)}: {json.dumps(value, sort_keys=True)}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
 def _items(data: dict[str, Any], key: str, path: Path, where: str) -> list[dict[str, Any]]:
@@ -117,29 +143,60 @@ def _items(data: dict[str, Any], key: str, path: Path, where: str) -> list[dict[
     return items
 
 
+@dataclass(frozen=True)
+class _Schema:
+    """A model class's fields, computed once per class (not per record)."""
+
+    names: frozenset[str]
+    required: frozenset[str]
+    checks: dict[str, Callable[[Any], str]]
+    defaults: dict[str, Any]
+    order: tuple[str, ...]
+
+
+@cache
+def _schema(cls: type) -> _Schema:
+    fs = fields(cls)
+    return _Schema(
+        frozenset(f.name for f in fs),
+        frozenset(f.name for f in fs if f.default is MISSING),
+        {f.name: _checker(str(f.type)) for f in fs},
+        {f.name: f.default for f in fs if f.default is not MISSING},
+        tuple(f.name for f in fs),
+    )
+
+
 def _build(cls: Any, raw: dict[str, Any], implied: dict[str, Any], path: Path, where: str, i: int) -> Any:
-    names = {f.name for f in fields(cls)}
-    unknown = set(raw) - names
-    if unknown:
+    schema = _schema(cls)
+    if not raw.keys() <= schema.names:
+        unknown = set(raw) - schema.names
         raise ProviderError(where, f"{path}: item {i}: unknown field(s) {', '.join(sorted(unknown))}")
-    required = {f.name for f in fields(cls) if f.default is MISSING} - set(implied)
-    missing = required - set(raw)
-    if missing:
+    if not schema.required <= raw.keys() | implied.keys():
+        missing = schema.required - set(raw) - set(implied)
         raise ProviderError(where, f"{path}: item {i}: missing field(s) {', '.join(sorted(missing))}")
-    types = {f.name: str(f.type) for f in fields(cls)}
+    kw = dict(implied)
+    checks = schema.checks
     for key, value in raw.items():
-        problem = _type_problem(types[key], value)
+        problem = checks[key](value)
         if problem:
             raise ProviderError(where, f"{path}: item {i}: field {key!r} {problem}")
-    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
-    kw.update(implied)
+        kw[key] = tuple(value) if type(value) is list else value
     return cls(**kw)
 
 
+def _checker(annotation: str) -> Callable[[Any], str]:
+    """A check of a JSON value against a model field's annotation (as written in model.py)."""
+    nullable = "None" in annotation
+
+    def check(value: Any) -> str:
+        if value is None:
+            return "" if nullable else "must not be null"
+        return _type_problem(annotation, value)
+
+    return check
+
+
 def _type_problem(annotation: str, value: Any) -> str:
-    """Check a JSON value against a model field's annotation (as written in model.py)."""
-    if value is None:
-        return "" if "None" in annotation else "must not be null"
     if annotation.startswith("tuple[str"):
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
         return "" if ok else "must be a list of strings"
@@ -154,12 +211,17 @@ def _type_problem(annotation: str, value: Any) -> str:
 
 def _dump(obj: Any, drop: str) -> dict[str, Any]:
     """Fields of a record, leaving out those equal to their defaults (short files)."""
-    defaults = {f.name: f.default for f in fields(obj) if f.default is not MISSING}
-    return {
-        k: (list(v) if isinstance(v, tuple) else v)
-        for k, v in asdict(obj).items()
-        if k != drop and not (k in defaults and defaults[k] == v)
-    }
+    schema = _schema(obj.__class__)
+    defaults = schema.defaults
+    out: dict[str, Any] = {}
+    for name in schema.order:
+        if name == drop:
+            continue
+        value = getattr(obj, name)
+        if name in defaults and defaults[name] == value:
+            continue
+        out[name] = list(value) if isinstance(value, tuple) else value
+    return out
 
 
 def load_directory(path: Path, source: DirSource, where: str) -> DirectorySnapshot:
@@ -218,54 +280,93 @@ class FileDirectory:
         return load_directory(self.path, self.source, f"{self.where}/{self.source.value}")
 
 
-class FileVault:
+class _RecordFile:
+    """One integration file. Outside `writes()` every create rewrites the file; inside,
+    creates gather in memory and the file is written once, atomically, when the
+    batch ends (a crash before that leaves the old file: the records were never made)."""
+
+    key = ""
+
     def __init__(self, path: Path, kind: IntegrationKind, where: str) -> None:
         self.path, self.kind, self.where = path, kind, f"{where}/{kind.value}"
+        self._batch: list[Any] | None = None
+        self._last_id = 0
 
-    def list_entries(self) -> list[PasswordEntry]:
+    def _read(self, cls: type) -> list[Any]:
+        if self._batch is not None:
+            return list(self._batch)
         data = read_json(self.path, self.where)
         return [
-            _build(PasswordEntry, raw, {"integration": self.kind}, self.path, self.where, i)
-            for i, raw in enumerate(_items(data, "entries", self.path, self.where))
+            _build(cls, raw, {"integration": self.kind}, self.path, self.where, i)
+            for i, raw in enumerate(_items(data, self.key, self.path, self.where))
         ]
 
+    @contextmanager
+    def writes(self) -> Iterator[None]:
+        if self._batch is not None:
+            yield
+            return
+        self._batch = self._read(self._cls())
+        self._last_id = _last_id(r.id for r in self._batch)
+        count = len(self._batch)
+        try:
+            yield
+            if len(self._batch) != count:
+                self.flush(self._batch)
+        finally:
+            self._batch = None
+
+    def _add(self, make: Callable[[str], Any]) -> Any:
+        if self._batch is None:
+            with self.writes():
+                return self._add(make)
+        self._last_id += 1
+        record = make(str(self._last_id))
+        self._batch.append(record)
+        return record
+
+    def flush(self, records: list[Any]) -> None:
+        try:
+            write_json(
+                self.path, {"format": FORMAT_VERSION, self.key: [_dump(r, "integration") for r in records]}
+            )
+        except OSError as exc:
+            raise ProviderError(self.where, f"cannot write {self.path}: {exc.strerror}") from None
+
+    def _cls(self) -> type:
+        raise NotImplementedError
+
+
+class FileVault(_RecordFile):
+    key = "entries"
+
+    def _cls(self) -> type:
+        return PasswordEntry
+
+    def list_entries(self) -> list[PasswordEntry]:
+        return self._read(PasswordEntry)
+
     def create_entry(self, new: NewPasswordEntry) -> PasswordEntry:
-        entries = self.list_entries()
-        entry = PasswordEntry(
-            self.kind,
-            _next_id(e.id for e in entries),
-            new.name,
-            new.username,
-            new.category,
-            marker=new.marker,
+        entry: PasswordEntry = self._add(
+            lambda rid: PasswordEntry(self.kind, rid, new.name, new.username, new.category, marker=new.marker)
         )
-        dump_entries(self.path, [*entries, entry])
         return entry
 
 
-class FileContacts:
-    def __init__(self, path: Path, kind: IntegrationKind, where: str) -> None:
-        self.path, self.kind, self.where = path, kind, f"{where}/{kind.value}"
+class FileContacts(_RecordFile):
+    key = "contacts"
+
+    def _cls(self) -> type:
+        return PsaContact
 
     def list_contacts(self) -> list[PsaContact]:
-        data = read_json(self.path, self.where)
-        return [
-            _build(PsaContact, raw, {"integration": self.kind}, self.path, self.where, i)
-            for i, raw in enumerate(_items(data, "contacts", self.path, self.where))
-        ]
+        return self._read(PsaContact)
 
     def create_contact(self, new: NewContact) -> PsaContact:
-        contacts = self.list_contacts()
         emails = (new.email,) if new.email else ()
-        contact = PsaContact(
-            self.kind,
-            _next_id(c.id for c in contacts),
-            new.first_name,
-            new.last_name,
-            emails,
-            marker=new.marker,
+        contact: PsaContact = self._add(
+            lambda rid: PsaContact(self.kind, rid, new.first_name, new.last_name, emails, marker=new.marker)
         )
-        dump_contacts(self.path, [*contacts, contact])
         return contact
 
 
@@ -284,6 +385,5 @@ class FileMailer:
         (self.outbox / name).write_bytes(bytes(msg))
 
 
-def _next_id(ids: Any) -> str:
-    numeric = [int(i) for i in ids if str(i).isdigit()]
-    return str(max(numeric, default=1000) + 1)
+def _last_id(ids: Iterable[str]) -> int:
+    return max((int(i) for i in ids if str(i).isdigit()), default=1000)

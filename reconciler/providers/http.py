@@ -20,6 +20,10 @@
 - Requests, throttles and retries are also counted process-wide per integration
   (`api_totals()`, labelled by `integration` or the part of `where` after the
   customer) for the daemon's metrics.
+- `build_client` is the one way a vendor client gets its `httpx.Client` (TLS as
+  configured, timeouts, no redirects, credentials only in auth hooks), and
+  `connect_api` the one way it gets its `HttpApi` with the budget its Facts
+  declare; the transport is injectable (`httpx.MockTransport` in unit tests).
 Clock and sleep are injectable so tests do not sleep for real.
 Its errors (`HttpError`, `AmbiguousWrite`, `Rejected`) are drawn with the rest of
 the tree in `reconciler.errors`.
@@ -43,7 +47,9 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import SecretStr
 
+from reconciler.config.base import TlsOptions
 from reconciler.errors import AmbiguousWrite, HttpError, ProviderError
+from reconciler.integrations.facts import Budget
 from reconciler.providers.neterrors import describe_failure
 from reconciler.providers.neterrors import where as net_where
 
@@ -140,6 +146,15 @@ def shared_limiter(key: str, limit: int, window: float) -> RateLimiter:
         if limiter is None or (limiter.limit, limiter.window) != (limit, window):
             limiter = _limiters[key] = RateLimiter(limit, window)
         return limiter
+
+
+_gates: dict[str, threading.BoundedSemaphore] = {}
+
+
+def shared_gate(key: str, concurrent: int) -> threading.BoundedSemaphore:
+    """The one cap on requests in flight of an integration account (e.g. Autotask's 3)."""
+    with _limiters_lock:
+        return _gates.setdefault(f"{key} {concurrent}", threading.BoundedSemaphore(concurrent))
 
 
 def key_fingerprint(secret: SecretStr) -> str:
@@ -326,6 +341,65 @@ class HttpApi:
 
     def close(self) -> None:
         self.client.close()
+
+
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+def build_client(
+    where: str,
+    tls: TlsOptions,
+    config_root: Path,
+    *,
+    base_url: str = "",
+    headers: dict[str, str] | None = None,
+    auth: httpx.Auth | None = None,
+    timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+    transport: httpx.BaseTransport | None = None,
+) -> httpx.Client:
+    """The `httpx.Client` of one vendor connection: TLS verified as `tls` says (system
+    CAs plus caFile; off only when asked, loudly), no redirects (a redirect could take
+    a credential elsewhere), secrets only in `auth` or headers the caller sets."""
+    verify: ssl.SSLContext | bool = True
+    if transport is None:
+        verify = tls_verify(tls.ca_file, tls.insecure_skip_verify, config_root, where)
+    return httpx.Client(
+        base_url=base_url,
+        auth=auth,
+        headers=headers or {},
+        verify=verify,
+        timeout=timeout,
+        follow_redirects=False,
+        transport=transport,
+    )
+
+
+def connect_api(
+    client: httpx.Client,
+    where: str,
+    *,
+    account: str,
+    budget: Budget,
+    extract_error: Callable[[Any], str | None] | None = None,
+    limiter: RateLimiter | None = None,
+    retry: RetryPolicy | None = None,
+    integration: str = "",
+) -> HttpApi:
+    """An `HttpApi` on `client` that spends the budget of `account` (kind, URL and key
+    fingerprint: what the vendor counts requests by), shared by every customer on it;
+    `integration` (the kind) labels its metrics."""
+    if limiter is None and budget.requests > 0:
+        limiter = shared_limiter(account, budget.requests, budget.window)
+    gate = shared_gate(account, budget.concurrent) if budget.concurrent > 0 else None
+    return HttpApi(
+        client,
+        where,
+        retry=retry or RetryPolicy(),
+        limiter=limiter,
+        extract_error=extract_error,
+        gate=gate,
+        integration=integration,
+    )
 
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}

@@ -1,13 +1,22 @@
 """Live stage: open the providers one customer needs, from Settings and the customer.
 
 In snapshot mode (Settings `snapshot.dir`) every source and integration is the
-file-backed provider; otherwise each one is the real client for its vendor.
-Imports of vendor clients are local so that a run only loads what it uses.
+file-backed provider; otherwise each one is the real client for its vendor: for
+integrations, the `client` module of the folder the integration table names
+(`reconciler.integrations.table`). Clients are imported when opened, so a run
+only loads what it uses.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import Any
+
 from reconciler.config.models import Source
+from reconciler.errors import ProviderError
+from reconciler.integrations.facts import Facts
+from reconciler.integrations.kinds import Role
+from reconciler.integrations.table import linked, of_role
 from reconciler.providers.base import CustomerProviders, ProviderContext, SelectionChecker
 
 
@@ -20,7 +29,6 @@ def open_customer(ctx: ProviderContext) -> CustomerProviders:
     needs_vault = any(b.settings.options.password_entry_matching for b in bindings)
     needs_contacts = any(b.settings.options.contact_matching for b in bindings)
     needs_mail = any(b.settings.options.welcome_email for b in bindings)
-    links = eff.doc.spec.integrations
 
     if settings.snapshot is not None:
         from reconciler.providers.files import open_customer as open_files
@@ -37,28 +45,28 @@ def open_customer(ctx: ProviderContext) -> CustomerProviders:
 
         out.ad = open_ad(ctx)
     if needs_vault:
-        if links.itglue_organization_id:
-            from reconciler.providers.itglue import open_itglue
-
-            out.vault = open_itglue(ctx)
-        else:
-            from reconciler.providers.hudu import open_hudu
-
-            out.vault = open_hudu(ctx)
+        out.vault = open_integration(ctx, Role.VAULT)
     if needs_contacts:
-        if links.connectwise_company_id:
-            from reconciler.providers.connectwise import open_connectwise
-
-            out.contacts = open_connectwise(ctx)
-        else:
-            from reconciler.providers.autotask import open_autotask
-
-            out.contacts = open_autotask(ctx)
+        out.contacts = open_integration(ctx, Role.PSA)
     if needs_mail:
         from reconciler.providers.smtp import open_smtp
 
         out.mailer = open_smtp(ctx)
     return out
+
+
+def integration_of(ctx: ProviderContext, role: Role) -> Facts[Any]:
+    """The integration of `role` the customer links (validation keeps it to one)."""
+    found = linked(ctx.customer.doc.spec.integrations, role)
+    if not found:
+        links = " or ".join(f.link for f in of_role(role))
+        raise ProviderError(ctx.name, f"the customer has no spec.integrations.{links}")
+    return found[0]
+
+
+def open_integration(ctx: ProviderContext, role: Role) -> Any:
+    """The real client of the customer's integration of `role` (its folder's `client.connect`)."""
+    return import_module(integration_of(ctx, role).client_module).connect(ctx)
 
 
 def open_selection_checker(ctx: ProviderContext) -> SelectionChecker | None:

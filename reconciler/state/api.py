@@ -17,7 +17,7 @@ import os
 import socket
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, fields
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from reconciler.core.model import Account, Link, ManagedState, WelcomeStatus
 
@@ -151,6 +151,29 @@ RUN_COLUMNS = tuple(c for c in COLUMNS[1:] if not c.startswith("override_"))
 JSON_COLUMNS = ("conflicts", "blocked_removals", "override_removals")
 
 
+class CustomerBrief(NamedTuple):
+    """What the fleet overview needs of a customer's record, counts instead of lists:
+    one row of `DaemonStore.briefs()`, the one summary query of the status page."""
+
+    customer: str
+    next_run_at: float | None
+    last_started_at: float | None
+    last_finished_at: float | None
+    last_result: str
+    last_message: str
+    last_success_at: float | None
+    last_commit: str
+    changes_applied: int
+    changes_pending: int
+    conflicts: int
+    failures: int
+    quarantined: bool
+    blocked_reason: str
+    blocked_since: float | None
+    blocked_removals: int
+    override_pending: bool
+
+
 @dataclass(frozen=True)
 class Slot:
     next_run_at: float | None
@@ -166,6 +189,7 @@ class DaemonStore(Protocol):
     def get(self, customer: str) -> CustomerRecord | None: ...
     def all(self) -> dict[str, CustomerRecord]: ...
     def schedule(self) -> dict[str, Slot]: ...
+    def briefs(self) -> list[CustomerBrief]: ...
     def save_run(self, record: CustomerRecord) -> None: ...
     def set_next_run(self, customer: str, when: float) -> None: ...
     def request_override(self, customer: str, now: float, by: str) -> CustomerRecord: ...

@@ -25,7 +25,7 @@ from reconciler.errors import StateError
 from reconciler.state.api import COLUMNS as _COLUMNS
 from reconciler.state.api import JSON_COLUMNS as _JSON_COLUMNS
 from reconciler.state.api import RUN_COLUMNS as _RUN_COLUMNS
-from reconciler.state.api import CustomerRecord, Slot
+from reconciler.state.api import CustomerBrief, CustomerRecord, Slot
 
 HISTORY_KEPT = 100  # runs remembered per customer
 
@@ -89,6 +89,17 @@ class DaemonState:
                 "SELECT customer, next_run_at, last_started_at, failures FROM daemon_customers"
             ).fetchall()
         return {r[0]: Slot(r[1], r[2], r[3]) for r in rows}
+
+    def briefs(self) -> list[CustomerBrief]:
+        """Every customer in one query, lists counted by SQLite (no JSON parsed here)."""
+        with self._mutex:
+            rows = self._db.execute(
+                "SELECT customer, next_run_at, last_started_at, last_finished_at, last_result, last_message, "
+                "last_success_at, last_commit, changes_applied, changes_pending, json_array_length(conflicts), "
+                "failures, quarantined, blocked_reason, blocked_since, json_array_length(blocked_removals), "
+                "override_at IS NOT NULL FROM daemon_customers"
+            ).fetchall()
+        return [CustomerBrief._make(r) for r in rows]
 
     def save_run(self, record: CustomerRecord) -> None:
         """Write a run's bookkeeping; override columns are left as they are."""

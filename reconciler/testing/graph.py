@@ -118,6 +118,7 @@ class GraphSimulator(Simulator):
         self.identity = IdentityPlatform(client_id, client_secret, token_lifetime, clock)
         self.delta_page_size = delta_page_size
         self.clock = clock
+        self.expired_status = 400  # the status of an expired delta token's syncStateNotFound
         self._cursors: dict[str, _Cursor] = {}
         self._state_lock = threading.Lock()
         self.group_routes = GroupRoutes(self)
@@ -152,8 +153,10 @@ class GraphSimulator(Simulator):
         with self.directory.lock:
             self.directory.tenant(tenant_id).generation += 1
 
-    def expire_delta_tokens(self) -> None:
-        """Every delta token issued so far is past its lifetime (400 syncStateNotFound)."""
+    def expire_delta_tokens(self, status: int = 400) -> None:
+        """Every delta token issued so far is past its lifetime (`status` syncStateNotFound:
+        Graph documents 400; other 40X codes have been seen and mean the same)."""
+        self.expired_status = status
         with self._state_lock:
             for cursor in self._cursors.values():
                 cursor.issued -= DELTA_TOKEN_LIFETIME + 1
@@ -366,7 +369,7 @@ class GraphSimulator(Simulator):
                     "The sync state generation is not found. The delta token is expired and data "
                     "must be synchronized again."
                 )
-                return graph_error(400, "syncStateNotFound", message)
+                return graph_error(self.expired_status, "syncStateNotFound", message)
             with self.directory.lock:
                 changes = tuple(self.directory.changes_since(tenant_id, cursor.since))
                 anchor = tenant.seq

@@ -323,3 +323,10 @@ class Simulator:
             h.send_header(k, v)
         h.end_headers()
         h.wfile.write(data)
+
+
+def token(kind: str) -> str:
+    """A throwaway credential for a simulator (sandbox and tests)."""
+    import secrets
+
+    return f"sbx-{kind}-{secrets.token_urlsafe(12)}"

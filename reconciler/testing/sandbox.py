@@ -1,7 +1,7 @@
 """Test helpers: the sandbox, every simulator on loopback with a demo MSP, and a config dir for it.
 
-`Sandbox.start(dir)` starts the Graph, IT Glue, Hudu, ConnectWise and Autotask
-simulators (HTTPS with a throwaway CA) and an SMTP server (STARTTLS + AUTH, every
+`Sandbox.start(dir)` starts the Graph simulator and the simulator of every
+integration of the table (its folder's `sandbox.hookup`; HTTPS with a throwaway CA) and an SMTP server (STARTTLS + AUTH, every
 message also written to `dir/outbox/`), seeds them with three customers, and
 writes a complete config directory pointing at them: Settings, two import
 policies, the customers, a welcome template, the CA file and the secrets (files
@@ -26,16 +26,20 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 from reconciler.errors import ReconcilerError
+from reconciler.integrations.kinds import IntegrationKind
+from reconciler.integrations.table import TABLE
 from reconciler.testing.autotask import AutotaskSimulator
 from reconciler.testing.connectwise import ConnectWiseSimulator
 from reconciler.testing.graph import GraphSimulator
-from reconciler.testing.httpsim import TestCA
+from reconciler.testing.httpsim import TestCA, token
 from reconciler.testing.hudu import HuduSimulator
 from reconciler.testing.itglue import ItGlueSimulator
+from reconciler.testing.sandbox_hookup import Hookup
 from reconciler.testing.smtp import SmtpSink
 
 MARK = ".reconciler-sandbox"
@@ -57,11 +61,9 @@ class Sandbox:
     root: Path
     ca: TestCA
     graph: GraphSimulator
-    itglue: ItGlueSimulator
-    hudu: HuduSimulator
-    connectwise: ConnectWiseSimulator
-    autotask: AutotaskSimulator
     smtp: SmtpSink
+    # every integration of the table, by its folder's simulator hook-up
+    hookups: dict[IntegrationKind, Hookup]
 
     @classmethod
     def start(cls, root: Path) -> Sandbox:
@@ -71,18 +73,8 @@ class Sandbox:
             root,
             ca,
             GraphSimulator(ca, tenants=tuple(TENANTS.values())),
-            ItGlueSimulator(ca, api_key=_token("itglue")),
-            HuduSimulator(ca, api_key=_token("hudu")),
-            ConnectWiseSimulator(
-                ca, company_id="demo-msp", public_key=_token("cwpub"), private_key=_token("cwpriv")
-            ),
-            AutotaskSimulator(
-                ca,
-                username="api@demo-msp.example",
-                secret=_token("atsecret"),
-                integration_code=_token("atcode"),
-            ),
-            SmtpSink(ca, mode="starttls", username="mailer@demo-msp.example", password=_token("smtp")),
+            SmtpSink(ca, mode="starttls", username="mailer@demo-msp.example", password=token("smtp")),
+            {kind: import_module(f.sandbox_module).hookup(ca) for kind, f in TABLE.items()},
         )
         box.smtp.outbox = root / "outbox"
         started: list[Any] = []
@@ -99,7 +91,28 @@ class Sandbox:
         return box
 
     def services(self) -> list[Any]:
-        return [self.graph, self.itglue, self.hudu, self.connectwise, self.autotask, self.smtp]
+        return [self.graph, *(h.simulator for h in self.hookups.values()), self.smtp]
+
+    # the demo scenario's simulators (the seed below is written for them)
+    @property
+    def itglue(self) -> ItGlueSimulator:
+        sim: ItGlueSimulator = self.hookups[IntegrationKind.ITGLUE].simulator
+        return sim
+
+    @property
+    def hudu(self) -> HuduSimulator:
+        sim: HuduSimulator = self.hookups[IntegrationKind.HUDU].simulator
+        return sim
+
+    @property
+    def connectwise(self) -> ConnectWiseSimulator:
+        sim: ConnectWiseSimulator = self.hookups[IntegrationKind.CONNECTWISE].simulator
+        return sim
+
+    @property
+    def autotask(self) -> AutotaskSimulator:
+        sim: AutotaskSimulator = self.hookups[IntegrationKind.AUTOTASK].simulator
+        return sim
 
     def stop(self) -> None:
         for service in reversed(self.services()):
@@ -111,10 +124,7 @@ class Sandbox:
             [
                 f"Sandbox ready in {rel}",
                 f"  Microsoft Graph + login   {self.graph.url}",
-                f"  IT Glue                   {self.itglue.url}",
-                f"  Hudu                      {self.hudu.url}/api/v1",
-                f"  ConnectWise Manage        {self.connectwise.url}",
-                f"  Autotask                  {self.autotask.url}/ATServicesRest/",
+                *(f"  {TABLE[kind].title:<26}{h.endpoint()}" for kind, h in self.hookups.items()),
                 f"  SMTP (STARTTLS)           127.0.0.1:{self.smtp.port}  -> {rel / 'outbox'}/*.eml",
                 "",
                 "In another terminal:",
@@ -185,17 +195,11 @@ class Sandbox:
         root = self.root
         secrets = {
             "graph-client-secret": self.graph.identity.client_secret,
-            "itglue-api-key": self.itglue.api_key,
-            "hudu-api-key": self.hudu.api_key,
-            "connectwise-public-key": self.connectwise.public_key,
-            "connectwise-private-key": self.connectwise.private_key,
-            "connectwise-client-id": self.connectwise.client_id,
-            "autotask-username": self.autotask.username,
-            "autotask-secret": self.autotask.secret,
-            "autotask-integration-code": self.autotask.integration_code,
             "smtp-username": self.smtp.username or "",
             "smtp-password": self.smtp.password or "",
         }
+        for hookup in self.hookups.values():
+            secrets.update(hookup.secrets)
         (root / "secrets").mkdir(mode=0o700)
         for name, value in secrets.items():
             path = root / "secrets" / name
@@ -206,11 +210,7 @@ class Sandbox:
             "settings.yaml": SETTINGS.format(
                 graph=self.graph.url,
                 client_id=self.graph.identity.client_id,
-                itglue=self.itglue.url,
-                hudu=f"{self.hudu.url}/api/v1",
-                cw_site=self.connectwise.url.removeprefix("https://"),
-                cw_company=self.connectwise.company_id,
-                at_discovery=f"{self.autotask.url}/ATServicesRest/",
+                integrations="".join(h.settings(ca) for h in self.hookups.values()).rstrip("\n"),
                 smtp_port=self.smtp.port,
                 ca=ca,
             ),
@@ -247,12 +247,6 @@ def _prepare(root: Path) -> None:
                 entry.unlink()
     root.mkdir(parents=True, exist_ok=True)
     (root / MARK).write_text("written by `reconciler sandbox`; rewritten on every start\n", encoding="utf-8")
-
-
-def _token(kind: str) -> str:
-    import secrets
-
-    return f"sbx-{kind}-{secrets.token_urlsafe(12)}"
 
 
 def _user_adder(graph: GraphSimulator) -> Any:
@@ -295,27 +289,7 @@ spec:
       authorityHost: {graph}
       graphUrl: {graph}
       caFile: {ca}
-    itglue:
-      baseUrl: {itglue}
-      apiKey: {{file: secrets/itglue-api-key}}
-      caFile: {ca}
-    hudu:
-      baseUrl: {hudu}
-      apiKey: {{file: secrets/hudu-api-key}}
-      caFile: {ca}
-    connectwise:
-      site: {cw_site}
-      companyId: {cw_company}
-      publicKey: {{file: secrets/connectwise-public-key}}
-      privateKey: {{file: secrets/connectwise-private-key}}
-      clientId: {{file: secrets/connectwise-client-id}}
-      caFile: {ca}
-    autotask:
-      username: {{file: secrets/autotask-username}}
-      secret: {{file: secrets/autotask-secret}}
-      integrationCode: {{file: secrets/autotask-integration-code}}
-      zoneDiscoveryUrl: {at_discovery}
-      caFile: {ca}
+{integrations}
     smtp:
       host: 127.0.0.1
       port: {smtp_port}

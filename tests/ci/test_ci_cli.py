@@ -20,7 +20,7 @@ def run(*args: str, env: dict[str, str] | None = None) -> Result:
 
 def state_serials(config: Path) -> dict[str, int]:
     out = json.loads(run("state", "list", "-c", str(config), "--format", "json").output)
-    return {c["customer"]: c["serial"] for c in out}
+    return {c["customer"]: c["serial"] for c in out["customers"]}
 
 
 def add_contoso_user(config: Path, upn: str) -> None:

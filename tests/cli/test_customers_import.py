@@ -84,7 +84,7 @@ def test_writes_one_reviewable_valid_customer_per_new_organization(
         ["acme-corp.yaml", f"acme-corp-{acme2}.yaml", "muller-sohne-gmbh.yaml", f"itglue-{kanji}.yaml"]
     )
     assert f"skip IT Glue organization {known} 'Known Ltd': already customer our-name-for-known" in out
-    assert "wrote 4 customer(s); skipped 1" in out
+    assert "wrote 4 customers; skipped 1" in out
     text = (root / "customers" / "muller-sohne-gmbh.yaml").read_text()
     assert text.startswith(
         "# yaml-language-server: $schema=https://reconciler.dev/schemas/customer.schema.json\n"
@@ -116,7 +116,7 @@ def test_a_second_run_writes_nothing_and_never_overwrites(
 
     code, out = run("customers", "import", "--from", "itglue", "-c", str(root))
 
-    assert code == 0 and "wrote 0 customer(s); skipped 1" in out and "already customer acme" in out
+    assert code == 0 and "wrote 0 customers; skipped 1" in out and "already customer acme" in out
     assert path.read_text() == before
 
 
@@ -148,7 +148,7 @@ def test_filter_and_dry_run(tmp_path: Path, ca: TestCA, itglue: ItGlueSimulator)
 
     assert code == 0, out
     assert "name: acme-north" in out and "name: acme-south" in out and "beta" not in out
-    assert "would write 2 customer(s)" in out
+    assert "would write 2 customers" in out
     assert not (root / "customers").exists()
 
 

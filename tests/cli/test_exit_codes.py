@@ -56,7 +56,7 @@ def test_validate_exits_0_when_valid_and_1_when_not(tmp_path: Path) -> None:
     ok = CliRunner().invoke(main, ["validate", "-c", str(tmp_path)])
     assert (ok.exit_code, ok.output) == (
         0,
-        f"{tmp_path}: valid (1 customers, 0 import policies, 0 admin import policies)\n",
+        f"{tmp_path}: valid (1 customer, 0 import policies, 0 admin import policies)\n",
     )
     (tmp_path / "acme.yaml").write_text(
         "apiVersion: reconciler.dev/v1\nkind: Customer\nmetadata: {name: Acme}\n"

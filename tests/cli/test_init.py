@@ -29,14 +29,13 @@ def test_init_then_validate_plan_apply(tmp_path: Path) -> None:
     assert made.exit_code == 0, made.output
     assert f"reconciler validate -c {repo}" in made.output
     assert run("validate", "-c", str(repo)).output.endswith(
-        "valid (1 customers, 1 import policies, 0 admin import policies)\n"
+        "valid (1 customer, 1 import policy, 0 admin import policies)\n"
     )
     plan_file = repo / "example.plan.json"
     plan = run("plan", "-c", str(repo), "-o", str(plan_file), "--detailed-exitcode")
     assert plan.exit_code == 2, plan.output
     assert (
-        "Plan: 2 to add, 0 to change, 0 to remove, 1 to link, 1 records to create, 0 conflicts."
-        in plan.output
+        "Plan: 2 to add, 0 to change, 0 to remove, 1 to link, 1 record to create, 0 conflicts." in plan.output
     )
     applied = run("apply", "-c", str(repo), str(plan_file))
     assert applied.exit_code == 0 and "Apply complete: 4 changes applied, 0 failed." in applied.output

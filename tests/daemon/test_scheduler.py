@@ -88,6 +88,8 @@ def test_paused_customer_is_planned_but_never_applied(rig: Rig) -> None:
     rec = rig.record("tailspin")
     assert rec.last_result == "paused"
     assert rec.changes_pending == 3
+    # the log line reads "tailspin: paused: 3 changes planned, not applied (R10)", no "paused: paused"
+    assert rec.last_message == "3 changes planned, not applied (R10)"
     assert rig.accounts("tailspin") == set()
     assert (itglue.read_text() if itglue.exists() else None) == before
     assert not (rig.root / "live" / "tailspin" / "outbox").exists()

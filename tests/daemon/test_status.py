@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from click.testing import CliRunner
 
 from reconciler.cli import main
+from reconciler.cli.jsonout import rfc3339
 
 from .conftest import Rig, edit_yaml, write
 
@@ -44,7 +46,11 @@ def test_status_json_per_customer(rig: Rig) -> None:
     assert contoso["last_run"]["result"] == "blocked" and contoso["last_run"]["by"] == "daemon"
     assert "would remove 3 of 6 accounts" in contoso["blocked"]["reason"]
     assert len(contoso["blocked"]["removals"]) == 3
-    assert contoso["next_run_at"] == rig.record("contoso").next_run_at
+    # format 2: RFC 3339 times in UTC, not epoch floats (CHANGELOG.md)
+    assert data["format_version"] == 2 and data["kind"] == "status"
+    assert contoso["next_run_at"] == rfc3339(rig.record("contoso").next_run_at or 0)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", contoso["last_run"]["finished_at"])
+    assert isinstance(data["daemon"]["heartbeat"], str)
     [conflict] = contoso["conflicts"]  # R18/R19: the cause, per account
     assert conflict["label"] == "bob@contoso.com" and conflict["cause"] == "2 records match"
     assert {c["id"] for c in conflict["candidates"]} == {"504", "505"}

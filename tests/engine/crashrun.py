@@ -44,6 +44,7 @@ POINTS: dict[str, tuple[Any, str, bool]] = {
     "before-create-entry": (files.FileVault, "create_entry", False),
     "after-create-entry": (files.FileVault, "create_entry", True),
     "after-create-contact": (files.FileContacts, "create_contact", True),
+    "after-flush": (files.FileVault, "flush", True),
     "inside-batch": (SqliteStore, "bump_serial", False),
     "after-send": (files.FileMailer, "send", True),
 }

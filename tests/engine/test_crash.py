@@ -57,6 +57,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Counter[str]:
         ("after-create-entry", 1),
         ("after-create-entry", 3),
         ("after-create-contact", 1),
+        ("after-flush", 1),
         ("inside-batch", 1),
         ("inside-batch", 4),
         ("after-send", 2),

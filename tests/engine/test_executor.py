@@ -28,6 +28,7 @@ from reconciler.core.plan import (
 )
 from reconciler.errors import NotDelivered, ProviderError, StalePlanError
 from reconciler.providers.base import CustomerProviders
+from reconciler.providers.files import FileVault
 from reconciler.state.store import SqliteStore
 
 
@@ -83,9 +84,34 @@ def test_accounts_commit_in_batches_r11(tmp_path: Path) -> None:
     apply_customer(
         plan_for(5), CustomerProviders(vault=FlakyVault("")), store, batch_size=2, progress=ticks.append
     )
-    assert ticks[:3] == [2, 2, 1]  # three account batches, then one tick per external change
-    assert sum(ticks) == 10
-    assert store.serial("acme") == 3 + 5  # one bump per batch and per created record
+    assert ticks == [2, 2, 1, 2, 2, 1]  # three account batches, then three batches of creates
+    assert store.serial("acme") == 3 + 3  # one bump per committed batch
+
+
+def test_file_twin_records_of_a_batch_land_together_with_their_links(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    vault = FileVault(tmp_path / "live" / "hudu.json", IntegrationKind.HUDU, "acme")
+    result = apply_customer(plan_for(5), CustomerProviders(vault=vault), store, batch_size=2)
+    assert result.failed == []
+    entries = vault.list_entries()
+    assert [e.id for e in entries] == ["1001", "1002", "1003", "1004", "1005"]
+    links = store.load("acme").links
+    assert {links[(f"end-user/entra:{i}", IntegrationKind.HUDU)].record_id for i in range(5)} == {
+        e.id for e in entries
+    }
+    assert store.journal_pending("acme") == []
+
+
+def test_an_intent_left_open_links_the_record_it_made_instead_of_creating_again(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    vault = FileVault(tmp_path / "hudu.json", IntegrationKind.HUDU, "acme")
+    made = vault.create_entry(NewPasswordEntry("U1", "u1@acme.com", "Office 365", "acme/end-user/entra:1"))
+    store.journal_open("acme", "create hudu", "acme/end-user/entra:1")  # a run killed after the create
+    result = apply_customer(plan_for(3), CustomerProviders(vault=vault), store)
+    assert result.failed == []
+    assert len(vault.list_entries()) == 3
+    assert store.load("acme").links[("end-user/entra:1", IntegrationKind.HUDU)].record_id == made.id
+    assert store.journal_pending("acme") == []
 
 
 def test_stale_serial_is_refused_before_anything_happens(tmp_path: Path) -> None:

@@ -158,7 +158,7 @@ def test_apply_rechecks_pause_and_the_guard_whatever_the_plan_says(quickstart: P
     run("plan", "-c", str(quickstart), "-o", str(planfile))
     data = json.loads(planfile.read_text())
     state = json.loads(run("state", "list", "-c", str(quickstart), "--format", "json")[1])
-    contoso = next(c for c in state if c["customer"] == "contoso")
+    contoso = next(c for c in state["customers"] if c["customer"] == "contoso")
     for cp in data["customers"]:
         if cp["customer"] == "tailspin":
             cp["status"] = "ok"

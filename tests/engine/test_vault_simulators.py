@@ -21,11 +21,11 @@ from reconciler.config.resolve import EffectiveCustomer
 from reconciler.core.model import DirSource, marker_text
 from reconciler.core.plan import ChangeKind, CustomerPlan, LinkRecord, Plan
 from reconciler.engine import Engine
+from reconciler.integrations.hudu.client import open_hudu
+from reconciler.integrations.itglue.client import open_itglue
 from reconciler.providers.base import CustomerProviders
 from reconciler.providers.files import FileDirectory
 from reconciler.providers.http import RetryPolicy
-from reconciler.providers.hudu import open_hudu
-from reconciler.providers.itglue import open_itglue
 from reconciler.testing.httpsim import Fault, TestCA
 from reconciler.testing.hudu import HuduSimulator
 from reconciler.testing.itglue import ItGlueSimulator

@@ -11,8 +11,8 @@ import pytest
 
 from reconciler.core.model import IntegrationKind, NewContact, marker_text
 from reconciler.errors import ProviderError
-from reconciler.providers import autotask, http
-from reconciler.providers.autotask import AutotaskContacts, at_error, open_autotask, shared_budget
+from reconciler.integrations.autotask.client import AutotaskContacts, account_key, at_error, open_autotask
+from reconciler.providers import http
 from reconciler.providers.http import HttpApi, RateLimiter
 from reconciler.state.store import SqliteStore
 from reconciler.testing.autotask import AutotaskSimulator
@@ -232,9 +232,9 @@ def test_customers_on_one_api_user_share_one_budget(
     b = book(sim, test_ca, tmp_path, store, company="456", name="globex", requestsPerHour=7000)
     assert a.api.limiter is b.api.limiter and a.api.gate is b.api.gate
     assert a.api.limiter is not None and a.api.limiter.limit == 7000
-    other = shared_budget(a.zone_url, "someone-else@acme-msp.example", 7000)
-    assert other.limiter is not a.api.limiter
-    keys = list(autotask._gates) + list(http._limiters)
+    other = http.shared_limiter(account_key(a.zone_url, "someone-else@acme-msp.example"), 7000, 3600.0)
+    assert other is not a.api.limiter
+    keys = list(http._gates) + list(http._limiters)
     assert keys and not [k for k in keys if USER in k]  # keyed by a fingerprint, not the user name
 
 
@@ -293,7 +293,7 @@ def test_next_page_on_another_host_is_refused() -> None:
 
     client = httpx.Client(transport=httpx.MockTransport(handler))
     api = HttpApi(client, "acme: autotask", extract_error=at_error)
-    with pytest.raises(ProviderError, match="another host"):
+    with pytest.raises(ProviderError, match="points at"):
         AutotaskContacts(api, "https://webservices2.autotask.net/ATServicesRest/", 1).list_contacts()
 
 

@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 
 from reconciler.core.model import NewContact
-from reconciler.providers.connectwise import open_connectwise
+from reconciler.integrations.connectwise.client import open_connectwise
 from reconciler.state.store import SqliteStore
 from reconciler.testing.connectwise import API_PREFIX, ConnectWiseSimulator
 from reconciler.testing.httpsim import TestCA

@@ -152,10 +152,12 @@ def test_410_gone_falls_back_to_a_full_read(world: GraphWorld) -> None:
     assert graph_calls(world, "/v1.0/") == ["/v1.0/users/delta"]
 
 
-def test_expired_delta_token_falls_back_to_a_full_read(world: GraphWorld) -> None:
+@pytest.mark.parametrize("status", [400, 403, 404, 409])
+def test_expired_delta_token_falls_back_to_a_full_read(world: GraphWorld, status: int) -> None:
+    """syncStateNotFound with any 40X means a full resync (#13)."""
     world.sim.seed(TENANT, 4)
     world.reader("contoso").read(DirectoryScope())
-    world.sim.expire_delta_tokens()
+    world.sim.expire_delta_tokens(status)
     reader = world.reader("contoso")
     assert len(reader.read(DirectoryScope()).users) == 4
     assert reader.last.mode == "full" and "syncStateNotFound" in reader.last.reason

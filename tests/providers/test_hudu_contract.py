@@ -22,8 +22,8 @@ import jsonschema
 import pytest
 
 from reconciler.core.model import NewPasswordEntry
+from reconciler.integrations.hudu.client import list_companies, open_hudu
 from reconciler.providers.http import RetryPolicy
-from reconciler.providers.hudu import list_companies, open_hudu
 from reconciler.testing.httpsim import Fault, SimRequest, TestCA
 from reconciler.testing.hudu import HuduSimulator
 from tests.providers.vaultkit import context, settings, write_config

@@ -11,8 +11,8 @@ import pytest
 
 from reconciler.core.model import IntegrationKind, NewPasswordEntry, marker_text
 from reconciler.errors import ProviderError
+from reconciler.integrations.itglue.client import ItGlueVault, list_organizations, open_itglue
 from reconciler.providers.http import RateLimiter, RetryPolicy
-from reconciler.providers.itglue import ItGlueVault, list_organizations, open_itglue
 from reconciler.testing.httpsim import Fault, RateLimit, TestCA
 from reconciler.testing.itglue import SAMPLE_PASSWORD, ItGlueSimulator
 from tests.providers.vaultkit import context, settings, write_config

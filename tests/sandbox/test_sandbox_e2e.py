@@ -98,7 +98,7 @@ def test_a_pin_resolves_the_conflict(box: Sandbox) -> None:
     assert run("apply", "-c", cfg, "--auto-approve")[0] == 0
     code, out = run("state", "list", "-c", cfg, "--customer", "contoso", "--format", "json")
     assert code == 0, out
-    (contoso_state,) = json.loads(out)
+    (contoso_state,) = json.loads(out)["customers"]
     dave = next(a for a in contoso_state["accounts"] if a["upn"] == "dave.davis@contoso.test")
     assert dave["links"]["connectwise"] == "1003"
 
@@ -108,7 +108,7 @@ def test_flags_are_in_state(box: Sandbox) -> None:
     assert run("apply", "-c", cfg, "--auto-approve")[0] == 0
     code, out = run("state", "list", "-c", cfg, "--format", "json")
     assert code == 0, out
-    state = {c["customer"]: c["accounts"] for c in json.loads(out)}
+    state = {c["customer"]: c["accounts"] for c in json.loads(out)["customers"]}
     assert all(a["self_serve"] and a["password_remember"] for a in state["fabrikam"])  # m365-full
     assert all(a["self_serve"] and not a["password_remember"] for a in state["northwind"])  # m365-basic
     assert {a["welcome"] for a in state["northwind"]} == {"sent"}

@@ -25,7 +25,7 @@ from reconciler.config.models import NAME_PATTERN
 from reconciler.daemon.status import _daemon as daemon_info
 from reconciler.daemon.web.access import view_refusal
 from reconciler.daemon.web.common import daemon_of, json_response
-from reconciler.daemon.web.fleet import CustomerStatus, Row, counts, fleet, select
+from reconciler.daemon.web.fleet import CustomerStatus, Row, brief_of, fleet, select
 from reconciler.daemon.web.models import (
     CustomerDetail,
     CustomerPage,
@@ -34,6 +34,7 @@ from reconciler.daemon.web.models import (
     RunHistory,
     openapi,
 )
+from reconciler.daemon.web.snapshot import Snapshot
 
 MAX_PER_PAGE = 500
 MAX_PAGE = 1_000_000
@@ -48,19 +49,19 @@ def _answer(model: type[BaseModel], data: dict[str, Any]) -> Response:
     return json_response(200, model.model_validate(data).model_dump(mode="json"))
 
 
-def rows_of(request: Request) -> list[Row]:
+def snapshot_of(request: Request) -> Snapshot:
     daemon = daemon_of(request)
-    return fleet(daemon.scheduler.state.all(), daemon.scheduler.customers())
+    sched = daemon.scheduler
+    return daemon.fleet.get(lambda: fleet(sched.state.briefs(), sched.customers()))
 
 
-def fleet_summary(request: Request) -> dict[str, Any]:
+def fleet_summary(request: Request, snap: Snapshot) -> dict[str, Any]:
     sched = daemon_of(request).scheduler
-    rows = rows_of(request)
     meta = sched.state.meta()
     return {
-        "customers": len(rows),
-        "problems": sum(1 for r in rows if r.status.problem),
-        "by_status": counts(rows),
+        "customers": len(snap.rows),
+        "problems": snap.problems,
+        "by_status": snap.counts,
         "daemon": daemon_info(meta, sched.clock.now()),
         "config_error": sched.source.error or meta.get("config_error") or "",
         "config_commit": meta.get("config_commit") or "",
@@ -76,7 +77,7 @@ def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
     return int(text)
 
 
-def page_of(request: Request, rows: list[Row]) -> dict[str, Any]:
+def page_of(request: Request, rows: list[Row], problems_first: int | None = None) -> dict[str, Any]:
     """One page of `rows` as the query asks (status, q, problems, page, per_page)."""
     params = request.query_params
     status = params.get("status")
@@ -90,7 +91,7 @@ def page_of(request: Request, rows: list[Row]) -> dict[str, Any]:
         raise BadParameter("problems: true or false")
     per_page = _int(request, "per_page", 100, 1, MAX_PER_PAGE)
     page = _int(request, "page", 1, 1, MAX_PAGE)
-    chosen = select(rows, status or "", query, problems_text == "true")
+    chosen = select(rows, status or "", query, problems_text == "true", problems_first)
     start = (page - 1) * per_page
     return {
         "items": [r.summary() for r in chosen[start : start + per_page]],
@@ -109,7 +110,7 @@ def customer_detail(request: Request, name: str) -> dict[str, Any] | None:
     eff = sched.customers().get(name)
     if rec is None and eff is None:
         return None
-    row = fleet({name: rec} if rec else {}, {name: eff} if eff else {})[0]
+    row = fleet([brief_of(rec)] if rec else [], {name: eff} if eff else {})[0]
     return {
         "customer": row.summary(),
         "paused": bool(eff and eff.paused),
@@ -123,14 +124,15 @@ def _guarded(request: Request) -> Response | None:
 
 
 def api_fleet(request: Request) -> Response:
-    return _guarded(request) or _answer(Fleet, fleet_summary(request))
+    return _guarded(request) or _answer(Fleet, fleet_summary(request, snapshot_of(request)))
 
 
 def api_customers(request: Request) -> Response:
     if refusal := _guarded(request):
         return refusal
     try:
-        return _answer(CustomerPage, page_of(request, rows_of(request)))
+        snap = snapshot_of(request)
+        return _answer(CustomerPage, page_of(request, snap.rows, snap.problems))
     except BadParameter as exc:
         return json_response(400, {"error": str(exc)})
 

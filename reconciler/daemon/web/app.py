@@ -80,9 +80,9 @@ def customer_action(request: Request) -> Response:
         return refusal
     name, action = request.path_params["name"], request.path_params["action"]
     by = f"http {request.client.host if request.client else '-'}"
-    status, body = run_action(
-        daemon_of(request), name, action, by, wait_seconds(request.query_params.get("wait", "0"))
-    )
+    daemon = daemon_of(request)
+    status, body = run_action(daemon, name, action, by, wait_seconds(request.query_params.get("wait", "0")))
+    daemon.fleet.invalidate()  # whoever asked sees its effect on the overview at once
     return json_response(status, body)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import SecretStr
@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.scheduler import Scheduler
+from reconciler.daemon.web.snapshot import FleetCache
 from reconciler.secrets import resolve
 
 
@@ -26,6 +27,7 @@ class Daemon:
     metrics: DaemonMetrics
     tls: bool = False
     loopback: bool = True
+    fleet: FleetCache = field(default_factory=FleetCache, compare=False)
 
 
 def daemon_of(request: Request) -> Daemon:

@@ -33,7 +33,7 @@ from reconciler.daemon.web.api import (
     fleet_summary,
     last_plan,
     page_of,
-    rows_of,
+    snapshot_of,
 )
 from reconciler.daemon.web.common import daemon_of
 
@@ -101,10 +101,10 @@ def _to_signin(request: Request) -> Response:
 def overview(request: Request) -> Response:
     if not access.may_view(request):
         return _to_signin(request)
-    rows = rows_of(request)
+    snap = snapshot_of(request)
     params = request.query_params
     try:
-        page = page_of(request, rows)
+        page = page_of(request, snap.rows, snap.problems)
     except BadParameter as exc:
         return Response(f"{exc}\n", 400, HEADERS, media_type="text/plain")
     keep = {k: params[k] for k in ("q", "status", "problems") if params.get(k)}
@@ -115,7 +115,7 @@ def overview(request: Request) -> Response:
     return _render(
         request,
         "overview.html",
-        fleet=fleet_summary(request),
+        fleet=fleet_summary(request, snap),
         page=page,
         q=params.get("q", ""),
         status_filter=params.get("status", ""),

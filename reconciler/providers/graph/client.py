@@ -5,11 +5,12 @@
 - `latest_delta_link()`: `GET /v1.0/users/delta?$select=...&$deltatoken=latest`, Graph's
   "sync from now": no users, just a deltaLink that a full read can be anchored to.
 - `changes(delta_link)`: one round of `/users/delta`, following nextLinks to the
-  next deltaLink. A 410 Gone, or a 400 `syncStateNotFound` (the token is more
-  than seven days old), raises `DeltaExpired`: the caller reads everything again.
+  next deltaLink. A 410 Gone, or a `syncStateNotFound` with any 40X status (the
+  token is more than seven days old; Graph has used 400 and others), raises
+  `DeltaExpired`: the caller reads everything again.
 - `group_members(id)`: `/groups/{id}/members` (or `transitiveMembers`), with `@odata.type`.
 
-Retries, Retry-After, error mapping: `HttpApi`. Bearer tokens: `auth.BearerAuth`.
+Retries, Retry-After, error mapping: `HttpApi`; paging: `paging.paginate`. Bearer tokens: `auth.BearerAuth`.
 
 The bearer token goes with every request, so a link is followed (nextLink, and a
 deltaLink, also one read back from the state store) only when it is on exactly
@@ -19,13 +20,14 @@ a request is made.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from typing import Any
 
 import httpx
 
-from reconciler.errors import ProviderError
+from reconciler.errors import HttpError, ProviderError
 from reconciler.providers.http import HttpApi, origin_text, same_origin, short_error
+from reconciler.providers.paging import Page, paginate
 
 # Exactly the user fields the engine uses (see cache.user_of).
 USER_SELECT = (
@@ -35,7 +37,10 @@ USER_SELECT = (
 )  # fmt: skip
 PAGE_SIZE = 999  # Graph's maximum $top for users
 MEMBER_SELECT = ("id", "userPrincipalName", "displayName")
-MAX_PAGES = 100_000  # a server that never stops paging is a bug, not a big tenant
+
+
+# read by the delta round itself (429 stays with the seam's retries)
+_CLIENT_ERRORS = tuple(code for code in range(400, 500) if code != 429)
 
 
 class DeltaExpired(Exception):
@@ -98,46 +103,56 @@ class GraphClient:
         self, url: str, params: dict[str, str] | None, headers: dict[str, str] | None = None
     ) -> Iterator[dict[str, Any]]:
         """Every item of a listing; `headers` (ConsistencyLevel) go with every page."""
-        for _ in range(MAX_PAGES):
-            body = self._object(self.api.get_json(url, params=params, headers=headers))
-            yield from self._values(body)
-            next_link = body.get("@odata.nextLink")
-            if not next_link:
-                return
+
+        def fetch(link: Hashable | None) -> Page[dict[str, Any]]:
             # the nextLink already carries the query
-            url, params = self._checked(str(next_link), f"@odata.nextLink of GET {_path(url)}"), None
-        raise ProviderError(self.api.where, f"{_path(url)}: more than {MAX_PAGES} pages; gave up")
+            here = str(link or url)
+            body = self._object(self.api.get_json(here, params=None if link else params, headers=headers))
+            return Page(self._values(body), self._next(body, here))
+
+        return paginate(fetch, where=self.api.where, what=f"GET {_path(url)}")
 
     def _delta_round(self, url: str, params: dict[str, str] | None) -> tuple[list[dict[str, Any]], str]:
         """One delta round (users or groups): its items in order and the next deltaLink."""
-        items: list[dict[str, Any]] = []
-        for _ in range(MAX_PAGES):
-            response = self.api.request("GET", url, params=params, ok=(400, 410))
+        delta: list[str] = []
+
+        def fetch(link: Hashable | None) -> Page[dict[str, Any]]:
+            here = str(link or url)
+            # any 4xx is read: Graph answers an expired token with 410 or with a
+            # `syncStateNotFound` under 400 or other 40X codes; each means a full resync
+            response = self.api.request("GET", here, params=None if link else params, ok=_CLIENT_ERRORS)
             if response.status_code == 410:
                 raise DeltaExpired("410 Gone")
-            if response.status_code == 400:
+            if response.status_code >= 400:
                 text = short_error(response, graph_error_text)
                 if "syncstatenotfound" in text.lower():
                     raise DeltaExpired(text)
-                raise ProviderError(self.api.where, f"GET {_path(url)}: HTTP 400: {text}")
+                raise HttpError(
+                    self.api.where,
+                    f"GET {_path(here)}: HTTP {response.status_code}: {text}",
+                    response.status_code,
+                )
             try:
                 body = self._object(response.json())
             except ValueError:
-                raise ProviderError(self.api.where, f"GET {_path(url)}: answer is not JSON") from None
-            items.extend(self._values(body))
+                raise ProviderError(self.api.where, f"GET {_path(here)}: answer is not JSON") from None
             if body.get("@odata.deltaLink"):
-                return items, self._checked(
-                    str(body["@odata.deltaLink"]), f"@odata.deltaLink of GET {_path(url)}"
+                delta.append(
+                    self._checked(str(body["@odata.deltaLink"]), f"@odata.deltaLink of GET {_path(here)}")
                 )
+                return Page(self._values(body))
             if not body.get("@odata.nextLink"):
                 raise ProviderError(
-                    self.api.where, f"GET {_path(url)}: delta page without nextLink or deltaLink"
+                    self.api.where, f"GET {_path(here)}: delta page without nextLink or deltaLink"
                 )
-            url, params = (
-                self._checked(str(body["@odata.nextLink"]), f"@odata.nextLink of GET {_path(url)}"),
-                None,
-            )
-        raise ProviderError(self.api.where, f"{_path(url)}: more than {MAX_PAGES} delta pages; gave up")
+            return Page(self._values(body), self._next(body, here))
+
+        items = list(paginate(fetch, where=self.api.where, what=f"GET {_path(url)} (delta)"))
+        return items, delta[-1]
+
+    def _next(self, body: dict[str, Any], here: str) -> str | None:
+        link = body.get("@odata.nextLink")
+        return self._checked(str(link), f"@odata.nextLink of GET {_path(here)}") if link else None
 
     def _object(self, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):

@@ -38,7 +38,7 @@ from reconciler.providers.graph import cache
 from reconciler.providers.graph.auth import BearerAuth, Credential, TokenSource
 from reconciler.providers.graph.client import USER_SELECT, DeltaExpired, GraphClient, graph_error_text
 from reconciler.providers.graph.selection import read_selection, selection_key
-from reconciler.providers.http import ApiStats, HttpApi, RetryPolicy, Sleep, tls_verify
+from reconciler.providers.http import ApiStats, HttpApi, RetryPolicy, Sleep, build_client, tls_verify
 
 HTTP_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
@@ -133,11 +133,14 @@ class EntraReader:
     @contextlib.contextmanager
     def session(self) -> Iterator[GraphClient]:
         """A Graph client with this tenant's bearer token, closed afterwards."""
-        with httpx.Client(
-            verify=self.tokens.verify,
+        with build_client(
+            self.where,
+            self.conn,
+            self.ctx.config_root,
             timeout=HTTP_TIMEOUT,
             auth=BearerAuth(self.tokens),
             headers={"Accept": "application/json"},
+            transport=self.ctx.transport,
         ) as http:
             api = HttpApi(
                 http, self.where, retry=self.retry, extract_error=graph_error_text, sleep=self.sleep

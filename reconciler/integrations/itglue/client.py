@@ -19,18 +19,20 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
 from typing import Any
 
-from reconciler.config.models import ItGlueConnection, SettingsSpec
+import httpx
+
+from reconciler.config.models import SettingsSpec
 from reconciler.core.model import IntegrationKind, NewPasswordEntry, PasswordEntry, parse_marker
 from reconciler.errors import ProviderError
+from reconciler.integrations.itglue.spec import FACTS, ItGlueConnection
 from reconciler.providers.base import ProviderContext
 from reconciler.providers.http import HttpApi, RateLimiter, RetryPolicy, create_once
+from reconciler.providers.paging import Page, paginate, unique
 from reconciler.providers.vaults import (
-    MAX_PAGES,
-    Limit,
     OrgSummary,
     numeric_id,
     open_api,
@@ -102,26 +104,22 @@ class ItGlueApi:
 
     def pages(self, path: str, params: dict[str, str | int]) -> Iterator[dict[str, Any]]:
         """Every resource object of a list, following meta.next-page; de-duplicated by id."""
-        seen: set[str] = set()
-        number = 1
-        for _ in range(MAX_PAGES):
+
+        def fetch(number: Hashable | None) -> Page[dict[str, Any]]:
+            number = number or 1
             body = self.api.get_json(
                 path, params={**params, "page[size]": self.page_size, "page[number]": number}
             )
             data = body.get("data") if isinstance(body, dict) else None
             if not isinstance(data, list):
                 raise ProviderError(self.api.where, f"GET {path}: answer has no data list")
-            for item in data:
-                rid = record_id(item.get("id")) if isinstance(item, dict) else None
-                if rid is not None and rid not in seen:
-                    seen.add(rid)
-                    yield item
             meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
             following = meta.get("next-page")
-            if not data or not isinstance(following, int) or following <= number:
-                return
-            number = following
-        raise ProviderError(self.api.where, f"GET {path}: more than {MAX_PAGES} pages; refused")
+            advances = data and isinstance(following, int) and isinstance(number, int) and following > number
+            return Page([i for i in data if isinstance(i, dict)], following if advances else None)
+
+        rows = paginate(fetch, where=self.api.where, what=f"GET {path}")
+        return unique(rows, lambda item: record_id(item.get("id")))
 
     def organizations(self) -> list[OrgSummary]:
         out = []
@@ -159,18 +157,19 @@ def _connect(
     where: str,
     limiter: RateLimiter | None = None,
     retry: RetryPolicy | None = None,
+    transport: httpx.BaseTransport | None = None,
 ) -> ItGlueApi:
     api, account = open_api(
-        IntegrationKind.ITGLUE,
+        FACTS,
         base_url(conn),
         conn,
         config_root,
         where,
-        limit=Limit(conn.requests_per_5_minutes, 300.0),
         extract_error=extract_error,
         headers={"Accept": JSONAPI, "Content-Type": JSONAPI},
         limiter=limiter,
         retry=retry,
+        transport=transport,
     )
     return ItGlueApi(api, account, conn.page_size)
 
@@ -276,20 +275,23 @@ def open_itglue(
     ctx: ProviderContext, *, limiter: RateLimiter | None = None, retry: RetryPolicy | None = None
 ) -> ItGlueVault:
     where = f"{ctx.name}: IT Glue"
-    conn = ctx.settings.connections.itglue
-    org = ctx.customer.doc.spec.integrations.itglue_organization_id
+    conn = FACTS.connection(ctx.settings.connections)
+    org = FACTS.linked_id(ctx.customer.doc.spec.integrations)
     if conn is None:
         raise ProviderError(where, "Settings has no connections.itglue")
     if not org:
         raise ProviderError(where, "the customer has no spec.integrations.itglueOrganizationId")
-    return ItGlueVault(_connect(conn, ctx.config_root, where, limiter, retry), org)
+    return ItGlueVault(_connect(conn, ctx.config_root, where, limiter, retry, ctx.transport), org)
+
+
+connect = open_itglue
 
 
 def list_organizations(
     settings: SettingsSpec, config_root: Path, *, retry: RetryPolicy | None = None
 ) -> list[OrgSummary]:
     """Every organization the account's key can see (R21)."""
-    conn = settings.connections.itglue
+    conn = FACTS.connection(settings.connections)
     if conn is None:
         raise ProviderError("IT Glue", "Settings has no connections.itglue")
     itg = _connect(conn, config_root, "IT Glue", retry=retry)

@@ -12,8 +12,9 @@ Wire format (APIS.md section 7):
 Budget: Autotask allows 10,000 requests an hour per database, shared by every
 integration, and 3 concurrent requests per endpoint. Every customer served by
 the same API user on the same zone therefore shares one `RateLimiter`
-(`requestsPerHour`, `http.shared_limiter`) and one gate of 3 requests in flight,
-keyed by the zone URL and a fingerprint of the user name.
+(`requestsPerHour`) and one gate of 3 requests in flight (the budget its Facts
+declare, spent through `http.connect_api`), keyed by the zone URL and a
+fingerprint of the user name.
 
 Marker: a contact we create carries `marker_text(marker)` in its `note`, a free
 text field returned by the query (unlike `externalID`, which is short). A create
@@ -23,9 +24,9 @@ contacts with the same names and look for our marker.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
+from collections.abc import Hashable
 from typing import Any
 
 import httpx
@@ -33,41 +34,22 @@ from pydantic import SecretStr
 
 from reconciler.core.model import IntegrationKind, NewContact, PsaContact, marker_text, parse_marker
 from reconciler.errors import ProviderError
+from reconciler.integrations.autotask.spec import FACTS
 from reconciler.providers.base import ProviderContext
-from reconciler.providers.http import (
-    HttpApi,
-    RateLimiter,
-    create_once,
-    key_fingerprint,
-    same_origin,
-    shared_limiter,
-    tls_verify,
-)
+from reconciler.providers.http import HttpApi, build_client, connect_api, create_once, key_fingerprint
+from reconciler.providers.paging import Page, next_link, paginate
 from reconciler.secrets import resolve
 
 log = logging.getLogger("reconciler.autotask")
 
 MAX_RECORDS = 500
-MAX_CONCURRENT = 3
-HOUR = 3600.0
 INCLUDE_FIELDS = (
     "id", "companyID", "firstName", "lastName", "emailAddress", "emailAddress2", "emailAddress3",
     "isActive", "note",
 )  # fmt: skip
-TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 MAX_CREATE_ATTEMPTS = 3
-MAX_PAGES = 10_000
 
 
-@dataclasses.dataclass(frozen=True)
-class Budget:
-    """What every client of one API user on one zone shares."""
-
-    limiter: RateLimiter
-    gate: threading.BoundedSemaphore
-
-
-_gates: dict[str, threading.BoundedSemaphore] = {}
 _zones: dict[tuple[str, str], str] = {}
 _lock = threading.Lock()
 
@@ -78,12 +60,9 @@ def fingerprint(username: str) -> str:
     return key_fingerprint(SecretStr(username.strip().lower()))
 
 
-def shared_budget(zone_url: str, username: str, requests_per_hour: int) -> Budget:
-    key = f"autotask {zone_url.rstrip('/').lower()} {fingerprint(username)}"
-    limiter = shared_limiter(key, requests_per_hour, HOUR)
-    with _lock:
-        gate = _gates.setdefault(key, threading.BoundedSemaphore(MAX_CONCURRENT))
-    return Budget(limiter, gate)
+def account_key(zone_url: str, username: str) -> str:
+    """What Autotask counts requests by: the API user on its zone."""
+    return f"autotask {zone_url.rstrip('/').lower()} {fingerprint(username)}"
 
 
 def at_error(body: Any) -> str | None:
@@ -155,25 +134,22 @@ class AutotaskContacts:
 
     def _query(self, filters: list[dict[str, Any]]) -> list[PsaContact]:
         body = {"filter": filters, "MaxRecords": MAX_RECORDS, "IncludeFields": list(INCLUDE_FIELDS)}
-        url = f"{self.zone_url}V1.0/Contacts/query"
-        out: list[PsaContact] = []
-        seen: set[str] = set()
-        for _ in range(MAX_PAGES):
-            page = _json(self.api.request("POST", url, json=body), self.api.where)
+        first = f"{self.zone_url}V1.0/Contacts/query"
+        what = "POST Contacts/query"
+
+        def fetch(url: Hashable | None) -> Page[PsaContact]:
+            # every page is the same query POSTed to the previous page's nextPageUrl
+            page = _json(self.api.request("POST", str(url or first), json=body), self.api.where)
             if not isinstance(page, dict) or not isinstance(page.get("items"), list):
-                raise ProviderError(self.api.where, "POST Contacts/query: answer has no items")
-            out.extend(self._contact(item) for item in page["items"])
+                raise ProviderError(self.api.where, f"{what}: answer has no items")
             details = page.get("pageDetails") or {}
-            next_url = details.get("nextPageUrl") if isinstance(details, dict) else None
-            if not next_url:
-                return out
-            if not same_origin(next_url, self.zone_url):
-                raise ProviderError(self.api.where, "POST Contacts/query: next page is on another host")
-            if next_url in seen:
-                raise ProviderError(self.api.where, "POST Contacts/query: paging does not advance")
-            seen.add(next_url)
-            url = next_url
-        raise ProviderError(self.api.where, f"POST Contacts/query: more than {MAX_PAGES} pages")
+            following = details.get("nextPageUrl") if isinstance(details, dict) else None
+            return Page(
+                [self._contact(item) for item in page["items"]],
+                next_link(following, self.zone_url, where=self.api.where, what=what),
+            )
+
+        return list(paginate(fetch, where=self.api.where, what=what))
 
     def _contact(self, item: Any) -> PsaContact:
         if not isinstance(item, dict) or not isinstance(item.get("id"), int):
@@ -194,19 +170,16 @@ class AutotaskContacts:
 
 def open_autotask(ctx: ProviderContext) -> AutotaskContacts:
     where = f"{ctx.name}: autotask"
-    conn = ctx.settings.connections.autotask
+    conn = FACTS.connection(ctx.settings.connections)
     if conn is None:
         raise ProviderError(where, "contact matching needs Settings connections.autotask")
-    company = ctx.customer.doc.spec.integrations.autotask_company_id or ""
+    company = FACTS.linked_id(ctx.customer.doc.spec.integrations) or ""
     if not company.isdigit():
         raise ProviderError(where, "integrations.autotaskCompanyId must be the company's numeric id")
     username = resolve(conn.username, ctx.config_root, where).get_secret_value()
     secret = resolve(conn.secret, ctx.config_root, where).get_secret_value()
     code = resolve(conn.integration_code, ctx.config_root, where).get_secret_value()
-    client = httpx.Client(
-        verify=tls_verify(conn.ca_file, conn.insecure_skip_verify, ctx.config_root, where),
-        timeout=TIMEOUT,
-    )
+    client = build_client(where, conn, ctx.config_root, transport=ctx.transport)
     try:
         zone = conn.zone_url or _zone(
             HttpApi(client, where, extract_error=at_error), conn.zone_discovery_url, username
@@ -220,9 +193,18 @@ def open_autotask(ctx: ProviderContext) -> AutotaskContacts:
         raise ProviderError(where, "the Autotask zone URL must use https")
     # Credentials go only to the zone's API, never to the (anonymous) zone lookup.
     client.headers.update({"ApiIntegrationCode": code, "UserName": username, "Secret": secret})
-    budget = shared_budget(zone, username, conn.requests_per_hour)
-    api = HttpApi(client, where, limiter=budget.limiter, gate=budget.gate, extract_error=at_error)
+    api = connect_api(
+        client,
+        where,
+        account=account_key(zone, username),
+        budget=FACTS.budget(conn),
+        extract_error=at_error,
+        integration=FACTS.kind.value,
+    )
     return AutotaskContacts(api, zone, int(company))
+
+
+connect = open_autotask
 
 
 def _zone(api: HttpApi, discovery_url: str, username: str) -> str:

@@ -17,18 +17,20 @@ Entries are created without a password (the value is the MSP's to set).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from pathlib import Path
 from typing import Any
 
-from reconciler.config.models import HuduConnection, SettingsSpec
+import httpx
+
+from reconciler.config.models import SettingsSpec
 from reconciler.core.model import IntegrationKind, NewPasswordEntry, PasswordEntry, parse_marker
 from reconciler.errors import ProviderError
+from reconciler.integrations.hudu.spec import FACTS, HuduConnection
 from reconciler.providers.base import ProviderContext
 from reconciler.providers.http import HttpApi, RateLimiter, RetryPolicy, create_once
+from reconciler.providers.paging import Page, paginate
 from reconciler.providers.vaults import (
-    MAX_PAGES,
-    Limit,
     OrgSummary,
     numeric_id,
     open_api,
@@ -75,28 +77,31 @@ class HuduApi:
         """Every record of a list, de-duplicated by id, stopping on a short page."""
         seen: set[str] = set()
         longest = 0
-        for number in range(1, MAX_PAGES + 1):
+
+        def fetch(number: Hashable | None) -> Page[dict[str, Any]]:
+            nonlocal longest
+            assert number is None or isinstance(number, int)
+            number = number or 1
             body = self.api.get_json(path, params={**params, "page": number, "page_size": self.page_size})
             rows = body.get(key) if isinstance(body, dict) else body
             if not isinstance(rows, list):
                 raise ProviderError(self.api.where, f"GET {path}: answer has no {key} list")
-            fresh = 0
+            fresh = []
             for row in rows:
                 rid = record_id(row.get("id")) if isinstance(row, dict) else None
                 if rid is not None and rid not in seen:
                     seen.add(rid)
-                    fresh += 1
-                    yield row
-            if not rows or not fresh:  # the end, or a server that ignores `page`
-                if rows and len(rows) >= max(longest, DEFAULT_PAGE_SIZE):
-                    log.warning(
-                        "%s: GET %s page %d repeats earlier records; stopped", self.api.where, path, number
-                    )
-                return
-            if len(rows) < self.page_size and (len(rows) < DEFAULT_PAGE_SIZE or len(rows) < longest):
-                return
+                    fresh.append(row)
+            last = not rows or not fresh  # the end, or a server that ignores `page`
+            if rows and not fresh and len(rows) >= max(longest, DEFAULT_PAGE_SIZE):
+                log.warning(
+                    "%s: GET %s page %d repeats earlier records; stopped", self.api.where, path, number
+                )
+            short = len(rows) < self.page_size and (len(rows) < DEFAULT_PAGE_SIZE or len(rows) < longest)
             longest = max(longest, len(rows))
-        raise ProviderError(self.api.where, f"GET {path}: more than {MAX_PAGES} pages; refused")
+            return Page(fresh, None if last or short else number + 1)
+
+        return paginate(fetch, where=self.api.where, what=f"GET {path}")
 
     def companies(self) -> list[OrgSummary]:
         out = []
@@ -119,18 +124,19 @@ def _connect(
     where: str,
     limiter: RateLimiter | None = None,
     retry: RetryPolicy | None = None,
+    transport: httpx.BaseTransport | None = None,
 ) -> HuduApi:
     api, _ = open_api(
-        IntegrationKind.HUDU,
+        FACTS,
         conn.base_url,
         conn,
         config_root,
         where,
-        limit=Limit(conn.requests_per_minute, 60.0),
         extract_error=extract_error,
         headers={"Accept": "application/json"},
         limiter=limiter,
         retry=retry,
+        transport=transport,
     )
     return HuduApi(api, conn.page_size)
 
@@ -216,20 +222,23 @@ def open_hudu(
     ctx: ProviderContext, *, limiter: RateLimiter | None = None, retry: RetryPolicy | None = None
 ) -> HuduVault:
     where = f"{ctx.name}: Hudu"
-    conn = ctx.settings.connections.hudu
-    company = ctx.customer.doc.spec.integrations.hudu_company_id
+    conn = FACTS.connection(ctx.settings.connections)
+    company = FACTS.linked_id(ctx.customer.doc.spec.integrations)
     if conn is None:
         raise ProviderError(where, "Settings has no connections.hudu")
     if not company:
         raise ProviderError(where, "the customer has no spec.integrations.huduCompanyId")
-    return HuduVault(_connect(conn, ctx.config_root, where, limiter, retry), company)
+    return HuduVault(_connect(conn, ctx.config_root, where, limiter, retry, ctx.transport), company)
+
+
+connect = open_hudu
 
 
 def list_companies(
     settings: SettingsSpec, config_root: Path, *, retry: RetryPolicy | None = None
 ) -> list[OrgSummary]:
     """Every company of the instance that is not archived (R21)."""
-    conn = settings.connections.hudu
+    conn = FACTS.connection(settings.connections)
     if conn is None:
         raise ProviderError("Hudu", "Settings has no connections.hudu")
     hudu = _connect(conn, config_root, "Hudu", retry=retry)
@@ -237,3 +246,6 @@ def list_companies(
         return hudu.companies()
     finally:
         hudu.api.close()
+
+
+list_organizations = list_companies

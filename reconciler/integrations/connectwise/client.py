@@ -28,6 +28,7 @@ import base64
 import dataclasses
 import logging
 import threading
+from collections.abc import Hashable
 from typing import Any
 from urllib.parse import quote
 
@@ -35,17 +36,17 @@ import httpx
 
 from reconciler.core.model import IntegrationKind, NewContact, PsaContact, marker_text, parse_marker
 from reconciler.errors import ProviderError
+from reconciler.integrations.connectwise.spec import FACTS
 from reconciler.providers.base import ProviderContext
-from reconciler.providers.http import HttpApi, create_once, tls_verify
+from reconciler.providers.http import HttpApi, build_client, connect_api, create_once
+from reconciler.providers.paging import Page, next_link, paginate
 from reconciler.secrets import resolve
 
 log = logging.getLogger("reconciler.connectwise")
 
 PAGE_SIZE = 1000
 CONTACT_FIELDS = "id,firstName,lastName,inactiveFlag,communicationItems,integratorTags"
-TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 MAX_CREATE_ATTEMPTS = 3
-MAX_PAGES = 10_000
 
 _codebases: dict[tuple[str, str], str] = {}
 _codebases_lock = threading.Lock()
@@ -78,7 +79,6 @@ class ConnectWiseContacts:
         self.api = api
         self.base_url = base_url
         self.company_id = company_id
-        self._origin = _origin(base_url)
 
     def close(self) -> None:
         self.api.client.close()
@@ -149,24 +149,25 @@ class ConnectWiseContacts:
         }
         if child_conditions:
             params["childConditions"] = child_conditions
-        response = self.api.request("GET", self._url("company/contacts"), params=params)
-        out: list[PsaContact] = []
-        seen: set[str] = set()
-        for _ in range(MAX_PAGES):
+        url = self._url("company/contacts")
+
+        def fetch(link: Hashable | None) -> Page[PsaContact]:
+            # the first page with our query; the next ones by the Link header (it carries the query)
+            response = (
+                self.api.request("GET", url, params=params)
+                if link is None
+                else self.api.request("GET", str(link))
+            )
             page = _json(response, self.api.where)
             if not isinstance(page, list):
                 raise ProviderError(self.api.where, "GET company/contacts: answer is not a list")
-            out.extend(self._contact(item) for item in page)
-            next_url = response.links.get("next", {}).get("url")
-            if not next_url:
-                return out
-            if _origin(next_url) != self._origin:
-                raise ProviderError(self.api.where, "GET company/contacts: next page is on another host")
-            if next_url in seen:
-                raise ProviderError(self.api.where, "GET company/contacts: paging does not advance")
-            seen.add(next_url)
-            response = self.api.request("GET", next_url)
-        raise ProviderError(self.api.where, f"GET company/contacts: more than {MAX_PAGES} pages")
+            following = response.links.get("next", {}).get("url")
+            return Page(
+                [self._contact(item) for item in page],
+                next_link(following, self.base_url, where=self.api.where, what="GET company/contacts"),
+            )
+
+        return list(paginate(fetch, where=self.api.where, what="GET company/contacts"))
 
     def _contact(self, item: Any) -> PsaContact:
         if not isinstance(item, dict) or not isinstance(item.get("id"), int):
@@ -193,10 +194,10 @@ class ConnectWiseContacts:
 
 def open_connectwise(ctx: ProviderContext) -> ConnectWiseContacts:
     where = f"{ctx.name}: connectwise"
-    conn = ctx.settings.connections.connectwise
+    conn = FACTS.connection(ctx.settings.connections)
     if conn is None:
         raise ProviderError(where, "contact matching needs Settings connections.connectwise")
-    company = ctx.customer.doc.spec.integrations.connectwise_company_id or ""
+    company = FACTS.linked_id(ctx.customer.doc.spec.integrations) or ""
     if not company.isdigit():
         raise ProviderError(
             where, "integrations.connectwiseCompanyId must be the company's numeric record id"
@@ -205,15 +206,24 @@ def open_connectwise(ctx: ProviderContext) -> ConnectWiseContacts:
     private_key = resolve(conn.private_key, ctx.config_root, where).get_secret_value()
     client_id = resolve(conn.client_id, ctx.config_root, where).get_secret_value()
     site = _site(conn.site, where)
-    client = httpx.Client(
-        verify=tls_verify(conn.ca_file, conn.insecure_skip_verify, ctx.config_root, where),
-        timeout=TIMEOUT,
+    client = build_client(
+        where,
+        conn,
+        ctx.config_root,
         headers={
             "clientId": client_id,
             "Accept": f"application/vnd.connectwise.com+json; version={conn.api_version}",
         },
+        transport=ctx.transport,
     )
-    api = HttpApi(client, where, extract_error=cw_error)
+    api = connect_api(
+        client,
+        where,
+        account=f"connectwise {site}",
+        budget=FACTS.budget(conn),
+        extract_error=cw_error,
+        integration=FACTS.kind.value,
+    )
     try:
         codebase = (
             _normalise_codebase(conn.codebase) if conn.codebase else _codebase(api, site, conn.company_id)
@@ -225,6 +235,9 @@ def open_connectwise(ctx: ProviderContext) -> ConnectWiseContacts:
     token = base64.b64encode(f"{conn.company_id}+{public_key}:{private_key}".encode()).decode()
     client.headers["Authorization"] = f"Basic {token}"
     return ConnectWiseContacts(api, f"https://{site}/{codebase}apis/3.0/", int(company))
+
+
+connect = open_connectwise
 
 
 def _codebase(api: HttpApi, site: str, company_id: str) -> str:
@@ -254,11 +267,6 @@ def _site(site: str, where: str) -> str:
             where, "connections.connectwise.site must be a host name like api-na.myconnectwise.net"
         )
     return value
-
-
-def _origin(url: str) -> tuple[str, str]:
-    parsed = httpx.URL(url)
-    return parsed.scheme, parsed.netloc.decode().lower()
 
 
 def _json(response: httpx.Response, where: str) -> Any:

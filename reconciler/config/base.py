@@ -1,0 +1,109 @@
+"""Config stage: the building blocks every settings model uses (the document
+models in `models.py` and each integration's settings in its own folder).
+
+Secrets are references (`{env: NAME}` or `{file: path}`), never literals: a
+plain string where a secret belongs is a validation error that never echoes it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        hide_input_in_errors=True,
+    )
+
+
+# --- secrets ---------------------------------------------------------------------------
+
+
+class SecretRef(Model):
+    """Where a secret is read from when a connection is used: exactly one of
+    `env` (environment variable) or `file` (relative to the config directory)."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
+
+    env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    file: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys_only(cls, data: Any) -> Any:
+        # a pasted secret can end up as a key; the generic "unknown field 'X'" would echo it
+        if isinstance(data, dict) and not set(data) <= {"env", "file"}:
+            raise ValueError("a secret reference has only the keys env or file")
+        return data
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("a secret reference needs exactly one of {env: NAME} or {file: path}")
+        return self
+
+
+def refuse_literal_secret(value: Any) -> Any:
+    if isinstance(value, (str, int, float)):
+        raise ValueError("literal secrets are not allowed; use a reference like {env: NAME} or {file: path}")
+    return value
+
+
+class TlsOptions(Model):
+    ca_file: str | None = Field(default=None, description="Extra CA bundle (PEM) to trust.")
+    insecure_skip_verify: bool = Field(
+        default=False, description="Turn TLS verification off. Logged loudly on every run."
+    )
+
+
+HTTPS_URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]://[^/?#@\s]+(/[^?#\s]*)?$"
+
+
+def https_base_url(value: Any) -> Any:
+    """An https:// URL with a host and no query, fragment or user info (credentials go to it)."""
+    if not isinstance(value, str):
+        return value
+    parts = urlsplit(value)
+    if parts.scheme.lower() != "https" or not parts.hostname:
+        raise ValueError(
+            "must be an https:// URL (credentials and bearer tokens are sent to it); "
+            "plain http is not supported"
+        )
+    if not re.match(HTTPS_URL_PATTERN, value):
+        raise ValueError("must be a base URL: https://host[:port][/path], no query, fragment or user info")
+    try:
+        parts.port  # noqa: B018 - raises on a port out of range
+    except ValueError:
+        raise ValueError("has an invalid port") from None
+    return value
+
+
+def id_as_text(value: Any) -> Any:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+# A record id of an integration: text, but YAML readers write `4211` unquoted, so
+# an integer is accepted (and the published schema says so) and kept as text.
+RecordId = Annotated[
+    str,
+    StringConstraints(min_length=1),
+    BeforeValidator(id_as_text),
+    WithJsonSchema({"type": ["string", "integer"], "minLength": 1}),
+]

@@ -1,0 +1,1 @@
+"""Autotask PSA integration folder: spec.py (settings + facts), client.py, sandbox.py."""

@@ -1,0 +1,1 @@
+"""ConnectWise Manage integration folder: spec.py (settings + facts), client.py, sandbox.py."""

@@ -1,0 +1,35 @@
+"""ConnectWise Manage: settings and declared facts (APIS.md section 6)."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from reconciler.config.base import SecretRef, TlsOptions, refuse_literal_secret
+from reconciler.integrations.facts import Budget, Facts
+from reconciler.integrations.kinds import IntegrationKind
+
+
+class ConnectWiseConnection(TlsOptions):
+    site: str = Field(description="Host (and optional :port) of the API, e.g. api-na.myconnectwise.net.")
+    codebase: str | None = Field(default=None, description="Looked up from the site when absent.")
+    company_id: str
+    public_key: SecretRef
+    private_key: SecretRef
+    client_id: SecretRef
+    api_version: str = "2022.1"
+
+    _literal = field_validator("public_key", "private_key", "client_id", mode="before")(refuse_literal_secret)
+
+
+FACTS = Facts(
+    kind=IntegrationKind.CONNECTWISE,
+    title="ConnectWise",
+    settings=ConnectWiseConnection,
+    link="connectwiseCompanyId",
+    link_description="ConnectWise company record id (R14).",
+    matching_keys=("communicationItems[Email].value", "firstName + lastName"),
+    record_shape="company/contacts (firstName, lastName, company, communicationItems, integratorTags)",
+    marker_field="integratorTags",
+    # ConnectWise publishes no request budget; retries honour its 429 Retry-After (APIS.md 6)
+    budget_of=lambda c: Budget(0, 0.0),
+)

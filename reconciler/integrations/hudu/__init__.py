@@ -1,0 +1,1 @@
+"""Hudu integration folder: spec.py (settings + facts), client.py, sandbox.py."""

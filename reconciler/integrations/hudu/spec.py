@@ -1,0 +1,37 @@
+"""Hudu: settings and declared facts (APIS.md section 5)."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from reconciler.config.base import SecretRef, TlsOptions, refuse_literal_secret
+from reconciler.integrations.facts import Budget, Facts
+from reconciler.integrations.kinds import IntegrationKind
+
+
+class HuduConnection(TlsOptions):
+    base_url: str = Field(description="https://<instance>/api/v1")
+    api_key: SecretRef
+    requests_per_minute: int = Field(default=300, ge=1)
+    page_size: int = Field(
+        default=1000,
+        ge=1,
+        description="page_size when listing; Hudu's maximum is unconfirmed and a smaller page is handled.",
+    )
+    timeout_seconds: float = Field(default=60.0, gt=0, description="Per request.")
+
+    _literal = field_validator("api_key", mode="before")(refuse_literal_secret)
+
+
+FACTS = Facts(
+    kind=IntegrationKind.HUDU,
+    title="Hudu",
+    settings=HuduConnection,
+    link="huduCompanyId",
+    link_description="Hudu company id (R12).",
+    matching_keys=("username", "password_type"),
+    record_shape="asset_password (name, username, password_type, description, password)",
+    marker_field="description",
+    budget_of=lambda c: Budget(c.requests_per_minute, 60.0),
+    lists_organizations=True,
+)

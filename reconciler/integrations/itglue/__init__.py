@@ -1,0 +1,1 @@
+"""IT Glue integration folder: spec.py (settings + facts), client.py, sandbox.py."""

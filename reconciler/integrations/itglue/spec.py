@@ -1,0 +1,39 @@
+"""IT Glue: settings and declared facts (APIS.md section 4)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from reconciler.config.base import SecretRef, TlsOptions, refuse_literal_secret
+from reconciler.integrations.facts import Budget, Facts
+from reconciler.integrations.kinds import IntegrationKind
+
+
+class ItGlueConnection(TlsOptions):
+    region: Literal["us", "eu", "au"] = "us"
+    base_url: str | None = Field(default=None, description="Overrides the region's URL.")
+    api_key: SecretRef
+    requests_per_5_minutes: int = Field(default=3000, ge=1)
+    page_size: int = Field(
+        default=1000, ge=1, le=1000, description="page[size] when listing (IT Glue's maximum is 1000)."
+    )
+    timeout_seconds: float = Field(default=60.0, gt=0, description="Per request.")
+
+    _literal = field_validator("api_key", mode="before")(refuse_literal_secret)
+
+
+FACTS = Facts(
+    kind=IntegrationKind.ITGLUE,
+    title="IT Glue",
+    settings=ItGlueConnection,
+    link="itglueOrganizationId",
+    link_description="IT Glue organization id (R12).",
+    matching_keys=("username", "password-category-name"),
+    record_shape="password (name, username, password-category-id, notes)",
+    marker_field="notes",
+    budget_of=lambda c: Budget(c.requests_per_5_minutes, 300.0),
+    owner="organization",
+    lists_organizations=True,
+)
