@@ -120,7 +120,9 @@ def read_selection(
             _apply_changes(client, scope, cached)
         except DeltaExpired:
             cached, mode = _full(client, scope, key, previous, clock), "full"
-    cursors.put_cursor(customer, CURSOR, cached.to_json())
+    text = cached.to_json()
+    if text != raw:  # a quiet cycle writes nothing
+        cursors.put_cursor(customer, CURSOR, text)
     return _snapshot(cached, scope, mode)
 
 
