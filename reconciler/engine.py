@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ from reconciler.config.entraroles import role_id
 from reconciler.config.models import Source
 from reconciler.config.resolve import EffectiveCustomer, effective_customers
 from reconciler.core.desired import LiveDirectories
-from reconciler.core.plan import ChangeKind, CustomerPlan, Plan, Status
+from reconciler.core.guards import recreate_guard
+from reconciler.core.plan import ChangeKind, CustomerPlan, Plan, RecreateRecord, Status
 from reconciler.core.planning import CustomerLive, PlanOptions, plan_customer, removal_guard
 from reconciler.core.words import count
 from reconciler.errors import ConfigError, LockHeldError, Problem, ReconcilerError, StalePlanError
@@ -214,7 +216,14 @@ class Engine:
             return "the customer is paused (R10)"
         if allow_mass_removal:
             return None
-        return removal_guard(eff.safety, self.store.count_accounts(cp.customer), cp.count(ChangeKind.REMOVE))
+        refusal = removal_guard(
+            eff.safety, self.store.count_accounts(cp.customer), cp.count(ChangeKind.REMOVE)
+        )
+        recreating = Counter(c.integration for c in cp.changes if isinstance(c, RecreateRecord))
+        if refusal is None and recreating:
+            linked = Counter(kind for _key, kind in self.store.load(cp.customer).links)
+            refusal = recreate_guard(eff.safety, dict(linked), dict(recreating))
+        return refusal
 
 
 def unexpected(exc: Exception) -> str:

@@ -189,7 +189,7 @@ def _send_welcome(
 ) -> None:
     if providers.mailer is None:
         raise ProviderError(customer, "no mailer configured for welcome emails")
-    with store.batch():
+    with store.batch(durable=True):  # R16: a power loss must not forget that the send began
         store.set_welcome(customer, change.account_key, WelcomeStatus.PENDING)
         store.bump_serial(customer)
     try:
@@ -200,7 +200,7 @@ def _send_welcome(
             store.set_welcome(customer, change.account_key, WelcomeStatus.DUE)
             store.bump_serial(customer)
         raise
-    with store.batch():
+    with store.batch(durable=True):
         store.set_welcome(customer, change.account_key, WelcomeStatus.SENT)
         store.bump_serial(customer)
 

@@ -25,6 +25,7 @@ from pydantic import SecretStr
 from reconciler.ci.comment import Origin, failure_comment, plan_comment
 from reconciler.ci.github import API_URL, Artifact, GitHub
 from reconciler.ci.review import plan_differences
+from reconciler.cli.ci_gitlab import gitlab_comment
 from reconciler.cli.common import config_dir_option
 from reconciler.cli.plan import apply as apply_command
 from reconciler.cli.plan import load_plan, plan_exit_code, render, save_plan
@@ -250,5 +251,7 @@ def _stop(ctx: click.Context, fresh: Plan, out: Path | None, why: list[str]) -> 
         click.echo(f"  {line}", err=True)
     ctx.exit(max(EXIT_CHANGES, plan_exit_code(fresh, False)))
 
+
+ci.add_command(gitlab_comment)
 
 COMMANDS = (ci,)

@@ -21,7 +21,8 @@ from reconciler.core.words import count
 from reconciler.integrations.kinds import Role
 
 PLAN_FORMAT = 3
-# format 1: create-record carried `new_entry` / `new_contact`; format 2: no `skipped`
+# format 1: create-record carried `new_entry` / `new_contact`; format 2 added recreate-record
+# (a vanished linked record, #12) and its summary count; format 3 adds `skipped` users
 READABLE_FORMATS = (1, 2, 3)
 
 
@@ -31,6 +32,7 @@ class ChangeKind(StrEnum):
     REMOVE = "remove"
     LINK = "link"
     CREATE_RECORD = "create-record"
+    RECREATE_RECORD = "recreate-record"  # a linked record vanished: created anew, naming the old one
     SEND_WELCOME = "send-welcome"
 
 
@@ -174,6 +176,24 @@ class CreateRecord(_Change):
 
 
 @dataclass(frozen=True)
+class RecreateRecord(CreateRecord):
+    """A linked record vanished from the integration and is created anew (the link
+    guard's own kind of change, #12): `old_record_id` is the record it replaces.
+    Executed exactly like a `CreateRecord`; counted apart by the guards."""
+
+    old_record_id: str = ""
+    kind: ClassVar[ChangeKind] = ChangeKind.RECREATE_RECORD
+
+    def _own(self) -> dict[str, Any]:
+        return {**super()._own(), "record_id": self.old_record_id}
+
+    @classmethod
+    def _read(cls, d: dict[str, Any], fmt: int) -> RecreateRecord:
+        created = CreateRecord._read(d, fmt)
+        return cls(*cls._common(d), created.integration, created.request, d["record_id"])
+
+
+@dataclass(frozen=True)
 class SendWelcome(_Change):
     email: WelcomeEmail
     kind: ClassVar[ChangeKind] = ChangeKind.SEND_WELCOME
@@ -186,11 +206,12 @@ class SendWelcome(_Change):
         return cls(*cls._common(d), WelcomeEmail(**d["email"]))
 
 
-Change = AddAccount | UpdateAccount | RemoveAccount | LinkRecord | CreateRecord | SendWelcome
+Change = AddAccount | UpdateAccount | RemoveAccount | LinkRecord | CreateRecord | RecreateRecord | SendWelcome
 AccountChange = AddAccount | UpdateAccount | RemoveAccount
 
 CHANGE_TYPES: dict[ChangeKind, Any] = {
-    t.kind: t for t in (AddAccount, UpdateAccount, RemoveAccount, LinkRecord, CreateRecord, SendWelcome)
+    t.kind: t
+    for t in (AddAccount, UpdateAccount, RemoveAccount, LinkRecord, CreateRecord, RecreateRecord, SendWelcome)
 }
 
 
@@ -317,6 +338,7 @@ class Summary:
     remove: int = 0
     link: int = 0
     create_record: int = 0
+    recreate_record: int = 0
     welcome: int = 0
     conflicts: int = 0
     refused: int = 0
@@ -325,7 +347,17 @@ class Summary:
 
     @property
     def has_changes(self) -> bool:
-        return any((self.add, self.change, self.remove, self.link, self.create_record, self.welcome))
+        return any(
+            (
+                self.add,
+                self.change,
+                self.remove,
+                self.link,
+                self.create_record,
+                self.recreate_record,
+                self.welcome,
+            )
+        )
 
     def line(self) -> str:
         if not self.has_changes and not self.conflicts:
@@ -337,6 +369,7 @@ class Summary:
                 for n, phrase in (
                     (self.link, f"{self.link} to link"),
                     (self.create_record, count(self.create_record, "record") + " to create"),
+                    (self.recreate_record, count(self.recreate_record, "vanished record") + " to re-create"),
                     (self.welcome, count(self.welcome, "welcome email")),
                 )
                 if n
@@ -380,6 +413,7 @@ class Plan:
             counts["remove"] += cp.count(ChangeKind.REMOVE)
             counts["link"] += cp.count(ChangeKind.LINK)
             counts["create_record"] += cp.count(ChangeKind.CREATE_RECORD)
+            counts["recreate_record"] += cp.count(ChangeKind.RECREATE_RECORD)
             counts["welcome"] += cp.count(ChangeKind.SEND_WELCOME)
         return Summary(**counts)
 

@@ -16,6 +16,7 @@ from typing import Any
 from reconciler.config.models import Safety, Source
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.core.desired import LiveDirectories, desired_accounts, person
+from reconciler.core.guards import link_guard
 from reconciler.core.matching import (
     CREATE_CATEGORY,
     Decision,
@@ -28,6 +29,7 @@ from reconciler.core.model import (
     AccountClass,
     DirSource,
     IntegrationKind,
+    Link,
     ManagedState,
     NewContact,
     NewPasswordEntry,
@@ -47,6 +49,7 @@ from reconciler.core.plan import (
     FieldDiff,
     LinkRecord,
     RecordRequest,
+    RecreateRecord,
     RemoveAccount,
     SendWelcome,
     Skipped,
@@ -107,16 +110,21 @@ def plan_customer(
         return [a for a in kept if a.account_class in classes]
 
     pins = customer.doc.spec.pins
+    vanished: list[str | None] = []  # link guard: answers missing our linked records (#12)
     if live.entries is not None and live.vault_kind is not None:
         results = match_password_entries(
             name, with_option("password_entry_matching"), live.entries, managed.links, pins, live.vault_kind
         )
-        _integration_changes(name, results, changes, conflicts, warnings)
+        _integration_changes(name, results, changes, conflicts, warnings, managed.links)
+        vanished.append(link_guard(customer.safety, live.vault_kind, managed.links.values(), live.entries))
     if live.contacts is not None and live.contacts_kind is not None:
         results = match_contacts(
             name, with_option("contact_matching"), live.contacts, managed.links, pins, live.contacts_kind
         )
-        _integration_changes(name, results, changes, conflicts, warnings)
+        _integration_changes(name, results, changes, conflicts, warnings, managed.links)
+        vanished.append(
+            link_guard(customer.safety, live.contacts_kind, managed.links.values(), live.contacts)
+        )
 
     adds = {c.account_key for c in changes if c.kind is ChangeKind.ADD}
     for account in with_option("welcome_email"):
@@ -141,6 +149,9 @@ def plan_customer(
             )
 
     plan_status, reason = _safety(customer, live.directories, managed, removed, options)
+    refusals = [r for r in vanished if r]
+    if plan_status is Status.OK and refusals and not options.allow_mass_removal:
+        plan_status, reason = Status.REFUSED, "; ".join(refusals)
     if plan_status is Status.OK and customer.paused:
         plan_status, reason = Status.PAUSED, "changes are planned but never applied while paused (R10)"
     return CustomerPlan(
@@ -279,6 +290,7 @@ def _integration_changes(
     changes: list[Change],
     conflicts: list[Conflict],
     warnings: list[str],
+    links: dict[tuple[str, IntegrationKind], Link],
 ) -> None:
     for r in results:
         acct, kind = r.account, r.integration
@@ -300,7 +312,15 @@ def _integration_changes(
                         f"{acct.upn}: no email address; the new {kind.value} contact has none (R14)"
                     )
                 request = NewContact(first, last, acct.mail, marker)
-            changes.append(CreateRecord(acct.key, acct.upn, r.rule, r.reason, kind, request))
+            # a linked record that vanished is re-created only as its own kind of change,
+            # naming the old record, so it counts toward the link guard's threshold
+            lost = links.get((acct.key, kind))
+            if lost is not None:
+                changes.append(
+                    RecreateRecord(acct.key, acct.upn, r.rule, r.reason, kind, request, lost.record_id)
+                )
+            else:
+                changes.append(CreateRecord(acct.key, acct.upn, r.rule, r.reason, kind, request))
         elif r.decision is Decision.CONFLICT:
             pin = f'{{account: {acct.upn}, integration: {kind.value}, recordId: "<one of: {", ".join(c.id for c in r.candidates)}>"}}'
             conflicts.append(

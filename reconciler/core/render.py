@@ -21,6 +21,7 @@ from reconciler.core.plan import (
     CustomerPlan,
     LinkRecord,
     Plan,
+    RecreateRecord,
     RemoveAccount,
     SendWelcome,
     Status,
@@ -33,6 +34,7 @@ SYMBOL = {
     ChangeKind.REMOVE: "-",
     ChangeKind.LINK: "=",
     ChangeKind.CREATE_RECORD: "+",
+    ChangeKind.RECREATE_RECORD: "+",
     ChangeKind.SEND_WELCOME: ">",
 }
 _COLOR = {"+": "32", "~": "33", "-": "31", "=": "36", ">": "35", "!": "1;31", "?": "33"}
@@ -53,6 +55,10 @@ def describe(change: Change) -> str:
             return f"remove account {change.label} {why}"
         case LinkRecord():
             return f"link {change.label} to {change.integration.value} record {change.record_id} {why}"
+        case RecreateRecord(request=NewPasswordEntry() as e):
+            return f're-create vanished {change.integration.value} record {change.old_record_id} as a new password entry "{e.name}" (username {e.username}, category {e.category}) for {change.label} {why}'
+        case RecreateRecord(request=NewContact() as c):
+            return f're-create vanished {change.integration.value} record {change.old_record_id} as a new contact "{c.first_name} {c.last_name}" <{c.email or "no email"}> for {change.label} {why}'
         case CreateRecord(request=NewPasswordEntry() as e):
             return f'create {change.integration.value} password entry "{e.name}" (username {e.username}, category {e.category}) for {change.label} {why}'
         case CreateRecord(request=NewContact() as c):
@@ -156,12 +162,12 @@ def render_json(plan: Plan) -> str:
 
 
 _COLUMNS = (
-    ChangeKind.ADD,
-    ChangeKind.UPDATE,
-    ChangeKind.REMOVE,
-    ChangeKind.LINK,
-    ChangeKind.CREATE_RECORD,
-    ChangeKind.SEND_WELCOME,
+    (ChangeKind.ADD,),
+    (ChangeKind.UPDATE,),
+    (ChangeKind.REMOVE,),
+    (ChangeKind.LINK,),
+    (ChangeKind.CREATE_RECORD, ChangeKind.RECREATE_RECORD),
+    (ChangeKind.SEND_WELCOME,),
 )
 MARKDOWN_CUT_NOTE = "the full plan: `reconciler show PLANFILE`"
 
@@ -199,7 +205,7 @@ def render_markdown(plan: Plan, limit: int = 0, cut_note: str = MARKDOWN_CUT_NOT
             "|---|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for cp in shown:
-            counts = [cp.count(kind) for kind in _COLUMNS] + [len(cp.conflicts)]
+            counts = [cp.count(*kinds) for kinds in _COLUMNS] + [len(cp.conflicts)]
             out.append(f"| {cp.customer} | {cp.status.value} | {' | '.join(map(str, counts))} |")
         out.append("")
     if quiet:

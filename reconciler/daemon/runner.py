@@ -28,7 +28,15 @@ from typing import Any
 
 from reconciler.apply.executor import CustomerResult
 from reconciler.config.resolve import EffectiveCustomer
-from reconciler.core.plan import ChangeKind, Conflict, CustomerPlan, Plan, Status
+from reconciler.core.plan import (
+    Change,
+    Conflict,
+    CustomerPlan,
+    Plan,
+    RecreateRecord,
+    RemoveAccount,
+    Status,
+)
 from reconciler.core.words import count
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.logs import event
@@ -112,7 +120,7 @@ def reconcile(ctx: RunContext) -> RunReport:
     override_at = rec.override_at if rec is not None else None
     engine = ctx.engine
     cplan = engine.plan_one(eff, engine.plan_options(allow_mass_removal=override_at is not None))
-    removals = tuple(sorted(c.account_key for c in cplan.changes if c.kind is ChangeKind.REMOVE))
+    removals = removal_keys(cplan)
     planned: dict[str, Any] = {"conflicts": cplan.conflicts, "plan": plan_summary(cplan)}
 
     if cplan.status is Status.ERROR:
@@ -129,13 +137,12 @@ def reconcile(ctx: RunContext) -> RunReport:
     if override_at is not None:
         planned["used_override"] = override_at
         approved = set(rec.override_removals if rec is not None else ())
-        unseen = [
-            c.label for c in cplan.changes if c.kind is ChangeKind.REMOVE and c.account_key not in approved
-        ]
+        unseen = [c.label for c in cplan.changes if (k := _removal_key(c)) is not None and k not in approved]
         if unseen:
             return done(
                 RunResult.BLOCKED,
-                f"the plan now removes {count(len(unseen), 'account')} the override did not approve "
+                f"the plan now removes {count(len(unseen), 'account')} (or re-creates vanished records) "
+                "the override did not approve "
                 f"(first: {unseen[0]}); review the plan and override again",
                 pending=len(cplan.changes),
                 removals=removals,
@@ -183,6 +190,19 @@ def history_entry(report: RunReport, rec: CustomerRecord, commit: str) -> dict[s
         "pid": os.getpid(),
         "quarantined": rec.quarantined,
     }
+
+
+def removal_keys(cplan: CustomerPlan) -> tuple[str, ...]:
+    """What an override approves: removed accounts, and vanished records to re-create (#12)."""
+    return tuple(sorted(k for k in map(_removal_key, cplan.changes) if k is not None))
+
+
+def _removal_key(change: Change) -> str | None:
+    if isinstance(change, RemoveAccount):
+        return change.account_key
+    if isinstance(change, RecreateRecord):
+        return f"recreate {change.integration.value} {change.old_record_id} {change.account_key}"
+    return None
 
 
 def _apply(

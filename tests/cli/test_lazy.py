@@ -7,6 +7,7 @@ import importlib
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import COMMANDS, main
@@ -32,6 +33,8 @@ def test_help_lists_every_command() -> None:
 
 PROBE = """
 import sys
+
+import pytest
 from reconciler.cli import main
 try:
     main({args!r})
@@ -61,3 +64,13 @@ def test_an_unknown_command_is_a_usage_error() -> None:
     result = CliRunner().invoke(main, ["nosuch"])
     assert result.exit_code == 1
     assert "No such command" in result.output
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["reconciler.integrations.table", "reconciler.providers.files", "reconciler.engine", "reconciler.config"],
+)
+def test_modules_import_on_their_own_now_that_nothing_imports_them_first(module: str) -> None:
+    # the CLI no longer imports every command up front, so an import cycle hidden
+    # by that order would break the first command that meets it
+    subprocess.run([sys.executable, "-c", f"import {module}"], check=True, capture_output=True)

@@ -94,3 +94,40 @@ def test_kill_apply_then_rerun_converges_without_duplicates(
         assert "may or may not have arrived" in final.stdout
     else:
         assert len(outbox) == 5
+
+
+def test_link_guard_holds_across_a_bad_answer_and_a_kill_during_a_recreate(
+    quickstart: Path, reference: Counter[str]
+) -> None:
+    """#12: an empty list from an integration creates nothing (exit 3); a record a
+    person deleted is re-created once, even when the apply is killed right after
+    the re-create: the rerun finds it by marker instead of creating a second one."""
+    qs = str(quickstart)
+    assert cli("apply", "-c", qs, "--auto-approve").returncode == 0
+    assert records(quickstart) == reference
+    itglue = quickstart / "live" / "contoso" / "itglue.json"
+    healthy = itglue.read_text()
+
+    itglue.write_text(json.dumps({"entries": []}))  # one bad answer: HTTP 200, empty list
+    bad = cli("apply", "-c", qs, "--auto-approve")
+    assert bad.returncode == 3, bad.stdout + bad.stderr
+    assert "IT Glue answered with no records while" in bad.stdout + bad.stderr
+    assert json.loads(itglue.read_text()) == {"entries": []}  # nothing created
+
+    data = json.loads(healthy)
+    ours = [e for e in data["entries"] if e.get("marker")]
+    assert ours, "the quickstart apply creates IT Glue entries"
+    gone = ours[0]
+    data["entries"].remove(gone)  # a person really deleted one of ours
+    itglue.write_text(json.dumps(data))
+    shown = cli("plan", "-c", qs)
+    assert f"re-create vanished itglue record {gone['id']}" in shown.stdout, shown.stdout
+
+    killed = crash("after-create-entry", 1, "apply", "-c", qs, "--auto-approve")
+    assert killed.returncode == -9, killed.stderr
+    assert cli("state", "unlock", "-c", qs, "--customer", "contoso").returncode == 0
+    rerun = cli("apply", "-c", qs, "--auto-approve")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    final = cli("plan", "-c", qs, "--detailed-exitcode")
+    assert final.returncode == 0, final.stdout + final.stderr
+    assert records(quickstart) == reference  # re-created exactly once

@@ -154,3 +154,30 @@ def test_r16_a_refused_welcome_stays_owed_and_an_accepted_one_is_sent(tmp_path: 
         "end-user/entra:0": WelcomeStatus.DUE,
         "end-user/entra:1": WelcomeStatus.SENT,
     }
+
+
+def test_welcome_pending_and_sent_commit_with_synchronous_full(quickstart: Path) -> None:
+    """#12: the commits that record a welcome email's `pending` and `sent` run with
+    synchronous=FULL (SQLite fsyncs the WAL before COMMIT returns); the others keep
+    NORMAL. Seen through SQLite's own statement trace of the real apply."""
+    from reconciler.config import load_valid_config
+    from reconciler.engine import Engine
+
+    engine = Engine.open(load_valid_config(quickstart))
+    trace: list[str] = []
+    engine.store._db.set_trace_callback(trace.append)
+    plan = engine.plan(["contoso"])
+    assert plan.customers[0].count(ChangeKind.SEND_WELCOME) == 5
+    engine.apply(plan)
+    engine.store._db.set_trace_callback(None)
+
+    mode = "NORMAL"
+    welcome_writes: list[tuple[str, str]] = []
+    for statement in trace:
+        if statement.startswith("PRAGMA synchronous="):
+            mode = statement.split("=", 1)[1]
+        elif statement.startswith("INSERT INTO welcome"):
+            welcome_writes.append((statement.split("'")[5], mode))
+    assert sorted(set(welcome_writes)) == [("due", "NORMAL"), ("pending", "FULL"), ("sent", "FULL")]
+    assert len([w for w in welcome_writes if w[0] == "sent"]) == 5
+    assert engine.store._one("PRAGMA synchronous")[0] == 1  # NORMAL again afterwards

@@ -89,7 +89,9 @@ class HuduApi:
             fresh = []
             for row in rows:
                 rid = record_id(row.get("id")) if isinstance(row, dict) else None
-                if rid is not None and rid not in seen:
+                if rid is None:  # link guard: a page we cannot read whole is a failed read
+                    raise ProviderError(self.api.where, f"GET {path}: a record in the answer has no id")
+                if rid not in seen:
                     seen.add(rid)
                     fresh.append(row)
             last = not rows or not fresh  # the end, or a server that ignores `page`

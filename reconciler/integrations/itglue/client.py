@@ -116,7 +116,10 @@ class ItGlueApi:
             meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
             following = meta.get("next-page")
             advances = data and isinstance(following, int) and isinstance(number, int) and following > number
-            return Page([i for i in data if isinstance(i, dict)], following if advances else None)
+            if any(not isinstance(i, dict) or record_id(i.get("id")) is None for i in data):
+                # link guard (#12): a page we cannot read whole is a failed read
+                raise ProviderError(self.api.where, f"GET {path}: a record in the answer has no id")
+            return Page(data, following if advances else None)
 
         rows = paginate(fetch, where=self.api.where, what=f"GET {path}")
         return unique(rows, lambda item: record_id(item.get("id")))
@@ -228,7 +231,12 @@ class ItGlueVault:
         return self.itg.pages("/passwords", {"filter[organization_id]": self.organization_id, **extra})
 
     def _entry(self, item: dict[str, Any]) -> PasswordEntry:
-        attrs = dict(item.get("attributes") or {})
+        raw = item.get("attributes")
+        if not isinstance(raw, dict):  # link guard (#12): a malformed record is a failed read
+            raise ProviderError(
+                self.api.where, f"password {record_id(item.get('id'))}: malformed record (no attributes)"
+            )
+        attrs = dict(raw)
         attrs.pop("password", None)  # never kept, even if an answer carries it
         category = text_or_none(attrs.get("password-category-name"))
         category_id = record_id(attrs.get("password-category-id"))

@@ -1,0 +1,90 @@
+"""CLI: `reconciler ci gitlab-comment`, the sticky merge-request comment on GitLab.
+
+The same body as `ci comment` on GitHub (the Markdown plan, or why there is none),
+posted as one note per merge request and key. GitLab settings come from the job's
+predefined variables (CI_API_V4_URL, CI_PROJECT_ID, CI_MERGE_REQUEST_IID,
+CI_COMMIT_SHA, CI_PIPELINE_URL); the token only from the environment: GITLAB_TOKEN
+(a project access token with api scope, sent as PRIVATE-TOKEN), else CI_JOB_TOKEN
+(sent as JOB-TOKEN), never from an option.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+from pydantic import SecretStr
+
+from reconciler.ci.comment import Origin, failure_comment, plan_comment
+from reconciler.ci.gitlab import GitLab
+from reconciler.cli.plan import load_plan
+from reconciler.errors import ReconcilerError
+
+
+def _gitlab(project: str | None) -> GitLab:
+    env = os.environ
+    api_url = env.get("CI_API_V4_URL")
+    if not api_url:
+        raise ReconcilerError("CI_API_V4_URL is not set; run in a GitLab CI job or set it")
+    project = project or env.get("CI_PROJECT_ID") or ""
+    token, job = env.get("GITLAB_TOKEN"), False
+    if not token:
+        token, job = env.get("CI_JOB_TOKEN"), True
+    if not token:
+        raise ReconcilerError("neither GITLAB_TOKEN nor CI_JOB_TOKEN is set")
+    return GitLab(project, SecretStr(token), api_url, job_token=job)
+
+
+def _origin(key: str, artifact: str) -> Origin:
+    env = os.environ
+    sha = env.get("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA") or env.get("CI_COMMIT_SHA", "")
+    return Origin(key, sha, env.get("CI_PIPELINE_URL", ""), artifact)
+
+
+@click.command("gitlab-comment")
+@click.argument("planfile", required=False, type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--failed", "failed_step", help="Instead of a plan: this step (validate, plan) failed.")
+@click.option("--log", "log_file", type=click.Path(path_type=Path, dir_okay=False), help="Its output.")
+@click.option("--key", default="default", show_default=True, help="One sticky comment per key.")
+@click.option("--title", default="", help="A heading above the plan.")
+@click.option("--artifact", default="", help="Where the saved plan is kept (named in the footer).")
+@click.option("--mr", type=int, help="Merge request IID (default: $CI_MERGE_REQUEST_IID).")
+@click.option("--project", help="Project id or path (default: $CI_PROJECT_ID).")
+@click.option("--body-out", type=click.Path(path_type=Path, dir_okay=False), help="Also write the body here.")
+def gitlab_comment(
+    planfile: Path | None,
+    failed_step: str | None,
+    log_file: Path | None,
+    key: str,
+    title: str,
+    artifact: str,
+    mr: int | None,
+    project: str | None,
+    body_out: Path | None,
+) -> None:
+    """Post or update the sticky merge-request note with PLANFILE (or with a failure)."""
+    origin = _origin(key, "" if failed_step else artifact)
+    if failed_step:
+        log = (
+            log_file.read_text(encoding="utf-8", errors="replace") if log_file and log_file.is_file() else ""
+        )
+        body = failure_comment(failed_step, log, key, origin)
+    elif planfile is not None:
+        body = plan_comment(load_plan(planfile), key, origin, title)
+    else:
+        raise click.UsageError("give a PLANFILE, or --failed STEP with --log FILE")
+    if body_out is not None:
+        body_out.write_text(body, encoding="utf-8")
+    if mr is None:
+        iid = os.environ.get("CI_MERGE_REQUEST_IID", "")
+        if not iid.isdigit():
+            click.echo("not a merge-request pipeline (no CI_MERGE_REQUEST_IID): nothing posted", err=True)
+            return
+        mr = int(iid)
+    gitlab = _gitlab(project)
+    try:
+        posted = gitlab.upsert_note(mr, body.splitlines()[0], body)
+    finally:
+        gitlab.close()
+    click.echo(f"{'created' if posted.created else 'updated'} the plan comment on {posted.url}", err=True)
