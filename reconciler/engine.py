@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from reconciler.apply.executor import CustomerResult, apply_customer
@@ -104,12 +104,19 @@ class Engine:
         created = datetime.now(UTC).isoformat(timespec="seconds")
         return Plan(self.config.digest, created, plans, tuple(names))
 
-    def plan_one(self, eff: EffectiveCustomer, options: PlanOptions, full_sync: bool = False) -> CustomerPlan:
+    def plan_one(
+        self,
+        eff: EffectiveCustomer,
+        options: PlanOptions,
+        full_sync: bool = False,
+        refresh_selection: bool = False,
+    ) -> CustomerPlan:
+        """`refresh_selection` (import now): re-read Entra groups and role assignments."""
         serial = self.store.serial(eff.name)
         try:
             providers = self.providers(eff)
             try:
-                live = read_live(providers, eff, full_sync)
+                live = read_live(providers, eff, full_sync, refresh_selection)
             finally:
                 providers.close()
         except ReconcilerError as exc:
@@ -268,9 +275,14 @@ def scope_for(eff: EffectiveCustomer, full_sync: bool) -> DirectoryScope:
     )
 
 
-def read_live(providers: CustomerProviders, eff: EffectiveCustomer, full_sync: bool = False) -> CustomerLive:
+def read_live(
+    providers: CustomerProviders,
+    eff: EffectiveCustomer,
+    full_sync: bool = False,
+    refresh_selection: bool = False,
+) -> CustomerLive:
     """Every source and integration of one customer; at -v a line per read (#17)."""
-    scope = scope_for(eff, full_sync)
+    scope = replace(scope_for(eff, full_sync), refresh_selection=refresh_selection)
     took = _Took(eff.name)
     entra = providers.entra.read(scope) if providers.entra else None
     took.read("Entra ID", count(len(entra.users), "user") if entra is not None else None)

@@ -53,6 +53,7 @@ class DirectoryScope:
     entra_roles: tuple[str, ...] = ()
     entra_eligible: bool = False
     entra_skus: bool = False
+    refresh_selection: bool = False  # import now: read groups and roles afresh (not the users)
 
     @property
     def entra_selects(self) -> bool:

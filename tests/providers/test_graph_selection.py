@@ -222,3 +222,19 @@ def test_discover_lists_groups_roles_and_licences_and_writes_a_selection(world: 
     )
     docs = list(yaml.safe_load_all(out.output))
     assert docs[-1] == {"selection": {"roles": ["Global Administrator", "Helpdesk Administrator"]}}
+
+
+def test_import_now_rereads_roles_without_reading_every_user(world: GraphWorld) -> None:
+    import dataclasses
+
+    ids = build(world)
+    plan_users(world)
+    world.sim.directory.assign_role(TENANT, GA, ids["dave"])
+    eff = effective_customers(load_config(world.root))["contoso"]
+    mark = len(world.sim.requests)
+    scope = dataclasses.replace(scope_for(eff, False), refresh_selection=True)
+    snap = world.reader("contoso").read(scope)
+    assert ("dave@contoso.test", "admin") in classes(desired_accounts(eff, LiveDirectories(entra=snap)))
+    paths = [r.path for r in world.sim.requests[mark:] if r.path.startswith("/v1.0/users")]
+    assert paths == ["/v1.0/users/delta"]  # the users stay incremental
+    assert snap.roles_read_at is not None

@@ -113,7 +113,7 @@ def read_selection(
     cached = SelectionCache.from_json(raw, key)
     previous = _previous_refs(raw)
     mode = "delta"
-    if cached is None or full or scope.full_sync:
+    if cached is None or full or scope.full_sync or scope.refresh_selection:
         cached, mode = _full(client, scope, key, previous, clock), "full"
     else:
         try:
