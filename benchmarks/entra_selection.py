@@ -41,7 +41,7 @@ from reconciler.state.store import SqliteStore
 from reconciler.testing.graph import GraphSimulator
 from reconciler.testing.httpsim import TestCA
 
-TENANT = "bench-tenant"
+TENANT = "0be4c7e1-5a1e-4c1b-9b7a-1500000000aa"
 SECRET_ENV = "BENCH_GRAPH_SECRET"
 GROUPS = 20
 PER_GROUP = 2000

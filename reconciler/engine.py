@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from reconciler.apply.executor import CustomerResult, apply_customer
+from reconciler.apply.rebuild import rebuild_customer
 from reconciler.config import ConfigSet
 from reconciler.config.entraroles import role_id
 from reconciler.config.models import Source
@@ -213,6 +214,30 @@ class Engine:
             )
             results.append(result)
         return results
+
+    def rebuild(self, names: Sequence[str] = (), holder: str = "reconciler state rebuild") -> list[str]:
+        """`state rebuild` (#12): re-adopt each customer's accounts and links from the
+        markers on its records; one line per customer (an error names it)."""
+        lines: list[str] = []
+        for eff in self.customers(names):
+            try:
+                self.store.lock(eff.name, holder)
+            except LockHeldError as exc:
+                lines.append(str(exc))
+                continue
+            try:
+                providers = self.providers(eff)
+                try:
+                    live = read_live(providers, eff, full_sync=True)
+                finally:
+                    providers.close()
+                report = rebuild_customer(eff, live, self.store)
+                lines += [report.line(), *(f"{eff.name}: warning: {w}" for w in report.warnings)]
+            except ReconcilerError as exc:
+                lines.append(f"{eff.name}: not rebuilt: {exc}")
+            finally:
+                self.store.unlock(eff.name)
+        return lines
 
     def _recheck(
         self, cp: CustomerPlan, eff: EffectiveCustomer | None, allow_mass_removal: bool

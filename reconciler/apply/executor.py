@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from reconciler.core.model import IntegrationKind, Link, NewContact, NewPasswordEntry, WelcomeStatus
 from reconciler.core.plan import (
@@ -215,6 +215,7 @@ class _Creates:
 
     def __init__(self, customer: str, providers: CustomerProviders, store: StateStore) -> None:
         self.customer, self.providers, self.store = customer, providers, store
+        self.lineage = store.lineage()  # written beside the marker: which state created it (#12)
         self.earlier: dict[tuple[str, str], list[int]] = {}
         for j in store.journal_pending(customer):
             self.earlier.setdefault((j.op, j.marker), []).append(j.id)
@@ -241,7 +242,11 @@ class _Creates:
                 for change, key in zip(chunk, keys, strict=True):
                     record_id = self._find_own(change) if key in self.earlier else None
                     try:
-                        found.append(record_id if record_id is not None else _create(change, self.providers))
+                        found.append(
+                            record_id
+                            if record_id is not None
+                            else _create(change, self.providers, self.lineage)
+                        )
                         errors.append("")
                     except ProviderError as exc:
                         found.append(None)
@@ -275,14 +280,15 @@ class _Creates:
         return self.own[change.integration].get(change.marker)
 
 
-def _create(change: CreateRecord, providers: CustomerProviders) -> str:
-    if isinstance(change.request, NewPasswordEntry):
+def _create(change: CreateRecord, providers: CustomerProviders, lineage: str) -> str:
+    request = replace(change.request, lineage=lineage)
+    if isinstance(request, NewPasswordEntry):
         if providers.vault is None:
             raise ProviderError(change.label, "no password manager provider")
-        return providers.vault.create_entry(change.request).id
+        return providers.vault.create_entry(request).id
     if providers.contacts is None:
         raise ProviderError(change.label, "no PSA provider")
-    return providers.contacts.create_contact(change.request).id
+    return providers.contacts.create_contact(request).id
 
 
 def _own_records(change: CreateRecord, providers: CustomerProviders) -> dict[str, str]:

@@ -76,7 +76,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("plan", "Render a saved plan."),
     "explain": ("explain", "Why USER is or is not imported for CUSTOMER, step by step."),
     "discover": ("discover", "List what CUSTOMER's directories offer to select."),
-    "state": ("state", "Inspect the embedded state store."),
+    "state": ("state", "Inspect and edit the state store: list, show, rm, import, mv, unlock."),
     "customers": ("customers", "Customers: generate Customer documents from IT Glue or Hudu (R21)."),
     "snapshot": ("snapshot", "Write customers' live directories and integration records as snapshot files."),
     "sandbox": (

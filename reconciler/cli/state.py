@@ -10,7 +10,9 @@ import click
 
 from reconciler.cli.common import config_dir_option
 from reconciler.cli.jsonout import emit, format_option
+from reconciler.cli.rebuild import rebuild
 from reconciler.cli.selection import chosen, customer_option, exclude_option
+from reconciler.cli.state_edit import EDIT_COMMANDS
 from reconciler.config import load_valid_config
 from reconciler.config.resolve import effective_customers
 from reconciler.core.words import count
@@ -19,7 +21,7 @@ from reconciler.engine import Engine
 
 @click.group()
 def state() -> None:
-    """Inspect the embedded state store."""
+    """Inspect and edit the state store: list, show, rm, import, mv, unlock."""
 
 
 @state.command("list")
@@ -84,5 +86,9 @@ def unlock(config_dir: Path, customer: str, force: bool, fmt: str) -> None:
         else f"{customer}: broke the lock of pid {info.pid} on {info.host}"
     )
 
+
+for _command in EDIT_COMMANDS:
+    state.add_command(_command)
+state.add_command(rebuild)
 
 COMMANDS = (state,)

@@ -8,19 +8,19 @@ plain string where a secret belongs is a validation error that never echoes it.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    StringConstraints,
-    WithJsonSchema,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+
+from reconciler.config.values import FilePath as FilePath
+from reconciler.config.values import RecordId as RecordId
 
 
 class Model(BaseModel):
@@ -30,6 +30,7 @@ class Model(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         hide_input_in_errors=True,
+        allow_inf_nan=False,
     )
 
 
@@ -43,7 +44,7 @@ class SecretRef(Model):
     model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
 
     env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    file: str | None = Field(default=None, min_length=1)
+    file: FilePath | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -67,7 +68,7 @@ def refuse_literal_secret(value: Any) -> Any:
 
 
 class TlsOptions(Model):
-    ca_file: str | None = Field(default=None, description="Extra CA bundle (PEM) to trust.")
+    ca_file: FilePath | None = Field(default=None, description="Extra CA bundle (PEM) to trust.")
     insecure_skip_verify: bool = Field(
         default=False, description="Turn TLS verification off. Logged loudly on every run."
     )
@@ -93,17 +94,3 @@ def https_base_url(value: Any) -> Any:
     except ValueError:
         raise ValueError("has an invalid port") from None
     return value
-
-
-def id_as_text(value: Any) -> Any:
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-# A record id of an integration: text, but YAML readers write `4211` unquoted, so
-# an integer is accepted (and the published schema says so) and kept as text.
-RecordId = Annotated[
-    str,
-    StringConstraints(min_length=1),
-    BeforeValidator(id_as_text),
-    WithJsonSchema({"type": ["string", "integer"], "minLength": 1}),
-]

@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
+from reconciler.config.messages import message
 from reconciler.config.models import (
     API_VERSION,
     KINDS,
@@ -149,20 +150,5 @@ def _validate(doc: Document, problems: list[Problem]) -> Any:
     except ValidationError as exc:
         for err in exc.errors(include_input=False, include_url=False):
             loc = tuple(err["loc"])
-            problems.append(doc.problem(loc, _message(err["type"], loc, err["msg"])))
+            problems.append(doc.problem(loc, message(KINDS[kind], err)))
         return None
-
-
-def _message(kind: str, loc: tuple[Any, ...], msg: str) -> str:
-    dotted = ".".join(str(p) for p in loc if not _is_union_tag(p))
-    if kind == "extra_forbidden":
-        return f"unknown field {dotted!r}"
-    if kind == "missing":
-        return f"missing required field {dotted!r}"
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    return f"{dotted}: {msg}"
-
-
-def _is_union_tag(part: Any) -> bool:
-    return isinstance(part, str) and (part[:1].isupper() or "[" in part)

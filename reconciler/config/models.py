@@ -26,6 +26,17 @@ from reconciler.config.base import RecordId as RecordId
 from reconciler.config.base import SecretRef as SecretRef
 from reconciler.config.base import TlsOptions as TlsOptions
 from reconciler.config.base import https_base_url, refuse_literal_secret
+from reconciler.config.values import (
+    ClientId,
+    EmailAddress,
+    FilePath,
+    HostName,
+    HostPort,
+    Labels,
+    LongText,
+    TenantId,
+    Text,
+)
 from reconciler.integrations.kinds import IntegrationKind
 from reconciler.integrations.table import TABLE
 
@@ -41,7 +52,7 @@ NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 
 class Metadata(Model):
     name: str = Field(pattern=NAME_PATTERN, description="Unique name of this kind, DNS-label style.")
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
 
 
 class Safety(Model):
@@ -49,7 +60,7 @@ class Safety(Model):
     customer's existing accounts, when it has at least `minExistingAccounts`."""
 
     max_removal_percent: float = Field(default=30.0, ge=0, le=100)
-    min_existing_accounts: int = Field(default=10, ge=0)
+    min_existing_accounts: int = Field(default=10, ge=0, le=1_000_000)
 
 
 # --- Settings --------------------------------------------------------------------------
@@ -60,7 +71,9 @@ class StateSettings(Model):
     PostgreSQL database shared by CI, people and daemon replicas."""
 
     backend: Literal["sqlite", "postgres"] = "sqlite"
-    path: str = Field(default=".reconciler/state.db", description="SQLite: relative to the config directory.")
+    path: FilePath = Field(
+        default=".reconciler/state.db", description="SQLite: relative to the config directory."
+    )
     dsn: SecretRef | None = Field(
         default=None,
         description="PostgreSQL: connection string (a secret reference, e.g. {env: RECONCILER_STATE_DSN}).",
@@ -93,7 +106,7 @@ class StateSettings(Model):
 class SnapshotSettings(Model):
     """Offline mode: read and write every directory and integration from files."""
 
-    dir: str = Field(description="Directory with one sub-directory per customer.")
+    dir: FilePath = Field(description="Directory with one sub-directory per customer.")
 
 
 class CertificateCredential(Model):
@@ -121,7 +134,7 @@ class GraphCredential(Model):
 
 
 class GraphConnection(TlsOptions):
-    client_id: str = Field(description="Application (client) id of the MSP's multi-tenant app.")
+    client_id: ClientId = Field(description="Application (client) id of the MSP's multi-tenant app.")
     credential: GraphCredential
     authority_host: str = Field(
         default="https://login.microsoftonline.com",
@@ -134,19 +147,19 @@ class GraphConnection(TlsOptions):
         description="Microsoft Graph (https only): every request carries the bearer token; "
         "links on another scheme, host or port are never followed.",
     )
-    full_sync_every_hours: float = Field(default=24.0, gt=0)
+    full_sync_every_hours: float = Field(default=24.0, gt=0, le=24 * 366)
     max_concurrent_tenants: int = Field(default=8, ge=1, le=64)
 
     _https = field_validator("authority_host", "graph_url", mode="after")(https_base_url)
 
 
 class SmtpConnection(TlsOptions):
-    host: str
+    host: HostName
     port: int = Field(default=587, ge=1, le=65535)
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: SecretRef | None = None
     password: SecretRef | None = None
-    sender: str = Field(description="From: address of welcome emails.")
+    sender: EmailAddress = Field(description="From: address of welcome emails.")
 
     _literal = field_validator("username", "password", mode="before")(refuse_literal_secret)
 
@@ -178,14 +191,14 @@ class Features(Model):
 
 
 class WelcomeEmailSettings(Model):
-    template: str = Field(default="templates/welcome.txt", description="Relative to the config dir.")
-    subject: str = "Welcome, {display_name}"
+    template: FilePath = Field(default="templates/welcome.txt", description="Relative to the config dir.")
+    subject: Text = "Welcome, {display_name}"
 
 
 class DaemonTls(Model):
     """TLS of the daemon's listener: the certificate chain (PEM file) and its private key."""
 
-    cert_file: str = Field(description="Certificate chain, PEM, relative to the config directory.")
+    cert_file: FilePath = Field(description="Certificate chain, PEM, relative to the config directory.")
     key: SecretRef = Field(description="The certificate's private key (PEM), as a secret reference.")
 
     _literal = field_validator("key", mode="before")(refuse_literal_secret)
@@ -214,25 +227,83 @@ class DaemonSettings(Model):
         description="Each run starts up to this share of its interval early or late.",
     )
     backoff_initial_seconds: float = Field(
-        default=60.0, gt=0, description="Retry delay after a first failure."
+        default=60.0, gt=0, le=86_400, description="Retry delay after a first failure."
     )
     backoff_max_seconds: float = Field(
-        default=1800.0, gt=0, description="Longest retry delay (never beyond the customer's interval)."
+        default=1800.0,
+        gt=0,
+        le=86_400,
+        description="Longest retry delay (never beyond the customer's interval).",
     )
     quarantine_after_failures: int = Field(
-        default=5, ge=1, description="Consecutive failures after which a customer is quarantined."
+        default=5, ge=1, le=1000, description="Consecutive failures after which a customer is quarantined."
     )
     quarantine_retry_minutes: int = Field(
-        default=720, ge=5, description="Retry interval of a quarantined customer."
+        default=720, ge=5, le=43_200, description="Retry interval of a quarantined customer."
     )
     shutdown_grace_seconds: float = Field(
         default=20.0, ge=0, le=600, description="On SIGTERM, how long runs in flight may take to finish."
     )
     git_pull_interval_seconds: float = Field(
-        default=60.0, ge=5, description="With --git: pull at most this often."
+        default=60.0, ge=5, le=86_400, description="With --git: pull at most this often."
     )
 
     _literal = field_validator("token", mode="before")(refuse_literal_secret)
+
+
+NOTIFICATION_EVENTS = (
+    "run.failed",
+    "run.recovered",
+    "customer.blocked",
+    "customer.quarantined",
+    "conflict.opened",
+    "conflict.resolved",
+    "welcome.unsent",
+    "budget.exhausted",
+    "config.invalid",
+    "fleet.held",
+)
+
+
+class NotificationTarget(Model):
+    """Where the daemon tells people about problems (issue 18): one per chat channel,
+    mailbox or receiver. Events are deduplicated per customer and cause; a reminder
+    follows at most every `remindEveryHours`, and one message when it resolves."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="Names the target in logs and state.")
+    type: Literal["teams", "slack", "email", "webhook"] = Field(
+        description="teams: a Workflows webhook (Adaptive Card); slack: an incoming webhook; "
+        "email: a digest through connections.smtp; webhook: JSON signed the Standard Webhooks way."
+    )
+    url: SecretRef | None = Field(default=None, description="teams, slack, webhook: the webhook URL.")
+    secret: SecretRef | None = Field(
+        default=None, description="webhook: the signing secret (whsec_ + base64, or any text)."
+    )
+    to: list[EmailAddress] = Field(default_factory=list, description="email: the digest's recipients.")
+    events: list[Literal[NOTIFICATION_EVENTS]] = Field(  # type: ignore[valid-type]
+        default_factory=list, description="Events this target wants; empty: all."
+    )
+    min_severity: Literal["info", "warning", "error"] = Field(
+        default="warning", description="Events below this severity are not sent here."
+    )
+    remind_every_hours: float = Field(
+        default=24.0, ge=0.1, le=24 * 366, description="Reminder while a problem lasts."
+    )
+    digest_minutes: float = Field(
+        default=60.0, ge=1, le=43_200, description="email: one digest at most this often."
+    )
+
+    _literal = field_validator("url", "secret", mode="before")(refuse_literal_secret)
+
+    @model_validator(mode="after")
+    def _needs(self) -> NotificationTarget:
+        if self.type in ("teams", "slack", "webhook") and self.url is None:
+            raise ValueError(f"a {self.type} target needs url (a secret reference)")
+        if self.type == "webhook" and self.secret is None:
+            raise ValueError("a webhook target needs secret (a secret reference) to sign with")
+        if self.type == "email" and not self.to:
+            raise ValueError("an email target needs to: [addresses]")
+        return self
 
 
 class SettingsSpec(Model):
@@ -242,15 +313,23 @@ class SettingsSpec(Model):
     safety: Safety = Safety()
     connections: Connections = Connections()
     welcome_email: WelcomeEmailSettings = WelcomeEmailSettings()
-    apply_batch_size: int = Field(default=500, ge=1)
+    apply_batch_size: int = Field(default=500, ge=1, le=100_000)
     daemon: DaemonSettings = DaemonSettings()
+    secret_dirs: tuple[FilePath, ...] = Field(
+        default=(),
+        description="Directories outside the config directory that {file: ...} secrets may be read "
+        "from (absolute, or relative to the config directory), e.g. /run/secrets. Nothing else is.",
+    )
+    notifications: list[NotificationTarget] = Field(
+        default_factory=list, description="Chat, email and webhook targets of the daemon's alerts."
+    )
 
 
 # --- Customer --------------------------------------------------------------------------
 
 
 class EntraDirectory(Model):
-    tenant_id: str = Field(min_length=1)
+    tenant_id: TenantId = Field(description="The tenant's Directory ID (a GUID).")
 
 
 class TlsMode(StrEnum):
@@ -260,12 +339,12 @@ class TlsMode(StrEnum):
 
 
 class ActiveDirectory(TlsOptions):
-    server: str = Field(description="Host name or host:port of a domain controller.")
-    base_dn: str
+    server: HostPort = Field(description="Host name or host:port of a domain controller.")
+    base_dn: LongText
     bind_user: SecretRef
     bind_password: SecretRef
     tls: TlsMode = TlsMode.LDAPS
-    timeout_seconds: float = Field(default=15.0, gt=0)
+    timeout_seconds: float = Field(default=15.0, gt=0, le=600)
 
     _literal = field_validator("bind_user", "bind_password", mode="before")(refuse_literal_secret)
 
@@ -295,7 +374,7 @@ else:
 class Pin(Model):
     """R18: resolve a matching conflict by naming the record to link."""
 
-    account: str = Field(description="Account UPN (or sAMAccountName).")
+    account: Text = Field(description="Account UPN (or sAMAccountName).")
     integration: IntegrationKind
     record_id: RecordId
 
@@ -308,14 +387,14 @@ class Source(StrEnum):
 class Exclude(Model):
     """Left out even when selected: service accounts, shared mailboxes, break-glass accounts."""
 
-    groups: tuple[str, ...] = Field(
+    groups: tuple[LongText, ...] = Field(
         default=(),
         description="Members of these groups are left out (AD: DNs; Entra: object ids or display names).",
     )
-    upns: tuple[str, ...] = Field(
+    upns: tuple[LongText, ...] = Field(
         default=(), description="UPN patterns (shell globs, case-insensitive), e.g. svc-*@contoso.com."
     )
-    domains: tuple[str, ...] = Field(default=(), description="UPN domains, e.g. contoso.onmicrosoft.com.")
+    domains: tuple[LongText, ...] = Field(default=(), description="UPN domains, e.g. contoso.onmicrosoft.com.")
 
     @property
     def empty(self) -> bool:
@@ -332,8 +411,8 @@ class Selection(Model):
     display names), `skus` to require particular licences, `includeGuests`, and for
     administrator imports `roles` (directory role names or roleTemplateIds)."""
 
-    ous: tuple[str, ...] = ()
-    groups: tuple[str, ...] = ()
+    ous: tuple[LongText, ...] = ()
+    groups: tuple[LongText, ...] = ()
     include_nested_groups: bool | None = Field(
         default=None,
         description="Import members of nested groups too. Default: off for Active Directory "
@@ -344,14 +423,14 @@ class Selection(Model):
         description="Entra (R22): only users with at least one licence (default true for end users, "
         "false for administrators). false on an end-user import needs groups: every member of the groups.",
     )
-    skus: tuple[str, ...] = Field(
+    skus: tuple[LongText, ...] = Field(
         default=(),
         description="Entra: only users holding one of these licences (SKU part numbers such as SPE_E3, or skuIds).",
     )
     include_guests: bool = Field(
         default=False, description="Entra: import guests (userType Guest) too; left out by default."
     )
-    roles: tuple[str, ...] = Field(
+    roles: tuple[LongText, ...] = Field(
         default=(),
         description="Entra administrator imports (R23): holders of these directory roles "
         "(names such as Global Administrator, or roleTemplateIds); roles assigned to a group count for its members.",
@@ -383,7 +462,7 @@ class ImportOptions(Model):
 
 class Schedule(Model):
     interval_minutes: int | None = Field(
-        default=None, ge=5, description="Default: 60 for Entra-only, 180 for AD (R9)."
+        default=None, ge=5, le=43_200, description="Default: 60 for Entra-only, 180 for AD (R9)."
     )
 
 
@@ -402,8 +481,8 @@ class CustomerSpec(Model):
     paused: bool = Field(default=False, description="R10: planned, never applied.")
     directories: Directories = Directories()
     integrations: Integrations = Integrations()
-    import_policy: str | None = Field(default=None, description="End-user policy by name (R20).")
-    admin_import_policy: str | None = Field(default=None, description="Admin policy by name.")
+    import_policy: Text | None = Field(default=None, description="End-user policy by name (R20).")
+    admin_import_policy: Text | None = Field(default=None, description="Admin policy by name.")
     import_: ImportSettings | None = Field(
         default=None, alias="import", description="Customer-level settings when in no policy."
     )
@@ -415,11 +494,11 @@ class CustomerSpec(Model):
 
 
 class LabelSelector(Model):
-    match_labels: dict[str, str] = Field(default_factory=dict)
+    match_labels: Labels = Field(default_factory=dict)
 
 
 class AppliesTo(Model):
-    customers: tuple[str, ...] = ()
+    customers: tuple[Text, ...] = ()
     label_selector: LabelSelector | None = None
 
 

@@ -31,6 +31,8 @@ from reconciler.config.models import (
     Source,
 )
 from reconciler.config.resolve import ImportBinding, effective_customers, policy_members
+from reconciler.config.secretpaths import check_secret_paths
+from reconciler.config.unique import check_unique
 from reconciler.config.yamlsrc import Document, Path_
 from reconciler.errors import Problem
 from reconciler.integrations.facts import Facts
@@ -55,6 +57,8 @@ def check(config: ConfigSet) -> list[Problem]:
         problems.extend(_check_features(config, block))
     membership = list(_check_membership(config))
     problems.extend(membership)
+    problems.extend(check_unique(config))
+    problems.extend(check_secret_paths(config))
     if not membership:  # per-customer rules need membership to resolve cleanly
         problems.extend(_check_customers(config))
     return list(dict.fromkeys(problems))

@@ -4,13 +4,16 @@ Each document becomes plain data plus a map from its path (keys and list
 indexes) to (line, column), so every later error can say `file:line:col`.
 Hostile input is refused early: files over a size limit, duplicate keys,
 alias or merge-key expansion beyond a node budget (billion laughs), nesting
-beyond a depth limit, and any tag other than the plain YAML types. Nothing is
-ever constructed from a tag: collections are walked here, scalars go through
-PyYAML's safe constructors only.
+beyond a depth limit, and any tag beyond YAML's core schema (str, int, float,
+bool, null, map, seq): `!!binary`, `!!timestamp` (an unquoted date is one),
+`!!set`, `!!python/...`. Numbers too long to be a config value are refused
+with their location. Nothing is ever constructed from a tag: collections are
+walked here, scalars go through PyYAML's safe constructors only.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,9 +30,10 @@ _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _MERGE = "tag:yaml.org,2002:merge"
 _NULL = "tag:yaml.org,2002:null"
-_SCALAR_TAGS = frozenset(
-    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "timestamp", "binary")
-)
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_SCALAR_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null"))
+# digits of the longest number a config may hold (an id up to 2**63 has 19)
+MAX_NUMBER_CHARS = 32
 
 Path_ = tuple[str | int, ...]
 
@@ -140,6 +144,12 @@ class _TooDeep(Exception):
         self.at = at
 
 
+def _short(tag: str) -> str:
+    """'tag:yaml.org,2002:binary' -> '!!binary', as it is written in YAML."""
+    prefix = "tag:yaml.org,2002:"
+    return "!!" + tag[len(prefix) :] if tag.startswith(prefix) else tag
+
+
 def _at(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
@@ -166,21 +176,41 @@ class _Builder:
         locations.setdefault(path, _at(node))
         if isinstance(node, yaml.MappingNode):
             if node.tag != _MAP:
-                self._problem(node, f"tag {node.tag!r} is not allowed; use plain YAML mappings")
+                self._problem(node, f"tag {_short(node.tag)!r} is not allowed; use plain YAML mappings")
                 return None
             return self._mapping(node, path, locations, depth)
         if isinstance(node, yaml.SequenceNode):
             if node.tag != _SEQ:
-                self._problem(node, f"tag {node.tag!r} is not allowed; use plain YAML lists")
+                self._problem(node, f"tag {_short(node.tag)!r} is not allowed; use plain YAML lists")
                 return None
             return [self.build(item, (*path, i), locations, depth + 1) for i, item in enumerate(node.value)]
-        if node.tag not in _SCALAR_TAGS:
-            self._problem(node, f"tag {node.tag!r} is not allowed")
+        assert isinstance(node, yaml.ScalarNode)
+        return self._scalar(node)
+
+    def _scalar(self, node: yaml.ScalarNode) -> Any:
+        if node.tag == _TIMESTAMP:
+            if node.style is None:  # resolved implicitly from an unquoted value
+                self._problem(node, f"{node.value!r} reads as a date in YAML; quote it if it is text")
+            else:
+                self._problem(node, f"tag {_short(node.tag)!r} is not allowed; config values are plain text")
             return None
-        value = self.loader.construct_object(node)
-        if not isinstance(value, (str, int, float, bool, type(None))):
-            # timestamps and binary become strings: config values are plain text
-            return str(node.value)
+        if node.tag not in _SCALAR_TAGS:
+            self._problem(node, f"tag {_short(node.tag)!r} is not allowed; config values are plain text")
+            return None
+        is_number = node.tag.endswith((":int", ":float"))
+        if is_number and len(node.value) > MAX_NUMBER_CHARS:
+            self._problem(
+                node, f"a number of {len(node.value)} characters is too long for a config value; refused"
+            )
+            return None
+        try:
+            value = self.loader.construct_object(node)
+        except ValueError:  # e.g. an int beyond Python's digit limit; never expected after the check
+            self._problem(node, f"{node.value[:40]!r} is not a valid {node.tag.rsplit(':', 1)[1]}")
+            return None
+        if isinstance(value, float) and not math.isfinite(value):
+            self._problem(node, f"{node.value} is not a number a config value can be (no .inf or .nan)")
+            return None
         return value
 
     def _mapping(

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from reconciler.config.models import Safety
-from reconciler.core.model import IntegrationKind, Link, PasswordEntry, PsaContact
+from reconciler.core.model import IntegrationKind, Link, ManagedState, PasswordEntry, PsaContact
 
 LABELS = {
     IntegrationKind.ITGLUE: "IT Glue",
@@ -102,4 +102,46 @@ def recreate_guard(
         refusal = vanish_threshold(safety, linked.get(kind, 0), recreating[kind])
         if refusal:
             return f"{label(kind)}: would re-create records: {refusal}; {OVERRIDE}"
+    return None
+
+
+# --- state identity (lineage) --------------------------------------------------------
+#
+# Records we create carry our marker (`customer/account`) and the lineage of the state
+# that created them. A state that holds no accounts for a customer whose records carry
+# our marker was lost or replaced (a 0-byte or deleted file): planning from it would
+# treat every account as new and welcome everyone again (R16). A state whose lineage
+# differs from the markers' is not the one that created them (a restored old backup,
+# a copied repository). Both are refused whatever the override says; `reconciler
+# state rebuild` re-adopts the accounts from the markers without welcoming anyone.
+
+
+def identity_guard(
+    customer: str,
+    managed: ManagedState,
+    records: Iterable[tuple[IntegrationKind, PasswordEntry | PsaContact]],
+) -> str | None:
+    prefix = f"{customer}/"
+    ours = [(kind, r) for kind, r in records if r.marker and r.marker.startswith(prefix)]
+    if not ours:
+        return None
+    where = ", ".join(sorted({label(kind) for kind, _ in ours}))
+    rebuild = f"`reconciler state rebuild --customer {customer}` re-adopts them without welcoming anyone"
+    if not managed.accounts:
+        lineages = sorted({r.lineage for _, r in ours if r.lineage})
+        of = f" (lineage {', '.join(lineages)})" if lineages else ""
+        return (
+            f"the state holds no accounts for {customer} but {len(ours)} record(s) in {where} carry "
+            f"reconciler's marker for it{of}: the state was lost or replaced; refusing to treat every "
+            f"account as new; {rebuild}"
+        )
+    known = {managed.lineage, *managed.adopted}
+    foreign = sorted({r.lineage for _, r in ours if r.lineage and r.lineage not in known})
+    if foreign:
+        n = sum(1 for _, r in ours if r.lineage in foreign)
+        return (
+            f"state lineage {managed.lineage} differs from lineage {', '.join(foreign)} carried by {n} "
+            f"record(s) in {where}: this state did not create them (a restored old backup or a copied "
+            f"repository?); {rebuild}"
+        )
     return None

@@ -142,6 +142,7 @@ class PasswordEntry:
     category: str | None
     archived: bool = False
     marker: str | None = None
+    lineage: str | None = None  # of the state that created it (#12); None on older markers
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +154,7 @@ class PsaContact:
     emails: tuple[str, ...] = ()
     active: bool = True
     marker: str | None = None
+    lineage: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +165,7 @@ class NewPasswordEntry:
     username: str
     category: str
     marker: str
+    lineage: str | None = None  # written beside the marker: which state created the record
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +174,7 @@ class NewContact:
     last_name: str
     email: str | None
     marker: str
+    lineage: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +251,10 @@ class ManagedState:
     accounts: dict[str, Account] = field(default_factory=dict)
     links: dict[tuple[str, IntegrationKind], Link] = field(default_factory=dict)
     welcome: dict[str, WelcomeStatus] = field(default_factory=dict)
+    lineage: str = ""  # the state's identity (#12); records we create carry it
+    adopted: frozenset[str] = frozenset()  # other lineages `state rebuild` accepted for this customer
+    # `state rm` of a link: (account, integration) -> the record not to link again
+    detached: dict[tuple[str, IntegrationKind], str] = field(default_factory=dict)
 
 
 class WelcomeStatus(StrEnum):
@@ -256,20 +264,35 @@ class WelcomeStatus(StrEnum):
     DUE = "due"
     PENDING = "pending"
     SENT = "sent"
+    UNKNOWN = "unknown"  # re-adopted by `state rebuild` from a marker: handled before, never resent
 
 
 # --- markers on records we create (crash-safe reruns find their own creations) -----
 
 _MARKER = re.compile(r"\[reconciler:managed ([^\]\s]+)\]")
+_LINEAGE = re.compile(r"\[reconciler:lineage ([0-9a-f]{8,64})\]")
 
 
 def marker_for(customer: str, account_key: str) -> str:
     return f"{customer}/{account_key}"
 
 
-def marker_text(marker: str) -> str:
-    """The tag a client writes into a created record's notes/description."""
-    return f"[reconciler:managed {marker}]"
+def marker_text(marker: str, lineage: str | None = None) -> str:
+    """The tag a client writes into a created record's notes/description. The lineage
+    is a tag of its own, so readers of the marker alone (older versions) still find it."""
+    tag = f"[reconciler:managed {marker}]"
+    return f"{tag} {lineage_text(lineage)}" if lineage else tag
+
+
+def lineage_text(lineage: str) -> str:
+    """The lineage tag alone (for vendors that keep tags as a list, like ConnectWise)."""
+    return f"[reconciler:lineage {lineage}]"
+
+
+def parse_lineage(text: str | None) -> str | None:
+    """The lineage tag beside a marker, or None (markers written before #12 have none)."""
+    m = _LINEAGE.search(text) if text else None
+    return m.group(1) if m else None
 
 
 def parse_marker(text: str | None) -> str | None:

@@ -165,7 +165,8 @@ class CreateRecord(_Change):
 
     def _own(self) -> dict[str, Any]:
         # the request dataclasses' fields are the JSON names (schemas/plan.schema.json)
-        return {"integration": self.integration.value, "request": asdict(self.request)}
+        request = {k: v for k, v in asdict(self.request).items() if k != "lineage" or v}
+        return {"integration": self.integration.value, "request": request}
 
     @classmethod
     def _read(cls, d: dict[str, Any], fmt: int) -> CreateRecord:

@@ -15,8 +15,9 @@ from typing import Any
 
 from reconciler.config.models import Safety, Source
 from reconciler.config.resolve import EffectiveCustomer
+from reconciler.config.values import one_line
 from reconciler.core.desired import LiveDirectories, desired_accounts, person
-from reconciler.core.guards import link_guard
+from reconciler.core.guards import identity_guard, link_guard
 from reconciler.core.matching import (
     CREATE_CATEGORY,
     Decision,
@@ -29,7 +30,6 @@ from reconciler.core.model import (
     AccountClass,
     DirSource,
     IntegrationKind,
-    Link,
     ManagedState,
     NewContact,
     NewPasswordEntry,
@@ -109,19 +109,41 @@ def plan_customer(
             return kept
         return [a for a in kept if a.account_class in classes]
 
+    def not_detached(accounts: list[Account], kind: IntegrationKind) -> list[Account]:
+        """`state rm` of a link: neither linked again nor created until `state import`."""
+        if not managed.detached:
+            return accounts
+        held = [a for a in accounts if (a.key, kind) in managed.detached]
+        for a in held:
+            warnings.append(
+                f"{a.upn}: its {kind.value} link was removed with `reconciler state rm` (record "
+                f"{managed.detached[(a.key, kind)]}); nothing is linked or created until `reconciler state import`"
+            )
+        return [a for a in accounts if (a.key, kind) not in managed.detached] if held else accounts
+
     pins = customer.doc.spec.pins
     vanished: list[str | None] = []  # link guard: answers missing our linked records (#12)
     if live.entries is not None and live.vault_kind is not None:
         results = match_password_entries(
-            name, with_option("password_entry_matching"), live.entries, managed.links, pins, live.vault_kind
+            name,
+            not_detached(with_option("password_entry_matching"), live.vault_kind),
+            live.entries,
+            managed.links,
+            pins,
+            live.vault_kind,
         )
-        _integration_changes(name, results, changes, conflicts, warnings, managed.links)
+        _integration_changes(name, results, changes, conflicts, warnings, managed)
         vanished.append(link_guard(customer.safety, live.vault_kind, managed.links.values(), live.entries))
     if live.contacts is not None and live.contacts_kind is not None:
         results = match_contacts(
-            name, with_option("contact_matching"), live.contacts, managed.links, pins, live.contacts_kind
+            name,
+            not_detached(with_option("contact_matching"), live.contacts_kind),
+            live.contacts,
+            managed.links,
+            pins,
+            live.contacts_kind,
         )
-        _integration_changes(name, results, changes, conflicts, warnings, managed.links)
+        _integration_changes(name, results, changes, conflicts, warnings, managed)
         vanished.append(
             link_guard(customer.safety, live.contacts_kind, managed.links.values(), live.contacts)
         )
@@ -152,6 +174,13 @@ def plan_customer(
     refusals = [r for r in vanished if r]
     if plan_status is Status.OK and refusals and not options.allow_mass_removal:
         plan_status, reason = Status.REFUSED, "; ".join(refusals)
+    records: list[tuple[IntegrationKind, PasswordEntry | PsaContact]] = [
+        *((e.integration, e) for e in live.entries or ()),
+        *((c.integration, c) for c in live.contacts or ()),
+    ]
+    identity = identity_guard(name, managed, records)  # never overridden: see core/guards.py
+    if identity is not None:
+        plan_status, reason = Status.REFUSED, identity
     if plan_status is Status.OK and customer.paused:
         plan_status, reason = Status.PAUSED, "changes are planned but never applied while paused (R10)"
     return CustomerPlan(
@@ -290,8 +319,9 @@ def _integration_changes(
     changes: list[Change],
     conflicts: list[Conflict],
     warnings: list[str],
-    links: dict[tuple[str, IntegrationKind], Link],
+    managed: ManagedState,
 ) -> None:
+    links = managed.links
     for r in results:
         acct, kind = r.account, r.integration
         if r.decision is Decision.LINK:
@@ -400,7 +430,9 @@ def render_welcome(customer: str, account: Account, options: PlanOptions) -> Wel
     values = _Fields({k: v if v is not None else "" for k, v in account.fields().items()})
     values["customer"] = customer
     body = _format(options.welcome_template or "Welcome, {display_name}!\n", values)
-    subject = _format(options.welcome_subject, values)
+    # a header is one line: a CR/LF or bidi control in a display name is folded away here,
+    # so the plan shows the subject that is sent (the mailers fold again for older plans)
+    subject = one_line(_format(options.welcome_subject, values))
     return WelcomeEmail(account.mail or "", subject, body, marker_for(customer, account.key))
 
 

@@ -36,7 +36,6 @@ import ssl
 import tempfile
 import threading
 from collections.abc import Generator
-from pathlib import Path
 from typing import Any
 
 import h11
@@ -44,6 +43,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from reconciler.config.models import DaemonTls
+from reconciler.config.secretpaths import SecretRoots
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.scheduler import Scheduler
 from reconciler.daemon.web.app import build_app
@@ -133,7 +133,8 @@ class DaemonHttpServer:
     ) -> None:
         self.scheduler, self.metrics = scheduler, metrics
         self.app = build_app(Daemon(scheduler, metrics, tls is not None, is_loopback(address[0])))
-        context = _tls_context(tls, scheduler.source.root) if tls is not None else None
+        roots = SecretRoots.of(scheduler.source.root, scheduler.source.config.settings_doc.spec.secret_dirs)
+        context = _tls_context(tls, roots) if tls is not None else None
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.socket = socket.socket(family, socket.SOCK_STREAM)
         try:
@@ -206,13 +207,13 @@ class DaemonHttpServer:
         self.socket.close()
 
 
-def _tls_context(tls: DaemonTls, root: Path) -> ssl.SSLContext:
+def _tls_context(tls: DaemonTls, roots: SecretRoots) -> ssl.SSLContext:
     """A server context from the certificate file and the key's secret reference. ssl only
     loads keys from files: the key goes through a private temporary file, removed at once."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    cert = root / tls.cert_file
-    key = resolve(tls.key, root, "daemon.tls.key")
+    cert = roots.root / tls.cert_file
+    key = resolve(tls.key, roots, "daemon.tls.key")
     fd, name = tempfile.mkstemp(prefix="reconciler-key-", suffix=".pem")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -26,6 +26,7 @@ from reconciler.daemon.clock import Clock
 from reconciler.daemon.configsource import ConfigSource
 from reconciler.daemon.logs import event
 from reconciler.daemon.metrics import DaemonMetrics
+from reconciler.daemon.notify.outbox import Notifier
 from reconciler.daemon.runner import (
     Bookkeeping,
     RunContext,
@@ -75,10 +76,12 @@ class Scheduler:
         clock: Clock,
         metrics: DaemonMetrics,
         rng: random.Random | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.source, self.store, self.state = source, store, state
         self.clock, self.metrics = clock, metrics
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
+        self.notifier = notifier
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.abandon = threading.Event()
@@ -174,6 +177,8 @@ class Scheduler:
             self.metrics.config_reload_errors.inc()
         if self.source.error != before:
             self.state.put_meta("config_error", self.source.error or None)
+            if self.notifier is not None:
+                self.notifier.config_state(self.source.error or "")
         if self.source.commit != self._commit_written:
             self._commit_written = self.source.commit
             self.state.put_meta("config_commit", self.source.commit or None)
@@ -258,6 +263,7 @@ class Scheduler:
             self.state.add_history(name, history_entry(report, rec, commit))
             if report.plan is not None:
                 self.state.put_record("plan", name, {"at": report.finished, "commit": commit, **report.plan})
+            self._notify(report, rec)
             if report.used_override is not None:
                 self.state.clear_override(name, report.used_override)
             self.metrics.observe_run(report.result.value, report.duration, report.applied, report.failed)
@@ -272,6 +278,17 @@ class Scheduler:
                 job.request.done.set()
             job.done.set()
             self.wake.set()
+
+    def _notify(self, report: RunReport, rec: CustomerRecord) -> None:
+        if self.notifier is None:
+            return
+        warnings = list(report.plan["warnings"]) if report.plan is not None else None
+        try:
+            self.notifier.after_run(report.result.value, rec, warnings)
+        except Exception:  # the state store: say so, the run's bookkeeping is done
+            logging.getLogger("reconciler.daemon").exception(
+                "%s: notification bookkeeping failed", rec.customer
+            )
 
     def _reconcile(self, ctx: RunContext) -> RunReport:
         try:

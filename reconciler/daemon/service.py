@@ -22,11 +22,13 @@ from reconciler.daemon.configsource import ConfigSource, GitRepo
 from reconciler.daemon.listener import DaemonHttpServer, parse_listen
 from reconciler.daemon.logs import configure, event
 from reconciler.daemon.metrics import DaemonMetrics
+from reconciler.daemon.notify.outbox import Notifier
 from reconciler.daemon.scheduler import Scheduler
 from reconciler.errors import ReconcilerError
 from reconciler.state.backend import open_state
 
 ABANDON_SECONDS = 10.0
+NOTIFY_FLUSH_SECONDS = 5.0  # at stop: deliveries due and email digests get this long
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,9 @@ def run(options: DaemonOptions, clock: Clock | None = None) -> int:
     backend = open_state(source.config)
     store, state = backend.store, backend.daemon
     metrics = DaemonMetrics()
-    scheduler = Scheduler(source, store, state, clock, metrics)
+    notifier = Notifier(lambda: source.config.settings_doc.spec, options.config_dir, state, clock)
+    notifier.start()
+    scheduler = Scheduler(source, store, state, clock, metrics, notifier=notifier)
     listen = options.listen or spec.daemon.listen
     try:
         server = DaemonHttpServer(parse_listen(listen), scheduler, metrics, spec.daemon.tls)
@@ -74,6 +78,7 @@ def run(options: DaemonOptions, clock: Clock | None = None) -> int:
         grace = 0.0 if scheduler.abandon.is_set() else scheduler.settings.shutdown_grace_seconds
         stuck = scheduler.shutdown(grace, ABANDON_SECONDS)
         server.stop()
+        notifier.stop(NOTIFY_FLUSH_SECONDS)
         meta = state.meta().get("daemon") or {}
         state.put_meta("daemon", {**meta, "stopped_at": clock.now()})
         event(logging.INFO, "daemon.stopped", "daemon stopped", abandoned=", ".join(stuck) or None)

@@ -20,6 +20,7 @@ import httpx
 
 from reconciler.config.models import SettingsSpec
 from reconciler.config.resolve import EffectiveCustomer
+from reconciler.config.secretpaths import SecretRoots
 from reconciler.core.model import (
     DirectorySnapshot,
     IntegrationKind,
@@ -82,6 +83,11 @@ class ProviderContext:
     @property
     def name(self) -> str:
         return self.customer.name
+
+    @property
+    def secret_roots(self) -> SecretRoots:
+        """Where `{file: ...}` secrets may be read from (config dir + secretDirs)."""
+        return SecretRoots.of(self.config_root, self.settings.secret_dirs)
 
 
 class DirectoryReader(Protocol):

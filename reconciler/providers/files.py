@@ -31,6 +31,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from reconciler.config.values import one_line
 from reconciler.core.model import (
     DirectoryGroup,
     DirectoryRole,
@@ -348,7 +349,9 @@ class FileVault(_RecordFile):
 
     def create_entry(self, new: NewPasswordEntry) -> PasswordEntry:
         entry: PasswordEntry = self._add(
-            lambda rid: PasswordEntry(self.kind, rid, new.name, new.username, new.category, marker=new.marker)
+            lambda rid: PasswordEntry(
+                self.kind, rid, new.name, new.username, new.category, marker=new.marker, lineage=new.lineage
+            )
         )
         return entry
 
@@ -365,7 +368,9 @@ class FileContacts(_RecordFile):
     def create_contact(self, new: NewContact) -> PsaContact:
         emails = (new.email,) if new.email else ()
         contact: PsaContact = self._add(
-            lambda rid: PsaContact(self.kind, rid, new.first_name, new.last_name, emails, marker=new.marker)
+            lambda rid: PsaContact(
+                self.kind, rid, new.first_name, new.last_name, emails, marker=new.marker, lineage=new.lineage
+            )
         )
         return contact
 
@@ -377,7 +382,7 @@ class FileMailer:
     def send(self, mail: WelcomeEmail) -> None:
         msg = EmailMessage()
         msg["To"] = mail.to
-        msg["Subject"] = mail.subject
+        msg["Subject"] = one_line(mail.subject)
         msg["X-Reconciler"] = marker_text(mail.marker)
         msg.set_content(mail.body)
         self.outbox.mkdir(parents=True, exist_ok=True)

@@ -38,6 +38,8 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from reconciler.config.models import SmtpConnection
+from reconciler.config.secretpaths import SecretRoots
+from reconciler.config.values import one_line
 from reconciler.core.model import WelcomeEmail
 from reconciler.errors import NotDelivered, ProviderError
 from reconciler.providers.base import ProviderContext
@@ -147,9 +149,11 @@ class SmtpMailer:
         try:
             msg["From"] = self.conn.sender
             msg["To"] = mail.to
-            msg["Subject"] = mail.subject
+            # A line break from a directory display name must not make this email fail on every
+            # run: the subject is folded to one line. Non-ASCII is RFC 2047-encoded by the policy.
+            msg["Subject"] = one_line(mail.subject)
         except ValueError:
-            raise MailNotSent(self.where, "an address or the subject contains a line break") from None
+            raise MailNotSent(self.where, "an address contains a line break") from None
         msg["Date"] = email.utils.formatdate(usegmt=True)
         # One stable id per account: a copy sent by hand later is recognisable as the same message.
         digest = hashlib.sha256(mail.marker.encode()).hexdigest()[:32]
@@ -263,14 +267,22 @@ def open_smtp(ctx: ProviderContext) -> SmtpMailer:
     conn = ctx.settings.connections.smtp
     if conn is None:
         raise ProviderError(where, "welcome emails need Settings connections.smtp")
+    return open_mailer(conn, ctx.config_root, where, ctx.settings.secret_dirs)
+
+
+def open_mailer(
+    conn: SmtpConnection, config_root: Path, where: str, secret_dirs: tuple[str, ...] = ()
+) -> SmtpMailer:
+    """A mailer on Settings connections.smtp (welcome emails; the daemon's email digests)."""
     if (conn.username is None) != (conn.password is None):
         raise ProviderError(where, "connections.smtp needs both username and password, or neither")
-    username = resolve(conn.username, ctx.config_root, where).get_secret_value() if conn.username else None
-    password = resolve(conn.password, ctx.config_root, where) if conn.password else None
+    roots = SecretRoots.of(config_root, secret_dirs)
+    username = resolve(conn.username, roots, where).get_secret_value() if conn.username else None
+    password = resolve(conn.password, roots, where) if conn.password else None
     if conn.security == "none":
         log.warning("%s: SMTP without TLS (security: none); use it only for a relay on this machine", where)
     return SmtpMailer(
-        conn, where, username=username, password=password, tls=smtp_tls_context(conn, ctx.config_root, where)
+        conn, where, username=username, password=password, tls=smtp_tls_context(conn, config_root, where)
     )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from reconciler.config.secretpaths import SecretRoots
 from reconciler.core.model import IntegrationKind, marker_text
 from reconciler.errors import ProviderError
 from reconciler.integrations.facts import Facts
@@ -48,8 +49,8 @@ class OrgSummary:
     details: tuple[tuple[str, str], ...] = ()
 
 
-def record_notes(marker: str) -> str:
-    return f"Created by reconciler for a managed account; keep this tag. {marker_text(marker)}"
+def record_notes(marker: str, lineage: str | None = None) -> str:
+    return f"Created by reconciler for a managed account; keep this tag. {marker_text(marker, lineage)}"
 
 
 def open_api(
@@ -64,6 +65,7 @@ def open_api(
     limiter: RateLimiter | None = None,
     retry: RetryPolicy | None = None,
     transport: httpx.BaseTransport | None = None,
+    secret_dirs: tuple[str, ...] = (),
 ) -> tuple[HttpApi, str]:
     """An HTTP seam for one customer (`where`) on one vendor account, and a name for
     that account (kind, base URL, key fingerprint) to share caches and budget under."""
@@ -71,7 +73,8 @@ def open_api(
     url = httpx.URL(base_url)
     if url.scheme != "https" or not url.host:
         raise ProviderError(where, f"{kind.value} base URL must be an https:// URL, got {base_url!r}")
-    key: SecretStr = resolve(conn.api_key, config_root, f"{where} (connections.{kind.value}.apiKey)")
+    roots = SecretRoots.of(config_root, secret_dirs)
+    key: SecretStr = resolve(conn.api_key, roots, f"{where} (connections.{kind.value}.apiKey)")
     account = f"{kind.value} {base_url.rstrip('/')} {key_fingerprint(key)}"
     client = build_client(
         where,

@@ -20,11 +20,13 @@ is only broken explicitly (`reconciler state unlock`).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,7 +36,9 @@ from reconciler.core.model import Account, IntegrationKind, Link, ManagedState, 
 from reconciler.errors import LockHeldError, StateError
 from reconciler.state.api import JournalEntry, LockInfo, RunRow
 
-SCHEMA_VERSION = 1
+log = logging.getLogger("reconciler.state")
+
+SCHEMA_VERSION = 2  # 2: a lineage id in meta (#12), adopted lineages per customer
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -60,6 +64,9 @@ CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, customer TEXT NOT NULL, started_at REAL NOT NULL,
     finished_at REAL NOT NULL, result TEXT NOT NULL, detail TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS runs_customer ON runs (customer, id);
+CREATE TABLE IF NOT EXISTS detached (
+    customer TEXT NOT NULL, account_key TEXT NOT NULL, integration TEXT NOT NULL,
+    record_id TEXT NOT NULL, PRIMARY KEY (customer, account_key, integration));
 """
 
 
@@ -81,12 +88,43 @@ class SqliteStore:
                 f"{path}: cannot open the state database ({exc}); restore it from a backup "
                 "or move it aside to start from empty state"
             ) from None
-        if row is None:
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) > SCHEMA_VERSION:
+        if row is not None and int(row[0]) > SCHEMA_VERSION:
             raise StateError(f"{path}: state schema {row[0]} is newer than this reconciler understands")
+        self._migrate(None if row is None else int(row[0]))
         self._in_tx = False
         self._mutex = threading.RLock()  # one connection shared by threads: see the module doc
+
+    def _migrate(self, version: int | None) -> None:
+        """1 -> 2: the state gets its lineage, a random id that records we create carry
+        beside their marker, so a state that did not create them is told apart (#12)."""
+        lineage = self._db.execute("SELECT value FROM meta WHERE key='lineage'").fetchone()
+        if lineage is None:
+            new = uuid.uuid4().hex
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('lineage', ?)", (new,))
+            if version is None:
+                log.info("%s: new state database (lineage %s)", self.path, new)
+        self._db.execute(
+            "INSERT INTO meta VALUES ('schema', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (str(SCHEMA_VERSION),),
+        )
+        row = self._db.execute("SELECT value FROM meta WHERE key='lineage'").fetchone()
+        self._lineage = str(row[0])
+
+    def lineage(self) -> str:
+        """The state's identity (#12); it never changes once created."""
+        return self._lineage
+
+    def adopted_lineages(self, customer: str) -> frozenset[str]:
+        row = self._one("SELECT value FROM meta WHERE key=?", (f"adopted-lineages:{customer}",))
+        return frozenset(json.loads(row[0])) if row else frozenset()
+
+    def adopt_lineages(self, customer: str, lineages: frozenset[str]) -> None:
+        """Accept records of other lineages for `customer` (`state rebuild`; inside batch())."""
+        merged = sorted(self.adopted_lineages(customer) | (lineages - {self._lineage}))
+        self._run(
+            "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (f"adopted-lineages:{customer}", json.dumps(merged)),
+        )
 
     def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         """Run one statement to completion under the mutex."""
@@ -164,7 +202,21 @@ class SqliteStore:
                 "SELECT account_key, status FROM welcome WHERE customer=?", (customer,)
             )
         }
-        return ManagedState(self.serial(customer), accounts, links, welcome)
+        detached = {
+            (key, IntegrationKind(kind)): rid
+            for key, kind, rid in self._all(
+                "SELECT account_key, integration, record_id FROM detached WHERE customer=?", (customer,)
+            )
+        }
+        return ManagedState(
+            self.serial(customer),
+            accounts,
+            links,
+            welcome,
+            self._lineage,
+            self.adopted_lineages(customer),
+            detached,
+        )
 
     def customers(self) -> list[str]:
         rows = self._all("SELECT customer FROM serials UNION SELECT customer FROM accounts ORDER BY 1")
@@ -219,6 +271,32 @@ class SqliteStore:
             "INSERT INTO welcome VALUES (?, ?, ?, ?) ON CONFLICT(customer, account_key) "
             "DO UPDATE SET status=excluded.status, updated_at=excluded.updated_at",
             (customer, key, status.value, time.time()),
+        )
+
+    def remove_link(self, customer: str, key: str, integration: IntegrationKind) -> None:
+        self._run(
+            "DELETE FROM links WHERE customer=? AND account_key=? AND integration=?",
+            (customer, key, integration.value),
+        )
+
+    def forget_welcome(self, customer: str, key: str) -> None:
+        self._run("DELETE FROM welcome WHERE customer=? AND account_key=?", (customer, key))
+
+    def set_detached(
+        self, customer: str, key: str, integration: IntegrationKind, record_id: str | None
+    ) -> None:
+        """`state rm` of a link: the record is not linked again (by marker or match) until
+        `state import`; None lifts that."""
+        if record_id is None:
+            self._run(
+                "DELETE FROM detached WHERE customer=? AND account_key=? AND integration=?",
+                (customer, key, integration.value),
+            )
+            return
+        self._run(
+            "INSERT INTO detached VALUES (?, ?, ?, ?) ON CONFLICT(customer, account_key, integration) "
+            "DO UPDATE SET record_id=excluded.record_id",
+            (customer, key, integration.value, record_id),
         )
 
     # --- cursors (provider memory; each put commits on its own) -------------------------------

@@ -130,7 +130,10 @@ def test_validate_live_opens_only_the_directory_it_checks(
     settings = {
         "features": {"passwordManager": True},
         "connections": {
-            "graph": {"clientId": "app", "credential": {"clientSecret": {"env": "GRAPH_SECRET_UNSET"}}},
+            "graph": {
+                "clientId": "11111111-2222-3333-4444-555555555555",
+                "credential": {"clientSecret": {"env": "GRAPH_SECRET_UNSET"}},
+            },
             "itglue": {"apiKey": {"env": "ITGLUE_KEY_UNSET"}},
         },
     }

@@ -82,16 +82,22 @@ def run_head(args: list[str], lines: int = 1, cwd: Path | None = None) -> tuple[
 
 
 def run_pty(
-    args: list[str], cwd: Path | None = None, extra_env: dict[str, str] | None = None, timeout: float = 120
+    args: list[str],
+    cwd: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+    timeout: float = 120,
+    answer: str = "",
 ) -> Run:
     """The command with stdin, stdout and stderr on one pseudo-terminal (as in an
-    interactive shell); returns everything it wrote to the terminal."""
+    interactive shell); `answer` is typed once it asks ("[y/N]"); returns everything
+    it wrote to the terminal."""
     pid, fd = pty.fork()
     if pid == 0:  # child
         if cwd is not None:
             os.chdir(cwd)
         os.execve(str(BIN), [str(BIN), *args], env(extra_env))
     chunks: list[bytes] = []
+    pending = answer.encode()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         ready, _, _ = select.select([fd], [], [], 0.5)
@@ -107,6 +113,9 @@ def run_pty(
         if not data:
             break
         chunks.append(data)
+        if pending and b"[y/N]" in b"".join(chunks):
+            os.write(fd, pending)
+            pending = b""
     _, status = os.waitpid(pid, 0)
     os.close(fd)
     text = b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n")

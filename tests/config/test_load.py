@@ -96,7 +96,7 @@ def test_problems_of_all_files_are_collected_and_sorted(tmp_path: Path) -> None:
         f"{tmp_path / 'b.yaml'}:5:8",
         f"{tmp_path / 'c.yaml'}:2:1",
     ]
-    assert "metadata.name: String should match pattern" in got[0]
+    assert "metadata.name: must be lowercase letters, digits and '-'" in got[0]
     assert "unknown field 'spec.pasued'" in got[1]
     assert "invalid YAML" in got[2]
 
@@ -114,7 +114,9 @@ def test_duplicate_names_are_per_kind(tmp_path: Path) -> None:
 
 def test_snake_case_python_names_are_not_yaml_names(tmp_path: Path) -> None:
     write(tmp_path, "c.yaml", CUSTOMER.format(name="acme") + "spec:\n  import_policy: std\n")
-    assert problems(tmp_path) == [f"{tmp_path / 'c.yaml'}:6:3: unknown field 'spec.import_policy'"]
+    assert problems(tmp_path) == [
+        f"{tmp_path / 'c.yaml'}:6:3: unknown field 'spec.import_policy' (did you mean 'importPolicy'?)"
+    ]
 
 
 def test_missing_or_empty_config_directory(tmp_path: Path) -> None:

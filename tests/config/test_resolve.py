@@ -7,10 +7,13 @@ from pathlib import Path
 from reconciler.config import load_valid_config
 from reconciler.config.resolve import effective_customers
 
-AD = """\
-  directories:
-    activeDirectory: {server: dc, baseDn: "DC=x", bindUser: {env: U}, bindPassword: {env: P}}
-"""
+
+def ad(name: str) -> str:
+    """Directories of customer `name`: its own domain controller (a DC belongs to one customer)."""
+    return (
+        "  directories:\n"
+        f'    activeDirectory: {{server: dc-{name}, baseDn: "DC=x", bindUser: {{env: U}}, bindPassword: {{env: P}}}}\n'
+    )
 
 
 def write(root: Path, name: str, text: str) -> None:
@@ -19,14 +22,22 @@ def write(root: Path, name: str, text: str) -> None:
 
 def test_membership_by_name_by_list_by_label_and_own_settings(tmp_path: Path) -> None:
     sel = "  source: activeDirectory\n  selection: {ous: ['OU=%s,DC=x']}\n"
-    write(tmp_path, "named", "kind: Customer\nmetadata: {name: named}\nspec:\n  importPolicy: p1\n" + AD)
-    write(tmp_path, "listed", "kind: Customer\nmetadata: {name: listed}\nspec:\n" + AD)
-    write(tmp_path, "labelled", "kind: Customer\nmetadata: {name: labelled, labels: {t: g}}\nspec:\n" + AD)
+    write(
+        tmp_path,
+        "named",
+        "kind: Customer\nmetadata: {name: named}\nspec:\n  importPolicy: p1\n" + ad("named"),
+    )
+    write(tmp_path, "listed", "kind: Customer\nmetadata: {name: listed}\nspec:\n" + ad("listed"))
+    write(
+        tmp_path,
+        "labelled",
+        "kind: Customer\nmetadata: {name: labelled, labels: {t: g}}\nspec:\n" + ad("labelled"),
+    )
     write(
         tmp_path,
         "own",
         "kind: Customer\nmetadata: {name: own}\nspec:\n"
-        + AD
+        + ad("own")
         + "  import:\n"
         + "  "
         + (sel % "Own").replace("\n  ", "\n    "),
@@ -75,8 +86,8 @@ def test_membership_by_name_by_list_by_label_and_own_settings(tmp_path: Path) ->
 
 def test_safety_comes_from_the_policy_else_settings(tmp_path: Path) -> None:
     write(tmp_path, "s", "kind: Settings\nmetadata: {name: s}\nspec:\n  safety: {maxRemovalPercent: 15}\n")
-    write(tmp_path, "a", "kind: Customer\nmetadata: {name: a}\nspec:\n  importPolicy: strict\n" + AD)
-    write(tmp_path, "b", "kind: Customer\nmetadata: {name: b}\nspec:\n  paused: true\n" + AD)
+    write(tmp_path, "a", "kind: Customer\nmetadata: {name: a}\nspec:\n  importPolicy: strict\n" + ad("a"))
+    write(tmp_path, "b", "kind: Customer\nmetadata: {name: b}\nspec:\n  paused: true\n" + ad("b"))
     write(
         tmp_path,
         "strict",

@@ -4,6 +4,7 @@ proves what they refuse)."""
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,9 @@ from reconciler.errors import ConfigError
 
 AD = """\
   directories:
-    entra: {tenantId: t-1}
+    entra: {tenantId: %(tenant)s}
     activeDirectory:
-      server: dc
+      server: dc-%(name)s
       baseDn: DC=acme,DC=local
       bindUser: {env: U}
       bindPassword: {env: P}
@@ -27,7 +28,7 @@ AD = """\
 def customer(name: str, body: str = "", labels: str = "{}") -> str:
     return (
         f"apiVersion: reconciler.dev/v1\nkind: Customer\nmetadata: {{name: {name}, labels: {labels}}}\nspec:\n"
-        + AD
+        + AD % {"name": name, "tenant": uuid.uuid5(uuid.NAMESPACE_DNS, name)}
         + body
     )
 
@@ -141,7 +142,7 @@ def test_live_mode_needs_each_connection_an_option_uses(tmp_path: Path) -> None:
     conns = """\
   features: {passwordManager: true}
   connections:
-    graph: {clientId: app, credential: {clientSecret: {env: G}}}
+    graph: {clientId: 0b8c5d6e-1111-4222-8333-944445555666, credential: {clientSecret: {env: G}}}
     itglue: {apiKey: {env: I}}
     autotask: {username: {env: A}, secret: {env: B}, integrationCode: {env: C}}
     smtp: {host: mail, sender: a@b.c}
@@ -183,3 +184,32 @@ def test_selection_problems_do_not_hide_customer_problems(tmp_path: Path) -> Non
         ),
     )
     assert [re.findall(r"\(R\d+\)", m) for m in problems(root)] == [["(R4)"], ["(R14)"]]
+
+
+def ad_customer(name: str, server: str, base_dn: str) -> str:
+    return (
+        f"apiVersion: reconciler.dev/v1\nkind: Customer\nmetadata: {{name: {name}}}\nspec:\n"
+        f"  directories:\n    activeDirectory: {{server: '{server}', baseDn: '{base_dn}', "
+        "bindUser: {env: U}, bindPassword: {env: P}}\n"
+    )
+
+
+def test_directories_are_one_customers_only_when_they_really_are_the_same(tmp_path: Path) -> None:
+    """Hosted AD: sibling OUs of one DC are two customers; two customers may both
+    call their domain corp.local on their own DCs. The same DC and an overlapping
+    base DN on any port is one directory."""
+    root = config_dir(
+        tmp_path,
+        a=ad_customer("a", "dc1", "OU=A,DC=hosted,DC=net"),
+        b=ad_customer("b", "dc1:389", "OU=B,DC=hosted,DC=net"),
+        c=ad_customer("c", "dc.one.example", "DC=corp,DC=local"),
+        d=ad_customer("d", "dc.two.example", "DC=corp,DC=local"),
+    )
+    assert problems(root) == []
+    (root / "e.yaml").write_text(ad_customer("e", "[::1]:636", "DC=corp,DC=local"))
+    (root / "f.yaml").write_text(ad_customer("f", "::1", "dc=CORP, dc=local"))
+    assert problems(root) == [
+        "Active Directory dc=CORP, dc=local on ::1 is already used by customer 'e' "
+        f"({root}/e.yaml:6:44); one directory (or a subtree of it) belongs to one customer, "
+        "or its people are imported twice"
+    ]

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from reconciler.cli import main
 from reconciler.config.models import SecretRef
+from reconciler.config.secretpaths import SecretRoots
 from reconciler.errors import SecretError
 from reconciler.secrets import MAX_SECRET_FILE_BYTES, resolve
 
@@ -33,10 +34,79 @@ def test_file_reference_is_relative_to_the_config_directory(tmp_path: Path) -> N
     assert value.get_secret_value() == SECRET  # the trailing newline of `echo > file` is dropped
 
 
-def test_file_reference_may_be_absolute(tmp_path: Path) -> None:
+def test_an_absolute_file_reference_inside_the_config_directory_resolves(tmp_path: Path) -> None:
     (tmp_path / "key").write_text(SECRET)
-    value = resolve(SecretRef(file=str(tmp_path / "key")), Path("/elsewhere"), "hudu")
+    value = resolve(SecretRef(file=str(tmp_path / "key")), tmp_path, "hudu")
     assert value.get_secret_value() == SECRET
+
+
+# --- where secret files may be (#12) -------------------------------------------------------------
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A config dir `cfg`, a secret file next to it, and a `run-secrets` dir for secretDirs."""
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "elsewhere.key").write_text(SECRET)
+    (tmp_path / "run-secrets").mkdir()
+    (tmp_path / "run-secrets" / "hudu.key").write_text(SECRET)
+    return tmp_path
+
+
+@pytest.mark.parametrize("how", ["parent", "absolute", "symlink", "symlinked-dir"])
+def test_a_secret_file_outside_the_config_directory_is_never_read(outside: Path, how: str) -> None:
+    cfg = outside / "cfg"
+    ref = {"parent": "../elsewhere.key", "absolute": str(outside / "elsewhere.key")}.get(how, "")
+    if how == "symlink":
+        (cfg / "innocent.key").symlink_to(outside / "elsewhere.key")
+        ref = "innocent.key"
+    if how == "symlinked-dir":
+        (cfg / "secrets").symlink_to(outside)
+        ref = "secrets/elsewhere.key"
+    with pytest.raises(SecretError) as err:
+        resolve(SecretRef(file=ref), cfg, "hudu apiKey")
+    assert str(err.value).startswith(f"hudu apiKey: secret file {ref} is outside the config directory")
+    assert SECRET not in str(err.value)
+
+
+def test_secret_dirs_admit_exactly_their_own_files(outside: Path) -> None:
+    cfg = outside / "cfg"
+    roots = SecretRoots.of(cfg, ("../run-secrets",))
+    for ref in ("../run-secrets/hudu.key", str(outside / "run-secrets" / "hudu.key")):
+        assert resolve(SecretRef(file=ref), roots, "hudu").get_secret_value() == SECRET
+    with pytest.raises(SecretError, match="outside the config directory"):
+        resolve(SecretRef(file="../run-secrets/../elsewhere.key"), roots, "hudu")
+
+
+SECRET_SETTINGS = """apiVersion: reconciler.dev/v1
+kind: Settings
+metadata:
+  name: msp
+spec:
+  secretDirs: {dirs}
+  connections:
+    hudu:
+      baseUrl: https://hudu.example/api/v1
+      apiKey: {{file: {ref}}}
+"""
+
+
+def test_validate_locates_a_secret_file_outside_and_accepts_secret_dirs(outside: Path) -> None:
+    cfg = outside / "cfg"
+    settings = cfg / "settings.yaml"
+    settings.write_text(SECRET_SETTINGS.format(dirs="[]", ref="../run-secrets/hudu.key"))
+    result = CliRunner().invoke(main, ["validate", "-c", str(cfg)])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"{settings}:10:16: secret file ../run-secrets/hudu.key is outside the config directory and every "
+        "Settings secretDirs entry (symbolic links followed); refused: keep it in the config directory "
+        "or list its directory in secretDirs\n"
+    )
+    settings.write_text(
+        SECRET_SETTINGS.format(dirs=f"[{outside / 'run-secrets'}]", ref="../run-secrets/hudu.key")
+    )
+    result = CliRunner().invoke(main, ["validate", "-c", str(cfg)])
+    assert result.exit_code == 0, result.output
 
 
 def test_inner_whitespace_and_newlines_are_kept(tmp_path: Path) -> None:

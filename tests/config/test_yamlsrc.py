@@ -71,9 +71,25 @@ def test_merge_keys_work_and_an_own_key_overrides_without_a_duplicate_error() ->
     assert at[("x", "a")] == (1, 14)  # merged-in values point at their source
 
 
-def test_plain_timestamps_and_binary_become_text() -> None:
-    data, _ = parse_one("when: 2024-01-02\nraw: !!binary aGVsbG8=\n")
-    assert data == {"when": "2024-01-02", "raw": "aGVsbG8="}
+def test_only_the_core_schema_loads_dates_and_binary_are_refused() -> None:
+    text = 'when: 2024-01-02\nraw: !!binary aGVsbG8=\nat: !!timestamp "2024-01-02"\nok: "2024-01-02"\n'
+    docs, problems = parse_documents(text, "f.yaml")
+    assert docs == []
+    assert [str(p) for p in problems] == [
+        "f.yaml:1:7: '2024-01-02' reads as a date in YAML; quote it if it is text",
+        "f.yaml:2:6: tag '!!binary' is not allowed; config values are plain text",
+        "f.yaml:3:5: tag '!!timestamp' is not allowed; config values are plain text",
+    ]
+    assert parse_one('ok: "2024-01-02"\n')[0] == {"ok": "2024-01-02"}
+
+
+def test_a_number_too_long_for_any_config_value_is_located_not_a_crash() -> None:
+    for number in ("9" * 5000, "-" + "1" * 40, "1" * 33 + ".5", "0x" + "f" * 40):
+        docs, problems = parse_documents(f"a:\n  n: {number}\n", "f.yaml")
+        assert docs == []
+        assert [str(p) for p in problems] == [
+            f"f.yaml:2:6: a number of {len(number)} characters is too long for a config value; refused"
+        ]
 
 
 # --- hostile input -------------------------------------------------------------------------------

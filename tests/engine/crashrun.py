@@ -46,6 +46,7 @@ POINTS: dict[str, tuple[Any, str, bool]] = {
     "after-create-contact": (files.FileContacts, "create_contact", True),
     "after-flush": (files.FileVault, "flush", True),
     "inside-batch": (SqliteStore, "bump_serial", False),
+    "before-put-link": (SqliteStore, "put_link", False),
     "after-send": (files.FileMailer, "send", True),
 }
 

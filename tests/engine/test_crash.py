@@ -33,11 +33,16 @@ def crash(point: str, n: int, *args: str) -> subprocess.CompletedProcess[str]:
 def records(qs: Path) -> Counter[str]:
     """Every record of every integration file, without its id (ids depend on order)."""
     out: Counter[str] = Counter()
+    lineages: set[str] = set()
     for path in sorted((qs / "live").glob("*/*.json")):
         data = json.loads(path.read_text())
         for rec in [*data.get("entries", []), *data.get("contacts", [])]:
             rec.pop("id")
+            if "lineage" in rec:  # each copy has its own state, so its own lineage (#12)
+                lineages.add(rec.pop("lineage"))
+                assert rec.get("marker"), rec
             out[f"{path.parent.name}/{path.name}: {json.dumps(rec, sort_keys=True)}"] += 1
+    assert len(lineages) <= 1, lineages  # every record we created names this copy's state
     return out
 
 

@@ -19,7 +19,7 @@ import pytest
 from reconciler.config import load_valid_config
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.core.model import DirSource, marker_text
-from reconciler.core.plan import ChangeKind, CustomerPlan, LinkRecord, Plan
+from reconciler.core.plan import AddAccount, ChangeKind, CustomerPlan, LinkRecord, Plan
 from reconciler.engine import Engine
 from reconciler.integrations.hudu.client import open_hudu
 from reconciler.integrations.itglue.client import open_itglue
@@ -56,7 +56,7 @@ metadata: {{name: msp}}
 spec:
   features: {{passwordManager: true}}
   connections:
-    graph: {{clientId: app, credential: {{clientSecret: {{env: UNUSED_GRAPH_SECRET}}}}}}
+    graph: {{clientId: 11111111-2222-3333-4444-555555555555, credential: {{clientSecret: {{env: UNUSED_GRAPH_SECRET}}}}}}
 {connection}
 ---
 apiVersion: reconciler.dev/v1
@@ -71,7 +71,7 @@ apiVersion: reconciler.dev/v1
 kind: Customer
 metadata: {{name: acme}}
 spec:
-  directories: {{entra: {{tenantId: t-acme}}}}
+  directories: {{entra: {{tenantId: 00000000-0000-4000-8000-00000000ac3e}}}}
   integrations: {{{link}}}
   pins: [{pins}]
 """)
@@ -209,6 +209,14 @@ def test_hudu_match_create_and_rerun(tmp_path: Path, ca: TestCA) -> None:
         root = tmp_path / "cfg"
         connection = f"    hudu: {{baseUrl: '{sim.url}/api/v1', apiKey: {{file: api.key}}, caFile: '{ca.ca_file}', pageSize: 2}}"
         write_config(root, ca, connection, f"huduCompanyId: '{company}'")
+        # a crash survivor: the accounts batch committed (it always precedes the creates),
+        # then the process died after Hudu created dan's entry and before its link
+        survivor = SimEngine.open(load_valid_config(root))
+        added = [c for c in survivor.plan().customers[0].changes if isinstance(c, AddAccount)]
+        with survivor.store.batch():
+            for change in added:
+                survivor.store.put_account("acme", change.account)
+            survivor.store.bump_serial("acme")
 
         engine, p, cp = plan(root)
         got = decisions(cp)

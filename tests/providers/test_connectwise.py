@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from reconciler.core.model import IntegrationKind, NewContact, marker_text
 from reconciler.errors import ProviderError
@@ -291,7 +292,8 @@ def test_untrusted_certificate_fails_fast_and_says_so(
 def test_company_id_must_be_numeric(
     sim: ConnectWiseSimulator, test_ca: TestCA, tmp_path: Path, store: SqliteStore
 ) -> None:
-    with pytest.raises(ProviderError, match="numeric"):
+    # refused by the config model already (values.RecordId), before any request
+    with pytest.raises(ValidationError, match="positive numeric id"):
         book(sim, test_ca, tmp_path, store, company="5 OR 1=1")
 
 

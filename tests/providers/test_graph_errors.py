@@ -15,7 +15,12 @@ from reconciler.testing.graph import GraphSimulator
 from reconciler.testing.httpsim import Fault, TestCA
 from tests.providers.graphkit import SECRET_ENV, GraphWorld, make_world, test_ca  # noqa: F401
 
-GOOD, UNCONSENTED, OTHER = "tenant-good", "tenant-unconsented", "tenant-other"
+GOOD, UNCONSENTED, OTHER, MISSING = (
+    "00000000-0000-4000-8000-00000000900d",
+    "00000000-0000-4000-8000-0000000000c0",
+    "00000000-0000-4000-8000-0000000000e1",
+    "00000000-0000-4000-8000-0000000000ff",
+)
 
 
 @pytest.fixture
@@ -42,7 +47,7 @@ def test_wrong_client_secret_is_a_clear_error_without_the_secret(
     with pytest.raises(ProviderError) as info:
         read(world)
     message = str(info.value)
-    assert message.startswith("acme: entra: token request for tenant tenant-good refused: invalid_client")
+    assert message.startswith(f"acme: entra: token request for tenant {GOOD} refused: invalid_client")
     assert "AADSTS7000215" in message and "Trace ID" not in message
     assert wrong not in message and wrong not in caplog.text
     assert world.sim.identity.client_secret not in caplog.text
@@ -58,7 +63,7 @@ def test_a_transient_token_failure_recovers_on_the_next_run(world: GraphWorld) -
 def test_token_failures_are_isolated_per_customer(
     world: GraphWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
-    world.write_config({"acme": GOOD, "beta": UNCONSENTED, "gamma": "tenant-missing", "delta": OTHER})
+    world.write_config({"acme": GOOD, "beta": UNCONSENTED, "gamma": MISSING, "delta": OTHER})
     caplog.set_level(logging.DEBUG)
     results = prefetch(list(world.contexts().values()), max_workers=3)
 
@@ -69,7 +74,7 @@ def test_token_failures_are_isolated_per_customer(
     unconsented, missing = results["beta"], results["gamma"]
     assert isinstance(unconsented, ProviderError) and isinstance(missing, ProviderError)
     assert str(unconsented).startswith("beta: entra: ") and "AADSTS700016" in str(unconsented)
-    assert str(missing).startswith("gamma: entra: OIDC discovery failed for tenant tenant-missing")
+    assert str(missing).startswith(f"gamma: entra: OIDC discovery failed for tenant {MISSING}")
     assert "Traceback" not in caplog.text
 
 
@@ -126,12 +131,40 @@ def test_graph_refusal_is_reported_with_graphs_message(world: GraphWorld) -> Non
         read(world)
 
 
-def test_tls_is_verified_by_default(world: GraphWorld) -> None:
+def test_tls_is_verified_by_default_and_the_failure_names_the_certificate_and_cafile(
+    world: GraphWorld,
+) -> None:
+    """#12: an Entra TLS failure said only "ConnectError"; it names the problem and the fix."""
     world.write_config({"acme": GOOD}, graph={"caFile": None})
-    with pytest.raises(
-        ProviderError, match="cannot reach the identity platform for tenant tenant-good: ConnectError"
-    ):
+    with pytest.raises(ProviderError) as info:
         read(world)
+    assert str(info.value) == (
+        "acme: entra: the TLS certificate of the identity platform 127.0.0.1 is not trusted "
+        "(unable to get local issuer certificate); add its CA with connections.graph.caFile"
+    )
+    assert world.sim.count("POST") == 0  # nothing was sent, and it was not retried either
+
+
+def test_sign_in_is_retried_on_429_5xx_and_dropped_connections_like_every_call(world: GraphWorld) -> None:
+    """#12: OIDC discovery and token requests through MSAL were never retried."""
+    token = f"/{GOOD}/oauth2/v2.0/token"
+    world.sim.faults.add(Fault.error(503), path_prefix=f"/{GOOD}/v2.0/.well-known")
+    world.sim.faults.add(Fault.error(429, retry_after="0.01"), path_prefix=token)
+    world.sim.faults.add(Fault.drop(), path_prefix=token)
+    world.sim.faults.add(Fault.error(500), path_prefix=token)
+    assert read(world) == 40
+    assert world.sim.count("POST", token) == 4
+    assert world.sim.count("GET", f"/{GOOD}/v2.0/.well-known") == 2
+
+
+def test_sign_in_retries_are_bounded_and_say_what_failed(world: GraphWorld) -> None:
+    world.sim.faults.add(Fault.error(503), times=10, path_prefix=f"/{GOOD}/oauth2")
+    with pytest.raises(ProviderError) as info:
+        read(world)
+    assert str(info.value).startswith(
+        "acme: entra: sign-in: POST 127.0.0.1: HTTP 503 (gave up after 4 attempts"
+    )
+    assert world.sim.count("POST", f"/{GOOD}/oauth2") == 4
 
 
 def test_no_secret_in_any_output(
@@ -184,5 +217,5 @@ def test_a_malformed_certificate_key_is_a_clear_error(world: GraphWorld) -> None
     with pytest.raises(ProviderError) as info:
         read(world)
     message = str(info.value)
-    assert message.startswith("acme: entra: token request for tenant tenant-good failed: ")
+    assert message.startswith(f"acme: entra: token request for tenant {GOOD} failed: ")
     assert "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7Vj" not in message

@@ -16,14 +16,14 @@ from reconciler.providers.files import load_directory
 from reconciler.testing.httpsim import TestCA
 from tests.providers.graphkit import GraphWorld, make_world, test_ca  # noqa: F401
 
-TENANT = "tenant-snap"
+TENANT = "00000000-0000-4000-8000-00000000a5a9"
 
 
 @pytest.fixture
 def world(test_ca: TestCA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[GraphWorld]:  # noqa: F811
     w = make_world(test_ca, tmp_path, monkeypatch, tenants=(TENANT,))
     w.sim.seed(TENANT, 40)  # every 10th unlicensed, every 20th disabled
-    w.write_config({"contoso": TENANT, "broken": "tenant-that-does-not-exist"})
+    w.write_config({"contoso": TENANT, "broken": "00000000-0000-4000-8000-0000000000ff"})
     yield w
     w.sim.stop()
 
@@ -36,7 +36,10 @@ def test_snapshot_writes_the_file_providers_format_and_plans_offline(
     result = runner.invoke(main, ["snapshot", "-c", str(world.root), "-o", str(out)])
 
     assert result.exit_code == 1  # "broken" could not be captured...
-    assert "broken: entra: OIDC discovery failed for tenant tenant-that-does-not-exist" in result.output
+    assert (
+        "broken: entra: OIDC discovery failed for tenant 00000000-0000-4000-8000-0000000000ff"
+        in result.output
+    )
     assert "contoso: wrote contoso/entra.json (40 users)" in result.output  # ...contoso still was
     assert world.sim.identity.client_secret not in result.output
     snap = load_directory(out / "contoso" / "entra.json", DirSource.ENTRA, "test")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.core.model import IntegrationKind, NewPasswordEntry, marker_text
-from reconciler.errors import ProviderError
+from reconciler.errors import ConfigError, ProviderError
 from reconciler.integrations.itglue.client import ItGlueVault, list_organizations, open_itglue
 from reconciler.providers.http import RateLimiter, RetryPolicy
 from reconciler.testing.httpsim import Fault, RateLimit, TestCA
@@ -270,7 +270,7 @@ def test_tls_is_verified_unless_a_ca_is_given(tmp_path: Path, sim: ItGlueSimulat
         {"acme": {"itglueOrganizationId": str(org)}},
         KEY,
     )
-    with pytest.raises(ProviderError, match="must be an https:// URL"):
+    with pytest.raises(ConfigError, match="must be an https:// URL"):  # refused by validation already
         vault(root, "acme")
 
 

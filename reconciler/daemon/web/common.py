@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import Response
 
+from reconciler.config.secretpaths import SecretRoots
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.scheduler import Scheduler
 from reconciler.daemon.web.snapshot import FleetCache
@@ -46,7 +47,9 @@ def configured_token(daemon: Daemon) -> SecretStr | None:
     ref = daemon.scheduler.settings.token
     if ref is None:
         return None
-    return resolve(ref, daemon.scheduler.source.root, "daemon token")
+    source = daemon.scheduler.source
+    roots = SecretRoots.of(source.root, source.config.settings_doc.spec.secret_dirs)
+    return resolve(ref, roots, "daemon token")
 
 
 def bearer_matches(request: Request, token: SecretStr) -> bool:

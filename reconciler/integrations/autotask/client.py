@@ -32,7 +32,14 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from reconciler.core.model import IntegrationKind, NewContact, PsaContact, marker_text, parse_marker
+from reconciler.core.model import (
+    IntegrationKind,
+    NewContact,
+    PsaContact,
+    marker_text,
+    parse_lineage,
+    parse_marker,
+)
 from reconciler.errors import ProviderError
 from reconciler.integrations.autotask.spec import FACTS
 from reconciler.providers.base import ProviderContext
@@ -96,7 +103,7 @@ class AutotaskContacts:
             "firstName": new.first_name,
             "lastName": new.last_name,
             "isActive": 1,
-            "note": marker_text(new.marker),
+            "note": marker_text(new.marker, new.lineage),
         }
         if new.email:
             body["emailAddress"] = new.email
@@ -165,6 +172,7 @@ class AutotaskContacts:
             emails=emails,
             active=bool(item.get("isActive", 1)),
             marker=parse_marker(item.get("note")),
+            lineage=parse_lineage(item.get("note")),
         )
 
 
@@ -176,9 +184,9 @@ def open_autotask(ctx: ProviderContext) -> AutotaskContacts:
     company = FACTS.linked_id(ctx.customer.doc.spec.integrations) or ""
     if not company.isdigit():
         raise ProviderError(where, "integrations.autotaskCompanyId must be the company's numeric id")
-    username = resolve(conn.username, ctx.config_root, where).get_secret_value()
-    secret = resolve(conn.secret, ctx.config_root, where).get_secret_value()
-    code = resolve(conn.integration_code, ctx.config_root, where).get_secret_value()
+    username = resolve(conn.username, ctx.secret_roots, where).get_secret_value()
+    secret = resolve(conn.secret, ctx.secret_roots, where).get_secret_value()
+    code = resolve(conn.integration_code, ctx.secret_roots, where).get_secret_value()
     client = build_client(where, conn, ctx.config_root, transport=ctx.transport)
     try:
         zone = conn.zone_url or _zone(

@@ -34,7 +34,15 @@ from urllib.parse import quote
 
 import httpx
 
-from reconciler.core.model import IntegrationKind, NewContact, PsaContact, marker_text, parse_marker
+from reconciler.core.model import (
+    IntegrationKind,
+    NewContact,
+    PsaContact,
+    lineage_text,
+    marker_text,
+    parse_lineage,
+    parse_marker,
+)
 from reconciler.errors import ProviderError
 from reconciler.integrations.connectwise.spec import FACTS
 from reconciler.providers.base import ProviderContext
@@ -92,7 +100,10 @@ class ConnectWiseContacts:
         body: dict[str, Any] = {
             "firstName": new.first_name,
             "company": {"id": self.company_id},
-            "integratorTags": [marker_text(new.marker)],
+            "integratorTags": [
+                marker_text(new.marker),
+                *([lineage_text(new.lineage)] if new.lineage else []),
+            ],
         }
         if new.last_name:
             body["lastName"] = new.last_name
@@ -177,7 +188,8 @@ class ConnectWiseContacts:
             for ci in item.get("communicationItems") or ()
             if isinstance(ci, dict) and ci.get("communicationType") == "Email" and ci.get("value")
         )
-        markers = [m for m in (parse_marker(str(t)) for t in item.get("integratorTags") or ()) if m]
+        tags = item.get("integratorTags") or ()
+        markers = [m for m in (parse_marker(str(t)) for t in tags) if m]
         return PsaContact(
             integration=IntegrationKind.CONNECTWISE,
             id=str(item["id"]),
@@ -186,6 +198,7 @@ class ConnectWiseContacts:
             emails=emails,
             active=not item.get("inactiveFlag", False),
             marker=markers[0] if markers else None,
+            lineage=next((x for x in (parse_lineage(str(t)) for t in tags) if x), None),
         )
 
     def _url(self, path: str) -> str:
@@ -202,9 +215,9 @@ def open_connectwise(ctx: ProviderContext) -> ConnectWiseContacts:
         raise ProviderError(
             where, "integrations.connectwiseCompanyId must be the company's numeric record id"
         )
-    public_key = resolve(conn.public_key, ctx.config_root, where).get_secret_value()
-    private_key = resolve(conn.private_key, ctx.config_root, where).get_secret_value()
-    client_id = resolve(conn.client_id, ctx.config_root, where).get_secret_value()
+    public_key = resolve(conn.public_key, ctx.secret_roots, where).get_secret_value()
+    private_key = resolve(conn.private_key, ctx.secret_roots, where).get_secret_value()
+    client_id = resolve(conn.client_id, ctx.secret_roots, where).get_secret_value()
     site = _site(conn.site, where)
     client = build_client(
         where,

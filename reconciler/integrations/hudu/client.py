@@ -24,7 +24,13 @@ from typing import Any
 import httpx
 
 from reconciler.config.models import SettingsSpec
-from reconciler.core.model import IntegrationKind, NewPasswordEntry, PasswordEntry, parse_marker
+from reconciler.core.model import (
+    IntegrationKind,
+    NewPasswordEntry,
+    PasswordEntry,
+    parse_lineage,
+    parse_marker,
+)
 from reconciler.errors import ProviderError
 from reconciler.integrations.hudu.spec import FACTS, HuduConnection
 from reconciler.providers.base import ProviderContext
@@ -127,6 +133,7 @@ def _connect(
     limiter: RateLimiter | None = None,
     retry: RetryPolicy | None = None,
     transport: httpx.BaseTransport | None = None,
+    secret_dirs: tuple[str, ...] = (),
 ) -> HuduApi:
     api, _ = open_api(
         FACTS,
@@ -139,6 +146,7 @@ def _connect(
         limiter=limiter,
         retry=retry,
         transport=transport,
+        secret_dirs=secret_dirs,
     )
     return HuduApi(api, conn.page_size)
 
@@ -164,7 +172,7 @@ class HuduVault:
             "name": new.name,
             "username": new.username,
             "password_type": new.category,
-            "description": record_notes(new.marker),
+            "description": record_notes(new.marker, new.lineage),
         }
 
         def post() -> PasswordEntry:
@@ -217,6 +225,7 @@ def _entry(row: dict[str, Any]) -> PasswordEntry:
         # `archived` is not in Hudu's Swagger definition (unconfirmed); archived_at is a fallback
         archived=row.get("archived") is True or bool(row.get("archived_at")),
         marker=parse_marker(description if isinstance(description, str) else None),
+        lineage=parse_lineage(description if isinstance(description, str) else None),
     )
 
 
@@ -230,7 +239,10 @@ def open_hudu(
         raise ProviderError(where, "Settings has no connections.hudu")
     if not company:
         raise ProviderError(where, "the customer has no spec.integrations.huduCompanyId")
-    return HuduVault(_connect(conn, ctx.config_root, where, limiter, retry, ctx.transport), company)
+    return HuduVault(
+        _connect(conn, ctx.config_root, where, limiter, retry, ctx.transport, ctx.settings.secret_dirs),
+        company,
+    )
 
 
 connect = open_hudu
@@ -243,7 +255,7 @@ def list_companies(
     conn = FACTS.connection(settings.connections)
     if conn is None:
         raise ProviderError("Hudu", "Settings has no connections.hudu")
-    hudu = _connect(conn, config_root, "Hudu", retry=retry)
+    hudu = _connect(conn, config_root, "Hudu", retry=retry, secret_dirs=settings.secret_dirs)
     try:
         return hudu.companies()
     finally:

@@ -26,7 +26,13 @@ from typing import Any
 import httpx
 
 from reconciler.config.models import SettingsSpec
-from reconciler.core.model import IntegrationKind, NewPasswordEntry, PasswordEntry, parse_marker
+from reconciler.core.model import (
+    IntegrationKind,
+    NewPasswordEntry,
+    PasswordEntry,
+    parse_lineage,
+    parse_marker,
+)
 from reconciler.errors import ProviderError
 from reconciler.integrations.itglue.spec import FACTS, ItGlueConnection
 from reconciler.providers.base import ProviderContext
@@ -161,6 +167,7 @@ def _connect(
     limiter: RateLimiter | None = None,
     retry: RetryPolicy | None = None,
     transport: httpx.BaseTransport | None = None,
+    secret_dirs: tuple[str, ...] = (),
 ) -> ItGlueApi:
     api, account = open_api(
         FACTS,
@@ -173,6 +180,7 @@ def _connect(
         limiter=limiter,
         retry=retry,
         transport=transport,
+        secret_dirs=secret_dirs,
     )
     return ItGlueApi(api, account, conn.page_size)
 
@@ -198,7 +206,7 @@ class ItGlueVault:
             "organization-id": self.organization_id,
             "name": new.name,
             "username": new.username,
-            "notes": record_notes(new.marker),
+            "notes": record_notes(new.marker, new.lineage),
             "password-category-id": category_id,
         }
         body = json.dumps({"data": {"type": "passwords", "attributes": attributes}}).encode()
@@ -243,6 +251,7 @@ class ItGlueVault:
         if category is None and category_id is not None:
             cats, _ = self.itg.categories()
             category = next((name for cid, name in cats.values() if str(cid) == category_id), None)
+        notes = attrs.get("notes") if isinstance(attrs.get("notes"), str) else None
         return PasswordEntry(
             integration=IntegrationKind.ITGLUE,
             id=record_id(item.get("id")) or "",
@@ -250,7 +259,8 @@ class ItGlueVault:
             username=text_or_none(attrs.get("username")),
             category=category,
             archived=attrs.get("archived") is True,
-            marker=parse_marker(attrs.get("notes") if isinstance(attrs.get("notes"), str) else None),
+            marker=parse_marker(notes),
+            lineage=parse_lineage(notes),
         )
 
     def _category_id(self, name: str) -> int:
@@ -289,7 +299,9 @@ def open_itglue(
         raise ProviderError(where, "Settings has no connections.itglue")
     if not org:
         raise ProviderError(where, "the customer has no spec.integrations.itglueOrganizationId")
-    return ItGlueVault(_connect(conn, ctx.config_root, where, limiter, retry, ctx.transport), org)
+    return ItGlueVault(
+        _connect(conn, ctx.config_root, where, limiter, retry, ctx.transport, ctx.settings.secret_dirs), org
+    )
 
 
 connect = open_itglue
@@ -302,7 +314,7 @@ def list_organizations(
     conn = FACTS.connection(settings.connections)
     if conn is None:
         raise ProviderError("IT Glue", "Settings has no connections.itglue")
-    itg = _connect(conn, config_root, "IT Glue", retry=retry)
+    itg = _connect(conn, config_root, "IT Glue", retry=retry, secret_dirs=settings.secret_dirs)
     try:
         return itg.organizations()
     finally:

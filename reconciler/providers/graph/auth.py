@@ -14,9 +14,9 @@ Two MSAL facts this module relies on (msal 1.39):
 - `instance_discovery=False`, or MSAL asks login.microsoftonline.com whether a
   non-Microsoft authority host is known (fails offline and for test doubles);
   for Microsoft's own hosts it skips that call anyway.
-- MSAL passes a certificate credential's client assertion to `http_client.post`
-  as *bytes* in `data`; httpx would send `b'...'` for it, so `MsalHttpClient`
-  decodes bytes first.
+- MSAL retries nothing: discovery and token requests go through `tokenhttp`'s
+  client, which retries 429, 5xx and transport failures like every Graph call and
+  names an untrusted certificate with the caFile fix.
 """
 
 from __future__ import annotations
@@ -24,17 +24,21 @@ from __future__ import annotations
 import hashlib
 import ssl
 import threading
+import time
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import msal
 from pydantic import SecretStr
 
 from reconciler.config.models import GraphConnection
+from reconciler.config.secretpaths import SecretRoots
 from reconciler.errors import ProviderError
+from reconciler.providers.graph.tokenhttp import MsalHttpClient
+from reconciler.providers.http import RetryPolicy, Sleep
+from reconciler.providers.neterrors import describe_failure
 from reconciler.redaction import redact_values
 from reconciler.secrets import resolve
 
@@ -52,7 +56,7 @@ class Credential:
     thumbprint: str | None = None
 
     @classmethod
-    def resolve(cls, conn: GraphConnection, base_dir: Path, where: str) -> Credential:
+    def resolve(cls, conn: GraphConnection, base_dir: Path | SecretRoots, where: str) -> Credential:
         cred = conn.credential
         if cred.client_secret is not None:
             return cls(secret=resolve(cred.client_secret, base_dir, f"{where} clientSecret"))
@@ -87,26 +91,6 @@ def scrub(text: str, credential: Credential) -> str:
     return redact_values(text, credential.values())
 
 
-class MsalHttpClient:
-    """httpx as MSAL's `http_client` (MSAL calls `.get`/`.post` requests-style)."""
-
-    def __init__(self, client: httpx.Client) -> None:
-        self.client = client
-
-    def get(self, url: str, params: Any = None, headers: Any = None, **kwargs: Any) -> httpx.Response:
-        return self.client.get(url, params=params, headers=headers, **kwargs)
-
-    def post(
-        self, url: str, params: Any = None, data: Any = None, headers: Any = None, **kwargs: Any
-    ) -> httpx.Response:
-        if isinstance(data, dict):
-            data = {k: v.decode() if isinstance(v, bytes) else v for k, v in data.items()}
-        return self.client.post(url, params=params, data=data, headers=headers, **kwargs)
-
-    def close(self) -> None:
-        self.client.close()
-
-
 _apps: dict[tuple[str, ...], tuple[msal.ConfidentialClientApplication, MsalHttpClient]] = {}
 _apps_lock = threading.Lock()
 
@@ -130,6 +114,8 @@ class TokenSource:
         credential: Credential,
         verify: ssl.SSLContext | bool,
         where: str,
+        retry: RetryPolicy | None = None,
+        sleep: Sleep = time.sleep,
     ) -> None:
         self.authority = f"{conn.authority_host.rstrip('/')}/{tenant_id}"
         self.scopes = [f"{conn.graph_url.rstrip('/')}/.default"]
@@ -139,6 +125,8 @@ class TokenSource:
         self.verify = verify
         self.tls_key = f"{conn.ca_file}|{conn.insecure_skip_verify}"
         self.where = where
+        self.retry = retry
+        self.sleep = sleep
 
     def _app(self) -> msal.ConfidentialClientApplication:
         key = (self.authority, self.client_id, self.credential.fingerprint(), self.tls_key)
@@ -146,7 +134,9 @@ class TokenSource:
             cached = _apps.get(key)
         if cached is not None:
             return cached[0]
-        http = MsalHttpClient(httpx.Client(verify=self.verify, timeout=TOKEN_TIMEOUT))
+        http = MsalHttpClient(
+            httpx.Client(verify=self.verify, timeout=TOKEN_TIMEOUT), self.where, self.retry, sleep=self.sleep
+        )
         try:
             # builds the authority: OIDC discovery over the network happens here
             app = msal.ConfidentialClientApplication(
@@ -156,6 +146,9 @@ class TokenSource:
                 instance_discovery=False,
                 http_client=http,
             )
+        except ProviderError:  # from the HTTP client: already says what happened
+            http.close()
+            raise
         except ValueError:
             http.close()
             message = (
@@ -178,6 +171,8 @@ class TokenSource:
         app = self._app()
         try:
             result = app.acquire_token_for_client(scopes=self.scopes)
+        except ProviderError:
+            raise
         except Exception as exc:
             raise self._error(f"token request for tenant {self.tenant_id} failed", exc) from None
         token = result.get("access_token") if isinstance(result, dict) else None
@@ -194,7 +189,7 @@ class TokenSource:
         detail = (
             f"{type(exc).__name__}: {exc}"
             if not isinstance(exc, httpx.TransportError)
-            else type(exc).__name__
+            else describe_failure(exc)
         )
         return ProviderError(self.where, _short(scrub(f"{what}: {detail}", self.credential)))
 

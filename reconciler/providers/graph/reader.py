@@ -203,6 +203,6 @@ def open_entra(
     if entra is None:
         raise ProviderError(where, "the customer has no directories.entra.tenantId")
     verify = tls_verify(conn.ca_file, conn.insecure_skip_verify, ctx.config_root, where)
-    credential = Credential.resolve(conn, ctx.config_root, where)
-    tokens = TokenSource(conn, entra.tenant_id, credential, verify, where)
+    credential = Credential.resolve(conn, ctx.secret_roots, where)
+    tokens = TokenSource(conn, entra.tenant_id, credential, verify, where, retry, sleep)
     return EntraReader(ctx, tokens, clock=clock, sleep=sleep, retry=retry)

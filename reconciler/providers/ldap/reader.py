@@ -165,6 +165,6 @@ def open_ad(ctx: ProviderContext) -> AdReader:
     where_server = ad.server
     where = f"{ctx.name} (Active Directory {where_server})"
     endpoint = conn.make_endpoint(ad, Path(ctx.config_root), where)
-    user = resolve(ad.bind_user, ctx.config_root, f"{where} bindUser")
-    password = resolve(ad.bind_password, ctx.config_root, f"{where} bindPassword")
+    user = resolve(ad.bind_user, ctx.secret_roots, f"{where} bindUser")
+    password = resolve(ad.bind_password, ctx.secret_roots, f"{where} bindPassword")
     return AdReader(ctx, ad, endpoint, user, password)

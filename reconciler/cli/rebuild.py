@@ -1,0 +1,31 @@
+"""CLI: `state rebuild`, the way back from a lost or foreign state (#12)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reconciler.cli.common import config_dir_option
+from reconciler.config import load_valid_config
+from reconciler.engine import Engine
+from reconciler.errors import ReconcilerError
+
+
+@click.command()
+@config_dir_option
+@click.option("--customer", "customers", multiple=True, help="Only this customer (repeatable).")
+def rebuild(config_dir: Path, customers: tuple[str, ...]) -> None:
+    """Re-adopt accounts and links from the markers on integration records.
+
+    For a state that was lost or replaced: every selected account whose record
+    carries reconciler's marker is recorded with its links and with its welcome
+    email as "unknown, not resent" (never sent again). Directory users without a
+    marker are left to the next plan, which adds and welcomes them normally."""
+    engine = Engine.open(load_valid_config(config_dir))
+    lines = engine.rebuild(customers)
+    for line in lines:
+        click.echo(line)
+    failed = [line for line in lines if ": not rebuilt: " in line or "locked by" in line]
+    if failed:
+        raise ReconcilerError(f"{len(failed)} customer(s) not rebuilt")

@@ -1,0 +1,267 @@
+"""Daemon stage (notifications): the `Notifier` the scheduler tells after every run.
+
+Producers (a run's thread, the config refresh) only compute problems, update
+the dedup record and queue deliveries: nothing here talks to the network on a
+reconcile's path. One delivery thread sends them; a failure is retried with
+exponential backoff (RETRY_BASE_SECONDS doubling, at most RETRY_MAX_SECONDS,
+MAX_ATTEMPTS in all; 410 Gone drops at once), so a failing target never slows
+reconciling or the other targets' queues for long (HTTP_TIMEOUT_SECONDS per
+try). Email targets gather events and send one digest per `digestMinutes`.
+Targets are read from the running config each time, so edits apply at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from reconciler.config.models import NotificationTarget, SettingsSpec, TlsOptions
+from reconciler.config.secretpaths import SecretRoots
+from reconciler.core.model import WelcomeEmail
+from reconciler.daemon.clock import Clock
+from reconciler.daemon.notify import targets as wire
+from reconciler.daemon.notify.dedup import Delivery, observe
+from reconciler.daemon.notify.events import FLEET, config_problem, customer_problems, families
+from reconciler.errors import HttpError, ReconcilerError
+from reconciler.providers.http import HttpApi, RetryPolicy, build_client
+from reconciler.providers.smtp import open_mailer
+from reconciler.secrets import resolve
+from reconciler.state.api import CustomerRecord, DaemonStore
+
+log = logging.getLogger("reconciler.daemon.notify")
+RETRY_BASE_SECONDS = 2.0
+RETRY_MAX_SECONDS = 300.0
+MAX_ATTEMPTS = 8
+HTTP_TIMEOUT_SECONDS = 15.0
+SKIPPED = ("busy", "abandoned")  # runs that decide nothing about a customer's health
+
+
+@dataclass(order=True)
+class _Pending:
+    due: float
+    seq: int
+    target: str = field(compare=False)
+    event: dict[str, Any] = field(compare=False)
+    attempt: int = field(default=0, compare=False)
+
+
+class Notifier:
+    def __init__(
+        self,
+        settings: Callable[[], SettingsSpec],
+        root: Any,
+        state: DaemonStore,
+        clock: Clock,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._settings, self._root, self._state, self._clock = settings, root, state, clock
+        self._transport = transport
+        self._cond = threading.Condition()
+        self._pending: list[_Pending] = []
+        self._digests: dict[str, list[dict[str, Any]]] = {}
+        self._digest_since: dict[str, float] = {}
+        self._seq = 0
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self.delivered = 0
+        self.failed = 0
+
+    # --- producers (never block on the network) ----------------------------------------------
+    def targets(self) -> list[NotificationTarget]:
+        return list(self._settings().notifications)
+
+    def _secret_roots(self) -> SecretRoots:
+        return SecretRoots.of(self._root, self._settings().secret_dirs)
+
+    def after_run(self, result: str, rec: CustomerRecord, warnings: list[str] | None) -> None:
+        if result in SKIPPED or not self.targets():
+            return
+        problems = customer_problems(rec, warnings)
+        self._queue(
+            observe(
+                self._state,
+                self.targets(),
+                rec.customer,
+                problems,
+                families(warnings is not None),
+                self._clock.now(),
+            )
+        )
+
+    def config_state(self, error: str) -> None:
+        if not self.targets():
+            return
+        problems = [config_problem(error)] if error else []
+        self._queue(
+            observe(self._state, self.targets(), FLEET, problems, frozenset({"config"}), self._clock.now())
+        )
+
+    def _queue(self, deliveries: list[Delivery]) -> None:
+        if not deliveries:
+            return
+        with self._cond:
+            for target, ev in deliveries:
+                self._seq += 1
+                self._pending.append(_Pending(time.monotonic(), self._seq, target, ev))
+            self._cond.notify()
+
+    # --- the delivery thread --------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="notifications", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Send what is due (digests too) for up to `timeout`, then stop."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.idle() is False:
+            time.sleep(0.05)
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.flush()
+
+    def idle(self) -> bool:
+        with self._cond:
+            now = time.monotonic()
+            return not any(p.due <= now for p in self._pending)
+
+    def flush(self) -> None:
+        """Send every email digest now (at shutdown; tests)."""
+        for name in list(self._digests):
+            self._send_digest(name)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                if self._stop:
+                    return
+                now = time.monotonic()
+                due = sorted(p for p in self._pending if p.due <= now)
+                wait = min((p.due for p in self._pending), default=now + 1.0) - now
+                if not due:
+                    self._cond.wait(max(0.05, min(wait, 1.0)))
+                    continue
+                for p in due:
+                    self._pending.remove(p)
+            for p in due:
+                self._attempt(p)
+            self._digests_due()
+
+    def _attempt(self, p: _Pending) -> None:
+        target = next((t for t in self.targets() if t.name == p.target), None)
+        if target is None:
+            return  # removed from the config meanwhile
+        try:
+            self._deliver(target, p.event)
+            self.delivered += 1
+        except _Gone:
+            log.error("notification target %s answered 410 Gone; dropped %s", target.name, p.event["type"])
+            self.failed += 1
+        except (ReconcilerError, httpx.HTTPError, OSError) as exc:
+            p.attempt += 1
+            what = exc.status if isinstance(exc, HttpError) and exc.status else type(exc).__name__
+            if p.attempt >= MAX_ATTEMPTS:
+                log.error(
+                    "notification target %s: %s not delivered after %d tries (%s)",
+                    target.name,
+                    p.event["type"],
+                    p.attempt,
+                    what,
+                )
+                self.failed += 1
+                return
+            delay = min(RETRY_BASE_SECONDS * 2 ** (p.attempt - 1), RETRY_MAX_SECONDS)
+            log.warning(
+                "notification target %s: delivery failed (%s); retry %d in %.0fs",
+                target.name,
+                what,
+                p.attempt,
+                delay,
+            )
+            with self._cond:
+                p.due = time.monotonic() + delay
+                self._pending.append(p)
+
+    def _deliver(self, target: NotificationTarget, ev: dict[str, Any]) -> None:
+        if target.type == "email":
+            with self._cond:
+                self._digests.setdefault(target.name, []).append(ev)
+                self._digest_since.setdefault(target.name, time.monotonic())
+            return
+        assert target.url is not None
+        where = f"notification target {target.name}"
+        url = resolve(target.url, self._secret_roots(), where).get_secret_value()
+        if target.type == "teams":
+            self._post(where, url, json=wire.teams_payload(ev))
+        elif target.type == "slack":
+            self._post(where, url, json=wire.slack_payload(ev))
+        else:
+            assert target.secret is not None
+            secret = resolve(target.secret, self._secret_roots(), where)
+            body, headers = wire.webhook_request(ev, secret, int(time.time()))
+            self._post(where, url, content=body, headers=headers)
+
+    def _post(self, where: str, url: str, **kwargs: Any) -> None:
+        client = build_client(
+            where, TlsOptions(), self._root, timeout=HTTP_TIMEOUT_SECONDS, transport=self._transport
+        )
+        api = HttpApi(client, where, retry=RetryPolicy(max_attempts=1), integration="notifications")
+        try:
+            api.request("POST", url, ok=(), **kwargs)
+        except HttpError as exc:
+            if exc.status == 410:
+                raise _Gone from None
+            raise HttpError(
+                where, f"HTTP {exc.status}" if exc.status else "delivery failed", exc.status
+            ) from None
+        finally:
+            api.close()
+
+    # --- email digests ----------------------------------------------------------------------------
+    def _digests_due(self) -> None:
+        now = time.monotonic()
+        for target in self.targets():
+            since = self._digest_since.get(target.name)
+            if target.type == "email" and since is not None and now - since >= target.digest_minutes * 60:
+                self._send_digest(target.name)
+
+    def _send_digest(self, name: str) -> None:
+        target = next((t for t in self.targets() if t.name == name), None)
+        with self._cond:
+            events = self._digests.pop(name, [])
+            self._digest_since.pop(name, None)
+        if target is None or not events:
+            return
+        conn = self._settings().connections.smtp
+        if conn is None:
+            log.error("notification target %s: an email digest needs Settings connections.smtp", name)
+            return
+        subject, body = wire.digest_text(events)
+        where = f"notification target {name}"
+        try:
+            mailer = open_mailer(conn, self._root, where, self._settings().secret_dirs)
+            with mailer:
+                for to in target.to:
+                    mailer.send(WelcomeEmail(to, subject, body, f"digest/{events[0]['id']}/{to}"))
+            self.delivered += len(events)
+        except ReconcilerError as exc:
+            log.warning(
+                "notification target %s: digest not sent (%s); kept for the next one",
+                name,
+                type(exc).__name__,
+            )
+            with self._cond:
+                self._digests[name] = events + self._digests.get(name, [])
+                self._digest_since.setdefault(name, time.monotonic())
+
+
+class _Gone(Exception):
+    """The receiver answered 410: it wants no more deliveries."""
