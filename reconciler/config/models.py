@@ -394,7 +394,9 @@ class Exclude(Model):
     upns: tuple[LongText, ...] = Field(
         default=(), description="UPN patterns (shell globs, case-insensitive), e.g. svc-*@contoso.com."
     )
-    domains: tuple[LongText, ...] = Field(default=(), description="UPN domains, e.g. contoso.onmicrosoft.com.")
+    domains: tuple[LongText, ...] = Field(
+        default=(), description="UPN domains, e.g. contoso.onmicrosoft.com."
+    )
 
     @property
     def empty(self) -> bool:
