@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from reconciler.apply.executor import CustomerResult, apply_customer
@@ -22,7 +22,9 @@ from reconciler.config.entraroles import role_id
 from reconciler.config.models import Source
 from reconciler.config.resolve import EffectiveCustomer, effective_customers
 from reconciler.core.desired import LiveDirectories
+from reconciler.core.drift import CustomerDrift, customer_drift
 from reconciler.core.guards import recreate_guard
+from reconciler.core.model import IntegrationKind, PasswordEntry, PsaContact
 from reconciler.core.plan import ChangeKind, CustomerPlan, Plan, RecreateRecord, Status
 from reconciler.core.planning import CustomerLive, PlanOptions, plan_customer, removal_guard
 from reconciler.core.words import count
@@ -32,6 +34,7 @@ from reconciler.providers.base import CustomerProviders, DirectoryScope, Provide
 from reconciler.providers.registry import open_customer, open_selection_checker
 from reconciler.state.api import StateStore
 from reconciler.state.backend import open_state
+from reconciler.state.staged import StagedCursors
 
 log = logging.getLogger("reconciler.engine")
 MAX_WORKERS = 8  # customers read at once when no Graph connection sets maxConcurrentTenants
@@ -41,6 +44,10 @@ MAX_WORKERS = 8  # customers read at once when no Graph connection sets maxConcu
 class Engine:
     config: ConfigSet
     store: StateStore
+    cursors: StagedCursors = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cursors", StagedCursors(self.store))
 
     @classmethod
     def open(cls, config: ConfigSet) -> Engine:
@@ -54,7 +61,7 @@ class Engine:
         return [effs[n] for n in (names or sorted(effs))]
 
     def context(self, eff: EffectiveCustomer) -> ProviderContext:
-        return ProviderContext(self.config.root, self.config.settings_doc.spec, eff, self.store)
+        return ProviderContext(self.config.root, self.config.settings_doc.spec, eff, self.cursors)
 
     def providers(self, eff: EffectiveCustomer) -> CustomerProviders:
         return open_customer(self.context(eff))
@@ -112,25 +119,80 @@ class Engine:
         full_sync: bool = False,
         refresh_selection: bool = False,
     ) -> CustomerPlan:
-        """`refresh_selection` (import now): re-read Entra groups and role assignments."""
-        serial = self.store.serial(eff.name)
-        try:
-            providers = self.providers(eff)
-            try:
-                live = read_live(providers, eff, full_sync, refresh_selection)
-            finally:
-                providers.close()
-        except ReconcilerError as exc:
-            log.warning("%s", exc)
-            return CustomerPlan(eff.name, Status.ERROR, serial, reason=str(exc))
-        except Exception as exc:  # a bug or bad data must not stop the other customers
-            log.debug("%s: unexpected error while reading", eff.name, exc_info=True)
-            return CustomerPlan(eff.name, Status.ERROR, serial, reason=unexpected(exc))
-        managed = self.store.load(eff.name)
-        with gc_paused():
-            cp = plan_customer(eff, live, managed, options)
+        """One customer's plan; `refresh_selection` (import now) re-reads Entra groups and
+        role assignments. No poisoned caches (#12): the providers' cursors (cached
+        user sets, delta links, USNs) are kept only when the plan is accepted; a plan the
+        guards refuse for removals is believed only after one full read of the directories."""
+        cp = self._plan_read(eff, options, full_sync, refresh_selection)
+        if cp.status is Status.REFUSED and not full_sync and cp.count(ChangeKind.REMOVE):
+            log.info(
+                "%s: refused (%s); reading the directories in full before believing it", eff.name, cp.reason
+            )
+            cp = self._plan_read(eff, options, True)
         log.info("%s: %s planned (%s)", eff.name, count(len(cp.changes), "change"), cp.status.value)
         return cp
+
+    def _plan_read(
+        self, eff: EffectiveCustomer, options: PlanOptions, full_sync: bool, refresh_selection: bool = False
+    ) -> CustomerPlan:
+        serial = self.store.serial(eff.name)
+        self.cursors.stage(eff.name)
+        cp: CustomerPlan | None = None
+        try:
+            try:
+                providers = self.providers(eff)
+                try:
+                    with gc_paused():  # hundreds of thousands of fresh immutable records, no cycles
+                        live = read_live(providers, eff, full_sync, refresh_selection)
+                finally:
+                    providers.close()
+            except ReconcilerError as exc:
+                log.warning("%s", exc)
+                return CustomerPlan(eff.name, Status.ERROR, serial, reason=str(exc))
+            except Exception as exc:  # a bug or bad data must not stop the other customers
+                log.debug("%s: unexpected error while reading", eff.name, exc_info=True)
+                return CustomerPlan(eff.name, Status.ERROR, serial, reason=unexpected(exc))
+            with gc_paused():
+                managed = self.store.load(eff.name)
+                cp = plan_customer(eff, live, managed, options)
+            return cp
+        finally:
+            if cp is not None and cp.status in (Status.OK, Status.PAUSED):
+                self.cursors.commit(eff.name)
+            else:
+                self.cursors.discard(eff.name)
+
+    def refresh(self, names: Sequence[str] = ()) -> list[CustomerDrift]:
+        """`plan --refresh-only`: every source read in full, nothing proposed (core/drift.py)."""
+        options = self.plan_options()
+
+        def one(eff: EffectiveCustomer) -> CustomerDrift:
+            self.cursors.stage(eff.name)  # a refresh moves no incremental cursor
+            try:
+                providers = self.providers(eff)
+                try:
+                    live = read_live(providers, eff, full_sync=True)
+                finally:
+                    providers.close()
+            except ReconcilerError as exc:
+                return CustomerDrift(eff.name, error=str(exc))
+            except Exception as exc:  # a bug or bad data must not stop the other customers
+                log.debug("%s: unexpected error while reading", eff.name, exc_info=True)
+                return CustomerDrift(eff.name, error=unexpected(exc))
+            finally:
+                self.cursors.discard(eff.name)
+            managed = self.store.load(eff.name)
+            cplan = plan_customer(eff, live, managed, options)
+            records: dict[IntegrationKind, tuple[PasswordEntry | PsaContact, ...]] = {}
+            if live.entries is not None and live.vault_kind is not None:
+                records[live.vault_kind] = live.entries
+            if live.contacts is not None and live.contacts_kind is not None:
+                records[live.contacts_kind] = live.contacts
+            return customer_drift(cplan, managed, records)
+
+        effs = self.customers(names)
+        with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, max(1, len(effs)))) as pool:
+            return list(pool.map(one, effs))
 
     def plan_options(self, allow_mass_removal: bool = False) -> PlanOptions:
         spec = self.config.settings_doc.spec

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from reconciler.core.drift import request_fingerprint
 from reconciler.core.model import IntegrationKind, Link, NewContact, NewPasswordEntry, WelcomeStatus
 from reconciler.core.plan import (
     AccountChange,
@@ -180,6 +181,8 @@ def _link_all(customer: str, chunk: list[LinkRecord], store: StateStore) -> list
     with store.batch():
         for change in chunk:
             store.put_link(customer, Link(change.account_key, change.integration, change.record_id))
+            if change.fingerprint:  # the owned fields as planned: `plan --refresh-only` compares them
+                store.put_fingerprint(customer, change.account_key, change.integration, change.fingerprint)
         store.bump_serial(customer)
     return [Outcome(c, True) for c in chunk]
 
@@ -268,6 +271,9 @@ class _Creates:
                     self.store.journal_close(jid, "done", f"found existing record {record_id}")
                 self.store.journal_close(entry_id, "done", record_id)
                 self.store.put_link(self.customer, Link(change.account_key, change.integration, record_id))
+                self.store.put_fingerprint(
+                    self.customer, change.account_key, change.integration, request_fingerprint(change.request)
+                )
                 outcomes.append(Outcome(change, True))
                 self.created += 1
             self.store.bump_serial(self.customer)

@@ -271,9 +271,12 @@ class NotificationTarget(Model):
     follows at most every `remindEveryHours`, and one message when it resolves."""
 
     name: str = Field(pattern=NAME_PATTERN, description="Names the target in logs and state.")
-    type: Literal["teams", "slack", "email", "webhook"] = Field(
+    type: Literal["teams", "slack", "email", "webhook", "connectwise-ticket", "autotask-ticket"] = Field(
         description="teams: a Workflows webhook (Adaptive Card); slack: an incoming webhook; "
-        "email: a digest through connections.smtp; webhook: JSON signed the Standard Webhooks way."
+        "email: a digest through connections.smtp; webhook: JSON signed the Standard Webhooks way; "
+        "connectwise-ticket: one service ticket per customer and cause, in the customer's "
+        "ConnectWise company, noted while it lasts and closed when it resolves; autotask-ticket: "
+        "the same in the customer's Autotask company."
     )
     url: SecretRef | None = Field(default=None, description="teams, slack, webhook: the webhook URL.")
     secret: SecretRef | None = Field(
@@ -292,6 +295,17 @@ class NotificationTarget(Model):
     digest_minutes: float = Field(
         default=60.0, ge=1, le=43_200, description="email: one digest at most this often."
     )
+    board_id: int | None = Field(default=None, ge=1, description="connectwise-ticket: the service board.")
+    queue_id: int | None = Field(default=None, ge=1, description="autotask-ticket: the queue (queueID).")
+    priority_id: int | None = Field(default=None, ge=1, description="autotask-ticket: the priority.")
+    status_id: int | None = Field(
+        default=None,
+        ge=1,
+        description="Status of a new ticket (connectwise: the board's default if absent; autotask: required).",
+    )
+    closed_status_id: int | None = Field(
+        default=None, ge=1, description="The status that closes a ticket when its cause resolves."
+    )
 
     _literal = field_validator("url", "secret", mode="before")(refuse_literal_secret)
 
@@ -303,6 +317,13 @@ class NotificationTarget(Model):
             raise ValueError("a webhook target needs secret (a secret reference) to sign with")
         if self.type == "email" and not self.to:
             raise ValueError("an email target needs to: [addresses]")
+        if self.type == "connectwise-ticket" and (self.board_id is None or self.closed_status_id is None):
+            raise ValueError("a connectwise-ticket target needs boardId and closedStatusId")
+        needed = (self.queue_id, self.status_id, self.priority_id, self.closed_status_id)
+        if self.type == "autotask-ticket" and None in needed:
+            raise ValueError(
+                "an autotask-ticket target needs queueId, statusId, priorityId and closedStatusId"
+            )
         return self
 
 

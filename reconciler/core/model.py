@@ -222,11 +222,15 @@ class Account:
             kw[flag] = bool(kw.get(flag, False))
         return cls(
             key=d["key"],
-            account_class=AccountClass(d["account_class"]),
-            sources=tuple(DirSource(s) for s in d["sources"]),
+            # a dict lookup: calling an enum class is a slow Python-level call (state load at 100k)
+            account_class=_ACCOUNT_CLASSES[d["account_class"]],
+            sources=tuple(_SOURCES[s] for s in d["sources"]),
             **kw,
         )
 
+
+_ACCOUNT_CLASSES = {c.value: c for c in AccountClass}
+_SOURCES = {s.value: s for s in DirSource}
 
 ACCOUNT_FIELDS = (
     "upn", "sam_account_name", "mail", "given_name", "surname", "display_name",
@@ -255,6 +259,8 @@ class ManagedState:
     adopted: frozenset[str] = frozenset()  # other lineages `state rebuild` accepted for this customer
     # `state rm` of a link: (account, integration) -> the record not to link again
     detached: dict[tuple[str, IntegrationKind], str] = field(default_factory=dict)
+    # owned fields of each linked record when it was linked or created (core/drift.py)
+    fingerprints: dict[tuple[str, IntegrationKind], str] = field(default_factory=dict)
 
 
 class WelcomeStatus(StrEnum):

@@ -6,8 +6,9 @@ Renderers only turn a `Plan` into text; apply only executes one. `to_dict` /
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
+from functools import cache
 from typing import Any, ClassVar
 
 from reconciler.core.model import (
@@ -20,10 +21,11 @@ from reconciler.core.model import (
 from reconciler.core.words import count
 from reconciler.integrations.kinds import Role
 
-PLAN_FORMAT = 3
+PLAN_FORMAT = 4
 # format 1: create-record carried `new_entry` / `new_contact`; format 2 added recreate-record
-# (a vanished linked record, #12) and its summary count; format 3 adds `skipped` users
-READABLE_FORMATS = (1, 2, 3)
+# (a vanished linked record, #12) and its summary count; format 3: link carries `fingerprint`
+# (the owned fields, for drift); format 4 adds `skipped` users
+READABLE_FORMATS = (1, 2, 3, 4)
 
 
 class ChangeKind(StrEnum):
@@ -138,14 +140,21 @@ class RemoveAccount(_Change):
 class LinkRecord(_Change):
     integration: IntegrationKind
     record_id: str
+    fingerprint: str = ""  # of the record's owned fields when planned (core/drift.py); "" before format 3
     kind: ClassVar[ChangeKind] = ChangeKind.LINK
 
     def _own(self) -> dict[str, Any]:
-        return {"integration": self.integration.value, "record_id": self.record_id}
+        return {
+            "integration": self.integration.value,
+            "record_id": self.record_id,
+            "fingerprint": self.fingerprint,
+        }
 
     @classmethod
     def _read(cls, d: dict[str, Any], fmt: int) -> LinkRecord:
-        return cls(*cls._common(d), IntegrationKind(d["integration"]), d["record_id"])
+        return cls(
+            *cls._common(d), IntegrationKind(d["integration"]), d["record_id"], d.get("fingerprint", "")
+        )
 
 
 RecordRequest = NewPasswordEntry | NewContact
@@ -165,7 +174,7 @@ class CreateRecord(_Change):
 
     def _own(self) -> dict[str, Any]:
         # the request dataclasses' fields are the JSON names (schemas/plan.schema.json)
-        request = {k: v for k, v in asdict(self.request).items() if k != "lineage" or v}
+        request = {k: v for k, v in _flat(self.request).items() if k != "lineage" or v}
         return {"integration": self.integration.value, "request": request}
 
     @classmethod
@@ -200,11 +209,22 @@ class SendWelcome(_Change):
     kind: ClassVar[ChangeKind] = ChangeKind.SEND_WELCOME
 
     def _own(self) -> dict[str, Any]:
-        return {"email": asdict(self.email)}
+        return {"email": _flat(self.email)}
 
     @classmethod
     def _read(cls, d: dict[str, Any], fmt: int) -> SendWelcome:
         return cls(*cls._common(d), WelcomeEmail(**d["email"]))
+
+
+def _flat(request: Any) -> dict[str, Any]:
+    """A request dataclass (flat: text fields only) as its JSON object; `asdict`
+    deep-copies every value, a third of saving a 100,000-change plan."""
+    return {name: getattr(request, name) for name in _field_names(request.__class__)}
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
 
 
 Change = AddAccount | UpdateAccount | RemoveAccount | LinkRecord | CreateRecord | RecreateRecord | SendWelcome

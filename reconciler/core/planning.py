@@ -8,6 +8,7 @@ from a directory answering with no users at all, is refused unless overridden.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from string import Formatter
@@ -17,6 +18,7 @@ from reconciler.config.models import Safety, Source
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.config.values import one_line
 from reconciler.core.desired import LiveDirectories, desired_accounts, person
+from reconciler.core.drift import owned_fingerprint
 from reconciler.core.guards import identity_guard, link_guard
 from reconciler.core.matching import (
     CREATE_CATEGORY,
@@ -132,7 +134,7 @@ def plan_customer(
             pins,
             live.vault_kind,
         )
-        _integration_changes(name, results, changes, conflicts, warnings, managed)
+        _integration_changes(name, results, changes, conflicts, warnings, managed, _ById(live.entries))
         vanished.append(link_guard(customer.safety, live.vault_kind, managed.links.values(), live.entries))
     if live.contacts is not None and live.contacts_kind is not None:
         results = match_contacts(
@@ -143,7 +145,7 @@ def plan_customer(
             pins,
             live.contacts_kind,
         )
-        _integration_changes(name, results, changes, conflicts, warnings, managed)
+        _integration_changes(name, results, changes, conflicts, warnings, managed, _ById(live.contacts))
         vanished.append(
             link_guard(customer.safety, live.contacts_kind, managed.links.values(), live.contacts)
         )
@@ -313,6 +315,19 @@ def _update_rule(diffs: tuple[FieldDiff, ...]) -> str:
     return "R1"
 
 
+class _ById:
+    """Records by id, indexed on the first lookup (only plans that link need it)."""
+
+    def __init__(self, records: Sequence[PasswordEntry | PsaContact]) -> None:
+        self._records = records
+        self._index: dict[str, PasswordEntry | PsaContact] | None = None
+
+    def get(self, record_id: str) -> PasswordEntry | PsaContact | None:
+        if self._index is None:
+            self._index = {r.id: r for r in self._records}
+        return self._index.get(record_id)
+
+
 def _integration_changes(
     customer: str,
     results: list[MatchResult],
@@ -320,13 +335,16 @@ def _integration_changes(
     conflicts: list[Conflict],
     warnings: list[str],
     managed: ManagedState,
+    records: _ById,
 ) -> None:
     links = managed.links
     for r in results:
         acct, kind = r.account, r.integration
         if r.decision is Decision.LINK:
             assert r.record_id is not None
-            changes.append(LinkRecord(acct.key, acct.upn, r.rule, r.reason, kind, r.record_id))
+            record = records.get(r.record_id)
+            fingerprint = owned_fingerprint(record) if record is not None else ""
+            changes.append(LinkRecord(acct.key, acct.upn, r.rule, r.reason, kind, r.record_id, fingerprint))
         elif r.decision is Decision.CREATE:
             marker = marker_for(customer, acct.key)
             request: RecordRequest

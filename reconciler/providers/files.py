@@ -31,6 +31,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from reconciler import jsonlayout
 from reconciler.config.values import one_line
 from reconciler.core.model import (
     DirectoryGroup,
@@ -114,27 +115,13 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(_layout(data))
+            fh.write(jsonlayout.dumps(data, expand=2))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def _layout(data: dict[str, Any]) -> str:
-    """Sorted keys, one record per line: readable and diffable, and encoded by the
-    C encoder record by record (an indented dump runs the pure-Python one)."""
-    parts = []
-    for key in sorted(data):
-        value = data[key]
-        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            rows = ",\n  ".join(json.dumps(v, sort_keys=True) for v in value)
-            parts.append(f" {json.dumps(key)}: [\n  {rows}\n ]")
-        else:
-            parts.append(f" {json.dumps(key)}: {json.dumps(value, sort_keys=True)}")
-    return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
 def _items(data: dict[str, Any], key: str, path: Path, where: str) -> list[dict[str, Any]]:
@@ -150,9 +137,19 @@ class _Schema:
 
     names: frozenset[str]
     required: frozenset[str]
-    checks: dict[str, Callable[[Any], str]]
+    kinds: dict[str, tuple[type | None, bool]]  # JSON type expected (None: unchecked), nullable
     defaults: dict[str, Any]
     order: tuple[str, ...]
+
+
+_JSON_TYPES: tuple[tuple[str, type], ...] = (("tuple[str", list), ("bool", bool), ("int", int), ("str", str))
+_PROBLEM = {list: "must be a list of strings", bool: "must be true or false", int: "must be a whole number"}
+
+
+def _kind(annotation: str) -> tuple[type | None, bool]:
+    """The JSON type a model field's annotation (as written in model.py) asks for."""
+    expected = next((t for prefix, t in _JSON_TYPES if annotation.startswith(prefix)), None)
+    return expected, "None" in annotation
 
 
 @cache
@@ -161,7 +158,7 @@ def _schema(cls: type) -> _Schema:
     return _Schema(
         frozenset(f.name for f in fs),
         frozenset(f.name for f in fs if f.default is MISSING),
-        {f.name: _checker(str(f.type)) for f in fs},
+        {f.name: _kind(str(f.type)) for f in fs},
         {f.name: f.default for f in fs if f.default is not MISSING},
         tuple(f.name for f in fs),
     )
@@ -176,38 +173,24 @@ def _build(cls: Any, raw: dict[str, Any], implied: dict[str, Any], path: Path, w
         missing = schema.required - set(raw) - set(implied)
         raise ProviderError(where, f"{path}: item {i}: missing field(s) {', '.join(sorted(missing))}")
     kw = dict(implied)
-    checks = schema.checks
+    kinds = schema.kinds
     for key, value in raw.items():
-        problem = checks[key](value)
-        if problem:
+        expected, nullable = kinds[key]
+        if value is None:
+            if not nullable:
+                raise ProviderError(where, f"{path}: item {i}: field {key!r} must not be null")
+        elif expected is not None and (
+            type(value) is not expected  # exact: a JSON true is not a whole number
+            or (expected is list and not _all_text(raw[key]))
+        ):
+            problem = _PROBLEM.get(expected, "must be a string")
             raise ProviderError(where, f"{path}: item {i}: field {key!r} {problem}")
         kw[key] = tuple(value) if type(value) is list else value
     return cls(**kw)
 
 
-def _checker(annotation: str) -> Callable[[Any], str]:
-    """A check of a JSON value against a model field's annotation (as written in model.py)."""
-    nullable = "None" in annotation
-
-    def check(value: Any) -> str:
-        if value is None:
-            return "" if nullable else "must not be null"
-        return _type_problem(annotation, value)
-
-    return check
-
-
-def _type_problem(annotation: str, value: Any) -> str:
-    if annotation.startswith("tuple[str"):
-        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-        return "" if ok else "must be a list of strings"
-    if annotation.startswith("bool"):
-        return "" if isinstance(value, bool) else "must be true or false"
-    if annotation.startswith("int"):
-        return "" if isinstance(value, int) and not isinstance(value, bool) else "must be a whole number"
-    if annotation.startswith("str"):
-        return "" if isinstance(value, str) else "must be a string"
-    return ""
+def _all_text(values: list[Any]) -> bool:
+    return all(type(v) is str for v in values)
 
 
 def _dump(obj: Any, drop: str) -> dict[str, Any]:

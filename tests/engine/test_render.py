@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 
 from reconciler.config import load_valid_config
-from reconciler.core.plan import Plan
+from reconciler.core.plan import LinkRecord, Plan
 from reconciler.core.render import render_json, render_text
 from reconciler.engine import Engine
 from tests.conftest import ROOT
@@ -80,11 +80,27 @@ def test_a_plan_saved_in_format_1_reads_as_the_same_plan(quickstart: Path) -> No
     old = json.loads((GOLDEN / "quickstart-plan.format1.json").read_text(encoding="utf-8"))
     assert old["format"] == 1
     assert any("new_contact" in c for cp in old["customers"] for c in cp["changes"])
-    assert without_skipped(Plan.from_dict(old)) == without_skipped(quickstart_plan(quickstart))
+    assert without_skipped(Plan.from_dict(old)) == without_skipped(
+        without_fingerprints(quickstart_plan(quickstart))
+    )
+
+
+def without_fingerprints(plan: Plan) -> Plan:
+    """Today's plan as formats 1 and 2 carried it: links without a fingerprint."""
+    customers = tuple(
+        dataclasses.replace(
+            cp,
+            changes=tuple(
+                dataclasses.replace(c, fingerprint="") if isinstance(c, LinkRecord) else c for c in cp.changes
+            ),
+        )
+        for cp in plan.customers
+    )
+    return dataclasses.replace(plan, customers=customers)
 
 
 def without_skipped(plan: Plan) -> Plan:
-    """A plan without its explanations: formats before 3 had no `skipped` users (a
+    """A plan without its explanations: formats before 4 had no `skipped` users (a
     few were free-text notes); everything else must read the same. tailspin's
     selection changed since those plans were saved (R22 groups, R23 roles)."""
     return dataclasses.replace(
@@ -97,12 +113,22 @@ def without_skipped(plan: Plan) -> Plan:
     )
 
 
-def test_a_plan_saved_in_format_2_reads_as_the_same_plan_without_skipped_users(quickstart: Path) -> None:
+def test_a_plan_saved_in_format_2_reads_as_the_same_plan(quickstart: Path) -> None:
+    """Format 2 (before links carried a fingerprint) still reads; apply then keeps no
+    fingerprint for those links, and `plan --refresh-only` says so."""
     old = json.loads((GOLDEN / "quickstart-plan.format2.json").read_text(encoding="utf-8"))
-    assert old["format"] == 2 and not any("skipped" in cp for cp in old["customers"])
+    assert old["format"] == 2
+    today = quickstart_plan(quickstart)
+    assert without_skipped(Plan.from_dict(old)) == without_skipped(without_fingerprints(today))
+    assert any(c.get("fingerprint") for cp in today.to_dict()["customers"] for c in cp["changes"])
+
+
+def test_a_plan_saved_in_format_3_reads_as_the_same_plan_without_skipped_users(quickstart: Path) -> None:
+    old = json.loads((GOLDEN / "quickstart-plan.format3.json").read_text(encoding="utf-8"))
+    assert old["format"] == 3 and not any("skipped" in cp for cp in old["customers"])
     assert without_skipped(Plan.from_dict(old)) == without_skipped(quickstart_plan(quickstart))
 
 
 def test_an_unknown_plan_format_is_refused() -> None:
-    with pytest.raises(ValueError, match="unsupported plan format 9; this version reads 1, 2, 3"):
+    with pytest.raises(ValueError, match="unsupported plan format 9; this version reads 1, 2, 3, 4"):
         Plan.from_dict({"format": 9})
