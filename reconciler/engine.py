@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from reconciler.apply.executor import CustomerResult
@@ -19,6 +19,7 @@ from reconciler.apply.lease import HeldLease
 from reconciler.apply.protocol import ApplyContext, apply_one, unexpected
 from reconciler.apply.rebuild import rebuild_customer
 from reconciler.config import ConfigSet
+from reconciler.config.entraroles import role_id
 from reconciler.config.models import Source
 from reconciler.config.resolve import EffectiveCustomer, effective_customers
 from reconciler.core.desired import LiveDirectories
@@ -112,11 +113,18 @@ class Engine:
         created = datetime.now(UTC).isoformat(timespec="seconds")
         return Plan(self.config.digest, created, plans, tuple(names))
 
-    def plan_one(self, eff: EffectiveCustomer, options: PlanOptions, full_sync: bool = False) -> CustomerPlan:
-        """One customer's plan. No poisoned caches (#12): the providers' cursors (cached
+    def plan_one(
+        self,
+        eff: EffectiveCustomer,
+        options: PlanOptions,
+        full_sync: bool = False,
+        refresh_selection: bool = False,
+    ) -> CustomerPlan:
+        """One customer's plan; `refresh_selection` (import now) re-reads Entra groups and
+        role assignments. No poisoned caches (#12): the providers' cursors (cached
         user sets, delta links, USNs) are kept only when the plan is accepted; a plan the
         guards refuse for removals is believed only after one full read of the directories."""
-        cp = self._plan_read(eff, options, full_sync)
+        cp = self._plan_read(eff, options, full_sync, refresh_selection)
         if cp.status is Status.REFUSED and not full_sync and cp.count(ChangeKind.REMOVE):
             log.info(
                 "%s: refused (%s); reading the directories in full before believing it", eff.name, cp.reason
@@ -125,7 +133,9 @@ class Engine:
         log.info("%s: %s planned (%s)", eff.name, count(len(cp.changes), "change"), cp.status.value)
         return cp
 
-    def _plan_read(self, eff: EffectiveCustomer, options: PlanOptions, full_sync: bool) -> CustomerPlan:
+    def _plan_read(
+        self, eff: EffectiveCustomer, options: PlanOptions, full_sync: bool, refresh_selection: bool = False
+    ) -> CustomerPlan:
         serial = self.store.serial(eff.name)
         self.cursors.stage(eff.name)
         cp: CustomerPlan | None = None
@@ -134,7 +144,7 @@ class Engine:
                 providers = self.providers(eff)
                 try:
                     with gc_paused():  # hundreds of thousands of fresh immutable records, no cycles
-                        live = read_live(providers, eff, full_sync)
+                        live = read_live(providers, eff, full_sync, refresh_selection)
                 finally:
                     providers.close()
             except ReconcilerError as exc:
@@ -271,19 +281,49 @@ class Engine:
 
 
 def scope_for(eff: EffectiveCustomer, full_sync: bool) -> DirectoryScope:
-    """AD scope: the union of the end-user and admin selections."""
+    """The union of the end-user and admin selections: AD OUs and groups, Entra
+    groups (exclusions too), roles and whether licence SKUs need mapping."""
     ous: list[str] = []
     groups: list[str] = []
+    entra_groups: list[str] = []
+    entra_direct: list[str] = []
+    roles: list[str] = []
+    eligible = skus = False
     for binding in (eff.end_user, eff.admin):
-        if binding is not None and binding.settings.source is Source.ACTIVE_DIRECTORY:
-            ous += binding.settings.selection.ous
-            groups += binding.settings.selection.groups
-    return DirectoryScope(tuple(dict.fromkeys(ous)), tuple(dict.fromkeys(groups)), True, full_sync)
+        if binding is None:
+            continue
+        sel = binding.settings.selection
+        if binding.settings.source is Source.ACTIVE_DIRECTORY:
+            ous += sel.ous
+            groups += sel.groups
+            continue
+        entra_groups += (*sel.groups, *sel.exclude.groups)
+        if not sel.nested(entra=True):
+            entra_direct += sel.groups
+        roles += [rid for rid in (role_id(r) for r in sel.roles) if rid is not None]
+        eligible = eligible or (sel.include_eligible and bool(sel.roles))
+        skus = skus or bool(sel.skus)
+    return DirectoryScope(
+        tuple(dict.fromkeys(ous)),
+        tuple(dict.fromkeys(groups)),
+        True,
+        full_sync,
+        entra_groups=tuple(dict.fromkeys(entra_groups)),
+        entra_direct=tuple(dict.fromkeys(entra_direct)),
+        entra_roles=tuple(dict.fromkeys(roles)),
+        entra_eligible=eligible,
+        entra_skus=skus,
+    )
 
 
-def read_live(providers: CustomerProviders, eff: EffectiveCustomer, full_sync: bool = False) -> CustomerLive:
+def read_live(
+    providers: CustomerProviders,
+    eff: EffectiveCustomer,
+    full_sync: bool = False,
+    refresh_selection: bool = False,
+) -> CustomerLive:
     """Every source and integration of one customer; at -v a line per read (#17)."""
-    scope = scope_for(eff, full_sync)
+    scope = replace(scope_for(eff, full_sync), refresh_selection=refresh_selection)
     took = _Took(eff.name)
     entra = providers.entra.read(scope) if providers.entra else None
     took.read("Entra ID", count(len(entra.users), "user") if entra is not None else None)

@@ -41,7 +41,9 @@ from reconciler.core.plan import (
     LinkRecord,
     RemoveAccount,
     SendWelcome,
+    UpdateAccount,
 )
+from reconciler.core.planning import moved_from
 from reconciler.errors import LeaseLostError, NotDelivered, ProviderError, StalePlanError
 from reconciler.providers.base import BatchWriter, CustomerProviders, writes
 from reconciler.state.api import StateStore
@@ -201,6 +203,10 @@ def _apply_all(
 def _apply_account(customer: str, change: AccountChange, store: StateStore, welcomed: set[str]) -> None:
     if isinstance(change, RemoveAccount):
         store.remove_account(customer, change.account_key)
+        return
+    old_key = moved_from(change) if isinstance(change, UpdateAccount) else None
+    if old_key is not None:  # a class change: the same account, its links and welcome status, a new key
+        store.move_account(customer, old_key, change.account)
         return
     store.put_account(customer, change.account)
     if isinstance(change, AddAccount) and change.account_key in welcomed:

@@ -15,7 +15,7 @@ import click
 
 from reconciler import jsonlayout
 from reconciler.apply.executor import ApplyOutcome, CustomerResult
-from reconciler.cli.common import config_dir_option
+from reconciler.cli.common import Ctx, config_dir_option
 from reconciler.cli.jsonout import emit
 from reconciler.cli.progress import reading
 from reconciler.cli.selection import chosen, customer_option, exclude_option
@@ -34,12 +34,19 @@ format_option = click.option(
 )
 
 
-def render(plan: Plan, fmt: str) -> str:
+def is_verbose(ctx: click.Context) -> bool:
+    """-v / --verbose (a global flag, also after the sub-command): the text plan then
+    names every directory user that was seen but not imported."""
+    obj = ctx.find_object(Ctx)
+    return obj is not None and obj.verbose > 0
+
+
+def render(plan: Plan, fmt: str, verbose: bool = False) -> str:
     if fmt == "json":
         return render_json(plan)
     if fmt == "markdown":
         return render_markdown(plan)
-    return render_text(plan, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ)
+    return render_text(plan, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ, verbose=verbose)
 
 
 def save_plan(plan: Plan, path: Path) -> None:
@@ -148,7 +155,7 @@ def plan(
     result = plan_with_progress(engine, names, allow_mass_removal, full_sync)
     _in_flight_notes(engine, result)
     with gc_paused():  # rendering and saving build a few objects per change, no cycles
-        click.echo(render(result, fmt), nl=False)
+        click.echo(render(result, fmt, is_verbose(ctx)), nl=False)
         if out is not None:
             save_plan(result, out)
     if out is not None:
@@ -310,9 +317,10 @@ def _report(the_plan: Plan, results: list[CustomerResult]) -> int:
 @click.command()
 @click.argument("planfile", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @format_option
-def show(planfile: Path, fmt: str) -> None:
+@click.pass_context
+def show(ctx: click.Context, planfile: Path, fmt: str) -> None:
     """Render a saved plan."""
-    click.echo(render(load_plan(planfile), fmt), nl=False)
+    click.echo(render(load_plan(planfile), fmt, is_verbose(ctx)), nl=False)
 
 
 COMMANDS = (plan, apply, show)

@@ -13,7 +13,7 @@ from reconciler.config.models import KINDS, SettingsSpec
 from reconciler.config.schema import all_schemas, kind_schema, render
 from reconciler.core.words import count
 from reconciler.engine import Engine
-from reconciler.errors import EXIT_ERROR, EXIT_OK, ConfigError
+from reconciler.errors import EXIT_ERROR, EXIT_OK, WARNING, ConfigError
 from reconciler.state.backend import dsn_warnings
 
 
@@ -39,7 +39,7 @@ def validate(ctx: click.Context, config_dir: Path, live: bool, fmt: str) -> None
         )
         for problem in problems:
             click.echo(problem, err=True)
-        if problems:
+        if any(not p.startswith(WARNING) for p in problems):
             ctx.exit(1)
     click.echo(
         f"{config_dir}: valid ({count(len(config.customers), 'customer')}, "

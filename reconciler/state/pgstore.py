@@ -152,6 +152,30 @@ class PgStore:
         self.db.write("DELETE FROM {s}.links WHERE ns=%s AND customer=%s AND account_key=%s", params)
         self.db.write("DELETE FROM {s}.fingerprints WHERE ns=%s AND customer=%s AND account_key=%s", params)
 
+    def move_account(self, customer: str, old_key: str, account: Account) -> None:
+        """A class change (end user <-> admin): the account takes its new key with its
+        links and welcome record, so nothing is created or welcomed again."""
+        new_key = account.key
+        self.db.write(
+            "DELETE FROM {s}.accounts WHERE ns=%s AND customer=%s AND key=%s", (self.ns, customer, old_key)
+        )
+        self.put_account(customer, account)
+        moved = (new_key, self.ns, customer, old_key)
+        self.db.write(  # the moved links replace any under the new key, as SQLite's UPDATE OR REPLACE
+            "DELETE FROM {s}.links n WHERE ns=%s AND customer=%s AND account_key=%s AND EXISTS "
+            "(SELECT 1 FROM {s}.links l WHERE l.ns=n.ns AND l.customer=n.customer AND l.account_key=%s "
+            "AND l.integration=n.integration)",
+            (self.ns, customer, new_key, old_key),
+        )
+        self.db.write(
+            "UPDATE {s}.links SET account_key=%s WHERE ns=%s AND customer=%s AND account_key=%s", moved
+        )
+        self.db.write(
+            "UPDATE {s}.welcome SET account_key=%s WHERE ns=%s AND customer=%s AND account_key=%s AND NOT EXISTS "
+            "(SELECT 1 FROM {s}.welcome w WHERE w.ns=%s AND w.customer=%s AND w.account_key=%s)",
+            (*moved, self.ns, customer, new_key),
+        )
+
     def put_link(self, customer: str, link: Link) -> None:
         self.db.write(
             "INSERT INTO {s}.links VALUES (%s, %s, %s, %s, %s) ON CONFLICT (ns, customer, account_key, integration) "

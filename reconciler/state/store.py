@@ -210,6 +210,22 @@ class SqliteStore:
         for table, col in (("accounts", "key"), ("links", "account_key"), ("fingerprints", "account_key")):
             self._run(f"DELETE FROM {table} WHERE customer=? AND {col}=?", (customer, key))  # noqa: S608
 
+    def move_account(self, customer: str, old_key: str, account: Account) -> None:
+        """A class change (end user <-> admin): the account takes its new key with its
+        links and welcome record, so nothing is created or welcomed again."""
+        new_key = account.key
+        self._run("DELETE FROM accounts WHERE customer=? AND key=?", (customer, old_key))
+        self.put_account(customer, account)
+        self._run(
+            "UPDATE OR REPLACE links SET account_key=? WHERE customer=? AND account_key=?",
+            (new_key, customer, old_key),
+        )
+        if self._one("SELECT 1 FROM welcome WHERE customer=? AND account_key=?", (customer, new_key)) is None:
+            self._run(
+                "UPDATE welcome SET account_key=? WHERE customer=? AND account_key=?",
+                (new_key, customer, old_key),
+            )
+
     def put_link(self, customer: str, link: Link) -> None:
         self._run(
             "INSERT INTO links VALUES (?, ?, ?, ?) ON CONFLICT(customer, account_key, integration) "
