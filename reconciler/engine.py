@@ -19,7 +19,7 @@ from reconciler.apply.executor import CustomerResult, apply_customer
 from reconciler.apply.rebuild import rebuild_customer
 from reconciler.config import ConfigSet
 from reconciler.config.models import Source
-from reconciler.config.resolve import EffectiveCustomer, effective_customers
+from reconciler.config.resolve import EffectiveCustomer, effective_customer, effective_customers
 from reconciler.core.desired import LiveDirectories
 from reconciler.core.guards import recreate_guard
 from reconciler.core.plan import ChangeKind, CustomerPlan, Plan, RecreateRecord, Status
@@ -46,11 +46,13 @@ class Engine:
         return cls(config, open_state(config).store)
 
     def customers(self, names: Sequence[str] = ()) -> list[EffectiveCustomer]:
-        effs = effective_customers(self.config)
-        unknown = [n for n in names if n not in effs]
+        """The named customers resolved (only those), or every customer."""
+        if not names:
+            return list(effective_customers(self.config).values())
+        unknown = [n for n in names if n not in self.config.customers]
         if unknown:
             raise ConfigError([Problem(f"unknown customer {n!r}") for n in unknown])
-        return [effs[n] for n in (names or sorted(effs))]
+        return [effective_customer(self.config, n) for n in names]
 
     def context(self, eff: EffectiveCustomer) -> ProviderContext:
         return ProviderContext(self.config.root, self.config.settings_doc.spec, eff, self.store)
@@ -157,7 +159,11 @@ class Engine:
         state as they are now, whatever the plan says. `stop` ends the apply at the
         next change boundary; customers not reached are `stopped` with nothing applied."""
         self.check_fresh(plan)
-        effs = {e.name: e for e in self.customers()}
+        # only the customers this plan applies are resolved (a daemon run applies one)
+        wanted = [
+            cp.customer for cp in plan.customers if cp.applicable and cp.customer in self.config.customers
+        ]
+        effs = {e.name: e for e in self.customers(wanted)} if wanted else {}
         batch = self.config.settings_doc.spec.apply_batch_size
         results: list[CustomerResult] = []
         for cp in plan.customers:
