@@ -21,7 +21,7 @@ from reconciler.apply.rebuild import rebuild_customer
 from reconciler.config import ConfigSet
 from reconciler.config.entraroles import role_id
 from reconciler.config.models import Source
-from reconciler.config.resolve import EffectiveCustomer, effective_customers
+from reconciler.config.resolve import EffectiveCustomer, effective_customer, effective_customers
 from reconciler.core.desired import LiveDirectories
 from reconciler.core.drift import CustomerDrift, customer_drift
 from reconciler.core.model import IntegrationKind, PasswordEntry, PsaContact
@@ -55,11 +55,13 @@ class Engine:
         return cls(config, open_state(config).store)
 
     def customers(self, names: Sequence[str] = ()) -> list[EffectiveCustomer]:
-        effs = effective_customers(self.config)
-        unknown = [n for n in names if n not in effs]
+        """The named customers resolved (only those), or every customer."""
+        if not names:
+            return list(effective_customers(self.config).values())
+        unknown = [n for n in names if n not in self.config.customers]
         if unknown:
             raise ConfigError([Problem(f"unknown customer {n!r}") for n in unknown])
-        return [effs[n] for n in (names or sorted(effs))]
+        return [effective_customer(self.config, n) for n in names]
 
     def context(self, eff: EffectiveCustomer) -> ProviderContext:
         return ProviderContext(self.config.root, self.config.settings_doc.spec, eff, self.cursors)
@@ -242,7 +244,11 @@ class Engine:
         are `stopped` with nothing applied. `held`: a lease the caller holds already
         (a daemon run takes its customer's lease before planning)."""
         self.check_fresh(plan, held)
-        effs = {e.name: e for e in self.customers()}
+        # only the customers this plan applies are resolved (a daemon run applies one)
+        wanted = [
+            cp.customer for cp in plan.customers if cp.applicable and cp.customer in self.config.customers
+        ]
+        effs = {e.name: e for e in self.customers(wanted)} if wanted else {}
         ctx = ApplyContext(
             self.store,
             self.providers,

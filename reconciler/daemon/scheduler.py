@@ -1,23 +1,28 @@
 """Daemon stage: which customers run now, a bounded number at a time.
 
-`cycle()` is one pass: pick up config edits, collect finished runs, start due
-customers (import-now requests first, then the most overdue) up to
+`cycle()` is one pass: pick up config edits (at most every
+`configCheckSeconds`), collect finished runs, start due customers (import-now requests first, then the most overdue) up to
 `maxInFlight`, and say how long to sleep. Each run is a thread of its own, so a
 customer stuck on a slow directory only holds its own slot; failures back off
 per customer (schedule.py). `run_forever()` is cycle + a stop-interruptible wait.
 
 Schedules live in the daemon state (`next_run_at`), so a restart keeps them and
-`reconciler status` can show them.
+`reconciler status` can show them. A cycle costs O(due customers): they come off
+a heap (`DueQueue`) filled from every schedule row on a new config and every
+`POLL_SECONDS` (what other processes wrote: a CLI override), and fed by each
+finished run.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 import random
 import socket
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +79,44 @@ class _Job:
     done: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
     held: HeldLease | None = None
+    next_at: float | None = None  # when the finished run scheduled the next one
+
+
+class DueQueue:
+    """Customers by next run time, so a cycle touches only the due ones. One entry
+    per customer counts (`_when`); older heap entries are skipped when popped."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, str]] = []
+        self._when: dict[str, float] = {}
+        self._built: tuple[str, float] | None = None  # (config digest, monotonic time)
+
+    def stale(self, digest: str, mono: float) -> bool:
+        return self._built is None or self._built[0] != digest or mono - self._built[1] >= POLL_SECONDS
+
+    def rebuild(self, entries: Iterable[tuple[float, str]], digest: str, mono: float) -> None:
+        self._heap = list(entries)
+        heapq.heapify(self._heap)
+        self._when = {name: when for when, name in self._heap}
+        self._built = (digest, mono)
+
+    def push(self, when: float, name: str) -> None:
+        self._when[name] = when
+        heapq.heappush(self._heap, (when, name))
+
+    def pop_due(self, now: float) -> list[tuple[float, str]]:
+        out = []
+        while self._heap and self._heap[0][0] <= now:
+            when, name = heapq.heappop(self._heap)
+            if self._when.get(name) == when:
+                del self._when[name]
+                out.append((when, name))
+        return out
+
+    def first(self, default: float) -> float:
+        while self._heap and self._when.get(self._heap[0][1]) != self._heap[0][0]:
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else default
 
 
 class Scheduler:
@@ -104,6 +147,9 @@ class Scheduler:
         self._error_written: str | None = None
         self._started_at = clock.now()
         self.role = ReplicaRole(store, state, clock)
+        self._config_checked = float("-inf")
+        self._check_config = False
+        self._queue = DueQueue()
         for rec in state.all().values():
             metrics.record(rec)
         metrics.config_valid.set(1)
@@ -126,29 +172,36 @@ class Scheduler:
         if self.stopping.is_set():
             return 0.0
         self.role.tick(self.in_flight())
-        self._refresh_config()
+        mono = self.clock.monotonic()
+        if self._check_config or mono - self._config_checked >= self.settings.config_check_seconds:
+            # file stats at most every configCheckSeconds; an import-now request runs
+            # against the config as it is on disk, so it checks at once
+            self._config_checked, self._check_config = mono, False
+            self._refresh_config()
         self._write_heartbeat()
         now = self.clock.now()
         effs = self.customers()
         settings = self.settings
         rules = RetryRules.from_settings(settings)
-        slots = self.state.schedule()
         with self._lock:
             requested = [n for n in self._requests if n not in self._jobs]
             busy = set(self._jobs)
         self._drop_unknown_requests(effs)
+        if self._queue.stale(self._effs[0], mono):
+            # every schedule row, at most every POLL_SECONDS or on a new config: picks up
+            # what other processes wrote (a CLI override, another replica's runs)
+            slots = self.state.schedule()
+            self._queue.rebuild(
+                ((self._next_run(n, e, slots.get(n), rules, now), n) for n, e in effs.items()),
+                self._effs[0],
+                mono,
+            )
         due: list[tuple[float, str]] = [(float("-inf"), n) for n in requested if n in effs]
-        wake_at = now + POLL_SECONDS
-        for name, eff in effs.items():
-            if name in busy or name in requested:
-                continue
-            when = self._next_run(name, eff, slots.get(name), rules, now)
-            if when <= now:
-                due.append((when, name))
-            else:
-                wake_at = min(wake_at, when)
-        due.sort()
         capacity = max(0, settings.max_in_flight - len(busy))
+        for when, name in self._queue.pop_due(now):  # only the due customers: O(due log n)
+            if name in effs and name not in busy and name not in requested:
+                due.append((when, name))
+        due.sort()
         for name in requested:  # due now in the shared schedule, whichever replica claims it
             self.state.set_next_run(name, now)
         names = [n for _, n in due]
@@ -157,11 +210,18 @@ class Scheduler:
         for lease in leases:
             self._start(lease.customer, effs[lease.customer], rules, lease)
         claimed = {lease.customer for lease in leases}
+        for when, name in due:  # no slot, or leased elsewhere: still due next cycle
+            if name not in claimed and when != float("-inf"):
+                self._queue.push(when, name)
         unclaimed = [n for n in names[: capacity + len(requested)] if n not in claimed]
         if unclaimed:  # held elsewhere: ask again soon, a dead holder's lease expires
             self._unclaimed(unclaimed, effs, rules)
-            wake_at = min(wake_at, now + CLAIM_POLL_SECONDS)
         self.metrics.in_flight.set(len(self._jobs))
+        nxt = self._queue.first(default=now + POLL_SECONDS)
+        # due but no free slot: the end of a run wakes the loop (or the poll does)
+        wake_at = now + POLL_SECONDS if nxt <= now else min(now + POLL_SECONDS, nxt)
+        if unclaimed:
+            wake_at = min(wake_at, now + CLAIM_POLL_SECONDS)
         return max(0.0, wake_at - now)
 
     def _next_run(
@@ -235,6 +295,7 @@ class Scheduler:
             req = self._requests.get(customer)
             if req is None:
                 req = self._requests[customer] = Request(customer, by, self.clock.now())
+            self._check_config = True
         event(
             logging.INFO, "reconcile.requested", f"{customer}: import now requested", customer=customer, by=by
         )
@@ -291,7 +352,7 @@ class Scheduler:
                 if job.request is not None:
                     job.request.report = report
                 return
-            self._book_run(job.request, report, ctx.customer, rules, commit, digest)
+            job.next_at = self._book_run(job.request, report, ctx.customer, rules, commit, digest)
         finally:
             if ctx.held is not None:
                 ctx.held.close()  # after the bookkeeping: a claim elsewhere sees the next run time
@@ -303,7 +364,8 @@ class Scheduler:
     def _book_run(
         self, request: Request | None, report: RunReport, eff: EffectiveCustomer, rules: RetryRules,
         commit: str, digest: str,
-    ) -> None:  # fmt: skip
+    ) -> float | None:  # fmt: skip
+        """Write a run's bookkeeping; returns its next run time (None if that failed)."""
         name = eff.name
         try:
             prev = self.state.get(name)
@@ -322,6 +384,8 @@ class Scheduler:
                 request.report = report
         except Exception:  # bookkeeping failed (state store): say so, keep the daemon alive
             logging.getLogger("reconciler.daemon").exception("%s: run bookkeeping failed", name)
+            return None
+        return rec.next_run_at
 
     def _unclaimed(self, names: list[str], effs: dict[str, EffectiveCustomer], rules: RetryRules) -> None:
         """Due customers this replica could not claim. Held by a person's apply (or CI):
@@ -345,7 +409,11 @@ class Scheduler:
                     now,
                     0.0,
                 )
-                self._book_run(req, report, effs[name], rules, self.source.commit, self.source.config.digest)
+                when = self._book_run(
+                    req, report, effs[name], rules, self.source.commit, self.source.config.digest
+                )
+                if when is not None:
+                    self._queue.push(when, name)
                 if req is not None:
                     req.done.set()
                 continue
@@ -397,6 +465,8 @@ class Scheduler:
         for job in jobs:
             if job.thread is not None:
                 job.thread.join()
+            if job.next_at is not None:
+                self._queue.push(job.next_at, job.customer)
 
     def in_flight(self) -> list[str]:
         with self._lock:
