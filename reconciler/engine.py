@@ -12,17 +12,20 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from reconciler.apply.executor import CustomerResult, apply_customer
 from reconciler.apply.rebuild import rebuild_customer
 from reconciler.config import ConfigSet
+from reconciler.config.entraroles import role_id
 from reconciler.config.models import Source
-from reconciler.config.resolve import EffectiveCustomer, effective_customers
+from reconciler.config.resolve import EffectiveCustomer, effective_customer, effective_customers
 from reconciler.core.desired import LiveDirectories
+from reconciler.core.drift import CustomerDrift, customer_drift
 from reconciler.core.fleet import SETTINGS_CURSOR, changed_customers, fleet_breaker, settings_digest
 from reconciler.core.guards import recreate_guard
+from reconciler.core.model import IntegrationKind, PasswordEntry, PsaContact
 from reconciler.core.plan import ChangeKind, CustomerPlan, Plan, RecreateRecord, Status
 from reconciler.core.planning import CustomerLive, PlanOptions, plan_customer, removal_guard
 from reconciler.core.words import count
@@ -52,11 +55,13 @@ class Engine:
         return cls(config, open_state(config).store)
 
     def customers(self, names: Sequence[str] = ()) -> list[EffectiveCustomer]:
-        effs = effective_customers(self.config)
-        unknown = [n for n in names if n not in effs]
+        """The named customers resolved (only those), or every customer."""
+        if not names:
+            return list(effective_customers(self.config).values())
+        unknown = [n for n in names if n not in self.config.customers]
         if unknown:
             raise ConfigError([Problem(f"unknown customer {n!r}") for n in unknown])
-        return [effs[n] for n in (names or sorted(effs))]
+        return [effective_customer(self.config, n) for n in names]
 
     def context(self, eff: EffectiveCustomer) -> ProviderContext:
         return ProviderContext(self.config.root, self.config.settings_doc.spec, eff, self.cursors)
@@ -132,11 +137,18 @@ class Engine:
                 self.store.put_cursor(cp.customer, SETTINGS_CURSOR, settings_digest(by_name[cp.customer]))
         return plans
 
-    def plan_one(self, eff: EffectiveCustomer, options: PlanOptions, full_sync: bool = False) -> CustomerPlan:
-        """One customer's plan. No poisoned caches (#12): the providers' cursors (cached
+    def plan_one(
+        self,
+        eff: EffectiveCustomer,
+        options: PlanOptions,
+        full_sync: bool = False,
+        refresh_selection: bool = False,
+    ) -> CustomerPlan:
+        """One customer's plan; `refresh_selection` (import now) re-reads Entra groups and
+        role assignments. No poisoned caches (#12): the providers' cursors (cached
         user sets, delta links, USNs) are kept only when the plan is accepted; a plan the
         guards refuse for removals is believed only after one full read of the directories."""
-        cp = self._plan_read(eff, options, full_sync)
+        cp = self._plan_read(eff, options, full_sync, refresh_selection)
         if cp.status is Status.REFUSED and not full_sync and cp.count(ChangeKind.REMOVE):
             log.info(
                 "%s: refused (%s); reading the directories in full before believing it", eff.name, cp.reason
@@ -145,7 +157,9 @@ class Engine:
         log.info("%s: %s planned (%s)", eff.name, count(len(cp.changes), "change"), cp.status.value)
         return cp
 
-    def _plan_read(self, eff: EffectiveCustomer, options: PlanOptions, full_sync: bool) -> CustomerPlan:
+    def _plan_read(
+        self, eff: EffectiveCustomer, options: PlanOptions, full_sync: bool, refresh_selection: bool = False
+    ) -> CustomerPlan:
         serial = self.store.serial(eff.name)
         self.cursors.stage(eff.name)
         cp: CustomerPlan | None = None
@@ -154,7 +168,7 @@ class Engine:
                 providers = self.providers(eff)
                 try:
                     with gc_paused():  # hundreds of thousands of fresh immutable records, no cycles
-                        live = read_live(providers, eff, full_sync)
+                        live = read_live(providers, eff, full_sync, refresh_selection)
                 finally:
                     providers.close()
             except ReconcilerError as exc:
@@ -172,6 +186,38 @@ class Engine:
                 self.cursors.commit(eff.name)
             else:
                 self.cursors.discard(eff.name)
+
+    def refresh(self, names: Sequence[str] = ()) -> list[CustomerDrift]:
+        """`plan --refresh-only`: every source read in full, nothing proposed (core/drift.py)."""
+        options = self.plan_options()
+
+        def one(eff: EffectiveCustomer) -> CustomerDrift:
+            self.cursors.stage(eff.name)  # a refresh moves no incremental cursor
+            try:
+                providers = self.providers(eff)
+                try:
+                    live = read_live(providers, eff, full_sync=True)
+                finally:
+                    providers.close()
+            except ReconcilerError as exc:
+                return CustomerDrift(eff.name, error=str(exc))
+            except Exception as exc:  # a bug or bad data must not stop the other customers
+                log.debug("%s: unexpected error while reading", eff.name, exc_info=True)
+                return CustomerDrift(eff.name, error=unexpected(exc))
+            finally:
+                self.cursors.discard(eff.name)
+            managed = self.store.load(eff.name)
+            cplan = plan_customer(eff, live, managed, options)
+            records: dict[IntegrationKind, tuple[PasswordEntry | PsaContact, ...]] = {}
+            if live.entries is not None and live.vault_kind is not None:
+                records[live.vault_kind] = live.entries
+            if live.contacts is not None and live.contacts_kind is not None:
+                records[live.contacts_kind] = live.contacts
+            return customer_drift(cplan, managed, records)
+
+        effs = self.customers(names)
+        with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, max(1, len(effs)))) as pool:
+            return list(pool.map(one, effs))
 
     def plan_options(self, allow_mass_removal: bool = False) -> PlanOptions:
         spec = self.config.settings_doc.spec
@@ -205,7 +251,11 @@ class Engine:
         state as they are now, whatever the plan says. `stop` ends the apply at the
         next change boundary; customers not reached are `stopped` with nothing applied."""
         self.check_fresh(plan)
-        effs = {e.name: e for e in self.customers()}
+        # only the customers this plan applies are resolved (a daemon run applies one)
+        wanted = [
+            cp.customer for cp in plan.customers if cp.applicable and cp.customer in self.config.customers
+        ]
+        effs = {e.name: e for e in self.customers(wanted)} if wanted else {}
         batch = self.config.settings_doc.spec.apply_batch_size
         results: list[CustomerResult] = []
         for cp in plan.customers:
@@ -308,19 +358,49 @@ def unexpected(exc: Exception) -> str:
 
 
 def scope_for(eff: EffectiveCustomer, full_sync: bool) -> DirectoryScope:
-    """AD scope: the union of the end-user and admin selections."""
+    """The union of the end-user and admin selections: AD OUs and groups, Entra
+    groups (exclusions too), roles and whether licence SKUs need mapping."""
     ous: list[str] = []
     groups: list[str] = []
+    entra_groups: list[str] = []
+    entra_direct: list[str] = []
+    roles: list[str] = []
+    eligible = skus = False
     for binding in (eff.end_user, eff.admin):
-        if binding is not None and binding.settings.source is Source.ACTIVE_DIRECTORY:
-            ous += binding.settings.selection.ous
-            groups += binding.settings.selection.groups
-    return DirectoryScope(tuple(dict.fromkeys(ous)), tuple(dict.fromkeys(groups)), True, full_sync)
+        if binding is None:
+            continue
+        sel = binding.settings.selection
+        if binding.settings.source is Source.ACTIVE_DIRECTORY:
+            ous += sel.ous
+            groups += sel.groups
+            continue
+        entra_groups += (*sel.groups, *sel.exclude.groups)
+        if not sel.nested(entra=True):
+            entra_direct += sel.groups
+        roles += [rid for rid in (role_id(r) for r in sel.roles) if rid is not None]
+        eligible = eligible or (sel.include_eligible and bool(sel.roles))
+        skus = skus or bool(sel.skus)
+    return DirectoryScope(
+        tuple(dict.fromkeys(ous)),
+        tuple(dict.fromkeys(groups)),
+        True,
+        full_sync,
+        entra_groups=tuple(dict.fromkeys(entra_groups)),
+        entra_direct=tuple(dict.fromkeys(entra_direct)),
+        entra_roles=tuple(dict.fromkeys(roles)),
+        entra_eligible=eligible,
+        entra_skus=skus,
+    )
 
 
-def read_live(providers: CustomerProviders, eff: EffectiveCustomer, full_sync: bool = False) -> CustomerLive:
+def read_live(
+    providers: CustomerProviders,
+    eff: EffectiveCustomer,
+    full_sync: bool = False,
+    refresh_selection: bool = False,
+) -> CustomerLive:
     """Every source and integration of one customer; at -v a line per read (#17)."""
-    scope = scope_for(eff, full_sync)
+    scope = replace(scope_for(eff, full_sync), refresh_selection=refresh_selection)
     took = _Took(eff.name)
     entra = providers.entra.read(scope) if providers.entra else None
     took.read("Entra ID", count(len(entra.users), "user") if entra is not None else None)
