@@ -24,6 +24,7 @@ from reconciler.config.models import Source
 from reconciler.config.resolve import EffectiveCustomer, effective_customer, effective_customers
 from reconciler.core.desired import LiveDirectories
 from reconciler.core.drift import CustomerDrift, customer_drift
+from reconciler.core.fleet import SETTINGS_CURSOR, changed_customers, fleet_breaker, settings_digest
 from reconciler.core.model import IntegrationKind, PasswordEntry, PsaContact
 from reconciler.core.plan import ChangeKind, CustomerPlan, Plan, Status
 from reconciler.core.planning import CustomerLive, PlanOptions, plan_customer
@@ -97,8 +98,10 @@ class Engine:
         allow_mass_removal: bool = False,
         full_sync: bool = False,
         progress: Callable[[CustomerPlan], None] | None = None,
+        allow_fleet_removal: bool = False,
     ) -> Plan:
-        """`progress` is called (from the worker threads) as each customer is planned."""
+        """`progress` is called (from the worker threads) as each customer is planned.
+        Several customers at once go through the fleet breaker (core/fleet.py)."""
         options = self.plan_options(allow_mass_removal)
         effs = self.customers(names)
 
@@ -112,8 +115,28 @@ class Engine:
         workers = graph.max_concurrent_tenants if graph is not None else MAX_WORKERS
         with ThreadPoolExecutor(max_workers=min(workers, max(1, len(effs)))) as pool:
             plans = tuple(pool.map(one, effs))
+        plans = self._fleet_breaker(effs, plans, allow_fleet_removal)
         created = datetime.now(UTC).isoformat(timespec="seconds")
         return Plan(self.config.digest, created, plans, tuple(names))
+
+    def _fleet_breaker(
+        self, effs: list[EffectiveCustomer], plans: tuple[CustomerPlan, ...], allow: bool
+    ) -> tuple[CustomerPlan, ...]:
+        """Hold every customer whose settings changed, when too many of them remove
+        accounts. A plan without removals moves that customer's baseline (a cursor)."""
+        if len(effs) > 1 and not allow:
+            applied = {e.name: self.store.get_cursor(e.name, SETTINGS_CURSOR) for e in effs}
+            held, why = fleet_breaker(
+                plans, changed_customers(effs, applied), len(self.customers()), self.config.digest
+            )
+            if why is not None:
+                log.warning("%s", why)
+                plans = tuple(held)
+        by_name = {e.name: e for e in effs}
+        for cp in plans:
+            if cp.status is Status.OK and not cp.count(ChangeKind.REMOVE):
+                self.store.put_cursor(cp.customer, SETTINGS_CURSOR, settings_digest(by_name[cp.customer]))
+        return plans
 
     def plan_one(
         self,

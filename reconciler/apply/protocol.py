@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from reconciler.apply.executor import ApplyOutcome, CustomerResult, apply_customer
 from reconciler.apply.lease import FencedStore, HeldLease
 from reconciler.config.resolve import EffectiveCustomer
+from reconciler.core.fleet import SETTINGS_CURSOR, settings_digest
 from reconciler.core.guards import recreate_guard
 from reconciler.core.plan import ChangeKind, CustomerPlan, RecreateRecord
 from reconciler.core.planning import removal_guard
@@ -86,6 +87,11 @@ def apply_one(ctx: ApplyContext, cp: CustomerPlan, eff: EffectiveCustomer | None
             held.close()
     if result.outcome not in (ApplyOutcome.BUSY, ApplyOutcome.REFUSED):  # nothing was attempted
         _record(ctx, cp, result, started, held)
+    if result.outcome is ApplyOutcome.APPLIED and not result.failed and eff is not None:
+        try:  # the fleet breaker's baseline: these settings were applied
+            ctx.store.put_cursor(name, SETTINGS_CURSOR, settings_digest(eff))
+        except ReconcilerError as exc:
+            log.warning("%s: could not record the applied settings: %s", name, exc)
     return result
 
 
