@@ -30,6 +30,7 @@ from reconciler.config.models import (
 from reconciler.config.resolve import ImportBinding, effective_customers, policy_members
 from reconciler.config.secretpaths import check_secret_paths
 from reconciler.config.unique import check_unique
+from reconciler.config.welcome import MAX_TEMPLATE_BYTES, check_placeholders, read_template
 from reconciler.config.yamlsrc import Document, Path_
 from reconciler.errors import Problem
 from reconciler.integrations.facts import Facts
@@ -157,6 +158,22 @@ def _check_template(config: ConfigSet, option_src: Document, option_at: Path_) -
         yield src.problem(at, f"welcome email template {name} is outside the config directory")
     elif not template.is_file():
         yield src.problem(at, f"welcome email template {name} does not exist (R16)")
+    else:
+        yield from _check_template_text(config, name, template)
+    subject = config.settings_doc.spec.welcome_email.subject
+    for p in check_placeholders(subject):
+        where = ("spec", "welcomeEmail", "subject") if config.settings is not None else option_at
+        yield src.problem(where, f"welcomeEmail.subject: {p.message} (R16)")
+
+
+def _check_template_text(config: ConfigSet, name: str, template: Path) -> Iterator[Problem]:
+    display = str(config.root / name)
+    text = read_template(template)
+    if text is None:
+        yield Problem(f"cannot be read as UTF-8 text of at most {MAX_TEMPLATE_BYTES} bytes (R16)", display)
+        return
+    for p in check_placeholders(text):
+        yield Problem(f"{p.message} (R16)", display, p.line, p.column)
 
 
 def _check_membership(config: ConfigSet) -> Iterator[Problem]:
