@@ -15,6 +15,7 @@ from typing import Any
 from reconciler.config.adnames import (
     WELL_KNOWN_GROUP_NAMES,
     default_container,
+    dn_parts,
     is_under,
     normalize_dn,
     rdn_value,
@@ -96,6 +97,10 @@ def _check_selection(block: _Settings) -> Iterator[Problem]:
         yield src.problem(
             (*at_sel, "includeNestedGroups"), "includeNestedGroups needs groups in the selection (R6)"
         )
+    split = [*_split_dns(src, at_sel, "groups", sel.groups), *_split_dns(src, at_sel, "ous", sel.ous)]
+    yield from split
+    if split:
+        return
     for i, group in enumerate(sel.groups):
         where = (*at_sel, "groups", i)
         if not normalize_dn(group).startswith("cn="):
@@ -114,6 +119,20 @@ def _check_selection(block: _Settings) -> Iterator[Problem]:
     for i, ou in enumerate(sel.ous):
         if not normalize_dn(ou).startswith(("ou=", "cn=", "dc=")):
             yield src.problem((*at_sel, "ous", i), f"OU {ou!r} is not a distinguished name (OU=...,DC=...)")
+
+
+def _split_dns(src: Document, at_sel: Path_, kind: str, dns: tuple[str, ...]) -> Iterator[Problem]:
+    """`ous: [OU=Staff,DC=acme,DC=local]` is a YAML flow list of three items: a DN
+    split at its commas. A lone `DC=...` item after another one gives it away."""
+    for i, dn in enumerate(dns):
+        parts = dn_parts(dn)
+        if i > 0 and len(parts) == 1 and parts[0].startswith("dc="):
+            yield src.problem(
+                (*at_sel, kind, i),
+                f"{dn!r} looks like the rest of a DN split at its commas: in a [flow, list] YAML splits "
+                f'at every comma; quote each DN, e.g. ["OU=Staff,DC=acme,DC=local"]',
+            )
+            return
 
 
 def _check_features(config: ConfigSet, block: _Settings) -> Iterator[Problem]:
