@@ -12,16 +12,19 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from reconciler.apply.executor import CustomerResult, apply_customer
 from reconciler.apply.rebuild import rebuild_customer
 from reconciler.config import ConfigSet
+from reconciler.config.entraroles import role_id
 from reconciler.config.models import Source
 from reconciler.config.resolve import EffectiveCustomer, effective_customers
 from reconciler.core.desired import LiveDirectories
+from reconciler.core.drift import CustomerDrift, customer_drift
 from reconciler.core.guards import recreate_guard
+from reconciler.core.model import IntegrationKind, PasswordEntry, PsaContact
 from reconciler.core.plan import ChangeKind, CustomerPlan, Plan, RecreateRecord, Status
 from reconciler.core.planning import CustomerLive, PlanOptions, plan_customer, removal_guard
 from reconciler.core.words import count
@@ -31,6 +34,7 @@ from reconciler.providers.base import CustomerProviders, DirectoryScope, Provide
 from reconciler.providers.registry import open_customer, open_selection_checker
 from reconciler.state.api import StateStore
 from reconciler.state.backend import open_state
+from reconciler.state.staged import StagedCursors
 
 log = logging.getLogger("reconciler.engine")
 MAX_WORKERS = 8  # customers read at once when no Graph connection sets maxConcurrentTenants
@@ -40,6 +44,10 @@ MAX_WORKERS = 8  # customers read at once when no Graph connection sets maxConcu
 class Engine:
     config: ConfigSet
     store: StateStore
+    cursors: StagedCursors = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cursors", StagedCursors(self.store))
 
     @classmethod
     def open(cls, config: ConfigSet) -> Engine:
@@ -53,7 +61,7 @@ class Engine:
         return [effs[n] for n in (names or sorted(effs))]
 
     def context(self, eff: EffectiveCustomer) -> ProviderContext:
-        return ProviderContext(self.config.root, self.config.settings_doc.spec, eff, self.store)
+        return ProviderContext(self.config.root, self.config.settings_doc.spec, eff, self.cursors)
 
     def providers(self, eff: EffectiveCustomer) -> CustomerProviders:
         return open_customer(self.context(eff))
@@ -104,26 +112,87 @@ class Engine:
         created = datetime.now(UTC).isoformat(timespec="seconds")
         return Plan(self.config.digest, created, plans, tuple(names))
 
-    def plan_one(self, eff: EffectiveCustomer, options: PlanOptions, full_sync: bool = False) -> CustomerPlan:
-        serial = self.store.serial(eff.name)
-        try:
-            providers = self.providers(eff)
-            try:
-                with gc_paused():  # hundreds of thousands of fresh immutable records, no cycles
-                    live = read_live(providers, eff, full_sync)
-            finally:
-                providers.close()
-        except ReconcilerError as exc:
-            log.warning("%s", exc)
-            return CustomerPlan(eff.name, Status.ERROR, serial, reason=str(exc))
-        except Exception as exc:  # a bug or bad data must not stop the other customers
-            log.debug("%s: unexpected error while reading", eff.name, exc_info=True)
-            return CustomerPlan(eff.name, Status.ERROR, serial, reason=unexpected(exc))
-        with gc_paused():
-            managed = self.store.load(eff.name)
-            cp = plan_customer(eff, live, managed, options)
+    def plan_one(
+        self,
+        eff: EffectiveCustomer,
+        options: PlanOptions,
+        full_sync: bool = False,
+        refresh_selection: bool = False,
+    ) -> CustomerPlan:
+        """One customer's plan; `refresh_selection` (import now) re-reads Entra groups and
+        role assignments. No poisoned caches (#12): the providers' cursors (cached
+        user sets, delta links, USNs) are kept only when the plan is accepted; a plan the
+        guards refuse for removals is believed only after one full read of the directories."""
+        cp = self._plan_read(eff, options, full_sync, refresh_selection)
+        if cp.status is Status.REFUSED and not full_sync and cp.count(ChangeKind.REMOVE):
+            log.info(
+                "%s: refused (%s); reading the directories in full before believing it", eff.name, cp.reason
+            )
+            cp = self._plan_read(eff, options, True)
         log.info("%s: %s planned (%s)", eff.name, count(len(cp.changes), "change"), cp.status.value)
         return cp
+
+    def _plan_read(
+        self, eff: EffectiveCustomer, options: PlanOptions, full_sync: bool, refresh_selection: bool = False
+    ) -> CustomerPlan:
+        serial = self.store.serial(eff.name)
+        self.cursors.stage(eff.name)
+        cp: CustomerPlan | None = None
+        try:
+            try:
+                providers = self.providers(eff)
+                try:
+                    with gc_paused():  # hundreds of thousands of fresh immutable records, no cycles
+                        live = read_live(providers, eff, full_sync, refresh_selection)
+                finally:
+                    providers.close()
+            except ReconcilerError as exc:
+                log.warning("%s", exc)
+                return CustomerPlan(eff.name, Status.ERROR, serial, reason=str(exc))
+            except Exception as exc:  # a bug or bad data must not stop the other customers
+                log.debug("%s: unexpected error while reading", eff.name, exc_info=True)
+                return CustomerPlan(eff.name, Status.ERROR, serial, reason=unexpected(exc))
+            with gc_paused():
+                managed = self.store.load(eff.name)
+                cp = plan_customer(eff, live, managed, options)
+            return cp
+        finally:
+            if cp is not None and cp.status in (Status.OK, Status.PAUSED):
+                self.cursors.commit(eff.name)
+            else:
+                self.cursors.discard(eff.name)
+
+    def refresh(self, names: Sequence[str] = ()) -> list[CustomerDrift]:
+        """`plan --refresh-only`: every source read in full, nothing proposed (core/drift.py)."""
+        options = self.plan_options()
+
+        def one(eff: EffectiveCustomer) -> CustomerDrift:
+            self.cursors.stage(eff.name)  # a refresh moves no incremental cursor
+            try:
+                providers = self.providers(eff)
+                try:
+                    live = read_live(providers, eff, full_sync=True)
+                finally:
+                    providers.close()
+            except ReconcilerError as exc:
+                return CustomerDrift(eff.name, error=str(exc))
+            except Exception as exc:  # a bug or bad data must not stop the other customers
+                log.debug("%s: unexpected error while reading", eff.name, exc_info=True)
+                return CustomerDrift(eff.name, error=unexpected(exc))
+            finally:
+                self.cursors.discard(eff.name)
+            managed = self.store.load(eff.name)
+            cplan = plan_customer(eff, live, managed, options)
+            records: dict[IntegrationKind, tuple[PasswordEntry | PsaContact, ...]] = {}
+            if live.entries is not None and live.vault_kind is not None:
+                records[live.vault_kind] = live.entries
+            if live.contacts is not None and live.contacts_kind is not None:
+                records[live.contacts_kind] = live.contacts
+            return customer_drift(cplan, managed, records)
+
+        effs = self.customers(names)
+        with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, max(1, len(effs)))) as pool:
+            return list(pool.map(one, effs))
 
     def plan_options(self, allow_mass_removal: bool = False) -> PlanOptions:
         spec = self.config.settings_doc.spec
@@ -258,19 +327,49 @@ def unexpected(exc: Exception) -> str:
 
 
 def scope_for(eff: EffectiveCustomer, full_sync: bool) -> DirectoryScope:
-    """AD scope: the union of the end-user and admin selections."""
+    """The union of the end-user and admin selections: AD OUs and groups, Entra
+    groups (exclusions too), roles and whether licence SKUs need mapping."""
     ous: list[str] = []
     groups: list[str] = []
+    entra_groups: list[str] = []
+    entra_direct: list[str] = []
+    roles: list[str] = []
+    eligible = skus = False
     for binding in (eff.end_user, eff.admin):
-        if binding is not None and binding.settings.source is Source.ACTIVE_DIRECTORY:
-            ous += binding.settings.selection.ous
-            groups += binding.settings.selection.groups
-    return DirectoryScope(tuple(dict.fromkeys(ous)), tuple(dict.fromkeys(groups)), True, full_sync)
+        if binding is None:
+            continue
+        sel = binding.settings.selection
+        if binding.settings.source is Source.ACTIVE_DIRECTORY:
+            ous += sel.ous
+            groups += sel.groups
+            continue
+        entra_groups += (*sel.groups, *sel.exclude.groups)
+        if not sel.nested(entra=True):
+            entra_direct += sel.groups
+        roles += [rid for rid in (role_id(r) for r in sel.roles) if rid is not None]
+        eligible = eligible or (sel.include_eligible and bool(sel.roles))
+        skus = skus or bool(sel.skus)
+    return DirectoryScope(
+        tuple(dict.fromkeys(ous)),
+        tuple(dict.fromkeys(groups)),
+        True,
+        full_sync,
+        entra_groups=tuple(dict.fromkeys(entra_groups)),
+        entra_direct=tuple(dict.fromkeys(entra_direct)),
+        entra_roles=tuple(dict.fromkeys(roles)),
+        entra_eligible=eligible,
+        entra_skus=skus,
+    )
 
 
-def read_live(providers: CustomerProviders, eff: EffectiveCustomer, full_sync: bool = False) -> CustomerLive:
+def read_live(
+    providers: CustomerProviders,
+    eff: EffectiveCustomer,
+    full_sync: bool = False,
+    refresh_selection: bool = False,
+) -> CustomerLive:
     """Every source and integration of one customer; at -v a line per read (#17)."""
-    scope = scope_for(eff, full_sync)
+    scope = replace(scope_for(eff, full_sync), refresh_selection=refresh_selection)
     took = _Took(eff.name)
     entra = providers.entra.read(scope) if providers.entra else None
     took.read("Entra ID", count(len(entra.users), "user") if entra is not None else None)

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from reconciler.core.drift import request_fingerprint
 from reconciler.core.model import IntegrationKind, Link, NewContact, NewPasswordEntry, WelcomeStatus
 from reconciler.core.plan import (
     AccountChange,
@@ -32,7 +33,9 @@ from reconciler.core.plan import (
     LinkRecord,
     RemoveAccount,
     SendWelcome,
+    UpdateAccount,
 )
+from reconciler.core.planning import moved_from
 from reconciler.errors import NotDelivered, ProviderError, StalePlanError
 from reconciler.providers.base import BatchWriter, CustomerProviders, writes
 from reconciler.state.api import StateStore
@@ -164,6 +167,10 @@ def _apply_account(customer: str, change: AccountChange, store: StateStore, welc
     if isinstance(change, RemoveAccount):
         store.remove_account(customer, change.account_key)
         return
+    old_key = moved_from(change) if isinstance(change, UpdateAccount) else None
+    if old_key is not None:  # a class change: the same account, its links and welcome status, a new key
+        store.move_account(customer, old_key, change.account)
+        return
     store.put_account(customer, change.account)
     if isinstance(change, AddAccount) and change.account_key in welcomed:
         # R16: the debt is recorded with the account, so a crash before the send still sends later
@@ -174,6 +181,8 @@ def _link_all(customer: str, chunk: list[LinkRecord], store: StateStore) -> list
     with store.batch():
         for change in chunk:
             store.put_link(customer, Link(change.account_key, change.integration, change.record_id))
+            if change.fingerprint:  # the owned fields as planned: `plan --refresh-only` compares them
+                store.put_fingerprint(customer, change.account_key, change.integration, change.fingerprint)
         store.bump_serial(customer)
     return [Outcome(c, True) for c in chunk]
 
@@ -262,6 +271,9 @@ class _Creates:
                     self.store.journal_close(jid, "done", f"found existing record {record_id}")
                 self.store.journal_close(entry_id, "done", record_id)
                 self.store.put_link(self.customer, Link(change.account_key, change.integration, record_id))
+                self.store.put_fingerprint(
+                    self.customer, change.account_key, change.integration, request_fingerprint(change.request)
+                )
                 outcomes.append(Outcome(change, True))
                 self.created += 1
             self.store.bump_serial(self.customer)

@@ -11,6 +11,7 @@ import click
 @dataclass
 class Ctx:
     debug: bool = False
+    verbose: int = 0  # -v / --verbose, wherever it was given
 
 
 config_dir_option = click.option(

@@ -14,12 +14,13 @@ import click
 
 from reconciler import jsonlayout
 from reconciler.apply.executor import CustomerResult
-from reconciler.cli.common import config_dir_option
+from reconciler.cli.common import Ctx, config_dir_option
 from reconciler.cli.jsonout import emit
 from reconciler.cli.progress import reading
 from reconciler.cli.selection import chosen, customer_option, exclude_option
 from reconciler.config import load_valid_config
 from reconciler.config.resolve import effective_customers
+from reconciler.core.drift import CustomerDrift
 from reconciler.core.plan import Plan, Status
 from reconciler.core.render import render_json, render_markdown, render_text
 from reconciler.core.words import count
@@ -32,12 +33,19 @@ format_option = click.option(
 )
 
 
-def render(plan: Plan, fmt: str) -> str:
+def is_verbose(ctx: click.Context) -> bool:
+    """-v / --verbose (a global flag, also after the sub-command): the text plan then
+    names every directory user that was seen but not imported."""
+    obj = ctx.find_object(Ctx)
+    return obj is not None and obj.verbose > 0
+
+
+def render(plan: Plan, fmt: str, verbose: bool = False) -> str:
     if fmt == "json":
         return render_json(plan)
     if fmt == "markdown":
         return render_markdown(plan)
-    return render_text(plan, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ)
+    return render_text(plan, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ, verbose=verbose)
 
 
 def save_plan(plan: Plan, path: Path) -> None:
@@ -65,6 +73,38 @@ def plan_with_progress(
         )
 
 
+def show_drift(drifts: list[CustomerDrift], fmt: str, detailed: bool) -> int:
+    """`plan --refresh-only`: drift per customer; exit 2 (with --detailed-exitcode) when any."""
+    found = sum(len(d.items) for d in drifts)
+    failed = [d for d in drifts if d.error]
+    if fmt == "json":
+        emit("drift", {"customers": [d.to_dict() for d in drifts], "drift": found})
+    else:
+        symbols = {"directory": "~", "deleted": "-", "edited": "!"}
+        for d in drifts:
+            if d.error:
+                click.echo(f"customer {d.customer}: ERROR: {d.error}")
+                continue
+            if not d.items and not d.untracked:
+                continue
+            click.echo(f"customer {d.customer}: {count(len(d.items), 'change')} outside reconciler")
+            for item in d.items:
+                click.echo(f"  {symbols[item.kind]} {item.label}: {item.detail}")
+            if d.untracked:
+                click.echo(
+                    f"  ? {count(d.untracked, 'linked record')} without a fingerprint (linked before "
+                    "this version): edits to them are not detected until they are linked again"
+                )
+        click.echo(
+            f"Drift: {count(found, 'change')} outside reconciler since the last apply; nothing is proposed."
+            if found
+            else "No drift: everything matches the last apply."
+        )
+    if failed:
+        return EXIT_ERROR
+    return EXIT_CHANGES if detailed and found else EXIT_OK
+
+
 def plan_exit_code(plan: Plan, detailed: bool) -> int:
     if any(cp.status is Status.REFUSED for cp in plan.customers):
         return EXIT_REFUSED
@@ -86,6 +126,11 @@ def plan_exit_code(plan: Plan, detailed: bool) -> int:
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 @click.option("--allow-mass-removal", is_flag=True, help="Plan removals beyond the safety threshold.")
 @click.option("--full-sync", is_flag=True, help="Ignore incremental cursors and read directories in full.")
+@click.option(
+    "--refresh-only",
+    is_flag=True,
+    help="Only show what changed outside since the last apply (drift); propose no changes. Reads everything.",
+)
 @click.pass_context
 def plan(
     ctx: click.Context,
@@ -97,13 +142,18 @@ def plan(
     detailed_exitcode: bool,
     allow_mass_removal: bool,
     full_sync: bool,
+    refresh_only: bool,
 ) -> None:
     """Show what apply would change, per customer. Changes nothing."""
     engine = Engine.open(load_valid_config(config_dir))
     names = chosen(effective_customers(engine.config), customers, excluded)
+    if refresh_only:
+        if out is not None:
+            raise click.UsageError("--refresh-only proposes no changes: there is no plan to save with -o")
+        ctx.exit(show_drift(engine.refresh(names), fmt, detailed_exitcode))
     result = plan_with_progress(engine, names, allow_mass_removal, full_sync)
     with gc_paused():  # rendering and saving build a few objects per change, no cycles
-        click.echo(render(result, fmt), nl=False)
+        click.echo(render(result, fmt, is_verbose(ctx)), nl=False)
         if out is not None:
             save_plan(result, out)
     if out is not None:
@@ -248,9 +298,10 @@ def _report(the_plan: Plan, results: list[CustomerResult]) -> int:
 @click.command()
 @click.argument("planfile", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @format_option
-def show(planfile: Path, fmt: str) -> None:
+@click.pass_context
+def show(ctx: click.Context, planfile: Path, fmt: str) -> None:
     """Render a saved plan."""
-    click.echo(render(load_plan(planfile), fmt), nl=False)
+    click.echo(render(load_plan(planfile), fmt, is_verbose(ctx)), nl=False)
 
 
 COMMANDS = (plan, apply, show)

@@ -18,6 +18,7 @@ from reconciler.config.models import (
     ImportPolicyDoc,
     ImportSettings,
     Safety,
+    Source,
 )
 
 
@@ -93,7 +94,9 @@ def anchored(settings: S, base_dn: str | None) -> S:
     (`OU=Staff`, `CN=M365 Users,OU=Groups`) is relative to the customer's baseDn,
     so one policy serves customers in different domains."""
     sel = settings.selection
-    if base_dn is None or not (sel.ous or sel.groups):
+    if base_dn is None or settings.source is not Source.ACTIVE_DIRECTORY:
+        return settings  # Entra groups are object ids or display names, not DNs
+    if not (sel.ous or sel.groups or sel.exclude.groups):
         return settings
 
     def absolute(dn: str) -> str:
@@ -101,9 +104,12 @@ def anchored(settings: S, base_dn: str | None) -> S:
 
     ous = tuple(absolute(dn) for dn in sel.ous)
     groups = tuple(absolute(dn) for dn in sel.groups)
-    if ous == sel.ous and groups == sel.groups:
+    excluded = tuple(absolute(dn) for dn in sel.exclude.groups)
+    if ous == sel.ous and groups == sel.groups and excluded == sel.exclude.groups:
         return settings
-    return settings.model_copy(update={"selection": sel.model_copy(update={"ous": ous, "groups": groups})})
+    exclude = sel.exclude.model_copy(update={"groups": excluded})
+    update = {"ous": ous, "groups": groups, "exclude": exclude}
+    return settings.model_copy(update={"selection": sel.model_copy(update=update)})
 
 
 def effective_customers(config: ConfigSet) -> dict[str, EffectiveCustomer]:

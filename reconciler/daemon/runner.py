@@ -76,6 +76,7 @@ class RunContext:
     stopping: threading.Event
     abandon: threading.Event
     holder: str = DAEMON_HOLDER
+    import_now: bool = False  # re-read Entra roles and groups (they have no delta / a nested lag)
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,15 @@ def reconcile(ctx: RunContext) -> RunReport:
     rec = ctx.record
     override_at = rec.override_at if rec is not None else None
     engine = ctx.engine
-    cplan = engine.plan_one(eff, engine.plan_options(allow_mass_removal=override_at is not None))
+    # a blocked customer reads its directories in full (#12): the refused answer was never
+    # cached, and a full read is what lets the block lift by itself once they are healthy
+    full = rec is not None and rec.blocked
+    cplan = engine.plan_one(
+        eff,
+        engine.plan_options(allow_mass_removal=override_at is not None),
+        full,
+        refresh_selection=ctx.import_now,
+    )
     removals = removal_keys(cplan)
     planned: dict[str, Any] = {"conflicts": cplan.conflicts, "plan": plan_summary(cplan)}
 

@@ -242,9 +242,12 @@ class Scheduler:
         engine = Engine(self.source.config, self.store)
         rec = self.state.get(name)
         commit, digest = self.source.commit, self.source.config.digest
-        ctx = RunContext(engine, eff, rec, self.clock, self.stopping, self.abandon)
         with self._lock:  # a request arriving from now on waits for this run to end
             job = self._jobs[name] = _Job(name, self._requests.pop(name, None))
+        # import now re-reads Entra role assignments and groups (no delta for roles, R23);
+        # an override must plan exactly what it approved, so it does not
+        now = job.request is not None and (rec is None or rec.override_at is None)
+        ctx = RunContext(engine, eff, rec, self.clock, self.stopping, self.abandon, import_now=now)
         job.thread = threading.Thread(
             target=self._run, args=(job, ctx, rules, commit, digest), name=f"reconcile {name}", daemon=True
         )

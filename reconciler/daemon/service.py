@@ -49,7 +49,14 @@ def run(options: DaemonOptions, clock: Clock | None = None) -> int:
     backend = open_state(source.config)
     store, state = backend.store, backend.daemon
     metrics = DaemonMetrics()
-    notifier = Notifier(lambda: source.config.settings_doc.spec, options.config_dir, state, clock)
+    notifier = Notifier(
+        lambda: source.config.settings_doc.spec,
+        options.config_dir,
+        state,
+        clock,
+        customers=lambda: scheduler.customers(),
+        store=store,
+    )
     notifier.start()
     scheduler = Scheduler(source, store, state, clock, metrics, notifier=notifier)
     listen = options.listen or spec.daemon.listen

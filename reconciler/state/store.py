@@ -64,6 +64,9 @@ CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, customer TEXT NOT NULL, started_at REAL NOT NULL,
     finished_at REAL NOT NULL, result TEXT NOT NULL, detail TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS runs_customer ON runs (customer, id);
+CREATE TABLE IF NOT EXISTS fingerprints (
+    customer TEXT NOT NULL, account_key TEXT NOT NULL, integration TEXT NOT NULL,
+    fingerprint TEXT NOT NULL, PRIMARY KEY (customer, account_key, integration));
 CREATE TABLE IF NOT EXISTS detached (
     customer TEXT NOT NULL, account_key TEXT NOT NULL, integration TEXT NOT NULL,
     record_id TEXT NOT NULL, PRIMARY KEY (customer, account_key, integration));
@@ -208,6 +211,12 @@ class SqliteStore:
                 "SELECT account_key, integration, record_id FROM detached WHERE customer=?", (customer,)
             )
         }
+        fingerprints = {
+            (key, IntegrationKind(kind)): fp
+            for key, kind, fp in self._all(
+                "SELECT account_key, integration, fingerprint FROM fingerprints WHERE customer=?", (customer,)
+            )
+        }
         return ManagedState(
             self.serial(customer),
             accounts,
@@ -216,6 +225,7 @@ class SqliteStore:
             self._lineage,
             self.adopted_lineages(customer),
             detached,
+            fingerprints,
         )
 
     def customers(self) -> list[str]:
@@ -240,8 +250,24 @@ class SqliteStore:
     def remove_account(self, customer: str, key: str) -> None:
         """Forget an account and its links; the integration records themselves are kept,
         and so is its welcome record (R16: a returning account is not welcomed twice)."""
-        for table, col in (("accounts", "key"), ("links", "account_key")):
+        for table, col in (("accounts", "key"), ("links", "account_key"), ("fingerprints", "account_key")):
             self._run(f"DELETE FROM {table} WHERE customer=? AND {col}=?", (customer, key))  # noqa: S608
+
+    def move_account(self, customer: str, old_key: str, account: Account) -> None:
+        """A class change (end user <-> admin): the account takes its new key with its
+        links and welcome record, so nothing is created or welcomed again."""
+        new_key = account.key
+        self._run("DELETE FROM accounts WHERE customer=? AND key=?", (customer, old_key))
+        self.put_account(customer, account)
+        self._run(
+            "UPDATE OR REPLACE links SET account_key=? WHERE customer=? AND account_key=?",
+            (new_key, customer, old_key),
+        )
+        if self._one("SELECT 1 FROM welcome WHERE customer=? AND account_key=?", (customer, new_key)) is None:
+            self._run(
+                "UPDATE welcome SET account_key=? WHERE customer=? AND account_key=?",
+                (new_key, customer, old_key),
+            )
 
     def put_link(self, customer: str, link: Link) -> None:
         self._run(
@@ -258,9 +284,19 @@ class SqliteStore:
         )
 
     def remove_link(self, customer: str, key: str, integration: IntegrationKind) -> None:
+        for table in ("links", "fingerprints"):
+            self._run(
+                f"DELETE FROM {table} WHERE customer=? AND account_key=? AND integration=?",  # noqa: S608
+                (customer, key, integration.value),
+            )
+
+    def put_fingerprint(
+        self, customer: str, key: str, integration: IntegrationKind, fingerprint: str
+    ) -> None:
         self._run(
-            "DELETE FROM links WHERE customer=? AND account_key=? AND integration=?",
-            (customer, key, integration.value),
+            "INSERT INTO fingerprints VALUES (?, ?, ?, ?) ON CONFLICT(customer, account_key, integration) "
+            "DO UPDATE SET fingerprint=excluded.fingerprint",
+            (customer, key, integration.value, fingerprint),
         )
 
     def forget_welcome(self, customer: str, key: str) -> None:
