@@ -20,9 +20,10 @@ from reconciler.apply.rebuild import rebuild_customer
 from reconciler.config import ConfigSet
 from reconciler.config.entraroles import role_id
 from reconciler.config.models import Source
-from reconciler.config.resolve import EffectiveCustomer, effective_customers
+from reconciler.config.resolve import EffectiveCustomer, effective_customer, effective_customers
 from reconciler.core.desired import LiveDirectories
 from reconciler.core.drift import CustomerDrift, customer_drift
+from reconciler.core.fleet import SETTINGS_CURSOR, changed_customers, fleet_breaker, settings_digest
 from reconciler.core.guards import recreate_guard
 from reconciler.core.model import IntegrationKind, PasswordEntry, PsaContact
 from reconciler.core.plan import ChangeKind, CustomerPlan, Plan, RecreateRecord, Status
@@ -54,11 +55,13 @@ class Engine:
         return cls(config, open_state(config).store)
 
     def customers(self, names: Sequence[str] = ()) -> list[EffectiveCustomer]:
-        effs = effective_customers(self.config)
-        unknown = [n for n in names if n not in effs]
+        """The named customers resolved (only those), or every customer."""
+        if not names:
+            return list(effective_customers(self.config).values())
+        unknown = [n for n in names if n not in self.config.customers]
         if unknown:
             raise ConfigError([Problem(f"unknown customer {n!r}") for n in unknown])
-        return [effs[n] for n in (names or sorted(effs))]
+        return [effective_customer(self.config, n) for n in names]
 
     def context(self, eff: EffectiveCustomer) -> ProviderContext:
         return ProviderContext(self.config.root, self.config.settings_doc.spec, eff, self.cursors)
@@ -94,8 +97,10 @@ class Engine:
         allow_mass_removal: bool = False,
         full_sync: bool = False,
         progress: Callable[[CustomerPlan], None] | None = None,
+        allow_fleet_removal: bool = False,
     ) -> Plan:
-        """`progress` is called (from the worker threads) as each customer is planned."""
+        """`progress` is called (from the worker threads) as each customer is planned.
+        Several customers at once go through the fleet breaker (core/fleet.py)."""
         options = self.plan_options(allow_mass_removal)
         effs = self.customers(names)
 
@@ -109,8 +114,28 @@ class Engine:
         workers = graph.max_concurrent_tenants if graph is not None else MAX_WORKERS
         with ThreadPoolExecutor(max_workers=min(workers, max(1, len(effs)))) as pool:
             plans = tuple(pool.map(one, effs))
+        plans = self._fleet_breaker(effs, plans, allow_fleet_removal)
         created = datetime.now(UTC).isoformat(timespec="seconds")
         return Plan(self.config.digest, created, plans, tuple(names))
+
+    def _fleet_breaker(
+        self, effs: list[EffectiveCustomer], plans: tuple[CustomerPlan, ...], allow: bool
+    ) -> tuple[CustomerPlan, ...]:
+        """Hold every customer whose settings changed, when too many of them remove
+        accounts. A plan without removals moves that customer's baseline (a cursor)."""
+        if len(effs) > 1 and not allow:
+            applied = {e.name: self.store.get_cursor(e.name, SETTINGS_CURSOR) for e in effs}
+            held, why = fleet_breaker(
+                plans, changed_customers(effs, applied), len(self.customers()), self.config.digest
+            )
+            if why is not None:
+                log.warning("%s", why)
+                plans = tuple(held)
+        by_name = {e.name: e for e in effs}
+        for cp in plans:
+            if cp.status is Status.OK and not cp.count(ChangeKind.REMOVE):
+                self.store.put_cursor(cp.customer, SETTINGS_CURSOR, settings_digest(by_name[cp.customer]))
+        return plans
 
     def plan_one(
         self,
@@ -226,7 +251,11 @@ class Engine:
         state as they are now, whatever the plan says. `stop` ends the apply at the
         next change boundary; customers not reached are `stopped` with nothing applied."""
         self.check_fresh(plan)
-        effs = {e.name: e for e in self.customers()}
+        # only the customers this plan applies are resolved (a daemon run applies one)
+        wanted = [
+            cp.customer for cp in plan.customers if cp.applicable and cp.customer in self.config.customers
+        ]
+        effs = {e.name: e for e in self.customers(wanted)} if wanted else {}
         batch = self.config.settings_doc.spec.apply_batch_size
         results: list[CustomerResult] = []
         for cp in plan.customers:
@@ -262,6 +291,8 @@ class Engine:
             finally:
                 self.store.unlock(cp.customer)
             outcome = "error" if result.error or result.failed else "stopped" if result.stopped else "applied"
+            if outcome == "applied":  # the fleet breaker's baseline: these settings were applied
+                self.store.put_cursor(cp.customer, SETTINGS_CURSOR, settings_digest(effs[cp.customer]))
             self.store.record_run(
                 cp.customer,
                 started,

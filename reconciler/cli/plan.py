@@ -64,12 +64,20 @@ def load_plan(path: Path) -> Plan:
 
 
 def plan_with_progress(
-    engine: Engine, customers: tuple[str, ...], allow_mass_removal: bool, full_sync: bool = False
+    engine: Engine,
+    customers: tuple[str, ...],
+    allow_mass_removal: bool,
+    full_sync: bool = False,
+    allow_fleet_removal: bool = False,
 ) -> Plan:
     """engine.plan, with a spinner and a line per customer on a terminal."""
     with reading(len(engine.customers(customers))) as progress:
         return engine.plan(
-            customers, allow_mass_removal, full_sync, progress=progress.customer if progress else None
+            customers,
+            allow_mass_removal,
+            full_sync,
+            progress=progress.customer if progress else None,
+            allow_fleet_removal=allow_fleet_removal,
         )
 
 
@@ -125,6 +133,11 @@ def plan_exit_code(plan: Plan, detailed: bool) -> int:
 @format_option
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 @click.option("--allow-mass-removal", is_flag=True, help="Plan removals beyond the safety threshold.")
+@click.option(
+    "--allow-fleet-removal",
+    is_flag=True,
+    help="Do not hold customers when many whose settings changed would remove accounts.",
+)
 @click.option("--full-sync", is_flag=True, help="Ignore incremental cursors and read directories in full.")
 @click.option(
     "--refresh-only",
@@ -141,6 +154,7 @@ def plan(
     fmt: str,
     detailed_exitcode: bool,
     allow_mass_removal: bool,
+    allow_fleet_removal: bool,
     full_sync: bool,
     refresh_only: bool,
 ) -> None:
@@ -151,7 +165,7 @@ def plan(
         if out is not None:
             raise click.UsageError("--refresh-only proposes no changes: there is no plan to save with -o")
         ctx.exit(show_drift(engine.refresh(names), fmt, detailed_exitcode))
-    result = plan_with_progress(engine, names, allow_mass_removal, full_sync)
+    result = plan_with_progress(engine, names, allow_mass_removal, full_sync, allow_fleet_removal)
     with gc_paused():  # rendering and saving build a few objects per change, no cycles
         click.echo(render(result, fmt, is_verbose(ctx)), nl=False)
         if out is not None:
@@ -172,6 +186,11 @@ def plan(
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--allow-mass-removal", is_flag=True, help="Apply removals beyond the safety threshold.")
 @click.option(
+    "--allow-fleet-removal",
+    is_flag=True,
+    help="Do not hold customers when many whose settings changed would remove accounts.",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["text", "json"]),
@@ -188,6 +207,7 @@ def apply(
     excluded: tuple[str, ...],
     auto_approve: bool,
     allow_mass_removal: bool,
+    allow_fleet_removal: bool,
     fmt: str,
 ) -> None:
     """Apply a saved PLANFILE exactly, or plan now, show it and ask first."""
@@ -206,7 +226,7 @@ def apply(
             )
         engine.check_fresh(the_plan)
     else:
-        the_plan = plan_with_progress(engine, names, allow_mass_removal)
+        the_plan = plan_with_progress(engine, names, allow_mass_removal, False, allow_fleet_removal)
         if fmt == "text":
             click.echo(render(the_plan, "text"), nl=False)
         if the_plan.summary().has_changes and not auto_approve:

@@ -247,6 +247,12 @@ class DaemonSettings(Model):
     git_pull_interval_seconds: float = Field(
         default=60.0, ge=5, le=86_400, description="With --git: pull at most this often."
     )
+    config_check_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=600,
+        description="Look for edits of the config files (names, sizes, modification times) at most this often.",
+    )
 
     _literal = field_validator("token", mode="before")(refuse_literal_secret)
 

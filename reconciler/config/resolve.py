@@ -114,12 +114,14 @@ def anchored(settings: S, base_dn: str | None) -> S:
 
 def effective_customers(config: ConfigSet) -> dict[str, EffectiveCustomer]:
     """Resolved settings of every customer. Assumes `rules.check` found no R20 errors."""
-    default_safety = config.settings_doc.spec.safety
-    out: dict[str, EffectiveCustomer] = {}
-    for name, loaded in sorted(config.customers.items()):
-        spec = loaded.doc.spec
-        end_user = _binding(config.policies, loaded.doc, spec.import_policy, spec.import_)
-        admin = _binding(config.admin_policies, loaded.doc, spec.admin_import_policy, spec.admin_import)
-        safety = (end_user.settings.safety if end_user else None) or default_safety
-        out[name] = EffectiveCustomer(name, loaded.doc, end_user, admin, safety)
-    return out
+    return {name: effective_customer(config, name) for name in sorted(config.customers)}
+
+
+def effective_customer(config: ConfigSet, name: str) -> EffectiveCustomer:
+    """Resolved settings of one customer (KeyError when there is none by that name)."""
+    loaded = config.customers[name]
+    spec = loaded.doc.spec
+    end_user = _binding(config.policies, loaded.doc, spec.import_policy, spec.import_)
+    admin = _binding(config.admin_policies, loaded.doc, spec.admin_import_policy, spec.admin_import)
+    safety = (end_user.settings.safety if end_user else None) or config.settings_doc.spec.safety
+    return EffectiveCustomer(name, loaded.doc, end_user, admin, safety)

@@ -1,23 +1,28 @@
 """Daemon stage: which customers run now, a bounded number at a time.
 
-`cycle()` is one pass: pick up config edits, collect finished runs, start due
-customers (import-now requests first, then the most overdue) up to
+`cycle()` is one pass: pick up config edits (at most every
+`configCheckSeconds`), collect finished runs, start due customers (import-now requests first, then the most overdue) up to
 `maxInFlight`, and say how long to sleep. Each run is a thread of its own, so a
 customer stuck on a slow directory only holds its own slot; failures back off
 per customer (schedule.py). `run_forever()` is cycle + a stop-interruptible wait.
 
 Schedules live in the daemon state (`next_run_at`), so a restart keeps them and
-`reconciler status` can show them.
+`reconciler status` can show them. A cycle costs O(due customers): they come off
+a heap (`DueQueue`) filled from every schedule row on a new config and every
+`POLL_SECONDS` (what other processes wrote: a CLI override), and fed by each
+finished run.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 import random
 import socket
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from reconciler.config.models import DaemonSettings
@@ -65,6 +70,44 @@ class _Job:
     request: Request | None
     done: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
+    next_at: float | None = None  # when the finished run scheduled the next one
+
+
+class DueQueue:
+    """Customers by next run time, so a cycle touches only the due ones. One entry
+    per customer counts (`_when`); older heap entries are skipped when popped."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, str]] = []
+        self._when: dict[str, float] = {}
+        self._built: tuple[str, float] | None = None  # (config digest, monotonic time)
+
+    def stale(self, digest: str, mono: float) -> bool:
+        return self._built is None or self._built[0] != digest or mono - self._built[1] >= POLL_SECONDS
+
+    def rebuild(self, entries: Iterable[tuple[float, str]], digest: str, mono: float) -> None:
+        self._heap = list(entries)
+        heapq.heapify(self._heap)
+        self._when = {name: when for when, name in self._heap}
+        self._built = (digest, mono)
+
+    def push(self, when: float, name: str) -> None:
+        self._when[name] = when
+        heapq.heappush(self._heap, (when, name))
+
+    def pop_due(self, now: float) -> list[tuple[float, str]]:
+        out = []
+        while self._heap and self._heap[0][0] <= now:
+            when, name = heapq.heappop(self._heap)
+            if self._when.get(name) == when:
+                del self._when[name]
+                out.append((when, name))
+        return out
+
+    def first(self, default: float) -> float:
+        while self._heap and self._when.get(self._heap[0][1]) != self._heap[0][0]:
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else default
 
 
 class Scheduler:
@@ -93,6 +136,9 @@ class Scheduler:
         self._beat_written = float("-inf")
         self._commit_written: str | None = None
         self._started_at = clock.now()
+        self._config_checked = float("-inf")
+        self._check_config = False
+        self._queue = DueQueue()
         for rec in state.all().values():
             metrics.record(rec)
         metrics.config_valid.set(1)
@@ -114,32 +160,45 @@ class Scheduler:
         self._reap()
         if self.stopping.is_set():
             return 0.0
-        self._refresh_config()
+        mono = self.clock.monotonic()
+        if self._check_config or mono - self._config_checked >= self.settings.config_check_seconds:
+            # file stats at most every configCheckSeconds; an import-now request runs
+            # against the config as it is on disk, so it checks at once
+            self._config_checked, self._check_config = mono, False
+            self._refresh_config()
         self._write_heartbeat()
         now = self.clock.now()
         effs = self.customers()
         settings = self.settings
         rules = RetryRules.from_settings(settings)
-        slots = self.state.schedule()
         with self._lock:
             requested = [n for n in self._requests if n not in self._jobs]
             busy = set(self._jobs)
         self._drop_unknown_requests(effs)
+        if self._queue.stale(self._effs[0], mono):
+            # every schedule row, at most every POLL_SECONDS or on a new config: picks up
+            # what other processes wrote (a CLI override, another replica's runs)
+            slots = self.state.schedule()
+            self._queue.rebuild(
+                ((self._next_run(n, e, slots.get(n), rules, now), n) for n, e in effs.items()),
+                self._effs[0],
+                mono,
+            )
         due: list[tuple[float, str]] = [(float("-inf"), n) for n in requested if n in effs]
-        wake_at = now + POLL_SECONDS
-        for name, eff in effs.items():
-            if name in busy or name in requested:
-                continue
-            when = self._next_run(name, eff, slots.get(name), rules, now)
-            if when <= now:
-                due.append((when, name))
-            else:
-                wake_at = min(wake_at, when)
-        due.sort()
         capacity = max(0, settings.max_in_flight - len(busy))
+        for when, name in self._queue.pop_due(now):  # only the due customers: O(due log n)
+            if name in effs and name not in busy and name not in requested:
+                due.append((when, name))
+        due.sort()
+        for when, name in due[capacity:]:  # no slot this cycle: still due next cycle
+            if when != float("-inf"):
+                self._queue.push(when, name)
         for _, name in due[:capacity]:
             self._start(name, effs[name], rules)
         self.metrics.in_flight.set(len(self._jobs))
+        nxt = self._queue.first(default=now + POLL_SECONDS)
+        # due but no free slot: the end of a run wakes the loop (or the poll does)
+        wake_at = now + POLL_SECONDS if nxt <= now else min(now + POLL_SECONDS, nxt)
         return max(0.0, wake_at - now)
 
     def _next_run(
@@ -210,6 +269,7 @@ class Scheduler:
             req = self._requests.get(customer)
             if req is None:
                 req = self._requests[customer] = Request(customer, by)
+            self._check_config = True
         event(
             logging.INFO, "reconcile.requested", f"{customer}: import now requested", customer=customer, by=by
         )
@@ -260,6 +320,7 @@ class Scheduler:
             prev = self.state.get(name)
             rec = record_after(prev, report, self._book(report, prev, ctx.customer, rules, commit, digest))
             self.state.save_run(rec)
+            job.next_at = rec.next_run_at
             self.state.add_history(name, history_entry(report, rec, commit))
             if report.plan is not None:
                 self.state.put_record("plan", name, {"at": report.finished, "commit": commit, **report.plan})
@@ -318,6 +379,8 @@ class Scheduler:
         for job in jobs:
             if job.thread is not None:
                 job.thread.join()
+            if job.next_at is not None:
+                self._queue.push(job.next_at, job.customer)
 
     def in_flight(self) -> list[str]:
         with self._lock:

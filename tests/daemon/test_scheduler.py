@@ -254,6 +254,9 @@ def test_invalid_config_edit_keeps_the_last_valid_config(rig: Rig) -> None:
     contoso = rig.root / "customers" / "contoso.yaml"
     good = contoso.read_text()
     write(contoso, good.replace("labels:", "lables:"))  # a typo: unknown field
+    rig.cycle()  # files are looked at no more than every configCheckSeconds (5)
+    assert rig.scheduler.source.error == ""
+    rig.clock.advance(5)
     rig.cycle()
     assert rig.scheduler.source.error and "lables" in rig.scheduler.source.error
     assert rig.metric("reconciler_config_valid") == 0
@@ -272,6 +275,7 @@ def test_invalid_config_edit_keeps_the_last_valid_config(rig: Rig) -> None:
         "spec:\n  directories: {entra: {tenantId: 44444444-4444-4444-4444-444444444444}}\n"
         "  integrations: {itglueOrganizationId: 4003}\n",
     )
+    rig.clock.advance(5)
     rig.cycle()
     assert rig.scheduler.source.error == ""
     assert "config_error" not in rig.state.meta()
