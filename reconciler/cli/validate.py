@@ -11,6 +11,7 @@ from reconciler.cli.jsonout import emit, format_option
 from reconciler.config import load_valid_config
 from reconciler.config.models import KINDS, SettingsSpec
 from reconciler.config.schema import all_schemas, kind_schema, render
+from reconciler.config.welcome import welcome_sample
 from reconciler.core.words import count
 from reconciler.engine import Engine
 from reconciler.errors import EXIT_ERROR, EXIT_OK, WARNING, ConfigError
@@ -46,6 +47,12 @@ def validate(ctx: click.Context, config_dir: Path, live: bool, fmt: str) -> None
         f"{count(len(config.policies), 'import policy')}, "
         f"{count(len(config.admin_policies), 'admin import policy')})"
     )
+    sample = welcome_sample(config)
+    if sample is not None:
+        subject, body = sample
+        click.echo(f"welcome email sample: Subject: {subject}")
+        for line in body.splitlines():
+            click.echo(f"  | {line}")
 
 
 def notification_problems(spec: SettingsSpec, root: Path) -> list[str]:

@@ -17,6 +17,7 @@ from pydantic.alias_generators import to_snake
 from reconciler.config.adnames import (
     WELL_KNOWN_GROUP_NAMES,
     default_container,
+    dn_parts,
     is_under,
     normalize_dn,
     rdn_value,
@@ -33,6 +34,7 @@ from reconciler.config.models import (
 from reconciler.config.resolve import ImportBinding, effective_customers, policy_members
 from reconciler.config.secretpaths import check_secret_paths
 from reconciler.config.unique import check_unique
+from reconciler.config.welcome import MAX_TEMPLATE_BYTES, check_placeholders, read_template
 from reconciler.config.yamlsrc import Document, Path_
 from reconciler.errors import Problem
 from reconciler.integrations.facts import Facts
@@ -111,6 +113,10 @@ def _check_selection(block: _Settings) -> Iterator[Problem]:
         yield src.problem(
             (*base, "source"), "an activeDirectory import must select at least one OU or group (R2)"
         )
+    split = [*_split_dns(src, at_sel, "groups", sel.groups), *_split_dns(src, at_sel, "ous", sel.ous)]
+    yield from split
+    if split:
+        return
     for i, group in enumerate(sel.groups):
         where = (*at_sel, "groups", i)
         if not normalize_dn(group).startswith("cn="):
@@ -129,6 +135,20 @@ def _check_selection(block: _Settings) -> Iterator[Problem]:
     for i, ou in enumerate(sel.ous):
         if not normalize_dn(ou).startswith(("ou=", "cn=", "dc=")):
             yield src.problem((*at_sel, "ous", i), f"OU {ou!r} is not a distinguished name (OU=...,DC=...)")
+
+
+def _split_dns(src: Document, at_sel: Path_, kind: str, dns: tuple[str, ...]) -> Iterator[Problem]:
+    """`ous: [OU=Staff,DC=acme,DC=local]` is a YAML flow list of three items: a DN
+    split at its commas. A lone `DC=...` item after another one gives it away."""
+    for i, dn in enumerate(dns):
+        parts = dn_parts(dn)
+        if i > 0 and len(parts) == 1 and parts[0].startswith("dc="):
+            yield src.problem(
+                (*at_sel, kind, i),
+                f"{dn!r} looks like the rest of a DN split at its commas: in a [flow, list] YAML splits "
+                f'at every comma; quote each DN, e.g. ["OU=Staff,DC=acme,DC=local"]',
+            )
+            return
 
 
 def _check_entra_selection(block: _Settings) -> Iterator[Problem]:
@@ -228,6 +248,22 @@ def _check_template(config: ConfigSet, option_src: Document, option_at: Path_) -
         yield src.problem(at, f"welcome email template {name} is outside the config directory")
     elif not template.is_file():
         yield src.problem(at, f"welcome email template {name} does not exist (R16)")
+    else:
+        yield from _check_template_text(config, name, template)
+    subject = config.settings_doc.spec.welcome_email.subject
+    for p in check_placeholders(subject):
+        where = ("spec", "welcomeEmail", "subject") if config.settings is not None else option_at
+        yield src.problem(where, f"welcomeEmail.subject: {p.message} (R16)")
+
+
+def _check_template_text(config: ConfigSet, name: str, template: Path) -> Iterator[Problem]:
+    display = str(config.root / name)
+    text = read_template(template)
+    if text is None:
+        yield Problem(f"cannot be read as UTF-8 text of at most {MAX_TEMPLATE_BYTES} bytes (R16)", display)
+        return
+    for p in check_placeholders(text):
+        yield Problem(f"{p.message} (R16)", display, p.line, p.column)
 
 
 def _check_membership(config: ConfigSet) -> Iterator[Problem]:
