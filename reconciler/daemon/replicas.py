@@ -117,3 +117,5 @@ class ReplicaRole:
             self.beat([], stopped=True)
         except ReconcilerError as exc:
             log.warning("could not record the replica's stop: %s", exc)
+        except Exception as exc:  # a store already closed by its owner: the stop row is best effort
+            log.warning("could not record the replica's stop: %s", type(exc).__name__)
