@@ -9,28 +9,34 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from reconciler.apply.executor import CustomerResult, apply_customer
+from reconciler.apply.executor import CustomerResult
+from reconciler.apply.lease import HeldLease
+from reconciler.apply.protocol import ApplyContext, apply_one, unexpected
 from reconciler.apply.rebuild import rebuild_customer
 from reconciler.config import ConfigSet
+from reconciler.config.entraroles import role_id
 from reconciler.config.models import Source
-from reconciler.config.resolve import EffectiveCustomer, effective_customers
+from reconciler.config.resolve import EffectiveCustomer, effective_customer, effective_customers
 from reconciler.core.desired import LiveDirectories
-from reconciler.core.guards import recreate_guard
-from reconciler.core.plan import ChangeKind, CustomerPlan, Plan, RecreateRecord, Status
-from reconciler.core.planning import CustomerLive, PlanOptions, plan_customer, removal_guard
+from reconciler.core.drift import CustomerDrift, customer_drift
+from reconciler.core.fleet import SETTINGS_CURSOR, changed_customers, fleet_breaker, settings_digest
+from reconciler.core.model import IntegrationKind, PasswordEntry, PsaContact
+from reconciler.core.plan import ChangeKind, CustomerPlan, Plan, Status
+from reconciler.core.planning import CustomerLive, PlanOptions, plan_customer
 from reconciler.core.words import count
 from reconciler.errors import ConfigError, LockHeldError, Problem, ReconcilerError, StalePlanError
 from reconciler.gcpause import gc_paused
 from reconciler.providers.base import CustomerProviders, DirectoryScope, ProviderContext, release
 from reconciler.providers.registry import open_customer, open_selection_checker
-from reconciler.state.api import StateStore
+from reconciler.state.api import Lease, StateStore
 from reconciler.state.backend import open_state
+from reconciler.state.leasetext import held_message
+from reconciler.state.staged import StagedCursors
 
 log = logging.getLogger("reconciler.engine")
 MAX_WORKERS = 8  # customers read at once when no Graph connection sets maxConcurrentTenants
@@ -40,20 +46,26 @@ MAX_WORKERS = 8  # customers read at once when no Graph connection sets maxConcu
 class Engine:
     config: ConfigSet
     store: StateStore
+    cursors: StagedCursors = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cursors", StagedCursors(self.store))
 
     @classmethod
     def open(cls, config: ConfigSet) -> Engine:
         return cls(config, open_state(config).store)
 
     def customers(self, names: Sequence[str] = ()) -> list[EffectiveCustomer]:
-        effs = effective_customers(self.config)
-        unknown = [n for n in names if n not in effs]
+        """The named customers resolved (only those), or every customer."""
+        if not names:
+            return list(effective_customers(self.config).values())
+        unknown = [n for n in names if n not in self.config.customers]
         if unknown:
             raise ConfigError([Problem(f"unknown customer {n!r}") for n in unknown])
-        return [effs[n] for n in (names or sorted(effs))]
+        return [effective_customer(self.config, n) for n in names]
 
     def context(self, eff: EffectiveCustomer) -> ProviderContext:
-        return ProviderContext(self.config.root, self.config.settings_doc.spec, eff, self.store)
+        return ProviderContext(self.config.root, self.config.settings_doc.spec, eff, self.cursors)
 
     def providers(self, eff: EffectiveCustomer) -> CustomerProviders:
         return open_customer(self.context(eff))
@@ -86,8 +98,10 @@ class Engine:
         allow_mass_removal: bool = False,
         full_sync: bool = False,
         progress: Callable[[CustomerPlan], None] | None = None,
+        allow_fleet_removal: bool = False,
     ) -> Plan:
-        """`progress` is called (from the worker threads) as each customer is planned."""
+        """`progress` is called (from the worker threads) as each customer is planned.
+        Several customers at once go through the fleet breaker (core/fleet.py)."""
         options = self.plan_options(allow_mass_removal)
         effs = self.customers(names)
 
@@ -101,29 +115,110 @@ class Engine:
         workers = graph.max_concurrent_tenants if graph is not None else MAX_WORKERS
         with ThreadPoolExecutor(max_workers=min(workers, max(1, len(effs)))) as pool:
             plans = tuple(pool.map(one, effs))
+        plans = self._fleet_breaker(effs, plans, allow_fleet_removal)
         created = datetime.now(UTC).isoformat(timespec="seconds")
         return Plan(self.config.digest, created, plans, tuple(names))
 
-    def plan_one(self, eff: EffectiveCustomer, options: PlanOptions, full_sync: bool = False) -> CustomerPlan:
-        serial = self.store.serial(eff.name)
-        try:
-            providers = self.providers(eff)
-            try:
-                with gc_paused():  # hundreds of thousands of fresh immutable records, no cycles
-                    live = read_live(providers, eff, full_sync)
-            finally:
-                providers.close()
-        except ReconcilerError as exc:
-            log.warning("%s", exc)
-            return CustomerPlan(eff.name, Status.ERROR, serial, reason=str(exc))
-        except Exception as exc:  # a bug or bad data must not stop the other customers
-            log.debug("%s: unexpected error while reading", eff.name, exc_info=True)
-            return CustomerPlan(eff.name, Status.ERROR, serial, reason=unexpected(exc))
-        with gc_paused():
-            managed = self.store.load(eff.name)
-            cp = plan_customer(eff, live, managed, options)
+    def _fleet_breaker(
+        self, effs: list[EffectiveCustomer], plans: tuple[CustomerPlan, ...], allow: bool
+    ) -> tuple[CustomerPlan, ...]:
+        """Hold every customer whose settings changed, when too many of them remove
+        accounts. A plan without removals moves that customer's baseline (a cursor)."""
+        if len(effs) > 1 and not allow:
+            applied = {e.name: self.store.get_cursor(e.name, SETTINGS_CURSOR) for e in effs}
+            held, why = fleet_breaker(
+                plans, changed_customers(effs, applied), len(self.customers()), self.config.digest
+            )
+            if why is not None:
+                log.warning("%s", why)
+                plans = tuple(held)
+        by_name = {e.name: e for e in effs}
+        for cp in plans:
+            if cp.status is Status.OK and not cp.count(ChangeKind.REMOVE):
+                self.store.put_cursor(cp.customer, SETTINGS_CURSOR, settings_digest(by_name[cp.customer]))
+        return plans
+
+    def plan_one(
+        self,
+        eff: EffectiveCustomer,
+        options: PlanOptions,
+        full_sync: bool = False,
+        refresh_selection: bool = False,
+    ) -> CustomerPlan:
+        """One customer's plan; `refresh_selection` (import now) re-reads Entra groups and
+        role assignments. No poisoned caches (#12): the providers' cursors (cached
+        user sets, delta links, USNs) are kept only when the plan is accepted; a plan the
+        guards refuse for removals is believed only after one full read of the directories."""
+        cp = self._plan_read(eff, options, full_sync, refresh_selection)
+        if cp.status is Status.REFUSED and not full_sync and cp.count(ChangeKind.REMOVE):
+            log.info(
+                "%s: refused (%s); reading the directories in full before believing it", eff.name, cp.reason
+            )
+            cp = self._plan_read(eff, options, True)
         log.info("%s: %s planned (%s)", eff.name, count(len(cp.changes), "change"), cp.status.value)
         return cp
+
+    def _plan_read(
+        self, eff: EffectiveCustomer, options: PlanOptions, full_sync: bool, refresh_selection: bool = False
+    ) -> CustomerPlan:
+        serial = self.store.serial(eff.name)
+        self.cursors.stage(eff.name)
+        cp: CustomerPlan | None = None
+        try:
+            try:
+                providers = self.providers(eff)
+                try:
+                    with gc_paused():  # hundreds of thousands of fresh immutable records, no cycles
+                        live = read_live(providers, eff, full_sync, refresh_selection)
+                finally:
+                    providers.close()
+            except ReconcilerError as exc:
+                log.warning("%s", exc)
+                return CustomerPlan(eff.name, Status.ERROR, serial, reason=str(exc))
+            except Exception as exc:  # a bug or bad data must not stop the other customers
+                log.debug("%s: unexpected error while reading", eff.name, exc_info=True)
+                return CustomerPlan(eff.name, Status.ERROR, serial, reason=unexpected(exc))
+            with gc_paused():
+                managed = self.store.load(eff.name)
+                cp = plan_customer(eff, live, managed, options)
+            return cp
+        finally:
+            if cp is not None and cp.status in (Status.OK, Status.PAUSED):
+                self.cursors.commit(eff.name)
+            else:
+                self.cursors.discard(eff.name)
+
+    def refresh(self, names: Sequence[str] = ()) -> list[CustomerDrift]:
+        """`plan --refresh-only`: every source read in full, nothing proposed (core/drift.py)."""
+        options = self.plan_options()
+
+        def one(eff: EffectiveCustomer) -> CustomerDrift:
+            self.cursors.stage(eff.name)  # a refresh moves no incremental cursor
+            try:
+                providers = self.providers(eff)
+                try:
+                    live = read_live(providers, eff, full_sync=True)
+                finally:
+                    providers.close()
+            except ReconcilerError as exc:
+                return CustomerDrift(eff.name, error=str(exc))
+            except Exception as exc:  # a bug or bad data must not stop the other customers
+                log.debug("%s: unexpected error while reading", eff.name, exc_info=True)
+                return CustomerDrift(eff.name, error=unexpected(exc))
+            finally:
+                self.cursors.discard(eff.name)
+            managed = self.store.load(eff.name)
+            cplan = plan_customer(eff, live, managed, options)
+            records: dict[IntegrationKind, tuple[PasswordEntry | PsaContact, ...]] = {}
+            if live.entries is not None and live.vault_kind is not None:
+                records[live.vault_kind] = live.entries
+            if live.contacts is not None and live.contacts_kind is not None:
+                records[live.contacts_kind] = live.contacts
+            return customer_drift(cplan, managed, records)
+
+        effs = self.customers(names)
+        with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, max(1, len(effs)))) as pool:
+            return list(pool.map(one, effs))
 
     def plan_options(self, allow_mass_removal: bool = False) -> PlanOptions:
         spec = self.config.settings_doc.spec
@@ -134,15 +229,28 @@ class Engine:
         return PlanOptions(allow_mass_removal, spec.welcome_email.subject, template)
 
     # --- apply -----------------------------------------------------------------------------
-    def check_fresh(self, plan: Plan) -> None:
+    def check_fresh(self, plan: Plan, held: HeldLease | None = None) -> None:
+        """Before applying a saved plan: the config it was made from, and each
+        customer's state serial. A customer whose state moved while someone holds
+        its lease is reported as busy with that holder, not as stale."""
         if plan.config_digest != self.config.digest:
             raise StalePlanError("the config changed since this plan was made; plan again")
         for cp in plan.customers:
-            if cp.applicable and self.store.serial(cp.customer) != cp.serial:
-                raise StalePlanError(
-                    f"{cp.customer}: state changed since this plan was made "
-                    f"(serial {cp.serial} -> {self.store.serial(cp.customer)}); plan again"
-                )
+            if not cp.applicable:
+                continue
+            current = self.store.serial(cp.customer)
+            if current == cp.serial:
+                continue
+            holder = self.in_flight().get(cp.customer)
+            if holder is not None and not (held is not None and holder.epoch == held.lease.epoch):
+                raise LockHeldError(held_message(cp.customer, holder, time.time(), not holder.alive))
+            raise StalePlanError(
+                f"{cp.customer}: state changed since this plan was made (serial {cp.serial} -> {current}); plan again"
+            )
+
+    def in_flight(self) -> dict[str, Lease]:
+        """Customers whose lease someone holds now (an apply or a daemon run in flight)."""
+        return {lease.customer: lease for lease in self.store.locks()}
 
     def apply(
         self,
@@ -151,62 +259,30 @@ class Engine:
         progress: Callable[[str, int], Callable[[int], None]] | None = None,
         allow_mass_removal: bool = False,
         stop: threading.Event | None = None,
+        held: HeldLease | None = None,
     ) -> list[CustomerResult]:
-        """Apply each customer's planned changes. A saved plan is data from outside:
-        pause (R10) and the removal guard are checked again against the config and
-        state as they are now, whatever the plan says. `stop` ends the apply at the
-        next change boundary; customers not reached are `stopped` with nothing applied."""
-        self.check_fresh(plan)
-        effs = {e.name: e for e in self.customers()}
-        batch = self.config.settings_doc.spec.apply_batch_size
-        results: list[CustomerResult] = []
-        for cp in plan.customers:
-            if not cp.applicable:
-                continue
-            if stop is not None and stop.is_set():
-                results.append(CustomerResult(cp.customer, stopped=True))
-                continue
-            refusal = self._recheck(cp, effs.get(cp.customer), allow_mass_removal)
-            if refusal is not None:
-                results.append(CustomerResult(cp.customer, error=refusal, refused=True))
-                continue
-            started = time.time()
-            try:
-                self.store.lock(cp.customer, holder)
-            except LockHeldError as exc:  # another apply owns this customer; go on with the others
-                results.append(CustomerResult(cp.customer, error=str(exc), busy=True))
-                continue
-            try:
-                tick = progress(cp.customer, len(cp.changes)) if progress else None
-                providers = self.providers(effs[cp.customer])
-                try:
-                    result = apply_customer(cp, providers, self.store, batch, tick, stop)
-                finally:
-                    providers.close()
-            except StalePlanError as exc:  # another apply committed between check_fresh and our lock
-                result = CustomerResult(cp.customer, error=str(exc), busy=True)
-            except ReconcilerError as exc:
-                result = CustomerResult(cp.customer, error=str(exc))
-            except Exception as exc:  # state stays consistent: every batch commits or not at all
-                log.debug("%s: unexpected error while applying", cp.customer, exc_info=True)
-                result = CustomerResult(cp.customer, error=unexpected(exc))
-            finally:
-                self.store.unlock(cp.customer)
-            outcome = "error" if result.error or result.failed else "stopped" if result.stopped else "applied"
-            self.store.record_run(
-                cp.customer,
-                started,
-                outcome,
-                {
-                    "applied": len(result.succeeded),
-                    "failed": len(result.failed),
-                    "error": result.error,
-                    "holder": holder,
-                    "planned": len(cp.changes),
-                },
-            )
-            results.append(result)
-        return results
+        """Apply each customer's planned changes, one at a time, by the protocol in
+        apply/protocol.py (lease, freshness and guards again, fenced batches).
+        `stop` ends the apply at the next change boundary; customers not reached
+        are `stopped` with nothing applied. `held`: a lease the caller holds already
+        (a daemon run takes its customer's lease before planning)."""
+        self.check_fresh(plan, held)
+        # only the customers this plan applies are resolved (a daemon run applies one)
+        wanted = [
+            cp.customer for cp in plan.customers if cp.applicable and cp.customer in self.config.customers
+        ]
+        effs = {e.name: e for e in self.customers(wanted)} if wanted else {}
+        ctx = ApplyContext(
+            self.store,
+            self.providers,
+            holder,
+            self.config.settings_doc.spec.apply_batch_size,
+            allow_mass_removal,
+            progress,
+            stop,
+            held,
+        )
+        return [apply_one(ctx, cp, effs.get(cp.customer)) for cp in plan.customers if cp.applicable]
 
     def rebuild(self, names: Sequence[str] = (), holder: str = "reconciler state rebuild") -> list[str]:
         """`state rebuild` (#12): re-adopt each customer's accounts and links from the
@@ -232,45 +308,51 @@ class Engine:
                 self.store.unlock(eff.name)
         return lines
 
-    def _recheck(
-        self, cp: CustomerPlan, eff: EffectiveCustomer | None, allow_mass_removal: bool
-    ) -> str | None:
-        if eff is None:
-            return f"customer {cp.customer!r} is no longer in the config"
-        if eff.paused:
-            return "the customer is paused (R10)"
-        if allow_mass_removal:
-            return None
-        refusal = removal_guard(
-            eff.safety, self.store.count_accounts(cp.customer), cp.count(ChangeKind.REMOVE)
-        )
-        recreating = Counter(c.integration for c in cp.changes if isinstance(c, RecreateRecord))
-        if refusal is None and recreating:
-            linked = Counter(kind for _key, kind in self.store.load(cp.customer).links)
-            refusal = recreate_guard(eff.safety, dict(linked), dict(recreating))
-        return refusal
-
-
-def unexpected(exc: Exception) -> str:
-    """A one-line description of a bug or bad data, without the exception's text
-    (which may quote data, e.g. a character of a password)."""
-    return f"unexpected {type(exc).__name__} (a bug or malformed data); rerun with -vv for the traceback"
-
 
 def scope_for(eff: EffectiveCustomer, full_sync: bool) -> DirectoryScope:
-    """AD scope: the union of the end-user and admin selections."""
+    """The union of the end-user and admin selections: AD OUs and groups, Entra
+    groups (exclusions too), roles and whether licence SKUs need mapping."""
     ous: list[str] = []
     groups: list[str] = []
+    entra_groups: list[str] = []
+    entra_direct: list[str] = []
+    roles: list[str] = []
+    eligible = skus = False
     for binding in (eff.end_user, eff.admin):
-        if binding is not None and binding.settings.source is Source.ACTIVE_DIRECTORY:
-            ous += binding.settings.selection.ous
-            groups += binding.settings.selection.groups
-    return DirectoryScope(tuple(dict.fromkeys(ous)), tuple(dict.fromkeys(groups)), True, full_sync)
+        if binding is None:
+            continue
+        sel = binding.settings.selection
+        if binding.settings.source is Source.ACTIVE_DIRECTORY:
+            ous += sel.ous
+            groups += sel.groups
+            continue
+        entra_groups += (*sel.groups, *sel.exclude.groups)
+        if not sel.nested(entra=True):
+            entra_direct += sel.groups
+        roles += [rid for rid in (role_id(r) for r in sel.roles) if rid is not None]
+        eligible = eligible or (sel.include_eligible and bool(sel.roles))
+        skus = skus or bool(sel.skus)
+    return DirectoryScope(
+        tuple(dict.fromkeys(ous)),
+        tuple(dict.fromkeys(groups)),
+        True,
+        full_sync,
+        entra_groups=tuple(dict.fromkeys(entra_groups)),
+        entra_direct=tuple(dict.fromkeys(entra_direct)),
+        entra_roles=tuple(dict.fromkeys(roles)),
+        entra_eligible=eligible,
+        entra_skus=skus,
+    )
 
 
-def read_live(providers: CustomerProviders, eff: EffectiveCustomer, full_sync: bool = False) -> CustomerLive:
+def read_live(
+    providers: CustomerProviders,
+    eff: EffectiveCustomer,
+    full_sync: bool = False,
+    refresh_selection: bool = False,
+) -> CustomerLive:
     """Every source and integration of one customer; at -v a line per read (#17)."""
-    scope = scope_for(eff, full_sync)
+    scope = replace(scope_for(eff, full_sync), refresh_selection=refresh_selection)
     took = _Took(eff.name)
     entra = providers.entra.read(scope) if providers.entra else None
     took.read("Entra ID", count(len(entra.users), "user") if entra is not None else None)

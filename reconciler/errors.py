@@ -26,6 +26,9 @@ EXIT_ERROR = 1
 EXIT_CHANGES = 2
 EXIT_REFUSED = 3
 
+# A live check's line that informs but does not fail (`validate --live`): a renamed selection
+WARNING = "warning: "
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -64,6 +67,10 @@ class StateError(ReconcilerError):
 
 class LockHeldError(StateError):
     pass
+
+
+class LeaseLostError(StateError):
+    """Our lease on a customer was taken over (or broken): fencing refused a write."""
 
 
 class StalePlanError(StateError):

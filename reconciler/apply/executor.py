@@ -13,6 +13,12 @@ A failed change never aborts the others: it becomes a failed `Outcome`, and
 changes that depend on it (links of an account that could not be added) are
 skipped. A stop (the daemon shutting down) is an event checked at each change
 boundary: the result then holds exactly what was applied before it, `stopped`.
+
+Fencing (apply/lease.py): given a `FencedStore`, every batch and journal row
+commits only under the customer's current lease epoch, and the lease is
+checked again immediately before each external create and send. A lease lost
+mid-apply ends the customer as `TAKEN_OVER` at that boundary, keeping what was
+committed before it.
 """
 
 from __future__ import annotations
@@ -21,7 +27,10 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
+from reconciler.apply.lease import check_lease
+from reconciler.core.drift import request_fingerprint
 from reconciler.core.model import IntegrationKind, Link, NewContact, NewPasswordEntry, WelcomeStatus
 from reconciler.core.plan import (
     AccountChange,
@@ -32,8 +41,10 @@ from reconciler.core.plan import (
     LinkRecord,
     RemoveAccount,
     SendWelcome,
+    UpdateAccount,
 )
-from reconciler.errors import NotDelivered, ProviderError, StalePlanError
+from reconciler.core.planning import moved_from
+from reconciler.errors import LeaseLostError, NotDelivered, ProviderError, StalePlanError
 from reconciler.providers.base import BatchWriter, CustomerProviders, writes
 from reconciler.state.api import StateStore
 
@@ -47,14 +58,27 @@ class Outcome:
     message: str = ""
 
 
+class ApplyOutcome(StrEnum):
+    """How one customer's apply ended (kopf's `Outcome`, per customer)."""
+
+    APPLIED = "applied"  # every change was attempted (`failed` lists those that failed)
+    REFUSED = "refused"  # a safety guard at apply time: nothing attempted
+    BUSY = "busy"  # nothing attempted: another holder has the customer, or its state moved
+    FAILED = "failed"  # an error stopped this customer (`error` says which)
+    TAKEN_OVER = "taken-over"  # the lease was lost: stopped at a boundary, nothing written after
+    STOPPED = "stopped"  # a stop was asked: `outcomes` are exactly what was applied before it
+
+
 @dataclass
 class CustomerResult:
     customer: str
     outcomes: list[Outcome] = field(default_factory=list)
-    error: str = ""
-    refused: bool = False  # by a safety guard at apply time
-    busy: bool = False  # nothing attempted: another apply holds the customer or moved its state
-    stopped: bool = False  # a stop was asked: `outcomes` are exactly what was applied before it
+    error: str = ""  # why the customer ended as it did (empty when APPLIED)
+    outcome: ApplyOutcome = ApplyOutcome.APPLIED
+
+    @property
+    def stopped(self) -> bool:
+        return self.outcome is ApplyOutcome.STOPPED
 
     @property
     def failed(self) -> list[Outcome]:
@@ -76,8 +100,24 @@ def apply_customer(
     progress: Progress | None = None,
     stop: threading.Event | None = None,
 ) -> CustomerResult:
+    result = CustomerResult(cplan.customer)
+    try:
+        _apply_all(cplan, providers, store, batch_size, progress, stop, result)
+    except LeaseLostError as exc:
+        result.outcome, result.error = ApplyOutcome.TAKEN_OVER, str(exc)
+    return result
+
+
+def _apply_all(
+    cplan: CustomerPlan,
+    providers: CustomerProviders,
+    store: StateStore,
+    batch_size: int,
+    progress: Progress | None,
+    stop: threading.Event | None,
+    result: CustomerResult,
+) -> None:
     name = cplan.customer
-    result = CustomerResult(name)
     current = store.serial(name)
     if current != cplan.serial:
         raise StalePlanError(
@@ -87,7 +127,8 @@ def apply_customer(
     failed_accounts: set[str] = set()
 
     def stopping() -> bool:
-        result.stopped = stop is not None and stop.is_set()
+        if stop is not None and stop.is_set():
+            result.outcome = ApplyOutcome.STOPPED
         return result.stopped
 
     # R16: one set, so the welcome check per added account is a lookup, not a scan of the plan
@@ -96,7 +137,7 @@ def apply_customer(
     for start in range(0, len(account_changes), batch_size):
         chunk = account_changes[start : start + batch_size]
         if stopping():
-            return result
+            return
         with store.batch():
             for account_change in chunk:
                 _apply_account(name, account_change, store, welcomed)
@@ -139,16 +180,16 @@ def apply_customer(
             continue
         if change.account_key in failed_accounts:
             if not flush():
-                return result
+                return
             result.outcomes.append(Outcome(change, False, "skipped: the account change failed"))
             continue
         if isinstance(change, LinkRecord | CreateRecord):
             if run and type(run[0]) is not type(change) and not flush():
-                return result
+                return
             run.append(change)
             continue
         if not flush() or stopping():
-            return result
+            return
         try:
             if isinstance(change, SendWelcome):
                 _send_welcome(name, change, providers, store)
@@ -157,12 +198,15 @@ def apply_customer(
             result.outcomes.append(Outcome(change, False, exc.message))
         tick(1)
     flush()
-    return result
 
 
 def _apply_account(customer: str, change: AccountChange, store: StateStore, welcomed: set[str]) -> None:
     if isinstance(change, RemoveAccount):
         store.remove_account(customer, change.account_key)
+        return
+    old_key = moved_from(change) if isinstance(change, UpdateAccount) else None
+    if old_key is not None:  # a class change: the same account, its links and welcome status, a new key
+        store.move_account(customer, old_key, change.account)
         return
     store.put_account(customer, change.account)
     if isinstance(change, AddAccount) and change.account_key in welcomed:
@@ -174,6 +218,8 @@ def _link_all(customer: str, chunk: list[LinkRecord], store: StateStore) -> list
     with store.batch():
         for change in chunk:
             store.put_link(customer, Link(change.account_key, change.integration, change.record_id))
+            if change.fingerprint:  # the owned fields as planned: `plan --refresh-only` compares them
+                store.put_fingerprint(customer, change.account_key, change.integration, change.fingerprint)
         store.bump_serial(customer)
     return [Outcome(c, True) for c in chunk]
 
@@ -186,6 +232,7 @@ def _send_welcome(
     with store.batch(durable=True):  # R16: a power loss must not forget that the send began
         store.set_welcome(customer, change.account_key, WelcomeStatus.PENDING)
         store.bump_serial(customer)
+    check_lease(store)  # R16: `pending` is committed under our epoch; nothing is sent after a takeover
     try:
         providers.mailer.send(change.email)
     except NotDelivered:
@@ -235,6 +282,8 @@ class _Creates:
             with writes(self.providers):
                 for change, key in zip(chunk, keys, strict=True):
                     record_id = self._find_own(change) if key in self.earlier else None
+                    if record_id is None:
+                        check_lease(self.store)  # journalled under our epoch; still ours?
                     try:
                         found.append(
                             record_id
@@ -262,6 +311,9 @@ class _Creates:
                     self.store.journal_close(jid, "done", f"found existing record {record_id}")
                 self.store.journal_close(entry_id, "done", record_id)
                 self.store.put_link(self.customer, Link(change.account_key, change.integration, record_id))
+                self.store.put_fingerprint(
+                    self.customer, change.account_key, change.integration, request_fingerprint(change.request)
+                )
                 outcomes.append(Outcome(change, True))
                 self.created += 1
             self.store.bump_serial(self.customer)

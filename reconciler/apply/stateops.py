@@ -208,9 +208,16 @@ def _put_link(customer: str, link: Link) -> Op:
 
 
 def _same_org(source: EffectiveCustomer, target: EffectiveCustomer, kind: IntegrationKind) -> str | None:
+    """The organization both customers link. One organization links one customer
+    (validate refuses a second, #12), so after a tenant merge the organization has
+    moved in the config: the source links none of this integration any more and the
+    target links one. That is the organization its records are in."""
     facts = facts_of(kind)
     mine = facts.linked_id(source.doc.spec.integrations)
-    return mine if mine is not None and mine == facts.linked_id(target.doc.spec.integrations) else None
+    theirs = facts.linked_id(target.doc.spec.integrations)
+    if theirs is None or mine not in (None, theirs):
+        return None
+    return theirs
 
 
 def _names(account: Account) -> set[str]:

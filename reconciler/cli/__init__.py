@@ -74,6 +74,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("plan", "Show what apply would change, per customer."),
     "apply": ("plan", "Apply a saved PLANFILE exactly, or plan now, show it and ask first."),
     "show": ("plan", "Render a saved plan."),
+    "explain": ("explain", "Why USER is or is not imported for CUSTOMER, step by step."),
+    "discover": ("discover", "List what CUSTOMER's directories offer to select."),
     "state": ("state", "Inspect and edit the state store: list, show, rm, import, mv, unlock."),
     "customers": ("customers", "Customers: generate Customer documents from IT Glue or Hudu (R21)."),
     "snapshot": ("snapshot", "Write customers' live directories and integration records as snapshot files."),
@@ -154,4 +156,4 @@ def main(ctx: click.Context, debug: bool, verbose: int) -> None:
         # their INFO lines carry full URLs: query strings with emails, delta tokens
         for noisy in ("httpx", "httpcore", "msal"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
-    ctx.obj = Ctx(debug=debug)
+    ctx.obj = Ctx(debug=debug, verbose=verbose)

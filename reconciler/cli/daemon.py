@@ -10,13 +10,13 @@ import click
 
 from reconciler.cli.common import config_dir_option
 from reconciler.cli.jsonout import emit
-from reconciler.config import ConfigSet, load_valid_config
+from reconciler.config import load_valid_config
 from reconciler.config.resolve import effective_customers
 from reconciler.core.words import count
 from reconciler.daemon import service
 from reconciler.daemon.status import StatusInputs, collect, render_text
 from reconciler.errors import ConfigError, ReconcilerError
-from reconciler.state.backend import open_state
+from reconciler.state.backend import open_backend, open_state, settings_only
 
 
 @click.command()
@@ -51,8 +51,11 @@ def status(config_dir: Path, fmt: str) -> None:
         # the daemon keeps running the last valid config; status must still work
         problem = f"{count(len(exc.problems), 'problem')}: " + "; ".join(str(p) for p in exc.problems[:5])
         customers = {}
-        config = ConfigSet(config_dir, None)  # default Settings: the embedded state file
-    backend = open_state(config, must_exist=True)
+        settings = settings_only(config_dir)
+    else:
+        settings = config.settings_doc
+    namespace = settings.spec.state.namespace or settings.metadata.name
+    backend = open_backend(config_dir, settings.spec, namespace, must_exist=True)
     try:
         now = time.time()
         data = collect(StatusInputs(customers, backend.store, backend.daemon, now, problem))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,13 +14,14 @@ from typing import Any
 import click
 
 from reconciler import jsonlayout
-from reconciler.apply.executor import CustomerResult
-from reconciler.cli.common import config_dir_option
+from reconciler.apply.executor import ApplyOutcome, CustomerResult
+from reconciler.cli.common import Ctx, config_dir_option
 from reconciler.cli.jsonout import emit
 from reconciler.cli.progress import reading
 from reconciler.cli.selection import chosen, customer_option, exclude_option
 from reconciler.config import load_valid_config
 from reconciler.config.resolve import effective_customers
+from reconciler.core.drift import CustomerDrift
 from reconciler.core.plan import Plan, Status
 from reconciler.core.render import render_json, render_markdown, render_text
 from reconciler.core.words import count
@@ -32,12 +34,19 @@ format_option = click.option(
 )
 
 
-def render(plan: Plan, fmt: str) -> str:
+def is_verbose(ctx: click.Context) -> bool:
+    """-v / --verbose (a global flag, also after the sub-command): the text plan then
+    names every directory user that was seen but not imported."""
+    obj = ctx.find_object(Ctx)
+    return obj is not None and obj.verbose > 0
+
+
+def render(plan: Plan, fmt: str, verbose: bool = False) -> str:
     if fmt == "json":
         return render_json(plan)
     if fmt == "markdown":
         return render_markdown(plan)
-    return render_text(plan, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ)
+    return render_text(plan, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ, verbose=verbose)
 
 
 def save_plan(plan: Plan, path: Path) -> None:
@@ -56,13 +65,53 @@ def load_plan(path: Path) -> Plan:
 
 
 def plan_with_progress(
-    engine: Engine, customers: tuple[str, ...], allow_mass_removal: bool, full_sync: bool = False
+    engine: Engine,
+    customers: tuple[str, ...],
+    allow_mass_removal: bool,
+    full_sync: bool = False,
+    allow_fleet_removal: bool = False,
 ) -> Plan:
     """engine.plan, with a spinner and a line per customer on a terminal."""
     with reading(len(engine.customers(customers))) as progress:
         return engine.plan(
-            customers, allow_mass_removal, full_sync, progress=progress.customer if progress else None
+            customers,
+            allow_mass_removal,
+            full_sync,
+            progress=progress.customer if progress else None,
+            allow_fleet_removal=allow_fleet_removal,
         )
+
+
+def show_drift(drifts: list[CustomerDrift], fmt: str, detailed: bool) -> int:
+    """`plan --refresh-only`: drift per customer; exit 2 (with --detailed-exitcode) when any."""
+    found = sum(len(d.items) for d in drifts)
+    failed = [d for d in drifts if d.error]
+    if fmt == "json":
+        emit("drift", {"customers": [d.to_dict() for d in drifts], "drift": found})
+    else:
+        symbols = {"directory": "~", "deleted": "-", "edited": "!"}
+        for d in drifts:
+            if d.error:
+                click.echo(f"customer {d.customer}: ERROR: {d.error}")
+                continue
+            if not d.items and not d.untracked:
+                continue
+            click.echo(f"customer {d.customer}: {count(len(d.items), 'change')} outside reconciler")
+            for item in d.items:
+                click.echo(f"  {symbols[item.kind]} {item.label}: {item.detail}")
+            if d.untracked:
+                click.echo(
+                    f"  ? {count(d.untracked, 'linked record')} without a fingerprint (linked before "
+                    "this version): edits to them are not detected until they are linked again"
+                )
+        click.echo(
+            f"Drift: {count(found, 'change')} outside reconciler since the last apply; nothing is proposed."
+            if found
+            else "No drift: everything matches the last apply."
+        )
+    if failed:
+        return EXIT_ERROR
+    return EXIT_CHANGES if detailed and found else EXIT_OK
 
 
 def plan_exit_code(plan: Plan, detailed: bool) -> int:
@@ -85,7 +134,17 @@ def plan_exit_code(plan: Plan, detailed: bool) -> int:
 @format_option
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 @click.option("--allow-mass-removal", is_flag=True, help="Plan removals beyond the safety threshold.")
+@click.option(
+    "--allow-fleet-removal",
+    is_flag=True,
+    help="Do not hold customers when many whose settings changed would remove accounts.",
+)
 @click.option("--full-sync", is_flag=True, help="Ignore incremental cursors and read directories in full.")
+@click.option(
+    "--refresh-only",
+    is_flag=True,
+    help="Only show what changed outside since the last apply (drift); propose no changes. Reads everything.",
+)
 @click.pass_context
 def plan(
     ctx: click.Context,
@@ -96,14 +155,21 @@ def plan(
     fmt: str,
     detailed_exitcode: bool,
     allow_mass_removal: bool,
+    allow_fleet_removal: bool,
     full_sync: bool,
+    refresh_only: bool,
 ) -> None:
     """Show what apply would change, per customer. Changes nothing."""
     engine = Engine.open(load_valid_config(config_dir))
     names = chosen(effective_customers(engine.config), customers, excluded)
-    result = plan_with_progress(engine, names, allow_mass_removal, full_sync)
+    if refresh_only:
+        if out is not None:
+            raise click.UsageError("--refresh-only proposes no changes: there is no plan to save with -o")
+        ctx.exit(show_drift(engine.refresh(names), fmt, detailed_exitcode))
+    result = plan_with_progress(engine, names, allow_mass_removal, full_sync, allow_fleet_removal)
+    _in_flight_notes(engine, result)
     with gc_paused():  # rendering and saving build a few objects per change, no cycles
-        click.echo(render(result, fmt), nl=False)
+        click.echo(render(result, fmt, is_verbose(ctx)), nl=False)
         if out is not None:
             save_plan(result, out)
     if out is not None:
@@ -122,6 +188,11 @@ def plan(
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--allow-mass-removal", is_flag=True, help="Apply removals beyond the safety threshold.")
 @click.option(
+    "--allow-fleet-removal",
+    is_flag=True,
+    help="Do not hold customers when many whose settings changed would remove accounts.",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["text", "json"]),
@@ -138,6 +209,7 @@ def apply(
     excluded: tuple[str, ...],
     auto_approve: bool,
     allow_mass_removal: bool,
+    allow_fleet_removal: bool,
     fmt: str,
 ) -> None:
     """Apply a saved PLANFILE exactly, or plan now, show it and ask first."""
@@ -156,7 +228,7 @@ def apply(
             )
         engine.check_fresh(the_plan)
     else:
-        the_plan = plan_with_progress(engine, names, allow_mass_removal)
+        the_plan = plan_with_progress(engine, names, allow_mass_removal, False, allow_fleet_removal)
         if fmt == "text":
             click.echo(render(the_plan, "text"), nl=False)
         if the_plan.summary().has_changes and not auto_approve:
@@ -206,7 +278,8 @@ def _exit_code(the_plan: Plan, results: list[CustomerResult]) -> int:
     code = plan_exit_code(the_plan, False)
     for r in results:
         if r.error or r.failed:
-            code = EXIT_REFUSED if (r.error and r.refused) or code == EXIT_REFUSED else EXIT_ERROR
+            refused = r.outcome is ApplyOutcome.REFUSED
+            code = EXIT_REFUSED if (r.error and refused) or code == EXIT_REFUSED else EXIT_ERROR
     return code
 
 
@@ -218,8 +291,9 @@ def apply_document(the_plan: Plan, results: list[CustomerResult]) -> dict[str, A
             {
                 "customer": r.customer,
                 "error": r.error,
-                "refused": r.refused,
-                "busy": r.busy,
+                "outcome": r.outcome.value,
+                "refused": r.outcome is ApplyOutcome.REFUSED,
+                "busy": r.outcome is ApplyOutcome.BUSY,
                 "stopped": r.stopped,
                 "changes": [{**o.change.to_dict(), "ok": o.ok, "message": o.message} for o in r.outcomes],
             }
@@ -228,6 +302,21 @@ def apply_document(the_plan: Plan, results: list[CustomerResult]) -> dict[str, A
         "applied": sum(len(r.succeeded) for r in results),
         "failed": sum(len(r.failed) for r in results),
     }
+
+
+def _in_flight_notes(engine: Engine, the_plan: Plan) -> None:
+    """A customer being applied right now (a daemon, CI, a person): say so first, on
+    stderr; this plan may be stale by the time it is applied."""
+    held = engine.in_flight()
+    now = time.time()
+    for cp in the_plan.customers:
+        lease = held.get(cp.customer)
+        if lease is not None:
+            click.echo(
+                f"note: {cp.customer} is being applied right now by {lease.describe(now)}; "
+                "this plan may be stale before it is applied",
+                err=True,
+            )
 
 
 def _report(the_plan: Plan, results: list[CustomerResult]) -> int:
@@ -248,9 +337,10 @@ def _report(the_plan: Plan, results: list[CustomerResult]) -> int:
 @click.command()
 @click.argument("planfile", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @format_option
-def show(planfile: Path, fmt: str) -> None:
+@click.pass_context
+def show(ctx: click.Context, planfile: Path, fmt: str) -> None:
     """Render a saved plan."""
-    click.echo(render(load_plan(planfile), fmt), nl=False)
+    click.echo(render(load_plan(planfile), fmt, is_verbose(ctx)), nl=False)
 
 
 COMMANDS = (plan, apply, show)

@@ -1,8 +1,9 @@
-"""CLI: `state list` and `state unlock`."""
+"""CLI: `state list` and `state unlock`; `state migrate/backup/restore` come from statecopy.py."""
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 from typing import Any
 
@@ -71,19 +72,25 @@ def list_(config_dir: Path, customers: tuple[str, ...], excluded: tuple[str, ...
 @state.command()
 @config_dir_option
 @click.option("--customer", required=True)
-@click.option("--force", is_flag=True, help="Break the lock even if its holder still runs.")
+@click.option("--force", is_flag=True, help="Break the lease even if its holder still runs.")
 @format_option
 def unlock(config_dir: Path, customer: str, force: bool, fmt: str) -> None:
-    """Break a customer's lock left by a process that is gone."""
+    """Break a customer's lease (left by a process that is gone, or, with --force, a live one)."""
     engine = Engine.open(load_valid_config(config_dir))
     info = engine.store.break_lock(customer, force)
     if fmt == "json":
         emit("unlock", {"customer": customer, "broken": None if info is None else dataclasses.asdict(info)})
         return
+    if info is None:
+        click.echo(f"{customer}: no lock held")
+        return
     click.echo(
-        f"{customer}: no lock held"
-        if info is None
-        else f"{customer}: broke the lock of pid {info.pid} on {info.host}"
+        f"{customer}: broke the lease of {info.describe(time.time())}, epoch {info.epoch}; "
+        + (
+            "if that process still runs, its next commit, record create or welcome email is refused"
+            if info.alive
+            else "its process is gone"
+        )
     )
 
 
@@ -91,4 +98,13 @@ for _command in EDIT_COMMANDS:
     state.add_command(_command)
 state.add_command(rebuild)
 
+
+def _add_copies() -> None:
+    from reconciler.cli.statecopy import backend_, backup, migrate, restore
+
+    for command in (migrate, backup, restore, backend_):
+        state.add_command(command)
+
+
+_add_copies()
 COMMANDS = (state,)

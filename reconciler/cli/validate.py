@@ -9,11 +9,13 @@ import click
 from reconciler.cli.common import config_dir_option
 from reconciler.cli.jsonout import emit, format_option
 from reconciler.config import load_valid_config
-from reconciler.config.models import KINDS
+from reconciler.config.models import KINDS, SettingsSpec
 from reconciler.config.schema import all_schemas, kind_schema, render
+from reconciler.config.welcome import welcome_sample
 from reconciler.core.words import count
 from reconciler.engine import Engine
-from reconciler.errors import EXIT_ERROR, EXIT_OK, ConfigError
+from reconciler.errors import EXIT_ERROR, EXIT_OK, WARNING, ConfigError
+from reconciler.state.backend import dsn_warnings
 
 
 @click.command()
@@ -30,17 +32,33 @@ def validate(ctx: click.Context, config_dir: Path, live: bool, fmt: str) -> None
     if fmt == "json":
         ctx.exit(_validate_json(config_dir, live))
     config = load_valid_config(config_dir)
+    for warning in dsn_warnings(config.root, config.settings_doc.spec.state):
+        click.echo(f"warning: {warning}", err=True)
     if live:
-        problems = Engine.open(config).live_checks()
+        problems = Engine.open(config).live_checks() + notification_problems(
+            config.settings_doc.spec, config_dir
+        )
         for problem in problems:
             click.echo(problem, err=True)
-        if problems:
+        if any(not p.startswith(WARNING) for p in problems):
             ctx.exit(1)
     click.echo(
         f"{config_dir}: valid ({count(len(config.customers), 'customer')}, "
         f"{count(len(config.policies), 'import policy')}, "
         f"{count(len(config.admin_policies), 'admin import policy')})"
     )
+    sample = welcome_sample(config)
+    if sample is not None:
+        subject, body = sample
+        click.echo(f"welcome email sample: Subject: {subject}")
+        for line in body.splitlines():
+            click.echo(f"  | {line}")
+
+
+def notification_problems(spec: SettingsSpec, root: Path) -> list[str]:
+    from reconciler.daemon.notify.checks import live_problems  # the PSA client loads only for --live
+
+    return live_problems(spec, root)
 
 
 def _validate_json(config_dir: Path, live: bool) -> int:
@@ -53,7 +71,11 @@ def _validate_json(config_dir: Path, live: bool) -> int:
         ]
         emit("validation", {"config_dir": str(config_dir), "valid": False, "problems": problems})
         return EXIT_ERROR
-    live_problems = Engine.open(config).live_checks() if live else []
+    live_problems = (
+        Engine.open(config).live_checks() + notification_problems(config.settings_doc.spec, config_dir)
+        if live
+        else []
+    )
     emit(
         "validation",
         {

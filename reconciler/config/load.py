@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -75,7 +76,6 @@ def load_config(root: Path) -> ConfigSet:
     if len(files) > MAX_FILES:
         raise ConfigError([Problem(f"more than {MAX_FILES} YAML files in {root}; refused")])
     problems: list[Problem] = []
-    digest = hashlib.sha256()
     docs: list[Document] = []
     real_root = root.resolve()
     for path in files:
@@ -88,9 +88,6 @@ def load_config(root: Path) -> ConfigSet:
         parsed, errs = load_documents(path, display)
         problems.extend(errs)
         docs.extend(parsed)
-        if not errs:  # read for the digest only once the size check has passed
-            with contextlib.suppress(OSError):
-                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     if not files:
         problems.append(Problem(f"no YAML files in {root}"))
 
@@ -123,7 +120,7 @@ def load_config(root: Path) -> ConfigSet:
         customers=by_kind["Customer"],
         policies=by_kind["ImportPolicy"],
         admin_policies=by_kind["AdminImportPolicy"],
-        digest=digest.hexdigest(),
+        digest=config_digest(by_kind, root, settings[0].doc if settings else None),
     )
 
 
@@ -152,3 +149,27 @@ def _validate(doc: Document, problems: list[Problem]) -> Any:
             loc = tuple(err["loc"])
             problems.append(doc.problem(loc, message(KINDS[kind], err)))
         return None
+
+
+def config_digest(
+    by_kind: dict[str, dict[str, Loaded[Any]]], root: Path, settings: SettingsDoc | None
+) -> str:
+    """What a saved plan is bound to: the parsed documents (not their bytes: a
+    comment, a reordering or a move to another file changes nothing) and the
+    welcome email template's text (an edit to it changes every future email)."""
+    digest = hashlib.sha256()
+    for kind in sorted(by_kind):
+        for name in sorted(by_kind[kind]):
+            data = by_kind[kind][name].doc.model_dump(mode="json", by_alias=True)
+            digest.update(json.dumps([kind, name, data], sort_keys=True).encode() + b"\n")
+    template = (
+        settings
+        or SettingsDoc.model_validate(
+            {"apiVersion": API_VERSION, "kind": "Settings", "metadata": {"name": "default"}}
+        )
+    ).spec.welcome_email.template
+    path = root / template
+    with contextlib.suppress(OSError):
+        if path.is_file() and path.stat().st_size <= 1_000_000:
+            digest.update(b"template\0" + path.read_bytes())
+    return digest.hexdigest()

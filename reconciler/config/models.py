@@ -247,6 +247,12 @@ class DaemonSettings(Model):
     git_pull_interval_seconds: float = Field(
         default=60.0, ge=5, le=86_400, description="With --git: pull at most this often."
     )
+    config_check_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=600,
+        description="Look for edits of the config files (names, sizes, modification times) at most this often.",
+    )
 
     _literal = field_validator("token", mode="before")(refuse_literal_secret)
 
@@ -271,9 +277,12 @@ class NotificationTarget(Model):
     follows at most every `remindEveryHours`, and one message when it resolves."""
 
     name: str = Field(pattern=NAME_PATTERN, description="Names the target in logs and state.")
-    type: Literal["teams", "slack", "email", "webhook"] = Field(
+    type: Literal["teams", "slack", "email", "webhook", "connectwise-ticket", "autotask-ticket"] = Field(
         description="teams: a Workflows webhook (Adaptive Card); slack: an incoming webhook; "
-        "email: a digest through connections.smtp; webhook: JSON signed the Standard Webhooks way."
+        "email: a digest through connections.smtp; webhook: JSON signed the Standard Webhooks way; "
+        "connectwise-ticket: one service ticket per customer and cause, in the customer's "
+        "ConnectWise company, noted while it lasts and closed when it resolves; autotask-ticket: "
+        "the same in the customer's Autotask company."
     )
     url: SecretRef | None = Field(default=None, description="teams, slack, webhook: the webhook URL.")
     secret: SecretRef | None = Field(
@@ -292,6 +301,17 @@ class NotificationTarget(Model):
     digest_minutes: float = Field(
         default=60.0, ge=1, le=43_200, description="email: one digest at most this often."
     )
+    board_id: int | None = Field(default=None, ge=1, description="connectwise-ticket: the service board.")
+    queue_id: int | None = Field(default=None, ge=1, description="autotask-ticket: the queue (queueID).")
+    priority_id: int | None = Field(default=None, ge=1, description="autotask-ticket: the priority.")
+    status_id: int | None = Field(
+        default=None,
+        ge=1,
+        description="Status of a new ticket (connectwise: the board's default if absent; autotask: required).",
+    )
+    closed_status_id: int | None = Field(
+        default=None, ge=1, description="The status that closes a ticket when its cause resolves."
+    )
 
     _literal = field_validator("url", "secret", mode="before")(refuse_literal_secret)
 
@@ -303,6 +323,13 @@ class NotificationTarget(Model):
             raise ValueError("a webhook target needs secret (a secret reference) to sign with")
         if self.type == "email" and not self.to:
             raise ValueError("an email target needs to: [addresses]")
+        if self.type == "connectwise-ticket" and (self.board_id is None or self.closed_status_id is None):
+            raise ValueError("a connectwise-ticket target needs boardId and closedStatusId")
+        needed = (self.queue_id, self.status_id, self.priority_id, self.closed_status_id)
+        if self.type == "autotask-ticket" and None in needed:
+            raise ValueError(
+                "an autotask-ticket target needs queueId, statusId, priorityId and closedStatusId"
+            )
         return self
 
 
@@ -384,15 +411,74 @@ class Source(StrEnum):
     ACTIVE_DIRECTORY = "activeDirectory"
 
 
+class Exclude(Model):
+    """Left out even when selected: service accounts, shared mailboxes, break-glass accounts."""
+
+    groups: tuple[LongText, ...] = Field(
+        default=(),
+        description="Members of these groups are left out (AD: DNs; Entra: object ids or display names).",
+    )
+    upns: tuple[LongText, ...] = Field(
+        default=(), description="UPN patterns (shell globs, case-insensitive), e.g. svc-*@contoso.com."
+    )
+    domains: tuple[LongText, ...] = Field(
+        default=(), description="UPN domains, e.g. contoso.onmicrosoft.com."
+    )
+
+    @property
+    def empty(self) -> bool:
+        return not (self.groups or self.upns or self.domains)
+
+
 class Selection(Model):
-    """R2: OUs or security groups (distinguished names), not both. A DN without
-    DC= components (`OU=Staff`) is relative to each customer's AD baseDn."""
+    """Who is imported.
+
+    Active Directory (R2): OUs or security groups (distinguished names), not both.
+    A DN without DC= components (`OU=Staff`) is relative to each customer's AD baseDn.
+
+    Entra (R22, R23): `licensed` (default true) and/or `groups` (object ids or
+    display names), `skus` to require particular licences, `includeGuests`, and for
+    administrator imports `roles` (directory role names or roleTemplateIds)."""
 
     ous: tuple[LongText, ...] = ()
     groups: tuple[LongText, ...] = ()
-    include_nested_groups: bool = Field(
-        default=False, description="R6: import members of nested groups too (off = report only)."
+    include_nested_groups: bool | None = Field(
+        default=None,
+        description="Import members of nested groups too. Default: off for Active Directory "
+        "(R6: reported, not imported), on for Entra (transitive members).",
     )
+    licensed: bool | None = Field(
+        default=None,
+        description="Entra (R22): only users with at least one licence (default true for end users, "
+        "false for administrators). false on an end-user import needs groups: every member of the groups.",
+    )
+    skus: tuple[LongText, ...] = Field(
+        default=(),
+        description="Entra: only users holding one of these licences (SKU part numbers such as SPE_E3, or skuIds).",
+    )
+    include_guests: bool = Field(
+        default=False, description="Entra: import guests (userType Guest) too; left out by default."
+    )
+    roles: tuple[LongText, ...] = Field(
+        default=(),
+        description="Entra administrator imports (R23): holders of these directory roles "
+        "(names such as Global Administrator, or roleTemplateIds); roles assigned to a group count for its members.",
+    )
+    include_eligible: bool = Field(
+        default=False, description="With roles: PIM-eligible holders count too, not only active ones."
+    )
+    exclude: Exclude = Exclude()
+
+    def nested(self, entra: bool) -> bool:
+        """Whether members of nested groups are selected (Entra default on, AD default off)."""
+        return self.include_nested_groups if self.include_nested_groups is not None else entra
+
+    def wants_license(self, admin: bool) -> bool:
+        """Entra: end users need a licence unless `licensed: false`; administrators
+        (by role, R23) only when `licensed: true` or skus ask for it."""
+        if self.skus:
+            return True
+        return self.licensed if self.licensed is not None else not admin
 
 
 class ImportOptions(Model):

@@ -18,6 +18,7 @@ from reconciler.config.models import (
     ImportPolicyDoc,
     ImportSettings,
     Safety,
+    Source,
 )
 
 
@@ -93,7 +94,9 @@ def anchored(settings: S, base_dn: str | None) -> S:
     (`OU=Staff`, `CN=M365 Users,OU=Groups`) is relative to the customer's baseDn,
     so one policy serves customers in different domains."""
     sel = settings.selection
-    if base_dn is None or not (sel.ous or sel.groups):
+    if base_dn is None or settings.source is not Source.ACTIVE_DIRECTORY:
+        return settings  # Entra groups are object ids or display names, not DNs
+    if not (sel.ous or sel.groups or sel.exclude.groups):
         return settings
 
     def absolute(dn: str) -> str:
@@ -101,19 +104,24 @@ def anchored(settings: S, base_dn: str | None) -> S:
 
     ous = tuple(absolute(dn) for dn in sel.ous)
     groups = tuple(absolute(dn) for dn in sel.groups)
-    if ous == sel.ous and groups == sel.groups:
+    excluded = tuple(absolute(dn) for dn in sel.exclude.groups)
+    if ous == sel.ous and groups == sel.groups and excluded == sel.exclude.groups:
         return settings
-    return settings.model_copy(update={"selection": sel.model_copy(update={"ous": ous, "groups": groups})})
+    exclude = sel.exclude.model_copy(update={"groups": excluded})
+    update = {"ous": ous, "groups": groups, "exclude": exclude}
+    return settings.model_copy(update={"selection": sel.model_copy(update=update)})
 
 
 def effective_customers(config: ConfigSet) -> dict[str, EffectiveCustomer]:
     """Resolved settings of every customer. Assumes `rules.check` found no R20 errors."""
-    default_safety = config.settings_doc.spec.safety
-    out: dict[str, EffectiveCustomer] = {}
-    for name, loaded in sorted(config.customers.items()):
-        spec = loaded.doc.spec
-        end_user = _binding(config.policies, loaded.doc, spec.import_policy, spec.import_)
-        admin = _binding(config.admin_policies, loaded.doc, spec.admin_import_policy, spec.admin_import)
-        safety = (end_user.settings.safety if end_user else None) or default_safety
-        out[name] = EffectiveCustomer(name, loaded.doc, end_user, admin, safety)
-    return out
+    return {name: effective_customer(config, name) for name in sorted(config.customers)}
+
+
+def effective_customer(config: ConfigSet, name: str) -> EffectiveCustomer:
+    """Resolved settings of one customer (KeyError when there is none by that name)."""
+    loaded = config.customers[name]
+    spec = loaded.doc.spec
+    end_user = _binding(config.policies, loaded.doc, spec.import_policy, spec.import_)
+    admin = _binding(config.admin_policies, loaded.doc, spec.admin_import_policy, spec.admin_import)
+    safety = (end_user.settings.safety if end_user else None) or config.settings_doc.spec.safety
+    return EffectiveCustomer(name, loaded.doc, end_user, admin, safety)

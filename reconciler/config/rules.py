@@ -12,13 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic.alias_generators import to_snake
+
 from reconciler.config.adnames import (
     WELL_KNOWN_GROUP_NAMES,
     default_container,
+    dn_parts,
     is_under,
     normalize_dn,
     rdn_value,
 )
+from reconciler.config.entraroles import BUILTIN_ROLES, role_id
 from reconciler.config.load import ConfigSet, Loaded
 from reconciler.config.models import (
     AdminImportPolicyDoc,
@@ -30,6 +34,7 @@ from reconciler.config.models import (
 from reconciler.config.resolve import ImportBinding, effective_customers, policy_members
 from reconciler.config.secretpaths import check_secret_paths
 from reconciler.config.unique import check_unique
+from reconciler.config.welcome import MAX_TEMPLATE_BYTES, check_placeholders, read_template
 from reconciler.config.yamlsrc import Document, Path_
 from reconciler.errors import Problem
 from reconciler.integrations.facts import Facts
@@ -44,6 +49,7 @@ class _Settings:
     settings: ImportSettings
     src: Document
     path: Path_
+    admin: bool = False
 
 
 def check(config: ConfigSet) -> list[Problem]:
@@ -64,37 +70,53 @@ def _settings_blocks(config: ConfigSet) -> Iterator[_Settings]:
     for pol in config.policies.values():
         yield _Settings(pol.doc.spec, pol.src, ("spec",))
     for apol in config.admin_policies.values():
-        yield _Settings(apol.doc.spec, apol.src, ("spec",))
+        yield _Settings(apol.doc.spec, apol.src, ("spec",), admin=True)
     for cust in config.customers.values():
         if cust.doc.spec.import_ is not None:
             yield _Settings(cust.doc.spec.import_, cust.src, ("spec", "import"))
         if cust.doc.spec.admin_import is not None:
-            yield _Settings(cust.doc.spec.admin_import, cust.src, ("spec", "adminImport"))
+            yield _Settings(cust.doc.spec.admin_import, cust.src, ("spec", "adminImport"), admin=True)
+
+
+UPGRADE_NOTE = (
+    "earlier releases imported every licensed user as an administrator here; once roles are set, "
+    "the next plan removes the admin accounts that hold none of them and the removal guard holds it: "
+    "review that plan, then approve it once with `reconciler apply --allow-mass-removal` "
+    "(daemon: `reconciler override CUSTOMER`); see docs/entra-selection.md"
+)
 
 
 def _check_selection(block: _Settings) -> Iterator[Problem]:
     s, src, base = block.settings, block.src, block.path
     sel = s.selection
     at_sel = (*base, "selection")
+    if sel.include_nested_groups and not sel.groups:
+        yield src.problem(
+            (*at_sel, "includeNestedGroups"), "includeNestedGroups needs groups in the selection (R6)"
+        )
     if s.source is Source.ENTRA:
-        if sel.ous or sel.groups:
-            yield src.problem(
-                at_sel,
-                "selection applies to activeDirectory sources only; Entra imports every licensed user (R1)",
-            )
-        if s.password_sync:
-            yield src.problem((*base, "passwordSync"), "passwordSync needs source activeDirectory (R3)")
+        yield from _check_entra_selection(block)
         return
+    for name in ("licensed", "skus", "includeGuests", "roles", "includeEligible"):
+        value = getattr(sel, to_snake(name))
+        if value not in (None, (), False):
+            yield src.problem((*at_sel, name), f"selection.{name} applies to source entra only (R22, R23)")
+    for i, group in enumerate(sel.exclude.groups):
+        if not normalize_dn(group).startswith("cn="):
+            yield src.problem(
+                (*at_sel, "exclude", "groups", i),
+                f"exclude group {group!r} is not a distinguished name (CN=...,DC=...)",
+            )
     if sel.ous and sel.groups:
         yield src.problem(at_sel, "select OUs or groups, not both (R2)")
     if not sel.ous and not sel.groups:
         yield src.problem(
             (*base, "source"), "an activeDirectory import must select at least one OU or group (R2)"
         )
-    if sel.include_nested_groups and not sel.groups:
-        yield src.problem(
-            (*at_sel, "includeNestedGroups"), "includeNestedGroups needs groups in the selection (R6)"
-        )
+    split = [*_split_dns(src, at_sel, "groups", sel.groups), *_split_dns(src, at_sel, "ous", sel.ous)]
+    yield from split
+    if split:
+        return
     for i, group in enumerate(sel.groups):
         where = (*at_sel, "groups", i)
         if not normalize_dn(group).startswith("cn="):
@@ -113,6 +135,75 @@ def _check_selection(block: _Settings) -> Iterator[Problem]:
     for i, ou in enumerate(sel.ous):
         if not normalize_dn(ou).startswith(("ou=", "cn=", "dc=")):
             yield src.problem((*at_sel, "ous", i), f"OU {ou!r} is not a distinguished name (OU=...,DC=...)")
+
+
+def _split_dns(src: Document, at_sel: Path_, kind: str, dns: tuple[str, ...]) -> Iterator[Problem]:
+    """`ous: [OU=Staff,DC=acme,DC=local]` is a YAML flow list of three items: a DN
+    split at its commas. A lone `DC=...` item after another one gives it away."""
+    for i, dn in enumerate(dns):
+        parts = dn_parts(dn)
+        if i > 0 and len(parts) == 1 and parts[0].startswith("dc="):
+            yield src.problem(
+                (*at_sel, kind, i),
+                f"{dn!r} looks like the rest of a DN split at its commas: in a [flow, list] YAML splits "
+                f'at every comma; quote each DN, e.g. ["OU=Staff,DC=acme,DC=local"]',
+            )
+            return
+
+
+def _check_entra_selection(block: _Settings) -> Iterator[Problem]:
+    """R22 (end users by licence and/or group) and R23 (administrators by role)."""
+    s, src, base = block.settings, block.src, block.path
+    sel = s.selection
+    at_sel = (*base, "selection")
+    if sel.ous:
+        yield src.problem(
+            (*at_sel, "ous"),
+            "selection.ous applies to activeDirectory sources only; Entra selects by groups (R22)",
+        )
+    if s.password_sync:
+        yield src.problem((*base, "passwordSync"), "passwordSync needs source activeDirectory (R3)")
+    if sel.licensed is False and not sel.groups and not block.admin:
+        yield src.problem(
+            (*at_sel, "licensed"),
+            "licensed: false needs groups: without them it would import every account of the tenant (R22)",
+        )
+    if sel.skus and sel.licensed is False:
+        yield src.problem(
+            (*at_sel, "skus"), "skus select licensed users; they cannot go with licensed: false (R22)"
+        )
+    for i, sku in enumerate(sel.skus):
+        if not sku.strip():
+            yield src.problem((*at_sel, "skus", i), "an empty SKU")
+    for i, group in enumerate((*sel.groups, *sel.exclude.groups)):
+        if normalize_dn(group).startswith("cn=") and "," in group:
+            where = (
+                (*at_sel, "groups", i)
+                if i < len(sel.groups)
+                else (*at_sel, "exclude", "groups", i - len(sel.groups))
+            )
+            yield src.problem(
+                where,
+                f"{group!r} looks like an AD distinguished name; Entra groups are selected by object id or display name",
+            )
+    for i, role in enumerate(sel.roles):
+        if role_id(role) is None:
+            yield src.problem(
+                (*at_sel, "roles", i),
+                f"unknown directory role {role!r}; use a roleTemplateId or one of: {', '.join(BUILTIN_ROLES)}",
+            )
+    if sel.include_eligible and not sel.roles:
+        yield src.problem((*at_sel, "includeEligible"), "includeEligible needs roles in the selection (R23)")
+    if not block.admin and sel.roles:
+        yield src.problem(
+            (*at_sel, "roles"),
+            "roles select administrators: put them in an AdminImportPolicy or adminImport (R23)",
+        )
+    if block.admin and not sel.roles and not sel.groups:
+        yield src.problem(
+            (*base, "source"),
+            f"an Entra administrator import must select roles (or groups), never every licensed user (R23); {UPGRADE_NOTE}",
+        )
 
 
 def _check_features(config: ConfigSet, block: _Settings) -> Iterator[Problem]:
@@ -157,6 +248,22 @@ def _check_template(config: ConfigSet, option_src: Document, option_at: Path_) -
         yield src.problem(at, f"welcome email template {name} is outside the config directory")
     elif not template.is_file():
         yield src.problem(at, f"welcome email template {name} does not exist (R16)")
+    else:
+        yield from _check_template_text(config, name, template)
+    subject = config.settings_doc.spec.welcome_email.subject
+    for p in check_placeholders(subject):
+        where = ("spec", "welcomeEmail", "subject") if config.settings is not None else option_at
+        yield src.problem(where, f"welcomeEmail.subject: {p.message} (R16)")
+
+
+def _check_template_text(config: ConfigSet, name: str, template: Path) -> Iterator[Problem]:
+    display = str(config.root / name)
+    text = read_template(template)
+    if text is None:
+        yield Problem(f"cannot be read as UTF-8 text of at most {MAX_TEMPLATE_BYTES} bytes (R16)", display)
+        return
+    for p in check_placeholders(text):
+        yield Problem(f"{p.message} (R16)", display, p.line, p.column)
 
 
 def _check_membership(config: ConfigSet) -> Iterator[Problem]:
@@ -258,9 +365,20 @@ def _check_overlap(
     """R7: no OU or group selected for both end-user and admin import. An OU
     inside (or containing) an admin OU overlaps too: its users would be in both."""
     end_sel, admin_sel = end.settings.selection, admin.settings.selection
-    admin_dns = {normalize_dn(dn) for dn in (*admin_sel.ous, *admin_sel.groups)}
     src, base = _settings_location(config, cust, end)
     both = f"end-user import ({end.origin}) and admin import ({admin.origin}) of customer {cust.doc.metadata.name!r}"
+    if end.settings.source is not admin.settings.source:
+        return  # different directories: a person selected by both is imported as admin only (R7)
+    if end.settings.source is Source.ENTRA:
+        # Entra groups by object id or display name: the same reference twice overlaps
+        admin_groups = {g.strip().casefold() for g in admin_sel.groups}
+        for i, group in enumerate(end_sel.groups):
+            if group.strip().casefold() in admin_groups:
+                yield src.problem(
+                    (*base, "selection", "groups", i), f"group {group!r} is selected for {both} (R7)"
+                )
+        return
+    admin_dns = {normalize_dn(dn) for dn in (*admin_sel.ous, *admin_sel.groups)}
     for kind in ("ous", "groups"):
         for i, dn in enumerate(getattr(end_sel, kind)):
             where = (*base, "selection", kind, i)

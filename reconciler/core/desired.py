@@ -1,19 +1,23 @@
-"""Pure core, desired stage: which accounts a customer should have (R1-R8).
+"""Pure core, desired stage: which accounts a customer should have (R1-R8, R22, R23).
 
 Input: a customer's resolved import settings and what its directories report.
-Output: the desired `Account`s keyed by identity, plus notes for users that
-were seen but not imported (nested members, no licensed Entra match, ...).
-Everything is dict lookups over the users: O(users + groups).
+Output: the desired `Account`s keyed by identity, plus a note for every user
+that was seen but not imported (unlicensed, disabled, guest, excluded, not in a
+selected group or role, nested only, no licensed Entra match, admin overlap).
+Entra selections are in `entra.py`. Everything is dict lookups over the users:
+O(users + groups).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 
 from reconciler.config.adnames import default_container, is_under, normalize_dn
-from reconciler.config.models import ImportSettings, Source
+from reconciler.config.models import ImportSettings, Selection, Source
 from reconciler.config.resolve import EffectiveCustomer, ImportBinding
+from reconciler.core.entra import entra_candidates
 from reconciler.core.model import (
     Account,
     AccountClass,
@@ -22,6 +26,9 @@ from reconciler.core.model import (
     DirectoryUser,
     DirSource,
 )
+from reconciler.core.notes import Note, Reason
+
+__all__ = ["Desired", "EntraIndex", "LiveDirectories", "Note", "Reason", "account_key", "desired_accounts"]
 
 
 @dataclass(frozen=True)
@@ -30,20 +37,16 @@ class LiveDirectories:
     ad: DirectorySnapshot | None = None
 
 
-@dataclass(frozen=True)
-class Note:
-    """A user seen but not imported, and why (shown in the plan, R19)."""
-
-    account_class: AccountClass
-    user: str
-    rule: str
-    message: str
-
-
 @dataclass
 class Desired:
     accounts: dict[str, Account] = field(default_factory=dict)
     notes: list[Note] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def person(key: str) -> str:
+    """An account key without its class: the same person as end user and as admin."""
+    return key.partition("/")[2]
 
 
 def account_key(account_class: AccountClass, source: DirSource, directory_id: str) -> str:
@@ -59,7 +62,42 @@ def desired_accounts(customer: EffectiveCustomer, live: LiveDirectories) -> Desi
     ):
         if binding is not None:
             _desired_for(account_class, binding, live, out)
+    _admin_wins(out)
     return out
+
+
+def _admin_wins(out: Desired) -> None:
+    """R7: a person selected as end user and as admin is imported as admin only."""
+    admins = {person(k) for k, a in out.accounts.items() if a.account_class is AccountClass.ADMIN}
+    admin_ids = {
+        i
+        for a in out.accounts.values()
+        if a.account_class is AccountClass.ADMIN
+        for i in (a.entra_id, a.ad_guid)
+        if i
+    }
+    # an administrator is not "skipped" as an end user: drop those notes
+    out.notes[:] = [
+        n
+        for n in out.notes
+        if not (n.account_class is AccountClass.END_USER and n.user_id and n.user_id in admin_ids)
+    ]
+    for key in sorted(out.accounts):
+        acct = out.accounts[key]
+        if acct.account_class is not AccountClass.END_USER:
+            continue
+        if person(key) in admins or acct.entra_id in admin_ids or acct.ad_guid in admin_ids:
+            del out.accounts[key]
+            out.notes.append(
+                Note(
+                    AccountClass.END_USER,
+                    acct.upn,
+                    "R7",
+                    "not imported as end user: also selected as administrator, imported as admin only",
+                    Reason.ADMIN_OVERLAP,
+                    acct.entra_id or acct.ad_guid or "",
+                )
+            )
 
 
 def _desired_for(
@@ -67,7 +105,8 @@ def _desired_for(
 ) -> None:
     settings = binding.settings
     if settings.source is Source.ENTRA:
-        for user in _licensed(live.entra):
+        snapshot = live.entra or DirectorySnapshot(())
+        for user in entra_candidates(account_class, settings.selection, snapshot, out.notes, out.warnings):
             acct = _account(account_class, settings, user, None)
             out.accounts[acct.key] = acct
         return
@@ -88,6 +127,8 @@ def _desired_for(
                     user.upn,
                     "R3",
                     "not imported: no licensed Entra account matches (immutableId, UPN, SMTP)",
+                    Reason.NO_ENTRA_MATCH,
+                    user.id,
                 )
             )
             continue
@@ -105,30 +146,86 @@ def _licensed(snapshot: DirectorySnapshot | None) -> list[DirectoryUser]:
 def _ad_candidates(
     account_class: AccountClass, settings: ImportSettings, ad: DirectorySnapshot, notes: list[Note]
 ) -> list[DirectoryUser]:
-    """R2, R5, R6: enabled users in the selected OUs, or members of the selected groups."""
+    """R2, R5, R6: enabled users in the selected OUs, or members of the selected groups,
+    less the exclusions; a note for each one seen and left out."""
     sel = settings.selection
-    enabled = [u for u in ad.users if u.enabled]
+    excluded = _ad_excluder(sel, ad)
     if sel.ous:
-        return [u for u in enabled if u.dn is not None and any(is_under(u.dn, ou) for ou in sel.ous)]
+        seen = [u for u in ad.users if u.dn is not None and any(is_under(u.dn, ou) for ou in sel.ous)]
+        return _ad_filter(account_class, seen, excluded, notes)
     selected = {normalize_dn(g) for g in sel.groups if default_container(g) is None}
     nested = _nested_groups(selected, ad.groups)
-    out: list[DirectoryUser] = []
-    for user in enabled:
+    members: list[DirectoryUser] = []
+    for user in ad.users:
         groups = {normalize_dn(g) for g in user.member_of}
         if groups & selected:
-            out.append(user)
+            members.append(user)
         elif groups & nested:
-            if sel.include_nested_groups:
-                out.append(user)
-            else:
+            if sel.nested(entra=False):
+                members.append(user)
+            elif user.enabled:
                 notes.append(
                     Note(
                         account_class,
                         user.upn,
                         "R6",
                         "not imported: member of a nested group only (includeNestedGroups is off)",
+                        Reason.NESTED_ONLY,
+                        user.id,
                     )
                 )
+    return _ad_filter(account_class, members, excluded, notes)
+
+
+def _ad_filter(
+    account_class: AccountClass,
+    seen: list[DirectoryUser],
+    excluded: dict[str, str],
+    notes: list[Note],
+) -> list[DirectoryUser]:
+    out: list[DirectoryUser] = []
+    for user in seen:
+        if not user.enabled:
+            notes.append(
+                Note(
+                    account_class, user.upn, "R2", "not imported: account disabled", Reason.DISABLED, user.id
+                )
+            )
+            continue
+        upn = user.upn.casefold()
+        why = next(
+            (f"UPN pattern {p}" for p in excluded if p.startswith("upn:") and fnmatchcase(upn, p[4:])), None
+        )
+        why = why or (
+            f"domain {upn.rpartition('@')[2]}" if f"domain:{upn.rpartition('@')[2]}" in excluded else None
+        )
+        why = why or next(
+            (excluded[g] for g in (f"group:{normalize_dn(d)}" for d in user.member_of) if g in excluded), None
+        )
+        if why is not None:
+            notes.append(
+                Note(
+                    account_class,
+                    user.upn,
+                    "R2",
+                    f"not imported: excluded by {why}",
+                    Reason.EXCLUDED,
+                    user.id,
+                )
+            )
+            continue
+        out.append(user)
+    return out
+
+
+def _ad_excluder(sel: Selection, ad: DirectorySnapshot) -> dict[str, str]:
+    """Exclusions as lookup keys: "upn:<glob>", "domain:<d>", "group:<dn>" (nested groups
+    of an excluded group included) -> how the note names it."""
+    out: dict[str, str] = {f"upn:{p.casefold()}": p for p in sel.exclude.upns}
+    out.update({f"domain:{d.casefold().lstrip('@')}": d for d in sel.exclude.domains})
+    dns = {normalize_dn(g) for g in sel.exclude.groups}
+    for dn in dns | _nested_groups(dns, ad.groups):
+        out[f"group:{dn}"] = f"group {dn}"
     return out
 
 
@@ -167,13 +264,18 @@ class EntraIndex:
                 self.by_smtp[smtp.lower()] = u
 
     def match(self, ad_user: DirectoryUser) -> DirectoryUser | None:
+        return self.match_how(ad_user)[0]
+
+    def match_how(self, ad_user: DirectoryUser) -> tuple[DirectoryUser | None, str]:
+        """The match and what matched: "immutableId", "UPN", "SMTP" (or "no match")."""
         if ad_user.immutable_id and ad_user.immutable_id in self.by_immutable:
-            return self.by_immutable[ad_user.immutable_id]
+            return self.by_immutable[ad_user.immutable_id], "immutableId"
         hit = self.by_upn.get(ad_user.upn.lower())
         if hit is not None:
-            return hit
+            return hit, "UPN"
         smtp = ad_user.primary_smtp
-        return self.by_smtp.get(smtp.lower()) if smtp else None
+        hit = self.by_smtp.get(smtp.lower()) if smtp else None
+        return (hit, "SMTP") if hit is not None else (None, "no match")
 
 
 def _account(

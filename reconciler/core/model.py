@@ -1,7 +1,7 @@
 """Pure core: the domain's data, as immutable values shared by every stage.
 
 Live data (what providers read): `DirectoryUser`, `DirectoryGroup`,
-`DirectorySnapshot`, `PasswordEntry`, `PsaContact`.
+`DirectoryRole`, `DirectorySnapshot`, `PasswordEntry`, `PsaContact`.
 Managed data (what we own): `Account` and its links to integration records.
 Requests to create things: `NewPasswordEntry`, `NewContact`, `WelcomeEmail`.
 """
@@ -36,7 +36,9 @@ PSAS = tuple(k for k in IntegrationKind if k.role is Role.PSA)
 class DirectoryUser:
     """A user as a directory reports it. `id` is the Entra object id or the AD
     objectGUID (canonical UUID text); `immutable_id` is Entra's
-    onPremisesImmutableId, or for AD base64(mS-DS-ConsistencyGuid or objectGUID)."""
+    onPremisesImmutableId, or for AD base64(mS-DS-ConsistencyGuid or objectGUID).
+    `user_type` is Entra's userType ("Member" / "Guest"; None when unknown or AD);
+    `sku_ids` the assigned licence SKU ids (Entra; `licensed` says whether there is any)."""
 
     source: DirSource
     id: str
@@ -53,6 +55,12 @@ class DirectoryUser:
     dn: str | None = None
     member_of: tuple[str, ...] = ()
     primary_group_id: int | None = None
+    user_type: str | None = None
+    sku_ids: tuple[str, ...] = ()
+
+    @property
+    def guest(self) -> bool:
+        return (self.user_type or "").lower() == "guest"
 
     @property
     def primary_smtp(self) -> str | None:
@@ -64,7 +72,13 @@ class DirectoryUser:
 
 @dataclass(frozen=True, slots=True)
 class DirectoryGroup:
-    """A group; `dn` for AD (the id used in selections), `member_of` its parent groups."""
+    """A group; `dn` for AD (the id used in selections), `member_of` its parent groups.
+
+    Entra groups carry their members instead (user object ids): `members` at any
+    depth (transitiveMembers) and `direct_members` (read only when a selection
+    turns nesting off, else empty). `aliases` are the selection references that
+    resolved to this group (a display name as written in the policy), so a group
+    renamed since stays selected."""
 
     source: DirSource
     id: str
@@ -72,12 +86,49 @@ class DirectoryGroup:
     dn: str | None = None
     sid: str | None = None
     member_of: tuple[str, ...] = ()
+    members: tuple[str, ...] = ()
+    direct_members: tuple[str, ...] | None = None
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RoleHolder:
+    """One assignment of a directory role: a user or a group (whose members hold it)."""
+
+    principal_id: str
+    principal_type: str  # "user", "group", "servicePrincipal"
+    eligible: bool = False  # PIM-eligible, not active
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryRole:
+    """An Entra directory role (built-in roles: id = roleTemplateId) and who holds it."""
+
+    id: str
+    name: str
+    holders: tuple[RoleHolder, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Sku:
+    """A licence the tenant subscribes to (/subscribedSkus)."""
+
+    id: str
+    part_number: str
 
 
 @dataclass(frozen=True, slots=True)
 class DirectorySnapshot:
+    """What a directory reported. `roles_read_at` (Unix time) says when the role
+    assignments were read (they have no delta); `warnings` are the reader's
+    (a renamed OU or group kept in force, ...)."""
+
     users: tuple[DirectoryUser, ...]
     groups: tuple[DirectoryGroup, ...] = ()
+    roles: tuple[DirectoryRole, ...] = ()
+    skus: tuple[Sku, ...] = ()
+    roles_read_at: float | None = None
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +259,8 @@ class ManagedState:
     adopted: frozenset[str] = frozenset()  # other lineages `state rebuild` accepted for this customer
     # `state rm` of a link: (account, integration) -> the record not to link again
     detached: dict[tuple[str, IntegrationKind], str] = field(default_factory=dict)
+    # owned fields of each linked record when it was linked or created (core/drift.py)
+    fingerprints: dict[tuple[str, IntegrationKind], str] = field(default_factory=dict)
 
 
 class WelcomeStatus(StrEnum):

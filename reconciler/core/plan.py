@@ -6,7 +6,7 @@ Renderers only turn a `Plan` into text; apply only executes one. `to_dict` /
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from functools import cache
 from typing import Any, ClassVar
@@ -21,9 +21,11 @@ from reconciler.core.model import (
 from reconciler.core.words import count
 from reconciler.integrations.kinds import Role
 
-PLAN_FORMAT = 2
-READABLE_FORMATS = (1, 2)  # format 1: create-record carried `new_entry` / `new_contact`
-# format 2 also has recreate-record (a vanished linked record, #12) and its summary count
+PLAN_FORMAT = 4
+# format 1: create-record carried `new_entry` / `new_contact`; format 2 added recreate-record
+# (a vanished linked record, #12) and its summary count; format 3: link carries `fingerprint`
+# (the owned fields, for drift); format 4 adds `skipped` users
+READABLE_FORMATS = (1, 2, 3, 4)
 
 
 class ChangeKind(StrEnum):
@@ -138,14 +140,21 @@ class RemoveAccount(_Change):
 class LinkRecord(_Change):
     integration: IntegrationKind
     record_id: str
+    fingerprint: str = ""  # of the record's owned fields when planned (core/drift.py); "" before format 3
     kind: ClassVar[ChangeKind] = ChangeKind.LINK
 
     def _own(self) -> dict[str, Any]:
-        return {"integration": self.integration.value, "record_id": self.record_id}
+        return {
+            "integration": self.integration.value,
+            "record_id": self.record_id,
+            "fingerprint": self.fingerprint,
+        }
 
     @classmethod
     def _read(cls, d: dict[str, Any], fmt: int) -> LinkRecord:
-        return cls(*cls._common(d), IntegrationKind(d["integration"]), d["record_id"])
+        return cls(
+            *cls._common(d), IntegrationKind(d["integration"]), d["record_id"], d.get("fingerprint", "")
+        )
 
 
 RecordRequest = NewPasswordEntry | NewContact
@@ -267,6 +276,28 @@ class Conflict:
 
 
 @dataclass(frozen=True)
+class Skipped:
+    """A directory user the selection saw but did not import, and why (R19)."""
+
+    account_class: str
+    user: str
+    reason: str  # a `core.notes.Reason` value
+    rule: str
+    message: str
+    user_id: str = ""
+
+    def line(self) -> str:
+        return f"{self.account_class} {self.user}: {self.message} ({self.rule})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Skipped:
+        return cls(d["account_class"], d["user"], d["reason"], d["rule"], d["message"], d.get("user_id", ""))
+
+
+@dataclass(frozen=True)
 class CustomerPlan:
     customer: str
     status: Status
@@ -276,6 +307,14 @@ class CustomerPlan:
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     reason: str = ""  # why refused / paused / error
+    skipped: tuple[Skipped, ...] = ()
+
+    def skipped_counts(self) -> dict[str, int]:
+        """How many users were left out per reason, most first."""
+        counts: dict[str, int] = {}
+        for s in self.skipped:
+            counts[s.reason] = counts.get(s.reason, 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
     def count(self, *kinds: ChangeKind) -> int:
         return sum(1 for c in self.changes if c.kind in kinds)
@@ -294,6 +333,8 @@ class CustomerPlan:
             "conflicts": [c.to_dict() for c in self.conflicts],
             "warnings": list(self.warnings),
             "notes": list(self.notes),
+            "skipped": [s.to_dict() for s in self.skipped],
+            "skipped_counts": self.skipped_counts(),
         }
 
     @classmethod
@@ -307,6 +348,7 @@ class CustomerPlan:
             tuple(d["warnings"]),
             tuple(d["notes"]),
             d.get("reason", ""),
+            tuple(Skipped.from_dict(s) for s in d.get("skipped", ())),
         )
 
 

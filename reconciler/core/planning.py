@@ -8,14 +8,17 @@ from a directory answering with no users at all, is refused unless overridden.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from string import Formatter
 from typing import Any
 
-from reconciler.config.models import Safety
+from reconciler.config.models import Safety, Source
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.config.values import one_line
-from reconciler.core.desired import LiveDirectories, desired_accounts
+from reconciler.core.desired import LiveDirectories, desired_accounts, person
+from reconciler.core.drift import owned_fingerprint
 from reconciler.core.guards import identity_guard, link_guard
 from reconciler.core.matching import (
     CREATE_CATEGORY,
@@ -51,6 +54,7 @@ from reconciler.core.plan import (
     RecreateRecord,
     RemoveAccount,
     SendWelcome,
+    Skipped,
     Status,
     UpdateAccount,
 )
@@ -82,11 +86,16 @@ def plan_customer(
     name = customer.name
     desired = desired_accounts(customer, live.directories)
     changes: list[Change] = []
-    warnings: list[str] = []
-    notes = [f"{n.account_class.value} {n.user}: {n.message} ({n.rule})" for n in desired.notes]
+    warnings: list[str] = [*_reader_warnings(live.directories), *desired.warnings]
+    notes = _reader_notes(live.directories)
+    skipped = tuple(
+        Skipped(n.account_class.value, n.user, n.reason.value, n.rule, n.message, n.user_id)
+        for n in desired.notes
+    )
+    managed = moved(managed, desired.accounts)
 
     kept = [desired.accounts[k] for k in sorted(desired.accounts)]
-    changes.extend(_account_changes(kept, managed.accounts))
+    changes.extend(_account_changes(kept, managed.accounts, _entra_rules(customer)))
     removed = {c.account_key for c in changes if c.kind is ChangeKind.REMOVE}
 
     conflicts: list[Conflict] = []
@@ -125,7 +134,7 @@ def plan_customer(
             pins,
             live.vault_kind,
         )
-        _integration_changes(name, results, changes, conflicts, warnings, managed)
+        _integration_changes(name, results, changes, conflicts, warnings, managed, _ById(live.entries))
         vanished.append(link_guard(customer.safety, live.vault_kind, managed.links.values(), live.entries))
     if live.contacts is not None and live.contacts_kind is not None:
         results = match_contacts(
@@ -136,7 +145,7 @@ def plan_customer(
             pins,
             live.contacts_kind,
         )
-        _integration_changes(name, results, changes, conflicts, warnings, managed)
+        _integration_changes(name, results, changes, conflicts, warnings, managed, _ById(live.contacts))
         vanished.append(
             link_guard(customer.safety, live.contacts_kind, managed.links.values(), live.contacts)
         )
@@ -185,11 +194,73 @@ def plan_customer(
         tuple(warnings),
         tuple(notes),
         reason,
+        skipped,
     )
 
 
-def _account_changes(desired: list[Account], managed: dict[str, Account]) -> list[Change]:
+def _reader_warnings(live: LiveDirectories) -> list[str]:
+    return [w for snap in (live.entra, live.ad) if snap is not None for w in snap.warnings]
+
+
+def _reader_notes(live: LiveDirectories) -> list[str]:
+    if live.entra is None or live.entra.roles_read_at is None:
+        return []
+    at = datetime.fromtimestamp(live.entra.roles_read_at, UTC).isoformat(timespec="minutes")
+    return [
+        f"Entra directory roles as read at {at} (role assignments have no delta: they are read "
+        "every fullSyncEveryHours, on import now and with --full-sync) (R23)"
+    ]
+
+
+def moved(managed: ManagedState, desired: dict[str, Account]) -> ManagedState:
+    """A person who changes class (end user <-> admin) is a move, not a remove + add:
+    their managed account, links and welcome status are carried to the new key, so
+    the plan shows one update (`account_class` diff), no new record and no second
+    welcome email."""
+    gone = {person(k): k for k in managed.accounts if k not in desired}
+    moves = {gone[person(k)]: k for k in desired if k not in managed.accounts and person(k) in gone}
+    if not moves:
+        return managed
+    accounts = dict(managed.accounts)
+    for old, new in moves.items():
+        accounts[new] = replace(accounts.pop(old), key=new)
+    links = {
+        (moves.get(key, key), kind): replace(link, account_key=moves.get(key, key))
+        for (key, kind), link in managed.links.items()
+    }
+    welcome = dict(managed.welcome)
+    for old, new in moves.items():
+        if old in welcome and new not in welcome:
+            welcome[new] = welcome.pop(old)
+    return ManagedState(managed.serial, accounts, links, welcome)
+
+
+def _add_rule(acct: Account, entra_rules: dict[AccountClass, str]) -> str:
+    if acct.password_sync:
+        return "R3"
+    if acct.sources == (DirSource.ENTRA,):
+        return entra_rules.get(acct.account_class, "R1")
+    return "R2"
+
+
+def _entra_rules(customer: EffectiveCustomer) -> dict[AccountClass, str]:
+    """R23 for administrators by role, R22 for end users selected by group, licence
+    or exclusion, R1 for the plain "every licensed user"."""
+    out: dict[AccountClass, str] = {}
+    for cls, binding in ((AccountClass.END_USER, customer.end_user), (AccountClass.ADMIN, customer.admin)):
+        if binding is None or binding.settings.source is not Source.ENTRA:
+            continue
+        sel = binding.settings.selection
+        plain = not (sel.groups or sel.skus or sel.roles or not sel.exclude.empty or sel.include_guests)
+        out[cls] = "R23" if cls is AccountClass.ADMIN else ("R1" if plain else "R22")
+    return out
+
+
+def _account_changes(
+    desired: list[Account], managed: dict[str, Account], entra_rules: dict[AccountClass, str] | None = None
+) -> list[Change]:
     """Removals, then additions and updates; `desired` is sorted by key."""
+    entra_rules = entra_rules or {}
     out: list[Change] = []
     for key in sorted(managed.keys() - {a.key for a in desired}):
         old = managed[key]
@@ -198,13 +269,18 @@ def _account_changes(desired: list[Account], managed: dict[str, Account]) -> lis
         key = acct.key
         old_acct = managed.get(key)
         if old_acct is None:
-            src = "R3" if acct.password_sync else ("R1" if acct.sources == (DirSource.ENTRA,) else "R2")
+            src = _add_rule(acct, entra_rules)
             out.append(AddAccount(key, acct.upn, src, "selected by the import settings", acct))
             continue
         if old_acct == acct:
             continue
         before, after = old_acct.fields(), acct.fields()
         diffs = tuple(FieldDiff(f, before[f], after[f]) for f in before if before[f] != after[f])
+        if old_acct.account_class is not acct.account_class:
+            move = FieldDiff(CLASS_FIELD, old_acct.account_class.value, acct.account_class.value)
+            why = "moved between end user and admin; links and welcome status kept"
+            out.append(UpdateAccount(key, acct.upn, "R7", why, acct, (move, *diffs)))
+            continue
         if not diffs and old_acct.sources == acct.sources:
             continue
         if old_acct.sources != acct.sources:
@@ -215,6 +291,17 @@ def _account_changes(desired: list[Account], managed: dict[str, Account]) -> lis
         rule = _update_rule(diffs)
         out.append(UpdateAccount(key, acct.upn, rule, "directory or option changed", acct, diffs))
     return out
+
+
+CLASS_FIELD = "account_class"  # an update with this diff moves the account from its old key
+
+
+def moved_from(change: UpdateAccount) -> str | None:
+    """The key an update moves the account from (a class change), or None."""
+    for d in change.diffs:
+        if d.name == CLASS_FIELD:
+            return f"{d.before}/{person(change.account_key)}"
+    return None
 
 
 def _update_rule(diffs: tuple[FieldDiff, ...]) -> str:
@@ -228,6 +315,19 @@ def _update_rule(diffs: tuple[FieldDiff, ...]) -> str:
     return "R1"
 
 
+class _ById:
+    """Records by id, indexed on the first lookup (only plans that link need it)."""
+
+    def __init__(self, records: Sequence[PasswordEntry | PsaContact]) -> None:
+        self._records = records
+        self._index: dict[str, PasswordEntry | PsaContact] | None = None
+
+    def get(self, record_id: str) -> PasswordEntry | PsaContact | None:
+        if self._index is None:
+            self._index = {r.id: r for r in self._records}
+        return self._index.get(record_id)
+
+
 def _integration_changes(
     customer: str,
     results: list[MatchResult],
@@ -235,13 +335,16 @@ def _integration_changes(
     conflicts: list[Conflict],
     warnings: list[str],
     managed: ManagedState,
+    records: _ById,
 ) -> None:
     links = managed.links
     for r in results:
         acct, kind = r.account, r.integration
         if r.decision is Decision.LINK:
             assert r.record_id is not None
-            changes.append(LinkRecord(acct.key, acct.upn, r.rule, r.reason, kind, r.record_id))
+            record = records.get(r.record_id)
+            fingerprint = owned_fingerprint(record) if record is not None else ""
+            changes.append(LinkRecord(acct.key, acct.upn, r.rule, r.reason, kind, r.record_id, fingerprint))
         elif r.decision is Decision.CREATE:
             marker = marker_for(customer, acct.key)
             request: RecordRequest

@@ -78,7 +78,36 @@ def change_lines(change: Change) -> Iterator[tuple[str, str]]:
             yield " ", f"    {d.name}: {_v(d.before)} -> {_v(d.after)}"
 
 
-def customer_lines(cp: CustomerPlan) -> Iterator[tuple[str, str]]:
+REASON_WORDS = {
+    "unlicensed": "unlicensed",
+    "disabled": "disabled",
+    "guest": "guest",
+    "excluded": "excluded",
+    "not-selected": "not in a selected group or role",
+    "nested-only": "in a nested group only",
+    "no-entra-match": "without a licensed Entra match",
+    "admin-overlap": "imported as admin instead",
+    "other": "other",
+}
+
+
+def skipped_summary(cp: CustomerPlan) -> str:
+    """ "skipped 12 directory users: 8 unlicensed, 3 disabled, 1 guests"."""
+    counts = cp.skipped_counts()
+    parts = ", ".join(
+        f"{n} {REASON_WORDS.get(reason, reason)}{'s' if reason == 'guest' and n != 1 else ''}"
+        for reason, n in counts.items()
+    )
+    total = len(cp.skipped)
+    return f"skipped {total} directory user{'s' if total != 1 else ''}: {parts}"
+
+
+def newsworthy(cp: CustomerPlan) -> bool:
+    """Changes, conflicts or warnings; notes and skipped users alone are not news."""
+    return bool(cp.changes or cp.conflicts or cp.warnings)
+
+
+def customer_lines(cp: CustomerPlan, verbose: bool = False) -> Iterator[tuple[str, str]]:
     for change in cp.changes:
         yield from change_lines(change)
     for c in cp.conflicts:
@@ -90,6 +119,12 @@ def customer_lines(cp: CustomerPlan) -> Iterator[tuple[str, str]]:
         yield "?", f"warning: {w}"
     for n in cp.notes:
         yield " ", f"note: {n}"
+    if cp.skipped:
+        more = "" if verbose else " (--verbose names them)"
+        yield " ", f"note: {skipped_summary(cp)}{more}"
+        if verbose:
+            for s in cp.skipped:
+                yield " ", f"    {s.line()}"
 
 
 def _status(cp: CustomerPlan) -> str:
@@ -100,16 +135,16 @@ def _status(cp: CustomerPlan) -> str:
     return f"{cp.status.value.upper()}: {cp.reason}"
 
 
-def render_text(plan: Plan, color: bool = False) -> str:
+def render_text(plan: Plan, color: bool = False, verbose: bool = False) -> str:
     def paint(symbol: str, text: str) -> str:
         code = _COLOR.get(symbol)
         return f"\x1b[{code}m{text}\x1b[0m" if color and code else text
 
     out: list[str] = []
     for cp in plan.customers:
-        lines = list(customer_lines(cp))
-        if not lines and cp.status is Status.OK:
-            continue
+        lines = list(customer_lines(cp, verbose))
+        if cp.status is Status.OK and not (newsworthy(cp) or (verbose and lines)):
+            continue  # only explanations: shown with --verbose
         out.append(
             paint(
                 "!" if cp.status in (Status.REFUSED, Status.ERROR) else "",
@@ -162,7 +197,7 @@ def render_markdown(plan: Plan, limit: int = 0, cut_note: str = MARKDOWN_CUT_NOT
                     f"resolve with a pin: {_code(c.pin)}"
                 )
         out.append("")
-    shown = [cp for cp in plan.customers if cp.status is not Status.OK or any(customer_lines(cp))]
+    shown = [cp for cp in plan.customers if cp.status is not Status.OK or newsworthy(cp)]
     quiet = len(plan.customers) - len(shown)
     if shown:
         out += [
@@ -176,7 +211,7 @@ def render_markdown(plan: Plan, limit: int = 0, cut_note: str = MARKDOWN_CUT_NOT
     if quiet:
         out += [f"{quiet} {'customer has' if quiet == 1 else 'customers have'} no changes.", ""]
     for cp in shown:
-        lines = [f"{sym if sym in '+-!' else ' '} {text}" for sym, text in customer_lines(cp)]
+        lines = [f"{sym if sym in '+-!' else ' '} {text}" for sym, text in customer_lines(cp, verbose=True)]
         if not lines:
             continue
         fence = code_fence(lines)

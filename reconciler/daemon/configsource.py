@@ -1,8 +1,9 @@
 """Daemon stage: the config as it is on disk now, or the last valid one.
 
-Every cycle checks the YAML files' names, sizes and modification times (cheap),
-and every few minutes their bytes (modification times can be coarse); when they
-changed, the tree is re-read and re-validated. A valid tree replaces
+The scheduler asks at most every `configCheckSeconds` (default 5, and at once
+before an import-now run); each check reads the YAML files' names, sizes and
+modification times (cheap), and every few minutes their bytes (modification
+times can be coarse); when they changed, the tree is re-read and re-validated. A valid tree replaces
 the running config; an invalid one is reported (once per edit) and the last
 valid config keeps running. With `--git` the repository is pulled first (at
 most every `gitPullIntervalSeconds`) and the commit is recorded with each run.

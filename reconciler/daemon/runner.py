@@ -26,7 +26,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from reconciler.apply.executor import CustomerResult
+from reconciler.apply.executor import ApplyOutcome, CustomerResult
+from reconciler.apply.lease import HeldLease
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.core.plan import (
     Change,
@@ -41,7 +42,7 @@ from reconciler.core.words import count
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.logs import event
 from reconciler.engine import Engine
-from reconciler.errors import StalePlanError
+from reconciler.errors import LockHeldError, StalePlanError
 from reconciler.state.api import CustomerRecord
 
 DAEMON_HOLDER = "reconciler daemon"  # lock holder and run-history author
@@ -76,6 +77,8 @@ class RunContext:
     stopping: threading.Event
     abandon: threading.Event
     holder: str = DAEMON_HOLDER
+    held: HeldLease | None = None  # the customer's lease, claimed before planning
+    import_now: bool = False  # re-read Entra roles and groups (they have no delta / a nested lag)
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,15 @@ def reconcile(ctx: RunContext) -> RunReport:
     rec = ctx.record
     override_at = rec.override_at if rec is not None else None
     engine = ctx.engine
-    cplan = engine.plan_one(eff, engine.plan_options(allow_mass_removal=override_at is not None))
+    # a blocked customer reads its directories in full (#12): the refused answer was never
+    # cached, and a full read is what lets the block lift by itself once they are healthy
+    full = rec is not None and rec.blocked
+    cplan = engine.plan_one(
+        eff,
+        engine.plan_options(allow_mass_removal=override_at is not None),
+        full,
+        refresh_selection=ctx.import_now,
+    )
     removals = removal_keys(cplan)
     planned: dict[str, Any] = {"conflicts": cplan.conflicts, "plan": plan_summary(cplan)}
 
@@ -215,13 +226,14 @@ def _apply(
         results = engine.apply(
             plan,
             holder=ctx.holder,
+            held=ctx.held,
             allow_mass_removal="used_override" in planned,
             stop=ctx.abandon,
         )
-    except StalePlanError as exc:  # the config or the state moved since plan_one
+    except (StalePlanError, LockHeldError) as exc:  # the config or the state moved since plan_one
         return done(RunResult.BUSY, str(exc), pending=len(cplan.changes))
     result = results[0] if results else CustomerResult(cplan.customer)
-    if result.busy:  # a person's `reconciler apply` (or a crashed one): not this customer's failure
+    if result.outcome is ApplyOutcome.BUSY:  # a person's `reconciler apply`, another replica
         return done(RunResult.BUSY, result.error, pending=len(cplan.changes))
     applied = dict(Counter(o.change.kind.value for o in result.succeeded))
     failed = dict(Counter(o.change.kind.value for o in result.failed))
@@ -234,6 +246,8 @@ def _apply(
             f"{_by_kind(applied)}; the rest runs at the next start",
             **counts,
         )
+    if result.outcome is ApplyOutcome.TAKEN_OVER:  # another holder has the customer now: not a failure
+        return done(RunResult.BUSY, f"{result.error} ({_changes(total)} applied first)", **counts)
     if result.error:
         return done(RunResult.ERROR, f"{result.error} ({_changes(total)} applied first)", **counts, **planned)
     if result.failed:

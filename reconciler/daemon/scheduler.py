@@ -1,25 +1,32 @@
 """Daemon stage: which customers run now, a bounded number at a time.
 
-`cycle()` is one pass: pick up config edits, collect finished runs, start due
-customers (import-now requests first, then the most overdue) up to
+`cycle()` is one pass: pick up config edits (at most every
+`configCheckSeconds`), collect finished runs, start due customers (import-now requests first, then the most overdue) up to
 `maxInFlight`, and say how long to sleep. Each run is a thread of its own, so a
 customer stuck on a slow directory only holds its own slot; failures back off
 per customer (schedule.py). `run_forever()` is cycle + a stop-interruptible wait.
 
 Schedules live in the daemon state (`next_run_at`), so a restart keeps them and
-`reconciler status` can show them.
+`reconciler status` can show them. A cycle costs O(due customers): they come off
+a heap (`DueQueue`) filled from every schedule row on a new config and every
+`POLL_SECONDS` (what other processes wrote: a CLI override), and fed by each
+finished run.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 import random
 import socket
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
+from reconciler.apply.lease import HeldLease
 from reconciler.config.models import DaemonSettings
 from reconciler.config.resolve import EffectiveCustomer, effective_customers
 from reconciler.daemon.clock import Clock
@@ -27,7 +34,9 @@ from reconciler.daemon.configsource import ConfigSource
 from reconciler.daemon.logs import event
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.notify.outbox import Notifier
+from reconciler.daemon.replicas import ReplicaRole
 from reconciler.daemon.runner import (
+    DAEMON_HOLDER,
     Bookkeeping,
     RunContext,
     RunReport,
@@ -39,9 +48,11 @@ from reconciler.daemon.runner import (
 )
 from reconciler.daemon.schedule import RetryRules, after_run, first_due, interval_seconds, shortened
 from reconciler.engine import Engine
-from reconciler.state.api import CustomerRecord, DaemonStore, Slot, StateStore
+from reconciler.state.api import CustomerRecord, DaemonStore, Lease, Slot, StateStore
+from reconciler.state.leasetext import held_message
 
 POLL_SECONDS = 10.0  # longest sleep: config edits and CLI overrides are noticed this fast
+CLAIM_POLL_SECONDS = 5.0  # a due customer leased elsewhere is tried again this soon
 HEARTBEAT_SECONDS = 10.0
 
 
@@ -55,8 +66,10 @@ class Request:
 
     customer: str
     by: str
+    at: float = 0.0  # when it was asked (the scheduler's clock)
     done: threading.Event = field(default_factory=threading.Event)
     report: RunReport | None = None
+    elsewhere: dict[str, Any] | None = None  # the run another replica made (its history entry)
 
 
 @dataclass
@@ -65,6 +78,45 @@ class _Job:
     request: Request | None
     done: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
+    held: HeldLease | None = None
+    next_at: float | None = None  # when the finished run scheduled the next one
+
+
+class DueQueue:
+    """Customers by next run time, so a cycle touches only the due ones. One entry
+    per customer counts (`_when`); older heap entries are skipped when popped."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, str]] = []
+        self._when: dict[str, float] = {}
+        self._built: tuple[str, float] | None = None  # (config digest, monotonic time)
+
+    def stale(self, digest: str, mono: float) -> bool:
+        return self._built is None or self._built[0] != digest or mono - self._built[1] >= POLL_SECONDS
+
+    def rebuild(self, entries: Iterable[tuple[float, str]], digest: str, mono: float) -> None:
+        self._heap = list(entries)
+        heapq.heapify(self._heap)
+        self._when = {name: when for when, name in self._heap}
+        self._built = (digest, mono)
+
+    def push(self, when: float, name: str) -> None:
+        self._when[name] = when
+        heapq.heappush(self._heap, (when, name))
+
+    def pop_due(self, now: float) -> list[tuple[float, str]]:
+        out = []
+        while self._heap and self._heap[0][0] <= now:
+            when, name = heapq.heappop(self._heap)
+            if self._when.get(name) == when:
+                del self._when[name]
+                out.append((when, name))
+        return out
+
+    def first(self, default: float) -> float:
+        while self._heap and self._when.get(self._heap[0][1]) != self._heap[0][0]:
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else default
 
 
 class Scheduler:
@@ -92,7 +144,12 @@ class Scheduler:
         self._effs: tuple[str, dict[str, EffectiveCustomer]] = ("", {})
         self._beat_written = float("-inf")
         self._commit_written: str | None = None
+        self._error_written: str | None = None
         self._started_at = clock.now()
+        self.role = ReplicaRole(store, state, clock)
+        self._config_checked = float("-inf")
+        self._check_config = False
+        self._queue = DueQueue()
         for rec in state.all().values():
             metrics.record(rec)
         metrics.config_valid.set(1)
@@ -114,32 +171,57 @@ class Scheduler:
         self._reap()
         if self.stopping.is_set():
             return 0.0
-        self._refresh_config()
+        self.role.tick(self.in_flight())
+        mono = self.clock.monotonic()
+        if self._check_config or mono - self._config_checked >= self.settings.config_check_seconds:
+            # file stats at most every configCheckSeconds; an import-now request runs
+            # against the config as it is on disk, so it checks at once
+            self._config_checked, self._check_config = mono, False
+            self._refresh_config()
         self._write_heartbeat()
         now = self.clock.now()
         effs = self.customers()
         settings = self.settings
         rules = RetryRules.from_settings(settings)
-        slots = self.state.schedule()
         with self._lock:
             requested = [n for n in self._requests if n not in self._jobs]
             busy = set(self._jobs)
         self._drop_unknown_requests(effs)
+        if self._queue.stale(self._effs[0], mono):
+            # every schedule row, at most every POLL_SECONDS or on a new config: picks up
+            # what other processes wrote (a CLI override, another replica's runs)
+            slots = self.state.schedule()
+            self._queue.rebuild(
+                ((self._next_run(n, e, slots.get(n), rules, now), n) for n, e in effs.items()),
+                self._effs[0],
+                mono,
+            )
         due: list[tuple[float, str]] = [(float("-inf"), n) for n in requested if n in effs]
-        wake_at = now + POLL_SECONDS
-        for name, eff in effs.items():
-            if name in busy or name in requested:
-                continue
-            when = self._next_run(name, eff, slots.get(name), rules, now)
-            if when <= now:
-                due.append((when, name))
-            else:
-                wake_at = min(wake_at, when)
-        due.sort()
         capacity = max(0, settings.max_in_flight - len(busy))
-        for _, name in due[:capacity]:
-            self._start(name, effs[name], rules)
+        for when, name in self._queue.pop_due(now):  # only the due customers: O(due log n)
+            if name in effs and name not in busy and name not in requested:
+                due.append((when, name))
+        due.sort()
+        for name in requested:  # due now in the shared schedule, whichever replica claims it
+            self.state.set_next_run(name, now)
+        names = [n for _, n in due]
+        # claims: due, not leased by anyone, taken with the lease (StateStore.claim_due)
+        leases = self.store.claim_due(names, now, capacity, DAEMON_HOLDER) if names and capacity else []
+        for lease in leases:
+            self._start(lease.customer, effs[lease.customer], rules, lease)
+        claimed = {lease.customer for lease in leases}
+        for when, name in due:  # no slot, or leased elsewhere: still due next cycle
+            if name not in claimed and when != float("-inf"):
+                self._queue.push(when, name)
+        unclaimed = [n for n in names[: capacity + len(requested)] if n not in claimed]
+        if unclaimed:  # held elsewhere: ask again soon, a dead holder's lease expires
+            self._unclaimed(unclaimed, effs, rules)
         self.metrics.in_flight.set(len(self._jobs))
+        nxt = self._queue.first(default=now + POLL_SECONDS)
+        # due but no free slot: the end of a run wakes the loop (or the poll does)
+        wake_at = now + POLL_SECONDS if nxt <= now else min(now + POLL_SECONDS, nxt)
+        if unclaimed:
+            wake_at = min(wake_at, now + CLAIM_POLL_SECONDS)
         return max(0.0, wake_at - now)
 
     def _next_run(
@@ -175,7 +257,10 @@ class Scheduler:
         self.metrics.config_valid.set(0 if self.source.error else 1)
         if self.source.error and self.source.error != before:
             self.metrics.config_reload_errors.inc()
-        if self.source.error != before:
+        if not self.role.is_leader:  # the fleet's config facts are the leader's chore
+            return
+        if self.source.error != self._error_written:
+            self._error_written = self.source.error
             self.state.put_meta("config_error", self.source.error or None)
             if self.notifier is not None:
                 self.notifier.config_state(self.source.error or "")
@@ -209,7 +294,8 @@ class Scheduler:
         with self._lock:
             req = self._requests.get(customer)
             if req is None:
-                req = self._requests[customer] = Request(customer, by)
+                req = self._requests[customer] = Request(customer, by, self.clock.now())
+            self._check_config = True
         event(
             logging.INFO, "reconcile.requested", f"{customer}: import now requested", customer=customer, by=by
         )
@@ -238,24 +324,52 @@ class Scheduler:
             req.done.set()
 
     # --- runs ------------------------------------------------------------------------------------
-    def _start(self, name: str, eff: EffectiveCustomer, rules: RetryRules) -> None:
+    def _start(self, name: str, eff: EffectiveCustomer, rules: RetryRules, lease: Lease) -> None:
         engine = Engine(self.source.config, self.store)
-        rec = self.state.get(name)
+        held = HeldLease(self.store, lease)  # renewed until the run's bookkeeping is written
+        try:
+            rec = self.state.get(name)
+        except Exception:
+            held.close()
+            raise
         commit, digest = self.source.commit, self.source.config.digest
-        ctx = RunContext(engine, eff, rec, self.clock, self.stopping, self.abandon)
         with self._lock:  # a request arriving from now on waits for this run to end
-            job = self._jobs[name] = _Job(name, self._requests.pop(name, None))
+            job = self._jobs[name] = _Job(name, self._requests.pop(name, None), held=held)
+        # import now re-reads Entra role assignments and groups (no delta for roles, R23);
+        # an override must plan exactly what it approved, so it does not
+        now = job.request is not None and (rec is None or rec.override_at is None)
+        ctx = RunContext(engine, eff, rec, self.clock, self.stopping, self.abandon, held=held, import_now=now)
         job.thread = threading.Thread(
             target=self._run, args=(job, ctx, rules, commit, digest), name=f"reconcile {name}", daemon=True
         )
         job.thread.start()
 
     def _run(self, job: _Job, ctx: RunContext, rules: RetryRules, commit: str, digest: str) -> None:
-        name = job.customer
         try:
             report = self._reconcile(ctx)
+            if ctx.held is not None and ctx.held.lost:  # the customer is another holder's now
+                log_report(report, CustomerRecord(job.customer))
+                if job.request is not None:
+                    job.request.report = report
+                return
+            job.next_at = self._book_run(job.request, report, ctx.customer, rules, commit, digest)
+        finally:
+            if ctx.held is not None:
+                ctx.held.close()  # after the bookkeeping: a claim elsewhere sees the next run time
+            if job.request is not None:
+                job.request.done.set()
+            job.done.set()
+            self.wake.set()
+
+    def _book_run(
+        self, request: Request | None, report: RunReport, eff: EffectiveCustomer, rules: RetryRules,
+        commit: str, digest: str,
+    ) -> float | None:  # fmt: skip
+        """Write a run's bookkeeping; returns its next run time (None if that failed)."""
+        name = eff.name
+        try:
             prev = self.state.get(name)
-            rec = record_after(prev, report, self._book(report, prev, ctx.customer, rules, commit, digest))
+            rec = record_after(prev, report, self._book(report, prev, eff, rules, commit, digest))
             self.state.save_run(rec)
             self.state.add_history(name, history_entry(report, rec, commit))
             if report.plan is not None:
@@ -266,15 +380,51 @@ class Scheduler:
             self.metrics.observe_run(report.result.value, report.duration, report.applied, report.failed)
             self.metrics.record(rec)
             log_report(report, rec)
-            if job.request is not None:
-                job.request.report = report
+            if request is not None:
+                request.report = report
         except Exception:  # bookkeeping failed (state store): say so, keep the daemon alive
             logging.getLogger("reconciler.daemon").exception("%s: run bookkeeping failed", name)
-        finally:
-            if job.request is not None:
-                job.request.done.set()
-            job.done.set()
-            self.wake.set()
+            return None
+        return rec.next_run_at
+
+    def _unclaimed(self, names: list[str], effs: dict[str, EffectiveCustomer], rules: RetryRules) -> None:
+        """Due customers this replica could not claim. Held by a person's apply (or CI):
+        a BUSY run, retried soon, as before replicas. Held by another replica, or run
+        meanwhile: theirs; a waiting import-now request gets that run's result."""
+        leases = {lease.customer: lease for lease in self.store.locks()}
+        now = self.clock.now()
+        for name in names:
+            lease = leases.get(name)
+            with self._lock:
+                req = self._requests.get(name)
+            if lease is not None and lease.holder != DAEMON_HOLDER:
+                if req is not None:
+                    with self._lock:
+                        self._requests.pop(name, None)
+                report = RunReport(
+                    name,
+                    RunResult.BUSY,
+                    held_message(name, lease, time.time(), not lease.alive),
+                    now,
+                    now,
+                    0.0,
+                )
+                when = self._book_run(
+                    req, report, effs[name], rules, self.source.commit, self.source.config.digest
+                )
+                if when is not None:
+                    self._queue.push(when, name)
+                if req is not None:
+                    req.done.set()
+                continue
+            if req is None:
+                continue
+            newest = self.state.history(name, 1)
+            if newest and float(newest[0].get("started", 0.0)) >= req.at:
+                with self._lock:
+                    self._requests.pop(name, None)
+                req.elsewhere = {"customer": name, **newest[0]}
+                req.done.set()
 
     def _notify(self, report: RunReport, rec: CustomerRecord) -> None:
         if self.notifier is None:
@@ -315,6 +465,8 @@ class Scheduler:
         for job in jobs:
             if job.thread is not None:
                 job.thread.join()
+            if job.next_at is not None:
+                self._queue.push(job.next_at, job.customer)
 
     def in_flight(self) -> list[str]:
         with self._lock:
@@ -334,7 +486,14 @@ class Scheduler:
     # --- shutdown --------------------------------------------------------------------------------
     def shutdown(self, grace: float, abandon_wait: float = 10.0) -> list[str]:
         """Stop taking work; let runs finish for `grace` seconds, then stop them
-        between two changes; release what is still held. Returns abandoned customers."""
+        between two changes; release what is still held (customers, leadership).
+        Returns abandoned customers."""
+        try:
+            return self._shutdown(grace, abandon_wait)
+        finally:
+            self.role.close()
+
+    def _shutdown(self, grace: float, abandon_wait: float) -> list[str]:
         self.stop()
         with self._lock:
             pending = list(self._requests.values())
@@ -356,6 +515,10 @@ class Scheduler:
         if self.drain(abandon_wait):
             return []
         stuck = self.in_flight()
+        with self._lock:
+            helds = [j.held for j in self._jobs.values() if j.held is not None]
+        for held in helds:
+            held.close()  # stop renewing: its lease is released (and fences the stuck thread)
         for name in stuck:
             self.store.unlock(name)
         event(

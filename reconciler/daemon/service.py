@@ -17,15 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from reconciler.apply.lease import HeldLease
 from reconciler.daemon.clock import Clock, SystemClock
 from reconciler.daemon.configsource import ConfigSource, GitRepo
 from reconciler.daemon.listener import DaemonHttpServer, parse_listen
 from reconciler.daemon.logs import configure, event
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.notify.outbox import Notifier
+from reconciler.daemon.replicas import exclusive
 from reconciler.daemon.scheduler import Scheduler
 from reconciler.errors import ReconcilerError
-from reconciler.state.backend import open_state
+from reconciler.state.backend import StateBackend, open_state
 
 ABANDON_SECONDS = 10.0
 NOTIFY_FLUSH_SECONDS = 5.0  # at stop: deliveries due and email digests get this long
@@ -48,8 +50,20 @@ def run(options: DaemonOptions, clock: Clock | None = None) -> int:
     spec = source.config.settings_doc.spec
     backend = open_state(source.config)
     store, state = backend.store, backend.daemon
+    try:  # SQLite: one daemon per state file; PostgreSQL: any number of replicas
+        only = exclusive(store) if backend.settings.backend == "sqlite" else None
+    except ReconcilerError:
+        backend.close()
+        raise
     metrics = DaemonMetrics()
-    notifier = Notifier(lambda: source.config.settings_doc.spec, options.config_dir, state, clock)
+    notifier = Notifier(
+        lambda: source.config.settings_doc.spec,
+        options.config_dir,
+        state,
+        clock,
+        customers=lambda: scheduler.customers(),
+        store=store,
+    )
     notifier.start()
     scheduler = Scheduler(source, store, state, clock, metrics, notifier=notifier)
     listen = options.listen or spec.daemon.listen
@@ -57,10 +71,10 @@ def run(options: DaemonOptions, clock: Clock | None = None) -> int:
         server = DaemonHttpServer(parse_listen(listen), scheduler, metrics, spec.daemon.tls)
         server.start()
     except (ValueError, OSError) as exc:
-        backend.close()
+        _close(backend, only)
         raise ReconcilerError(f"cannot listen on {listen}: {exc}") from None
     except ReconcilerError:
-        backend.close()
+        _close(backend, only)
         raise
     _on_signals(scheduler)
     event(
@@ -88,8 +102,14 @@ def run(options: DaemonOptions, clock: Clock | None = None) -> int:
         logging.shutdown()
         sys.stderr.flush()
         os._exit(0)
-    backend.close()
+    _close(backend, only)
     return 0
+
+
+def _close(backend: StateBackend, only: HeldLease | None) -> None:
+    if only is not None:
+        only.close()
+    backend.close()
 
 
 def _on_signals(scheduler: Scheduler) -> None:

@@ -9,14 +9,14 @@ Reading status never talks to a directory or integration.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.core.words import count
 from reconciler.daemon.runner import DAEMON_HOLDER
 from reconciler.daemon.schedule import interval_seconds
-from reconciler.state.api import CustomerRecord, DaemonStore, LockInfo, StateStore
+from reconciler.state.api import LEADER, CustomerRecord, DaemonStore, LockInfo, StateStore
 
 STALE_HEARTBEAT = 60.0
 
@@ -35,8 +35,19 @@ def collect(inputs: StatusInputs) -> dict[str, Any]:
     meta = inputs.state.meta()
     names = sorted(set(inputs.customers) | (set(records) if not inputs.customers else set()))
     running = {lock.customer: lock for lock in inputs.store.locks()}
+    leader = inputs.store.lease_of(LEADER)
+    replicas = [
+        {
+            **asdict(r),
+            "current": list(r.current),
+            "leader": leader is not None and leader.holder.endswith(r.id),
+        }
+        for r in inputs.state.replicas()
+        if r.live(inputs.now, STALE_HEARTBEAT)
+    ]
     return {
-        "daemon": _daemon(meta, inputs.now),
+        "daemon": {**_daemon(meta, inputs.now), "replicas": len(replicas)},
+        "replicas": replicas,
         "config_error": inputs.config_problem or meta.get("config_error") or "",
         "config_commit": meta.get("config_commit") or "",
         "customers": [_customer(n, inputs, records.get(n), running.get(n)) for n in names],
@@ -70,7 +81,7 @@ def _customer(
         },
         "paused": eff.paused if eff else False,
         "interval_minutes": round(interval_seconds(eff) / 60) if eff else None,
-        "last_run": _last_run(name, inputs.store, rec),
+        "last_run": _last_run(name, inputs.store, rec, inputs.state),
         "conflicts": list(rec.conflicts) if rec else [],
         "changes_pending": rec.changes_pending if rec else 0,
         "blocked": None,
@@ -89,10 +100,15 @@ def _customer(
     return out
 
 
-def _last_run(name: str, store: StateStore, rec: CustomerRecord | None) -> dict[str, Any] | None:
+def _last_run(
+    name: str, store: StateStore, rec: CustomerRecord | None, state: DaemonStore
+) -> dict[str, Any] | None:
     daemon: dict[str, Any] | None = None
     if rec is not None and rec.last_finished_at is not None:
+        newest = state.history(name, 1)
+        where = newest[0] if newest else {}
         daemon = {
+            "replica": f"{where['host']}:{where['pid']}" if "host" in where and "pid" in where else "",
             "by": "daemon",
             "started_at": rec.last_started_at,
             "finished_at": rec.last_finished_at,
@@ -113,6 +129,7 @@ def _last_run(name: str, store: StateStore, rec: CustomerRecord | None) -> dict[
         else:
             message = f"{applied} applied, {failed} failed"
         cli = {
+            "replica": str(detail.get("replica", "")),
             "by": "apply",
             "started_at": started,
             "finished_at": finished,
@@ -133,6 +150,14 @@ def _last_run(name: str, store: StateStore, rec: CustomerRecord | None) -> dict[
 
 def render_text(data: dict[str, Any], now: float, config_dir: str = ".") -> str:
     lines = [_daemon_line(data["daemon"], now, data["config_commit"])]
+    replicas = data.get("replicas", [])
+    if len(replicas) > 1 or any(r["current"] for r in replicas):
+        for r in replicas:
+            work = ", ".join(r["current"]) or "idle"
+            lead = ", leader" if r["leader"] else ""
+            lines.append(
+                f"  replica {r['id']} (v{r['version']}{lead}, heartbeat {_ago(r['heartbeat'], now)}): {work}"
+            )
     if data["config_error"]:
         lines.append(
             f"config: INVALID on disk; the daemon runs the last valid config: {data['config_error']}"
@@ -147,6 +172,8 @@ def _daemon_line(d: dict[str, Any], now: float, commit: str) -> str:
     if not d.get("pid"):
         return "daemon: never ran against this state"
     tail = f", config commit {commit[:12]}" if commit else ""
+    if d.get("replicas", 0) > 1:
+        return f"daemon: {d['replicas']} replicas running{tail}"
     if d["running"]:
         return f"daemon: running (pid {d['pid']} on {d.get('host', '?')}, heartbeat {_ago(d['heartbeat'], now)}){tail}"
     when = d.get("stopped_at") or d.get("heartbeat")
@@ -162,6 +189,8 @@ def _customer_lines(c: dict[str, Any], now: float, config_dir: str) -> list[str]
         head = f"{run['result']} {_ago(run['finished_at'], now)} ({run['message']})"
         if run.get("commit"):
             head += f" at commit {run['commit'][:12]}"
+        if run.get("replica"):
+            head += f" on {run['replica']}"
     if c["paused"]:
         head = "PAUSED (R10) · " + head
     lock = c["running"]

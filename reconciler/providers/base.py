@@ -34,14 +34,31 @@ from reconciler.core.model import (
 
 @dataclass(frozen=True)
 class DirectoryScope:
-    """What to read from AD: the union of a customer's end-user and admin selections.
-    `nested` asks for members of nested groups too (and the groups in between),
-    so the core can report them (R6) or import them when the policy opts in."""
+    """What to read: the union of a customer's end-user and admin selections.
+
+    AD: `ous` and `groups` (DNs); `nested` asks for members of nested groups too
+    (and the groups in between), so the core can report them (R6) or import them
+    when the policy opts in.
+    Entra: `entra_groups` (object ids or display names, exclusions included) whose
+    transitive members are read, `entra_direct` those whose direct members are
+    needed too (a selection with nesting off), `entra_roles` (roleDefinitionIds),
+    `entra_eligible` (PIM-eligible holders too), `entra_skus` (map licence part
+    numbers). Nothing of these set: only the users are read."""
 
     ous: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
     nested: bool = True
     full_sync: bool = False
+    entra_groups: tuple[str, ...] = ()
+    entra_direct: tuple[str, ...] = ()
+    entra_roles: tuple[str, ...] = ()
+    entra_eligible: bool = False
+    entra_skus: bool = False
+    refresh_selection: bool = False  # import now: read groups and roles afresh (not the users)
+
+    @property
+    def entra_selects(self) -> bool:
+        return bool(self.entra_groups or self.entra_roles or self.entra_skus)
 
 
 class CursorStore(Protocol):

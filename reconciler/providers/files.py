@@ -2,7 +2,9 @@
 
 Settings `snapshot.dir` points at a directory with one sub-directory per customer:
 
-    <dir>/<customer>/entra.json        {"users": [DirectoryUser fields...]}
+    <dir>/<customer>/entra.json        {"users": [DirectoryUser fields...], "groups": [DirectoryGroup
+                                        fields, members = user ids...], "roles": [{"id", "name",
+                                        "holders": [RoleHolder fields...]}], "skus": [Sku fields...]}
     <dir>/<customer>/ad.json           {"users": [...], "groups": [DirectoryGroup fields...]}
     <dir>/<customer>/<vault>.json      {"entries": [PasswordEntry fields...]}   (itglue.json, hudu.json)
     <dir>/<customer>/<psa>.json        {"contacts": [PsaContact fields...]}     (connectwise.json, ...)
@@ -18,6 +20,7 @@ same format from real systems.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import tempfile
@@ -33,6 +36,7 @@ from reconciler import jsonlayout
 from reconciler.config.values import one_line
 from reconciler.core.model import (
     DirectoryGroup,
+    DirectoryRole,
     DirectorySnapshot,
     DirectoryUser,
     DirSource,
@@ -41,6 +45,8 @@ from reconciler.core.model import (
     NewPasswordEntry,
     PasswordEntry,
     PsaContact,
+    RoleHolder,
+    Sku,
     WelcomeEmail,
     marker_text,
 )
@@ -213,13 +219,30 @@ def load_directory(path: Path, source: DirSource, where: str) -> DirectorySnapsh
         _build(DirectoryGroup, raw, {"source": source}, path, where, i)
         for i, raw in enumerate(_items(data, "groups", path, where))
     )
-    return DirectorySnapshot(users, groups)
+    roles = []
+    for i, raw in enumerate(_items(data, "roles", path, where)):
+        holders = raw.get("holders", [])
+        if not isinstance(holders, list) or not all(isinstance(h, dict) for h in holders):
+            raise ProviderError(where, f"{path}: role {i}: 'holders' must be a list of objects")
+        built = tuple(_build(RoleHolder, h, {}, path, where, j) for j, h in enumerate(holders))
+        role = _build(DirectoryRole, {k: v for k, v in raw.items() if k != "holders"}, {}, path, where, i)
+        roles.append(DirectoryRole(role.id, role.name, built))
+    skus = tuple(
+        _build(Sku, raw, {}, path, where, i) for i, raw in enumerate(_items(data, "skus", path, where))
+    )
+    return DirectorySnapshot(users, groups, tuple(roles), skus)
 
 
 def dump_directory(path: Path, snapshot: DirectorySnapshot) -> None:
     data: dict[str, Any] = {"format": FORMAT_VERSION, "users": [_dump(u, "source") for u in snapshot.users]}
     if snapshot.groups:
         data["groups"] = [_dump(g, "source") for g in snapshot.groups]
+    if snapshot.roles:
+        data["roles"] = [
+            {"id": r.id, "name": r.name, "holders": [_dump(h, "") for h in r.holders]} for r in snapshot.roles
+        ]
+    if snapshot.skus:
+        data["skus"] = [_dump(s, "") for s in snapshot.skus]
     write_json(path, data)
 
 
@@ -347,8 +370,15 @@ class FileMailer:
         msg["X-Reconciler"] = marker_text(mail.marker)
         msg.set_content(mail.body)
         self.outbox.mkdir(parents=True, exist_ok=True)
-        name = mail.marker.replace("/", "_").replace(":", "_") + ".eml"
-        (self.outbox / name).write_bytes(bytes(msg))
+        stem = mail.marker.replace("/", "_").replace(":", "_")
+        # like a mailbox: a second send of one email is a second message, never hidden
+        for n in itertools.count(1):
+            try:
+                with (self.outbox / (f"{stem}.eml" if n == 1 else f"{stem}.{n}.eml")).open("xb") as out:
+                    out.write(bytes(msg))
+                return
+            except FileExistsError:
+                continue
 
 
 def _last_id(ids: Iterable[str]) -> int:

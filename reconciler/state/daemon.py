@@ -23,31 +23,20 @@ from typing import Any
 
 from reconciler.errors import StateError
 from reconciler.state.api import COLUMNS as _COLUMNS
-from reconciler.state.api import JSON_COLUMNS as _JSON_COLUMNS
 from reconciler.state.api import RUN_COLUMNS as _RUN_COLUMNS
-from reconciler.state.api import CustomerBrief, CustomerRecord, Slot
+from reconciler.state.api import (
+    CustomerBrief,
+    CustomerRecord,
+    Replica,
+    Slot,
+    column_value,
+    record_from_row,
+    replica_from_row,
+    replica_row,
+)
+from reconciler.state.sqlite_schema import migrate
 
 HISTORY_KEPT = 100  # runs remembered per customer
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS daemon_customers (
-    customer TEXT PRIMARY KEY,
-    next_run_at REAL,
-    last_started_at REAL, last_finished_at REAL, last_result TEXT NOT NULL DEFAULT '',
-    last_message TEXT NOT NULL DEFAULT '', last_success_at REAL, last_commit TEXT NOT NULL DEFAULT '',
-    last_config_digest TEXT NOT NULL DEFAULT '',
-    changes_applied INTEGER NOT NULL DEFAULT 0, changes_pending INTEGER NOT NULL DEFAULT 0,
-    conflicts TEXT NOT NULL DEFAULT '[]',
-    failures INTEGER NOT NULL DEFAULT 0, quarantined INTEGER NOT NULL DEFAULT 0,
-    blocked_reason TEXT NOT NULL DEFAULT '', blocked_since REAL, blocked_removals TEXT NOT NULL DEFAULT '[]',
-    override_at REAL, override_by TEXT NOT NULL DEFAULT '', override_removals TEXT NOT NULL DEFAULT '[]');
-CREATE TABLE IF NOT EXISTS daemon_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS daemon_history (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, customer TEXT NOT NULL, entry TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS daemon_history_customer ON daemon_history (customer, id);
-CREATE TABLE IF NOT EXISTS daemon_records (
-    kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, key));
-"""
 
 
 class DaemonState:
@@ -59,7 +48,7 @@ class DaemonState:
         self._db = sqlite3.connect(str(path), timeout=10.0, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.executescript(_SCHEMA)
+        migrate(self._db, str(path))
         self._mutex = threading.RLock()
 
     def close(self) -> None:
@@ -73,14 +62,14 @@ class DaemonState:
                 f"SELECT {', '.join(_COLUMNS)} FROM daemon_customers WHERE customer=?",  # noqa: S608
                 (customer,),
             ).fetchone()
-        return _record(row) if row else None
+        return record_from_row(row) if row else None
 
     def all(self) -> dict[str, CustomerRecord]:
         with self._mutex:
             rows = self._db.execute(
                 f"SELECT {', '.join(_COLUMNS)} FROM daemon_customers ORDER BY customer"  # noqa: S608
             ).fetchall()
-        return {r[0]: _record(r) for r in rows}
+        return {r[0]: record_from_row(r) for r in rows}
 
     def schedule(self) -> dict[str, Slot]:
         """What the scheduler reads every cycle, without the heavier columns."""
@@ -103,7 +92,7 @@ class DaemonState:
 
     def save_run(self, record: CustomerRecord) -> None:
         """Write a run's bookkeeping; override columns are left as they are."""
-        values = [_column_value(name, getattr(record, name)) for name in _RUN_COLUMNS]
+        values = [column_value(name, getattr(record, name)) for name in _RUN_COLUMNS]
         sets = ", ".join(f"{c}=excluded.{c}" for c in _RUN_COLUMNS)
         with self._mutex:
             self._db.execute(
@@ -221,18 +210,17 @@ class DaemonState:
             rows = self._db.execute("SELECT key, value FROM daemon_records WHERE kind=?", (kind,)).fetchall()
         return {k: json.loads(v) for k, v in rows}
 
+    # --- replicas ----------------------------------------------------------------------------
+    def beat(self, replica: Replica) -> None:
+        with self._mutex:
+            self._db.execute(
+                "INSERT INTO replicas VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                "heartbeat=excluded.heartbeat, current=excluded.current, stopped_at=excluded.stopped_at, "
+                "version=excluded.version",
+                replica_row(replica),
+            )
 
-def _column_value(name: str, value: Any) -> Any:
-    if name in _JSON_COLUMNS:
-        return json.dumps(list(value), sort_keys=True)
-    if isinstance(value, bool):
-        return int(value)
-    return value
-
-
-def _record(row: tuple[Any, ...]) -> CustomerRecord:
-    kw: dict[str, Any] = dict(zip(_COLUMNS, row, strict=True))
-    for name in _JSON_COLUMNS:
-        kw[name] = tuple(json.loads(kw[name] or "[]"))
-    kw["quarantined"] = bool(kw["quarantined"])
-    return CustomerRecord(**kw)
+    def replicas(self) -> list[Replica]:
+        with self._mutex:
+            rows = self._db.execute("SELECT * FROM replicas ORDER BY id").fetchall()
+        return [replica_from_row(r) for r in rows]

@@ -2,7 +2,7 @@
 
 Per customer: a serial (bumped by every committed batch), the managed accounts,
 their links to integration records, welcome-email records (R16), provider
-cursors (delta links, USNs), an apply journal, a lock, and run history (R19).
+cursors (delta links, USNs), an apply journal, a lease, and run history (R19).
 `SqliteStore` is the embedded implementation of `state.api.StateStore`.
 
 Threads: one connection is shared by the engine's (and the daemon's) worker
@@ -12,9 +12,11 @@ another thread read a batch that is not committed, and would pin an old WAL
 snapshot under the next thread's `BEGIN IMMEDIATE`, which SQLite then refuses
 at once ("database is locked") whenever another connection wrote meanwhile.
 
-Locks: one row per customer holding pid, host and time. A second holder fails
-at once naming the first; a lock whose process is gone is reported as stale and
-is only broken explicitly (`reconciler state unlock`).
+Leases: one row per customer holding pid, host, times and an epoch (api.Lease).
+A second holder fails at once naming the first. A lease expires unless renewed,
+and is then taken over (epoch + 1); on this one machine a lease whose process
+is gone is taken over at once. Fenced batches (`batch(fence=lease)`) check the
+epoch inside the `BEGIN IMMEDIATE` transaction that commits them.
 """
 
 from __future__ import annotations
@@ -26,89 +28,42 @@ import socket
 import sqlite3
 import threading
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from reconciler.core.model import Account, IntegrationKind, Link, ManagedState, WelcomeStatus
-from reconciler.errors import LockHeldError, StateError
-from reconciler.state.api import JournalEntry, LockInfo, RunRow
+from reconciler.errors import LeaseLostError, LockHeldError, StateError
+from reconciler.state.api import Claim, JournalEntry, Lease, RunRow
+from reconciler.state.leasetext import held_message, lost_message
+from reconciler.state.sqlite_schema import migrate
 
 log = logging.getLogger("reconciler.state")
-
-SCHEMA_VERSION = 2  # 2: a lineage id in meta (#12), adopted lineages per customer
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS serials (customer TEXT PRIMARY KEY, serial INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS accounts (
-    customer TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (customer, key));
-CREATE TABLE IF NOT EXISTS links (
-    customer TEXT NOT NULL, account_key TEXT NOT NULL, integration TEXT NOT NULL,
-    record_id TEXT NOT NULL, PRIMARY KEY (customer, account_key, integration));
-CREATE TABLE IF NOT EXISTS welcome (
-    customer TEXT NOT NULL, account_key TEXT NOT NULL, status TEXT NOT NULL, updated_at REAL NOT NULL,
-    PRIMARY KEY (customer, account_key));
-CREATE TABLE IF NOT EXISTS cursors (
-    customer TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (customer, name));
-CREATE TABLE IF NOT EXISTS journal (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, customer TEXT NOT NULL, op TEXT NOT NULL, marker TEXT NOT NULL,
-    status TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '', created_at REAL NOT NULL, updated_at REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS journal_open ON journal (customer, status);
-CREATE TABLE IF NOT EXISTS locks (
-    customer TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, holder TEXT NOT NULL,
-    acquired_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, customer TEXT NOT NULL, started_at REAL NOT NULL,
-    finished_at REAL NOT NULL, result TEXT NOT NULL, detail TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS runs_customer ON runs (customer, id);
-CREATE TABLE IF NOT EXISTS detached (
-    customer TEXT NOT NULL, account_key TEXT NOT NULL, integration TEXT NOT NULL,
-    record_id TEXT NOT NULL, PRIMARY KEY (customer, account_key, integration));
-"""
 
 
 class SqliteStore:
     """`StateStore` on SQLite in WAL mode; every write method runs inside `batch()`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, lease_seconds: float = 60.0) -> None:
         self.path = path
+        self.lease_seconds = lease_seconds
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(path), timeout=10.0, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=10000")
-            self._db.executescript(_SCHEMA)
-            row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            migrate(self._db, str(path))
+            row = self._db.execute("SELECT value FROM meta WHERE key='lineage'").fetchone()
         except (sqlite3.Error, OSError) as exc:
             raise StateError(
                 f"{path}: cannot open the state database ({exc}); restore it from a backup "
                 "or move it aside to start from empty state"
             ) from None
-        if row is not None and int(row[0]) > SCHEMA_VERSION:
-            raise StateError(f"{path}: state schema {row[0]} is newer than this reconciler understands")
-        self._migrate(None if row is None else int(row[0]))
+        self._lineage = str(row[0])  # written once, by migration 2 (#12)
         self._in_tx = False
         self._mutex = threading.RLock()  # one connection shared by threads: see the module doc
-
-    def _migrate(self, version: int | None) -> None:
-        """1 -> 2: the state gets its lineage, a random id that records we create carry
-        beside their marker, so a state that did not create them is told apart (#12)."""
-        lineage = self._db.execute("SELECT value FROM meta WHERE key='lineage'").fetchone()
-        if lineage is None:
-            new = uuid.uuid4().hex
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('lineage', ?)", (new,))
-            if version is None:
-                log.info("%s: new state database (lineage %s)", self.path, new)
-        self._db.execute(
-            "INSERT INTO meta VALUES ('schema', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-            (str(SCHEMA_VERSION),),
-        )
-        row = self._db.execute("SELECT value FROM meta WHERE key='lineage'").fetchone()
-        self._lineage = str(row[0])
 
     def lineage(self) -> str:
         """The state's identity (#12); it never changes once created."""
@@ -145,8 +100,9 @@ class SqliteStore:
             self._db.close()
 
     @contextmanager
-    def batch(self, durable: bool = False) -> Iterator[None]:
-        """One transaction: everything inside commits together or not at all.
+    def batch(self, fence: Lease | None = None, durable: bool = False) -> Iterator[None]:
+        """One transaction: everything inside commits together or not at all; with
+        `fence`, only while that lease's epoch is still the customer's.
 
         `durable` commits with synchronous=FULL (the WAL is fsynced before COMMIT
         returns), for records a power loss must not take back: a welcome email's
@@ -154,6 +110,8 @@ class SqliteStore:
         checkpoint), which is what keeps a 100k-account apply fast."""
         with self._mutex:
             if self._in_tx:
+                if fence is not None:
+                    self._check_fence(fence)
                 yield
                 return
             if durable:
@@ -161,6 +119,8 @@ class SqliteStore:
             self._db.execute("BEGIN IMMEDIATE")
             self._in_tx = True
             try:
+                if fence is not None:
+                    self._check_fence(fence)
                 yield
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -208,6 +168,12 @@ class SqliteStore:
                 "SELECT account_key, integration, record_id FROM detached WHERE customer=?", (customer,)
             )
         }
+        fingerprints = {
+            (key, IntegrationKind(kind)): fp
+            for key, kind, fp in self._all(
+                "SELECT account_key, integration, fingerprint FROM fingerprints WHERE customer=?", (customer,)
+            )
+        }
         return ManagedState(
             self.serial(customer),
             accounts,
@@ -216,6 +182,7 @@ class SqliteStore:
             self._lineage,
             self.adopted_lineages(customer),
             detached,
+            fingerprints,
         )
 
     def customers(self) -> list[str]:
@@ -240,8 +207,24 @@ class SqliteStore:
     def remove_account(self, customer: str, key: str) -> None:
         """Forget an account and its links; the integration records themselves are kept,
         and so is its welcome record (R16: a returning account is not welcomed twice)."""
-        for table, col in (("accounts", "key"), ("links", "account_key")):
+        for table, col in (("accounts", "key"), ("links", "account_key"), ("fingerprints", "account_key")):
             self._run(f"DELETE FROM {table} WHERE customer=? AND {col}=?", (customer, key))  # noqa: S608
+
+    def move_account(self, customer: str, old_key: str, account: Account) -> None:
+        """A class change (end user <-> admin): the account takes its new key with its
+        links and welcome record, so nothing is created or welcomed again."""
+        new_key = account.key
+        self._run("DELETE FROM accounts WHERE customer=? AND key=?", (customer, old_key))
+        self.put_account(customer, account)
+        self._run(
+            "UPDATE OR REPLACE links SET account_key=? WHERE customer=? AND account_key=?",
+            (new_key, customer, old_key),
+        )
+        if self._one("SELECT 1 FROM welcome WHERE customer=? AND account_key=?", (customer, new_key)) is None:
+            self._run(
+                "UPDATE welcome SET account_key=? WHERE customer=? AND account_key=?",
+                (new_key, customer, old_key),
+            )
 
     def put_link(self, customer: str, link: Link) -> None:
         self._run(
@@ -258,9 +241,19 @@ class SqliteStore:
         )
 
     def remove_link(self, customer: str, key: str, integration: IntegrationKind) -> None:
+        for table in ("links", "fingerprints"):
+            self._run(
+                f"DELETE FROM {table} WHERE customer=? AND account_key=? AND integration=?",  # noqa: S608
+                (customer, key, integration.value),
+            )
+
+    def put_fingerprint(
+        self, customer: str, key: str, integration: IntegrationKind, fingerprint: str
+    ) -> None:
         self._run(
-            "DELETE FROM links WHERE customer=? AND account_key=? AND integration=?",
-            (customer, key, integration.value),
+            "INSERT INTO fingerprints VALUES (?, ?, ?, ?) ON CONFLICT(customer, account_key, integration) "
+            "DO UPDATE SET fingerprint=excluded.fingerprint",
+            (customer, key, integration.value, fingerprint),
         )
 
     def forget_welcome(self, customer: str, key: str) -> None:
@@ -299,10 +292,10 @@ class SqliteStore:
                 )
 
     # --- journal ---------------------------------------------------------------------------
-    def journal_open(self, customer: str, op: str, marker: str) -> int:
+    def journal_open(self, customer: str, op: str, marker: str, fence: Lease | None = None) -> int:
         """Record the intent of an external create before doing it (commits at once)."""
         now = time.time()
-        with self.batch():
+        with self.batch(fence):
             cur = self._run(
                 "INSERT INTO journal (customer, op, marker, status, created_at, updated_at) VALUES (?, ?, ?, 'open', ?, ?)",
                 (customer, op, marker, now, now),
@@ -322,50 +315,124 @@ class SqliteStore:
         )
         return [JournalEntry(*r) for r in rows]
 
-    # --- locks -----------------------------------------------------------------------------
-    def lock(self, customer: str, holder: str) -> None:
-        now = time.time()
+    # --- leases ----------------------------------------------------------------------------
+    def lock(self, customer: str, holder: str) -> Lease:
         with self.batch():
-            existing = self._lock_row(customer)
-            if existing is not None:
-                stale = (
-                    ""
-                    if existing.alive
-                    else " (its process is gone: break it with `reconciler state unlock`)"
-                )
-                raise LockHeldError(
-                    f"{customer}: locked by {existing.describe(now)}{stale}; another apply is running or crashed"
-                )
+            now = time.time()
+            current = self._lease_row(customer)
+            if current is not None and current.holder:
+                gone = not current.alive  # one machine: a missing pid is certainly gone
+                if current.expires_at > now and not gone:
+                    raise LockHeldError(held_message(customer, current, now, False))
+            lease = Lease(
+                customer, os.getpid(), socket.gethostname(), holder, now, now, now + self.lease_seconds,
+                (current.epoch if current else 0) + 1,
+            )  # fmt: skip
             self._run(
-                "INSERT INTO locks VALUES (?, ?, ?, ?, ?)",
-                (customer, os.getpid(), socket.gethostname(), holder, now),
+                "INSERT INTO leases VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(customer) DO UPDATE SET "
+                "pid=excluded.pid, host=excluded.host, holder=excluded.holder, acquired_at=excluded.acquired_at, "
+                "renewed_at=excluded.renewed_at, expires_at=excluded.expires_at, epoch=excluded.epoch",
+                (customer, lease.pid, lease.host, holder, now, now, lease.expires_at, lease.epoch),
             )
+            self._run(
+                "INSERT OR REPLACE INTO lease_claims VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)",
+                (customer, lease.epoch, holder, lease.host, lease.pid, now),
+            )
+        return lease
+
+    def renew(self, lease: Lease) -> Lease:
+        with self.batch():
+            self._check_fence(lease, write=False)
+            now = time.time()
+            self._run(
+                "UPDATE leases SET renewed_at=?, expires_at=? WHERE customer=? AND epoch=?",
+                (now, now + self.lease_seconds, lease.customer, lease.epoch),
+            )
+        return Lease(
+            lease.customer, lease.pid, lease.host, lease.holder, lease.acquired_at, now,
+            now + self.lease_seconds, lease.epoch,
+        )  # fmt: skip
+
+    def release(self, lease: Lease) -> None:
+        with self.batch():
+            self._release("customer=? AND epoch=?", (lease.customer, lease.epoch))
 
     def unlock(self, customer: str) -> None:
         with self.batch():
+            self._release("customer=? AND pid=? AND host=?", (customer, os.getpid(), socket.gethostname()))
+
+    def _release(self, where: str, params: tuple[Any, ...]) -> None:
+        now = time.time()
+        rows = self._all(f"SELECT customer, epoch FROM leases WHERE holder<>'' AND {where}", params)  # noqa: S608
+        for customer, epoch in rows:
             self._run(
-                "DELETE FROM locks WHERE customer=? AND pid=? AND host=?",
-                (customer, os.getpid(), socket.gethostname()),
+                "UPDATE leases SET holder='', pid=0, host='', expires_at=? WHERE customer=? AND epoch=?",
+                (now, customer, epoch),
+            )
+            self._run(
+                "UPDATE lease_claims SET released_at=? WHERE customer=? AND epoch=?", (now, customer, epoch)
             )
 
-    def break_lock(self, customer: str, force: bool = False) -> LockInfo | None:
+    def break_lock(self, customer: str, force: bool = False) -> Lease | None:
+        """Break a lease: its holder, if it still runs, can no longer commit (epoch + 1)."""
         with self.batch():
-            existing = self._lock_row(customer)
-            if existing is None:
+            now = time.time()
+            current = self._lease_row(customer)
+            if current is None or not current.holder:
                 return None
-            if existing.alive and not force:
+            if current.alive and current.expires_at > now and not force:
                 raise LockHeldError(
-                    f"{customer}: lock holder {existing.describe(time.time())} is still running; use --force to break it anyway"
+                    f"{customer}: lock holder {current.describe(now)} is still running; "
+                    "use --force to break it anyway"
                 )
-            self._run("DELETE FROM locks WHERE customer=?", (customer,))
-            return existing
+            self._run(
+                "UPDATE leases SET holder='', pid=0, host='', expires_at=?, epoch=epoch+1 WHERE customer=?",
+                (now, customer),
+            )
+            return current
 
-    def locks(self) -> list[LockInfo]:
-        return [LockInfo(*r) for r in self._all("SELECT * FROM locks ORDER BY customer")]
+    def locks(self) -> list[Lease]:
+        rows = self._all("SELECT * FROM leases WHERE holder<>'' AND customer NOT LIKE '@%' ORDER BY customer")
+        return [Lease(*r) for r in rows]
 
-    def _lock_row(self, customer: str) -> LockInfo | None:
-        row = self._one("SELECT * FROM locks WHERE customer=?", (customer,))
-        return LockInfo(*row) if row else None
+    def lease_of(self, name: str) -> Lease | None:
+        current = self._lease_row(name)
+        return current if current is not None and current.holder else None
+
+    def claim_due(self, candidates: Sequence[str], now: float, limit: int, holder: str) -> list[Lease]:
+        """One transaction: SQLite has one writer, so nothing else can claim meanwhile."""
+        out: list[Lease] = []
+        with self.batch():
+            for name in candidates:
+                if len(out) >= limit:
+                    break
+                row = self._one("SELECT next_run_at FROM daemon_customers WHERE customer=?", (name,))
+                if row is not None and row[0] is not None and row[0] > now:
+                    continue  # another run moved it on since the caller read the schedule
+                try:
+                    out.append(self.lock(name, holder))
+                except LockHeldError:
+                    continue
+        return out
+
+    def claims(self, customer: str) -> list[Claim]:
+        rows = self._all("SELECT * FROM lease_claims WHERE customer=? ORDER BY epoch", (customer,))
+        return [Claim(*r) for r in rows]
+
+    def _lease_row(self, customer: str) -> Lease | None:
+        row = self._one("SELECT * FROM leases WHERE customer=?", (customer,))
+        return Lease(*row) if row else None
+
+    def _check_fence(self, lease: Lease, write: bool = True) -> None:
+        """Inside the transaction: refuse when `lease` is no longer the current epoch."""
+        current = self._lease_row(lease.customer)
+        if current is None or current.epoch != lease.epoch or not current.holder:
+            raise LeaseLostError(lost_message(lease.customer, lease.epoch, current, time.time()))
+        if write:
+            self._run(
+                "UPDATE lease_claims SET last_write_at=? WHERE customer=? AND epoch=?",
+                (time.time(), lease.customer, lease.epoch),
+            )
 
     # --- run history (R19) -------------------------------------------------------------------
     def record_run(self, customer: str, started: float, result: str, detail: dict[str, Any]) -> None:
@@ -375,9 +442,42 @@ class SqliteStore:
                 (customer, started, time.time(), result, json.dumps(detail, sort_keys=True)),
             )
 
+    def prune_runs(self, keep: int) -> int:
+        with self.batch():
+            cur = self._run(
+                "DELETE FROM runs WHERE id IN (SELECT id FROM (SELECT id, row_number() OVER "
+                "(PARTITION BY customer ORDER BY id DESC) AS n FROM runs) WHERE n > ?)",
+                (keep,),
+            )
+        return int(cur.rowcount)
+
     def last_run(self, customer: str) -> RunRow | None:
         row = self._one(
             "SELECT started_at, finished_at, result, detail FROM runs WHERE customer=? ORDER BY id DESC LIMIT 1",
             (customer,),
         )
         return (row[0], row[1], row[2], json.loads(row[3])) if row else None
+
+    # --- copying (state migrate, backup, restore: see transfer.py) ---------------------------
+    def dump_table(self, table: str, columns: tuple[str, ...], by_id: bool) -> list[tuple[Any, ...]]:
+        order = " ORDER BY id" if by_id else ""
+        where = " WHERE key <> 'schema'" if table == "meta" else ""
+        return [tuple(r) for r in self._all(f"SELECT {', '.join(columns)} FROM {table}{where}{order}")]  # noqa: S608
+
+    def load_tables(
+        self, data: dict[str, list[tuple[Any, ...]]], columns: dict[str, tuple[str, ...]]
+    ) -> None:
+        with self.batch(), self._mutex:
+            for table, rows in data.items():
+                cols = columns[table]
+                verb = "INSERT OR REPLACE" if table == "meta" else "INSERT"
+                self._db.executemany(
+                    f"{verb} INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                    rows,
+                )
+            row = self._db.execute("SELECT value FROM meta WHERE key='lineage'").fetchone()
+            self._lineage = str(row[0])
+
+    def count_rows(self, table: str) -> int:
+        where = " WHERE key <> 'schema'" if table == "meta" else ""
+        return int(self._one(f"SELECT count(*) FROM {table}{where}")[0])  # noqa: S608

@@ -26,6 +26,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
+from reconciler.testing.autotask_tickets import AutotaskTicketDesk
 from reconciler.testing.httpsim import SimRequest, SimResponse, Simulator, TestCA
 
 MAX_RECORDS = 500
@@ -130,6 +131,7 @@ class AutotaskSimulator(Simulator):
         self.secret = secret
         self.integration_code = integration_code
         self.companies: dict[int, str] = {}
+        self.desk = AutotaskTicketDesk()  # the Tickets entity (reconciler.testing.autotask_tickets)
         self.contacts: dict[int, dict[str, Any]] = {}
         self._next_id = 29_000_000
         self._version = 0  # bumped on every change, so cached query results go stale
@@ -192,6 +194,8 @@ class AutotaskSimulator(Simulator):
                 401, {"errors": ["Unauthorized: the integration code, user name or secret is wrong"]}
             )
         rest = path[len("/atservicesrest/v1.0/") :]
+        if rest.startswith("tickets"):
+            return self.desk.handle(request, rest, self.companies)
         if rest == "contacts/query" and request.method == "POST":
             return self._query(request)
         m = re.fullmatch(r"companies/(\d+)/contacts", rest)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from reconciler.testing.connectwise_tickets import TicketDesk
 from reconciler.testing.httpsim import SimRequest, SimResponse, Simulator, TestCA
 
 CODEBASE = "v4_6_release/"
@@ -181,17 +182,22 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def evaluate(tree: Comparison | BoolOp, record: dict[str, Any], prefix: str = "") -> bool:
+def evaluate(
+    tree: Comparison | BoolOp, record: dict[str, Any], prefix: str = "", fields: frozenset[str] | None = None
+) -> bool:
+    """`fields`: the top-level fields a condition may name (default: a contact's)."""
     if isinstance(tree, BoolOp):
-        results = (evaluate(item, record, prefix) for item in tree.items)
+        results = (evaluate(item, record, prefix, fields) for item in tree.items)
         return all(results) if tree.op == "and" else any(results)
     path = tree.field
     if prefix:
         if not path.startswith(prefix + "/"):
             raise ConditionError(f"{path} is not a field of {prefix}", path)
         path = path[len(prefix) + 1 :]
-    elif path.split("/")[0] not in TOP_LEVEL_FIELDS - CHILD_FIELDS:
-        raise ConditionError(f"{path} is not a field of contact", path)
+    elif path.split("/")[0] not in (fields if fields is not None else TOP_LEVEL_FIELDS - CHILD_FIELDS):
+        raise ConditionError(
+            f"{path} is not a field of {'contact' if fields is None else 'this record'}", path
+        )
     value: Any = record
     for part in path.split("/"):
         value = value.get(part) if isinstance(value, dict) else None
@@ -250,6 +256,7 @@ class ConnectWiseSimulator(Simulator):
         self._next_id = 1000
         self._version = 0  # bumped on every change, so cached query results go stale
         self._query_cache: dict[tuple[Any, Any], tuple[int, list[dict[str, Any]]]] = {}
+        self.desk = TicketDesk()  # service tickets (reconciler.testing.connectwise_tickets)
 
     # --- seeding and inspection -------------------------------------------------------
     def add_company(self, company_id: int, name: str, identifier: str | None = None) -> None:
@@ -326,6 +333,11 @@ class ConnectWiseSimulator(Simulator):
             return self._list(request)
         if path == "company/contacts" and request.method == "POST":
             return self._create(request)
+        if path.startswith("service/tickets"):
+            try:
+                return self.desk.handle(request, path, self.companies, parse_conditions, evaluate)
+            except ConditionError as exc:
+                return SimResponse(400, _error("InvalidRequest", str(exc), exc.field))
         return SimResponse(404, _error("NotFound", f"{request.method} {path} is not simulated"))
 
     def _auth_problem(self, request: SimRequest) -> str | None:

@@ -11,6 +11,9 @@ One server plays both hosts, as the real clients call them:
                                       410 after a sync reset, 400 syncStateNotFound when expired
     GET  /v1.0/users/{id}
     GET  /v1.0/groups/{id}/members    and /transitiveMembers, items carry @odata.type
+    GET  /v1.0/groups, /groups/{id}, /groups/{id}/transitiveMembers/microsoft.graph.user,
+         /groups/delta, /roleManagement/directory/roleAssignments (and
+         roleEligibilityScheduleInstances), /subscribedSkus: see `graph_groups.py`
 
 Point a GraphConnection at it with `authorityHost` and `graphUrl` both set to
 `sim.url`, and `caFile` to the simulator's test CA. Error bodies follow Graph
@@ -45,6 +48,7 @@ from reconciler.testing.graph_directory import (
     Tenant,
 )
 from reconciler.testing.graph_filter import FilterError, Predicate, parse_filter
+from reconciler.testing.graph_groups import GroupRoutes
 from reconciler.testing.graph_identity import (
     DEFAULT_CLIENT_ID,
     IdentityPlatform,
@@ -117,6 +121,7 @@ class GraphSimulator(Simulator):
         self.expired_status = 400  # the status of an expired delta token's syncStateNotFound
         self._cursors: dict[str, _Cursor] = {}
         self._state_lock = threading.Lock()
+        self.group_routes = GroupRoutes(self)
         for tenant in tenants:
             self.directory.add_tenant(tenant)
 
@@ -191,6 +196,9 @@ class GraphSimulator(Simulator):
             return graph_error(401, "InvalidAuthenticationToken", why)
         if request.method != "GET":
             return graph_error(405, "Request_BadRequest", "The simulator only reads.")
+        routed = self.group_routes.handle(request, tenant_id, parts)
+        if routed is not None:
+            return routed
         if parts == ["users"]:
             return self._list_users(request, tenant_id)
         if parts in (["users", "delta"], ["users", "delta()"], ["users", "microsoft.graph.delta()"]):

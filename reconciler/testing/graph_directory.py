@@ -93,6 +93,12 @@ class Tenant:
     seq: int = 0
     changed_at: dict[str, int] = field(default_factory=dict)
     removed: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # group changes for /groups/delta: (seq, group id, "member+" / "member-" / "name" / "deleted", member id)
+    group_log: list[tuple[int, str, str, str]] = field(default_factory=list)
+    # directory roles: (role definition id, principal id, eligible)
+    role_assignments: list[tuple[str, str, bool]] = field(default_factory=list)
+    skus: dict[str, str] = field(default_factory=dict)  # skuId -> skuPartNumber
+    service_principals: dict[str, dict[str, Any]] = field(default_factory=dict)
     # delta tokens issued before this generation answer 410 Gone (a sync reset)
     generation: int = 0
     sorted_cache: list[str] = field(default_factory=list)
@@ -210,6 +216,55 @@ class Directory:
             }
             t.members[group_id] = list(member_ids)
             return group_id
+
+    def add_member(self, tenant_id: str, group_id: str, member_id: str) -> None:
+        with self.lock:
+            t = self.tenant(tenant_id)
+            if member_id not in t.members[group_id]:
+                t.members[group_id].append(member_id)
+                t.group_log.append((t.bump(), group_id, "member+", member_id))
+
+    def remove_member(self, tenant_id: str, group_id: str, member_id: str) -> None:
+        with self.lock:
+            t = self.tenant(tenant_id)
+            t.members[group_id].remove(member_id)
+            t.group_log.append((t.bump(), group_id, "member-", member_id))
+
+    def rename_group(self, tenant_id: str, group_id: str, name: str) -> None:
+        with self.lock:
+            t = self.tenant(tenant_id)
+            t.groups[group_id]["displayName"] = name
+            t.group_log.append((t.bump(), group_id, "name", ""))
+
+    def delete_group(self, tenant_id: str, group_id: str) -> None:
+        with self.lock:
+            t = self.tenant(tenant_id)
+            del t.groups[group_id]
+            del t.members[group_id]
+            t.group_log.append((t.bump(), group_id, "deleted", ""))
+
+    def assign_role(self, tenant_id: str, role_id: str, principal_id: str, *, eligible: bool = False) -> None:
+        """A directory role for a user, a group or a service principal (active or PIM-eligible)."""
+        with self.lock:
+            self.tenant(tenant_id).role_assignments.append((role_id, principal_id, eligible))
+
+    def add_service_principal(self, tenant_id: str, name: str) -> str:
+        with self.lock:
+            sp_id = str(uuid.uuid4())
+            self.tenant(tenant_id).service_principals[sp_id] = {"id": sp_id, "displayName": name}
+            return sp_id
+
+    def add_sku(self, tenant_id: str, sku_id: str, part_number: str) -> None:
+        with self.lock:
+            self.tenant(tenant_id).skus[sku_id] = part_number
+
+    def group_changes_since(
+        self, tenant_id: str, since: int, ids: set[str] | None
+    ) -> list[tuple[int, str, str, str]]:
+        with self.lock:
+            return [
+                c for c in self.tenant(tenant_id).group_log if c[0] > since and (ids is None or c[1] in ids)
+            ]
 
     def direct_members(self, tenant_id: str, group_id: str) -> list[tuple[str, dict[str, Any]]]:
         """(odata type, object) of each direct member, users and groups."""

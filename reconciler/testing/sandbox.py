@@ -2,9 +2,9 @@
 
 `Sandbox.start(dir)` starts the Graph simulator and the simulator of every
 integration of the table (its folder's `sandbox.hookup`; HTTPS with a throwaway CA) and an SMTP server (STARTTLS + AUTH, every
-message also written to `dir/outbox/`), seeds them with three customers, and
+message also written to `dir/outbox/`), seeds them with four customers, and
 writes a complete config directory pointing at them: Settings, two import
-policies, the customers, a welcome template, the CA file and the secrets (files
+policies and an admin import policy, the customers, a welcome template, the CA file and the secrets (files
 under `secrets/`, mode 600). `reconciler plan -c dir` then runs the real clients.
 
 The demo MSP shows every matching case:
@@ -16,7 +16,9 @@ The demo MSP shows every matching case:
 - fabrikam (Entra, Hudu, Autotask): matches by email and second email, a
   duplicate by name (conflict), a contact to create;
 - northwind (Entra only): welcome emails and self-serve only;
-- tailwind (Entra, Halo PSA): a user matched by email, two Halo users with one
+- tailwind (Entra only): end users by Entra group with a service account and a
+  guest left out (R22), administrators by directory role (R23, policy m365-admins).
+- wingtip (Entra, Halo PSA): a user matched by email, two Halo users with one
   email (a conflict: never the first of them, R24), a user to create.
 
 Simulators keep everything in memory: restarting the sandbox starts over, so the
@@ -51,7 +53,9 @@ TENANTS = {
     "fabrikam": "22222222-2222-4222-8222-222222222222",
     "northwind": "33333333-3333-4333-8333-333333333333",
     "tailwind": "44444444-4444-4444-8444-444444444444",
+    "wingtip": "55555555-5555-4555-8555-555555555555",
 }
+GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
 CW_COMPANY, AT_COMPANY = 250, 29683
 O365 = "Office 365"
 
@@ -204,16 +208,28 @@ class Sandbox:
         user(t["northwind"], "Liam", "Lee", "northwind.test")
         user(t["northwind"], "Mia", "Moore", "northwind.test")
 
-        # tailwind: Entra + Halo PSA
-        user(t["tailwind"], "Nina", "North", "tailwind.test")
-        user(t["tailwind"], "Oscar", "Olsen", "tailwind.test")
-        user(t["tailwind"], "Paula", "Park", "tailwind.test")
+        # tailwind: Entra group + exclusions (R22), admins by role (R23)
+        staff = [
+            user(t["tailwind"], "Olivia", "Owens", "tailwind.test"),
+            user(t["tailwind"], "Paul", "Price", "tailwind.test"),
+            g.add_user(t["tailwind"], "svc-backup@tailwind.test", displayName="Backup Service"),
+            g.add_user(t["tailwind"], "guest_partner.test#EXT#@tailwind.test", userType="Guest"),
+        ]
+        user(t["tailwind"], "Quinn", "Quest", "tailwind.test")  # licensed, but not in Staff
+        g.add_group(t["tailwind"], "Staff", staff)
+        rita = user(t["tailwind"], "Rita", "Root", "tailwind.test", licensed=False)
+        g.directory.assign_role(t["tailwind"], GLOBAL_ADMIN, rita)
+
+        # wingtip: Entra + Halo PSA
+        user(t["wingtip"], "Nina", "North", "wingtip.test")
+        user(t["wingtip"], "Oscar", "Olsen", "wingtip.test")
+        user(t["wingtip"], "Paula", "Park", "wingtip.test")
         halo = self.halo
-        client = halo.add_client("Tailwind Traders")
+        client = halo.add_client("Wingtip Traders")
         self._halo_client = client
-        halo.add_user(client, "Nina", "North", "nina.north@tailwind.test")
-        halo.add_user(client, "Oscar", "Olsen", "oscar.olsen@tailwind.test")
-        halo.add_user(client, "Oskar", "Olsen", "oscar.olsen@tailwind.test")
+        halo.add_user(client, "Nina", "North", "nina.north@wingtip.test")
+        halo.add_user(client, "Oscar", "Olsen", "oscar.olsen@wingtip.test")
+        halo.add_user(client, "Oskar", "Olsen", "oscar.olsen@wingtip.test")
 
     def _write_config(self) -> None:
         root = self.root
@@ -247,8 +263,10 @@ class Sandbox:
                 tenant=TENANTS["fabrikam"], company=self._hudu_company, at=AT_COMPANY
             ),
             "customers/northwind.yaml": CUSTOMER_NORTHWIND.format(tenant=TENANTS["northwind"]),
-            "customers/tailwind.yaml": CUSTOMER_TAILWIND.format(
-                tenant=TENANTS["tailwind"], client=self._halo_client
+            "customers/tailwind.yaml": CUSTOMER_TAILWIND.format(tenant=TENANTS["tailwind"]),
+            "policies/m365-admins.yaml": POLICY_ADMINS,
+            "customers/wingtip.yaml": CUSTOMER_WINGTIP.format(
+                tenant=TENANTS["wingtip"], client=self._halo_client
             ),
             "policies/m365-psa.yaml": POLICY_PSA,
             "templates/welcome.txt": WELCOME,
@@ -435,6 +453,41 @@ apiVersion: reconciler.dev/v1
 kind: Customer
 metadata:
   name: tailwind
+spec:
+  directories:
+    entra:
+      tenantId: {tenant}
+  # R22: licensed members of the Entra group Staff, service accounts and guests
+  # left out; `reconciler plan -c DIR --customer tailwind -v` names who and why.
+  import:
+    source: entra
+    selection:
+      groups: [Staff]
+      exclude:
+        upns: ["svc-*"]
+    options:
+      selfServe: true
+"""
+
+POLICY_ADMINS = """\
+# R23: Microsoft 365 administrators by privileged directory role.
+apiVersion: reconciler.dev/v1
+kind: AdminImportPolicy
+metadata:
+  name: m365-admins
+spec:
+  appliesTo:
+    customers: [tailwind]
+  source: entra
+  selection:
+    roles: [Global Administrator, User Administrator]
+"""
+
+CUSTOMER_WINGTIP = """\
+apiVersion: reconciler.dev/v1
+kind: Customer
+metadata:
+  name: wingtip
   labels:
     plan: psa
 spec:
@@ -443,7 +496,7 @@ spec:
       tenantId: {tenant}
   integrations:
     haloClientId: {client}
-  # oscar.olsen@tailwind.test has two Halo users with his email (a conflict, R18/R24);
+  # oscar.olsen@wingtip.test has two Halo users with his email (a conflict, R18/R24);
   # pin one in spec.pins to link it.
 """
 

@@ -127,9 +127,11 @@ def test_apply_stops_when_the_plan_changed_after_review(
     fake.add_pull(7, head_sha="head1", merge_commit_sha="merge2")
     main_ws = checkout(tmp_path, "main-ws")
     # meanwhile main moved: another customer file changed, and a new user appeared
-    (main_ws / "customers" / "northwind.yaml").write_text(
-        (main_ws / "customers" / "northwind.yaml").read_text() + "# edited on main\n"
-    )
+    northwind = main_ws / "customers" / "northwind.yaml"
+    # a real edit (a comment alone no longer makes a plan stale)
+    text = northwind.read_text()
+    assert "metadata:\n" in text and "labels:" not in text
+    northwind.write_text(text.replace("metadata:\n", "metadata:\n  labels:\n    edited: on-main\n", 1))
     entra = main_ws / "live" / "contoso" / "entra.json"
     data = json.loads(entra.read_text())
     data["users"].append(dict(data["users"][0], id="zoe", upn="zoe@contoso.com", mail="zoe@contoso.com"))

@@ -43,13 +43,18 @@ def test_a_fresh_reviewed_plan_is_applied_as_is(quickstart: Path, tmp_path: Path
     assert run("plan", "-c", str(quickstart), "--detailed-exitcode").exit_code == 0
 
 
+def touch_config(path: Path) -> None:
+    """A config edit that plans nothing new (a comment alone no longer makes a plan stale)."""
+    text = path.read_text()
+    assert "  labels:\n" in text
+    path.write_text(text.replace("  labels:\n", '  labels:\n    touched: "yes"\n', 1))
+
+
 def test_a_stale_plan_that_plans_the_same_again_is_applied(quickstart: Path, tmp_path: Path) -> None:
     reviewed = tmp_path / "reviewed.json"
     save_plan(make_plan(quickstart), reviewed)
     # the config changes in a way that changes nothing planned: the plan is stale, not different
-    (quickstart / "customers" / "contoso.yaml").write_text(
-        (quickstart / "customers" / "contoso.yaml").read_text() + "# a comment\n"
-    )
+    touch_config(quickstart / "customers" / "contoso.yaml")
     result = run(
         "ci", "apply", "-c", str(quickstart), "--reviewed", str(reviewed), "-o", str(tmp_path / "n.json")
     )
@@ -63,9 +68,7 @@ def test_a_stale_plan_that_now_differs_stops_for_review(quickstart: Path, tmp_pa
     reviewed = tmp_path / "reviewed.json"
     save_plan(make_plan(quickstart), reviewed)
     before = state_serials(quickstart)
-    (quickstart / "customers" / "contoso.yaml").write_text(
-        (quickstart / "customers" / "contoso.yaml").read_text() + "# touched\n"
-    )
+    touch_config(quickstart / "customers" / "contoso.yaml")
     add_contoso_user(quickstart, "zoe@contoso.com")
     new = tmp_path / "new.json"
     result = run("ci", "apply", "-c", str(quickstart), "--reviewed", str(reviewed), "-o", str(new))

@@ -37,7 +37,7 @@ def run(args: list[str], cwd: Path | None = None, extra_env: dict[str, str] | No
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,  # a loaded CI machine: slow is not a failure here
     )
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
@@ -56,7 +56,7 @@ def run_closed_pipe(args: list[str], cwd: Path | None = None) -> Run:
             stdout=write_end,
             stderr=subprocess.PIPE,
             text=True,
-            timeout=120,
+            timeout=600,  # a loaded CI machine: slow is not a failure here
         )
     finally:
         os.close(write_end)
@@ -74,7 +74,7 @@ def run_head(args: list[str], lines: int = 1, cwd: Path | None = None) -> tuple[
         env=env(),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,  # a loaded CI machine: slow is not a failure here
     )
     head, _, rc = proc.stdout.rpartition("rc=")
     stderr = (Path(cwd or ".") / "stderr.txt").read_text(encoding="utf-8")

@@ -48,7 +48,7 @@ def test_dash_vv_is_debug(quickstart: Path) -> None:
 
 
 def test_flags_after_a_double_dash_are_left_alone() -> None:
-    result = run(["validate", "--", "-v"])
+    result = run(["validate", "-c", ".", "--", "-v"])
     assert result.code == 1 and "-v" in result.stderr
 
 

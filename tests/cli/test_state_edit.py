@@ -96,7 +96,14 @@ def test_mv_keeps_links_only_to_the_same_organization(applied: Path) -> None:
     row = show(applied, "fabrikam", CAROL)
     assert row["welcome"] == "sent" and row["links"] == {}
     assert CAROL not in cli(applied, "state", "list", "--customer", "contoso")
-    # same organization: tailspin linked to contoso's IT Glue organization keeps the link
+    # same organization: contoso's IT Glue organization moved to tailspin (a tenant merge;
+    # one organization links one customer, #12; contoso keeps its passwords in Hudu now),
+    # so the link is kept
+    contoso = applied / "customers" / "contoso.yaml"
+    doc = yaml.safe_load(contoso.read_text())
+    del doc["spec"]["integrations"]["itglueOrganizationId"], doc["spec"]["pins"]
+    doc["spec"]["integrations"]["huduCompanyId"] = "9999"
+    contoso.write_text(yaml.safe_dump(doc))
     tailspin = applied / "customers" / "tailspin.yaml"
     doc = yaml.safe_load(tailspin.read_text())
     doc["spec"]["integrations"]["itglueOrganizationId"] = "4001"

@@ -124,7 +124,7 @@ def test_missing_or_empty_config_directory(tmp_path: Path) -> None:
     assert problems(tmp_path) == [f"no YAML files in {tmp_path}"]
 
 
-def test_digest_changes_with_content_and_names_only(tmp_path: Path) -> None:
+def test_digest_changes_with_the_parsed_content_only(tmp_path: Path) -> None:
     write(tmp_path, "acme.yaml", CUSTOMER.format(name="acme"))
     first = load_config(tmp_path).digest
     assert load_config(tmp_path).digest == first
@@ -133,8 +133,8 @@ def test_digest_changes_with_content_and_names_only(tmp_path: Path) -> None:
     write(tmp_path, "acme.yaml", CUSTOMER.format(name="acme") + "  labels: {a: b}\n")
     second = load_config(tmp_path).digest
     assert second != first
-    (tmp_path / "acme.yaml").rename(tmp_path / "acme2.yaml")
-    assert load_config(tmp_path).digest not in (first, second)
+    (tmp_path / "acme.yaml").rename(tmp_path / "acme2.yaml")  # the documents are the same (#17)
+    assert load_config(tmp_path).digest == second
 
 
 def test_load_valid_config_runs_the_rules_too(tmp_path: Path) -> None:

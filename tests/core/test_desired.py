@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reconciler.core.desired import LiveDirectories, desired_accounts
-from reconciler.core.model import AccountClass, DirectorySnapshot, DirSource
+from reconciler.core.model import DirectorySnapshot, DirSource
 from tests.core.builders import ad, customer, entra, group
 
 STAFF = "OU=Staff,DC=acme,DC=local"
@@ -92,18 +92,21 @@ def test_r3_password_sync_matches_immutable_id_then_upn_then_smtp() -> None:
     assert {n.user for n in result.notes if n.rule == "R3"} == {"user4@acme.local", "five@acme.com"}
 
 
-def test_admin_import_is_a_separate_class() -> None:
+def test_r7_a_person_selected_as_end_user_and_admin_is_imported_as_admin_only() -> None:
     cust = customer(
         {"source": "activeDirectory", "selection": {"groups": [G]}},
         admin={"source": "activeDirectory", "selection": {"groups": [NESTED]}},
     )
-    snap = DirectorySnapshot((ad(1, "CN=U1,DC=acme,DC=local", (G, NESTED)),), (group(G), group(NESTED)))
+    snap = DirectorySnapshot(
+        (ad(1, "CN=U1,DC=acme,DC=local", (G, NESTED)), ad(2, "CN=U2,DC=acme,DC=local", (G,))),
+        (group(G), group(NESTED)),
+    )
     result = desired_accounts(cust, LiveDirectories(ad=snap))
-    assert sorted(a.account_class for a in result.accounts.values()) == [
-        AccountClass.ADMIN,
-        AccountClass.END_USER,
+    classes = sorted((a.upn, a.account_class.value) for a in result.accounts.values())
+    assert classes == [("user1@acme.local", "admin"), ("user2@acme.local", "end-user")]
+    assert [(n.user, n.rule, n.reason.value) for n in result.notes] == [
+        ("user1@acme.local", "R7", "admin-overlap")
     ]
-    assert len({a.key for a in result.accounts.values()}) == 2
 
 
 def test_r5_groups_in_default_containers_do_not_import() -> None:

@@ -21,9 +21,10 @@ from reconciler.daemon.configsource import ConfigSource, GitRepo
 from reconciler.daemon.listener import DaemonHttpServer
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.scheduler import Scheduler
-from reconciler.state.daemon import CustomerRecord, DaemonState
-from reconciler.state.store import SqliteStore
+from reconciler.state.api import CustomerRecord, DaemonStore, StateStore
+from reconciler.state.backend import open_state
 from reconciler.testing.clock import FakeClock
+from tests.pgstate import use_postgres
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
 TOKEN = "t0ken-for-tests-only"
@@ -67,8 +68,8 @@ def set_entra_users(root: Path, customer: str, users: list[dict[str, Any]]) -> N
 class Rig:
     root: Path
     clock: FakeClock
-    store: SqliteStore
-    state: DaemonState
+    store: StateStore
+    state: DaemonStore
     metrics: DaemonMetrics
     scheduler: Scheduler
 
@@ -98,17 +99,20 @@ class Rig:
 def make_rig(root: Path, seed: int = 7, git: bool = False) -> Rig:
     clock = FakeClock()
     source = ConfigSource(root, clock, GitRepo(root) if git else None)
-    path = root / source.config.settings_doc.spec.state.path
-    store, state, metrics = SqliteStore(path), DaemonState(path), DaemonMetrics()
+    backend = open_state(source.config)
+    store, state, metrics = backend.store, backend.daemon, DaemonMetrics()
     scheduler = Scheduler(source, store, state, clock, metrics, random.Random(seed))
     return Rig(root, clock, store, state, metrics, scheduler)
 
 
 @pytest.fixture
-def config_dir(tmp_path: Path) -> Path:
+def config_dir(tmp_path: Path, backend: str) -> Path:
+    """A quickstart copy for the daemon, its state on `backend` (both are run)."""
     root = tmp_path / "config"
     shutil.copytree(QUICKSTART, root, ignore=shutil.ignore_patterns(".reconciler"))
     set_daemon(root, jitterPercent=0, token={"env": "RECONCILER_TEST_TOKEN"})
+    if backend == "postgres":
+        use_postgres(root)
     return root
 
 
@@ -132,8 +136,8 @@ def serve(config_dir: Path, address: tuple[str, int] = ("127.0.0.1", 0)) -> Iter
     """The daemon for real: scheduler loop in a thread (real clock), listener on loopback."""
     clock = SystemClock()
     source = ConfigSource(config_dir, clock)
-    path = config_dir / source.config.settings_doc.spec.state.path
-    store, state, metrics = SqliteStore(path), DaemonState(path), DaemonMetrics()
+    backend = open_state(source.config)
+    store, state, metrics = backend.store, backend.daemon, DaemonMetrics()
     sched = Scheduler(source, store, state, clock, metrics)
     server = DaemonHttpServer(address, sched, metrics, sched.settings.tls)
     server.start()

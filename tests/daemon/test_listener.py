@@ -30,8 +30,8 @@ from reconciler.daemon.listener import (
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.scheduler import Scheduler
 from reconciler.providers.http import HttpApi, RetryPolicy
-from reconciler.state.daemon import DaemonState
-from reconciler.state.store import SqliteStore
+from reconciler.state.api import DaemonStore, StateStore
+from reconciler.state.backend import open_state
 
 from .conftest import TOKEN, Live, Rig, edit_yaml
 
@@ -128,8 +128,8 @@ def test_no_token_configured_means_403_even_with_a_header(config_dir: Path) -> N
     edit_yaml(config_dir / "settings.yaml", lambda d: d["spec"]["daemon"].pop("token"))
     clock = SystemClock()
     source = ConfigSource(config_dir, clock)
-    path = config_dir / ".reconciler" / "state.db"
-    store, state, metrics = SqliteStore(path), DaemonState(path), DaemonMetrics()
+    backend = open_state(source.config)
+    store, state, metrics = backend.store, backend.daemon, DaemonMetrics()
     sched = Scheduler(source, store, state, clock, metrics)
     server = DaemonHttpServer(("127.0.0.1", 0), sched, metrics)
     server.start()
@@ -385,8 +385,8 @@ def test_a_tls_key_that_does_not_match_is_one_clear_error(
 class LiveRig:
     scheduler: Scheduler
     metrics: DaemonMetrics
-    store: SqliteStore
-    state: DaemonState
+    store: StateStore
+    state: DaemonStore
 
     def source_tls(self) -> Any:
         return self.scheduler.settings.tls
@@ -399,6 +399,6 @@ class LiveRig:
 def make_live_rig(config_dir: Path) -> LiveRig:
     clock = SystemClock()
     source = ConfigSource(config_dir, clock)
-    path = config_dir / source.config.settings_doc.spec.state.path
-    store, state, metrics = SqliteStore(path), DaemonState(path), DaemonMetrics()
+    backend = open_state(source.config)
+    store, state, metrics = backend.store, backend.daemon, DaemonMetrics()
     return LiveRig(Scheduler(source, store, state, clock, metrics), metrics, store, state)

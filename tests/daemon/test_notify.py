@@ -110,7 +110,7 @@ class World:
         self.rig.scheduler.request(customer, "test")
         self.rig.cycle()
 
-    def settle(self, path: str, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+    def settle(self, path: str, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while len(self.receiver.got.get(path, [])) < count and time.monotonic() < deadline:
             time.sleep(0.02)

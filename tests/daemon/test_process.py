@@ -16,14 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import main
-from reconciler.state.daemon import DaemonState
-from reconciler.state.store import SqliteStore
+from reconciler.config import load_valid_config
+from reconciler.state.backend import open_state
 from reconciler.testing.fleet import tenant_id, write_fleet
 from reconciler.testing.graph import GraphSimulator
 from reconciler.testing.httpsim import TestCA
+from tests.pgstate import use_postgres
 
 from .conftest import TOKEN, edit_yaml, entra_users, set_entra_users
 
@@ -112,20 +114,21 @@ def test_real_daemon_import_now_metrics_status_and_sigterm(config_dir: Path) -> 
     for line in d.lines:  # one JSON object per line, and never the token
         json.loads(line)
         assert TOKEN not in line
-    path = config_dir / ".reconciler" / "state.db"
-    store = SqliteStore(path)
-    assert store.locks() == []
-    assert "stopped_at" in DaemonState(path).meta()["daemon"]
-    store.close()
+    backend = open_state(load_valid_config(config_dir))
+    assert backend.store.locks() == []
+    assert "stopped_at" in backend.daemon.meta()["daemon"]
+    backend.close()
 
 
-def test_sigterm_during_a_long_apply_stops_between_changes(tmp_path: Path) -> None:
+def test_sigterm_during_a_long_apply_stops_between_changes(tmp_path: Path, backend: str) -> None:
     root = tmp_path / "fleet"
     write_fleet(root, 1, users=4000, daemon={"jitterPercent": 0, "shutdownGraceSeconds": 0})
     edit_yaml(root / "settings.yaml", lambda d: d["spec"].update(applyBatchSize=1))
-    path = root / ".reconciler" / "state.db"
+    if backend == "postgres":
+        use_postgres(root)
+    state = open_state(load_valid_config(root))
     with running_daemon(root) as d:
-        store = SqliteStore(path)
+        store = state.store
         deadline = time.monotonic() + 20
         while store.serial("c0000") < 5:  # the initial import is committing, batch by batch
             assert time.monotonic() < deadline, d.lines
@@ -142,7 +145,7 @@ def test_sigterm_during_a_long_apply_stops_between_changes(tmp_path: Path) -> No
     assert 0 < len(managed.accounts) < 4000  # stopped part-way...
     assert managed.serial == len(managed.accounts)  # ...at a batch boundary: nothing half-done
     assert store.locks() == []
-    rec = DaemonState(path).get("c0000")
+    rec = state.daemon.get("c0000")
     assert rec is not None and rec.last_result == "abandoned" and rec.failures == 0
     # exactly what was applied, in the record, the log line and status (not "0 of N")
     n = len(managed.accounts)
@@ -154,7 +157,7 @@ def test_sigterm_during_a_long_apply_stops_between_changes(tmp_path: Path) -> No
     after = json.loads(CliRunner().invoke(main, ["status", "-c", str(root), "--format", "json"]).output)
     assert after["customers"][0]["running"] is None
     assert after["customers"][0]["last_run"]["changes_applied"] == n
-    store.close()
+    state.close()
 
 
 def test_bad_listen_address_is_a_clear_error(config_dir: Path) -> None:
@@ -211,3 +214,25 @@ def test_real_daemon_against_the_graph_simulator(tmp_path: Path) -> None:
         assert all(sim.identity.client_secret not in line for line in d.lines)
     finally:
         sim.stop()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_second_daemon_on_one_state_file_is_refused_naming_the_first(config_dir: Path) -> None:
+    """SQLite state is one machine's file: one daemon. (PostgreSQL state: replicas, see
+    tests/daemon/test_replicas.py.) Before, the second started silently and status
+    said "not running" while the first was alive."""
+    with running_daemon(config_dir) as first:
+        env = {**os.environ, "RECONCILER_TEST_TOKEN": TOKEN}
+        second = subprocess.run(
+            [str(EXE), "daemon", "-c", str(config_dir), "--listen", "127.0.0.1:0"],
+            capture_output=True, text=True, env=env, timeout=30,
+        )  # fmt: skip
+        assert second.returncode == 1, second.stderr
+        (line,) = [x for x in second.stderr.splitlines() if x.strip()]
+        assert "another reconciler daemon runs on this state" in line
+        assert f"pid {first.proc.pid}" in line and "Traceback" not in second.stderr
+        code, _ = first.terminate()
+    assert code == 0
+    # the first one is gone: a new daemon starts
+    with running_daemon(config_dir) as again:
+        assert again.terminate()[0] == 0

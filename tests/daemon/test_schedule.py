@@ -37,9 +37,13 @@ def test_r9_defaults_and_overrides(config_dir: Path) -> None:
         config_dir / "customers" / "northwind.yaml",
         lambda d: d["spec"]["import"].update(schedule={"intervalMinutes": 30}),
     )
+    edit_yaml(  # tailspin has its own Entra settings (groups, R22)
+        config_dir / "customers" / "tailspin.yaml",
+        lambda d: d["spec"]["import"].update(schedule={"intervalMinutes": 20}),
+    )
     effs = effective_customers(load_valid_config(config_dir))
     assert interval_seconds(effs["contoso"]) == 15 * 60
-    assert interval_seconds(effs["tailspin"]) == 15 * 60
+    assert interval_seconds(effs["tailspin"]) == 20 * 60
     assert interval_seconds(effs["northwind"]) == 30 * 60
 
 

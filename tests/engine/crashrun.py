@@ -16,6 +16,7 @@ from typing import Any
 
 from reconciler.cli import main
 from reconciler.providers import files
+from reconciler.state.pgstore import PgStore
 from reconciler.state.store import SqliteStore
 
 
@@ -55,4 +56,6 @@ if __name__ == "__main__":
     assert sep == "--"
     owner, name, after = POINTS[point]
     wrap(owner, name, int(n), after)
+    if owner is SqliteStore:  # the same point in the PostgreSQL store (only one is used)
+        wrap(PgStore, name, int(n), after)
     main(args)

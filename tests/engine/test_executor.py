@@ -156,6 +156,7 @@ def test_r16_a_refused_welcome_stays_owed_and_an_accepted_one_is_sent(tmp_path: 
     }
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # a SQLite pragma
 def test_welcome_pending_and_sent_commit_with_synchronous_full(quickstart: Path) -> None:
     """#12: the commits that record a welcome email's `pending` and `sent` run with
     synchronous=FULL (SQLite fsyncs the WAL before COMMIT returns); the others keep

@@ -12,6 +12,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 from tests.engine.test_crash import cli, crash
 
@@ -52,6 +54,7 @@ def state_lineage(qs: Path) -> str:
         return str(db.execute("SELECT value FROM meta WHERE key='lineage'").fetchone()[0])
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # moves the state file
 def test_a_lost_state_is_refused_then_rebuilt_without_welcoming_anyone_again(quickstart: Path) -> None:
     qs = str(quickstart)
     assert cli("apply", "-c", qs, "--auto-approve").returncode == 0
@@ -97,6 +100,7 @@ def test_a_lost_state_is_refused_then_rebuilt_without_welcoming_anyone_again(qui
     assert welcomed == {"alice@contoso.com", "bob@contoso.com", "grace@contoso.com"}
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # moves the state file
 def test_a_state_of_another_lineage_is_refused_naming_both(quickstart: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
     shutil.copytree(ROOT / "examples" / "quickstart", other, ignore=shutil.ignore_patterns(".reconciler"))

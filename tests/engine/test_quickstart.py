@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import main
@@ -138,6 +139,7 @@ def test_a_wrongly_typed_live_field_fails_that_customer_only(quickstart: Path) -
     assert "customer fabrikam: 8 changes" in out
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # a corrupt state file
 def test_corrupt_state_and_plan_files_give_one_clear_line(quickstart: Path, tmp_path: Path) -> None:
     state = quickstart / ".reconciler" / "state.db"
     state.parent.mkdir()
@@ -184,3 +186,27 @@ def test_apply_rechecks_pause_and_the_guard_whatever_the_plan_says(quickstart: P
     assert "contoso: not applied: would remove all 6 accounts" in out
     assert "yolanda" not in run("state", "list", "-c", str(quickstart))[1]
     assert "alice@contoso.com" in run("state", "list", "-c", str(quickstart))[1]
+
+
+def test_a_plan_and_a_saved_plan_say_who_is_applying_a_customer(quickstart: Path, tmp_path: Path) -> None:
+    """The lease comes before the freshness check: a second apply is told who holds the
+    customer, not "plan again"; a plan meanwhile says so at the top."""
+    from reconciler.config import load_valid_config
+    from reconciler.state.backend import open_state
+
+    planfile = tmp_path / "plan.json"
+    assert run("plan", "-c", str(quickstart), "-o", str(planfile))[0] in (0, 2)
+    backend = open_state(load_valid_config(quickstart))
+    try:
+        lease = backend.store.lock("contoso", "reconciler daemon")
+        with backend.store.batch(fence=lease):  # the daemon has committed a batch of contoso
+            backend.store.bump_serial("contoso")
+        code, out = run("plan", "-c", str(quickstart))
+        assert out.startswith("note: contoso is being applied right now by reconciler daemon (pid "), out
+        code, out = run("apply", "-c", str(quickstart), str(planfile))
+        assert code == 1 and "contoso: locked by reconciler daemon (pid" in out and "plan again" not in out
+        backend.store.release(lease)
+        code, out = run("apply", "-c", str(quickstart), str(planfile))
+        assert code == 1 and "plan again" in out  # the holder is gone, its commit stays
+    finally:
+        backend.close()

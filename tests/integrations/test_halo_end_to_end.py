@@ -36,25 +36,25 @@ def daemon_run(root: Path, customer: str) -> RunResult:
 
 
 def test_the_daemon_creates_halo_users_once_and_leaves_the_conflict(box: Sandbox) -> None:
-    assert daemon_run(box.root, "tailwind") is RunResult.APPLIED
+    assert daemon_run(box.root, "wingtip") is RunResult.APPLIED
     created = [u for u in box.halo.users_of(box.halo_client) if u["notes"]]
     assert [u["firstname"] for u in created] == ["Paula"]
-    assert daemon_run(box.root, "tailwind") is RunResult.IN_SYNC  # nothing left to do but the conflict
+    assert daemon_run(box.root, "wingtip") is RunResult.IN_SYNC  # nothing left to do but the conflict
     assert len(box.halo.users_of(box.halo_client)) == 4  # 3 seeded + 1 created, never twice
 
 
 def test_snapshot_captures_halo_users_and_an_offline_plan_agrees(box: Sandbox, tmp_path: Path) -> None:
     out = tmp_path / "snap"
     runner = CliRunner()
-    done = runner.invoke(main, ["snapshot", "-c", str(box.root), "--customer", "tailwind", "-o", str(out)])
+    done = runner.invoke(main, ["snapshot", "-c", str(box.root), "--customer", "wingtip", "-o", str(out)])
     assert done.exit_code == 0, done.output
-    assert "tailwind: wrote tailwind/halo.json (3 contacts)" in done.output
-    data = json.loads((out / "tailwind" / "halo.json").read_text())
+    assert "wingtip: wrote wingtip/halo.json (3 contacts)" in done.output
+    data = json.loads((out / "wingtip" / "halo.json").read_text())
     assert {c["last_name"] for c in data["contacts"]} == {"North", "Olsen"}
 
-    live = runner.invoke(main, ["plan", "-c", str(box.root), "--customer", "tailwind"])
+    live = runner.invoke(main, ["plan", "-c", str(box.root), "--customer", "wingtip"])
     settings = box.root / "settings.yaml"
     settings.write_text(settings.read_text().replace("spec:\n", f"spec:\n  snapshot:\n    dir: {out}\n", 1))
-    offline = runner.invoke(main, ["plan", "-c", str(box.root), "--customer", "tailwind"])
+    offline = runner.invoke(main, ["plan", "-c", str(box.root), "--customer", "wingtip"])
     halo_lines = [line for line in live.output.splitlines() if "halo" in line]
     assert halo_lines and halo_lines == [line for line in offline.output.splitlines() if "halo" in line]

@@ -57,7 +57,9 @@ class GraphWorld:
         *,
         credential: dict[str, Any] | None = None,
         graph: dict[str, Any] | None = None,
+        imports: dict[str, dict[str, Any]] | None = None,
     ) -> None:
+        """`imports`: per customer, its `import` / `adminImport` settings (default: Entra, licensed)."""
         """Settings (connections.graph at the simulator) and one Customer per name -> tenant."""
         self.root.mkdir(parents=True, exist_ok=True)
         for old in self.root.glob("*.yaml"):
@@ -84,7 +86,10 @@ class GraphWorld:
                     "apiVersion": "reconciler.dev/v1",
                     "kind": "Customer",
                     "metadata": {"name": name},
-                    "spec": {"directories": {"entra": {"tenantId": tenant}}, "import": {"source": "entra"}},
+                    "spec": {
+                        "directories": {"entra": {"tenantId": tenant}},
+                        **((imports or {}).get(name) or {"import": {"source": "entra"}}),
+                    },
                 }
             )
         (self.root / "config.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False), encoding="utf-8")

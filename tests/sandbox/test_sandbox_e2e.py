@@ -54,9 +54,9 @@ def test_plan_apply_converges_with_contacts_and_one_welcome_email_each(box: Sand
     assert "erin.evans@contoso.test: no email address; no welcome email (R16)" in out
     assert "uma.unlicensed" not in out
     # Halo PSA (R24): by email, created, two users with one email conflict (never the first)
-    assert "link nina.north@tailwind.test to halo record" in out
-    assert 'create halo contact "Paula Park" <paula.park@tailwind.test>' in out
-    assert "conflict: oscar.olsen@tailwind.test in halo: 2 records match" in out
+    assert "link nina.north@wingtip.test to halo record" in out
+    assert 'create halo contact "Paula Park" <paula.park@wingtip.test>' in out
+    assert "conflict: oscar.olsen@wingtip.test in halo: 2 records match" in out
 
     code, out = run("apply", "-c", cfg, "--auto-approve")
     assert code == 0, out
@@ -75,7 +75,7 @@ def test_plan_apply_converges_with_contacts_and_one_welcome_email_each(box: Sand
     assert jack["firstName"] == "Jack" and parse_marker(jack["note"]).startswith("fabrikam/")  # type: ignore[union-attr]
 
     (paula,) = [u for u in box.halo.users_of(box.halo_client) if u["notes"]]
-    assert paula["firstname"] == "Paula" and parse_marker(paula["notes"]).startswith("tailwind/")  # type: ignore[union-attr]
+    assert paula["firstname"] == "Paula" and parse_marker(paula["notes"]).startswith("wingtip/")  # type: ignore[union-attr]
 
     code, out = run("plan", "-c", cfg, "--detailed-exitcode")
     assert code == 0, out
@@ -150,3 +150,23 @@ def test_only_an_empty_dir_or_a_previous_sandbox_is_used(tmp_path: Path) -> None
     second.stop()
     assert not (tmp_path / "sb" / "outbox" / "old.eml").exists()
     assert oct((tmp_path / "sb" / "secrets" / "smtp-password").stat().st_mode & 0o777) == "0o600"
+
+
+def test_tailwind_selects_a_group_with_exclusions_and_admins_by_role(box: Sandbox) -> None:
+    cfg = str(box.root)
+    code, out = run("plan", "-c", cfg, "--customer", "tailwind", "-v")
+    assert code == 0, out
+    assert "add account olivia.owens@tailwind.test (R22" in out
+    assert "add account paul.price@tailwind.test (R22" in out
+    assert "add account rita.root@tailwind.test (R23" in out  # Global Administrator, no licence needed
+    assert "svc-backup@tailwind.test: not imported: excluded by UPN pattern svc-* (R22)" in out
+    assert "guest_partner.test#EXT#@tailwind.test: not imported: guest" in out
+    assert "quinn.quest@tailwind.test: not imported: not in a selected group (Staff) (R22)" in out
+    assert run("apply", "-c", cfg, "--customer", "tailwind", "--auto-approve")[0] == 0
+    code, out = run("state", "list", "-c", cfg, "--customer", "tailwind", "--format", "json")
+    (state,) = json.loads(out)["customers"]
+    assert sorted((a["upn"], a["account_class"]) for a in state["accounts"]) == [
+        ("olivia.owens@tailwind.test", "end-user"),
+        ("paul.price@tailwind.test", "end-user"),
+        ("rita.root@tailwind.test", "admin"),
+    ]

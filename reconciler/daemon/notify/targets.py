@@ -133,3 +133,8 @@ def digest_text(events: list[dict[str, Any]]) -> tuple[str, str]:
         if e["data"].get("pin") and e["status"] != "resolved":
             lines.append(f"    pin: {e['data']['pin']}")
     return subject, "\n".join(lines) + "\n"
+
+
+def ticket_title(ev: dict[str, Any]) -> str:
+    """A ticket's summary after its marker (ConnectWise allows 100 characters in all)."""
+    return f"{ev['type']}: {ev['summary']}"

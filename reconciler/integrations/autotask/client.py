@@ -29,11 +29,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Hashable
+from pathlib import Path
 from typing import Any
 
 import httpx
 from pydantic import SecretStr
 
+from reconciler.config.secretpaths import SecretRoots
 from reconciler.core.model import (
     IntegrationKind,
     NewContact,
@@ -43,7 +45,7 @@ from reconciler.core.model import (
     parse_marker,
 )
 from reconciler.errors import ProviderError
-from reconciler.integrations.autotask.spec import FACTS
+from reconciler.integrations.autotask.spec import FACTS, AutotaskConnection
 from reconciler.providers.base import ProviderContext
 from reconciler.providers.http import HttpApi, build_client, connect_api, create_once, key_fingerprint
 from reconciler.providers.paging import Page, next_link, paginate
@@ -200,10 +202,22 @@ def open_autotask(ctx: ProviderContext) -> AutotaskContacts:
     company = FACTS.linked_id(ctx.customer.doc.spec.integrations) or ""
     if not company.isdigit():
         raise ProviderError(where, "integrations.autotaskCompanyId must be the company's numeric id")
-    username = resolve(conn.username, ctx.secret_roots, where).get_secret_value()
-    secret = resolve(conn.secret, ctx.secret_roots, where).get_secret_value()
-    code = resolve(conn.integration_code, ctx.secret_roots, where).get_secret_value()
-    client = build_client(where, conn, ctx.config_root, transport=ctx.transport)
+    api, zone = connect_autotask(conn, ctx.config_root, ctx.secret_roots, where, ctx.transport)
+    return AutotaskContacts(api, zone, int(company))
+
+
+def connect_autotask(
+    conn: AutotaskConnection,
+    config_root: Path,
+    secret_roots: SecretRoots,
+    where: str,
+    transport: httpx.BaseTransport | None = None,
+) -> tuple[HttpApi, str]:
+    """The API of Settings connections.autotask and its zone URL (contacts; tickets)."""
+    username = resolve(conn.username, secret_roots, where).get_secret_value()
+    secret = resolve(conn.secret, secret_roots, where).get_secret_value()
+    code = resolve(conn.integration_code, secret_roots, where).get_secret_value()
+    client = build_client(where, conn, config_root, transport=transport)
     try:
         zone = conn.zone_url or _zone(
             HttpApi(client, where, extract_error=at_error), conn.zone_discovery_url, username
@@ -226,7 +240,7 @@ def open_autotask(ctx: ProviderContext) -> AutotaskContacts:
         integration=FACTS.kind.value,
         rejects=at_rejected,
     )
-    return AutotaskContacts(api, zone, int(company))
+    return api, zone
 
 
 connect = open_autotask

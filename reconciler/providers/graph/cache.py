@@ -3,7 +3,7 @@
 Two cursors per customer in the state store:
 
     entra.users   every user as a row of USER_SELECT values (assignedLicenses
-                  reduced to true/false), zlib + base64 ("z2:..."), tagged with
+                  reduced to the sorted skuIds), zlib + base64 ("z2:..."), tagged with
                   a random version; written only when the users changed
     entra.delta   small JSON: the delta link, when the last full read was, the
                   selection key, and the version of entra.users it belongs to
@@ -28,7 +28,7 @@ from reconciler.providers.graph.client import USER_SELECT
 
 USERS_CURSOR = "entra.users"
 STATE_CURSOR = "entra.delta"
-FORMAT = 3
+FORMAT = 4  # 4: skuIds and userType kept
 Row = list[Any]
 
 _INDEX = {name: i for i, name in enumerate(USER_SELECT)}
@@ -40,13 +40,23 @@ _IMMUTABLE, _SAM, _PROXIES = (
     _INDEX["onPremisesSamAccountName"],
     _INDEX["proxyAddresses"],
 )
+_USER_TYPE = _INDEX["userType"]
+
+
+def _sku_ids(value: Any) -> list[str]:
+    """assignedLicenses -> sorted skuIds (disabled plans are not kept)."""
+    if not isinstance(value, list):
+        return []
+    return sorted(
+        {str(lic.get("skuId")).lower() for lic in value if isinstance(lic, dict) and lic.get("skuId")}
+    )
 
 
 def row_of(obj: dict[str, Any]) -> Row:
     """A Graph user as a row (unselected fields and @odata annotations dropped).
-    Only whether there are assigned licenses is kept, not the licenses."""
+    Of the assigned licences only the skuIds are kept."""
     row = [obj.get(name) for name in USER_SELECT]
-    row[_LICENSES] = bool(row[_LICENSES])
+    row[_LICENSES] = _sku_ids(row[_LICENSES])
     return row
 
 
@@ -55,7 +65,7 @@ def merge(row: Row, obj: dict[str, Any]) -> None:
     for name, value in obj.items():
         i = _INDEX.get(name)
         if i is not None:
-            row[i] = bool(value) if i == _LICENSES else value
+            row[i] = _sku_ids(value) if i == _LICENSES else value
 
 
 def user_of(row: Row) -> DirectoryUser:
@@ -73,6 +83,8 @@ def user_of(row: Row) -> DirectoryUser:
         licensed=bool(row[_LICENSES]),
         immutable_id=row[_IMMUTABLE],
         proxy_addresses=tuple(str(a) for a in row[_PROXIES] or ()),
+        user_type=row[_USER_TYPE],
+        sku_ids=tuple(row[_LICENSES] or ()),
     )
 
 

@@ -33,6 +33,7 @@ from reconciler.providers.paging import Page, paginate
 USER_SELECT = (
     "id", "userPrincipalName", "mail", "givenName", "surname", "displayName", "accountEnabled",
     "assignedLicenses", "onPremisesImmutableId", "onPremisesSamAccountName", "proxyAddresses",
+    "userType",
 )  # fmt: skip
 PAGE_SIZE = 999  # Graph's maximum $top for users
 MEMBER_SELECT = ("id", "userPrincipalName", "displayName")
@@ -98,16 +99,21 @@ class GraphClient:
         """The changes since `delta_link` (in order, possibly repeated) and the next delta link."""
         return self._delta_round(self._checked(delta_link, "the stored deltaLink"), None)
 
-    def _pages(self, url: str, params: dict[str, str] | None) -> Iterator[dict[str, Any]]:
+    def _pages(
+        self, url: str, params: dict[str, str] | None, headers: dict[str, str] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a listing; `headers` (ConsistencyLevel) go with every page."""
+
         def fetch(link: Hashable | None) -> Page[dict[str, Any]]:
             # the nextLink already carries the query
             here = str(link or url)
-            body = self._object(self.api.get_json(here, params=None if link else params))
+            body = self._object(self.api.get_json(here, params=None if link else params, headers=headers))
             return Page(self._values(body), self._next(body, here))
 
         return paginate(fetch, where=self.api.where, what=f"GET {_path(url)}")
 
     def _delta_round(self, url: str, params: dict[str, str] | None) -> tuple[list[dict[str, Any]], str]:
+        """One delta round (users or groups): its items in order and the next deltaLink."""
         delta: list[str] = []
 
         def fetch(link: Hashable | None) -> Page[dict[str, Any]]:

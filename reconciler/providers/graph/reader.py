@@ -14,16 +14,19 @@ state store: it is discarded, never followed), and every `fullSyncEveryHours`
 as a safety net.
 
 The reader returns every user; deciding who is an end user (licensed and
-enabled, R1) is the pure core's job.
+enabled, R1, R22) is the pure core's job. Groups, directory roles and licences
+that the selection names are read by `selection.py`, at the request floor: a
+cycle without changes costs one users delta and one group delta.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -34,6 +37,7 @@ from reconciler.providers.base import DirectoryScope, ProviderContext
 from reconciler.providers.graph import cache
 from reconciler.providers.graph.auth import BearerAuth, Credential, TokenSource
 from reconciler.providers.graph.client import USER_SELECT, DeltaExpired, GraphClient, graph_error_text
+from reconciler.providers.graph.selection import read_selection, selection_key
 from reconciler.providers.http import ApiStats, HttpApi, RetryPolicy, Sleep, build_client, tls_verify
 
 HTTP_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
@@ -50,6 +54,7 @@ class SyncReport:
     changes: int = 0
     users: int = 0
     stats: ApiStats | None = None
+    selection: str = ""  # "", "full" or "delta": how groups / roles were read
 
 
 class EntraReader:
@@ -78,19 +83,8 @@ class EntraReader:
         cached, why_not = cache.load(self.ctx.cursors, self.ctx.name, key)
         reason = self._full_reason(cached, why_not, scope)
         report = SyncReport()
-        with build_client(
-            self.where,
-            self.conn,
-            self.ctx.config_root,
-            timeout=HTTP_TIMEOUT,
-            auth=BearerAuth(self.tokens),
-            headers={"Accept": "application/json"},
-            transport=self.ctx.transport,
-        ) as http:
-            api = HttpApi(
-                http, self.where, retry=self.retry, extract_error=graph_error_text, sleep=self.sleep
-            )
-            client = GraphClient(api, self.conn.graph_url)
+        with self.session() as client:
+            api = client.api
             if reason is None and cached is not None and not client.owns(cached.delta_link):
                 # the state store was edited or damaged: never send the token elsewhere
                 log.warning(
@@ -110,6 +104,16 @@ class EntraReader:
                 rows = {str(u["id"]): cache.row_of(u) for u in client.users()}
                 cached = cache.TenantCache(key, self.clock(), link, rows)
                 report.mode, report.reason = "full", reason
+            picked = read_selection(
+                client,
+                self.ctx.cursors,
+                self.ctx.name,
+                scope,
+                selection_key(scope, self.tokens.tenant_id, self.conn.graph_url),
+                report.mode == "full",
+                self.clock,
+            )
+            report.selection = picked.mode
             report.stats = api.stats
         assert cached is not None
         cache.save(
@@ -117,7 +121,31 @@ class EntraReader:
         )
         report.users = len(cached.rows)
         self.last = report
-        return DirectorySnapshot(users=tuple(cache.user_of(cached.rows[i]) for i in sorted(cached.rows)))
+        return DirectorySnapshot(
+            users=tuple(cache.user_of(cached.rows[i]) for i in sorted(cached.rows)),
+            groups=picked.groups,
+            roles=picked.roles,
+            skus=picked.skus,
+            roles_read_at=picked.roles_at,
+            warnings=picked.warnings,
+        )
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[GraphClient]:
+        """A Graph client with this tenant's bearer token, closed afterwards."""
+        with build_client(
+            self.where,
+            self.conn,
+            self.ctx.config_root,
+            timeout=HTTP_TIMEOUT,
+            auth=BearerAuth(self.tokens),
+            headers={"Accept": "application/json"},
+            transport=self.ctx.transport,
+        ) as http:
+            api = HttpApi(
+                http, self.where, retry=self.retry, extract_error=graph_error_text, sleep=self.sleep
+            )
+            yield GraphClient(api, self.conn.graph_url)
 
     def _full_reason(
         self, cached: cache.TenantCache | None, why_not: str, scope: DirectoryScope
@@ -152,7 +180,9 @@ class EntraReader:
             self.tokens.tenant_id,
             self.conn.graph_url.rstrip("/"),
             ",".join(USER_SELECT),
-            json.dumps([sorted(scope.ous), sorted(scope.groups), scope.nested]),
+            json.dumps(
+                [sorted(scope.ous), sorted(scope.groups), scope.nested]
+            ),  # AD scope: kept for stable keys
         ]
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 

@@ -19,16 +19,24 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from pydantic import SecretStr
 
 from reconciler.config.models import ActiveDirectory
 from reconciler.core.model import DirectorySnapshot
-from reconciler.errors import ProviderError
+from reconciler.errors import WARNING, ProviderError
 from reconciler.providers.base import DirectoryScope, ProviderContext
 from reconciler.providers.ldap import conn
 from reconciler.providers.ldap.conn import Endpoint, NoSuchObject, SearchStats, Session
+from reconciler.providers.ldap.renames import (
+    follow_renames,
+    remember,
+    remembered,
+    rename_warnings,
+    renamed_lines,
+)
 from reconciler.providers.ldap.selection import describe, overlap_problems
 from reconciler.providers.ldap.state import CURSOR_NAME, SyncState, snapshot
 from reconciler.providers.ldap.sync import (
@@ -89,8 +97,12 @@ class AdReader:
             return []
         with self._session() as session, self._clear_errors():
             resolved = resolve_scope(session, scope)
+            resolved = follow_renames(
+                session, self.base_dn, resolved, remembered(self.ctx.cursors, self.ctx.name)
+            )
         problems = [p for r in resolved for p in describe(self.ctx.customer, r)]
-        return problems + overlap_problems(self.ctx.customer, resolved)
+        warnings = [f"{WARNING}customer {self.ctx.name}: {line}" for line in renamed_lines(resolved)]
+        return warnings + problems + overlap_problems(self.ctx.customer, resolved)
 
     def read(self, scope: DirectoryScope) -> DirectorySnapshot:
         if not scope.ous and not scope.groups:
@@ -103,10 +115,13 @@ class AdReader:
                 state, reason = self._incremental(session, scope, key)
             if state is None:
                 resolved = resolve_scope(session, scope)
+                known = remembered(self.ctx.cursors, self.ctx.name)
+                resolved = follow_renames(session, self.base_dn, resolved, known)
                 problems = [p for r in resolved for p in describe(self.ctx.customer, r)]
                 if problems:
                     raise ProviderError(self.where, "selection refused: " + "; ".join(problems))
                 state = full_sync(session, scope, self.base_dn, resolved, self.clock())
+                remember(self.ctx.cursors, self.ctx.name, state)
                 self.last_sync, self.last_reason = "full", reason
         conn.tally(**{f"{self.last_sync}_reads": 1})
         if self.last_sync != "unchanged":
@@ -116,7 +131,7 @@ class AdReader:
             self.where, self.last_sync, self.last_reason, len(state.users),
             self.stats.searches, self.stats.requests,
         )  # fmt: skip
-        return snapshot(state)
+        return replace(snapshot(state), warnings=tuple(rename_warnings(state)))
 
     def _incremental(self, session: Session, scope: DirectoryScope, key: str) -> tuple[SyncState | None, str]:
         stored = self.ctx.cursors.get_cursor(self.ctx.name, CURSOR_NAME)

@@ -39,6 +39,7 @@ class Resolved:
     dn: str
     entry: Entry | None
     problems: tuple[str, ...]
+    renamed: bool = False  # found by its recorded objectGUID at another DN
 
     @property
     def ok(self) -> bool:

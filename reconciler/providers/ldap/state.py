@@ -141,15 +141,17 @@ def _plain(d: dict[str, Any]) -> dict[str, Any]:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
 
 
+def _tuples(d: dict[str, Any]) -> dict[str, Any]:
+    """JSON lists back to the tuples the frozen dataclasses hold (every tuple field)."""
+    return {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()}
+
+
 def _user(d: dict[str, Any]) -> DirectoryUser:
-    return DirectoryUser(
-        **{**d, "source": DirSource(d["source"]), "member_of": tuple(d["member_of"]),
-           "proxy_addresses": tuple(d["proxy_addresses"])}
-    )  # fmt: skip
+    return DirectoryUser(**{**_tuples(d), "source": DirSource(d["source"])})
 
 
 def _group(d: dict[str, Any]) -> DirectoryGroup:
-    return DirectoryGroup(**{**d, "source": DirSource(d["source"]), "member_of": tuple(d["member_of"])})
+    return DirectoryGroup(**{**_tuples(d), "source": DirSource(d["source"])})
 
 
 # --- the snapshot handed to the core ---------------------------------------------------

@@ -1,0 +1,216 @@
+"""State: the PostgreSQL connection both stores share (psycopg 3 + psycopg-pool).
+
+One pool per process. A thread inside `transaction()` keeps its connection to
+itself until commit, so the engine's worker threads never see each other's
+uncommitted batch; everything else borrows a connection for one statement.
+Writes queued inside a transaction are sent with `executemany` (pipeline mode:
+one round trip for the lot, never one per row) before anything reads, and at
+commit. Dropped connections are noticed when a connection is borrowed (the
+pool checks it) and become one `StateError` line for the customer at hand.
+
+The DSN is a secret: it is never in an error, a log line or a description.
+psycopg's messages name the host and port at most; they are cut to one line
+and scrubbed of anything that looks like a password all the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+import psycopg_pool
+
+from reconciler.errors import StateError
+from reconciler.state.migrations import pending
+from reconciler.state.pg_schema import MIGRATIONS
+
+# psycopg's pool logs every failed reconnect (several lines, with the server's address);
+# the store turns the failure into one StateError line for the customer at hand
+if logging.getLogger("psycopg.pool").level == logging.NOTSET:
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+
+NOW = "extract(epoch from clock_timestamp())"  # the database's clock: one clock for every replica
+LEASE = "customer, pid, host, holder, acquired_at, renewed_at, expires_at, epoch"
+POOL_MAX = 24
+_PASSWORD = re.compile(r"(password\s*=\s*)\S+|(://[^:/@\s]*:)[^@\s]*@", re.IGNORECASE)
+
+
+def scrub(exc: BaseException, dsn: str = "") -> str:
+    """One line about a database error, without the DSN or a password."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if dsn:
+        text = text.replace(dsn, "<dsn>")
+    return _PASSWORD.sub(lambda m: (m.group(1) or m.group(2)) + "***" + ("" if m.group(1) else "@"), text)
+
+
+@dataclass
+class _Tx:
+    conn: psycopg.Connection[Any]
+    queued: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+
+
+class Database:
+    """A pool on one PostgreSQL database, one schema, one namespace."""
+
+    def __init__(
+        self, dsn: str, schema: str, namespace: str, where: str = "state database (postgres)"
+    ) -> None:
+        self.schema, self.ns, self.where = schema, namespace, where
+        self._dsn = dsn
+        self._local = threading.local()
+        self._users = 0
+        self._lock = threading.Lock()
+        self._sql: dict[str, str] = {}
+        try:
+            # one direct connection first: a wrong password or host is reported at once
+            # (the pool would retry it quietly until its timeout), and it migrates
+            with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+                self._migrate(conn)
+            self.pool = psycopg_pool.ConnectionPool(
+                dsn,
+                min_size=1,
+                max_size=POOL_MAX,
+                kwargs={"autocommit": True, "connect_timeout": 10, "application_name": "reconciler"},
+                check=psycopg_pool.ConnectionPool.check_connection,
+                timeout=30.0,
+                open=False,
+            )
+            self.pool.open(wait=True, timeout=15.0)
+        except StateError:
+            raise
+        except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+            raise StateError(f"{where}: cannot connect ({scrub(exc, dsn)})") from None
+        except psycopg.Error as exc:  # e.g. no right to create the schema
+            raise StateError(f"{where}: cannot prepare the schema ({scrub(exc, dsn)})") from None
+        except Exception as exc:  # a malformed DSN: psycopg's message may quote it
+            raise StateError(
+                f"{where}: cannot connect (invalid connection string: {type(exc).__name__})"
+            ) from None
+
+    # --- lifetime: both stores share the pool ---------------------------------------------------
+    def attach(self) -> Database:
+        with self._lock:
+            self._users += 1
+        return self
+
+    def detach(self) -> None:
+        with self._lock:
+            self._users -= 1
+            last = self._users <= 0
+        if last:
+            self.pool.close()
+
+    # --- statements -----------------------------------------------------------------------------
+    def q(self, sql: str) -> str:
+        """`sql` with `{s}.` naming our schema (validated by the Settings pattern, then
+        quoted), `{now}` the database clock and `{lease}` the columns of a lease."""
+        out = self._sql.get(sql)
+        if out is None:
+            out = sql.replace("{s}.", f'"{self.schema}".').replace("{now}", NOW).replace("{lease}", LEASE)
+            self._sql[sql] = out
+        return out
+
+    @contextmanager
+    def errors(self) -> Iterator[None]:
+        try:
+            yield
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise StateError(f"{self.where}: {scrub(exc, self._dsn)}") from None
+
+    @property
+    def in_tx(self) -> bool:
+        return getattr(self._local, "tx", None) is not None
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        tx: _Tx | None = getattr(self._local, "tx", None)
+        with self.errors():
+            if tx is not None:
+                self._flush(tx)
+                return tx.conn.execute(self.q(sql), params).fetchall()
+            with self.pool.connection() as conn:
+                return conn.execute(self.q(sql), params).fetchall()
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        rows = self.all(sql, params)
+        return rows[0] if rows else None
+
+    def write(self, sql: str, params: tuple[Any, ...]) -> None:
+        """Queue a write in the current transaction (sent in bulk), or run it alone."""
+        tx: _Tx | None = getattr(self._local, "tx", None)
+        if tx is not None:
+            tx.queued.append((sql, params))
+            return
+        with self.transaction():
+            self.write(sql, params)
+
+    def write_many(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        with self.transaction():
+            tx: _Tx = self._local.tx
+            tx.queued.extend((sql, r) for r in rows)
+
+    def _flush(self, tx: _Tx) -> None:
+        queued, tx.queued = tx.queued, []
+        start = 0
+        with tx.conn.cursor() as cur:
+            while start < len(queued):
+                end = start + 1
+                while end < len(queued) and queued[end][0] == queued[start][0]:
+                    end += 1
+                cur.executemany(self.q(queued[start][0]), [p for _, p in queued[start:end]])
+                start = end
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction on this thread's own connection; nested calls join it."""
+        if self.in_tx:
+            yield
+            return
+        with self.errors(), self.pool.connection() as conn:
+            tx = _Tx(conn)
+            self._local.tx = tx
+            try:
+                with conn.transaction():
+                    yield
+                    self._flush(tx)
+            finally:
+                self._local.tx = None
+
+    # --- migrations -----------------------------------------------------------------------------
+    def _migrate(self, conn: psycopg.Connection[Any]) -> None:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"reconciler:{self.schema}",))
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            conn.execute(
+                self.q(
+                    "CREATE TABLE IF NOT EXISTS {s}.schema_version "
+                    "(one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one), version INTEGER NOT NULL)"
+                )
+            )
+        for migration in pending(MIGRATIONS, self._version(conn), self.where):
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"reconciler:{self.schema}",))
+                if self._version(conn) >= migration.version:
+                    continue  # another process migrated meanwhile
+                for statement in migration.statements:
+                    conn.execute(self.q(statement))
+                conn.execute(
+                    self.q(
+                        "INSERT INTO {s}.schema_version (one, version) VALUES (TRUE, %s) "
+                        "ON CONFLICT (one) DO UPDATE SET version = excluded.version"
+                    ),
+                    (migration.version,),
+                )
+
+    def _version(self, conn: psycopg.Connection[Any]) -> int:
+        row = conn.execute(self.q("SELECT version FROM {s}.schema_version")).fetchone()
+        return int(row[0]) if row else 0
+
+    def version(self) -> int:
+        with self.errors(), self.pool.connection() as conn:
+            return self._version(conn)

@@ -1,0 +1,246 @@
+"""PSA tickets (ConnectWise) driven by the daemon against the ConnectWise simulator:
+one ticket per (customer, cause), noted while it lasts, closed when it resolves, never
+two, also across a restart (the ticket id is kept in the daemon store)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.daemon.notify import outbox
+from reconciler.daemon.notify.outbox import Notifier
+from reconciler.testing.autotask import AutotaskSimulator
+from reconciler.testing.connectwise import ConnectWiseSimulator
+from reconciler.testing.httpsim import TestCA
+
+from .conftest import Rig, edit_yaml, make_rig, write
+
+PUBLIC, PRIVATE, CLIENT = "pub-T1", "priv-T2-secret", "2a7e3c1d-0000-4000-8000-00000000c1d1"
+HOUR = 3600.0
+
+
+def attach(rig: Rig) -> Notifier:
+    n = Notifier(
+        lambda: rig.scheduler.source.config.settings_doc.spec,
+        rig.root,
+        rig.state,
+        rig.clock,
+        customers=rig.scheduler.customers,
+        store=rig.store,
+    )
+    n.start()
+    rig.scheduler.notifier = n
+    return n
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[ConnectWiseSimulator]:
+    ca = TestCA.create(tmp_path / "ca")
+    s = ConnectWiseSimulator(ca, company_id="msp", public_key=PUBLIC, private_key=PRIVATE, client_id=CLIENT)
+    s.add_company(250, "Fabrikam")
+    with s:
+        yield s
+
+
+@pytest.fixture
+def rig(config_dir: Path, sim: ConnectWiseSimulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
+    monkeypatch.setattr(outbox, "RETRY_BASE_SECONDS", 0.05)
+    for name, value in (("CW_PUBLIC", PUBLIC), ("CW_PRIVATE", PRIVATE), ("CW_CLIENT", CLIENT)):
+        monkeypatch.setenv(name, value)
+    assert sim.ca is not None
+    (config_dir / "cw-ca.pem").write_bytes(sim.ca.ca_file.read_bytes())
+
+    def change(d: dict[str, Any]) -> None:
+        d["spec"].setdefault("connections", {})["connectwise"] = {
+            "site": sim.url.removeprefix("https://"), "companyId": "msp", "caFile": "cw-ca.pem",
+            "publicKey": {"env": "CW_PUBLIC"}, "privateKey": {"env": "CW_PRIVATE"}, "clientId": {"env": "CW_CLIENT"},
+        }  # fmt: skip
+        d["spec"]["notifications"] = [
+            {"name": "cw", "type": "connectwise-ticket", "boardId": 1, "statusId": 10, "closedStatusId": 11,
+             "events": ["run.failed"], "remindEveryHours": 1},
+        ]  # fmt: skip
+
+    edit_yaml(config_dir / "settings.yaml", change)
+    r = make_rig(config_dir)
+    r.scheduler.notifier = attach(r)
+    yield r
+    r.close()
+
+
+def wait_for(check: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert check()
+
+
+def run(rig: Rig, customer: str) -> None:
+    rig.scheduler.request(customer, "test")
+    rig.cycle()
+
+
+def test_one_ticket_opened_noted_closed_and_never_two_across_a_restart(
+    rig: Rig, sim: ConnectWiseSimulator, config_dir: Path
+) -> None:
+    rig.cycle()
+    assert sim.desk.creates == 0
+    broken = next((config_dir / "live" / "fabrikam").glob("*.json"))
+    good = broken.read_text()
+    write(broken, "{not json")
+    run(rig, "fabrikam")
+    notifier = rig.scheduler.notifier
+    assert notifier is not None
+    wait_for(lambda: sim.desk.creates == 1)
+    (ticket,) = sim.desk.tickets.values()
+    assert (
+        ticket["company"] == {"id": 250} and ticket["board"] == {"id": 1} and ticket["status"] == {"id": 10}
+    )
+    assert (
+        ticket["summary"].startswith("rc-")
+        and "run.failed" in ticket["summary"]
+        and len(ticket["summary"]) <= 100
+    )
+    wait_for(lambda: "id" in (rig.state.get_record("ticket", "cw|fabrikam|run") or {}))
+    record = rig.state.get_record("ticket", "cw|fabrikam|run")
+    assert record is not None and record["id"] == ticket["id"]
+
+    rig.clock.advance(60)
+    run(rig, "fabrikam")  # still failing, within the hour: nothing
+    time.sleep(0.3)
+    assert sim.desk.creates == 1 and ticket["_notes"] == []
+
+    notifier.stop(5)  # a restart: a new process on the same state and simulator
+    now = rig.clock.now()
+    rig.close()
+    rig2 = make_rig(config_dir)
+    rig2.clock.advance(now - rig2.clock.now() + HOUR)
+    notifier2 = attach(rig2)
+    try:
+        run(rig2, "fabrikam")  # an hour on: a reminder is a note on the same ticket, not a second one
+        wait_for(lambda: len(ticket["_notes"]) == 1)
+        assert sim.desk.creates == 1 and "run.failed" in ticket["_notes"][0]
+
+        write(broken, good)
+        run(rig2, "fabrikam")
+        wait_for(lambda: ticket["closedFlag"] is True)
+        assert ticket["status"] == {"id": 11} and len(ticket["_notes"]) == 2
+        assert rig2.state.get_record("ticket", "cw|fabrikam|run") is None
+        assert sim.desk.creates == 1
+    finally:
+        notifier2.stop(2)
+        rig2.close()
+        rig.store = rig2.store  # the fixture closes what it holds
+        rig.state = rig2.state
+        rig.scheduler = rig2.scheduler
+
+
+def test_a_second_replica_never_opens_a_second_ticket(
+    rig: Rig, sim: ConnectWiseSimulator, config_dir: Path
+) -> None:
+    rig.cycle()
+    other = make_rig(config_dir)  # another replica on the same state, its own notifier
+    other_notifier = attach(other)
+    try:
+        event = {"customer": "fabrikam", "cause": "run", "status": "firing", "type": "run.failed",
+                 "summary": "fabrikam: failed", "severity": "error", "time": "", "since": "", "data": {},
+                 "id": "msg_" + "0" * 32, "version": 1}  # fmt: skip
+        target = other_notifier.targets()[0]
+        assert rig.scheduler.notifier is not None
+        rig.scheduler.notifier._ticket(target, dict(event))
+        other_notifier._ticket(target, dict(event))
+        assert sim.desk.creates == 1
+    finally:
+        other_notifier.stop(1)
+        other.close()
+
+
+# --- Autotask ------------------------------------------------------------------------------
+
+AT_USER, AT_SECRET, AT_CODE = "api@msp.example", "at-Secret-42", "INTEGRATION-CODE-7"
+
+
+@pytest.fixture
+def at_sim(tmp_path: Path) -> Iterator[AutotaskSimulator]:
+    ca = TestCA.create(tmp_path / "at-ca")
+    s = AutotaskSimulator(ca, username=AT_USER, secret=AT_SECRET, integration_code=AT_CODE)
+    s.add_company(31337, "Northwind")
+    with s:
+        yield s
+
+
+def autotask_config(
+    config_dir: Path, sim: AutotaskSimulator, monkeypatch: pytest.MonkeyPatch, **ids: int
+) -> None:
+    for name, value in (("AT_USER", AT_USER), ("AT_SECRET", AT_SECRET), ("AT_CODE", AT_CODE)):
+        monkeypatch.setenv(name, value)
+    assert sim.ca is not None
+    (config_dir / "at-ca.pem").write_bytes(sim.ca.ca_file.read_bytes())
+
+    def change(d: dict[str, Any]) -> None:
+        d["spec"].setdefault("connections", {})["autotask"] = {
+            "username": {"env": "AT_USER"}, "secret": {"env": "AT_SECRET"}, "integrationCode": {"env": "AT_CODE"},
+            "zoneDiscoveryUrl": f"{sim.url}/ATServicesRest/", "caFile": "at-ca.pem",
+        }  # fmt: skip
+        d["spec"]["notifications"] = [
+            {"name": "at", "type": "autotask-ticket", "events": ["run.failed"], "remindEveryHours": 1,
+             **{"queueId": 29683, "statusId": 1, "priorityId": 2, "closedStatusId": 5, **ids}},
+        ]  # fmt: skip
+
+    edit_yaml(config_dir / "settings.yaml", change)
+
+
+def test_autotask_ticket_opened_updated_closed_once(
+    config_dir: Path, at_sim: AutotaskSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox, "RETRY_BASE_SECONDS", 0.05)
+    autotask_config(config_dir, at_sim, monkeypatch)
+    r = make_rig(config_dir)
+    notifier = attach(r)
+    try:
+        r.cycle()
+        broken = config_dir / "live" / "northwind" / "ad.json"
+        good = broken.read_text()
+        write(broken, "{not json")
+        run(r, "northwind")
+        wait_for(lambda: "id" in (r.state.get_record("ticket", "at|northwind|run") or {}))
+        (ticket,) = at_sim.desk.tickets.values()
+        assert ticket["companyID"] == 31337 and ticket["queueID"] == 29683
+        assert ticket["status"] == 1 and ticket["priority"] == 2 and ticket["title"].startswith("rc-")
+        r.clock.advance(HOUR)
+        run(r, "northwind")
+        wait_for(lambda: len(ticket["_updates"]) == 1)
+        assert (
+            "Reminder" in ticket["_updates"][0]["description"]
+            or "run.failed" in ticket["_updates"][0]["description"]
+        )
+        write(broken, good)
+        run(r, "northwind")
+        wait_for(lambda: ticket["status"] == 5)
+        assert at_sim.desk.creates == 1 and r.state.get_record("ticket", "at|northwind|run") is None
+    finally:
+        notifier.stop(2)
+        r.close()
+
+
+def test_validate_live_reads_the_autotask_picklists(
+    config_dir: Path, at_sim: AutotaskSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+
+    autotask_config(config_dir, at_sim, monkeypatch, queueId=4242, priorityId=9)
+    result = CliRunner().invoke(main, ["validate", "-c", str(config_dir), "--live"])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.startswith("notifications at:")]
+    assert len(lines) == 2
+    assert "queueId 4242 is not an active Autotask ticket queueID (picklist values: 29682, 29683)" in lines[0]
+    assert "priorityId 9" in lines[1]
+
+    autotask_config(config_dir, at_sim, monkeypatch)
+    result = CliRunner().invoke(main, ["validate", "-c", str(config_dir), "--live"])
+    assert result.exit_code == 0, result.output
