@@ -277,12 +277,15 @@ class NotificationTarget(Model):
     follows at most every `remindEveryHours`, and one message when it resolves."""
 
     name: str = Field(pattern=NAME_PATTERN, description="Names the target in logs and state.")
-    type: Literal["teams", "slack", "email", "webhook", "connectwise-ticket", "autotask-ticket"] = Field(
+    type: Literal[
+        "teams", "slack", "email", "webhook", "connectwise-ticket", "autotask-ticket", "halo-ticket"
+    ] = Field(
         description="teams: a Workflows webhook (Adaptive Card); slack: an incoming webhook; "
         "email: a digest through connections.smtp; webhook: JSON signed the Standard Webhooks way; "
         "connectwise-ticket: one service ticket per customer and cause, in the customer's "
         "ConnectWise company, noted while it lasts and closed when it resolves; autotask-ticket: "
-        "the same in the customer's Autotask company."
+        "the same in the customer's Autotask company; halo-ticket: the same in the customer's "
+        "Halo client."
     )
     url: SecretRef | None = Field(default=None, description="teams, slack, webhook: the webhook URL.")
     secret: SecretRef | None = Field(
@@ -304,10 +307,13 @@ class NotificationTarget(Model):
     board_id: int | None = Field(default=None, ge=1, description="connectwise-ticket: the service board.")
     queue_id: int | None = Field(default=None, ge=1, description="autotask-ticket: the queue (queueID).")
     priority_id: int | None = Field(default=None, ge=1, description="autotask-ticket: the priority.")
+    ticket_type_id: int | None = Field(
+        default=None, ge=1, description="halo-ticket: the ticket type (tickettype_id) of new tickets."
+    )
     status_id: int | None = Field(
         default=None,
         ge=1,
-        description="Status of a new ticket (connectwise: the board's default if absent; autotask: required).",
+        description="Status of a new ticket (connectwise, halo: the default if absent; autotask: required).",
     )
     closed_status_id: int | None = Field(
         default=None, ge=1, description="The status that closes a ticket when its cause resolves."
@@ -325,6 +331,8 @@ class NotificationTarget(Model):
             raise ValueError("an email target needs to: [addresses]")
         if self.type == "connectwise-ticket" and (self.board_id is None or self.closed_status_id is None):
             raise ValueError("a connectwise-ticket target needs boardId and closedStatusId")
+        if self.type == "halo-ticket" and (self.ticket_type_id is None or self.closed_status_id is None):
+            raise ValueError("a halo-ticket target needs ticketTypeId and closedStatusId")
         needed = (self.queue_id, self.status_id, self.priority_id, self.closed_status_id)
         if self.type == "autotask-ticket" and None in needed:
             raise ValueError(
