@@ -227,6 +227,7 @@ def open_connectwise(ctx: ProviderContext) -> ConnectWiseContacts:
             "clientId": client_id,
             "Accept": f"application/vnd.connectwise.com+json; version={conn.api_version}",
         },
+        timeout=conn.timeout_seconds,
         transport=ctx.transport,
     )
     api = connect_api(
