@@ -341,6 +341,13 @@ class SettingsSpec(Model):
     connections: Connections = Connections()
     welcome_email: WelcomeEmailSettings = WelcomeEmailSettings()
     apply_batch_size: int = Field(default=500, ge=1, le=100_000)
+    verify_links_every_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 366,
+        description="Between these full reads an unchanged customer's integrations are not listed; "
+        "each full read proves every linked record still exists (shortened per customer by up to 10%).",
+    )
     daemon: DaemonSettings = DaemonSettings()
     secret_dirs: tuple[FilePath, ...] = Field(
         default=(),

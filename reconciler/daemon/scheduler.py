@@ -325,7 +325,7 @@ class Scheduler:
 
     # --- runs ------------------------------------------------------------------------------------
     def _start(self, name: str, eff: EffectiveCustomer, rules: RetryRules, lease: Lease) -> None:
-        engine = Engine(self.source.config, self.store)
+        engine = Engine(self.source.config, self.store, self.clock.now)
         held = HeldLease(self.store, lease)  # renewed until the run's bookkeeping is written
         try:
             rec = self.state.get(name)
