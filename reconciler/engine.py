@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from reconciler.apply.executor import CustomerResult
+from reconciler.apply.executor import ApplyOutcome, CustomerResult
 from reconciler.apply.lease import HeldLease
 from reconciler.apply.protocol import ApplyContext, apply_one, unexpected
 from reconciler.apply.rebuild import rebuild_customer
@@ -30,6 +30,7 @@ from reconciler.core.model import Account, IntegrationKind, ManagedState, Passwo
 from reconciler.core.plan import ChangeKind, CustomerPlan, Plan, Status
 from reconciler.core.planning import CustomerLive, PlanOptions, moved, plan_customer
 from reconciler.core.reads import FullRead, IntegrationRead, ReadInputs, cursor_name, decide
+from reconciler.core.windows import customer_windows, deferral
 from reconciler.core.words import count
 from reconciler.errors import ConfigError, LockHeldError, Problem, ReconcilerError, StalePlanError
 from reconciler.gcpause import gc_paused
@@ -333,7 +334,25 @@ class Engine:
             stop,
             held,
         )
-        return [apply_one(ctx, cp, effs.get(cp.customer)) for cp in plan.customers if cp.applicable]
+        return [self._apply_one(ctx, cp, effs.get(cp.customer)) for cp in plan.customers if cp.applicable]
+
+    def _apply_one(
+        self, ctx: ApplyContext, cp: CustomerPlan, eff: EffectiveCustomer | None
+    ) -> CustomerResult:
+        """One customer's apply, unless a run window (quiet hours) closes one of its writes:
+        then nothing of it is applied and the result says until when (#16)."""
+        if eff is not None:
+            windows = customer_windows(self.config.settings_doc.spec.quiet_hours, eff)
+            wait = deferral(windows, cp, datetime.fromtimestamp(self.clock(), UTC)) if windows else None
+            if wait is not None:
+                log.info("%s: %s", cp.customer, wait.message())
+                return CustomerResult(
+                    cp.customer,
+                    error=wait.message(),
+                    outcome=ApplyOutcome.DEFERRED,
+                    retry_at=wait.until.timestamp(),
+                )
+        return apply_one(ctx, cp, eff)
 
     def rebuild(self, names: Sequence[str] = (), holder: str = "reconciler state rebuild") -> list[str]:
         """`state rebuild` (#12): re-adopt each customer's accounts and links from the

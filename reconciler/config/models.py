@@ -37,6 +37,7 @@ from reconciler.config.values import (
     TenantId,
     Text,
 )
+from reconciler.config.windows import QuietHours
 from reconciler.integrations.kinds import IntegrationKind
 from reconciler.integrations.table import TABLE
 
@@ -357,6 +358,9 @@ class SettingsSpec(Model):
     notifications: list[NotificationTarget] = Field(
         default_factory=list, description="Chat, email and webhook targets of the daemon's alerts."
     )
+    quiet_hours: tuple[QuietHours, ...] = Field(
+        default=(), description="Run windows in which no writes are made (reads and plans still run)."
+    )
 
 
 # --- Customer --------------------------------------------------------------------------
@@ -511,6 +515,9 @@ class ImportSettings(Model):
     options: ImportOptions = ImportOptions()
     schedule: Schedule = Schedule()
     safety: Safety | None = Field(default=None, description="Overrides Settings.safety.")
+    quiet_hours: tuple[QuietHours, ...] = Field(
+        default=(), description="Run windows in which no writes are made (reads and plans still run)."
+    )
 
 
 class CustomerSpec(Model):
@@ -524,6 +531,9 @@ class CustomerSpec(Model):
     )
     admin_import: ImportSettings | None = None
     pins: tuple[Pin, ...] = ()
+    quiet_hours: tuple[QuietHours, ...] = Field(
+        default=(), description="Run windows in which no writes are made (reads and plans still run)."
+    )
 
 
 # --- policies --------------------------------------------------------------------------

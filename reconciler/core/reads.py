@@ -129,7 +129,7 @@ class ReadInputs:
 
 def decide(inputs: ReadInputs, kind: IntegrationKind, target: str, last: FullRead | None) -> IntegrationRead:
     """Whether this run lists `kind` in full, and the reason the plan shows."""
-    eff, managed, now = inputs.customer, inputs.managed, inputs.now
+    eff, managed = inputs.customer, inputs.managed
     listed = _why_list(inputs, kind, target, last)
     last_text = iso(last.at) if last is not None else ""
     if listed is not None:

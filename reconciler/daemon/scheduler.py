@@ -452,6 +452,8 @@ class Scheduler:
         commit: str, digest: str,
     ) -> Bookkeeping:  # fmt: skip
         failures, quarantined = (prev.failures, prev.quarantined) if prev else (0, False)
+        if report.result is RunResult.DEFERRED and report.retry_at is not None:  # quiet hours (#16)
+            return Bookkeeping(max(report.retry_at, report.finished), quarantined, failures, commit, digest)
         when, failures, quarantined = after_run(
             report.result, report.started, report.finished, failures, quarantined,
             interval_seconds(eff), rules, self.rng,
