@@ -24,6 +24,7 @@ from reconciler.config.models import Source
 from reconciler.config.resolve import EffectiveCustomer, effective_customer, effective_customers
 from reconciler.core.desired import LiveDirectories, desired_accounts
 from reconciler.core.drift import CustomerDrift, customer_drift
+from reconciler.core.events import NO_EVENTS, EventSink
 from reconciler.core.fleet import SETTINGS_CURSOR, changed_customers, fleet_breaker, settings_digest
 from reconciler.core.guards import vanished_links
 from reconciler.core.model import Account, IntegrationKind, ManagedState, PasswordEntry, PsaContact
@@ -50,6 +51,7 @@ MAX_WORKERS = 8  # customers read at once when no Graph connection sets maxConcu
 class Engine:
     config: ConfigSet
     store: StateStore
+    events: EventSink = NO_EVENTS  # the daemon's notifier; nothing listens in a CLI run
     clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)  # wall clock (reads)
     cursors: StagedCursors = field(init=False, repr=False, compare=False)
 
@@ -58,7 +60,7 @@ class Engine:
 
     @classmethod
     def open(cls, config: ConfigSet, clock: Callable[[], float] = time.time) -> Engine:
-        return cls(config, open_state(config).store, clock)
+        return cls(config, open_state(config).store, clock=clock)
 
     def customers(self, names: Sequence[str] = ()) -> list[EffectiveCustomer]:
         """The named customers resolved (only those), or every customer."""
@@ -70,7 +72,9 @@ class Engine:
         return [effective_customer(self.config, n) for n in names]
 
     def context(self, eff: EffectiveCustomer) -> ProviderContext:
-        return ProviderContext(self.config.root, self.config.settings_doc.spec, eff, self.cursors)
+        return ProviderContext(
+            self.config.root, self.config.settings_doc.spec, eff, self.cursors, events=self.events
+        )
 
     def providers(self, eff: EffectiveCustomer) -> CustomerProviders:
         return open_customer(self.context(eff))
