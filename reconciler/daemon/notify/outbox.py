@@ -42,7 +42,7 @@ RETRY_BASE_SECONDS = 2.0
 RETRY_MAX_SECONDS = 300.0
 MAX_ATTEMPTS = 8
 HTTP_TIMEOUT_SECONDS = 15.0
-SKIPPED = ("busy", "abandoned")  # runs that decide nothing about a customer's health
+SKIPPED = ("busy", "abandoned", "deferred")  # runs that decide nothing about a customer's health
 
 
 @dataclass(order=True)
