@@ -196,26 +196,35 @@ def autotask_config(
     edit_yaml(config_dir / "settings.yaml", change)
 
 
-def test_autotask_ticket_opened_updated_closed_once(
+def test_autotask_ticket_opened_updated_closed_once_across_a_restart(
     config_dir: Path, at_sim: AutotaskSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(outbox, "RETRY_BASE_SECONDS", 0.05)
     autotask_config(config_dir, at_sim, monkeypatch)
     r = make_rig(config_dir)
     notifier = attach(r)
+    broken = config_dir / "live" / "northwind" / "ad.json"
+    good = broken.read_text()
     try:
         r.cycle()
-        broken = config_dir / "live" / "northwind" / "ad.json"
-        good = broken.read_text()
         write(broken, "{not json")
         run(r, "northwind")
         wait_for(lambda: "id" in (r.state.get_record("ticket", "at|northwind|run") or {}))
         (ticket,) = at_sim.desk.tickets.values()
         assert ticket["companyID"] == 31337 and ticket["queueID"] == 29683
         assert ticket["status"] == 1 and ticket["priority"] == 2 and ticket["title"].startswith("rc-")
-        r.clock.advance(HOUR)
-        run(r, "northwind")
+    finally:
+        notifier.stop(5)
+        now = r.clock.now()
+        r.close()
+
+    r = make_rig(config_dir)  # a restart on the same state and simulator
+    r.clock.advance(now - r.clock.now() + HOUR)
+    notifier = attach(r)
+    try:
+        run(r, "northwind")  # an hour on: the same ticket is updated, no second one
         wait_for(lambda: len(ticket["_updates"]) == 1)
+        assert at_sim.desk.creates == 1
         assert (
             "Reminder" in ticket["_updates"][0]["description"]
             or "run.failed" in ticket["_updates"][0]["description"]
