@@ -4,29 +4,21 @@ from __future__ import annotations
 
 from reconciler.testing.autotask import AutotaskSimulator
 from reconciler.testing.httpsim import TestCA, token
-from reconciler.testing.sandbox_hookup import Hookup
+from reconciler.testing.sandbox_hookup import Hookup, connection_hookup
 
 
 def hookup(ca: TestCA) -> Hookup:
     sim = AutotaskSimulator(
         ca, username="api@demo-msp.example", secret=token("atsecret"), integration_code=token("atcode")
     )
-    return Hookup(
+    return connection_hookup(
         sim,
+        "autotask",
+        fields=lambda: {"zoneDiscoveryUrl": f"{sim.url}/ATServicesRest/"},
         secrets={
-            "autotask-username": sim.username,
-            "autotask-secret": sim.secret,
-            "autotask-integration-code": sim.integration_code,
+            "username": ("autotask-username", sim.username),
+            "secret": ("autotask-secret", sim.secret),
+            "integrationCode": ("autotask-integration-code", sim.integration_code),
         },
-        settings=lambda ca_file: (
-            f"""\
-    autotask:
-      username: {{file: secrets/autotask-username}}
-      secret: {{file: secrets/autotask-secret}}
-      integrationCode: {{file: secrets/autotask-integration-code}}
-      zoneDiscoveryUrl: {sim.url}/ATServicesRest/
-      caFile: {ca_file}
-"""
-        ),
         endpoint=lambda: f"{sim.url}/ATServicesRest/",
     )

@@ -4,23 +4,15 @@ from __future__ import annotations
 
 from reconciler.testing.halo import HaloSimulator
 from reconciler.testing.httpsim import TestCA, token
-from reconciler.testing.sandbox_hookup import Hookup
+from reconciler.testing.sandbox_hookup import Hookup, connection_hookup
 
 
 def hookup(ca: TestCA) -> Hookup:
     sim = HaloSimulator(ca, client_id="demo-msp-reconciler", client_secret=token("halo"), tenant="demo-msp")
-    return Hookup(
+    return connection_hookup(
         sim,
-        secrets={"halo-client-secret": sim.client_secret},
-        settings=lambda ca_file: (
-            f"""\
-    halo:
-      baseUrl: {sim.url}
-      tenant: {sim.tenant}
-      clientId: {sim.client_id}
-      clientSecret: {{file: secrets/halo-client-secret}}
-      caFile: {ca_file}
-"""
-        ),
+        "halo",
+        fields=lambda: {"baseUrl": sim.url, "tenant": sim.tenant, "clientId": sim.client_id},
+        secrets={"clientSecret": ("halo-client-secret", sim.client_secret)},
         endpoint=lambda: f"{sim.url}/api",
     )

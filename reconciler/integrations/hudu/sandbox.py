@@ -4,21 +4,15 @@ from __future__ import annotations
 
 from reconciler.testing.httpsim import TestCA, token
 from reconciler.testing.hudu import HuduSimulator
-from reconciler.testing.sandbox_hookup import Hookup
+from reconciler.testing.sandbox_hookup import Hookup, connection_hookup
 
 
 def hookup(ca: TestCA) -> Hookup:
     sim = HuduSimulator(ca, api_key=token("hudu"))
-    return Hookup(
+    return connection_hookup(
         sim,
-        secrets={"hudu-api-key": sim.api_key},
-        settings=lambda ca_file: (
-            f"""\
-    hudu:
-      baseUrl: {sim.url}/api/v1
-      apiKey: {{file: secrets/hudu-api-key}}
-      caFile: {ca_file}
-"""
-        ),
+        "hudu",
+        fields=lambda: {"baseUrl": f"{sim.url}/api/v1"},
+        secrets={"apiKey": ("hudu-api-key", sim.api_key)},
         endpoint=lambda: f"{sim.url}/api/v1",
     )

@@ -4,21 +4,15 @@ from __future__ import annotations
 
 from reconciler.testing.httpsim import TestCA, token
 from reconciler.testing.itglue import ItGlueSimulator
-from reconciler.testing.sandbox_hookup import Hookup
+from reconciler.testing.sandbox_hookup import Hookup, connection_hookup
 
 
 def hookup(ca: TestCA) -> Hookup:
     sim = ItGlueSimulator(ca, api_key=token("itglue"))
-    return Hookup(
+    return connection_hookup(
         sim,
-        secrets={"itglue-api-key": sim.api_key},
-        settings=lambda ca_file: (
-            f"""\
-    itglue:
-      baseUrl: {sim.url}
-      apiKey: {{file: secrets/itglue-api-key}}
-      caFile: {ca_file}
-"""
-        ),
+        "itglue",
+        fields=lambda: {"baseUrl": sim.url},
+        secrets={"apiKey": ("itglue-api-key", sim.api_key)},
         endpoint=lambda: sim.url,
     )
