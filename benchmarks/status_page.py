@@ -12,8 +12,10 @@ on loopback; one client asks, sequentially, after a warm-up:
 - `GET /?problems=true`, `GET /api/v1/customers?per_page=100`.
 
 Measured per page: p50 / p95 / max latency over 200 requests with the daemon
-idle (the floor of this machine at this moment) and then busy, their ratio, how
-many runs were in flight when each request was sent, and the SQL statements one overview
+idle (the floor of this machine at this moment) and 200 with it busy, in four
+alternating blocks (idle, busy, idle, busy, ...: a machine shared with other work
+changes its load under a long run, and alternating lets both sides see the
+same), their ratio, how many runs were in flight when each busy request was sent, and the SQL statements one overview
 costs (SQLite trace callback on the daemon store's connection: one summary
 query for the fleet, not one per customer).
 
@@ -41,6 +43,7 @@ from reconciler.daemon.configsource import ConfigSource
 from reconciler.daemon.listener import DaemonHttpServer
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.scheduler import Scheduler
+from reconciler.providers import clientpool
 from reconciler.state.api import CustomerRecord
 from reconciler.state.daemon import DaemonState
 from reconciler.state.store import SqliteStore
@@ -97,30 +100,76 @@ def _with(rec: CustomerRecord, **changes: Any) -> CustomerRecord:
     return CustomerRecord(**data)
 
 
-def measure(client: httpx.Client, sched: Scheduler, path: str, n: int) -> dict[str, Any]:
+class Driver:
+    """Runs the scheduler's cycles while `busy` is set; when it is cleared, lets the runs in
+    flight finish and starts none (the daemon idle). Idle and busy blocks alternate, so a
+    machine whose load changes under the benchmark weighs on both sides alike."""
+
+    def __init__(self, sched: Scheduler) -> None:
+        self.sched, self.busy, self.done = sched, threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        previous = clientpool.use(self.sched.clients)
+        try:
+            while not self.done.is_set():
+                if self.busy.is_set():
+                    self.sched.cycle()
+                    time.sleep(0.02)
+                else:
+                    self.sched.drain(30)
+                    self.busy.wait(0.1)
+        finally:
+            clientpool.use(previous)
+
+    def set(self, busy: bool) -> None:
+        if busy:
+            self.busy.set()
+            deadline = time.monotonic() + 30
+            while len(self.sched.in_flight()) < MAX_IN_FLIGHT // 2 and time.monotonic() < deadline:
+                time.sleep(0.02)
+        else:
+            self.busy.clear()
+            while self.sched.in_flight():
+                time.sleep(0.02)
+
+
+def measure(
+    client: httpx.Client, driver: Driver, path: str, n: int, blocks: int
+) -> dict[str, dict[str, Any]]:
+    """`n` requests idle and `n` busy, in `blocks` alternating blocks each."""
     for _ in range(20):  # warm-up
         assert client.get(path).status_code == 200
-    times, flying = [], []
-    for _ in range(n):
-        flying.append(len(sched.in_flight()))
-        t0 = time.perf_counter()
-        r = client.get(path)
-        times.append(time.perf_counter() - t0)
-        assert r.status_code == 200
-    times.sort()
-    return {
-        "p50_ms": 1000 * statistics.median(times),
-        "p95_ms": 1000 * times[int(0.95 * len(times)) - 1],
-        "max_ms": 1000 * times[-1],
-        "in_flight_mean": statistics.fmean(flying),
-        "in_flight_min": min(flying),
-    }
+    times: dict[str, list[float]] = {"idle": [], "busy": []}
+    flying: list[int] = []
+    for _ in range(blocks):
+        for mode in ("idle", "busy"):
+            driver.set(mode == "busy")
+            for _ in range(n // blocks):
+                if mode == "busy":
+                    flying.append(len(driver.sched.in_flight()))
+                t0 = time.perf_counter()
+                r = client.get(path)
+                times[mode].append(time.perf_counter() - t0)
+                assert r.status_code == 200
+    out = {}
+    for mode, ts in times.items():
+        ts.sort()
+        out[mode] = {
+            "p50_ms": 1000 * statistics.median(ts),
+            "p95_ms": 1000 * ts[int(0.95 * len(ts)) - 1],
+            "max_ms": 1000 * ts[-1],
+        }
+    out["busy"].update(in_flight_mean=statistics.fmean(flying), in_flight_min=min(flying))
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--customers", type=int, default=10_000)
     ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--blocks", type=int, default=4, help="alternating idle/busy blocks per page")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="status-bench-") as tmp:
         root = Path(tmp) / "config"
@@ -140,22 +189,21 @@ def main() -> None:
         print(f"fleet of {len(names)} ready in {time.perf_counter() - t0:.1f} s; {problems} with problems")
         statements: list[str] = []
         results: dict[str, dict[str, Any]] = {}
+        idle: dict[str, dict[str, Any]] = {}
         with httpx.Client(base_url=server.url, timeout=30) as client:
-            idle = {page: measure(client, sched, page, args.requests) for page in PAGES}  # the floor
-            loop = threading.Thread(target=sched.run_forever, daemon=True)
-            loop.start()
-            deadline = time.monotonic() + 60
-            while len(sched.in_flight()) < MAX_IN_FLIGHT and time.monotonic() < deadline:
-                time.sleep(0.05)
+            driver = Driver(sched)
             for page in PAGES:
-                results[page] = measure(client, sched, page, args.requests)
+                both = measure(client, driver, page, args.requests, args.blocks)
+                idle[page], results[page] = both["idle"], both["busy"]
+            driver.set(False)
+            driver.done.set()
+            driver.thread.join(30)
             sched.shutdown(5)  # alone on the connection now: trace one overview built afresh
             server.app.state.daemon.fleet.invalidate()
             state._db.set_trace_callback(statements.append)  # the benchmark peeks at its own store
             client.get("/")
             state._db.set_trace_callback(None)
         sched.shutdown(5)
-        loop.join(10)
         server.stop()
         store.close()
         state.close()

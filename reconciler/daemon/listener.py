@@ -136,7 +136,10 @@ class DaemonHttpServer:
         roots = SecretRoots.of(scheduler.source.root, scheduler.source.config.settings_doc.spec.secret_dirs)
         context = _tls_context(tls, roots) if tls is not None else None
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        self.socket = socket.socket(family, socket.SOCK_STREAM)
+        # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are
+        # TCP, and without it a keep-alive answer (headers, then body: two writes) waits for
+        # the client's delayed ACK, 40 ms on Linux, on every request
+        self.socket = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             self.socket.bind(address)

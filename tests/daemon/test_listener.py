@@ -402,3 +402,16 @@ def make_live_rig(config_dir: Path) -> LiveRig:
     backend = open_state(source.config)
     store, state, metrics = backend.store, backend.daemon, DaemonMetrics()
     return LiveRig(Scheduler(source, store, state, clock, metrics), metrics, store, state)
+
+
+def test_answers_are_sent_without_waiting_for_the_clients_delayed_ack(live: Live) -> None:
+    """TCP_NODELAY on every accepted connection. Without it an answer on a kept-alive
+    connection (headers and body are two writes) waited for the client's delayed ACK,
+    40 ms on Linux, on every request: the status page's latency floor (BENCHMARKS.md)."""
+    with socket.create_connection(live.server.server_address[:2]) as client:
+        client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert client.recv(65536).startswith(b"HTTP/1.1 200")
+        state = live.server._server.server_state  # the test peeks at uvicorn's open connections
+        sockets = [p.transport.get_extra_info("socket") for p in state.connections]
+        assert sockets
+        assert all(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in sockets)
