@@ -337,7 +337,7 @@ class _RecordFile:
         try:
             yield
             if len(self._batch) != count:
-                self._write(kept)
+                self.flush(kept)
             kept.last_id = self._last_id
             self._kept = kept
         finally:
@@ -352,7 +352,8 @@ class _RecordFile:
         self._batch.append(record)
         return record
 
-    def _write(self, kept: _Kept) -> None:
+    def flush(self, kept: _Kept) -> None:
+        """Write the file: the lines of records new since the last write are made now."""
         lines = kept.lines
         lines.extend(_ENCODE(_dump(r, "integration")) for r in kept.records[len(lines) :])
         try:
