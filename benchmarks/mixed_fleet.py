@@ -48,6 +48,7 @@ from reconciler.integrations.autotask.sandbox import hookup as autotask_hookup
 from reconciler.integrations.connectwise.sandbox import hookup as connectwise_hookup
 from reconciler.integrations.hudu.sandbox import hookup as hudu_hookup
 from reconciler.integrations.itglue.sandbox import hookup as itglue_hookup
+from reconciler.providers import clientpool
 from reconciler.state.daemon import DaemonState
 from reconciler.state.store import SqliteStore
 from reconciler.testing.clock import FakeClock
@@ -233,12 +234,13 @@ def simulate(sched: Scheduler, clock: FakeClock, seconds: float) -> tuple[int, f
     return runs, cpu
 
 
-def run(root: Path, customers: int, minutes: float, vendors: Vendors) -> dict[str, Any]:
+def run(root: Path, customers: int, minutes: float, vendors: Vendors, keep: bool) -> dict[str, Any]:
     clock = FakeClock()
     source = ConfigSource(root, clock)
     path = root / ".reconciler" / "state.db"
     store, state = SqliteStore(path), DaemonState(path)
     sched = Scheduler(source, store, state, clock, DaemonMetrics(), random.Random(42))
+    previous = clientpool.use(sched.clients if keep else None)  # what run_forever does
     t0 = time.process_time()
     while len([r for r in state.all().values() if r.last_result]) < customers:  # initial import
         simulate(sched, clock, 10)
@@ -254,6 +256,7 @@ def run(root: Path, customers: int, minutes: float, vendors: Vendors) -> dict[st
     clock.advance(24 * 3600)  # a day on: every customer's verification is due
     vruns, vcpu = simulate(sched, clock, 300)
     verify = vendors.counts()
+    clientpool.use(previous)
     sched.shutdown(5)
     store.close()
     state.close()
@@ -281,6 +284,9 @@ def main() -> None:
         default=24.0,
         help="verifyLinksEveryHours; 0.001: every run lists every integration (the cost before #16)",
     )
+    ap.add_argument(
+        "--no-kept-connections", action="store_true", help="a new TLS connection per run (before #16)"
+    )
     a = ap.parse_args()
     n = a.customers
     print(f"machine: {os.cpu_count()} CPUs {platform.machine()}, python {platform.python_version()}")
@@ -289,7 +295,7 @@ def main() -> None:
         root = Path(tmp) / "fleet"
         try:
             write_config(root, n, a.users, vendors, a.verify_hours)
-            r = run(root, n, a.minutes, vendors)
+            r = run(root, n, a.minutes, vendors, not a.no_kept_connections)
         finally:
             vendors.stop()
     share = {v: sum(1 for i in range(n) if v in (vault_of(i), psa_of(i))) for v in VENDORS}
@@ -322,7 +328,8 @@ def main() -> None:
         )
     listings = sum(st[f"{v}_listing"] for v in VENDORS)
     print(
-        f"customers={n} users={a.users} verify_hours={a.verify_hours:g} runs={runs} graph_delta_per_cycle={graph[0]:.2f} "
+        f"customers={n} users={a.users} verify_hours={a.verify_hours:g} kept={not a.no_kept_connections} "
+        f"runs={runs} graph_delta_per_cycle={graph[0]:.2f} graph_connections_per_run={st['graph_connections'] / runs:.3f} "
         f"steady_listings={listings} cpu_ms_per_run={r['cpu_ms_per_run']:.1f} "
         f"verify_listings={sum(ver[f'{v}_listing'] for v in VENDORS)} "
         f"verify_cpu_ms_per_run={r['verify_cpu_ms_per_run']:.1f} initial_cpu_s={r['initial_cpu_s']:.1f}"
