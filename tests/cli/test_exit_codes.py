@@ -50,6 +50,9 @@ def test_help_and_version_exit_0(args: list[str]) -> None:
 
 
 def test_validate_exits_0_when_valid_and_1_when_not(tmp_path: Path) -> None:
+    (tmp_path / "settings.yaml").write_text(
+        "apiVersion: reconciler.dev/v1\nkind: Settings\nmetadata: {name: msp}\n"
+    )
     (tmp_path / "acme.yaml").write_text(
         "apiVersion: reconciler.dev/v1\nkind: Customer\nmetadata: {name: acme}\n"
     )

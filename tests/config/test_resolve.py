@@ -17,6 +17,9 @@ def ad(name: str) -> str:
 
 
 def write(root: Path, name: str, text: str) -> None:
+    settings = root / "settings.yaml"
+    if not settings.exists() and not text.startswith("kind: Settings"):
+        settings.write_text("apiVersion: reconciler.dev/v1\nkind: Settings\nmetadata: {name: msp}\n")
     (root / f"{name}.yaml").write_text("apiVersion: reconciler.dev/v1\n" + text)
 
 
@@ -85,7 +88,11 @@ def test_membership_by_name_by_list_by_label_and_own_settings(tmp_path: Path) ->
 
 
 def test_safety_comes_from_the_policy_else_settings(tmp_path: Path) -> None:
-    write(tmp_path, "s", "kind: Settings\nmetadata: {name: s}\nspec:\n  safety: {maxRemovalPercent: 15}\n")
+    write(
+        tmp_path,
+        "settings",
+        "kind: Settings\nmetadata: {name: s}\nspec:\n  safety: {maxRemovalPercent: 15}\n",
+    )
     write(tmp_path, "a", "kind: Customer\nmetadata: {name: a}\nspec:\n  importPolicy: strict\n" + ad("a"))
     write(tmp_path, "b", "kind: Customer\nmetadata: {name: b}\nspec:\n  paused: true\n" + ad("b"))
     write(
