@@ -20,6 +20,7 @@ from reconciler.apply.protocol import ApplyContext, apply_one, unexpected
 from reconciler.apply.rebuild import rebuild_customer
 from reconciler.config import ConfigSet
 from reconciler.config.entraroles import role_id
+from reconciler.config.messages import suggest
 from reconciler.config.models import Source
 from reconciler.config.resolve import EffectiveCustomer, effective_customer, effective_customers
 from reconciler.core.desired import LiveDirectories
@@ -61,7 +62,8 @@ class Engine:
             return list(effective_customers(self.config).values())
         unknown = [n for n in names if n not in self.config.customers]
         if unknown:
-            raise ConfigError([Problem(f"unknown customer {n!r}") for n in unknown])
+            known = self.config.customers
+            raise ConfigError([Problem(f"unknown customer {n!r}{suggest(n, known)}") for n in unknown])
         return [effective_customer(self.config, n) for n in names]
 
     def context(self, eff: EffectiveCustomer) -> ProviderContext:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import click
 
+from reconciler.config.messages import suggest
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.errors import ConfigError, Problem
 
@@ -111,7 +112,8 @@ def _matching(
             if value in labels_by_name:
                 out.add(value)
             else:
-                problems.append(Problem(f"{option} {value}: unknown customer {value!r}"))
+                close = suggest(value, labels_by_name)
+                problems.append(Problem(f"{option} {value}: unknown customer {value!r}{close}"))
             continue
         requirements = parse_selector(value)
         hits = {n for n, labels in labels_by_name.items() if all(r.matches(labels) for r in requirements)}

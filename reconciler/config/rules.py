@@ -24,6 +24,7 @@ from reconciler.config.adnames import (
 )
 from reconciler.config.entraroles import BUILTIN_ROLES, role_id
 from reconciler.config.load import ConfigSet, Loaded
+from reconciler.config.messages import suggest
 from reconciler.config.models import (
     AdminImportPolicyDoc,
     CustomerDoc,
@@ -282,7 +283,8 @@ def _check_membership(config: ConfigSet) -> Iterator[Problem]:
         for i, member in enumerate(pol.doc.spec.applies_to.customers):
             if member not in config.customers:
                 yield pol.src.problem(
-                    ("spec", "appliesTo", "customers", i), f"unknown customer {member!r} (R20)"
+                    ("spec", "appliesTo", "customers", i),
+                    f"unknown customer {member!r} (R20){suggest(member, config.customers)}",
                 )
     for name, cust in config.customers.items():
         spec = cust.doc.spec
@@ -293,7 +295,9 @@ def _check_membership(config: ConfigSet) -> Iterator[Problem]:
         )  # fmt: skip
         for field, own_field, kind, policies, named, own in classes:
             if named is not None and named not in policies:
-                yield cust.src.problem(("spec", field), f"unknown {kind} {named!r} (R20)")
+                yield cust.src.problem(
+                    ("spec", field), f"unknown {kind} {named!r} (R20){_hint(config, kind, named)}"
+                )
             members = policy_members(policies, cust.doc, named)
             if len(members) > 1:
                 yield cust.src.problem(
@@ -305,6 +309,22 @@ def _check_membership(config: ConfigSet) -> Iterator[Problem]:
                     ("spec", own_field),
                     f"customer {name!r} has its own {own_field} settings but is a member of {kind} {members[0]!r}; use one (R20)",
                 )
+
+
+def _hint(config: ConfigSet, kind: str, named: str) -> str:
+    """Did you mean another policy of this kind, or is `named` a policy of the other class?"""
+    same, other, other_field = (
+        (config.policies, config.admin_policies, "adminImportPolicy")
+        if kind == "ImportPolicy"
+        else (config.admin_policies, config.policies, "importPolicy")
+    )
+    close = suggest(named, same)
+    if close:
+        return close
+    if named in other:
+        other_kind = "AdminImportPolicy" if kind == "ImportPolicy" else "ImportPolicy"
+        return f" ({named!r} is an {other_kind}: name it under {other_field})"
+    return ""
 
 
 def _check_customers(config: ConfigSet) -> Iterator[Problem]:
