@@ -37,8 +37,8 @@ def validate(ctx: click.Context, config_dir: Path, live: bool, fmt: str) -> None
     for warning in dsn_warnings(config.root, config.settings_doc.spec.state):
         click.echo(f"warning: {warning}", err=True)
     idle = idle_warnings(config)
-    for problem in idle:
-        click.echo(str(problem), err=True)
+    for warning_at in idle:
+        click.echo(str(warning_at), err=True)
     if live:
         offline = live_in_snapshot_mode(config)
         if offline is not None:
