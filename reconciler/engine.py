@@ -34,7 +34,7 @@ from reconciler.core.words import count
 from reconciler.errors import ConfigError, LockHeldError, Problem, ReconcilerError, StalePlanError
 from reconciler.gcpause import gc_paused
 from reconciler.providers.base import CustomerProviders, DirectoryScope, ProviderContext, release
-from reconciler.providers.registry import open_customer, open_selection_checker
+from reconciler.providers.registry import open_customer, open_selection_checkers
 from reconciler.state.api import Lease, StateStore
 from reconciler.state.backend import open_state
 from reconciler.state.leasetext import held_message
@@ -84,11 +84,10 @@ class Engine:
             return problems  # offline: no directory to ask
         for eff in self.customers(names):
             scope = scope_for(eff, False)
-            if not scope.ous and not scope.groups:
+            if not scope.ous and not scope.groups and not scope.entra_groups:
                 continue
             try:
-                checker = open_selection_checker(self.context(eff))  # the AD only (#17 item 6)
-                if checker is not None:
+                for checker in open_selection_checkers(self.context(eff)):
                     try:
                         problems += checker.check_selection(scope)
                     finally:

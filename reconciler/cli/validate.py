@@ -41,8 +41,10 @@ def validate(ctx: click.Context, config_dir: Path, live: bool, fmt: str) -> None
         click.echo(str(warning_at), err=True)
     if live:
         offline = live_in_snapshot_mode(config)
-        if offline is not None:
+        if offline is not None and not offline.message.startswith(WARNING):
             raise ConfigError([offline])
+        if offline is not None:
+            click.echo(str(offline), err=True)
         problems = Engine.open(config).live_checks() + notification_problems(
             config.settings_doc.spec, config_dir
         )
@@ -80,7 +82,9 @@ def _validate_json(config_dir: Path, live: bool) -> int:
         return EXIT_ERROR
     warnings = [_located(p) for p in idle_warnings(config)]
     offline = live_in_snapshot_mode(config) if live else None
-    if offline is not None:
+    if offline is not None and offline.message.startswith(WARNING):
+        warnings.append(_located(offline))
+    elif offline is not None:
         problem = _located(offline)
         emit(
             "validation",

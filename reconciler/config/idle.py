@@ -17,9 +17,7 @@ from pathlib import Path
 from reconciler.config.load import ConfigSet
 from reconciler.config.models import Source
 from reconciler.config.resolve import EffectiveCustomer, effective_customers
-from reconciler.errors import Problem
-
-WARNING = "warning: "
+from reconciler.errors import WARNING, Problem
 
 
 def idle_warnings(config: ConfigSet, names: Sequence[str] = ()) -> list[Problem]:
@@ -44,17 +42,29 @@ def idle_warnings(config: ConfigSet, names: Sequence[str] = ()) -> list[Problem]
 
 
 def live_in_snapshot_mode(config: ConfigSet) -> Problem | None:
-    """`validate --live` with Settings spec.snapshot: nothing live to check, ever."""
-    if config.settings_doc.spec.snapshot is None:
+    """`validate --live` with Settings spec.snapshot: the directories are files, so
+    their selections cannot be checked live. With no live notification target (a
+    PSA ticket queue) either, there is nothing live to check, ever: an error; with
+    one, a warning that only it is checked."""
+    spec = config.settings_doc.spec
+    if spec.snapshot is None:
         return None
     at = config.settings.src.problem(("spec", "snapshot"), "") if config.settings else Problem("")
-    return Problem(
-        "validate --live: Settings spec.snapshot is set (offline mode), so there is no live "
-        "directory to check; drop --live, or remove spec.snapshot to talk to the real systems",
-        at.file,
-        at.line,
-        at.column,
-    )
+    if any(t.type in LIVE_TARGETS for t in spec.notifications):
+        message = (
+            f"{WARNING}validate --live: Settings spec.snapshot is set (offline mode): directory "
+            "selections are read from files and not checked live; only notification targets are"
+        )
+    else:
+        message = (
+            "validate --live: Settings spec.snapshot is set (offline mode), so there is no live "
+            "directory to check; drop --live, or remove spec.snapshot to talk to the real systems"
+        )
+    return Problem(message, at.file, at.line, at.column)
+
+
+# notification targets `validate --live` checks against their system (daemon/notify/checks.py)
+LIVE_TARGETS = frozenset({"autotask-ticket"})
 
 
 def _warn(at: Problem, message: str) -> Problem:

@@ -233,7 +233,9 @@ def _customer_lines(c: dict[str, Any], now: float, config_dir: str) -> list[str]
     warnings = c.get("warnings", [])
     lines.extend(f"  warning: {w}" for w in warnings[:WARNINGS_SHOWN])
     if len(warnings) > WARNINGS_SHOWN:
-        lines.append(f"  ... {count(len(warnings) - WARNINGS_SHOWN, 'more warning')} (--format json lists all)")
+        lines.append(
+            f"  ... {count(len(warnings) - WARNINGS_SHOWN, 'more warning')} (--format json lists all)"
+        )
     for k in c["conflicts"]:
         cands = ", ".join(f"{x['id']} {x['name']!r}" for x in k.get("candidates", []))
         lines.append(f"  conflict: {k['label']} in {k['integration']}: {k['cause']} (candidates: {cands})")

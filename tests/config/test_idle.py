@@ -85,3 +85,18 @@ def test_validate_live_in_snapshot_mode_is_an_error(quickstart: Path) -> None:
     code, out, _ = run("validate", "-c", str(quickstart), "--live", "--format", "json")
     data = json.loads(out)
     assert code == 1 and not data["valid"] and data["problems"][0]["line"] == 12
+
+
+def test_validate_live_in_snapshot_mode_with_a_live_notification_target_warns(quickstart: Path) -> None:
+    """A PSA ticket queue is checked live even offline (daemon/notify/checks.py): then
+    --live is not useless, only the directories are not checked; say so."""
+    settings = quickstart / "settings.yaml"
+    settings.write_text(
+        settings.read_text()
+        + "  notifications:\n    - {name: at, type: autotask-ticket, queueId: 1, statusId: 1, priorityId: 1, closedStatusId: 5}\n"
+    )
+    code, out, err = run("validate", "-c", str(quickstart), "--live")
+    assert (
+        f"{settings}:12:3: warning: validate --live: Settings spec.snapshot is set (offline mode): "
+        "directory selections are read from files and not checked live; only notification targets are"
+    ) in err.splitlines()
