@@ -95,7 +95,7 @@ def test_validate_live_in_snapshot_mode_with_a_live_notification_target_warns(qu
         settings.read_text()
         + "  notifications:\n    - {name: at, type: autotask-ticket, queueId: 1, statusId: 1, priorityId: 1, closedStatusId: 5}\n"
     )
-    code, out, err = run("validate", "-c", str(quickstart), "--live")
+    _, _, err = run("validate", "-c", str(quickstart), "--live")
     assert (
         f"{settings}:12:3: warning: validate --live: Settings spec.snapshot is set (offline mode): "
         "directory selections are read from files and not checked live; only notification targets are"
