@@ -51,6 +51,7 @@ class _Settings:
     src: Document
     path: Path_
     admin: bool = False
+    members: tuple[str, ...] = ()  # the customers these settings apply to
 
 
 def check(config: ConfigSet) -> list[Problem]:
@@ -70,13 +71,24 @@ def check(config: ConfigSet) -> list[Problem]:
 def _settings_blocks(config: ConfigSet) -> Iterator[_Settings]:
     for pol in config.policies.values():
         yield _Settings(pol.doc.spec, pol.src, ("spec",))
-    for apol in config.admin_policies.values():
-        yield _Settings(apol.doc.spec, apol.src, ("spec",), admin=True)
+    for name, apol in config.admin_policies.items():
+        members = tuple(
+            cname
+            for cname, cust in sorted(config.customers.items())
+            if name in policy_members(config.admin_policies, cust.doc, cust.doc.spec.admin_import_policy)
+        )
+        yield _Settings(apol.doc.spec, apol.src, ("spec",), admin=True, members=members)
     for cust in config.customers.values():
         if cust.doc.spec.import_ is not None:
             yield _Settings(cust.doc.spec.import_, cust.src, ("spec", "import"))
         if cust.doc.spec.admin_import is not None:
-            yield _Settings(cust.doc.spec.admin_import, cust.src, ("spec", "adminImport"), admin=True)
+            yield _Settings(
+                cust.doc.spec.admin_import,
+                cust.src,
+                ("spec", "adminImport"),
+                admin=True,
+                members=(cust.doc.metadata.name,),
+            )
 
 
 UPGRADE_NOTE = (
@@ -203,8 +215,21 @@ def _check_entra_selection(block: _Settings) -> Iterator[Problem]:
     if block.admin and not sel.roles and not sel.groups:
         yield src.problem(
             (*base, "source"),
-            f"an Entra administrator import must select roles (or groups), never every licensed user (R23); {UPGRADE_NOTE}",
+            "an Entra administrator import must select roles (or groups), never every licensed user "
+            f"(R23); {_applies_to(block.members)}; {UPGRADE_NOTE}",
         )
+
+
+def _applies_to(members: tuple[str, ...], shown: int = 5) -> str:
+    """Whom the upgrade touches: each customer gets its own guarded plan (#15)."""
+    if not members:
+        return "it applies to no customer yet"
+    names = ", ".join(members[:shown]) + (f" and {len(members) - shown} more" if len(members) > shown else "")
+    return (
+        f"it applies to {len(members)} customer{'' if len(members) == 1 else 's'} ({names}), each of which "
+        "will plan the removal "
+        "of its admin accounts that hold none of the roles"
+    )
 
 
 def _check_features(config: ConfigSet, block: _Settings) -> Iterator[Problem]:
