@@ -26,6 +26,7 @@ from reconciler.config.base import RecordId as RecordId
 from reconciler.config.base import SecretRef as SecretRef
 from reconciler.config.base import TlsOptions as TlsOptions
 from reconciler.config.base import https_base_url, refuse_literal_secret
+from reconciler.config.selectors import LabelSelector as LabelSelector
 from reconciler.config.values import (
     ClientId,
     EmailAddress,
@@ -520,10 +521,6 @@ class CustomerSpec(Model):
 
 
 # --- policies --------------------------------------------------------------------------
-
-
-class LabelSelector(Model):
-    match_labels: Labels = Field(default_factory=dict)
 
 
 class AppliesTo(Model):

@@ -300,10 +300,10 @@ def _check_membership(config: ConfigSet) -> Iterator[Problem]:
     ]
     for pol in every:
         selector = pol.doc.spec.applies_to.label_selector
-        if selector is not None and not selector.match_labels:
+        if selector is not None and selector.empty:
             yield pol.src.problem(
                 ("spec", "appliesTo", "labelSelector"),
-                "labelSelector.matchLabels is empty, so it selects no customer; name labels or customers (R20)",
+                "labelSelector.matchLabels is empty and it has no matchExpressions, so it selects no customer; name labels or customers (R20)",
             )
         for i, member in enumerate(pol.doc.spec.applies_to.customers):
             if member not in config.customers:
