@@ -167,7 +167,9 @@ def test_label_selectors_with_match_expressions(tmp_path: Path) -> None:
         "bare": "{}",
     }
     for name, lab in labels.items():
-        write(tmp_path, name, f"kind: Customer\nmetadata: {{name: {name}, labels: {lab}}}\nspec:\n" + ad(name))
+        write(
+            tmp_path, name, f"kind: Customer\nmetadata: {{name: {name}, labels: {lab}}}\nspec:\n" + ad(name)
+        )
 
     def policy(name: str, selector: str) -> None:
         write(
