@@ -88,7 +88,7 @@ def test_one_ticket_opened_noted_closed_and_never_two_across_a_restart(
 ) -> None:
     rig.cycle()
     assert sim.desk.creates == 0
-    broken = next((config_dir / "live" / "fabrikam").glob("*.json"))
+    broken = config_dir / "live" / "fabrikam" / "entra.json"  # a directory read: every run makes it
     good = broken.read_text()
     write(broken, "{not json")
     run(rig, "fabrikam")

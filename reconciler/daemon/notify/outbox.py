@@ -48,7 +48,7 @@ MAX_ATTEMPTS = 8
 HTTP_TIMEOUT_SECONDS = 15.0
 TICKETS = "ticket"  # daemon-store records: "<target>|<customer>|<cause>" -> {id, opened_at}
 REOPEN_CLAIM_SECONDS = 600.0  # a claim without a ticket id this old was left by a crash
-SKIPPED = ("busy", "abandoned")  # runs that decide nothing about a customer's health
+SKIPPED = ("busy", "abandoned", "deferred")  # runs that decide nothing about a customer's health
 
 
 @dataclass(order=True)
