@@ -6,6 +6,7 @@ Renderers only turn a `Plan` into text; apply only executes one. `to_dict` /
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from functools import cache
@@ -238,6 +239,10 @@ CHANGE_TYPES: dict[ChangeKind, Any] = {
 }
 
 
+def _change_dict(change: Change) -> dict[str, Any]:
+    return change.to_dict()
+
+
 def change_from_dict(d: dict[str, Any], fmt: int = PLAN_FORMAT) -> Change:
     """One change of a saved plan of format `fmt` (any of READABLE_FORMATS)."""
     change: Change = CHANGE_TYPES[ChangeKind(d["kind"])]._read(d, fmt)
@@ -326,13 +331,15 @@ class CustomerPlan:
     def applicable(self) -> bool:
         return self.status is Status.OK and bool(self.changes)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, change: Callable[[Change], Any] = _change_dict) -> dict[str, Any]:
+        """`change` turns each change into its JSON value (the saved plan passes
+        pre-encoded text, core/planfile.py)."""
         return {
             "customer": self.customer,
             "status": self.status.value,
             "serial": self.serial,
             "reason": self.reason,
-            "changes": [c.to_dict() for c in self.changes],
+            "changes": [change(c) for c in self.changes],
             "conflicts": [c.to_dict() for c in self.conflicts],
             "warnings": list(self.warnings),
             "notes": list(self.notes),
@@ -443,14 +450,14 @@ class Plan:
             counts["welcome"] += cp.count(ChangeKind.SEND_WELCOME)
         return Summary(**counts)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, change: Callable[[Change], Any] = _change_dict) -> dict[str, Any]:
         return {
             "format": self.format,
             "config_digest": self.config_digest,
             "created_at": self.created_at,
             "selected": list(self.selected),
             "summary": self.summary().to_dict(),
-            "customers": [c.to_dict() for c in self.customers],
+            "customers": [c.to_dict(change) for c in self.customers],
         }
 
     @classmethod
