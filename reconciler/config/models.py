@@ -26,6 +26,7 @@ from reconciler.config.base import RecordId as RecordId
 from reconciler.config.base import SecretRef as SecretRef
 from reconciler.config.base import TlsOptions as TlsOptions
 from reconciler.config.base import https_base_url, refuse_literal_secret
+from reconciler.config.records import OnRemoval, RecordFields
 from reconciler.config.values import (
     ClientId,
     EmailAddress,
@@ -504,6 +505,15 @@ class ImportSettings(Model):
     options: ImportOptions = ImportOptions()
     schedule: Schedule = Schedule()
     safety: Safety | None = Field(default=None, description="Overrides Settings.safety.")
+    record_fields: RecordFields = Field(
+        default=RecordFields(),
+        description="R25: which fields of linked records the directory owns (config/records.py).",
+    )
+    on_removal: OnRemoval = Field(
+        default=OnRemoval.KEEP,
+        description="R8: what becomes of a removed account's linked records: keep (default) or "
+        "archive (password entry archived, PSA contact set inactive); never deleted.",
+    )
 
 
 class CustomerSpec(Model):

@@ -19,13 +19,14 @@ from reconciler.core.model import (
     WelcomeEmail,
 )
 from reconciler.core.words import count
-from reconciler.integrations.kinds import Role
+from reconciler.integrations.kinds import RecordField, Role
 
-PLAN_FORMAT = 4
+PLAN_FORMAT = 5
 # format 1: create-record carried `new_entry` / `new_contact`; format 2 added recreate-record
 # (a vanished linked record, #12) and its summary count; format 3: link carries `fingerprint`
-# (the owned fields, for drift); format 4 adds `skipped` users
-READABLE_FORMATS = (1, 2, 3, 4)
+# (the owned fields, for drift); format 4 adds `skipped` users; format 5 adds update-record
+# (R25) and archive-record (R8 onRemoval) and their summary counts
+READABLE_FORMATS = (1, 2, 3, 4, 5)
 
 
 class ChangeKind(StrEnum):
@@ -36,6 +37,8 @@ class ChangeKind(StrEnum):
     CREATE_RECORD = "create-record"
     RECREATE_RECORD = "recreate-record"  # a linked record vanished: created anew, naming the old one
     SEND_WELCOME = "send-welcome"
+    UPDATE_RECORD = "update-record"  # fields of a linked record the directory owns (R25)
+    ARCHIVE_RECORD = "archive-record"  # a removed account's record archived / set inactive (R8)
 
 
 class Status(StrEnum):
@@ -204,6 +207,59 @@ class RecreateRecord(CreateRecord):
 
 
 @dataclass(frozen=True)
+class UpdateRecord(_Change):
+    """R25: the fields of a linked record that the directory owns and that differ,
+    each with its value before and after (`FieldDiff.name` is a `RecordField`).
+    Only those fields are written: never the marker or lineage tag, never a field the
+    integration owns. `fingerprint`: the owned fields once updated (core/drift.py)."""
+
+    integration: IntegrationKind
+    record_id: str
+    diffs: tuple[FieldDiff, ...]
+    fingerprint: str = ""
+    kind: ClassVar[ChangeKind] = ChangeKind.UPDATE_RECORD
+
+    def values(self) -> dict[RecordField, str]:
+        return {RecordField(d.name): str(d.after) for d in self.diffs}
+
+    def _own(self) -> dict[str, Any]:
+        return {
+            "integration": self.integration.value,
+            "record_id": self.record_id,
+            "diffs": _diffs_to_json(self.diffs),
+            "fingerprint": self.fingerprint,
+        }
+
+    @classmethod
+    def _read(cls, d: dict[str, Any], fmt: int) -> UpdateRecord:
+        return cls(
+            *cls._common(d),
+            IntegrationKind(d["integration"]),
+            d["record_id"],
+            _diffs_from_json(d["diffs"]),
+            d.get("fingerprint", ""),
+        )
+
+
+@dataclass(frozen=True)
+class ArchiveRecord(_Change):
+    """R8 with `onRemoval: archive`: the linked record of a removed account is archived
+    (a password entry) or set inactive (a PSA contact); never deleted. Applied before
+    the account is forgotten, so a crash in between archives it on the next run."""
+
+    integration: IntegrationKind
+    record_id: str
+    kind: ClassVar[ChangeKind] = ChangeKind.ARCHIVE_RECORD
+
+    def _own(self) -> dict[str, Any]:
+        return {"integration": self.integration.value, "record_id": self.record_id}
+
+    @classmethod
+    def _read(cls, d: dict[str, Any], fmt: int) -> ArchiveRecord:
+        return cls(*cls._common(d), IntegrationKind(d["integration"]), d["record_id"])
+
+
+@dataclass(frozen=True)
 class SendWelcome(_Change):
     email: WelcomeEmail
     kind: ClassVar[ChangeKind] = ChangeKind.SEND_WELCOME
@@ -227,12 +283,32 @@ def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(cls))
 
 
-Change = AddAccount | UpdateAccount | RemoveAccount | LinkRecord | CreateRecord | RecreateRecord | SendWelcome
+Change = (
+    AddAccount
+    | UpdateAccount
+    | RemoveAccount
+    | LinkRecord
+    | CreateRecord
+    | RecreateRecord
+    | UpdateRecord
+    | ArchiveRecord
+    | SendWelcome
+)
 AccountChange = AddAccount | UpdateAccount | RemoveAccount
 
 CHANGE_TYPES: dict[ChangeKind, Any] = {
     t.kind: t
-    for t in (AddAccount, UpdateAccount, RemoveAccount, LinkRecord, CreateRecord, RecreateRecord, SendWelcome)
+    for t in (
+        AddAccount,
+        UpdateAccount,
+        RemoveAccount,
+        LinkRecord,
+        CreateRecord,
+        RecreateRecord,
+        UpdateRecord,
+        ArchiveRecord,
+        SendWelcome,
+    )
 }
 
 
@@ -360,6 +436,8 @@ class Summary:
     link: int = 0
     create_record: int = 0
     recreate_record: int = 0
+    update_record: int = 0
+    archive_record: int = 0
     welcome: int = 0
     conflicts: int = 0
     refused: int = 0
@@ -376,6 +454,8 @@ class Summary:
                 self.link,
                 self.create_record,
                 self.recreate_record,
+                self.update_record,
+                self.archive_record,
                 self.welcome,
             )
         )
@@ -391,6 +471,8 @@ class Summary:
                     (self.link, f"{self.link} to link"),
                     (self.create_record, count(self.create_record, "record") + " to create"),
                     (self.recreate_record, count(self.recreate_record, "vanished record") + " to re-create"),
+                    (self.update_record, count(self.update_record, "record") + " to update"),
+                    (self.archive_record, count(self.archive_record, "record") + " to archive"),
                     (self.welcome, count(self.welcome, "welcome email")),
                 )
                 if n
@@ -435,6 +517,8 @@ class Plan:
             counts["link"] += cp.count(ChangeKind.LINK)
             counts["create_record"] += cp.count(ChangeKind.CREATE_RECORD)
             counts["recreate_record"] += cp.count(ChangeKind.RECREATE_RECORD)
+            counts["update_record"] += cp.count(ChangeKind.UPDATE_RECORD)
+            counts["archive_record"] += cp.count(ChangeKind.ARCHIVE_RECORD)
             counts["welcome"] += cp.count(ChangeKind.SEND_WELCOME)
         return Summary(**counts)
 
