@@ -26,7 +26,14 @@ from reconciler.core.plan import Plan, Status
 from reconciler.core.render import render_json, render_markdown, render_text
 from reconciler.core.words import count
 from reconciler.engine import Engine
-from reconciler.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_REFUSED, ReconcilerError
+from reconciler.errors import (
+    EXIT_CHANGES,
+    EXIT_DEFERRED,
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_REFUSED,
+    ReconcilerError,
+)
 from reconciler.gcpause import gc_paused
 
 format_option = click.option(
@@ -294,12 +301,23 @@ def _progress() -> Iterator[Callable[[str, int], Callable[[int], None]] | None]:
 
 
 def _exit_code(the_plan: Plan, results: list[CustomerResult]) -> int:
+    """The worst outcome wins: refused 3, error 1, deferred by quiet hours 4, else the plan's."""
     code = plan_exit_code(the_plan, False)
+    deferred = False
     for r in results:
+        if r.outcome is ApplyOutcome.DEFERRED and not r.failed:
+            deferred = True
+            continue
         if r.error or r.failed:
             refused = r.outcome is ApplyOutcome.REFUSED
             code = EXIT_REFUSED if (r.error and refused) or code == EXIT_REFUSED else EXIT_ERROR
+    if deferred and code in (EXIT_OK, EXIT_CHANGES):
+        return EXIT_DEFERRED
     return code
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 def apply_document(the_plan: Plan, results: list[CustomerResult]) -> dict[str, Any]:
@@ -313,6 +331,7 @@ def apply_document(the_plan: Plan, results: list[CustomerResult]) -> dict[str, A
                 "outcome": r.outcome.value,
                 "refused": r.outcome is ApplyOutcome.REFUSED,
                 "busy": r.outcome is ApplyOutcome.BUSY,
+                "deferred_until": _iso(r.retry_at),
                 "stopped": r.stopped,
                 "changes": [{**o.change.to_dict(), "ok": o.ok, "message": o.message} for o in r.outcomes],
             }

@@ -18,15 +18,17 @@ from reconciler.core.model import (
     NewPasswordEntry,
     WelcomeEmail,
 )
+from reconciler.core.reads import IntegrationRead
 from reconciler.core.words import count
 from reconciler.integrations.kinds import RecordField, Role
 
-PLAN_FORMAT = 5
+PLAN_FORMAT = 6
 # format 1: create-record carried `new_entry` / `new_contact`; format 2 added recreate-record
 # (a vanished linked record, #12) and its summary count; format 3: link carries `fingerprint`
-# (the owned fields, for drift); format 4 adds `skipped` users; format 5 adds update-record
-# (R25) and archive-record (R8 onRemoval) and their summary counts
-READABLE_FORMATS = (1, 2, 3, 4, 5)
+# (the owned fields, for drift); format 4 adds `skipped` users; format 5 adds `reads` (which
+# integrations were listed in full, and when last, #16); format 6 adds update-record (R25) and
+# archive-record (R8 onRemoval) and their summary counts
+READABLE_FORMATS = (1, 2, 3, 4, 5, 6)
 
 
 class ChangeKind(StrEnum):
@@ -384,6 +386,7 @@ class CustomerPlan:
     notes: tuple[str, ...] = ()
     reason: str = ""  # why refused / paused / error
     skipped: tuple[Skipped, ...] = ()
+    reads: tuple[IntegrationRead, ...] = ()  # which integrations were listed, and when last in full
 
     def skipped_counts(self) -> dict[str, int]:
         """How many users were left out per reason, most first."""
@@ -411,6 +414,7 @@ class CustomerPlan:
             "notes": list(self.notes),
             "skipped": [s.to_dict() for s in self.skipped],
             "skipped_counts": self.skipped_counts(),
+            "reads": [r.to_dict() for r in self.reads],
         }
 
     @classmethod
@@ -425,6 +429,7 @@ class CustomerPlan:
             tuple(d["notes"]),
             d.get("reason", ""),
             tuple(Skipped.from_dict(s) for s in d.get("skipped", ())),
+            tuple(IntegrationRead.from_dict(r) for r in d.get("reads", ())),
         )
 
 

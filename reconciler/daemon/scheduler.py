@@ -29,6 +29,7 @@ from typing import Any
 from reconciler.apply.lease import HeldLease
 from reconciler.config.models import DaemonSettings
 from reconciler.config.resolve import EffectiveCustomer, effective_customers
+from reconciler.core.events import NO_EVENTS, EventSink
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.configsource import ConfigSource
 from reconciler.daemon.logs import event
@@ -48,6 +49,8 @@ from reconciler.daemon.runner import (
 )
 from reconciler.daemon.schedule import RetryRules, after_run, first_due, interval_seconds, shortened
 from reconciler.engine import Engine
+from reconciler.providers import clientpool
+from reconciler.providers.clientpool import ClientPool
 from reconciler.state.api import CustomerRecord, DaemonStore, Lease, Slot, StateStore
 from reconciler.state.leasetext import held_message
 
@@ -150,16 +153,23 @@ class Scheduler:
         self._config_checked = float("-inf")
         self._check_config = False
         self._queue = DueQueue()
+        # vendor connections kept across runs (#16); closed when the config changes and at shutdown
+        self.clients = ClientPool()
+        self._clients_digest = source.config.digest
         for rec in state.all().values():
             metrics.record(rec)
         metrics.config_valid.set(1)
 
     # --- the loop -----------------------------------------------------------------------------
     def run_forever(self) -> None:
-        while not self.stopping.is_set():
-            self.wake.clear()
-            delay = self.cycle()
-            self.clock.wait(self.wake, delay)
+        previous = clientpool.use(self.clients)
+        try:
+            while not self.stopping.is_set():
+                self.wake.clear()
+                delay = self.cycle()
+                self.clock.wait(self.wake, delay)
+        finally:
+            clientpool.use(previous)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -254,6 +264,9 @@ class Scheduler:
     def _refresh_config(self) -> None:
         before = self.source.error
         self.source.refresh()
+        if self.source.config.digest != self._clients_digest:  # credentials, CAs, URLs may differ
+            self._clients_digest = self.source.config.digest
+            self.clients.clear()
         self.metrics.config_valid.set(0 if self.source.error else 1)
         if self.source.error and self.source.error != before:
             self.metrics.config_reload_errors.inc()
@@ -323,9 +336,14 @@ class Scheduler:
         for req in dropped:
             req.done.set()
 
+    @property
+    def events(self) -> EventSink:
+        """Where anything in the daemon emits a typed event (`reconciler.core.events`)."""
+        return self.notifier if self.notifier is not None else NO_EVENTS
+
     # --- runs ------------------------------------------------------------------------------------
     def _start(self, name: str, eff: EffectiveCustomer, rules: RetryRules, lease: Lease) -> None:
-        engine = Engine(self.source.config, self.store)
+        engine = Engine(self.source.config, self.store, events=self.events, clock=self.clock.now)
         held = HeldLease(self.store, lease)  # renewed until the run's bookkeeping is written
         try:
             rec = self.state.get(name)
@@ -452,6 +470,8 @@ class Scheduler:
         commit: str, digest: str,
     ) -> Bookkeeping:  # fmt: skip
         failures, quarantined = (prev.failures, prev.quarantined) if prev else (0, False)
+        if report.result is RunResult.DEFERRED and report.retry_at is not None:  # quiet hours (#16)
+            return Bookkeeping(max(report.retry_at, report.finished), quarantined, failures, commit, digest)
         when, failures, quarantined = after_run(
             report.result, report.started, report.finished, failures, quarantined,
             interval_seconds(eff), rules, self.rng,
@@ -492,6 +512,7 @@ class Scheduler:
             return self._shutdown(grace, abandon_wait)
         finally:
             self.role.close()
+            self.clients.close()
 
     def _shutdown(self, grace: float, abandon_wait: float) -> list[str]:
         self.stop()
