@@ -13,16 +13,17 @@ from typing import Any
 
 import click
 
-from reconciler import jsonlayout
 from reconciler.apply.executor import ApplyOutcome, CustomerResult
 from reconciler.cli.common import Ctx, config_dir_option
 from reconciler.cli.jsonout import emit
 from reconciler.cli.progress import reading
 from reconciler.cli.selection import chosen, customer_option, exclude_option
 from reconciler.config import load_valid_config
+from reconciler.config.idle import idle_warnings
 from reconciler.config.resolve import effective_customers
 from reconciler.core.drift import CustomerDrift
 from reconciler.core.plan import Plan, Status
+from reconciler.core.planfile import plan_text
 from reconciler.core.render import render_json, render_markdown, render_text
 from reconciler.core.words import count
 from reconciler.engine import Engine
@@ -57,8 +58,8 @@ def render(plan: Plan, fmt: str, verbose: bool = False) -> str:
 
 
 def save_plan(plan: Plan, path: Path) -> None:
-    # the plan's outer levels indented, a change per line (C encoder; `show` renders it)
-    path.write_text(jsonlayout.dumps(plan.to_dict(), expand=4), encoding="utf-8")
+    # the plan's outer levels indented, a change per line (`show` renders it)
+    path.write_text(plan_text(plan), encoding="utf-8")
 
 
 def load_plan(path: Path) -> Plan:
@@ -89,6 +90,12 @@ def plan_with_progress(
             allow_fleet_removal=allow_fleet_removal,
             allow_mass_update=allow_mass_update,
         )
+
+
+def warn_idle(engine: Engine, names: tuple[str, ...]) -> None:
+    """#17 item 3: a located warning on stderr for each chosen customer that will do nothing."""
+    for problem in idle_warnings(engine.config, names):
+        click.echo(str(problem), err=True)
 
 
 def show_drift(drifts: list[CustomerDrift], fmt: str, detailed: bool) -> int:
@@ -175,15 +182,18 @@ def plan(
     """Show what apply would change, per customer. Changes nothing."""
     engine = Engine.open(load_valid_config(config_dir))
     names = chosen(effective_customers(engine.config), customers, excluded)
+    warn_idle(engine, names)
     if refresh_only:
         if out is not None:
             raise click.UsageError("--refresh-only proposes no changes: there is no plan to save with -o")
         ctx.exit(show_drift(engine.refresh(names), fmt, detailed_exitcode))
-    result = plan_with_progress(
-        engine, names, allow_mass_removal, full_sync, allow_fleet_removal, allow_mass_update
-    )
-    _in_flight_notes(engine, result)
-    with gc_paused():  # rendering and saving build a few objects per change, no cycles
+    # one pause from the reads to the saved file (the engine's own pauses nest in it):
+    # re-enabled between stages, the collector walked every record read so far
+    with gc_paused():  # planning, rendering and saving build no cycles
+        result = plan_with_progress(
+            engine, names, allow_mass_removal, full_sync, allow_fleet_removal, allow_mass_update
+        )
+        _in_flight_notes(engine, result)
         click.echo(render(result, fmt, is_verbose(ctx)), nl=False)
         if out is not None:
             save_plan(result, out)
@@ -247,6 +257,7 @@ def apply(
             )
         engine.check_fresh(the_plan)
     else:
+        warn_idle(engine, names)
         the_plan = plan_with_progress(
             engine, names, allow_mass_removal, False, allow_fleet_removal, allow_mass_update
         )

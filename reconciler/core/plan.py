@@ -7,6 +7,7 @@ Renderers only turn a `Plan` into text; apply only executes one. `to_dict` /
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -76,6 +77,10 @@ class Status(StrEnum):
     PAUSED = "paused"
     REFUSED = "refused"
     ERROR = "error"
+
+
+def _change_dict(change: Change) -> dict[str, Any]:
+    return change.to_dict()
 
 
 @dataclass(frozen=True)
@@ -160,13 +165,15 @@ class CustomerPlan:
     def applicable(self) -> bool:
         return self.status is Status.OK and bool(self.changes)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, change: Callable[[Change], Any] = _change_dict) -> dict[str, Any]:
+        """`change` turns each change into its JSON value (the saved plan passes
+        pre-encoded text, core/planfile.py)."""
         return {
             "customer": self.customer,
             "status": self.status.value,
             "serial": self.serial,
             "reason": self.reason,
-            "changes": [c.to_dict() for c in self.changes],
+            "changes": [change(c) for c in self.changes],
             "conflicts": [c.to_dict() for c in self.conflicts],
             "warnings": list(self.warnings),
             "notes": list(self.notes),
@@ -285,14 +292,14 @@ class Plan:
             counts["welcome"] += cp.count(ChangeKind.SEND_WELCOME)
         return Summary(**counts)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, change: Callable[[Change], Any] = _change_dict) -> dict[str, Any]:
         return {
             "format": self.format,
             "config_digest": self.config_digest,
             "created_at": self.created_at,
             "selected": list(self.selected),
             "summary": self.summary().to_dict(),
-            "customers": [c.to_dict() for c in self.customers],
+            "customers": [c.to_dict(change) for c in self.customers],
         }
 
     @classmethod
