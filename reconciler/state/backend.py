@@ -86,7 +86,9 @@ def open_backend(root: Path, spec: SettingsSpec, namespace: str, must_exist: boo
 
     dsn = resolve(settings.dsn, root, "state.dsn").get_secret_value()
     where = f"state database (postgres, schema {settings.db_schema}, namespace {namespace})"
-    db = Database(dsn, settings.db_schema, namespace, where)
+    # a transaction idle for a third of the lease was left by a paused process: the server
+    # ends it, so its row locks go before its lease expires and a takeover is never held up
+    db = Database(dsn, settings.db_schema, namespace, where, settings.lease_seconds / 3)
     backend = StateBackend(PgStore(db, settings.lease_seconds), PgDaemonStore(db), where, settings)
     return backend
 

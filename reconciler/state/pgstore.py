@@ -276,14 +276,20 @@ class PgStore:
 
     # --- leases ------------------------------------------------------------------------------------
     def lock(self, customer: str, holder: str) -> Lease:
+        return self._lock(customer, holder, skip_locked=False)
+
+    def _lock(self, customer: str, holder: str, skip_locked: bool) -> Lease:
+        """`skip_locked` (claims): a lease row locked by someone's fenced batch or claim
+        is held by a live-looking holder; skip it now rather than wait behind it."""
         pid, host = os.getpid(), socket.gethostname()
         with self.db.transaction():
             self.db.write(
                 "INSERT INTO {s}.leases VALUES (%s, %s, 0, '', '', 0, 0, 0, 0) ON CONFLICT DO NOTHING",
                 (self.ns, customer),
             )
-            current, now = self._lease_row(customer, lock=True)
-            assert current is not None
+            current, now = self._lease_row(customer, lock=True, skip_locked=skip_locked)
+            if current is None:
+                raise LockHeldError(f"{customer}: its lease is being written by another process")
             if current.holder and current.expires_at > now:
                 raise LockHeldError(held_message(customer, current, now, not current.alive))
             row = self.db.one(
@@ -359,7 +365,18 @@ class PgStore:
         customer is claimed only with its lease, in the same transaction."""
         if not candidates or limit <= 0:
             return []
+        out = self._claim(candidates, now, limit, holder)
+        if len(out) < min(limit, len(candidates)) and self.db.end_stuck_sessions():
+            # a paused process's transaction held rows locked: they are free now
+            taken = {lease.customer for lease in out}
+            rest = [n for n in candidates if n not in taken]
+            out += self._claim(rest, now, limit - len(out), holder)
+        return out
+
+    def _claim(self, candidates: Sequence[str], now: float, limit: int, holder: str) -> list[Lease]:
         out: list[Lease] = []
+        if not candidates or limit <= 0:
+            return out
         with self.db.transaction():
             for name in candidates:  # a customer the schedule has not seen yet is due
                 self.db.write(
@@ -378,7 +395,7 @@ class PgStore:
                 if name not in due:
                     continue
                 try:
-                    out.append(self.lock(name, holder))
+                    out.append(self._lock(name, holder, skip_locked=True))
                 except LockHeldError:
                     continue
         return out
@@ -395,10 +412,13 @@ class PgStore:
         )
         return [Claim(*r) for r in rows]
 
-    def _lease_row(self, customer: str, lock: bool = False) -> tuple[Lease | None, float]:
+    def _lease_row(
+        self, customer: str, lock: bool = False, skip_locked: bool = False
+    ) -> tuple[Lease | None, float]:
         row = self.db.one(
             "SELECT {lease}, {now} FROM {s}.leases WHERE ns=%s AND customer=%s"  # noqa: S608
-            + (" FOR UPDATE" if lock else ""),
+            + (" FOR UPDATE" if lock else "")
+            + (" SKIP LOCKED" if skip_locked else ""),
             (self.ns, customer),
         )
         if row is None:
