@@ -161,15 +161,18 @@ class PgStore:
         )
         self.put_account(customer, account)
         moved = (new_key, self.ns, customer, old_key)
-        self.db.write(  # the moved links replace any under the new key, as SQLite's UPDATE OR REPLACE
-            "DELETE FROM {s}.links n WHERE ns=%s AND customer=%s AND account_key=%s AND EXISTS "
-            "(SELECT 1 FROM {s}.links l WHERE l.ns=n.ns AND l.customer=n.customer AND l.account_key=%s "
-            "AND l.integration=n.integration)",
-            (self.ns, customer, new_key, old_key),
-        )
-        self.db.write(
-            "UPDATE {s}.links SET account_key=%s WHERE ns=%s AND customer=%s AND account_key=%s", moved
-        )
+        for table in ("links", "fingerprints", "detached"):
+            # the moved rows replace any under the new key, as SQLite's UPDATE OR REPLACE
+            self.db.write(
+                f"DELETE FROM {{s}}.{table} n WHERE ns=%s AND customer=%s AND account_key=%s AND EXISTS "  # noqa: S608
+                f"(SELECT 1 FROM {{s}}.{table} l WHERE l.ns=n.ns AND l.customer=n.customer AND l.account_key=%s "
+                "AND l.integration=n.integration)",
+                (self.ns, customer, new_key, old_key),
+            )
+            self.db.write(
+                f"UPDATE {{s}}.{table} SET account_key=%s WHERE ns=%s AND customer=%s AND account_key=%s",  # noqa: S608
+                moved,
+            )
         self.db.write(
             "UPDATE {s}.welcome SET account_key=%s WHERE ns=%s AND customer=%s AND account_key=%s AND NOT EXISTS "
             "(SELECT 1 FROM {s}.welcome w WHERE w.ns=%s AND w.customer=%s AND w.account_key=%s)",
@@ -459,6 +462,14 @@ class PgStore:
             (self.ns, customer),
         )
         return (row[0], row[1], row[2], json.loads(row[3])) if row else None
+
+    def last_runs(self) -> dict[str, RunRow]:
+        rows = self.db.all(
+            "SELECT DISTINCT ON (customer) customer, started_at, finished_at, result, detail FROM {s}.runs "
+            "WHERE ns=%s ORDER BY customer, id DESC",
+            (self.ns,),
+        )
+        return {r[0]: (r[1], r[2], r[3], json.loads(r[4])) for r in rows}
 
     # --- copying (state migrate, backup, restore: see transfer.py) ---------------------------
     def dump_table(self, table: str, columns: tuple[str, ...], by_id: bool) -> list[tuple[Any, ...]]:
