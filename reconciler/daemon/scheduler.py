@@ -29,6 +29,7 @@ from typing import Any
 from reconciler.apply.lease import HeldLease
 from reconciler.config.models import DaemonSettings
 from reconciler.config.resolve import EffectiveCustomer, effective_customers
+from reconciler.core.events import NO_EVENTS, EventSink
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.configsource import ConfigSource
 from reconciler.daemon.logs import event
@@ -323,9 +324,14 @@ class Scheduler:
         for req in dropped:
             req.done.set()
 
+    @property
+    def events(self) -> EventSink:
+        """Where anything in the daemon emits a typed event (`reconciler.core.events`)."""
+        return self.notifier if self.notifier is not None else NO_EVENTS
+
     # --- runs ------------------------------------------------------------------------------------
     def _start(self, name: str, eff: EffectiveCustomer, rules: RetryRules, lease: Lease) -> None:
-        engine = Engine(self.source.config, self.store)
+        engine = Engine(self.source.config, self.store, events=self.events)
         held = HeldLease(self.store, lease)  # renewed until the run's bookkeeping is written
         try:
             rec = self.state.get(name)
