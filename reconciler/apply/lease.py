@@ -137,8 +137,11 @@ class FencedStore:
             yield
         except LeaseLostError:
             raise
-        except StateError:
-            self.held.check()
+        except StateError as exc:
+            try:
+                self.held.check()
+            except LeaseLostError as lost:
+                raise LeaseLostError(f"{lost} ({exc})") from None
             raise
 
 
