@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -143,6 +143,12 @@ class FencedStore:
             except LeaseLostError as lost:
                 raise LeaseLostError(f"{lost} ({exc})") from None
             raise
+
+    def journal_open_many(
+        self, customer: str, intents: Sequence[tuple[str, str]], fence: Lease | None = None
+    ) -> list[int]:
+        self.held.check()
+        return self._store.journal_open_many(customer, intents, fence or self.held.lease)
 
 
 def check_lease(store: object) -> None:

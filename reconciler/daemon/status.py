@@ -19,6 +19,7 @@ from reconciler.daemon.schedule import interval_seconds
 from reconciler.state.api import LEADER, CustomerRecord, DaemonStore, LockInfo, RunRow, StateStore
 
 STALE_HEARTBEAT = 60.0
+WARNINGS_SHOWN = 5  # per customer in the text; JSON has every one
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,8 @@ def _customer(
         "quarantined": bool(rec and rec.quarantined),
         "next_run_at": rec.next_run_at if rec else None,
         "last_success_at": rec.last_success_at if rec else None,
+        # the daemon's last plan: a renamed/moved OU or group kept in force, ... (#15)
+        "warnings": _plan_warnings(inputs.state, name) if rec else [],
     }
     if rec is not None and rec.blocked:
         out["blocked"] = {
@@ -109,6 +112,12 @@ def _customer(
             "removals": list(rec.blocked_removals),
         }
     return out
+
+
+def _plan_warnings(state: DaemonStore, name: str) -> list[str]:
+    plan = state.get_record("plan", name) or {}
+    warnings = plan.get("warnings")
+    return [str(w) for w in warnings] if isinstance(warnings, list) else []
 
 
 def _last_run(rec: CustomerRecord | None, where: dict[str, Any], row: RunRow | None) -> dict[str, Any] | None:
@@ -228,6 +237,12 @@ def _customer_lines(c: dict[str, Any], now: float, config_dir: str) -> list[str]
             lines.append(f"  to apply it once anyway: reconciler override -c {config_dir} {name}")
     if c["changes_pending"]:
         lines.append(f"  {count(c['changes_pending'], 'change')} planned, not applied")
+    warnings = c.get("warnings", [])
+    lines.extend(f"  warning: {w}" for w in warnings[:WARNINGS_SHOWN])
+    if len(warnings) > WARNINGS_SHOWN:
+        lines.append(
+            f"  ... {count(len(warnings) - WARNINGS_SHOWN, 'more warning')} (--format json lists all)"
+        )
     for k in c["conflicts"]:
         cands = ", ".join(f"{x['id']} {x['name']!r}" for x in k.get("candidates", []))
         lines.append(f"  conflict: {k['label']} in {k['integration']}: {k['cause']} (candidates: {cands})")
