@@ -104,6 +104,34 @@ def test_move_account_takes_links_welcome_fingerprints_and_detached_along(open_s
     assert other.load("c").welcome[back.key] is WelcomeStatus.DUE  # the one under the new key stays
 
 
+def test_many_row_writes_links_fingerprints_and_journal(open_state: Open) -> None:
+    store, other = open_state().store, open_state().store
+    with store.batch():
+        store.put_account("c", A1)
+        store.put_links("c", [Link(A1.key, HUDU, "h1"), Link(A1.key, ITGLUE, "i1")])
+        store.put_fingerprints("c", [(A1.key, HUDU, "fp-h"), (A1.key, ITGLUE, "fp-i")])
+    seen = other.load("c")
+    assert {k: link.record_id for k, link in seen.links.items()} == {
+        (A1.key, HUDU): "h1",
+        (A1.key, ITGLUE): "i1",
+    }
+    assert seen.fingerprints == {(A1.key, HUDU): "fp-h", (A1.key, ITGLUE): "fp-i"}
+    ids = store.journal_open_many("c", [("create hudu", "c/k1"), ("create itglue", "c/k2")])
+    assert len(set(ids)) == 2
+    assert [(j.id, j.op, j.marker) for j in other.journal_pending("c")] == [
+        (ids[0], "create hudu", "c/k1"),
+        (ids[1], "create itglue", "c/k2"),
+    ]
+    with store.batch():
+        store.journal_close_many([(ids[0], "done", "h9"), (ids[1], "failed", "HTTP 500")])
+    assert other.journal_pending("c") == []
+    lease = store.lock("c", "holder")
+    store.break_lock("c", force=True)
+    with pytest.raises(LeaseLostError):
+        store.journal_open_many("c", [("create hudu", "c/k3")], fence=lease)
+    assert other.journal_pending("c") == []
+
+
 def test_lineage_and_adopted_lineages(open_state: Open) -> None:
     store, other = open_state().store, open_state().store
     lineage = store.lineage()
