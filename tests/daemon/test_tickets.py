@@ -412,7 +412,7 @@ def test_validate_live_checks_the_halo_ticket_type(
 
     halo_config(config_dir, halo_sim, monkeypatch, ticketTypeId=42)
     result = CliRunner().invoke(main, ["validate", "-c", str(config_dir), "--live"])
-    assert result.exit_code == 1
+    assert result.exit_code == 1, result.output
     lines = [line for line in result.output.splitlines() if line.startswith("notifications halo:")]
     assert lines == [
         "notifications halo: ticketTypeId 42 is not a Halo ticket type (1 Incident, 3 Change Request)"
