@@ -26,6 +26,7 @@ from reconciler.config.base import RecordId as RecordId
 from reconciler.config.base import SecretRef as SecretRef
 from reconciler.config.base import TlsOptions as TlsOptions
 from reconciler.config.base import https_base_url, refuse_literal_secret
+from reconciler.config.budgets import BUDGETS_DESCRIPTION, Budgets
 from reconciler.config.values import (
     ClientId,
     EmailAddress,
@@ -350,6 +351,7 @@ class SettingsSpec(Model):
     notifications: list[NotificationTarget] = Field(
         default_factory=list, description="Chat, email and webhook targets of the daemon's alerts."
     )
+    budgets: Budgets = Field(default_factory=dict, description=BUDGETS_DESCRIPTION)
 
 
 # --- Customer --------------------------------------------------------------------------

@@ -28,6 +28,12 @@ class HuduConnection(TlsOptions):
         description="page_size when listing; Hudu's maximum is unconfirmed and a smaller page is handled.",
     )
     timeout_seconds: float = Field(default=60.0, gt=0, le=3600, description="Per request.")
+    rate_window_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=300,
+        description="Hudu's fixed rate-limit window (unconfirmed): a 429 without Retry-After waits until it ends.",
+    )
 
     _literal = field_validator("api_key", mode="before")(refuse_literal_secret)
     _https = field_validator("base_url", mode="after")(https_base_url)
@@ -42,6 +48,7 @@ FACTS = Facts(
     matching_keys=("username", "password_type"),
     record_shape="asset_password (name, username, password_type, description, password)",
     marker_field="description",
-    budget_of=lambda c: Budget(c.requests_per_minute, 60.0),
+    budget_of=lambda c: Budget(c.requests_per_minute, 60.0, fixed_window=c.rate_window_seconds),
+    msp_budget=Budget(150, 60.0),  # half of Hudu's 300 per minute (APIS.md 5)
     lists_organizations=True,
 )
