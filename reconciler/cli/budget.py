@@ -11,9 +11,12 @@ from typing import Any
 
 import click
 
+from reconciler.config import ConfigSet
 from reconciler.core.budget import duration
 from reconciler.engine import Engine
 from reconciler.providers.budget import Budgets
+from reconciler.spending import open_budgets
+from reconciler.state.api import StateStore
 
 budget_wait_option = click.option(
     "--budget-wait",
@@ -45,6 +48,18 @@ def budget_rows(budgets: Budgets | None) -> list[dict[str, Any]]:
         }
         for kind, tally in sorted(budgets.tallies().items())
     ]
+
+
+def budget_status(config: ConfigSet | None, store: StateStore) -> list[dict[str, Any]]:
+    """`status`: every budget of the config on this state, used and left now."""
+    if config is None:
+        return []
+    budgets = open_budgets(config, store)
+    try:
+        return budget_rows(budgets)
+    finally:
+        if budgets is not None and budgets.ledger is not None:
+            budgets.ledger.close()
 
 
 def budget_lines(rows: list[dict[str, Any]]) -> list[str]:

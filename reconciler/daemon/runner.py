@@ -57,6 +57,7 @@ class RunResult(StrEnum):
     ERROR = "error"
     BUSY = "busy"  # locked by another apply, or state moved under the plan: retried soon
     ABANDONED = "abandoned"  # stopped by shutdown; runs again at the next start
+    DEFERRED = "deferred"  # the MSP-wide request budget (#16) could not cover it: runs when it can
 
     @property
     def succeeded(self) -> bool:
@@ -96,6 +97,7 @@ class RunReport:
     removals: tuple[str, ...] = ()
     used_override: float | None = None
     plan: dict[str, Any] | None = None  # plan_summary() of the plan this run made, if any
+    deferred_until: float | None = None  # DEFERRED: when the budget covers it again
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -122,6 +124,7 @@ def reconcile(ctx: RunContext) -> RunReport:
     rec = ctx.record
     override_at = rec.override_at if rec is not None else None
     engine = ctx.engine
+    refusal(engine, eff.name)  # a refusal of an earlier run is not this one's
     # a blocked customer reads its directories in full (#12): the refused answer was never
     # cached, and a full read is what lets the block lift by itself once they are healthy
     full = rec is not None and rec.blocked
@@ -135,6 +138,9 @@ def reconcile(ctx: RunContext) -> RunReport:
     planned: dict[str, Any] = {"conflicts": cplan.conflicts, "plan": plan_summary(cplan)}
 
     if cplan.status is Status.ERROR:
+        until = refusal(engine, eff.name)
+        if until is not None:  # nothing was read of what the budget could not cover
+            return done(RunResult.DEFERRED, cplan.reason, deferred_until=until)
         return done(RunResult.ERROR, cplan.reason)
     if eff.paused or cplan.status is Status.PAUSED:
         return done(
@@ -248,6 +254,15 @@ def _apply(
         )
     if result.outcome is ApplyOutcome.TAKEN_OVER:  # another holder has the customer now: not a failure
         return done(RunResult.BUSY, f"{result.error} ({_changes(total)} applied first)", **counts)
+    until = refusal(engine, cplan.customer)
+    if until is not None and (result.error or result.failed):
+        why = result.error or result.failed[0].message
+        return done(
+            RunResult.DEFERRED,
+            f"{why} ({_changes(total)} of {len(cplan.changes)} applied first)",
+            deferred_until=until,
+            **counts,
+        )
     if result.error:
         return done(RunResult.ERROR, f"{result.error} ({_changes(total)} applied first)", **counts, **planned)
     if result.failed:
@@ -260,6 +275,11 @@ def _apply(
             **planned,
         )
     return done(RunResult.APPLIED, f"{_changes(total)} applied", **counts, **planned)
+
+
+def refusal(engine: Engine, customer: str) -> float | None:
+    """Until when the budget refused the customer's last request, if it did (once)."""
+    return engine.budgets.take_refusal(customer) if engine.budgets is not None else None
 
 
 def _changes(n: int) -> str:
@@ -328,6 +348,7 @@ def log_report(report: RunReport, rec: CustomerRecord) -> None:
         RunResult.BLOCKED: logging.WARNING,
         RunResult.ABANDONED: logging.WARNING,
         RunResult.BUSY: logging.WARNING,
+        RunResult.DEFERRED: logging.WARNING,
     }.get(r, logging.INFO)
     extra = " (quarantined)" if rec.quarantined else ""
     event(

@@ -29,6 +29,7 @@ from typing import Any
 from reconciler.apply.lease import HeldLease
 from reconciler.config.models import DaemonSettings
 from reconciler.config.resolve import EffectiveCustomer, effective_customers
+from reconciler.daemon.budgets import DaemonBudgets
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.configsource import ConfigSource
 from reconciler.daemon.logs import event
@@ -150,6 +151,7 @@ class Scheduler:
         self._config_checked = float("-inf")
         self._check_config = False
         self._queue = DueQueue()
+        self.budgets = DaemonBudgets(store, state, clock, metrics, notifier, self.stopping)
         for rec in state.all().values():
             metrics.record(rec)
         metrics.config_valid.set(1)
@@ -204,7 +206,12 @@ class Scheduler:
         due.sort()
         for name in requested:  # due now in the shared schedule, whichever replica claims it
             self.state.set_next_run(name, now)
-        names = [n for _, n in due]
+        self.budgets.refresh(self.source.config)
+        self.budgets.tick()
+        names, deferred = self.budgets.defer([n for _, n in due], effs, self.source.config)
+        for when, name in deferred:  # the budget cannot cover them now: due when it can
+            self._queue.push(when, name)
+        due = [d for d in due if d[1] in names]
         # claims: due, not leased by anyone, taken with the lease (StateStore.claim_due)
         leases = self.store.claim_due(names, now, capacity, DAEMON_HOLDER) if names and capacity else []
         for lease in leases:
@@ -325,7 +332,7 @@ class Scheduler:
 
     # --- runs ------------------------------------------------------------------------------------
     def _start(self, name: str, eff: EffectiveCustomer, rules: RetryRules, lease: Lease) -> None:
-        engine = Engine(self.source.config, self.store)
+        engine = Engine(self.source.config, self.store, self.budgets.refresh(self.source.config))
         held = HeldLease(self.store, lease)  # renewed until the run's bookkeeping is written
         try:
             rec = self.state.get(name)
@@ -454,7 +461,7 @@ class Scheduler:
         failures, quarantined = (prev.failures, prev.quarantined) if prev else (0, False)
         when, failures, quarantined = after_run(
             report.result, report.started, report.finished, failures, quarantined,
-            interval_seconds(eff), rules, self.rng,
+            interval_seconds(eff), rules, self.rng, report.deferred_until,
         )  # fmt: skip
         return Bookkeeping(when, quarantined, failures, commit, digest)
 

@@ -81,6 +81,7 @@ class Budgets:
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     exhausted: dict[str, float] = field(default_factory=dict)  # customer -> until, of the last refusal
+    short: dict[IntegrationKind, float] = field(default_factory=dict)  # integration -> until, refused
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def limit(self, kind: IntegrationKind) -> Limit | None:
@@ -109,15 +110,25 @@ class Budgets:
             if tally is None or need <= 0 or tally.granted:
                 continue
             until = _until(tally, self.clock())
+            self.refused("", until, kind)
             later = until if later is None else max(later, until)
         return later
 
     def customer(self, name: str, needs: Mapping[IntegrationKind, int] | None = None) -> CustomerSpend:
         return CustomerSpend(self, name, dict(needs or {}))
 
-    def refused(self, customer: str, until: float) -> None:
+    def refused(self, customer: str, until: float, kind: IntegrationKind | None = None) -> None:
         with self._lock:
-            self.exhausted[customer] = until
+            if customer:
+                self.exhausted[customer] = until
+            if kind is not None:
+                self.short[kind] = max(until, self.short.get(kind, 0.0))
+
+    def take_short(self) -> dict[IntegrationKind, float]:
+        """The integrations whose budget refused someone since the last call, and until when."""
+        with self._lock:
+            out, self.short = self.short, {}
+            return out
 
     def take_refusal(self, customer: str) -> float | None:
         """When the customer's last run was refused for budget, until when (once)."""
@@ -216,7 +227,7 @@ class Spender:
             until = _until(tally, now)
             delay = max(0.05, until - now)
             if waited + delay > budgets.wait_seconds:
-                budgets.refused(self.owner.customer, until)
+                budgets.refused(self.owner.customer, until, self.kind)
                 raise BudgetExhausted(
                     self.where,
                     f"budget exhausted until {hhmm(until)} ({self.limit.describe()} for the whole MSP, "

@@ -28,7 +28,7 @@ from reconciler.core.model import WelcomeEmail
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.notify import targets as wire
 from reconciler.daemon.notify.dedup import Delivery, observe
-from reconciler.daemon.notify.events import FLEET, config_problem, customer_problems, families
+from reconciler.daemon.notify.events import FLEET, Problem, config_problem, customer_problems, families
 from reconciler.errors import HttpError, ReconcilerError
 from reconciler.integrations.autotask.client import open_autotask
 from reconciler.integrations.autotask.tickets import AutotaskTickets
@@ -47,7 +47,7 @@ MAX_ATTEMPTS = 8
 HTTP_TIMEOUT_SECONDS = 15.0
 TICKETS = "ticket"  # daemon-store records: "<target>|<customer>|<cause>" -> {id, opened_at}
 REOPEN_CLAIM_SECONDS = 600.0  # a claim without a ticket id this old was left by a crash
-SKIPPED = ("busy", "abandoned")  # runs that decide nothing about a customer's health
+SKIPPED = ("busy", "abandoned", "deferred")  # runs that decide nothing about a customer's health
 
 
 @dataclass(order=True)
@@ -111,6 +111,14 @@ class Notifier:
         problems = [config_problem(error)] if error else []
         self._queue(
             observe(self._state, self.targets(), FLEET, problems, frozenset({"config"}), self._clock.now())
+        )
+
+    def budget_state(self, problems: list[Problem]) -> None:
+        """The fleet-wide `budget.exhausted` causes open now (#16); the others resolve."""
+        if not self.targets():
+            return
+        self._queue(
+            observe(self._state, self.targets(), FLEET, problems, frozenset({"budget"}), self._clock.now())
         )
 
     def _queue(self, deliveries: list[Delivery]) -> None:
