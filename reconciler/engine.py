@@ -75,15 +75,16 @@ class Engine:
         return open_customer(self.context(eff))
 
     def budgeted(
-        self, eff: EffectiveCustomer, needs: Mapping[IntegrationKind, int] | None = None
+        self, eff: EffectiveCustomer, needs: Mapping[IntegrationKind, int] | None = None, strict: bool = True
     ) -> CustomerProviders:
         """`providers(eff)` whose clients spend the MSP-wide budgets (#16), the first
-        request to each integration reserving `needs` (default: its listing)."""
+        request to each integration reserving `needs` (default: its listing; `strict`:
+        refused unless all of it fits, else as far as the budget goes)."""
         if self.budgets is None:
             return self.providers(eff)
         if needs is None:
             needs = listing_needs(self.config, eff, self.store.count_accounts(eff.name))
-        with spending(self.budgets.customer(eff.name, needs)):
+        with spending(self.budgets.customer(eff.name, needs, strict)):
             return self.providers(eff)
 
     def live_checks(self, names: Sequence[str] = ()) -> list[str]:
@@ -291,7 +292,7 @@ class Engine:
         needs = {cp.customer: apply_needs(cp) for cp in plan.customers}
         ctx = ApplyContext(
             self.store,
-            lambda eff: self.budgeted(eff, needs.get(eff.name, {})),
+            lambda eff: self.budgeted(eff, needs.get(eff.name, {}), strict=False),
             holder,
             self.config.settings_doc.spec.apply_batch_size,
             allow_mass_removal,

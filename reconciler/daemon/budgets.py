@@ -74,6 +74,8 @@ class DaemonBudgets:
         self._digest = config.digest
         if self.budgets is None:
             self.budgets = open_budgets(config, self.store, stop=self.stopping)
+            if self.budgets is not None:
+                self.budgets.clock = self.clock.now  # the scheduler's time (a fake one in tests)
         else:
             self.budgets.limits = limits_of(config.settings_doc.spec)
         return self.budgets

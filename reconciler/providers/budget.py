@@ -11,8 +11,12 @@ first request a customer makes to an integration reserves, in one go, what its
 listing will take (`need`: the pages its linked records fill, plus a lookup or
 two) or, for an apply, its planned creates; if the budget cannot cover that, the
 customer is refused before that first request ("budget exhausted until HH:MM")
-rather than cut off half way. Requests beyond the reservation reserve one at a
-time as they are made; what a run did not use of its reservation is given back
+rather than cut off half way. An apply is not refused for its creates alone:
+when they do not all fit, it reserves what is left one request at a time and
+stops where the budget ends (every batch is committed and every create
+journalled, so the next run goes on from there), which lets an onboarding larger
+than a whole window progress window by window. Requests beyond the reservation
+reserve one at a time as they are made; what a run did not use of its reservation is given back
 when its connection closes. Every attempt counts, retries included: the vendor
 counts them too.
 
@@ -114,8 +118,10 @@ class Budgets:
             later = until if later is None else max(later, until)
         return later
 
-    def customer(self, name: str, needs: Mapping[IntegrationKind, int] | None = None) -> CustomerSpend:
-        return CustomerSpend(self, name, dict(needs or {}))
+    def customer(
+        self, name: str, needs: Mapping[IntegrationKind, int] | None = None, strict: bool = True
+    ) -> CustomerSpend:
+        return CustomerSpend(self, name, dict(needs or {}), strict)
 
     def refused(self, customer: str, until: float, kind: IntegrationKind | None = None) -> None:
         with self._lock:
@@ -155,6 +161,7 @@ class CustomerSpend:
     budgets: Budgets
     customer: str
     needs: dict[IntegrationKind, int]
+    strict: bool = True  # refuse when the whole need does not fit (reads); False: as far as it goes
 
     def spender(self, integration: str, where: str) -> Spender | None:
         try:
@@ -164,15 +171,18 @@ class CustomerSpend:
         limit = self.budgets.limit(kind)
         if limit is None:
             return None
-        return Spender(self, kind, limit, where, max(1, self.needs.get(kind, 1)))
+        return Spender(self, kind, limit, where, max(1, self.needs.get(kind, 1)), self.strict)
 
 
 class Spender:
     """The budget one `HttpApi` of one customer spends (`take()` before each attempt)."""
 
-    def __init__(self, owner: CustomerSpend, kind: IntegrationKind, limit: Limit, where: str, need: int):
+    def __init__(
+        self, owner: CustomerSpend, kind: IntegrationKind, limit: Limit, where: str, need: int, strict: bool
+    ) -> None:
         self.owner, self.kind, self.limit, self.where = owner, kind, limit, where
         self.need = min(need, limit.requests)
+        self.strict = strict
         self.held = 0
         self.spent = 0
         self._slot: float | None = None
@@ -191,7 +201,10 @@ class Spender:
             try:
                 if self._first:
                     self._first = False
-                    self.held = self._reserve(self.need)
+                    if self.strict or self.need <= 1:
+                        self.held = self._reserve(self.need)
+                    else:
+                        self.held = self._reserve(self.need, fallback=True)
                 if self.held <= 0:
                     self.held = self._reserve(1)
             except BudgetExhausted as exc:
@@ -214,7 +227,9 @@ class Spender:
                     log.debug("%s: budget refund failed", self.where, exc_info=True)
             self.held = 0
 
-    def _reserve(self, want: int) -> int:
+    def _reserve(self, want: int, fallback: bool = False) -> int:
+        """Reserve `want` (waiting up to --budget-wait); `fallback`: when it does not fit
+        now, take 1 instead (an apply goes as far as the budget goes)."""
         budgets, ledger = self.budgets, self.budgets.ledger
         assert ledger is not None  # a Spender exists only for an enforced budget
         waited = 0.0
@@ -224,6 +239,9 @@ class Spender:
             if tally.granted:
                 self._slot = tally.slot_start
                 return tally.granted
+            if fallback:
+                want, fallback = 1, False
+                continue
             until = _until(tally, now)
             delay = max(0.05, until - now)
             if waited + delay > budgets.wait_seconds:

@@ -51,7 +51,7 @@ def engine(root: Path) -> SimEngine:
     return e
 
 
-def test_apply_the_budget_cannot_cover_is_refused_before_its_first_request(
+def test_an_apply_goes_as_far_as_the_budget_goes_then_says_until_when(
     tmp_path: Path, ca: TestCA, itglue: ItGlueSimulator
 ) -> None:
     configure(tmp_path, ca, itglue, {"itglue": {"requests": 6, "windowSeconds": 3600}})
@@ -65,11 +65,26 @@ def test_apply_the_budget_cannot_cover_is_refused_before_its_first_request(
 
     results = e.apply(the_plan)
     failed = [o for r in results for o in r.failed]
-    assert failed and all("budget exhausted until" in o.message for o in failed)
+    made = [o for r in results for o in r.succeeded if o.change.kind is ChangeKind.CREATE_RECORD]
+    assert len(itglue.requests) == 6  # the whole budget, not one request more
+    assert made and failed and len(made) + len(failed) >= 5
+    assert all("budget exhausted until" in o.message for o in failed)
     assert re.search(r"budget exhausted until \d\d:\d\d UTC", failed[0].message)
     assert "6 requests per hour for the whole MSP" in failed[0].message
-    assert len(itglue.requests) == read  # nothing was sent
     assert e.budgets is not None and e.budgets.take_refusal("acme") is not None
+
+
+def test_a_plan_the_budget_cannot_cover_sends_nothing(
+    tmp_path: Path, ca: TestCA, itglue: ItGlueSimulator
+) -> None:
+    configure(tmp_path, ca, itglue, {"itglue": {"requests": 3, "windowSeconds": 3600}})
+    e = engine(tmp_path)
+    assert e.budgets is not None and e.budgets.ledger is not None
+    limit = e.budgets.limits[IntegrationKind.ITGLUE]
+    assert e.budgets.ledger.spend("itglue", 2, limit, time.time()).granted == 2  # another process's
+    cp = e.plan().customers[0]
+    assert cp.status is Status.ERROR and "budget exhausted until" in cp.reason
+    assert itglue.requests == []  # refused before its first request
 
 
 def test_plan_refused_and_budget_shared_across_engines_of_one_state(
