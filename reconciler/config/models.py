@@ -38,6 +38,7 @@ from reconciler.config.values import (
     TenantId,
     Text,
 )
+from reconciler.config.windows import QuietHours
 from reconciler.integrations.kinds import IntegrationKind
 from reconciler.integrations.table import TABLE
 
@@ -342,6 +343,13 @@ class SettingsSpec(Model):
     connections: Connections = Connections()
     welcome_email: WelcomeEmailSettings = WelcomeEmailSettings()
     apply_batch_size: int = Field(default=500, ge=1, le=100_000)
+    verify_links_every_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 366,
+        description="Between these full reads an unchanged customer's integrations are not listed; "
+        "each full read proves every linked record still exists (shortened per customer by up to 10%).",
+    )
     daemon: DaemonSettings = DaemonSettings()
     secret_dirs: tuple[FilePath, ...] = Field(
         default=(),
@@ -350,6 +358,9 @@ class SettingsSpec(Model):
     )
     notifications: list[NotificationTarget] = Field(
         default_factory=list, description="Chat, email and webhook targets of the daemon's alerts."
+    )
+    quiet_hours: tuple[QuietHours, ...] = Field(
+        default=(), description="Run windows in which no writes are made (reads and plans still run)."
     )
     budgets: Budgets = Field(default_factory=dict, description=BUDGETS_DESCRIPTION)
 
@@ -506,6 +517,9 @@ class ImportSettings(Model):
     options: ImportOptions = ImportOptions()
     schedule: Schedule = Schedule()
     safety: Safety | None = Field(default=None, description="Overrides Settings.safety.")
+    quiet_hours: tuple[QuietHours, ...] = Field(
+        default=(), description="Run windows in which no writes are made (reads and plans still run)."
+    )
 
 
 class CustomerSpec(Model):
@@ -519,6 +533,9 @@ class CustomerSpec(Model):
     )
     admin_import: ImportSettings | None = None
     pins: tuple[Pin, ...] = ()
+    quiet_hours: tuple[QuietHours, ...] = Field(
+        default=(), description="Run windows in which no writes are made (reads and plans still run)."
+    )
 
 
 # --- policies --------------------------------------------------------------------------

@@ -29,17 +29,17 @@ from prometheus_client.registry import Collector
 from reconciler.config import ConfigSet
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.core.budget import duration
+from reconciler.core.events import BudgetExhausted, EventSink
 from reconciler.core.model import IntegrationKind
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.metrics import DaemonMetrics
-from reconciler.daemon.notify.events import Problem
-from reconciler.daemon.notify.outbox import Notifier
 from reconciler.integrations.table import TABLE
 from reconciler.providers.budget import Budgets, hhmm, limits_of
 from reconciler.spending import listing_needs, open_budgets
 from reconciler.state.api import DaemonStore, StateStore
 
 log = logging.getLogger("reconciler.daemon")
+_KINDS = {k.value for k in IntegrationKind}
 RECORD = "budget"  # daemon records: integration -> {"until": ts}, the open exhaustion
 TICK_SECONDS = 10.0
 
@@ -51,11 +51,10 @@ class DaemonBudgets:
         state: DaemonStore,
         clock: Clock,
         metrics: DaemonMetrics,
-        notifier: Notifier | None,
         stopping: threading.Event,
     ) -> None:
         self.store, self.state, self.clock = store, state, clock
-        self.notifier, self.stopping = notifier, stopping
+        self.stopping = stopping
         self.budgets: Budgets | None = None
         self._digest = ""
         self._ticked = float("-inf")
@@ -109,42 +108,44 @@ class DaemonBudgets:
             log.info("%s: deferred until %s: the request budget cannot cover its run", name, hhmm(until))
         return run, later
 
-    def tick(self) -> None:
-        """Record refusals in the shared daemon state, and open or resolve budget.exhausted."""
+    def tick(self, events: EventSink) -> None:
+        """Record refusals in the shared daemon state; open or resolve budget.exhausted."""
         mono = self.clock.monotonic()
-        if self.budgets is None or mono - self._ticked < TICK_SECONDS:
+        budgets = self.budgets
+        if budgets is None or mono - self._ticked < TICK_SECONDS:
             return
         self._ticked = mono
         now = self.clock.now()
-        for kind, until in self.budgets.take_short().items():
-            old = self.state.get_record(RECORD, kind.value) or {}
-            if float(old.get("until", 0.0)) < until:
-                self.state.put_record(RECORD, kind.value, {"until": until, "since": old.get("since", now)})
-        problems: list[Problem] = []
-        for key, rec in self.state.records(RECORD).items():
-            until = float(rec.get("until", 0.0))
-            if until <= now:
-                self.state.put_record(RECORD, key, None)  # the budget covers runs again
-                continue
-            kind = IntegrationKind(key)
-            limit = self.budgets.limit(kind)
-            what = limit.describe() if limit is not None else "unlimited now"
-            title = TABLE[kind].title
-            problems.append(
-                Problem(
-                    "budget.exhausted",
-                    f"budget:{kind.value}",
-                    "warning",
-                    f"{title}: the MSP-wide request budget ({what}) is used up until {hhmm(until)}; "
-                    "customers that need it are deferred",
-                    {"integration": kind.value, "until": until, "budget": what},
+        try:
+            for kind, until in budgets.take_short().items():
+                old = self.state.get_record(RECORD, kind.value) or {}
+                if float(old.get("until", 0.0)) < until:
+                    self.state.put_record(
+                        RECORD, kind.value, {"until": until, "since": old.get("since", now)}
+                    )
+            open_now: set[str] = set()
+            for key, rec in self.state.records(RECORD).items():
+                until = float(rec.get("until", 0.0))
+                limit = budgets.limit(IntegrationKind(key)) if key in _KINDS else None
+                if until <= now or limit is None:
+                    self.state.put_record(RECORD, key, None)  # the budget covers runs again
+                    continue
+                open_now.add(key)
+                tally = budgets.tally(IntegrationKind(key))
+                events.emit(
+                    BudgetExhausted(
+                        key,
+                        used=tally.used if tally is not None else 0,
+                        limit=limit.requests,
+                        window_seconds=limit.window,
+                        until=until,
+                    )
                 )
-            )
-        if self.notifier is not None:
-            try:
-                self.notifier.budget_state(problems)
-            except Exception:  # the state store: say so, scheduling goes on
-                log.exception("budget notification bookkeeping failed")
+            for kind in TABLE:
+                if kind.value not in open_now:
+                    events.resolve(BudgetExhausted(kind.value))
+        except Exception:  # the state store: say so, scheduling goes on
+            log.exception("budget bookkeeping failed")
 
 
 def _covers(budgets: Budgets, kind: IntegrationKind, need: int) -> bool:

@@ -57,7 +57,9 @@ class RunResult(StrEnum):
     ERROR = "error"
     BUSY = "busy"  # locked by another apply, or state moved under the plan: retried soon
     ABANDONED = "abandoned"  # stopped by shutdown; runs again at the next start
-    DEFERRED = "deferred"  # the MSP-wide request budget (#16) could not cover it: runs when it can
+    # quiet hours close a write of the plan, or the MSP-wide request budget (#16) cannot
+    # cover the run: it runs again when they open / when the budget covers it (`retry_at`)
+    DEFERRED = "deferred"
 
     @property
     def succeeded(self) -> bool:
@@ -66,7 +68,13 @@ class RunResult(StrEnum):
     @property
     def planned(self) -> bool:
         """The run produced a plan worth remembering (conflicts, pending changes)."""
-        return self in (RunResult.APPLIED, RunResult.IN_SYNC, RunResult.PAUSED, RunResult.BLOCKED)
+        return self in (
+            RunResult.APPLIED,
+            RunResult.IN_SYNC,
+            RunResult.PAUSED,
+            RunResult.BLOCKED,
+            RunResult.DEFERRED,
+        )
 
 
 @dataclass(frozen=True)
@@ -97,7 +105,7 @@ class RunReport:
     removals: tuple[str, ...] = ()
     used_override: float | None = None
     plan: dict[str, Any] | None = None  # plan_summary() of the plan this run made, if any
-    deferred_until: float | None = None  # DEFERRED: when the budget covers it again
+    retry_at: float | None = None  # DEFERRED: when the quiet hours end / the budget covers it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -139,8 +147,8 @@ def reconcile(ctx: RunContext) -> RunReport:
 
     if cplan.status is Status.ERROR:
         until = refusal(engine, eff.name)
-        if until is not None:  # nothing was read of what the budget could not cover
-            return done(RunResult.DEFERRED, cplan.reason, deferred_until=until)
+        if until is not None:  # the budget could not cover its reads: nothing was read of it
+            return done(RunResult.DEFERRED, cplan.reason, retry_at=until)
         return done(RunResult.ERROR, cplan.reason)
     if eff.paused or cplan.status is Status.PAUSED:
         return done(
@@ -239,6 +247,10 @@ def _apply(
     except (StalePlanError, LockHeldError) as exc:  # the config or the state moved since plan_one
         return done(RunResult.BUSY, str(exc), pending=len(cplan.changes))
     result = results[0] if results else CustomerResult(cplan.customer)
+    if result.outcome is ApplyOutcome.DEFERRED:  # quiet hours: plans again when they open
+        return done(
+            RunResult.DEFERRED, result.error, pending=len(cplan.changes), retry_at=result.retry_at, **planned
+        )
     if result.outcome is ApplyOutcome.BUSY:  # a person's `reconciler apply`, another replica
         return done(RunResult.BUSY, result.error, pending=len(cplan.changes))
     applied = dict(Counter(o.change.kind.value for o in result.succeeded))
@@ -255,12 +267,12 @@ def _apply(
     if result.outcome is ApplyOutcome.TAKEN_OVER:  # another holder has the customer now: not a failure
         return done(RunResult.BUSY, f"{result.error} ({_changes(total)} applied first)", **counts)
     until = refusal(engine, cplan.customer)
-    if until is not None and (result.error or result.failed):
+    if until is not None and (result.error or result.failed):  # the budget ran out part way
         why = result.error or result.failed[0].message
         return done(
             RunResult.DEFERRED,
             f"{why} ({_changes(total)} of {len(cplan.changes)} applied first)",
-            deferred_until=until,
+            retry_at=until,
             **counts,
         )
     if result.error:
@@ -348,7 +360,6 @@ def log_report(report: RunReport, rec: CustomerRecord) -> None:
         RunResult.BLOCKED: logging.WARNING,
         RunResult.ABANDONED: logging.WARNING,
         RunResult.BUSY: logging.WARNING,
-        RunResult.DEFERRED: logging.WARNING,
     }.get(r, logging.INFO)
     extra = " (quarantined)" if rec.quarantined else ""
     event(

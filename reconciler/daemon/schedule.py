@@ -92,11 +92,8 @@ def after_run(
     interval: float,
     rules: RetryRules,
     rng: random.Random,
-    deferred_until: float | None = None,
 ) -> tuple[float, int, bool]:
     """(next run, consecutive failures, quarantined) after a run ended with `result`."""
-    if result is RunResult.DEFERRED:  # the budget, not the customer: when it covers the run again
-        return max(finished, deferred_until or finished + rules.backoff_initial), failures, quarantined
     if result is RunResult.ERROR:
         when, quarantined = next_after_failure(finished, failures + 1, interval, rules, rng)
         return when, failures + 1, quarantined

@@ -29,6 +29,7 @@ from typing import Any
 from reconciler.apply.lease import HeldLease
 from reconciler.config.models import DaemonSettings
 from reconciler.config.resolve import EffectiveCustomer, effective_customers
+from reconciler.core.events import NO_EVENTS, EventSink
 from reconciler.daemon.budgets import DaemonBudgets
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.configsource import ConfigSource
@@ -49,6 +50,8 @@ from reconciler.daemon.runner import (
 )
 from reconciler.daemon.schedule import RetryRules, after_run, first_due, interval_seconds, shortened
 from reconciler.engine import Engine
+from reconciler.providers import clientpool
+from reconciler.providers.clientpool import ClientPool
 from reconciler.state.api import CustomerRecord, DaemonStore, Lease, Slot, StateStore
 from reconciler.state.leasetext import held_message
 
@@ -151,17 +154,24 @@ class Scheduler:
         self._config_checked = float("-inf")
         self._check_config = False
         self._queue = DueQueue()
-        self.budgets = DaemonBudgets(store, state, clock, metrics, notifier, self.stopping)
+        self.budgets = DaemonBudgets(store, state, clock, metrics, self.stopping)
+        # vendor connections kept across runs (#16); closed when the config changes and at shutdown
+        self.clients = ClientPool()
+        self._clients_digest = source.config.digest
         for rec in state.all().values():
             metrics.record(rec)
         metrics.config_valid.set(1)
 
     # --- the loop -----------------------------------------------------------------------------
     def run_forever(self) -> None:
-        while not self.stopping.is_set():
-            self.wake.clear()
-            delay = self.cycle()
-            self.clock.wait(self.wake, delay)
+        previous = clientpool.use(self.clients)
+        try:
+            while not self.stopping.is_set():
+                self.wake.clear()
+                delay = self.cycle()
+                self.clock.wait(self.wake, delay)
+        finally:
+            clientpool.use(previous)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -207,7 +217,7 @@ class Scheduler:
         for name in requested:  # due now in the shared schedule, whichever replica claims it
             self.state.set_next_run(name, now)
         self.budgets.refresh(self.source.config)
-        self.budgets.tick()
+        self.budgets.tick(self.events)
         names, deferred = self.budgets.defer([n for _, n in due], effs, self.source.config)
         for when, name in deferred:  # the budget cannot cover them now: due when it can
             self._queue.push(when, name)
@@ -261,6 +271,9 @@ class Scheduler:
     def _refresh_config(self) -> None:
         before = self.source.error
         self.source.refresh()
+        if self.source.config.digest != self._clients_digest:  # credentials, CAs, URLs may differ
+            self._clients_digest = self.source.config.digest
+            self.clients.clear()
         self.metrics.config_valid.set(0 if self.source.error else 1)
         if self.source.error and self.source.error != before:
             self.metrics.config_reload_errors.inc()
@@ -330,9 +343,20 @@ class Scheduler:
         for req in dropped:
             req.done.set()
 
+    @property
+    def events(self) -> EventSink:
+        """Where anything in the daemon emits a typed event (`reconciler.core.events`)."""
+        return self.notifier if self.notifier is not None else NO_EVENTS
+
     # --- runs ------------------------------------------------------------------------------------
     def _start(self, name: str, eff: EffectiveCustomer, rules: RetryRules, lease: Lease) -> None:
-        engine = Engine(self.source.config, self.store, self.budgets.refresh(self.source.config))
+        engine = Engine(
+            self.source.config,
+            self.store,
+            events=self.events,
+            clock=self.clock.now,
+            budgets=self.budgets.refresh(self.source.config),
+        )
         held = HeldLease(self.store, lease)  # renewed until the run's bookkeeping is written
         try:
             rec = self.state.get(name)
@@ -459,9 +483,11 @@ class Scheduler:
         commit: str, digest: str,
     ) -> Bookkeeping:  # fmt: skip
         failures, quarantined = (prev.failures, prev.quarantined) if prev else (0, False)
+        if report.result is RunResult.DEFERRED and report.retry_at is not None:  # quiet hours (#16)
+            return Bookkeeping(max(report.retry_at, report.finished), quarantined, failures, commit, digest)
         when, failures, quarantined = after_run(
             report.result, report.started, report.finished, failures, quarantined,
-            interval_seconds(eff), rules, self.rng, report.deferred_until,
+            interval_seconds(eff), rules, self.rng,
         )  # fmt: skip
         return Bookkeeping(when, quarantined, failures, commit, digest)
 
@@ -499,6 +525,7 @@ class Scheduler:
             return self._shutdown(grace, abandon_wait)
         finally:
             self.role.close()
+            self.clients.close()
 
     def _shutdown(self, grace: float, abandon_wait: float) -> list[str]:
         self.stop()

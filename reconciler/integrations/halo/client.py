@@ -280,7 +280,11 @@ def _api(
         )
 
     # the token endpoint gets its own client: the bearer auth below never goes to it
-    tokens = api_on(build_client(where, conn, config_root, timeout=conn.timeout_seconds, transport=transport))
+    tokens = api_on(
+        build_client(
+            where, conn, config_root, timeout=conn.timeout_seconds, transport=transport, pool=account
+        )
+    )
     auth = HaloAuth(tokens, conn, secret.get_secret_value(), account)
     headers = {"Accept": "application/json"}
     client = build_client(
@@ -292,6 +296,7 @@ def _api(
         headers=headers,
         timeout=conn.timeout_seconds,
         transport=transport,
+        pool=account,
     )
     return api_on(client), tokens
 
