@@ -16,9 +16,10 @@ from reconciler.config.resolve import EffectiveCustomer
 from reconciler.core.words import count
 from reconciler.daemon.runner import DAEMON_HOLDER
 from reconciler.daemon.schedule import interval_seconds
-from reconciler.state.api import LEADER, CustomerRecord, DaemonStore, LockInfo, StateStore
+from reconciler.state.api import LEADER, CustomerRecord, DaemonStore, LockInfo, RunRow, StateStore
 
 STALE_HEARTBEAT = 60.0
+WARNINGS_SHOWN = 5  # per customer in the text; JSON has every one
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ def collect(inputs: StatusInputs) -> dict[str, Any]:
     meta = inputs.state.meta()
     names = sorted(set(inputs.customers) | (set(records) if not inputs.customers else set()))
     running = {lock.customer: lock for lock in inputs.store.locks()}
+    # one query each for the whole fleet, never one per customer
+    newest = inputs.state.latest_history()
+    runs = inputs.store.last_runs()
     leader = inputs.store.lease_of(LEADER)
     replicas = [
         {
@@ -50,7 +54,10 @@ def collect(inputs: StatusInputs) -> dict[str, Any]:
         "replicas": replicas,
         "config_error": inputs.config_problem or meta.get("config_error") or "",
         "config_commit": meta.get("config_commit") or "",
-        "customers": [_customer(n, inputs, records.get(n), running.get(n)) for n in names],
+        "customers": [
+            _customer(n, inputs, records.get(n), running.get(n), newest.get(n, {}), runs.get(n))
+            for n in names
+        ],
     }
 
 
@@ -64,7 +71,12 @@ def _daemon(meta: dict[str, Any], now: float) -> dict[str, Any]:
 
 
 def _customer(
-    name: str, inputs: StatusInputs, rec: CustomerRecord | None, lock: LockInfo | None
+    name: str,
+    inputs: StatusInputs,
+    rec: CustomerRecord | None,
+    lock: LockInfo | None,
+    where: dict[str, Any],
+    row: RunRow | None,
 ) -> dict[str, Any]:
     eff = inputs.customers.get(name)
     out: dict[str, Any] = {
@@ -81,7 +93,7 @@ def _customer(
         },
         "paused": eff.paused if eff else False,
         "interval_minutes": round(interval_seconds(eff) / 60) if eff else None,
-        "last_run": _last_run(name, inputs.store, rec, inputs.state),
+        "last_run": _last_run(rec, where, row),
         "conflicts": list(rec.conflicts) if rec else [],
         "changes_pending": rec.changes_pending if rec else 0,
         "blocked": None,
@@ -90,6 +102,8 @@ def _customer(
         "quarantined": bool(rec and rec.quarantined),
         "next_run_at": rec.next_run_at if rec else None,
         "last_success_at": rec.last_success_at if rec else None,
+        # the daemon's last plan: a renamed/moved OU or group kept in force, ... (#15)
+        "warnings": _plan_warnings(inputs.state, name) if rec else [],
     }
     if rec is not None and rec.blocked:
         out["blocked"] = {
@@ -100,13 +114,16 @@ def _customer(
     return out
 
 
-def _last_run(
-    name: str, store: StateStore, rec: CustomerRecord | None, state: DaemonStore
-) -> dict[str, Any] | None:
+def _plan_warnings(state: DaemonStore, name: str) -> list[str]:
+    plan = state.get_record("plan", name) or {}
+    warnings = plan.get("warnings")
+    return [str(w) for w in warnings] if isinstance(warnings, list) else []
+
+
+def _last_run(rec: CustomerRecord | None, where: dict[str, Any], row: RunRow | None) -> dict[str, Any] | None:
+    """`where`: the customer's newest daemon history entry; `row`: its newest run row."""
     daemon: dict[str, Any] | None = None
     if rec is not None and rec.last_finished_at is not None:
-        newest = state.history(name, 1)
-        where = newest[0] if newest else {}
         daemon = {
             "replica": f"{where['host']}:{where['pid']}" if "host" in where and "pid" in where else "",
             "by": "daemon",
@@ -117,7 +134,6 @@ def _last_run(
             "changes_applied": rec.changes_applied,
             "commit": rec.last_commit,
         }
-    row = store.last_run(name)
     cli: dict[str, Any] | None = None
     if row is not None and row[3].get("holder") != DAEMON_HOLDER:
         started, finished, result, detail = row
@@ -221,6 +237,12 @@ def _customer_lines(c: dict[str, Any], now: float, config_dir: str) -> list[str]
             lines.append(f"  to apply it once anyway: reconciler override -c {config_dir} {name}")
     if c["changes_pending"]:
         lines.append(f"  {count(c['changes_pending'], 'change')} planned, not applied")
+    warnings = c.get("warnings", [])
+    lines.extend(f"  warning: {w}" for w in warnings[:WARNINGS_SHOWN])
+    if len(warnings) > WARNINGS_SHOWN:
+        lines.append(
+            f"  ... {count(len(warnings) - WARNINGS_SHOWN, 'more warning')} (--format json lists all)"
+        )
     for k in c["conflicts"]:
         cands = ", ".join(f"{x['id']} {x['name']!r}" for x in k.get("candidates", []))
         lines.append(f"  conflict: {k['label']} in {k['integration']}: {k['cause']} (candidates: {cands})")

@@ -219,7 +219,9 @@ def connect_autotask(
     code = resolve(conn.integration_code, secret_roots, where).get_secret_value()
     creds = key_fingerprint(SecretStr(f"{username}\0{secret}\0{code}"))
     pool = f"autotask {conn.zone_url or conn.zone_discovery_url} {creds}"
-    client = build_client(where, conn, config_root, transport=transport, pool=pool)
+    client = build_client(
+        where, conn, config_root, timeout=conn.timeout_seconds, transport=transport, pool=pool
+    )
     try:
         zone = conn.zone_url or _zone(
             HttpApi(client, where, extract_error=at_error), conn.zone_discovery_url, username

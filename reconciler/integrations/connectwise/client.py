@@ -228,6 +228,7 @@ def open_connectwise(ctx: ProviderContext) -> ConnectWiseContacts:
             "clientId": client_id,
             "Accept": f"application/vnd.connectwise.com+json; version={conn.api_version}",
         },
+        timeout=conn.timeout_seconds,
         transport=ctx.transport,
         pool=f"connectwise {site} {key_fingerprint(SecretStr(f'{conn.company_id}+{public_key}:{private_key}:{client_id}'))}",
     )
