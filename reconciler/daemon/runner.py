@@ -37,6 +37,7 @@ from reconciler.core.plan import (
     RecreateRecord,
     RemoveAccount,
     Status,
+    UpdateRecord,
 )
 from reconciler.core.words import count
 from reconciler.daemon.clock import Clock
@@ -138,7 +139,9 @@ def reconcile(ctx: RunContext) -> RunReport:
     full = rec is not None and rec.blocked
     cplan = engine.plan_one(
         eff,
-        engine.plan_options(allow_mass_removal=override_at is not None),
+        engine.plan_options(
+            allow_mass_removal=override_at is not None, allow_mass_update=override_at is not None
+        ),
         full,
         refresh_selection=ctx.import_now,
     )
@@ -166,7 +169,8 @@ def reconcile(ctx: RunContext) -> RunReport:
         if unseen:
             return done(
                 RunResult.BLOCKED,
-                f"the plan now removes {count(len(unseen), 'account')} (or re-creates vanished records) "
+                f"the plan now removes {count(len(unseen), 'account')} (or re-creates vanished records, "
+                "or updates records) "
                 "the override did not approve "
                 f"(first: {unseen[0]}); review the plan and override again",
                 pending=len(cplan.changes),
@@ -219,7 +223,8 @@ def history_entry(report: RunReport, rec: CustomerRecord, commit: str) -> dict[s
 
 
 def removal_keys(cplan: CustomerPlan) -> tuple[str, ...]:
-    """What an override approves: removed accounts, and vanished records to re-create (#12)."""
+    """What an override approves: removed accounts, vanished records to re-create (#12)
+    and records to update (R25: the update guard is overridden the same way)."""
     return tuple(sorted(k for k in map(_removal_key, cplan.changes) if k is not None))
 
 
@@ -228,6 +233,8 @@ def _removal_key(change: Change) -> str | None:
         return change.account_key
     if isinstance(change, RecreateRecord):
         return f"recreate {change.integration.value} {change.old_record_id} {change.account_key}"
+    if isinstance(change, UpdateRecord):
+        return f"update {change.integration.value} {change.record_id} {change.account_key}"
     return None
 
 
@@ -243,6 +250,7 @@ def _apply(
             holder=ctx.holder,
             held=ctx.held,
             allow_mass_removal="used_override" in planned,
+            allow_mass_update="used_override" in planned,
             stop=ctx.abandon,
         )
     except (StalePlanError, LockHeldError) as exc:  # the config or the state moved since plan_one
