@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -38,7 +38,9 @@ from reconciler.errors import ConfigError, LockHeldError, Problem, ReconcilerErr
 from reconciler.gcpause import gc_paused
 from reconciler.integrations.table import TABLE
 from reconciler.providers.base import CustomerProviders, DirectoryScope, ProviderContext, release
+from reconciler.providers.budget import Budgets, spending
 from reconciler.providers.registry import open_customer, open_selection_checkers
+from reconciler.spending import apply_needs, listing_needs, open_budgets
 from reconciler.state.api import Lease, StateStore
 from reconciler.state.backend import open_state
 from reconciler.state.leasetext import held_message
@@ -54,6 +56,7 @@ class Engine:
     store: StateStore
     events: EventSink = NO_EVENTS  # the daemon's notifier; nothing listens in a CLI run
     clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)  # wall clock (reads)
+    budgets: Budgets | None = field(default=None, compare=False)  # MSP-wide request budgets (#16)
     cursors: StagedCursors = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -61,7 +64,8 @@ class Engine:
 
     @classmethod
     def open(cls, config: ConfigSet, clock: Callable[[], float] = time.time) -> Engine:
-        return cls(config, open_state(config).store, clock=clock)
+        store = open_state(config).store
+        return cls(config, store, clock=clock, budgets=open_budgets(config, store))
 
     def customers(self, names: Sequence[str] = ()) -> list[EffectiveCustomer]:
         """The named customers resolved (only those), or every customer."""
@@ -80,6 +84,19 @@ class Engine:
 
     def providers(self, eff: EffectiveCustomer) -> CustomerProviders:
         return open_customer(self.context(eff))
+
+    def budgeted(
+        self, eff: EffectiveCustomer, needs: Mapping[IntegrationKind, int] | None = None, strict: bool = True
+    ) -> CustomerProviders:
+        """`providers(eff)` whose clients spend the MSP-wide budgets (#16), the first
+        request to each integration reserving `needs` (default: its listing; `strict`:
+        refused unless all of it fits, else as far as the budget goes)."""
+        if self.budgets is None:
+            return self.providers(eff)
+        if needs is None:
+            needs = listing_needs(self.config, eff, self.store.count_accounts(eff.name))
+        with spending(self.budgets.customer(eff.name, needs, strict)):
+            return self.providers(eff)
 
     def live_checks(self, names: Sequence[str] = ()) -> list[str]:
         """Selection problems only the live directory can tell (well-known SIDs, missing
@@ -109,10 +126,11 @@ class Engine:
         full_sync: bool = False,
         progress: Callable[[CustomerPlan], None] | None = None,
         allow_fleet_removal: bool = False,
+        allow_mass_update: bool = False,
     ) -> Plan:
         """`progress` is called (from the worker threads) as each customer is planned.
         Several customers at once go through the fleet breaker (core/fleet.py)."""
-        options = self.plan_options(allow_mass_removal)
+        options = self.plan_options(allow_mass_removal, allow_mass_update)
         effs = self.customers(names)
 
         def one(eff: EffectiveCustomer) -> CustomerPlan:
@@ -176,7 +194,7 @@ class Engine:
         cp: CustomerPlan | None = None
         try:
             try:
-                providers = self.providers(eff)
+                providers = self.budgeted(eff)
                 try:
                     with gc_paused():  # hundreds of thousands of fresh immutable records, no cycles
                         dirs = read_directories(providers, eff, full_sync, refresh_selection)
@@ -256,7 +274,7 @@ class Engine:
         def one(eff: EffectiveCustomer) -> CustomerDrift:
             self.cursors.stage(eff.name)  # a refresh moves no incremental cursor
             try:
-                providers = self.providers(eff)
+                providers = self.budgeted(eff)
                 try:
                     live = read_live(providers, eff, full_sync=True)
                 finally:
@@ -281,13 +299,15 @@ class Engine:
         with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, max(1, len(effs)))) as pool:
             return list(pool.map(one, effs))
 
-    def plan_options(self, allow_mass_removal: bool = False) -> PlanOptions:
+    def plan_options(self, allow_mass_removal: bool = False, allow_mass_update: bool = False) -> PlanOptions:
         spec = self.config.settings_doc.spec
         template = None
         path = self.config.root / spec.welcome_email.template
         if path.is_file():
             template = path.read_text(encoding="utf-8")
-        return PlanOptions(allow_mass_removal, spec.welcome_email.subject, template)
+        return PlanOptions(
+            allow_mass_removal, spec.welcome_email.subject, template, allow_mass_update=allow_mass_update
+        )
 
     # --- apply -----------------------------------------------------------------------------
     def check_fresh(self, plan: Plan, held: HeldLease | None = None) -> None:
@@ -321,6 +341,7 @@ class Engine:
         allow_mass_removal: bool = False,
         stop: threading.Event | None = None,
         held: HeldLease | None = None,
+        allow_mass_update: bool = False,
     ) -> list[CustomerResult]:
         """Apply each customer's planned changes, one at a time, by the protocol in
         apply/protocol.py (lease, freshness and guards again, fenced batches).
@@ -333,15 +354,17 @@ class Engine:
             cp.customer for cp in plan.customers if cp.applicable and cp.customer in self.config.customers
         ]
         effs = {e.name: e for e in self.customers(wanted)} if wanted else {}
+        needs = {cp.customer: apply_needs(cp) for cp in plan.customers}
         ctx = ApplyContext(
             self.store,
-            self.providers,
+            lambda eff: self.budgeted(eff, needs.get(eff.name, {}), strict=False),
             holder,
             self.config.settings_doc.spec.apply_batch_size,
             allow_mass_removal,
             progress,
             stop,
             held,
+            allow_mass_update,
         )
         return [self._apply_one(ctx, cp, effs.get(cp.customer)) for cp in plan.customers if cp.applicable]
 
@@ -374,7 +397,7 @@ class Engine:
                 lines.append(str(exc))
                 continue
             try:
-                providers = self.providers(eff)
+                providers = self.budgeted(eff)
                 try:
                     live = read_live(providers, eff, full_sync=True)
                 finally:
