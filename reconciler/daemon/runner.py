@@ -1,7 +1,8 @@
 """Daemon stage: one customer's reconcile, turned into a `RunReport` (errors as values).
 
 plan_one -> paused (R10: planned, never applied) | refused by a safety guard
-(blocked, with the removals it would make) | no changes | apply. A one-time
+(blocked, with the removals it would make) | held by the fleet breaker
+(daemon/fleet.py: blocked the same way) | no changes | apply. A one-time
 override approves exactly the removals that blocked the customer: if the plan
 now removes accounts the person did not see, it stays blocked (Entra Connect's
 deletion threshold, made precise).
@@ -29,15 +30,8 @@ from typing import Any
 from reconciler.apply.executor import ApplyOutcome, CustomerResult
 from reconciler.apply.lease import HeldLease
 from reconciler.config.resolve import EffectiveCustomer
-from reconciler.core.plan import (
-    Change,
-    Conflict,
-    CustomerPlan,
-    Plan,
-    RecreateRecord,
-    RemoveAccount,
-    Status,
-)
+from reconciler.core.fleet import removal_key, removal_keys
+from reconciler.core.plan import Conflict, CustomerPlan, Plan, Status
 from reconciler.core.words import count
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.logs import event
@@ -79,6 +73,8 @@ class RunContext:
     holder: str = DAEMON_HOLDER
     held: HeldLease | None = None  # the customer's lease, claimed before planning
     import_now: bool = False  # re-read Entra roles and groups (they have no delta / a nested lag)
+    # the fleet breaker (daemon/fleet.py): None to apply, ("wait"|"held", why) otherwise
+    fleet: Callable[[CustomerPlan], tuple[str, str] | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -148,7 +144,7 @@ def reconcile(ctx: RunContext) -> RunReport:
     if override_at is not None:
         planned["used_override"] = override_at
         approved = set(rec.override_removals if rec is not None else ())
-        unseen = [c.label for c in cplan.changes if (k := _removal_key(c)) is not None and k not in approved]
+        unseen = [c.label for c in cplan.changes if (k := removal_key(c)) is not None and k not in approved]
         if unseen:
             return done(
                 RunResult.BLOCKED,
@@ -159,6 +155,10 @@ def reconcile(ctx: RunContext) -> RunReport:
                 removals=removals,
                 **planned,
             )
+    elif ctx.fleet is not None and (verdict := ctx.fleet(cplan)) is not None:
+        if verdict[0] == "wait":  # the leader's check of this config has not decided yet
+            return done(RunResult.BUSY, verdict[1], pending=len(cplan.changes))
+        return done(RunResult.BLOCKED, verdict[1], pending=len(cplan.changes), removals=removals, **planned)
     if not cplan.changes:
         return done(RunResult.IN_SYNC, "no changes", **planned)
     if ctx.stopping.is_set():
@@ -201,19 +201,6 @@ def history_entry(report: RunReport, rec: CustomerRecord, commit: str) -> dict[s
         "pid": os.getpid(),
         "quarantined": rec.quarantined,
     }
-
-
-def removal_keys(cplan: CustomerPlan) -> tuple[str, ...]:
-    """What an override approves: removed accounts, and vanished records to re-create (#12)."""
-    return tuple(sorted(k for k in map(_removal_key, cplan.changes) if k is not None))
-
-
-def _removal_key(change: Change) -> str | None:
-    if isinstance(change, RemoveAccount):
-        return change.account_key
-    if isinstance(change, RecreateRecord):
-        return f"recreate {change.integration.value} {change.old_record_id} {change.account_key}"
-    return None
 
 
 def _apply(

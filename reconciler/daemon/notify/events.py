@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.core.fleet import FleetHold
 from reconciler.state.api import CustomerRecord
 
 SCHEMA_VERSION = 1
@@ -111,6 +112,18 @@ def families(planned: bool) -> frozenset[str]:
     """Causes one run decides on: welcome ones only when it made a plan."""
     base = {"run", "quarantine", "blocked", "conflict"}
     return frozenset(base | {"welcome"}) if planned else frozenset(base)
+
+
+def fleet_problem(hold: FleetHold) -> Problem:
+    """A fleet breaker hold in force (#12): its digest is what `reconciler override --fleet`
+    takes, so each hold is its own cause (a new hold opens anew, the old one resolves)."""
+    return Problem(
+        "fleet.held", f"fleet:{hold.short}", "warning",
+        f"{hold.reason}: {', '.join(sorted(hold.customers))}; to release it: reconciler override --fleet {hold.short}",
+        {"digest": hold.short, "customers": sorted(hold.customers), "limit": hold.limit, "fleet": hold.fleet,
+         "removals": sorted(f"{c}/{k}" for c, keys in hold.customers.items() for k in keys),
+         "config_digest": hold.config_digest},
+    )  # fmt: skip
 
 
 def config_problem(error: str) -> Problem:

@@ -24,11 +24,12 @@ import httpx
 from reconciler.config.models import NotificationTarget, SettingsSpec, TlsOptions
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.config.secretpaths import SecretRoots
+from reconciler.core.fleet import FleetHold
 from reconciler.core.model import WelcomeEmail
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.notify import targets as wire
 from reconciler.daemon.notify.dedup import Delivery, observe
-from reconciler.daemon.notify.events import FLEET, config_problem, customer_problems, families
+from reconciler.daemon.notify.events import FLEET, config_problem, customer_problems, families, fleet_problem
 from reconciler.errors import HttpError, ReconcilerError
 from reconciler.integrations.autotask.client import open_autotask
 from reconciler.integrations.autotask.tickets import AutotaskTickets
@@ -111,6 +112,15 @@ class Notifier:
         problems = [config_problem(error)] if error else []
         self._queue(
             observe(self._state, self.targets(), FLEET, problems, frozenset({"config"}), self._clock.now())
+        )
+
+    def fleet_state(self, hold: FleetHold | None) -> None:
+        """The fleet breaker's hold in force (None: lifted or released), told by the leader."""
+        if not self.targets():
+            return
+        problems = [fleet_problem(hold)] if hold is not None else []
+        self._queue(
+            observe(self._state, self.targets(), FLEET, problems, frozenset({"fleet"}), self._clock.now())
         )
 
     def _queue(self, deliveries: list[Delivery]) -> None:
