@@ -21,7 +21,7 @@ from reconciler.errors import StateError
 from tests.engine.test_fleet_breaker import NAMES, write_users
 from tests.pgstate import use_postgres
 
-from .conftest import Rig, edit_yaml, make_rig, write
+from .conftest import Rig, edit_yaml, make_rig, serve, write
 from .test_notify import SCHEMA, SECRET, Receiver, attach, verify_standard_webhook
 
 HOUR = 3600.0
@@ -59,7 +59,8 @@ def fleet(tmp_path: Path, backend: str) -> Any:
     write_users(root, 4)
     rig = make_rig(root)
     yield rig
-    rig.close()
+    if not rig.scheduler.stopping.is_set():
+        rig.close()
 
 
 def _next_hour(rig: Rig) -> None:
@@ -243,3 +244,24 @@ def test_a_hold_is_one_fleet_held_event_resolved_when_released(
         notifier.stop(2)
         rig.close()
         receiver.server.shutdown()
+
+
+def test_the_status_api_and_page_show_the_hold(fleet: Rig) -> None:
+    rig = fleet
+    rig.cycle()
+    write_fleet(rig.root, self_serve=True)
+    write_users(rig.root, 3)
+    _next_hour(rig)
+    hold = read_view(rig.state).hold
+    assert hold is not None
+    rig.close()
+    for live in serve(rig.root):  # the daemon for real on the same state: it sees the hold
+        answer = live.client.get("/api/v1/fleet")
+        assert answer.status_code == 200, answer.text
+        breaker = answer.json()["fleet_breaker"]
+        assert (
+            breaker["state"] == "held" and breaker["digest"] == hold.short and breaker["customers"] == NAMES
+        )
+        page = live.client.get("/").text
+        assert f"Held by fleet breaker <code>{hold.short}</code>" in page
+        assert f"reconciler override --fleet {hold.short}" in page
