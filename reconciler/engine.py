@@ -24,6 +24,7 @@ from reconciler.config.models import Source
 from reconciler.config.resolve import EffectiveCustomer, effective_customer, effective_customers
 from reconciler.core.desired import LiveDirectories
 from reconciler.core.drift import CustomerDrift, customer_drift
+from reconciler.core.events import NO_EVENTS, EventSink
 from reconciler.core.fleet import SETTINGS_CURSOR, changed_customers, fleet_breaker, settings_digest
 from reconciler.core.model import IntegrationKind, PasswordEntry, PsaContact
 from reconciler.core.plan import ChangeKind, CustomerPlan, Plan, Status
@@ -46,6 +47,7 @@ MAX_WORKERS = 8  # customers read at once when no Graph connection sets maxConcu
 class Engine:
     config: ConfigSet
     store: StateStore
+    events: EventSink = NO_EVENTS  # the daemon's notifier; nothing listens in a CLI run
     cursors: StagedCursors = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -65,7 +67,9 @@ class Engine:
         return [effective_customer(self.config, n) for n in names]
 
     def context(self, eff: EffectiveCustomer) -> ProviderContext:
-        return ProviderContext(self.config.root, self.config.settings_doc.spec, eff, self.cursors)
+        return ProviderContext(
+            self.config.root, self.config.settings_doc.spec, eff, self.cursors, events=self.events
+        )
 
     def providers(self, eff: EffectiveCustomer) -> CustomerProviders:
         return open_customer(self.context(eff))

@@ -21,8 +21,9 @@ its digest.
 - A new config runs a new check: its hold replaces the old one or, when it does
   not trip, lifts it.
 
-The leader tells the notification targets (`fleet.held`, deduplicated, resolved
-when the hold is lifted or released); every replica exports the metrics.
+The leader tells the notification targets (`fleet.held` through the daemon's
+EventSink: deduplicated, resolved when the hold is lifted or released, a new
+hold resolving the one before); every replica exports the metrics.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import Any
 
 from reconciler.config import ConfigSet
 from reconciler.config.resolve import EffectiveCustomer
+from reconciler.core.events import EventSink, FleetHeld
 from reconciler.core.fleet import (
     DIGEST_CHARS,
     SETTINGS_CURSOR,
@@ -183,15 +185,15 @@ class FleetGuard:
         state: DaemonStore,
         clock: Clock,
         wake: Callable[[], None],
-        tell: Callable[[FleetView], None] | None = None,
+        events: Callable[[], EventSink] | None = None,
         metrics: DaemonMetrics | None = None,
     ) -> None:
         self.store, self.state, self.clock = store, state, clock
-        self._wake, self._tell, self._metrics = wake, tell, metrics
+        self._wake, self._events, self._metrics = wake, events, metrics
         self.view = FleetView()
         self._thread: threading.Thread | None = None
         self._failed_at = float("-inf")
-        self._told: tuple[str, bool] | None = None
+        self._told: str | None = None  # the hold in force the targets were told of ("" none)
 
     def tick(
         self, config: ConfigSet, effs: Mapping[str, EffectiveCustomer], leader: bool, workers: int
@@ -207,11 +209,10 @@ class FleetGuard:
             self._metrics.fleet(hold is not None, len(hold.customers) if hold else 0)
         if not leader:
             return
-        told = (self.view.hold.digest if self.view.hold else "", self.view.in_force)
-        if told != self._told and self._tell is not None and self.view.state == "done":
+        told = self.view.hold.short if self.view.in_force and self.view.hold else ""
+        if told != self._told and self._events is not None and self.view.state == "done":
             try:
-                self._tell(self.view)
-                self._told = told
+                self._tell(told)
             except Exception:  # the notification bookkeeping (state store): told again next cycle
                 log.exception("fleet breaker: notification bookkeeping failed")
         decided = self.view.config_digest == config.digest and self.view.state == "done"
@@ -232,6 +233,16 @@ class FleetGuard:
                 daemon=True,
             )
             self._thread.start()
+
+    def _tell(self, told: str) -> None:
+        """fleet.held: each hold its own message (a new digest resolves the one before)."""
+        assert self._events is not None
+        events, hold = self._events(), self.view.hold
+        if self._told or not told:
+            events.resolve(FleetHeld())
+        if told and hold is not None:
+            events.emit(FleetHeld(hold.short, hold.customers, hold.limit, hold.fleet))
+        self._told = told
 
     def join(self, timeout: float | None = None) -> None:
         """Wait (real time) for a check in flight (tests, shutdown)."""

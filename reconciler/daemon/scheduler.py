@@ -30,9 +30,10 @@ from typing import Any
 from reconciler.apply.lease import HeldLease
 from reconciler.config.models import DaemonSettings
 from reconciler.config.resolve import EffectiveCustomer, effective_customers
+from reconciler.core.events import NO_EVENTS, EventSink
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.configsource import ConfigSource
-from reconciler.daemon.fleet import FleetGuard, FleetView
+from reconciler.daemon.fleet import FleetGuard
 from reconciler.daemon.logs import event
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.notify.outbox import Notifier
@@ -152,7 +153,7 @@ class Scheduler:
         self._config_checked = float("-inf")
         self._check_config = False
         self._queue = DueQueue()
-        self.fleet = FleetGuard(store, state, clock, self.wake.set, self._tell_fleet, metrics)
+        self.fleet = FleetGuard(store, state, clock, self.wake.set, lambda: self.events, metrics)
         for rec in state.all().values():
             metrics.record(rec)
         metrics.config_valid.set(1)
@@ -332,9 +333,14 @@ class Scheduler:
         for req in dropped:
             req.done.set()
 
+    @property
+    def events(self) -> EventSink:
+        """Where anything in the daemon emits a typed event (`reconciler.core.events`)."""
+        return self.notifier if self.notifier is not None else NO_EVENTS
+
     # --- runs ------------------------------------------------------------------------------------
     def _start(self, name: str, eff: EffectiveCustomer, rules: RetryRules, lease: Lease) -> None:
-        engine = Engine(self.source.config, self.store)
+        engine = Engine(self.source.config, self.store, events=self.events)
         held = HeldLease(self.store, lease)  # renewed until the run's bookkeeping is written
         try:
             rec = self.state.get(name)
@@ -448,10 +454,6 @@ class Scheduler:
             logging.getLogger("reconciler.daemon").exception(
                 "%s: notification bookkeeping failed", rec.customer
             )
-
-    def _tell_fleet(self, view: FleetView) -> None:
-        if self.notifier is not None:
-            self.notifier.fleet_state(view.hold if view.in_force else None)
 
     def _reconcile(self, ctx: RunContext) -> RunReport:
         try:

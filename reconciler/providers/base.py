@@ -21,6 +21,7 @@ import httpx
 from reconciler.config.models import SettingsSpec
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.config.secretpaths import SecretRoots
+from reconciler.core.events import NO_EVENTS, EventSink
 from reconciler.core.model import (
     DirectorySnapshot,
     IntegrationKind,
@@ -79,6 +80,9 @@ class ProviderContext:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("reconciler"))
     # every vendor client's requests go through this when set (httpx.MockTransport in tests)
     transport: httpx.BaseTransport | None = None
+    # typed notification events go here (`events.emit(BudgetExhausted(...))`); the daemon's
+    # notifier in a daemon run, nothing in a CLI run
+    events: EventSink = NO_EVENTS
 
     @property
     def name(self) -> str:

@@ -20,8 +20,12 @@ from typing import Any
 import jsonschema
 import pytest
 
+from reconciler.config.resolve import effective_customers
+from reconciler.core import events
 from reconciler.daemon.notify import outbox
+from reconciler.daemon.notify.events import event as wire_event
 from reconciler.daemon.notify.outbox import Notifier
+from reconciler.engine import Engine
 from reconciler.testing.httpsim import TestCA
 from reconciler.testing.smtp import SmtpSink
 
@@ -287,3 +291,71 @@ def test_an_invalid_config_is_one_alert_and_one_resolve(world: World) -> None:
     hooks = world.settle("/hook", 3)
     resolved = [e for e in hooks if e["type"] == "config.invalid" and e["status"] == "resolved"]
     assert len(resolved) == 1 and world.rig.state.get_record("alert", "*fleet*|config") is None
+
+
+def test_typed_events_cover_the_schema_and_their_wire_form_validates() -> None:
+    assert set(events.EVENT_TYPES) == set(SCHEMA["properties"]["type"]["enum"])
+    samples: list[events.Event] = [
+        events.RunFailed("contoso", 2, "boom", "abc123"),
+        events.CustomerQuarantined("contoso", 9, "boom"),
+        events.CustomerBlocked("contoso", "would remove 3 of 5", ("a@x", "b@x")),
+        events.ConflictOpened("contoso", "itglue", "a@x", "Ann", "two candidates",
+                              ({"id": "1", "name": "Ann"}, {"id": "2", "name": "Ann B"}), "pins: ..."),
+        events.WelcomeUnsent("contoso", "a@x", "a@x: welcome email not sent (R16)"),
+        events.BudgetExhausted("autotask", used=3000, limit=3000, window_seconds=3600, deferred=("contoso",)),
+        events.ConfigInvalid("settings.yaml:3:1: nonsense"),
+        events.FleetHeld("0123456789ab", {"contoso": ("a@x",), "fabrikam": ("b@x",)}, 2, 10),
+    ]  # fmt: skip
+    opened = {e.type for e in samples}
+    assert opened | set(events.RESOLVED_TYPE.values()) == set(events.EVENT_TYPES)
+    for e in samples:
+        for status in ("firing", "reminder", "resolved"):
+            jsonschema.validate(wire_event(e.customer, e.problem(), status, 1e9, 1e9 - 60), SCHEMA)
+    assert events.FleetHeld().cause == "fleet" and events.BudgetExhausted("hudu").cause == "budget:hudu"
+
+
+def test_anything_in_the_daemon_emits_a_typed_event_with_one_call(world: World) -> None:
+    """What the budgets and guards code does: emit through the scheduler's sink (or a
+    provider context's), deduplicated in the daemon store, resolved once, across a restart
+    and across a second replica on the same state."""
+    world.rig.cycle()
+    assert world.rig.scheduler.events is world.notifier
+    eff = next(iter(effective_customers(world.rig.scheduler.source.config).values()))
+    engine = Engine(world.rig.scheduler.source.config, world.rig.store, events=world.rig.scheduler.events)
+    assert engine.context(eff).events is world.notifier  # providers reach the same sink
+    before = len(world.settle("/teams", 1))
+
+    held = events.FleetHeld("0123456789ab", {"contoso": ("a@x",), "fabrikam": ("b@x",), "tailwind": ()}, 2, 3)
+    world.rig.scheduler.events.emit(held)
+    world.rig.scheduler.events.emit(held)  # still true: nothing new
+    engine.context(eff).events.emit(
+        events.BudgetExhausted("autotask", used=3000, limit=3000, window_seconds=3600)
+    )
+    teams = world.settle("/teams", before + 2)[before:]
+    titles = sorted(m["attachments"][0]["content"]["body"][0]["text"] for m in teams)
+    assert titles == ["budget.exhausted · fleet", "fleet.held · fleet"], titles
+    card = next(m for m in teams if "fleet.held" in m["attachments"][0]["content"]["body"][0]["text"])
+    texts = [b.get("text", "") for b in card["attachments"][0]["content"]["body"]]
+    assert any("override --fleet 0123456789ab" in t for t in texts)
+    assert any("- contoso: a@x" in t for t in texts)  # the exact removals held
+
+    world.restart()  # a new process on the same state: no second "opened"
+    second = Notifier(lambda: world.rig.scheduler.source.config.settings_doc.spec, world.root, world.rig.state,
+                      world.rig.clock)  # fmt: skip
+    second.start()
+    try:
+        world.rig.scheduler.events.emit(held)
+        second.emit(held)
+        assert len(world.settle("/teams", before + 3, timeout=1)) == before + 2
+
+        world.rig.scheduler.events.resolve(events.FleetHeld())
+        second.resolve(events.FleetHeld())  # the other replica saw it end too: told once
+        teams = world.settle("/teams", before + 3)[before + 2 :]
+        assert [m["attachments"][0]["content"]["body"][0]["text"] for m in teams] == [
+            "Resolved: fleet.held · fleet"
+        ]
+        assert world.rig.state.get_record("alert", "*fleet*|fleet") is None
+        record = world.rig.state.get_record("alert", "*fleet*") or {}
+        assert list(record) == ["budget:autotask"]  # the budget is still open
+    finally:
+        second.stop(1)

@@ -16,7 +16,7 @@ from dataclasses import asdict
 from typing import Any
 
 from reconciler.config.models import NotificationTarget
-from reconciler.daemon.notify.events import FLEET, SEVERITIES, Problem, event
+from reconciler.daemon.notify.events import FLEET, SEVERITIES, Problem, event, family
 from reconciler.state.api import DaemonStore
 
 KIND = "alert"
@@ -42,9 +42,11 @@ def observe(
     problems: Iterable[Problem],
     decided: frozenset[str],
     now: float,
+    causes: frozenset[str] = frozenset(),
 ) -> list[Delivery]:
     """Update `customer`'s open causes from what is true now; the deliveries to make.
-    Causes whose family is not in `decided` are left as they are."""
+    An open cause not in `problems` ends when its family is in `decided` or it is one of
+    `causes`; the others are left as they are."""
     key = customer or "*fleet*"
     record: dict[str, Any] = store.get_record(KIND, key) or {}
     active = {p.cause: p for p in problems}
@@ -74,7 +76,8 @@ def observe(
         if sent != old.get("sent") or old.get("problem") != asdict(problem):
             record[cause] = {**old, "problem": asdict(problem), "sent": sent}
             changed = True
-    for cause in [c for c in record if c not in active and c.split(":", 1)[0] in decided]:
+    ended = [c for c in record if c not in active and (family(c) in decided or c in causes)]
+    for cause in ended:
         old = record.pop(cause)
         changed = True
         problem = Problem(**old["problem"])

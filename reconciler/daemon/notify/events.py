@@ -1,5 +1,5 @@
-"""Daemon stage (notifications): problems and the events they become (schema version 1,
-`schemas/notification-event.schema.json`).
+"""Daemon stage (notifications): what is wrong with a customer after a run, as typed
+events (`reconciler.core.events`, schema version 1), and their wire form.
 
 A problem is something true of a customer (or of the fleet) after a run:
 failing runs, quarantine, a safety block with its exact removals, each conflict
@@ -13,33 +13,26 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.core.fleet import FleetHold
+from reconciler.core.events import (
+    FLEET,
+    RESOLVED_TYPE,
+    SCHEMA_VERSION,
+    SEVERITIES,
+    ConfigInvalid,
+    ConflictOpened,
+    CustomerBlocked,
+    CustomerQuarantined,
+    Event,
+    Problem,
+    RunFailed,
+    WelcomeUnsent,
+    family,
+)
 from reconciler.state.api import CustomerRecord
 
-SCHEMA_VERSION = 1
-SEVERITIES = ("info", "warning", "error")
-RESOLVED_TYPE = {"run.failed": "run.recovered", "conflict.opened": "conflict.resolved"}
-FLEET = ""  # the "customer" of fleet-wide problems (config.invalid, fleet.held)
-
-
-@dataclass(frozen=True)
-class Problem:
-    type: str
-    cause: str
-    severity: str
-    summary: str
-    data: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def family(self) -> str:
-        return family(self.cause)
-
-
-def family(cause: str) -> str:
-    return cause.split(":", 1)[0]
+__all__ = ["FLEET", "SEVERITIES", "Problem", "customer_events", "customer_problems", "event", "family"]
 
 
 def _iso(ts: float) -> str:
@@ -64,48 +57,32 @@ def event(customer: str, problem: Problem, status: str, now: float, since: float
     }
 
 
-def customer_problems(rec: CustomerRecord, warnings: list[str] | None) -> list[Problem]:
+def customer_events(rec: CustomerRecord, warnings: list[str] | None) -> list[Event]:
     """What is wrong with `rec`'s customer now. `warnings`: the run's plan warnings (None
     when the run made no plan: welcome problems are then left as they were)."""
     name = rec.customer
-    out: list[Problem] = []
+    out: list[Event] = []
     if rec.failures:
-        out.append(
-            Problem(
-                "run.failed", "run", "error", f"{name}: {rec.failures} run(s) failed in a row: {rec.last_message}",
-                {"message": rec.last_message, "failures": rec.failures, "commit": rec.last_commit},
-            )
-        )  # fmt: skip
+        out.append(RunFailed(name, rec.failures, rec.last_message or "", rec.last_commit or ""))
     if rec.quarantined:
-        out.append(
-            Problem(
-                "customer.quarantined", "quarantine", "error",
-                f"{name}: quarantined after {rec.failures} failures; retried slowly",
-                {"failures": rec.failures, "message": rec.last_message},
-            )
-        )  # fmt: skip
+        out.append(CustomerQuarantined(name, rec.failures, rec.last_message or ""))
     if rec.blocked:
-        out.append(
-            Problem(
-                "customer.blocked", "blocked", "warning",
-                f"{name}: blocked by the safety guard: {rec.blocked_reason}",
-                {"reason": rec.blocked_reason, "removals": list(rec.blocked_removals)},
-            )
-        )  # fmt: skip
+        out.append(CustomerBlocked(name, rec.blocked_reason or "", tuple(rec.blocked_removals)))
     for c in rec.conflicts:
         out.append(
-            Problem(
-                "conflict.opened", f"conflict:{c.get('integration')}:{c.get('account_key')}", "warning",
-                f"{name}: {c.get('label')} in {c.get('integration')}: {c.get('cause')}",
-                {k: c.get(k) for k in ("account_key", "label", "integration", "cause", "candidates", "pin")},
+            ConflictOpened(
+                name, str(c.get("integration")), str(c.get("account_key")), str(c.get("label") or ""),
+                str(c.get("cause") or ""), tuple(c.get("candidates") or ()), str(c.get("pin") or ""),
             )
         )  # fmt: skip
     for w in warnings or ():
         if w.endswith("(R16)"):
-            account = w.split(":", 1)[0]
-            data = {"account": account, "reason": w}
-            out.append(Problem("welcome.unsent", f"welcome:{account}", "warning", f"{name}: {w}", data))
+            out.append(WelcomeUnsent(name, w.split(":", 1)[0], w))
     return out
+
+
+def customer_problems(rec: CustomerRecord, warnings: list[str] | None) -> list[Problem]:
+    return [e.problem() for e in customer_events(rec, warnings)]
 
 
 def families(planned: bool) -> frozenset[str]:
@@ -114,19 +91,5 @@ def families(planned: bool) -> frozenset[str]:
     return frozenset(base | {"welcome"}) if planned else frozenset(base)
 
 
-def fleet_problem(hold: FleetHold) -> Problem:
-    """A fleet breaker hold in force (#12): its digest is what `reconciler override --fleet`
-    takes, so each hold is its own cause (a new hold opens anew, the old one resolves)."""
-    return Problem(
-        "fleet.held", f"fleet:{hold.short}", "warning",
-        f"{hold.reason}: {', '.join(sorted(hold.customers))}; to release it: reconciler override --fleet {hold.short}",
-        {"digest": hold.short, "customers": sorted(hold.customers), "limit": hold.limit, "fleet": hold.fleet,
-         "removals": sorted(f"{c}/{k}" for c, keys in hold.customers.items() for k in keys),
-         "config_digest": hold.config_digest},
-    )  # fmt: skip
-
-
 def config_problem(error: str) -> Problem:
-    return Problem(
-        "config.invalid", "config", "error", f"config on disk is invalid: {error}", {"error": error}
-    )
+    return ConfigInvalid(error).problem()

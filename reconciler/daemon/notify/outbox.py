@@ -24,12 +24,12 @@ import httpx
 from reconciler.config.models import NotificationTarget, SettingsSpec, TlsOptions
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.config.secretpaths import SecretRoots
-from reconciler.core.fleet import FleetHold
+from reconciler.core.events import ConfigInvalid, Event, Problem
 from reconciler.core.model import WelcomeEmail
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.notify import targets as wire
 from reconciler.daemon.notify.dedup import Delivery, observe
-from reconciler.daemon.notify.events import FLEET, config_problem, customer_problems, families, fleet_problem
+from reconciler.daemon.notify.events import customer_problems, families
 from reconciler.errors import HttpError, ReconcilerError
 from reconciler.integrations.autotask.client import open_autotask
 from reconciler.integrations.autotask.tickets import AutotaskTickets
@@ -75,6 +75,7 @@ class Notifier:
         self._customers, self._store = customers, store
         self._transport = transport
         self._cond = threading.Condition()
+        self._observing = threading.Lock()
         self._pending: list[_Pending] = []
         self._digests: dict[str, list[dict[str, Any]]] = {}
         self._digest_since: dict[str, float] = {}
@@ -95,8 +96,8 @@ class Notifier:
         if result in SKIPPED or not self.targets():
             return
         problems = customer_problems(rec, warnings)
-        self._queue(
-            observe(
+        with self._observing:
+            deliveries = observe(
                 self._state,
                 self.targets(),
                 rec.customer,
@@ -104,24 +105,32 @@ class Notifier:
                 families(warnings is not None),
                 self._clock.now(),
             )
-        )
+        self._queue(deliveries)
 
     def config_state(self, error: str) -> None:
-        if not self.targets():
-            return
-        problems = [config_problem(error)] if error else []
-        self._queue(
-            observe(self._state, self.targets(), FLEET, problems, frozenset({"config"}), self._clock.now())
-        )
+        if error:
+            self.emit(ConfigInvalid(error))
+        else:
+            self.resolve(ConfigInvalid())
 
-    def fleet_state(self, hold: FleetHold | None) -> None:
-        """The fleet breaker's hold in force (None: lifted or released), told by the leader."""
-        if not self.targets():
+    # --- the EventSink every part of the daemon emits through (reconciler.core.events) --------
+    def emit(self, event: Event) -> None:
+        """`event` is true now: opened once per (customer, cause), reminded, never blocking."""
+        self._observe(event.customer, [event.problem()], frozenset())
+
+    def resolve(self, event: Event) -> None:
+        """`event`'s (customer, cause) is over: one resolved event to each target told."""
+        self._observe(event.customer, [], frozenset({event.cause}))
+
+    def _observe(self, customer: str, problems: list[Problem], causes: frozenset[str]) -> None:
+        targets = self.targets()
+        if not targets:
             return
-        problems = [fleet_problem(hold)] if hold is not None else []
-        self._queue(
-            observe(self._state, self.targets(), FLEET, problems, frozenset({"fleet"}), self._clock.now())
-        )
+        with self._observing:  # one writer per dedup record in this process
+            deliveries = observe(
+                self._state, targets, customer, problems, frozenset(), self._clock.now(), causes
+            )
+        self._queue(deliveries)
 
     def _queue(self, deliveries: list[Delivery]) -> None:
         if not deliveries:
