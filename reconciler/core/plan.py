@@ -6,6 +6,7 @@ Renderers only turn a `Plan` into text; apply only executes one. `to_dict` /
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from functools import cache
@@ -21,11 +22,12 @@ from reconciler.core.model import (
 from reconciler.core.words import count
 from reconciler.integrations.kinds import Role
 
-PLAN_FORMAT = 4
+PLAN_FORMAT = 5
 # format 1: create-record carried `new_entry` / `new_contact`; format 2 added recreate-record
 # (a vanished linked record, #12) and its summary count; format 3: link carries `fingerprint`
-# (the owned fields, for drift); format 4 adds `skipped` users
-READABLE_FORMATS = (1, 2, 3, 4)
+# (the owned fields, for drift); format 4 adds `skipped` users; format 5 adds `config_parts`
+# (a digest per config document and template, so a stale plan names what changed, #12)
+READABLE_FORMATS = (1, 2, 3, 4, 5)
 
 
 class ChangeKind(StrEnum):
@@ -416,6 +418,7 @@ class Plan:
     selected: tuple[str, ...] = ()  # --customer filter it was made with (empty = all)
     format: int = PLAN_FORMAT
     extra: dict[str, Any] = field(default_factory=dict)
+    config_parts: Mapping[str, str] = field(default_factory=dict)  # "Customer contoso" -> digest
 
     def summary(self) -> Summary:
         counts: dict[str, int] = dict.fromkeys(Summary.__dataclass_fields__, 0)
@@ -442,6 +445,7 @@ class Plan:
         return {
             "format": self.format,
             "config_digest": self.config_digest,
+            "config_parts": dict(sorted(self.config_parts.items())),
             "created_at": self.created_at,
             "selected": list(self.selected),
             "summary": self.summary().to_dict(),
@@ -461,4 +465,5 @@ class Plan:
             d["created_at"],
             tuple(CustomerPlan.from_dict(c, fmt) for c in d["customers"]),
             tuple(d.get("selected", ())),
+            config_parts={str(k): str(v) for k, v in dict(d.get("config_parts") or {}).items()},
         )

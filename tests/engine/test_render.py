@@ -129,6 +129,12 @@ def test_a_plan_saved_in_format_3_reads_as_the_same_plan_without_skipped_users(q
     assert without_skipped(Plan.from_dict(old)) == without_skipped(quickstart_plan(quickstart))
 
 
+def test_a_plan_saved_in_format_4_reads_as_the_same_plan_without_config_parts(quickstart: Path) -> None:
+    old = json.loads((GOLDEN / "quickstart-plan.format4.json").read_text(encoding="utf-8"))
+    assert old["format"] == 4 and "config_parts" not in old
+    assert Plan.from_dict(old) == quickstart_plan(quickstart)
+
+
 def test_an_unknown_plan_format_is_refused() -> None:
-    with pytest.raises(ValueError, match="unsupported plan format 9; this version reads 1, 2, 3, 4"):
+    with pytest.raises(ValueError, match="unsupported plan format 9; this version reads 1, 2, 3, 4, 5"):
         Plan.from_dict({"format": 9})
