@@ -11,8 +11,9 @@ on loopback; one client asks, sequentially, after a warm-up:
 - `GET /` (the overview: counts by status, problems first, 100 rows),
 - `GET /?problems=true`, `GET /api/v1/customers?per_page=100`.
 
-Measured per page: p50 / p95 / max latency over 200 requests, how many runs
-were in flight when each request was sent, and the SQL statements one overview
+Measured per page: p50 / p95 / max latency over 200 requests with the daemon
+idle (the floor of this machine at this moment) and then busy, their ratio, how
+many runs were in flight when each request was sent, and the SQL statements one overview
 costs (SQLite trace callback on the daemon store's connection: one summary
 query for the fleet, not one per customer).
 
@@ -140,7 +141,7 @@ def main() -> None:
         statements: list[str] = []
         results: dict[str, dict[str, Any]] = {}
         with httpx.Client(base_url=server.url, timeout=30) as client:
-            idle = measure(client, sched, "/", args.requests)  # the same page with the daemon idle
+            idle = {page: measure(client, sched, page, args.requests) for page in PAGES}  # the floor
             loop = threading.Thread(target=sched.run_forever, daemon=True)
             loop.start()
             deadline = time.monotonic() + 60
@@ -159,12 +160,11 @@ def main() -> None:
         store.close()
         state.close()
     print(f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs")
-    print(
-        f"{'/ (daemon idle)':<34} p50 {idle['p50_ms']:6.1f} ms  p95 {idle['p95_ms']:6.1f} ms  max {idle['max_ms']:6.1f} ms"
-    )
     for page, r in results.items():
-        print(f"{page:<34} p50 {r['p50_ms']:6.1f} ms  p95 {r['p95_ms']:6.1f} ms  max {r['max_ms']:6.1f} ms  "
-              f"in flight {r['in_flight_mean']:.1f} (min {r['in_flight_min']})")  # fmt: skip
+        floor = idle[page]
+        print(f"{page:<34} idle p50 {floor['p50_ms']:6.1f} p95 {floor['p95_ms']:6.1f} | busy p50 {r['p50_ms']:6.1f} "
+              f"p95 {r['p95_ms']:6.1f} max {r['max_ms']:6.1f} ms | busy/idle p95 {r['p95_ms'] / floor['p95_ms']:.2f} "
+              f"| in flight {r['in_flight_mean']:.1f} (min {r['in_flight_min']})")  # fmt: skip
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     print("SQL for one overview:", *[s.split(" FROM ")[-1][:60] for s in selects], sep="\n  ")
     o = results["/"]
@@ -172,7 +172,9 @@ def main() -> None:
         f"customers={len(names)} problems={problems} requests={args.requests} overview_p50_ms={o['p50_ms']:.1f} "
         f"overview_p95_ms={o['p95_ms']:.1f} problems_p95_ms={results[PAGES[1]]['p95_ms']:.1f} "
         f"api_p95_ms={results[PAGES[2]]['p95_ms']:.1f} in_flight_mean={o['in_flight_mean']:.1f} "
-        f"overview_selects={len(selects)} idle_p95_ms={idle['p95_ms']:.1f} busy_to_idle_p95={o['p95_ms'] / idle['p95_ms']:.1f}"
+        f"overview_selects={len(selects)} idle_p95_ms={idle['/']['p95_ms']:.1f} "
+        f"busy_to_idle_p95={o['p95_ms'] / idle['/']['p95_ms']:.2f} "
+        f"problems_busy_to_idle_p95={results[PAGES[1]]['p95_ms'] / idle[PAGES[1]]['p95_ms']:.2f}"
     )
 
 

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from reconciler.apply.executor import CustomerResult
+from reconciler.apply.executor import ApplyOutcome, CustomerResult
 from reconciler.apply.lease import HeldLease
 from reconciler.apply.protocol import ApplyContext, apply_one, unexpected
 from reconciler.apply.rebuild import rebuild_customer
@@ -23,16 +23,20 @@ from reconciler.config.digest import stale_message
 from reconciler.config.entraroles import role_id
 from reconciler.config.models import Source
 from reconciler.config.resolve import EffectiveCustomer, effective_customer, effective_customers
-from reconciler.core.desired import LiveDirectories
+from reconciler.core.desired import LiveDirectories, desired_accounts
 from reconciler.core.drift import CustomerDrift, customer_drift
 from reconciler.core.events import NO_EVENTS, EventSink
 from reconciler.core.fleet import SETTINGS_CURSOR, changed_customers, fleet_breaker, settings_digest
-from reconciler.core.model import IntegrationKind, PasswordEntry, PsaContact
+from reconciler.core.guards import vanished_links
+from reconciler.core.model import Account, IntegrationKind, ManagedState, PasswordEntry, PsaContact
 from reconciler.core.plan import ChangeKind, CustomerPlan, Plan, Status
-from reconciler.core.planning import CustomerLive, PlanOptions, plan_customer
+from reconciler.core.planning import CustomerLive, PlanOptions, moved, plan_customer
+from reconciler.core.reads import FullRead, IntegrationRead, ReadInputs, cursor_name, decide
+from reconciler.core.windows import customer_windows, deferral
 from reconciler.core.words import count
 from reconciler.errors import ConfigError, LockHeldError, Problem, ReconcilerError, StalePlanError
 from reconciler.gcpause import gc_paused
+from reconciler.integrations.table import TABLE
 from reconciler.providers.base import CustomerProviders, DirectoryScope, ProviderContext, release
 from reconciler.providers.registry import open_customer, open_selection_checker
 from reconciler.state.api import Lease, StateStore
@@ -49,14 +53,15 @@ class Engine:
     config: ConfigSet
     store: StateStore
     events: EventSink = NO_EVENTS  # the daemon's notifier; nothing listens in a CLI run
+    clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)  # wall clock (reads)
     cursors: StagedCursors = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cursors", StagedCursors(self.store))
 
     @classmethod
-    def open(cls, config: ConfigSet) -> Engine:
-        return cls(config, open_state(config).store)
+    def open(cls, config: ConfigSet, clock: Callable[[], float] = time.time) -> Engine:
+        return cls(config, open_state(config).store, clock=clock)
 
     def customers(self, names: Sequence[str] = ()) -> list[EffectiveCustomer]:
         """The named customers resolved (only those), or every customer."""
@@ -174,7 +179,13 @@ class Engine:
                 providers = self.providers(eff)
                 try:
                     with gc_paused():  # hundreds of thousands of fresh immutable records, no cycles
-                        live = read_live(providers, eff, full_sync, refresh_selection)
+                        dirs = read_directories(providers, eff, full_sync, refresh_selection)
+                        managed = self.store.load(eff.name)
+                        desired = desired_accounts(eff, dirs)
+                        reads = self._reads(eff, providers, desired.accounts, managed, full_sync)
+                        live = read_integrations(
+                            providers, eff, dirs, {r.integration for r in reads if r.listed}
+                        )
                 finally:
                     providers.close()
             except ReconcilerError as exc:
@@ -184,14 +195,55 @@ class Engine:
                 log.debug("%s: unexpected error while reading", eff.name, exc_info=True)
                 return CustomerPlan(eff.name, Status.ERROR, serial, reason=unexpected(exc))
             with gc_paused():
-                managed = self.store.load(eff.name)
-                cp = plan_customer(eff, live, managed, options)
-            return cp
+                cp = plan_customer(eff, live, managed, options, desired)
+            self._verified(eff, live, managed, reads)
+            return replace(cp, reads=reads)
         finally:
             if cp is not None and cp.status in (Status.OK, Status.PAUSED):
                 self.cursors.commit(eff.name)
             else:
                 self.cursors.discard(eff.name)
+
+    def _reads(
+        self,
+        eff: EffectiveCustomer,
+        providers: CustomerProviders,
+        desired: dict[str, Account],
+        managed: ManagedState,
+        full_sync: bool,
+    ) -> tuple[IntegrationRead, ...]:
+        """Which integrations this run lists in full, and why (core/reads.py)."""
+        hours = self.config.settings_doc.spec.verify_links_every_hours
+        inputs = ReadInputs(eff, desired, moved(managed, desired), self.clock(), hours, full_sync)
+        out = []
+        for provider in (providers.vault, providers.contacts):
+            if provider is None:
+                continue
+            kind = provider.kind
+            last = FullRead.parse(self.cursors.get_cursor(eff.name, cursor_name(kind)))
+            out.append(decide(inputs, kind, _target(eff, kind), last))
+        return tuple(out)
+
+    def _verified(
+        self,
+        eff: EffectiveCustomer,
+        live: CustomerLive,
+        managed: ManagedState,
+        reads: tuple[IntegrationRead, ...],
+    ) -> None:
+        """A full list in which every linked record was found is a verification (staged:
+        kept only when the plan is accepted). One that misses a linked record is not:
+        the next run lists again, so a vanished record stays in every plan until handled."""
+        now = self.clock()
+        answers = {live.vault_kind: live.entries, live.contacts_kind: live.contacts}
+        for r in reads:
+            records = answers.get(r.integration)
+            if not r.listed or records is None:
+                continue
+            _mine, gone = vanished_links(managed.links.values(), r.integration, records)
+            if not gone:
+                full = FullRead(now, _target(eff, r.integration))
+                self.cursors.put_cursor(eff.name, cursor_name(r.integration), full.dump())
 
     def refresh(self, names: Sequence[str] = ()) -> list[CustomerDrift]:
         """`plan --refresh-only`: every source read in full, nothing proposed (core/drift.py)."""
@@ -303,7 +355,25 @@ class Engine:
             stop,
             held,
         )
-        return [apply_one(ctx, cp, effs.get(cp.customer)) for cp in plan.customers if cp.applicable]
+        return [self._apply_one(ctx, cp, effs.get(cp.customer)) for cp in plan.customers if cp.applicable]
+
+    def _apply_one(
+        self, ctx: ApplyContext, cp: CustomerPlan, eff: EffectiveCustomer | None
+    ) -> CustomerResult:
+        """One customer's apply, unless a run window (quiet hours) closes one of its writes:
+        then nothing of it is applied and the result says until when (#16)."""
+        if eff is not None:
+            windows = customer_windows(self.config.settings_doc.spec.quiet_hours, eff)
+            wait = deferral(windows, cp, datetime.fromtimestamp(self.clock(), UTC)) if windows else None
+            if wait is not None:
+                log.info("%s: %s", cp.customer, wait.message())
+                return CustomerResult(
+                    cp.customer,
+                    error=wait.message(),
+                    outcome=ApplyOutcome.DEFERRED,
+                    retry_at=wait.until.timestamp(),
+                )
+        return apply_one(ctx, cp, eff)
 
     def rebuild(self, names: Sequence[str] = (), holder: str = "reconciler state rebuild") -> list[str]:
         """`state rebuild` (#12): re-adopt each customer's accounts and links from the
@@ -372,14 +442,39 @@ def read_live(
     full_sync: bool = False,
     refresh_selection: bool = False,
 ) -> CustomerLive:
-    """Every source and integration of one customer; at -v a line per read (#17)."""
+    """Every source and integration of one customer, in full (explain, drift, rebuild)."""
+    dirs = read_directories(providers, eff, full_sync, refresh_selection)
+    kinds = {p.kind for p in (providers.vault, providers.contacts) if p is not None}
+    return read_integrations(providers, eff, dirs, kinds)
+
+
+def read_directories(
+    providers: CustomerProviders,
+    eff: EffectiveCustomer,
+    full_sync: bool = False,
+    refresh_selection: bool = False,
+) -> LiveDirectories:
+    """The customer's directories (deltas where the readers keep them); a line each at -v (#17)."""
     scope = replace(scope_for(eff, full_sync), refresh_selection=refresh_selection)
     took = _Took(eff.name)
     entra = providers.entra.read(scope) if providers.entra else None
     took.read("Entra ID", count(len(entra.users), "user") if entra is not None else None)
     ad = providers.ad.read(scope) if providers.ad else None
     took.read("Active Directory", count(len(ad.users), "user") if ad is not None else None)
+    return LiveDirectories(entra=entra, ad=ad)
+
+
+def read_integrations(
+    providers: CustomerProviders,
+    eff: EffectiveCustomer,
+    dirs: LiveDirectories,
+    kinds: set[IntegrationKind],
+) -> CustomerLive:
+    """The integrations in `kinds` listed in full; the others are not read (None)."""
+    took = _Took(eff.name)
     vault, contacts = providers.vault, providers.contacts
+    vault = vault if vault is not None and vault.kind in kinds else None
+    contacts = contacts if contacts is not None and contacts.kind in kinds else None
     entries = tuple(vault.list_entries()) if vault else None
     took.read(
         vault.kind.value if vault else "", entries is not None and count(len(entries), "password entry")
@@ -389,12 +484,17 @@ def read_live(
         contacts.kind.value if contacts else "", count(len(people), "contact") if people is not None else None
     )
     return CustomerLive(
-        LiveDirectories(entra=entra, ad=ad),
+        dirs,
         entries,
         vault.kind if vault else None,
         people,
         contacts.kind if contacts else None,
     )
+
+
+def _target(eff: EffectiveCustomer, kind: IntegrationKind) -> str:
+    """The customer's organization / company in `kind` (its YAML link)."""
+    return TABLE[kind].linked_id(eff.doc.spec.integrations) or ""
 
 
 class _Took:

@@ -25,6 +25,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
 EXIT_REFUSED = 3
+EXIT_DEFERRED = 4  # apply: a run window (quiet hours) deferred a customer; nothing of it applied
 
 # A live check's line that informs but does not fail (`validate --live`): a renamed selection
 WARNING = "warning: "

@@ -67,6 +67,7 @@ class ApplyOutcome(StrEnum):
     FAILED = "failed"  # an error stopped this customer (`error` says which)
     TAKEN_OVER = "taken-over"  # the lease was lost: stopped at a boundary, nothing written after
     STOPPED = "stopped"  # a stop was asked: `outcomes` are exactly what was applied before it
+    DEFERRED = "deferred"  # a run window (quiet hours) closes a write of the plan: nothing attempted
 
 
 @dataclass
@@ -75,6 +76,7 @@ class CustomerResult:
     outcomes: list[Outcome] = field(default_factory=list)
     error: str = ""  # why the customer ended as it did (empty when APPLIED)
     outcome: ApplyOutcome = ApplyOutcome.APPLIED
+    retry_at: float | None = None  # DEFERRED: when the windows open (Unix time)
 
     @property
     def stopped(self) -> bool:

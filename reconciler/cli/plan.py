@@ -14,7 +14,6 @@ from typing import Any
 
 import click
 
-from reconciler import jsonlayout
 from reconciler.apply.executor import ApplyOutcome, CustomerResult
 from reconciler.cli.common import Ctx, config_dir_option
 from reconciler.cli.jsonout import emit
@@ -24,10 +23,18 @@ from reconciler.config import load_valid_config
 from reconciler.config.resolve import effective_customers
 from reconciler.core.drift import CustomerDrift
 from reconciler.core.plan import Plan, Status
+from reconciler.core.planfile import plan_text
 from reconciler.core.render import render_json, render_markdown, render_text
 from reconciler.core.words import count
 from reconciler.engine import Engine
-from reconciler.errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_REFUSED, ReconcilerError
+from reconciler.errors import (
+    EXIT_CHANGES,
+    EXIT_DEFERRED,
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_REFUSED,
+    ReconcilerError,
+)
 from reconciler.gcpause import gc_paused
 
 format_option = click.option(
@@ -51,8 +58,8 @@ def render(plan: Plan, fmt: str, verbose: bool = False) -> str:
 
 
 def save_plan(plan: Plan, path: Path) -> None:
-    # the plan's outer levels indented, a change per line (C encoder; `show` renders it)
-    path.write_text(jsonlayout.dumps(plan.to_dict(), expand=4), encoding="utf-8")
+    # the plan's outer levels indented, a change per line (`show` renders it)
+    path.write_text(plan_text(plan), encoding="utf-8")
 
 
 def load_plan(path: Path) -> Plan:
@@ -167,9 +174,11 @@ def plan(
         if out is not None:
             raise click.UsageError("--refresh-only proposes no changes: there is no plan to save with -o")
         ctx.exit(show_drift(engine.refresh(names), fmt, detailed_exitcode))
-    result = plan_with_progress(engine, names, allow_mass_removal, full_sync, allow_fleet_removal)
-    _in_flight_notes(engine, result)
-    with gc_paused():  # rendering and saving build a few objects per change, no cycles
+    # one pause from the reads to the saved file (the engine's own pauses nest in it):
+    # re-enabled between stages, the collector walked every record read so far
+    with gc_paused():  # planning, rendering and saving build no cycles
+        result = plan_with_progress(engine, names, allow_mass_removal, full_sync, allow_fleet_removal)
+        _in_flight_notes(engine, result)
         click.echo(render(result, fmt, is_verbose(ctx)), nl=False)
         if out is not None:
             save_plan(result, out)
@@ -273,12 +282,23 @@ def _progress() -> Iterator[Callable[[str, int], Callable[[int], None]] | None]:
 
 
 def _exit_code(the_plan: Plan, results: list[CustomerResult]) -> int:
+    """The worst outcome wins: refused 3, error 1, deferred by quiet hours 4, else the plan's."""
     code = plan_exit_code(the_plan, False)
+    deferred = False
     for r in results:
+        if r.outcome is ApplyOutcome.DEFERRED and not r.failed:
+            deferred = True
+            continue
         if r.error or r.failed:
             refused = r.outcome is ApplyOutcome.REFUSED
             code = EXIT_REFUSED if (r.error and refused) or code == EXIT_REFUSED else EXIT_ERROR
+    if deferred and code in (EXIT_OK, EXIT_CHANGES):
+        return EXIT_DEFERRED
     return code
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 def apply_document(the_plan: Plan, results: list[CustomerResult]) -> dict[str, Any]:
@@ -292,6 +312,7 @@ def apply_document(the_plan: Plan, results: list[CustomerResult]) -> dict[str, A
                 "outcome": r.outcome.value,
                 "refused": r.outcome is ApplyOutcome.REFUSED,
                 "busy": r.outcome is ApplyOutcome.BUSY,
+                "deferred_until": _iso(r.retry_at),
                 "stopped": r.stopped,
                 "changes": [{**o.change.to_dict(), "ok": o.ok, "message": o.message} for o in r.outcomes],
             }

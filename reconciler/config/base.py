@@ -8,11 +8,13 @@ plain string where a secret belongs is a validation error that never echoes it.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     model_validator,
@@ -94,3 +96,30 @@ def https_base_url(value: Any) -> Any:
     except ValueError:
         raise ValueError("has an invalid port") from None
     return value
+
+
+# --- the field types and the base of every vendor connection ---------------------------
+# A connection model declares its fields with these types; the checks come with the
+# type, so a new integration cannot forget one (and no model lists its fields twice).
+
+Secret = Annotated[SecretRef, BeforeValidator(refuse_literal_secret)]
+"""A secret reference; a literal (a pasted key) is refused without being echoed."""
+
+OptionalSecret = Annotated[SecretRef | None, BeforeValidator(refuse_literal_secret)]
+
+HttpsUrl = Annotated[
+    str, AfterValidator(https_base_url), Field(json_schema_extra={"pattern": HTTPS_URL_PATTERN})
+]
+"""A base URL credentials are sent to: https, a host, no query, fragment or user info."""
+
+OptionalHttpsUrl = Annotated[
+    str | None, AfterValidator(https_base_url), Field(json_schema_extra={"pattern": HTTPS_URL_PATTERN})
+]
+
+
+class Connection(TlsOptions):
+    """The MSP's connection to one vendor API (Settings `connections.<kind>`): TLS options
+    and the per-request timeout every client honours. Vendor fields use `Secret` and
+    `HttpsUrl`."""
+
+    timeout_seconds: float = Field(default=60.0, gt=0, le=3600, description="Per request.")

@@ -16,16 +16,15 @@ from pydantic import (
     ConfigDict,
     Field,
     create_model,
-    field_validator,
     model_validator,
 )
 
 from reconciler.config.base import HTTPS_URL_PATTERN as HTTPS_URL_PATTERN
+from reconciler.config.base import HttpsUrl, OptionalSecret, Secret
 from reconciler.config.base import Model as Model
 from reconciler.config.base import RecordId as RecordId
 from reconciler.config.base import SecretRef as SecretRef
 from reconciler.config.base import TlsOptions as TlsOptions
-from reconciler.config.base import https_base_url, refuse_literal_secret
 from reconciler.config.values import (
     ClientId,
     EmailAddress,
@@ -37,6 +36,7 @@ from reconciler.config.values import (
     TenantId,
     Text,
 )
+from reconciler.config.windows import QuietHours
 from reconciler.integrations.kinds import IntegrationKind
 from reconciler.integrations.table import TABLE
 
@@ -74,7 +74,7 @@ class StateSettings(Model):
     path: FilePath = Field(
         default=".reconciler/state.db", description="SQLite: relative to the config directory."
     )
-    dsn: SecretRef | None = Field(
+    dsn: OptionalSecret = Field(
         default=None,
         description="PostgreSQL: connection string (a secret reference, e.g. {env: RECONCILER_STATE_DSN}).",
     )
@@ -94,8 +94,6 @@ class StateSettings(Model):
         default=60, ge=15, le=3600, description="Customer lock lease; renewed every third of it."
     )
 
-    _literal = field_validator("dsn", mode="before")(refuse_literal_secret)
-
     @model_validator(mode="after")
     def _postgres_needs_dsn(self) -> StateSettings:
         if self.backend == "postgres" and self.dsn is None:
@@ -110,10 +108,8 @@ class SnapshotSettings(Model):
 
 
 class CertificateCredential(Model):
-    private_key: SecretRef
+    private_key: Secret
     thumbprint: str = Field(pattern=r"^[0-9A-Fa-f]{40}$")
-
-    _literal = field_validator("private_key", mode="before")(refuse_literal_secret)
 
 
 class GraphCredential(Model):
@@ -121,10 +117,8 @@ class GraphCredential(Model):
 
     model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
 
-    client_secret: SecretRef | None = None
+    client_secret: OptionalSecret = None
     certificate: CertificateCredential | None = None
-
-    _literal = field_validator("client_secret", mode="before")(refuse_literal_secret)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> GraphCredential:
@@ -136,32 +130,26 @@ class GraphCredential(Model):
 class GraphConnection(TlsOptions):
     client_id: ClientId = Field(description="Application (client) id of the MSP's multi-tenant app.")
     credential: GraphCredential
-    authority_host: str = Field(
+    authority_host: HttpsUrl = Field(
         default="https://login.microsoftonline.com",
-        json_schema_extra={"pattern": HTTPS_URL_PATTERN},
         description="Identity platform (https only): the client secret or assertion is sent to it.",
     )
-    graph_url: str = Field(
+    graph_url: HttpsUrl = Field(
         default="https://graph.microsoft.com",
-        json_schema_extra={"pattern": HTTPS_URL_PATTERN},
         description="Microsoft Graph (https only): every request carries the bearer token; "
         "links on another scheme, host or port are never followed.",
     )
     full_sync_every_hours: float = Field(default=24.0, gt=0, le=24 * 366)
     max_concurrent_tenants: int = Field(default=8, ge=1, le=64)
 
-    _https = field_validator("authority_host", "graph_url", mode="after")(https_base_url)
-
 
 class SmtpConnection(TlsOptions):
     host: HostName
     port: int = Field(default=587, ge=1, le=65535)
     security: Literal["starttls", "tls", "none"] = "starttls"
-    username: SecretRef | None = None
-    password: SecretRef | None = None
+    username: OptionalSecret = None
+    password: OptionalSecret = None
     sender: EmailAddress = Field(description="From: address of welcome emails.")
-
-    _literal = field_validator("username", "password", mode="before")(refuse_literal_secret)
 
 
 class _Connections(Model):
@@ -199,9 +187,7 @@ class DaemonTls(Model):
     """TLS of the daemon's listener: the certificate chain (PEM file) and its private key."""
 
     cert_file: FilePath = Field(description="Certificate chain, PEM, relative to the config directory.")
-    key: SecretRef = Field(description="The certificate's private key (PEM), as a secret reference.")
-
-    _literal = field_validator("key", mode="before")(refuse_literal_secret)
+    key: Secret = Field(description="The certificate's private key (PEM), as a secret reference.")
 
 
 class DaemonSettings(Model):
@@ -212,7 +198,7 @@ class DaemonSettings(Model):
         pattern=r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]*):[0-9]{1,5}$",
         description="host:port of the HTTP listener (health, metrics, import now). Loopback unless you mean otherwise.",
     )
-    token: SecretRef | None = Field(
+    token: OptionalSecret = Field(
         default=None,
         description="Bearer token required by the POST endpoints (import now, override); without it they are off.",
     )
@@ -254,8 +240,6 @@ class DaemonSettings(Model):
         description="Look for edits of the config files (names, sizes, modification times) at most this often.",
     )
 
-    _literal = field_validator("token", mode="before")(refuse_literal_secret)
-
 
 NOTIFICATION_EVENTS = (
     "run.failed",
@@ -277,15 +261,18 @@ class NotificationTarget(Model):
     follows at most every `remindEveryHours`, and one message when it resolves."""
 
     name: str = Field(pattern=NAME_PATTERN, description="Names the target in logs and state.")
-    type: Literal["teams", "slack", "email", "webhook", "connectwise-ticket", "autotask-ticket"] = Field(
+    type: Literal[
+        "teams", "slack", "email", "webhook", "connectwise-ticket", "autotask-ticket", "halo-ticket"
+    ] = Field(
         description="teams: a Workflows webhook (Adaptive Card); slack: an incoming webhook; "
         "email: a digest through connections.smtp; webhook: JSON signed the Standard Webhooks way; "
         "connectwise-ticket: one service ticket per customer and cause, in the customer's "
         "ConnectWise company, noted while it lasts and closed when it resolves; autotask-ticket: "
-        "the same in the customer's Autotask company."
+        "the same in the customer's Autotask company; halo-ticket: the same in the customer's "
+        "Halo client."
     )
-    url: SecretRef | None = Field(default=None, description="teams, slack, webhook: the webhook URL.")
-    secret: SecretRef | None = Field(
+    url: OptionalSecret = Field(default=None, description="teams, slack, webhook: the webhook URL.")
+    secret: OptionalSecret = Field(
         default=None, description="webhook: the signing secret (whsec_ + base64, or any text)."
     )
     to: list[EmailAddress] = Field(default_factory=list, description="email: the digest's recipients.")
@@ -304,16 +291,17 @@ class NotificationTarget(Model):
     board_id: int | None = Field(default=None, ge=1, description="connectwise-ticket: the service board.")
     queue_id: int | None = Field(default=None, ge=1, description="autotask-ticket: the queue (queueID).")
     priority_id: int | None = Field(default=None, ge=1, description="autotask-ticket: the priority.")
+    ticket_type_id: int | None = Field(
+        default=None, ge=1, description="halo-ticket: the ticket type (tickettype_id) of new tickets."
+    )
     status_id: int | None = Field(
         default=None,
         ge=1,
-        description="Status of a new ticket (connectwise: the board's default if absent; autotask: required).",
+        description="Status of a new ticket (connectwise, halo: the default if absent; autotask: required).",
     )
     closed_status_id: int | None = Field(
         default=None, ge=1, description="The status that closes a ticket when its cause resolves."
     )
-
-    _literal = field_validator("url", "secret", mode="before")(refuse_literal_secret)
 
     @model_validator(mode="after")
     def _needs(self) -> NotificationTarget:
@@ -325,6 +313,8 @@ class NotificationTarget(Model):
             raise ValueError("an email target needs to: [addresses]")
         if self.type == "connectwise-ticket" and (self.board_id is None or self.closed_status_id is None):
             raise ValueError("a connectwise-ticket target needs boardId and closedStatusId")
+        if self.type == "halo-ticket" and (self.ticket_type_id is None or self.closed_status_id is None):
+            raise ValueError("a halo-ticket target needs ticketTypeId and closedStatusId")
         needed = (self.queue_id, self.status_id, self.priority_id, self.closed_status_id)
         if self.type == "autotask-ticket" and None in needed:
             raise ValueError(
@@ -341,6 +331,13 @@ class SettingsSpec(Model):
     connections: Connections = Connections()
     welcome_email: WelcomeEmailSettings = WelcomeEmailSettings()
     apply_batch_size: int = Field(default=500, ge=1, le=100_000)
+    verify_links_every_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 366,
+        description="Between these full reads an unchanged customer's integrations are not listed; "
+        "each full read proves every linked record still exists (shortened per customer by up to 10%).",
+    )
     daemon: DaemonSettings = DaemonSettings()
     secret_dirs: tuple[FilePath, ...] = Field(
         default=(),
@@ -349,6 +346,9 @@ class SettingsSpec(Model):
     )
     notifications: list[NotificationTarget] = Field(
         default_factory=list, description="Chat, email and webhook targets of the daemon's alerts."
+    )
+    quiet_hours: tuple[QuietHours, ...] = Field(
+        default=(), description="Run windows in which no writes are made (reads and plans still run)."
     )
 
 
@@ -368,12 +368,10 @@ class TlsMode(StrEnum):
 class ActiveDirectory(TlsOptions):
     server: HostPort = Field(description="Host name or host:port of a domain controller.")
     base_dn: LongText
-    bind_user: SecretRef
-    bind_password: SecretRef
+    bind_user: Secret
+    bind_password: Secret
     tls: TlsMode = TlsMode.LDAPS
     timeout_seconds: float = Field(default=15.0, gt=0, le=600)
-
-    _literal = field_validator("bind_user", "bind_password", mode="before")(refuse_literal_secret)
 
 
 class Directories(Model):
@@ -504,6 +502,9 @@ class ImportSettings(Model):
     options: ImportOptions = ImportOptions()
     schedule: Schedule = Schedule()
     safety: Safety | None = Field(default=None, description="Overrides Settings.safety.")
+    quiet_hours: tuple[QuietHours, ...] = Field(
+        default=(), description="Run windows in which no writes are made (reads and plans still run)."
+    )
 
 
 class CustomerSpec(Model):
@@ -517,6 +518,9 @@ class CustomerSpec(Model):
     )
     admin_import: ImportSettings | None = None
     pins: tuple[Pin, ...] = ()
+    quiet_hours: tuple[QuietHours, ...] = Field(
+        default=(), description="Run windows in which no writes are made (reads and plans still run)."
+    )
 
 
 # --- policies --------------------------------------------------------------------------

@@ -217,6 +217,25 @@ class Account:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Account:
+        try:  # every field present, as `to_dict` writes them: one call (state load at 100k)
+            return cls(
+                key=d["key"],
+                account_class=_ACCOUNT_CLASSES[d["account_class"]],
+                sources=tuple(map(_SOURCES.__getitem__, d["sources"])),
+                upn=d["upn"],
+                sam_account_name=d["sam_account_name"],
+                mail=d["mail"],
+                given_name=d["given_name"],
+                surname=d["surname"],
+                display_name=d["display_name"],
+                entra_id=d["entra_id"],
+                ad_guid=d["ad_guid"],
+                password_sync=bool(d["password_sync"]),
+                self_serve=bool(d["self_serve"]),
+                password_remember=bool(d["password_remember"]),
+            )
+        except KeyError:
+            pass  # an older row without some field: the defaults fill it in
         kw: dict[str, Any] = {name: d.get(name) for name in ACCOUNT_FIELDS if name in d}
         for flag in ("password_sync", "self_serve", "password_remember"):
             kw[flag] = bool(kw.get(flag, False))

@@ -6,7 +6,7 @@ Renderers only turn a `Plan` into text; apply only executes one. `to_dict` /
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from functools import cache
@@ -19,14 +19,16 @@ from reconciler.core.model import (
     NewPasswordEntry,
     WelcomeEmail,
 )
+from reconciler.core.reads import IntegrationRead
 from reconciler.core.words import count
 from reconciler.integrations.kinds import Role
 
 PLAN_FORMAT = 5
 # format 1: create-record carried `new_entry` / `new_contact`; format 2 added recreate-record
 # (a vanished linked record, #12) and its summary count; format 3: link carries `fingerprint`
-# (the owned fields, for drift); format 4 adds `skipped` users; format 5 adds `config_parts`
-# (a digest per config document and template, so a stale plan names what changed, #12)
+# (the owned fields, for drift); format 4 adds `skipped` users; format 5 adds `reads` (which
+# integrations were listed in full, and when last, #16) and `config_parts` (a digest per config
+# document and template, so a stale plan names what changed, #12)
 READABLE_FORMATS = (1, 2, 3, 4, 5)
 
 
@@ -238,6 +240,10 @@ CHANGE_TYPES: dict[ChangeKind, Any] = {
 }
 
 
+def _change_dict(change: Change) -> dict[str, Any]:
+    return change.to_dict()
+
+
 def change_from_dict(d: dict[str, Any], fmt: int = PLAN_FORMAT) -> Change:
     """One change of a saved plan of format `fmt` (any of READABLE_FORMATS)."""
     change: Change = CHANGE_TYPES[ChangeKind(d["kind"])]._read(d, fmt)
@@ -310,6 +316,7 @@ class CustomerPlan:
     notes: tuple[str, ...] = ()
     reason: str = ""  # why refused / paused / error
     skipped: tuple[Skipped, ...] = ()
+    reads: tuple[IntegrationRead, ...] = ()  # which integrations were listed, and when last in full
 
     def skipped_counts(self) -> dict[str, int]:
         """How many users were left out per reason, most first."""
@@ -325,18 +332,21 @@ class CustomerPlan:
     def applicable(self) -> bool:
         return self.status is Status.OK and bool(self.changes)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, change: Callable[[Change], Any] = _change_dict) -> dict[str, Any]:
+        """`change` turns each change into its JSON value (the saved plan passes
+        pre-encoded text, core/planfile.py)."""
         return {
             "customer": self.customer,
             "status": self.status.value,
             "serial": self.serial,
             "reason": self.reason,
-            "changes": [c.to_dict() for c in self.changes],
+            "changes": [change(c) for c in self.changes],
             "conflicts": [c.to_dict() for c in self.conflicts],
             "warnings": list(self.warnings),
             "notes": list(self.notes),
             "skipped": [s.to_dict() for s in self.skipped],
             "skipped_counts": self.skipped_counts(),
+            "reads": [r.to_dict() for r in self.reads],
         }
 
     @classmethod
@@ -351,6 +361,7 @@ class CustomerPlan:
             tuple(d["notes"]),
             d.get("reason", ""),
             tuple(Skipped.from_dict(s) for s in d.get("skipped", ())),
+            tuple(IntegrationRead.from_dict(r) for r in d.get("reads", ())),
         )
 
 
@@ -441,7 +452,7 @@ class Plan:
             counts["welcome"] += cp.count(ChangeKind.SEND_WELCOME)
         return Summary(**counts)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, change: Callable[[Change], Any] = _change_dict) -> dict[str, Any]:
         return {
             "format": self.format,
             "config_digest": self.config_digest,
@@ -449,7 +460,7 @@ class Plan:
             "created_at": self.created_at,
             "selected": list(self.selected),
             "summary": self.summary().to_dict(),
-            "customers": [c.to_dict() for c in self.customers],
+            "customers": [c.to_dict(change) for c in self.customers],
         }
 
     @classmethod

@@ -17,7 +17,7 @@ from typing import Any
 from reconciler.config.models import Safety, Source
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.config.values import one_line
-from reconciler.core.desired import LiveDirectories, desired_accounts, person
+from reconciler.core.desired import Desired, LiveDirectories, desired_accounts, person
 from reconciler.core.drift import owned_fingerprint
 from reconciler.core.guards import identity_guard, link_guard
 from reconciler.core.matching import (
@@ -81,10 +81,16 @@ class PlanOptions:
 
 
 def plan_customer(
-    customer: EffectiveCustomer, live: CustomerLive, managed: ManagedState, options: PlanOptions
+    customer: EffectiveCustomer,
+    live: CustomerLive,
+    managed: ManagedState,
+    options: PlanOptions,
+    desired: Desired | None = None,
 ) -> CustomerPlan:
+    """`desired`: the accounts of `live.directories` when the caller computed them already."""
     name = customer.name
-    desired = desired_accounts(customer, live.directories)
+    if desired is None:
+        desired = desired_accounts(customer, live.directories)
     changes: list[Change] = []
     warnings: list[str] = [*_reader_warnings(live.directories), *desired.warnings]
     notes = _reader_notes(live.directories)

@@ -119,6 +119,8 @@ def customer_lines(cp: CustomerPlan, verbose: bool = False) -> Iterator[tuple[st
         yield "?", f"warning: {w}"
     for n in cp.notes:
         yield " ", f"note: {n}"
+    for r in cp.reads:
+        yield " ", f"read: {r.line()}"
     if cp.skipped:
         more = "" if verbose else " (--verbose names them)"
         yield " ", f"note: {skipped_summary(cp)}{more}"
@@ -210,6 +212,7 @@ def render_markdown(plan: Plan, limit: int = 0, cut_note: str = MARKDOWN_CUT_NOT
         out.append("")
     if quiet:
         out += [f"{quiet} {'customer has' if quiet == 1 else 'customers have'} no changes.", ""]
+    out += _reads_line(plan)
     for cp in shown:
         lines = [f"{sym if sym in '+-!' else ' '} {text}" for sym, text in customer_lines(cp, verbose=True)]
         if not lines:
@@ -220,6 +223,21 @@ def render_markdown(plan: Plan, limit: int = 0, cut_note: str = MARKDOWN_CUT_NOT
     if limit and len("\n".join(out)) > limit:
         return _cut(out, limit, len(shown), cut_note)
     return "\n".join(out)
+
+
+def _reads_line(plan: Plan) -> list[str]:
+    """When the integrations were last listed in full: the oldest, and how many were not
+    listed this run (quiet customers are not shown one by one)."""
+    reads = [r for cp in plan.customers for r in cp.reads]
+    if not reads:
+        return []
+    listed = sum(1 for r in reads if r.listed)
+    return [
+        f"Integrations: {listed} of {len(reads)} listed in full by this plan; {len(reads) - listed} not "
+        "listed (links unchanged, proven again every verifyLinksEveryHours; each customer's details "
+        "and `--format json` say when each was last listed in full).",
+        "",
+    ]
 
 
 def _cut(lines: list[str], limit: int, total: int, cut_note: str) -> str:

@@ -51,6 +51,7 @@ class RunResult(StrEnum):
     ERROR = "error"
     BUSY = "busy"  # locked by another apply, or state moved under the plan: retried soon
     ABANDONED = "abandoned"  # stopped by shutdown; runs again at the next start
+    DEFERRED = "deferred"  # quiet hours close a write of the plan: planned again when they open
 
     @property
     def succeeded(self) -> bool:
@@ -59,7 +60,13 @@ class RunResult(StrEnum):
     @property
     def planned(self) -> bool:
         """The run produced a plan worth remembering (conflicts, pending changes)."""
-        return self in (RunResult.APPLIED, RunResult.IN_SYNC, RunResult.PAUSED, RunResult.BLOCKED)
+        return self in (
+            RunResult.APPLIED,
+            RunResult.IN_SYNC,
+            RunResult.PAUSED,
+            RunResult.BLOCKED,
+            RunResult.DEFERRED,
+        )
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,7 @@ class RunReport:
     removals: tuple[str, ...] = ()
     used_override: float | None = None
     plan: dict[str, Any] | None = None  # plan_summary() of the plan this run made, if any
+    retry_at: float | None = None  # DEFERRED: when the quiet hours end (the next run)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -220,6 +228,10 @@ def _apply(
     except (StalePlanError, LockHeldError) as exc:  # the config or the state moved since plan_one
         return done(RunResult.BUSY, str(exc), pending=len(cplan.changes))
     result = results[0] if results else CustomerResult(cplan.customer)
+    if result.outcome is ApplyOutcome.DEFERRED:  # quiet hours: plans again when they open
+        return done(
+            RunResult.DEFERRED, result.error, pending=len(cplan.changes), retry_at=result.retry_at, **planned
+        )
     if result.outcome is ApplyOutcome.BUSY:  # a person's `reconciler apply`, another replica
         return done(RunResult.BUSY, result.error, pending=len(cplan.changes))
     applied = dict(Counter(o.change.kind.value for o in result.succeeded))

@@ -51,6 +51,8 @@ from reconciler.daemon.runner import (
 )
 from reconciler.daemon.schedule import RetryRules, after_run, first_due, interval_seconds, shortened
 from reconciler.engine import Engine
+from reconciler.providers import clientpool
+from reconciler.providers.clientpool import ClientPool
 from reconciler.state.api import CustomerRecord, DaemonStore, Lease, Slot, StateStore
 from reconciler.state.leasetext import held_message
 
@@ -153,6 +155,9 @@ class Scheduler:
         self._config_checked = float("-inf")
         self._check_config = False
         self._queue = DueQueue()
+        # vendor connections kept across runs (#16); closed when the config changes and at shutdown
+        self.clients = ClientPool()
+        self._clients_digest = source.config.digest
         self.fleet = FleetGuard(store, state, clock, self.wake.set, lambda: self.events, metrics)
         for rec in state.all().values():
             metrics.record(rec)
@@ -160,10 +165,14 @@ class Scheduler:
 
     # --- the loop -----------------------------------------------------------------------------
     def run_forever(self) -> None:
-        while not self.stopping.is_set():
-            self.wake.clear()
-            delay = self.cycle()
-            self.clock.wait(self.wake, delay)
+        previous = clientpool.use(self.clients)
+        try:
+            while not self.stopping.is_set():
+                self.wake.clear()
+                delay = self.cycle()
+                self.clock.wait(self.wake, delay)
+        finally:
+            clientpool.use(previous)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -264,6 +273,9 @@ class Scheduler:
     def _refresh_config(self) -> None:
         before = self.source.error
         self.source.refresh()
+        if self.source.config.digest != self._clients_digest:  # credentials, CAs, URLs may differ
+            self._clients_digest = self.source.config.digest
+            self.clients.clear()
         self.metrics.config_valid.set(0 if self.source.error else 1)
         if self.source.error and self.source.error != before:
             self.metrics.config_reload_errors.inc()
@@ -340,7 +352,7 @@ class Scheduler:
 
     # --- runs ------------------------------------------------------------------------------------
     def _start(self, name: str, eff: EffectiveCustomer, rules: RetryRules, lease: Lease) -> None:
-        engine = Engine(self.source.config, self.store, events=self.events)
+        engine = Engine(self.source.config, self.store, events=self.events, clock=self.clock.now)
         held = HeldLease(self.store, lease)  # renewed until the run's bookkeeping is written
         try:
             rec = self.state.get(name)
@@ -470,6 +482,8 @@ class Scheduler:
         commit: str, digest: str,
     ) -> Bookkeeping:  # fmt: skip
         failures, quarantined = (prev.failures, prev.quarantined) if prev else (0, False)
+        if report.result is RunResult.DEFERRED and report.retry_at is not None:  # quiet hours (#16)
+            return Bookkeeping(max(report.retry_at, report.finished), quarantined, failures, commit, digest)
         when, failures, quarantined = after_run(
             report.result, report.started, report.finished, failures, quarantined,
             interval_seconds(eff), rules, self.rng,
@@ -510,6 +524,7 @@ class Scheduler:
             return self._shutdown(grace, abandon_wait)
         finally:
             self.role.close()
+            self.clients.close()
 
     def _shutdown(self, grace: float, abandon_wait: float) -> list[str]:
         self.stop()

@@ -50,6 +50,7 @@ from pydantic import SecretStr
 from reconciler.config.base import TlsOptions
 from reconciler.errors import AmbiguousWrite, HttpError, ProviderError, Rejected
 from reconciler.integrations.facts import Budget
+from reconciler.providers import clientpool
 from reconciler.providers.neterrors import describe_failure
 from reconciler.providers.neterrors import where as net_where
 
@@ -361,11 +362,23 @@ def build_client(
     auth: httpx.Auth | None = None,
     timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
     transport: httpx.BaseTransport | None = None,
+    pool: str = "",
 ) -> httpx.Client:
     """The `httpx.Client` of one vendor connection: TLS verified as `tls` says (system
     CAs plus caFile; off only when asked, loudly), no redirects (a redirect could take
-    a credential elsewhere), secrets only in `auth` or headers the caller sets."""
+    a credential elsewhere), secrets only in `auth` or headers the caller sets.
+    `pool` names the vendor account (kind, URL, credentials fingerprint): while the
+    daemon keeps connections (`clientpool`), its clients share one connection pool."""
     verify: ssl.SSLContext | bool = True
+    kept = clientpool.active() if pool and transport is None else None
+    if kept is not None:
+        key = clientpool.pool_key(pool, tls.ca_file, tls.insecure_skip_verify, config_root)
+        transport = kept.transport(
+            key,
+            lambda: httpx.HTTPTransport(
+                verify=tls_verify(tls.ca_file, tls.insecure_skip_verify, config_root, where)
+            ),
+        )
     if transport is None:
         verify = tls_verify(tls.ca_file, tls.insecure_skip_verify, config_root, where)
     return httpx.Client(

@@ -85,6 +85,7 @@ def open_api(
         headers=headers,
         timeout=conn.timeout_seconds,
         transport=transport,
+        pool=account,
     )
     api = connect_api(
         client,

@@ -12,7 +12,8 @@ clients; Halo's own docs are not public, so the weak points are marked there):
 - `POST /api/Users` with a JSON array: items without `id` are created (each needs
   `name` and `site_id`), items with `id` update; answers the saved user (one item)
   or the list of them;
-- `GET /api/Site?client_id=` -> `{"record_count", "sites"}`.
+- `GET /api/Site?client_id=` -> `{"record_count", "sites"}`;
+- tickets, ticket types and actions: reconciler.testing.halo_tickets.
 
 Paths are case-insensitive (`/api/users` works too), as Halo's are said to be.
 Every `/api` call needs `Authorization: Bearer <token>` from `/auth/token`.
@@ -27,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
+from reconciler.testing.halo_tickets import HaloTicketDesk
 from reconciler.testing.httpsim import SimRequest, SimResponse, Simulator, TestCA
 
 USER_FIELDS = (
@@ -54,6 +56,7 @@ class HaloSimulator(Simulator):
         self.users: dict[int, dict[str, Any]] = {}
         self.tokens: dict[str, float] = {}  # token -> expiry
         self.token_requests = 0
+        self.desk = HaloTicketDesk()  # tickets, ticket types, actions (reconciler.testing.halo_tickets)
         self._next_id = 500
         self._ids = threading.Lock()
 
@@ -107,6 +110,9 @@ class HaloSimulator(Simulator):
             client = _int(request.q("client_id"))
             sites = [s for s in self.sites.values() if client is None or s["client_id"] == client]
             return SimResponse(200, {"record_count": len(sites), "sites": sites})
+        answer = self.desk.handle(request, path, self.clients)
+        if answer is not None:
+            return answer
         return SimResponse(
             404, f"{request.method} {request.path} is not simulated".encode(), content_type="text/plain"
         )

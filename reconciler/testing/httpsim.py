@@ -163,6 +163,7 @@ class Simulator:
         self.tls = tls and ca is not None
         self.faults = FaultQueue()
         self.requests: list[SimRequest] = []
+        self.connections = 0  # TCP (and TLS) connections accepted: reuse shows as fewer
         self.throttled_at: list[float] = []
         self.rate_limit: RateLimit | None = None
         self.limited = 0
@@ -202,6 +203,11 @@ class Simulator:
 
             def log_message(self, format: str, *args: Any) -> None:  # silence stderr
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                with sim._lock:
+                    sim.connections += 1
 
             def _serve(self) -> None:
                 sim._serve(self)

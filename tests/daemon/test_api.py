@@ -138,3 +138,38 @@ def test_api_fuzzed_against_its_openapi_document(case: schemathesis.Case, fuzzed
     assert response.status_code < 500, (case.path, case.query, response.text[:300])
     case.validate_response(response)
     assert httpx.codes.is_success(response.status_code) or response.json()["error"]
+
+
+def test_fleet_pages_read_the_state_once_per_snapshot_not_per_request(live: Live, config_dir: Path) -> None:
+    """Issue 18's p95 goal: the overview is one summary query (plus the daemon's meta) per
+    snapshot, and a page already rendered from it costs no query at all; an action from
+    the page drops the snapshot, so its effect shows at once."""
+    from reconciler.daemon.web import snapshot
+    from reconciler.state.daemon import DaemonState
+
+    state = live.scheduler.state
+    if not isinstance(state, DaemonState):
+        pytest.skip("statement tracing is SQLite's (the PostgreSQL store runs the same briefs query)")
+    run_all(live)
+    daemon = live.server.app.state.daemon
+    daemon.fleet.invalidate()
+    statements: list[str] = []
+    state._db.set_trace_callback(statements.append)  # the test peeks at the daemon store's connection
+    try:
+        first = live.client.get("/?problems=true")
+        built = list(statements)
+        again = [live.client.get("/?problems=true") for _ in range(5)]
+        api = live.client.get("/api/v1/fleet")
+        after = statements[len(built) :]
+    finally:
+        state._db.set_trace_callback(None)
+    assert first.status_code == 200 and all(r.content == first.content for r in again)
+
+    def fleet_reads(sql: list[str]) -> list[str]:  # the scheduler's own reads run on this connection too
+        return [s for s in sql if "json_array_length" in s or "FROM daemon_meta" in s]
+
+    reads = fleet_reads(built)
+    assert len(reads) == 2 and "daemon_customers" in reads[0] and "daemon_meta" in reads[1], reads
+    assert fleet_reads(after) == []
+    assert api.json()["customers"] == 4
+    assert snapshot.FRESH_SECONDS >= 0.5  # the five requests above fell inside one snapshot's life

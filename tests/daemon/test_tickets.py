@@ -1,4 +1,4 @@
-"""PSA tickets (ConnectWise) driven by the daemon against the ConnectWise simulator:
+"""PSA tickets (ConnectWise, Autotask, Halo) driven by the daemon against the ConnectWise simulator:
 one ticket per (customer, cause), noted while it lasts, closed when it resolves, never
 two, also across a restart (the ticket id is kept in the daemon store)."""
 
@@ -13,8 +13,10 @@ import pytest
 
 from reconciler.daemon.notify import outbox
 from reconciler.daemon.notify.outbox import Notifier
+from reconciler.errors import ReconcilerError
 from reconciler.testing.autotask import AutotaskSimulator
 from reconciler.testing.connectwise import ConnectWiseSimulator
+from reconciler.testing.halo import HaloSimulator
 from reconciler.testing.httpsim import TestCA
 
 from .conftest import Rig, edit_yaml, make_rig, write
@@ -88,7 +90,7 @@ def test_one_ticket_opened_noted_closed_and_never_two_across_a_restart(
 ) -> None:
     rig.cycle()
     assert sim.desk.creates == 0
-    broken = next((config_dir / "live" / "fabrikam").glob("*.json"))
+    broken = config_dir / "live" / "fabrikam" / "entra.json"  # a directory read: every run makes it
     good = broken.read_text()
     write(broken, "{not json")
     run(rig, "fabrikam")
@@ -151,8 +153,8 @@ def test_a_second_replica_never_opens_a_second_ticket(
                  "id": "msg_" + "0" * 32, "version": 1}  # fmt: skip
         target = other_notifier.targets()[0]
         assert rig.scheduler.notifier is not None
-        rig.scheduler.notifier._ticket(target, dict(event))
-        other_notifier._ticket(target, dict(event))
+        rig.scheduler.notifier._tickets.deliver(target, dict(event))
+        other_notifier._tickets.deliver(target, dict(event))
         assert sim.desk.creates == 1
     finally:
         other_notifier.stop(1)
@@ -246,3 +248,163 @@ def test_validate_live_reads_the_autotask_picklists(
     autotask_config(config_dir, at_sim, monkeypatch)
     result = CliRunner().invoke(main, ["validate", "-c", str(config_dir), "--live"])
     assert result.exit_code == 0, result.output
+
+
+# --- Halo PSA ------------------------------------------------------------------------------
+
+HALO_APP, HALO_SECRET = "reconciler-alerts", "halo-Secret-9"
+
+
+@pytest.fixture
+def halo_sim(tmp_path: Path) -> Iterator[HaloSimulator]:
+    ca = TestCA.create(tmp_path / "halo-ca")
+    s = HaloSimulator(ca, client_id=HALO_APP, client_secret=HALO_SECRET)
+    with s:
+        yield s
+
+
+def halo_config(config_dir: Path, sim: HaloSimulator, monkeypatch: pytest.MonkeyPatch, **extra: Any) -> int:
+    """Settings connections.halo + a halo-ticket target; fabrikam linked to a new Halo client
+    (its contacts then come from the snapshot's empty Halo twin; tickets from the simulator)."""
+    monkeypatch.setenv("HALO_SECRET", HALO_SECRET)
+    assert sim.ca is not None
+    (config_dir / "halo-ca.pem").write_bytes(sim.ca.ca_file.read_bytes())
+    client = sim.add_client("Fabrikam")
+
+    def change(d: dict[str, Any]) -> None:
+        d["spec"].setdefault("connections", {})["halo"] = {
+            "baseUrl": sim.url, "clientId": HALO_APP, "clientSecret": {"env": "HALO_SECRET"}, "caFile": "halo-ca.pem",
+        }  # fmt: skip
+        d["spec"]["notifications"] = [
+            {"name": "halo", "type": "halo-ticket", "events": ["run.failed"], "remindEveryHours": 1,
+             **{"ticketTypeId": 1, "closedStatusId": 9, **extra}},
+        ]  # fmt: skip
+
+    edit_yaml(config_dir / "settings.yaml", change)
+
+    def link(d: dict[str, Any]) -> None:  # one PSA per customer (R14): Halo instead of ConnectWise
+        d["spec"]["integrations"].pop("connectwiseCompanyId")
+        d["spec"]["integrations"]["haloClientId"] = client
+
+    edit_yaml(config_dir / "customers" / "fabrikam.yaml", link)
+    return client
+
+
+def test_halo_ticket_opened_noted_closed_and_never_two_across_a_restart(
+    config_dir: Path, halo_sim: HaloSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox, "RETRY_BASE_SECONDS", 0.05)
+    client = halo_config(config_dir, halo_sim, monkeypatch, statusId=2)
+    desk = halo_sim.desk
+    r = make_rig(config_dir)
+    notifier = attach(r)
+    try:
+        r.cycle()
+        broken = config_dir / "live" / "fabrikam" / "ad.json"
+        good = broken.read_text()
+        write(broken, "{not json")
+        run(r, "fabrikam")
+        wait_for(lambda: "id" in (r.state.get_record("ticket", "halo|fabrikam|run") or {}))
+        (ticket,) = desk.tickets.values()
+        assert ticket["client_id"] == client and ticket["tickettype_id"] == 1 and ticket["status_id"] == 2
+        assert ticket["summary"].startswith("rc-") and "run.failed" in ticket["summary"]
+        assert "fabrikam" in ticket["details"]
+        assert r.state.get_record("ticket", "halo|fabrikam|run") == {
+            "id": ticket["id"],
+            "opened_at": r.clock.now(),
+        }
+        r.clock.advance(60)
+        run(r, "fabrikam")  # still failing within the hour: nothing
+        time.sleep(0.3)
+        assert desk.creates == 1 and ticket["_actions"] == []
+    finally:
+        notifier.stop(5)
+        now = r.clock.now()
+        r.close()
+
+    r = make_rig(config_dir)  # a restart on the same state
+    r.clock.advance(now - r.clock.now() + HOUR)
+    notifier = attach(r)
+    try:
+        run(r, "fabrikam")  # an hour on: the reminder is an action on the same ticket
+        wait_for(lambda: len(ticket["_actions"]) == 1)
+        assert desk.creates == 1 and "Reminder" in ticket["_actions"][0]
+        write(broken, good)
+        run(r, "fabrikam")
+        wait_for(lambda: desk.closed(ticket))
+        wait_for(lambda: r.state.get_record("ticket", "halo|fabrikam|run") is None)
+        assert (
+            ticket["status_id"] == 9 and len(ticket["_actions"]) == 2 and "resolved" in ticket["_actions"][1]
+        )
+        assert desk.creates == 1
+    finally:
+        notifier.stop(2)
+        r.close()
+
+
+def test_halo_a_lost_create_is_adopted_and_a_second_replica_opens_none(
+    config_dir: Path, halo_sim: HaloSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A create that went through but whose bookkeeping was lost (a crash after the POST):
+    the next try finds the ticket by its marker instead of opening a second one; two
+    replicas delivering the same event open one ticket."""
+    halo_config(config_dir, halo_sim, monkeypatch)
+    r = make_rig(config_dir)
+    other = make_rig(config_dir)
+    first, second = attach(r), attach(other)
+    try:
+        event = {"customer": "fabrikam", "cause": "run", "status": "firing", "type": "run.failed",
+                 "summary": "fabrikam: failed", "severity": "error", "time": "", "since": "", "data": {},
+                 "id": "msg_" + "0" * 32, "version": 1}  # fmt: skip
+        target = first.targets()[0]
+        first._tickets.deliver(target, dict(event))
+        second._tickets.deliver(target, dict(event))
+        assert halo_sim.desk.creates == 1
+        (ticket,) = halo_sim.desk.tickets.values()
+
+        r.state.put_record("ticket", "halo|fabrikam|run", None)  # the crash lost the id
+        second._tickets.deliver(target, dict(event))
+        assert halo_sim.desk.creates == 1
+        assert (r.state.get_record("ticket", "halo|fabrikam|run") or {}).get("id") == ticket["id"]
+    finally:
+        first.stop(1)
+        second.stop(1)
+        other.close()
+        r.close()
+
+
+def test_halo_ticket_type_that_refuses_creation_is_retried_not_claimed_forever(
+    config_dir: Path, halo_sim: HaloSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """APIS.md: some ticket types refuse creation (400 CAB approval). The failure is
+    reported, the claim released (so the next try claims again), and no ticket exists."""
+    halo_config(config_dir, halo_sim, monkeypatch, ticketTypeId=3)
+    r = make_rig(config_dir)
+    notifier = attach(r)
+    try:
+        event = {"customer": "fabrikam", "cause": "run", "status": "firing", "type": "run.failed",
+                 "summary": "fabrikam: failed", "severity": "error", "time": "", "since": "", "data": {},
+                 "id": "msg_" + "1" * 32, "version": 1}  # fmt: skip
+        with pytest.raises(ReconcilerError, match="CAB members"):
+            notifier._tickets.deliver(notifier.targets()[0], dict(event))
+        assert halo_sim.desk.creates == 0
+        assert r.state.get_record("ticket", "halo|fabrikam|run") is None
+    finally:
+        notifier.stop(1)
+        r.close()
+
+
+def test_validate_live_checks_the_halo_ticket_type(
+    config_dir: Path, halo_sim: HaloSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+
+    halo_config(config_dir, halo_sim, monkeypatch, ticketTypeId=42)
+    result = CliRunner().invoke(main, ["validate", "-c", str(config_dir), "--live"])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.startswith("notifications halo:")]
+    assert lines == [
+        "notifications halo: ticketTypeId 42 is not a Halo ticket type (1 Incident, 3 Change Request)"
+    ]

@@ -5,6 +5,7 @@ really deleted is re-created through a `recreate-record` change naming it."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from reconciler.config import load_valid_config
@@ -18,8 +19,22 @@ from tests.engine.test_vault_simulators import KEY, SimEngine, ca, itglue, write
 __all__ = ["ca", "itglue"]  # fixtures used here
 
 
-def engine_for(root: Path) -> Engine:
-    return SimEngine.open(load_valid_config(root))
+class Later:
+    """The engine's wall clock, moved on past a verification (#16: an unchanged
+    customer's integrations are listed only when a verification is due)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def verification_due(self) -> None:
+        self.offset += 25 * 3600  # verifyLinksEveryHours defaults to 24
+
+
+def engine_for(root: Path, clock: Later | None = None) -> Engine:
+    return SimEngine.open(load_valid_config(root), clock or Later())
 
 
 def ours(sim: ItGlueSimulator, org: int) -> list[int]:
@@ -33,7 +48,8 @@ def test_itglue_empty_and_id_less_answers_are_failed_reads(
     root = tmp_path / "cfg"
     connection = f"    itglue: {{baseUrl: '{itglue.url}', apiKey: {{file: api.key}}, caFile: '{ca.ca_file}'}}"
     write_config(root, ca, connection, f"itglueOrganizationId: '{org}'")
-    engine = engine_for(root)
+    clock = Later()
+    engine = engine_for(root, clock)
     first = engine.plan()
     assert first.customers[0].count(ChangeKind.CREATE_RECORD) == 5
     assert not [o for r in engine.apply(first) for o in r.failed]
@@ -41,6 +57,7 @@ def test_itglue_empty_and_id_less_answers_are_failed_reads(
 
     # one HTTP 200 with an empty list: refused, nothing created, the reason says why
     itglue.faults.add(Fault.error(200, body={"data": [], "meta": {}}), path_prefix="/passwords")
+    clock.verification_due()
     cp = engine.plan().customers[0]
     assert cp.status is Status.REFUSED, cp.reason
     assert "IT Glue answered with no records while 5 account(s) are linked" in cp.reason
@@ -52,12 +69,14 @@ def test_itglue_empty_and_id_less_answers_are_failed_reads(
     body = {"data": [{"type": "passwords", "attributes": {"name": "x", "username": "ann@acme.test"}}]}
     for allow in (False, True):
         itglue.faults.add(Fault.error(200, body={**body, "meta": {}}), path_prefix="/passwords")
+        clock.verification_due()
         cp = engine.plan(allow_mass_removal=allow).customers[0]
         assert cp.status is Status.ERROR
         assert cp.reason == "acme: IT Glue: GET /passwords: a record in the answer has no id"
     # a malformed record (attributes not an object) likewise
     bad = {"data": [{"id": "9", "type": "passwords", "attributes": ["x"]}], "meta": {}}
     itglue.faults.add(Fault.error(200, body=bad), path_prefix="/passwords")
+    clock.verification_due()
     cp = engine.plan().customers[0]
     assert cp.status is Status.ERROR and "malformed record" in cp.reason
 
@@ -65,6 +84,7 @@ def test_itglue_empty_and_id_less_answers_are_failed_reads(
     gone = ours(itglue, org)[2]
     with itglue._data_lock:
         del itglue.store.passwords[gone]
+    clock.verification_due()
     plan = engine.plan()
     cp = plan.customers[0]
     assert cp.status is Status.OK
@@ -74,6 +94,7 @@ def test_itglue_empty_and_id_less_answers_are_failed_reads(
     assert "1 vanished record to re-create" in plan.summary().line()
     assert not [o for r in engine.apply(plan) for o in r.failed]
     assert len(ours(itglue, org)) == 5
+    clock.verification_due()
     assert engine.plan().customers[0].changes == ()
 
 
@@ -86,12 +107,14 @@ def test_hudu_empty_list_is_refused_and_the_override_shows_recreates(tmp_path: P
             f"    hudu: {{baseUrl: '{sim.url}/api/v1', apiKey: {{file: api.key}}, caFile: '{ca.ca_file}'}}"
         )
         write_config(root, ca, connection, f"huduCompanyId: '{company}'")
-        engine = engine_for(root)
+        clock = Later()
+        engine = engine_for(root, clock)
         assert not [o for r in engine.apply(engine.plan()) for o in r.failed]
         created = len(sim.passwords_of(company))
         assert created == 5
 
         sim.faults.add(Fault.error(200, body={"asset_passwords": []}), path_prefix="/api/v1/asset_passwords")
+        clock.verification_due()
         plan = engine.plan()
         cp = plan.customers[0]
         assert cp.status is Status.REFUSED and "Hudu answered with no records" in cp.reason
@@ -100,11 +123,13 @@ def test_hudu_empty_list_is_refused_and_the_override_shows_recreates(tmp_path: P
         # records without an id on a page
         rows = {"asset_passwords": [{"name": "x", "username": "ann@acme.test"}]}
         sim.faults.add(Fault.error(200, body=rows), path_prefix="/api/v1/asset_passwords")
+        clock.verification_due()
         cp = engine.plan().customers[0]
         assert cp.status is Status.ERROR and "has no id" in cp.reason
 
         # the override accepts the empty answer: every vanished record is a recreate-record
         sim.faults.add(Fault.error(200, body={"asset_passwords": []}), path_prefix="/api/v1/asset_passwords")
+        clock.verification_due()
         forced = engine.plan(allow_mass_removal=True).customers[0]
         assert forced.status is Status.OK
         assert forced.count(ChangeKind.RECREATE_RECORD) == 5 and forced.count(ChangeKind.CREATE_RECORD) == 0

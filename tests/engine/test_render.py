@@ -106,7 +106,7 @@ def without_skipped(plan: Plan) -> Plan:
     return dataclasses.replace(
         plan,
         customers=tuple(
-            dataclasses.replace(cp, skipped=(), notes=())
+            dataclasses.replace(cp, skipped=(), notes=(), reads=())
             for cp in plan.customers
             if cp.customer != "tailspin"
         ),
@@ -129,10 +129,19 @@ def test_a_plan_saved_in_format_3_reads_as_the_same_plan_without_skipped_users(q
     assert without_skipped(Plan.from_dict(old)) == without_skipped(quickstart_plan(quickstart))
 
 
-def test_a_plan_saved_in_format_4_reads_as_the_same_plan_without_config_parts(quickstart: Path) -> None:
+def test_a_plan_saved_in_format_4_reads_as_the_same_plan_without_reads(quickstart: Path) -> None:
+    """Format 4 (before plans said which integrations were listed, #16) still reads."""
     old = json.loads((GOLDEN / "quickstart-plan.format4.json").read_text(encoding="utf-8"))
-    assert old["format"] == 4 and "config_parts" not in old
-    assert Plan.from_dict(old) == quickstart_plan(quickstart)
+    assert (
+        old["format"] == 4 and not any("reads" in cp for cp in old["customers"]) and "config_parts" not in old
+    )
+    today = quickstart_plan(quickstart)
+    assert today.customers[0].reads and all(r.listed for cp in today.customers for r in cp.reads)
+    read = Plan.from_dict(old)
+    assert all(cp.reads == () for cp in read.customers)
+    assert read == dataclasses.replace(
+        today, customers=tuple(dataclasses.replace(cp, reads=()) for cp in today.customers)
+    )
 
 
 def test_an_unknown_plan_format_is_refused() -> None:

@@ -7,7 +7,10 @@ import sys
 from importlib import import_module
 
 import pytest
+from pydantic import ValidationError
+from pydantic.fields import FieldInfo
 
+from reconciler.config.base import HTTPS_URL_PATTERN, Connection, SecretRef
 from reconciler.config.models import Connections, CustomerSpec, Integrations, SettingsSpec
 from reconciler.daemon.metrics import _ApiCollector
 from reconciler.integrations.kinds import IntegrationKind, Role
@@ -102,3 +105,47 @@ def test_each_layer_imports_first_without_a_cycle(module: str) -> None:
         [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
+
+
+def _pattern(field: FieldInfo) -> object:
+    extra = field.json_schema_extra
+    return extra.get("pattern") if isinstance(extra, dict) else None
+
+
+def _minimal(model: type[Connection]) -> dict[str, object]:
+    """A valid body for `model`: every required field given a value of its type."""
+    body: dict[str, object] = {}
+    for name, field in model.model_fields.items():
+        if not field.is_required():
+            continue
+        alias = field.alias or name
+        if field.annotation is SecretRef:
+            body[alias] = {"env": "X"}
+        elif name == "site":
+            body[alias] = "api.vendor.example"
+        elif _pattern(field) == HTTPS_URL_PATTERN:
+            body[alias] = "https://vendor.example"
+        else:
+            body[alias] = "x1"
+    return body
+
+
+@pytest.mark.parametrize("kind", list(IntegrationKind))
+def test_every_connection_refuses_literal_secrets_and_plain_http_by_field_type(kind: IntegrationKind) -> None:
+    """The shared base (D3/D5/D8): each vendor's settings are a `Connection`, and every
+    secret and base-URL field gets its check from its type, so none can be forgotten."""
+    model = TABLE[kind].settings
+    assert issubclass(model, Connection)
+    assert model.model_validate(_minimal(model)).timeout_seconds == 60.0
+    secrets = [n for n, f in model.model_fields.items() if f.annotation in (SecretRef, SecretRef | None)]
+    urls = [n for n, f in model.model_fields.items() if _pattern(f) == HTTPS_URL_PATTERN]
+    assert secrets
+    for name in secrets:
+        alias = model.model_fields[name].alias or name
+        with pytest.raises(ValidationError, match="literal secrets are not allowed") as err:
+            model.model_validate({**_minimal(model), alias: "hunter2-pasted-key"})
+        assert "hunter2" not in str(err.value)
+    for name in urls:
+        alias = model.model_fields[name].alias or name
+        with pytest.raises(ValidationError, match="must be an https:// URL"):
+            model.model_validate({**_minimal(model), alias: "http://vendor.example"})

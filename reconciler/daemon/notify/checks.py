@@ -2,7 +2,9 @@
 
 Autotask ticket targets name queue, status and priority ids; the live check reads
 the Tickets picklists (`GET Tickets/entityInformation/fields`) and names every
-configured id that is not an active value, one line each.
+configured id that is not an active value, one line each. Halo ticket targets name
+a ticket type; the check reads `GET /api/TicketType` and names a type that is not
+there. (ConnectWise boards and statuses are not checked yet.)
 """
 
 from __future__ import annotations
@@ -17,9 +19,16 @@ from reconciler.errors import ReconcilerError
 from reconciler.integrations.autotask.client import connect_autotask
 from reconciler.integrations.autotask.spec import FACTS as AUTOTASK
 from reconciler.integrations.autotask.tickets import check_target, picklists
+from reconciler.integrations.halo.client import connect_halo
+from reconciler.integrations.halo.spec import FACTS as HALO
+from reconciler.integrations.halo.tickets import ticket_types
 
 
 def live_problems(spec: SettingsSpec, root: Path, transport: httpx.BaseTransport | None = None) -> list[str]:
+    return _autotask(spec, root, transport) + _halo(spec, root, transport)
+
+
+def _autotask(spec: SettingsSpec, root: Path, transport: httpx.BaseTransport | None) -> list[str]:
     targets = [t for t in spec.notifications if t.type == "autotask-ticket"]
     if not targets:
         return []
@@ -39,3 +48,31 @@ def live_problems(spec: SettingsSpec, root: Path, transport: httpx.BaseTransport
     except ReconcilerError as exc:
         return [str(exc)]
     return [problem for t in targets for problem in check_target(t, lists)]
+
+
+def _halo(spec: SettingsSpec, root: Path, transport: httpx.BaseTransport | None) -> list[str]:
+    targets = [t for t in spec.notifications if t.type == "halo-ticket"]
+    if not targets:
+        return []
+    conn = HALO.connection(spec.connections)
+    if conn is None:
+        return [
+            f"notifications {t.name}: a halo-ticket target needs Settings connections.halo" for t in targets
+        ]
+    try:
+        api, tokens = connect_halo(
+            conn, root, SecretRoots.of(root, spec.secret_dirs), "notifications: halo", transport
+        )
+        try:
+            types = ticket_types(api)
+        finally:
+            api.close()
+            tokens.close()
+    except ReconcilerError as exc:
+        return [str(exc)]
+    known = ", ".join(f"{i} {n}" for i, n in sorted(types.items()))
+    return [
+        f"notifications {t.name}: ticketTypeId {t.ticket_type_id} is not a Halo ticket type ({known})"
+        for t in targets
+        if t.ticket_type_id not in types
+    ]

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
@@ -30,12 +30,8 @@ from reconciler.daemon.clock import Clock
 from reconciler.daemon.notify import targets as wire
 from reconciler.daemon.notify.dedup import Delivery, observe
 from reconciler.daemon.notify.events import customer_problems, families
+from reconciler.daemon.notify.tickets import TICKET_TYPES, TicketFiler
 from reconciler.errors import HttpError, ReconcilerError
-from reconciler.integrations.autotask.client import open_autotask
-from reconciler.integrations.autotask.tickets import AutotaskTickets
-from reconciler.integrations.connectwise.client import open_connectwise
-from reconciler.integrations.connectwise.tickets import ConnectWiseTickets, ticket_marker
-from reconciler.providers.base import ProviderContext
 from reconciler.providers.http import HttpApi, RetryPolicy, build_client
 from reconciler.providers.smtp import open_mailer
 from reconciler.secrets import resolve
@@ -46,9 +42,7 @@ RETRY_BASE_SECONDS = 2.0
 RETRY_MAX_SECONDS = 300.0
 MAX_ATTEMPTS = 8
 HTTP_TIMEOUT_SECONDS = 15.0
-TICKETS = "ticket"  # daemon-store records: "<target>|<customer>|<cause>" -> {id, opened_at}
-REOPEN_CLAIM_SECONDS = 600.0  # a claim without a ticket id this old was left by a crash
-SKIPPED = ("busy", "abandoned")  # runs that decide nothing about a customer's health
+SKIPPED = ("busy", "abandoned", "deferred")  # runs that decide nothing about a customer's health
 
 
 @dataclass(order=True)
@@ -74,6 +68,7 @@ class Notifier:
         self._settings, self._root, self._state, self._clock = settings, root, state, clock
         self._customers, self._store = customers, store
         self._transport = transport
+        self._tickets = TicketFiler(settings, root, state, clock, transport, customers, store)
         self._cond = threading.Condition()
         self._observing = threading.Lock()
         self._pending: list[_Pending] = []
@@ -221,8 +216,8 @@ class Notifier:
                 self._pending.append(p)
 
     def _deliver(self, target: NotificationTarget, ev: dict[str, Any]) -> None:
-        if target.type in ("connectwise-ticket", "autotask-ticket"):
-            self._ticket(target, ev)
+        if target.type in TICKET_TYPES:
+            self._tickets.deliver(target, ev)
             return
         if target.type == "email":
             with self._cond:
@@ -257,54 +252,6 @@ class Notifier:
             ) from None
         finally:
             api.close()
-
-    # --- PSA tickets -----------------------------------------------------------------------------
-    def _ticket(self, target: NotificationTarget, ev: dict[str, Any]) -> None:
-        """One ticket per (customer, cause): opened once (its id claimed and kept in the
-        daemon store, so restarts and replicas never open two), noted on reminders, closed
-        on resolve."""
-        customer = ev["customer"]
-        effs = self._customers() if self._customers is not None else {}
-        if not customer or customer not in effs or self._store is None:
-            return  # fleet-wide causes have no company to file a ticket under
-        key = f"{target.name}|{customer}|{ev['cause']}"
-        record = self._state.get_record(TICKETS, key)
-        now = self._clock.now()
-        if ev["status"] != "resolved" and record is None:
-            if not self._state.add_record(TICKETS, key, {"opening": now}):
-                return  # another replica is opening it
-        elif ev["status"] != "resolved" and record is not None and "id" not in record:
-            if now - float(record.get("opening", 0)) < REOPEN_CLAIM_SECONDS:
-                return  # an open in progress elsewhere; create_once finds it if it went through
-        elif ev["status"] == "resolved" and (record is None or "id" not in record):
-            self._state.put_record(TICKETS, key, None)
-            return
-        ctx = ProviderContext(
-            self._root, self._settings(), effs[customer], self._store, transport=self._transport
-        )
-        desk = _desk(target, ctx)
-        try:
-            text = f"{ev['summary']}\n\n{wire.digest_text([ev])[1]}"
-            if record is not None and "id" in record:
-                if ev["status"] == "resolved":
-                    assert target.closed_status_id is not None
-                    desk.close(int(record["id"]), target.closed_status_id, text)
-                    self._state.put_record(TICKETS, key, None)
-                else:
-                    desk.note(int(record["id"]), text)
-                return
-            marker = ticket_marker(customer, ev["cause"])
-            ticket = desk.open_for(target, marker, wire.ticket_title(ev), text)
-            self._state.put_record(TICKETS, key, {"id": ticket, "opened_at": now})
-            log.info(
-                "notification target %s: ticket %s opened for %s (%s)",
-                target.name,
-                ticket,
-                customer,
-                ev["cause"],
-            )
-        finally:
-            desk.close_client()
 
     # --- email digests ----------------------------------------------------------------------------
     def _digests_due(self) -> None:
@@ -342,32 +289,6 @@ class Notifier:
             with self._cond:
                 self._digests[name] = events + self._digests.get(name, [])
                 self._digest_since.setdefault(name, time.monotonic())
-
-
-class _Desk(Protocol):
-    def open_for(self, target: NotificationTarget, marker: str, title: str, text: str) -> int: ...
-    def note(self, ticket_id: int, text: str) -> None: ...
-    def close(self, ticket_id: int, status_id: int, text: str) -> None: ...
-    def close_client(self) -> None: ...
-
-
-class _ConnectWiseDesk(ConnectWiseTickets):
-    def open_for(self, target: NotificationTarget, marker: str, title: str, text: str) -> int:
-        assert target.board_id is not None
-        return self.open(marker, title, text, target.board_id, target.status_id)
-
-
-class _AutotaskDesk(AutotaskTickets):
-    def open_for(self, target: NotificationTarget, marker: str, title: str, text: str) -> int:
-        assert target.queue_id and target.status_id and target.priority_id
-        return self.open(marker, title, text, target.queue_id, target.status_id, target.priority_id)
-
-
-def _desk(target: NotificationTarget, ctx: ProviderContext) -> _Desk:
-    if target.type == "connectwise-ticket":
-        return _ConnectWiseDesk(open_connectwise(ctx))
-    contacts = open_autotask(ctx)
-    return _AutotaskDesk(contacts.api, contacts.zone_url, contacts.company_id)
 
 
 class _Gone(Exception):

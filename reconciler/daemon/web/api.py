@@ -53,12 +53,13 @@ def _answer(model: type[BaseModel], data: dict[str, Any]) -> Response:
 def snapshot_of(request: Request) -> Snapshot:
     daemon = daemon_of(request)
     sched = daemon.scheduler
-    return daemon.fleet.get(lambda: fleet(sched.state.briefs(), sched.customers()))
+    return daemon.fleet.get(lambda: (fleet(sched.state.briefs(), sched.customers()), sched.state.meta()))
 
 
 def fleet_summary(request: Request, snap: Snapshot) -> dict[str, Any]:
+    """Counts and the daemon's heartbeat, from the snapshot: no query per request."""
     sched = daemon_of(request).scheduler
-    meta = sched.state.meta()
+    meta = snap.meta
     return {
         "customers": len(snap.rows),
         "problems": snap.problems,
@@ -132,11 +133,16 @@ def api_fleet(request: Request) -> Response:
 def api_customers(request: Request) -> Response:
     if refusal := _guarded(request):
         return refusal
-    try:
-        snap = snapshot_of(request)
-        return _answer(CustomerPage, page_of(request, snap.rows, snap.problems))
+    snap = snapshot_of(request)
+
+    def render() -> bytes:
+        return bytes(_answer(CustomerPage, page_of(request, snap.rows, snap.problems)).body)
+
+    try:  # one rendering per snapshot and query string
+        body = snap.rendered(("api/customers", request.url.query), render)
     except BadParameter as exc:
         return json_response(400, {"error": str(exc)})
+    return Response(body, 200, media_type="application/json")
 
 
 def api_customer(request: Request) -> Response:

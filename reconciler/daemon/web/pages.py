@@ -63,8 +63,12 @@ def _span(seconds: float) -> str:
 
 
 def _render(request: Request, template: str, status: int = 200, **context: Any) -> Response:
+    html = _html(request, template, access.session_of(request), **context)
+    return Response(html, status, HEADERS, media_type="text/html")
+
+
+def _html(request: Request, template: str, session: access.Session | None, **context: Any) -> str:
     now = daemon_of(request).scheduler.clock.now()
-    session = access.session_of(request)
 
     def ago(ts: float | None) -> str:
         if ts is None:
@@ -90,7 +94,7 @@ def _render(request: Request, template: str, status: int = 200, **context: Any) 
         stamp=stamp,
         **context,
     )
-    return Response(html, status, HEADERS, media_type="text/html")
+    return html
 
 
 def _to_signin(request: Request) -> Response:
@@ -103,25 +107,30 @@ def overview(request: Request) -> Response:
         return _to_signin(request)
     snap = snapshot_of(request)
     params = request.query_params
-    try:
-        page = page_of(request, snap.rows, snap.problems)
-    except BadParameter as exc:
-        return Response(f"{exc}\n", 400, HEADERS, media_type="text/plain")
     keep = {k: params[k] for k in ("q", "status", "problems") if params.get(k)}
+    session = access.session_of(request)
 
     def page_url(n: int) -> str:
         return "/?" + urlencode({**keep, "page": n})
 
-    return _render(
-        request,
-        "overview.html",
-        fleet=fleet_summary(request, snap),
-        page=page,
-        q=params.get("q", ""),
-        status_filter=params.get("status", ""),
-        problems=params.get("problems") == "true",
-        page_url=page_url,
-    )
+    def render() -> bytes:
+        return _html(
+            request,
+            "overview.html",
+            session,
+            fleet=fleet_summary(request, snap),
+            page=page_of(request, snap.rows, snap.problems),
+            q=params.get("q", ""),
+            status_filter=params.get("status", ""),
+            problems=params.get("problems") == "true",
+            page_url=page_url,
+        ).encode()
+
+    try:  # rendered once per snapshot, query and viewer (the CSRF token is in the page)
+        html = snap.rendered(("overview", request.url.query, session.csrf if session else ""), render)
+    except BadParameter as exc:
+        return Response(f"{exc}\n", 400, HEADERS, media_type="text/plain")
+    return Response(html, 200, HEADERS, media_type="text/html")
 
 
 def customer(request: Request) -> Response:

@@ -217,7 +217,11 @@ def connect_autotask(
     username = resolve(conn.username, secret_roots, where).get_secret_value()
     secret = resolve(conn.secret, secret_roots, where).get_secret_value()
     code = resolve(conn.integration_code, secret_roots, where).get_secret_value()
-    client = build_client(where, conn, config_root, transport=transport)
+    creds = key_fingerprint(SecretStr(f"{username}\0{secret}\0{code}"))
+    pool = f"autotask {conn.zone_url or conn.zone_discovery_url} {creds}"
+    client = build_client(
+        where, conn, config_root, timeout=conn.timeout_seconds, transport=transport, pool=pool
+    )
     try:
         zone = conn.zone_url or _zone(
             HttpApi(client, where, extract_error=at_error), conn.zone_discovery_url, username

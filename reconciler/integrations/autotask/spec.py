@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from reconciler.config.base import (
-    HTTPS_URL_PATTERN,
-    SecretRef,
-    TlsOptions,
-    https_base_url,
-    refuse_literal_secret,
-)
+from reconciler.config.base import Connection, HttpsUrl, OptionalHttpsUrl, Secret
 from reconciler.integrations.facts import Budget, Facts
 from reconciler.integrations.kinds import IntegrationKind
 
 
-class AutotaskConnection(TlsOptions):
-    username: SecretRef
-    secret: SecretRef
-    integration_code: SecretRef
-    zone_url: str | None = Field(
-        default=None,
-        json_schema_extra={"pattern": HTTPS_URL_PATTERN},
-        description="Skips zone discovery when set.",
-    )
-    zone_discovery_url: str = Field(
+class AutotaskConnection(Connection):
+    username: Secret
+    secret: Secret
+    integration_code: Secret
+    zone_url: OptionalHttpsUrl = Field(default=None, description="Skips zone discovery when set.")
+    zone_discovery_url: HttpsUrl = Field(
         default="https://webservices.autotask.net/ATServicesRest/",
-        json_schema_extra={"pattern": HTTPS_URL_PATTERN},
         description="Where the API user's zone is looked up (a simulator in tests and the sandbox).",
     )
     requests_per_hour: int = Field(
@@ -35,9 +24,6 @@ class AutotaskConnection(TlsOptions):
         le=1_000_000,
         description="Client-side budget, shared by every customer on this API user.",
     )
-
-    _literal = field_validator("username", "secret", "integration_code", mode="before")(refuse_literal_secret)
-    _https = field_validator("zone_url", "zone_discovery_url", mode="after")(https_base_url)
 
 
 FACTS = Facts(

@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from pydantic import SecretStr
 
 from reconciler.core.model import (
     IntegrationKind,
@@ -46,7 +47,7 @@ from reconciler.core.model import (
 from reconciler.errors import ProviderError
 from reconciler.integrations.connectwise.spec import FACTS
 from reconciler.providers.base import ProviderContext
-from reconciler.providers.http import HttpApi, build_client, connect_api, create_once
+from reconciler.providers.http import HttpApi, build_client, connect_api, create_once, key_fingerprint
 from reconciler.providers.paging import Page, next_link, paginate
 from reconciler.secrets import resolve
 
@@ -227,7 +228,9 @@ def open_connectwise(ctx: ProviderContext) -> ConnectWiseContacts:
             "clientId": client_id,
             "Accept": f"application/vnd.connectwise.com+json; version={conn.api_version}",
         },
+        timeout=conn.timeout_seconds,
         transport=ctx.transport,
+        pool=f"connectwise {site} {key_fingerprint(SecretStr(f'{conn.company_id}+{public_key}:{private_key}:{client_id}'))}",
     )
     api = connect_api(
         client,

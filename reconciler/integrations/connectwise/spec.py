@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from reconciler.config.base import SecretRef, TlsOptions, refuse_literal_secret
+from reconciler.config.base import Connection, Secret
 from reconciler.config.values import HostPort
 from reconciler.integrations.facts import Budget, Facts
 from reconciler.integrations.kinds import IntegrationKind
 
 
-class ConnectWiseConnection(TlsOptions):
+class ConnectWiseConnection(Connection):
     site: HostPort = Field(description="Host (and optional :port) of the API, e.g. api-na.myconnectwise.net.")
     codebase: str | None = Field(
         default=None,
@@ -20,12 +20,10 @@ class ConnectWiseConnection(TlsOptions):
     company_id: str = Field(
         pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="The company id you sign in to ConnectWise with."
     )
-    public_key: SecretRef
-    private_key: SecretRef
-    client_id: SecretRef
+    public_key: Secret
+    private_key: Secret
+    client_id: Secret
     api_version: str = Field(default="2022.1", pattern=r"^[0-9]{4}\.[0-9]{1,3}$")
-
-    _literal = field_validator("public_key", "private_key", "client_id", mode="before")(refuse_literal_secret)
 
 
 FACTS = Facts(

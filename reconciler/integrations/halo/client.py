@@ -32,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from reconciler.config.secretpaths import SecretRoots
 from reconciler.core.model import IntegrationKind, NewContact, PsaContact, marker_text, parse_marker
 from reconciler.errors import ProviderError
 from reconciler.integrations.halo.spec import FACTS, HaloConnection
@@ -251,19 +252,21 @@ def open_halo(ctx: ProviderContext, *, retry: RetryPolicy | None = None) -> Halo
     client_id = FACTS.linked_id(ctx.customer.doc.spec.integrations) or ""
     if not client_id.isdigit():
         raise ProviderError(where, "integrations.haloClientId must be the client's numeric id")
-    api, token_api = _api(conn, ctx.config_root, where, retry, ctx.transport)
+    api, token_api = connect_halo(conn, ctx.config_root, ctx.secret_roots, where, ctx.transport, retry)
     return HaloUsers(api, int(client_id), conn.page_size, conn.site_name, token_api)
 
 
-def _api(
+def connect_halo(
     conn: HaloConnection,
     config_root: Path,
+    secret_roots: SecretRoots,
     where: str,
-    retry: RetryPolicy | None,
-    transport: httpx.BaseTransport | None,
+    transport: httpx.BaseTransport | None = None,
+    retry: RetryPolicy | None = None,
 ) -> tuple[HttpApi, HttpApi]:
-    """The API's seam and the token endpoint's (closed with it)."""
-    secret = resolve(conn.client_secret, config_root, f"{where} (connections.halo.clientSecret)")
+    """The API of Settings connections.halo and its token endpoint's seam (close both;
+    users, tickets, `validate --live`)."""
+    secret = resolve(conn.client_secret, secret_roots, f"{where} (connections.halo.clientSecret)")
     base = conn.base_url.rstrip("/") + "/"
     account = f"halo {base} {conn.tenant or ''} {conn.client_id} {key_fingerprint(secret)}"
     budget = FACTS.budget(conn)
@@ -280,7 +283,11 @@ def _api(
         )
 
     # the token endpoint gets its own client: the bearer auth below never goes to it
-    tokens = api_on(build_client(where, conn, config_root, timeout=conn.timeout_seconds, transport=transport))
+    tokens = api_on(
+        build_client(
+            where, conn, config_root, timeout=conn.timeout_seconds, transport=transport, pool=account
+        )
+    )
     auth = HaloAuth(tokens, conn, secret.get_secret_value(), account)
     headers = {"Accept": "application/json"}
     client = build_client(
@@ -292,6 +299,7 @@ def _api(
         headers=headers,
         timeout=conn.timeout_seconds,
         transport=transport,
+        pool=account,
     )
     return api_on(client), tokens
 

@@ -6,30 +6,20 @@ open-source clients, and what they do not settle is marked (unconfirmed).
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from reconciler.config.base import (
-    HTTPS_URL_PATTERN,
-    SecretRef,
-    TlsOptions,
-    https_base_url,
-    refuse_literal_secret,
-)
+from reconciler.config.base import Connection, HttpsUrl, OptionalHttpsUrl, Secret
 from reconciler.integrations.facts import Budget, Facts
 from reconciler.integrations.kinds import IntegrationKind
 
 
-class HaloConnection(TlsOptions):
+class HaloConnection(Connection):
     """The MSP's Halo API application (Configuration > Integrations > Halo API): client
     credentials with the `all` scope."""
 
-    base_url: str = Field(
-        json_schema_extra={"pattern": HTTPS_URL_PATTERN},
-        description="https://<instance>.halopsa.com; the API is at <baseUrl>/api.",
-    )
-    auth_url: str | None = Field(
+    base_url: HttpsUrl = Field(description="https://<instance>.halopsa.com; the API is at <baseUrl>/api.")
+    auth_url: OptionalHttpsUrl = Field(
         default=None,
-        json_schema_extra={"pattern": HTTPS_URL_PATTERN},
         description="The authorisation server (tokens from <authUrl>/token); default <baseUrl>/auth. "
         "GET <baseUrl>/api/authinfo names it.",
     )
@@ -37,7 +27,7 @@ class HaloConnection(TlsOptions):
         default=None, min_length=1, description="Hosted instances: the tenant, sent as ?tenant= for tokens."
     )
     client_id: str = Field(min_length=1, description="The API application's client id.")
-    client_secret: SecretRef
+    client_secret: Secret
     scope: str = Field(
         default="all", description="Space-separated scopes; reading and creating users needs all."
     )
@@ -50,10 +40,6 @@ class HaloConnection(TlsOptions):
         min_length=1,
         description="The site new users go to when the client has several (a Halo user belongs to a site).",
     )
-    timeout_seconds: float = Field(default=60.0, gt=0, description="Per request.")
-
-    _literal = field_validator("client_secret", mode="before")(refuse_literal_secret)
-    _https = field_validator("base_url", "auth_url", mode="after")(https_base_url)
 
 
 FACTS = Facts(

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from reconciler.config.base import (
-    HTTPS_URL_PATTERN,
-    SecretRef,
-    TlsOptions,
-    https_base_url,
-    refuse_literal_secret,
-)
+from reconciler.config.base import Connection, HttpsUrl, Secret
 from reconciler.integrations.facts import Budget, Facts
 from reconciler.integrations.kinds import IntegrationKind
 
 
-class HuduConnection(TlsOptions):
-    base_url: str = Field(
-        json_schema_extra={"pattern": HTTPS_URL_PATTERN}, description="https://<instance>/api/v1"
-    )
-    api_key: SecretRef
+class HuduConnection(Connection):
+    base_url: HttpsUrl = Field(description="https://<instance>/api/v1")
+    api_key: Secret
     requests_per_minute: int = Field(default=300, ge=1, le=1_000_000)
     page_size: int = Field(
         default=1000,
@@ -27,10 +19,6 @@ class HuduConnection(TlsOptions):
         le=100_000,
         description="page_size when listing; Hudu's maximum is unconfirmed and a smaller page is handled.",
     )
-    timeout_seconds: float = Field(default=60.0, gt=0, le=3600, description="Per request.")
-
-    _literal = field_validator("api_key", mode="before")(refuse_literal_secret)
-    _https = field_validator("base_url", mode="after")(https_base_url)
 
 
 FACTS = Facts(

@@ -4,35 +4,21 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from reconciler.config.base import (
-    HTTPS_URL_PATTERN,
-    SecretRef,
-    TlsOptions,
-    https_base_url,
-    refuse_literal_secret,
-)
+from reconciler.config.base import Connection, OptionalHttpsUrl, Secret
 from reconciler.integrations.facts import Budget, Facts
 from reconciler.integrations.kinds import IntegrationKind
 
 
-class ItGlueConnection(TlsOptions):
+class ItGlueConnection(Connection):
     region: Literal["us", "eu", "au"] = "us"
-    base_url: str | None = Field(
-        default=None,
-        json_schema_extra={"pattern": HTTPS_URL_PATTERN},
-        description="Overrides the region's URL.",
-    )
-    api_key: SecretRef
+    base_url: OptionalHttpsUrl = Field(default=None, description="Overrides the region's URL.")
+    api_key: Secret
     requests_per_5_minutes: int = Field(default=3000, ge=1, le=1_000_000)
     page_size: int = Field(
         default=1000, ge=1, le=1000, description="page[size] when listing (IT Glue's maximum is 1000)."
     )
-    timeout_seconds: float = Field(default=60.0, gt=0, le=3600, description="Per request.")
-
-    _literal = field_validator("api_key", mode="before")(refuse_literal_secret)
-    _https = field_validator("base_url", mode="after")(https_base_url)
 
 
 FACTS = Facts(

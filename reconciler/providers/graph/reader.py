@@ -141,6 +141,7 @@ class EntraReader:
             auth=BearerAuth(self.tokens),
             headers={"Accept": "application/json"},
             transport=self.ctx.transport,
+            pool=f"graph {self.conn.graph_url} {self.conn.client_id}",  # the token is per request
         ) as http:
             api = HttpApi(
                 http, self.where, retry=self.retry, extract_error=graph_error_text, sleep=self.sleep

@@ -1,0 +1,73 @@
+"""Loading snapshot files checks a record shape once (`files._build_all`): a bad record
+anywhere in a file, not only the first of its shape, is still refused with its own
+located line, and good records load exactly as the record-by-record checks build them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.core.model import DirectoryUser, DirSource, IntegrationKind, PsaContact
+from reconciler.errors import ProviderError
+from reconciler.providers import files
+
+
+def user(i: int, **kw: Any) -> dict[str, Any]:
+    return {"id": f"u{i}", "upn": f"u{i}@x.com", "proxy_addresses": [f"SMTP:u{i}@x.com"], "mail": None, **kw}
+
+
+def write(tmp_path: Path, users: list[dict[str, Any]]) -> Path:
+    path = tmp_path / "entra.json"
+    path.write_text(json.dumps({"users": users}))
+    return path
+
+
+def test_records_load_as_the_record_by_record_checks_build_them(tmp_path: Path) -> None:
+    users = [user(i) for i in range(50)] + [user(50, licensed=True, sku_ids=[]), user(51, mail="m@x.com")]
+    snap = files.load_directory(write(tmp_path, users), DirSource.ENTRA, "acme/entra")
+    one_by_one = tuple(
+        files._build(DirectoryUser, u, {"source": DirSource.ENTRA}, tmp_path, "w", i)
+        for i, u in enumerate(users)
+    )
+    assert snap.users == one_by_one
+    assert snap.users[0].proxy_addresses == ("SMTP:u0@x.com",) and snap.users[50].sku_ids == ()
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"proxy_addresses": ["ok", 5]}, "item 7: field 'proxy_addresses' must be a list of strings"),
+        ({"proxy_addresses": 5}, "item 7: field 'proxy_addresses' must be a list of strings"),
+        ({"licensed": 1}, "item 7: field 'licensed' must be true or false"),
+        ({"upn": None}, "item 7: field 'upn' must not be null"),
+        ({"mail": 3}, "item 7: field 'mail' must be a string"),
+        ({"colour": "red"}, "item 7: unknown field(s) colour"),
+    ],
+)
+def test_a_bad_record_after_good_ones_of_its_shape_is_refused(
+    tmp_path: Path, bad: dict[str, Any], message: str
+) -> None:
+    users = [user(i) for i in range(20)]
+    users[7] = {**users[7], **bad}
+    path = write(tmp_path, users)
+    with pytest.raises(ProviderError) as err:
+        files.load_directory(path, DirSource.ENTRA, "acme/entra")
+    assert f"{path}: {message}" in str(err.value)
+
+
+def test_a_missing_field_after_good_records_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "connectwise.json"
+    contacts = [
+        {"id": str(i), "first_name": "F", "last_name": "L", "emails": [f"{i}@x.com"]} for i in range(9)
+    ]
+    del contacts[4]["last_name"]
+    path.write_text(json.dumps({"contacts": contacts}))
+    with pytest.raises(ProviderError, match="item 4: missing field\\(s\\) last_name"):
+        files.FileContacts(path, IntegrationKind.CONNECTWISE, "acme").list_contacts()
+    del contacts[4]
+    path.write_text(json.dumps({"contacts": contacts}))
+    loaded = files.FileContacts(path, IntegrationKind.CONNECTWISE, "acme").list_contacts()
+    assert loaded[4] == PsaContact(IntegrationKind.CONNECTWISE, "5", "F", "L", ("5@x.com",))
