@@ -103,8 +103,10 @@ class FleetView:
         }
 
 
-def read_view(state: DaemonStore) -> FleetView:
-    meta = state.meta().get(META)
+def read_view(state: DaemonStore, daemon_meta: Mapping[str, Any] | None = None) -> FleetView:
+    """The view from the store; `daemon_meta`: the daemon meta already read (the status
+    page's snapshot), so only a hold in force costs a query."""
+    meta = (state.meta() if daemon_meta is None else daemon_meta).get(META)
     if not isinstance(meta, dict):
         return FleetView()
     view = FleetView(

@@ -67,7 +67,7 @@ def fleet_summary(request: Request, snap: Snapshot) -> dict[str, Any]:
         "daemon": daemon_info(meta, sched.clock.now()),
         "config_error": sched.source.error or meta.get("config_error") or "",
         "config_commit": meta.get("config_commit") or "",
-        "fleet_breaker": read_view(sched.state).to_dict(),
+        "fleet_breaker": read_view(sched.state, meta).to_dict(),
     }
 
 
