@@ -21,6 +21,7 @@ from reconciler.apply.rebuild import rebuild_customer
 from reconciler.config import ConfigSet
 from reconciler.config.digest import stale_message
 from reconciler.config.entraroles import role_id
+from reconciler.config.messages import suggest
 from reconciler.config.models import Source
 from reconciler.config.resolve import EffectiveCustomer, effective_customer, effective_customers
 from reconciler.core.desired import LiveDirectories, desired_accounts
@@ -38,7 +39,7 @@ from reconciler.errors import ConfigError, LockHeldError, Problem, ReconcilerErr
 from reconciler.gcpause import gc_paused
 from reconciler.integrations.table import TABLE
 from reconciler.providers.base import CustomerProviders, DirectoryScope, ProviderContext, release
-from reconciler.providers.registry import open_customer, open_selection_checker
+from reconciler.providers.registry import open_customer, open_selection_checkers
 from reconciler.state.api import Lease, StateStore
 from reconciler.state.backend import open_state
 from reconciler.state.leasetext import held_message
@@ -69,7 +70,8 @@ class Engine:
             return list(effective_customers(self.config).values())
         unknown = [n for n in names if n not in self.config.customers]
         if unknown:
-            raise ConfigError([Problem(f"unknown customer {n!r}") for n in unknown])
+            known = self.config.customers
+            raise ConfigError([Problem(f"unknown customer {n!r}{suggest(n, known)}") for n in unknown])
         return [effective_customer(self.config, n) for n in names]
 
     def context(self, eff: EffectiveCustomer) -> ProviderContext:
@@ -88,11 +90,10 @@ class Engine:
             return problems  # offline: no directory to ask
         for eff in self.customers(names):
             scope = scope_for(eff, False)
-            if not scope.ous and not scope.groups:
+            if not scope.ous and not scope.groups and not scope.entra_groups:
                 continue
             try:
-                checker = open_selection_checker(self.context(eff))  # the AD only (#17 item 6)
-                if checker is not None:
+                for checker in open_selection_checkers(self.context(eff)):
                     try:
                         problems += checker.check_selection(scope)
                     finally:
@@ -182,7 +183,9 @@ class Engine:
                         dirs = read_directories(providers, eff, full_sync, refresh_selection)
                         managed = self.store.load(eff.name)
                         desired = desired_accounts(eff, dirs)
-                        reads = self._reads(eff, providers, desired.accounts, managed, full_sync)
+                        reads = self._reads(
+                            eff, providers, desired.accounts, managed, full_sync, refresh_selection
+                        )
                         live = read_integrations(
                             providers, eff, dirs, {r.integration for r in reads if r.listed}
                         )
@@ -211,10 +214,12 @@ class Engine:
         desired: dict[str, Account],
         managed: ManagedState,
         full_sync: bool,
+        import_now: bool = False,
     ) -> tuple[IntegrationRead, ...]:
         """Which integrations this run lists in full, and why (core/reads.py)."""
         hours = self.config.settings_doc.spec.verify_links_every_hours
-        inputs = ReadInputs(eff, desired, moved(managed, desired), self.clock(), hours, full_sync)
+        now = self.clock()
+        inputs = ReadInputs(eff, desired, moved(managed, desired), now, hours, full_sync, import_now)
         out = []
         for provider in (providers.vault, providers.contacts):
             if provider is None:

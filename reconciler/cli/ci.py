@@ -22,9 +22,10 @@ from typing import Any, NoReturn
 import click
 from pydantic import SecretStr
 
-from reconciler.ci.comment import Origin, failure_comment, plan_comment
+from reconciler.ci.comment import Origin
 from reconciler.ci.github import API_URL, Artifact, GitHub
 from reconciler.ci.review import plan_differences
+from reconciler.cli.ci_common import CommentInput, comment_options
 from reconciler.cli.ci_gitlab import gitlab_comment
 from reconciler.cli.common import config_dir_option
 from reconciler.cli.plan import apply as apply_command
@@ -74,43 +75,16 @@ def ci() -> None:
 
 
 @ci.command()
-@click.argument("planfile", required=False, type=click.Path(path_type=Path, dir_okay=False, exists=True))
-@click.option("--failed", "failed_step", help="Instead of a plan: this step (validate, plan) failed.")
-@click.option("--log", "log_file", type=click.Path(path_type=Path, dir_okay=False), help="Its output.")
-@click.option("--key", default="default", show_default=True, help="One sticky comment per key.")
-@click.option("--title", default="", help="A heading above the plan.")
-@click.option("--artifact", default="", help="Name of the artifact holding the saved plan.")
+@comment_options("Name of the artifact holding the saved plan.")
 @click.option("--pr", type=int, help="Pull request number (default: from $GITHUB_EVENT_PATH).")
 @repo_option
 @click.option("--post/--no-post", default=None, help="Post to the pull request (default: when one is known).")
 @click.option("--summary", type=click.Path(path_type=Path, dir_okay=False), help="Append the body here.")
-@click.option("--body-out", type=click.Path(path_type=Path, dir_okay=False), help="Write the body here.")
 def comment(
-    planfile: Path | None,
-    failed_step: str | None,
-    log_file: Path | None,
-    key: str,
-    title: str,
-    artifact: str,
-    pr: int | None,
-    repo: str | None,
-    post: bool | None,
-    summary: Path | None,
-    body_out: Path | None,
+    comment: CommentInput, pr: int | None, repo: str | None, post: bool | None, summary: Path | None
 ) -> None:
     """Post or update the sticky pull-request comment with PLANFILE (or with a failure)."""
-    origin = _origin(key, "" if failed_step else artifact)
-    if failed_step:
-        log = (
-            log_file.read_text(encoding="utf-8", errors="replace") if log_file and log_file.is_file() else ""
-        )
-        body = failure_comment(failed_step, log, key, origin)
-    elif planfile is not None:
-        body = plan_comment(load_plan(planfile), key, origin, title)
-    else:
-        raise click.UsageError("give a PLANFILE, or --failed STEP with --log FILE")
-    if body_out is not None:
-        body_out.write_text(body, encoding="utf-8")
+    body = comment.body(_origin)
     if summary is not None:
         with summary.open("a", encoding="utf-8") as fh:
             fh.write(body)
@@ -211,7 +185,8 @@ def ci_apply(ctx: click.Context, config_dir: Path, reviewed: Path | None, out: P
     """Apply the reviewed plan if still fresh; else plan again and apply only what was reviewed.
 
     Exit 0 applied (or nothing to do), 1 error, 2 not applied: the plan needs a
-    (new) review and was saved with -o, 3 a customer was refused by a safety guard.
+    (new) review and was saved with -o, 3 a customer was refused by a safety guard,
+    4 a customer's apply was deferred by quiet hours.
     """
     engine = Engine.open(load_valid_config(config_dir))
     the_plan = load_plan(reviewed) if reviewed is not None and reviewed.is_file() else None

@@ -11,14 +11,13 @@ CI_COMMIT_SHA, CI_PIPELINE_URL); the token only from the environment: GITLAB_TOK
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import click
 from pydantic import SecretStr
 
-from reconciler.ci.comment import Origin, failure_comment, plan_comment
+from reconciler.ci.comment import Origin
 from reconciler.ci.gitlab import GitLab
-from reconciler.cli.plan import load_plan
+from reconciler.cli.ci_common import CommentInput, comment_options
 from reconciler.errors import ReconcilerError
 
 
@@ -43,39 +42,12 @@ def _origin(key: str, artifact: str) -> Origin:
 
 
 @click.command("gitlab-comment")
-@click.argument("planfile", required=False, type=click.Path(path_type=Path, dir_okay=False, exists=True))
-@click.option("--failed", "failed_step", help="Instead of a plan: this step (validate, plan) failed.")
-@click.option("--log", "log_file", type=click.Path(path_type=Path, dir_okay=False), help="Its output.")
-@click.option("--key", default="default", show_default=True, help="One sticky comment per key.")
-@click.option("--title", default="", help="A heading above the plan.")
-@click.option("--artifact", default="", help="Where the saved plan is kept (named in the footer).")
+@comment_options("Where the saved plan is kept (named in the footer).")
 @click.option("--mr", type=int, help="Merge request IID (default: $CI_MERGE_REQUEST_IID).")
 @click.option("--project", help="Project id or path (default: $CI_PROJECT_ID).")
-@click.option("--body-out", type=click.Path(path_type=Path, dir_okay=False), help="Also write the body here.")
-def gitlab_comment(
-    planfile: Path | None,
-    failed_step: str | None,
-    log_file: Path | None,
-    key: str,
-    title: str,
-    artifact: str,
-    mr: int | None,
-    project: str | None,
-    body_out: Path | None,
-) -> None:
+def gitlab_comment(comment: CommentInput, mr: int | None, project: str | None) -> None:
     """Post or update the sticky merge-request note with PLANFILE (or with a failure)."""
-    origin = _origin(key, "" if failed_step else artifact)
-    if failed_step:
-        log = (
-            log_file.read_text(encoding="utf-8", errors="replace") if log_file and log_file.is_file() else ""
-        )
-        body = failure_comment(failed_step, log, key, origin)
-    elif planfile is not None:
-        body = plan_comment(load_plan(planfile), key, origin, title)
-    else:
-        raise click.UsageError("give a PLANFILE, or --failed STEP with --log FILE")
-    if body_out is not None:
-        body_out.write_text(body, encoding="utf-8")
+    body = comment.body(_origin)
     if mr is None:
         iid = os.environ.get("CI_MERGE_REQUEST_IID", "")
         if not iid.isdigit():

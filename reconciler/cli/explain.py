@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from reconciler.cli.common import config_dir_option
+from reconciler.cli.jsonout import emit, format_option
 from reconciler.config import load_valid_config
 from reconciler.core.explain import explain as explain_one
 from reconciler.core.planning import plan_customer
@@ -19,7 +19,7 @@ from reconciler.errors import ReconcilerError
 @config_dir_option
 @click.argument("customer")
 @click.argument("user")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option
 @click.option("--full-sync", is_flag=True, help="Read the directories in full first.")
 def explain(config_dir: Path, customer: str, user: str, fmt: str, full_sync: bool) -> None:
     """Why USER is or is not imported for CUSTOMER, step by step.
@@ -38,7 +38,8 @@ def explain(config_dir: Path, customer: str, user: str, fmt: str, full_sync: boo
     cplan = plan_customer(eff, live, managed, engine.plan_options())
     result = explain_one(eff, live, managed, cplan, user)
     if fmt == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+        # format 2 like every other CLI document (CHANGELOG.md): envelope, kind "explanation"
+        emit("explanation", result.to_dict())
     else:
         click.echo("\n".join(result.lines()))
     if not result.found and not result.accounts:

@@ -20,6 +20,7 @@ from reconciler.cli.jsonout import emit
 from reconciler.cli.progress import reading
 from reconciler.cli.selection import chosen, customer_option, exclude_option
 from reconciler.config import load_valid_config
+from reconciler.config.idle import idle_warnings
 from reconciler.config.resolve import effective_customers
 from reconciler.core.drift import CustomerDrift
 from reconciler.core.plan import Plan, Status
@@ -88,6 +89,12 @@ def plan_with_progress(
             progress=progress.customer if progress else None,
             allow_fleet_removal=allow_fleet_removal,
         )
+
+
+def warn_idle(engine: Engine, names: tuple[str, ...]) -> None:
+    """#17 item 3: a located warning on stderr for each chosen customer that will do nothing."""
+    for problem in idle_warnings(engine.config, names):
+        click.echo(str(problem), err=True)
 
 
 def show_drift(drifts: list[CustomerDrift], fmt: str, detailed: bool) -> int:
@@ -170,6 +177,7 @@ def plan(
     """Show what apply would change, per customer. Changes nothing."""
     engine = Engine.open(load_valid_config(config_dir))
     names = chosen(effective_customers(engine.config), customers, excluded)
+    warn_idle(engine, names)
     if refresh_only:
         if out is not None:
             raise click.UsageError("--refresh-only proposes no changes: there is no plan to save with -o")
@@ -235,6 +243,7 @@ def apply(
             )
         engine.check_fresh(the_plan)
     else:
+        warn_idle(engine, names)
         the_plan = plan_with_progress(engine, names, allow_mass_removal, False, allow_fleet_removal)
         if fmt == "text":
             click.echo(render(the_plan, "text"), nl=False)

@@ -1,12 +1,9 @@
 """CLI: which customers a command works on: `--customer` and `--exclude-customer`.
 
-Each value is a customer name or a label selector in kubectl's syntax, so
-`--customer plan=standard` means every customer labelled plan=standard:
-
-    key=value, key==value, key!=value     equality
-    key in (a,b), key notin (a,b)         set membership
-    key, !key                             the label exists / does not
-    a,b                                   every requirement holds
+Each value is a customer name or a label selector in kubectl's syntax (parsed by
+`reconciler.config.selectors`, the same requirements a policy's labelSelector
+matchExpressions become), so `--customer plan=standard` means every customer
+labelled plan=standard, `--customer 'tier in (gold,silver)'` or `'!legacy'`.
 
 A value holding `=`, `!`, `,`, a parenthesis or a space is a selector; anything
 else is a name. Values of one option are OR'ed; excludes win. An unknown name or
@@ -18,77 +15,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import click
 
+from reconciler.config.messages import suggest
 from reconciler.config.resolve import EffectiveCustomer
+from reconciler.config.selectors import Requirement, matches_all, parse_selector
 from reconciler.errors import ConfigError, Problem
 
 SELECTOR_CHARS = re.compile(r"[=!,() ]")
-_KEY = r"[A-Za-z0-9]([A-Za-z0-9_./-]*[A-Za-z0-9])?"
-_VALUE = r"([A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?)?"
-_SET = re.compile(rf"^\s*(?P<key>{_KEY})\s+(?P<op>in|notin)\s*\((?P<values>[^()]*)\)\s*$")
-_EQ = re.compile(rf"^\s*(?P<key>{_KEY})\s*(?P<op>==|=|!=)\s*(?P<value>{_VALUE})\s*$")
-_EXISTS = re.compile(rf"^\s*(?P<not>!?)\s*(?P<key>{_KEY})\s*$")
-
-
-@dataclass(frozen=True)
-class Requirement:
-    key: str
-    op: str  # In, NotIn, Exists, DoesNotExist (as Kubernetes' matchExpressions)
-    values: frozenset[str] = frozenset()
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        if self.op == "Exists":
-            return self.key in labels
-        if self.op == "DoesNotExist":
-            return self.key not in labels
-        if self.op == "In":
-            return labels.get(self.key) in self.values
-        return labels.get(self.key) not in self.values  # NotIn: a missing label matches too
 
 
 def is_selector(value: str) -> bool:
     return bool(SELECTOR_CHARS.search(value))
-
-
-def parse_selector(text: str) -> tuple[Requirement, ...]:
-    """kubectl's `-l` syntax; a ConfigError naming the selector when it is malformed."""
-    out: list[Requirement] = []
-    for part in _split(text):
-        if m := _SET.match(part):
-            values = frozenset(v.strip() for v in m["values"].split(",") if v.strip())
-            out.append(Requirement(m["key"], "In" if m["op"] == "in" else "NotIn", values))
-        elif m := _EQ.match(part):
-            out.append(Requirement(m["key"], "NotIn" if m["op"] == "!=" else "In", frozenset({m["value"]})))
-        elif m := _EXISTS.match(part):
-            out.append(Requirement(m["key"], "DoesNotExist" if m["not"] else "Exists"))
-        else:
-            raise ConfigError(
-                [
-                    Problem(
-                        f"label selector {text!r}: cannot read {part.strip()!r} "
-                        "(use key=value, key!=value, key in (a,b), key notin (a,b), key or !key)"
-                    )
-                ]
-            )
-    return tuple(out)
-
-
-def _split(text: str) -> list[str]:
-    """Split on commas outside parentheses."""
-    parts, depth, current = [], 0, ""
-    for ch in text:
-        depth += ch == "("
-        depth -= ch == ")"
-        if ch == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += ch
-    parts.append(current)
-    return parts
 
 
 def select(
@@ -111,10 +50,11 @@ def _matching(
             if value in labels_by_name:
                 out.add(value)
             else:
-                problems.append(Problem(f"{option} {value}: unknown customer {value!r}"))
+                close = suggest(value, labels_by_name)
+                problems.append(Problem(f"{option} {value}: unknown customer {value!r}{close}"))
             continue
         requirements = parse_selector(value)
-        hits = {n for n, labels in labels_by_name.items() if all(r.matches(labels) for r in requirements)}
+        hits = {n for n, labels in labels_by_name.items() if matches_all(requirements, labels)}
         if not hits:
             problems.append(Problem(f"{option} {value!r}: the label selector matches no customer"))
         out |= hits
@@ -151,3 +91,14 @@ def chosen(
     if not names:
         raise ConfigError([Problem("the --customer and --exclude-customer options leave no customer")])
     return names
+
+
+__all__ = [
+    "Requirement",
+    "chosen",
+    "customer_option",
+    "exclude_option",
+    "is_selector",
+    "parse_selector",
+    "select",
+]

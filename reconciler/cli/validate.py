@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from reconciler.cli.common import config_dir_option
 from reconciler.cli.jsonout import emit, format_option
 from reconciler.config import load_valid_config
+from reconciler.config.idle import idle_warnings, live_in_snapshot_mode
 from reconciler.config.models import KINDS, SettingsSpec
 from reconciler.config.schema import all_schemas, kind_schema, render
 from reconciler.config.welcome import welcome_sample
 from reconciler.core.words import count
 from reconciler.engine import Engine
-from reconciler.errors import EXIT_ERROR, EXIT_OK, WARNING, ConfigError
+from reconciler.errors import EXIT_ERROR, EXIT_OK, WARNING, ConfigError, Problem
 from reconciler.state.backend import dsn_warnings
 
 
@@ -34,7 +36,15 @@ def validate(ctx: click.Context, config_dir: Path, live: bool, fmt: str) -> None
     config = load_valid_config(config_dir)
     for warning in dsn_warnings(config.root, config.settings_doc.spec.state):
         click.echo(f"warning: {warning}", err=True)
+    idle = idle_warnings(config)
+    for warning_at in idle:
+        click.echo(str(warning_at), err=True)
     if live:
+        offline = live_in_snapshot_mode(config)
+        if offline is not None and not offline.message.startswith(WARNING):
+            raise ConfigError([offline])
+        if offline is not None:
+            click.echo(str(offline), err=True)
         problems = Engine.open(config).live_checks() + notification_problems(
             config.settings_doc.spec, config_dir
         )
@@ -45,7 +55,8 @@ def validate(ctx: click.Context, config_dir: Path, live: bool, fmt: str) -> None
     click.echo(
         f"{config_dir}: valid ({count(len(config.customers), 'customer')}, "
         f"{count(len(config.policies), 'import policy')}, "
-        f"{count(len(config.admin_policies), 'admin import policy')})"
+        f"{count(len(config.admin_policies), 'admin import policy')}"
+        + (f", {count(len(idle), 'warning')})" if idle else ")")
     )
     sample = welcome_sample(config)
     if sample is not None:
@@ -66,10 +77,19 @@ def _validate_json(config_dir: Path, live: bool) -> int:
     try:
         config = load_valid_config(config_dir)
     except ConfigError as exc:
-        problems = [
-            {"file": p.file, "line": p.line, "column": p.column, "message": p.message} for p in exc.problems
-        ]
+        problems = [_located(p) for p in exc.problems]
         emit("validation", {"config_dir": str(config_dir), "valid": False, "problems": problems})
+        return EXIT_ERROR
+    warnings = [_located(p) for p in idle_warnings(config)]
+    offline = live_in_snapshot_mode(config) if live else None
+    if offline is not None and offline.message.startswith(WARNING):
+        warnings.append(_located(offline))
+    elif offline is not None:
+        problem = _located(offline)
+        emit(
+            "validation",
+            {"config_dir": str(config_dir), "valid": False, "problems": [problem], "warnings": warnings},
+        )
         return EXIT_ERROR
     live_problems = (
         Engine.open(config).live_checks() + notification_problems(config.settings_doc.spec, config_dir)
@@ -82,6 +102,7 @@ def _validate_json(config_dir: Path, live: bool) -> int:
             "config_dir": str(config_dir),
             "valid": not live_problems,
             "problems": [{"file": "", "line": 0, "column": 0, "message": m} for m in live_problems],
+            "warnings": warnings,
             "counts": {
                 "customers": len(config.customers),
                 "import_policies": len(config.policies),
@@ -90,6 +111,10 @@ def _validate_json(config_dir: Path, live: bool) -> int:
         },
     )
     return EXIT_ERROR if live_problems else EXIT_OK
+
+
+def _located(p: Problem) -> dict[str, Any]:
+    return {"file": p.file, "line": p.line, "column": p.column, "message": p.message}
 
 
 @click.command()

@@ -102,7 +102,10 @@ def load_config(root: Path) -> ConfigSet:
         problems.extend(errs)
         docs.extend(parsed)
     if not files:
-        problems.append(Problem(f"no YAML files in {root}"))
+        raise ConfigError([Problem(f"no YAML files in {root}: is this the config directory?")])
+    settings_problems = _one_settings(root, docs, problems)
+    if settings_problems:
+        raise ConfigError(settings_problems)
 
     by_kind: dict[str, dict[str, Loaded[Any]]] = {kind: {} for kind in KINDS}
     for doc in docs:
@@ -123,8 +126,6 @@ def load_config(root: Path) -> ConfigSet:
         seen[name] = Loaded(model, doc)
 
     settings = list(by_kind["Settings"].values())
-    for extra in settings[1:]:
-        problems.append(extra.src.problem(("kind",), "only one Settings document is allowed"))
     if problems:
         raise ConfigError(problems)
     digest, parts = config_digests(by_kind, root, settings[0].doc if settings else None)
@@ -137,6 +138,49 @@ def load_config(root: Path) -> ConfigSet:
         digest=digest,
         parts=parts,
     )
+
+
+def _is_settings(doc: Document) -> bool:
+    return isinstance(doc.data, dict) and doc.data.get("kind") == "Settings"
+
+
+def _one_settings(root: Path, docs: list[Document], parse_problems: list[Problem]) -> list[Problem]:
+    """#17: a config directory holds exactly one Settings document. Anything else is
+    a wrong directory (a subfolder such as customers/, or a folder above several
+    config directories): one clear problem instead of a valid-looking empty run or
+    a hundred unrelated errors, raised before anything (state) is created."""
+    found = [d for d in docs if _is_settings(d)]
+    if len(found) == 1:
+        return []
+    if len(found) > 1:
+        first = found[0]
+        return [
+            d.problem(
+                ("kind",),
+                f"only one Settings document is allowed (first at {first.file}:{first.line}); "
+                "is this one config directory or a folder holding several?",
+            )
+            for d in found[1:]
+        ]
+    if any(Path(p.file).name in SETTINGS_FILES for p in parse_problems):
+        return []  # settings.yaml is there but unreadable: its own problems say why
+    return [Problem(f"{root}: no Settings document here; {_where_instead(root)}")]
+
+
+SETTINGS_FILES = ("settings.yaml", "settings.yml")
+
+
+def _where_instead(root: Path) -> str:
+    """A hint at the config directory the user probably meant."""
+    real = root.resolve()
+    for parent in real.parents:
+        if any((parent / name).is_file() for name in SETTINGS_FILES):
+            return f"a config directory holds exactly one (kind: Settings); did you mean -c {parent}?"
+    below = sorted({p.parent for name in SETTINGS_FILES for p in real.glob(f"*/{name}")})
+    if below:
+        names = " or ".join(f"-c {root / p.relative_to(real)}" for p in below[:3])
+        return f"a config directory holds exactly one (kind: Settings); did you mean {names}?"
+    return "a config directory holds exactly one (kind: Settings), usually in settings.yaml"
 
 
 def _validate(doc: Document, problems: list[Problem]) -> Any:

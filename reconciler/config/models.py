@@ -25,6 +25,7 @@ from reconciler.config.base import Model as Model
 from reconciler.config.base import RecordId as RecordId
 from reconciler.config.base import SecretRef as SecretRef
 from reconciler.config.base import TlsOptions as TlsOptions
+from reconciler.config.selectors import LabelSelector as LabelSelector
 from reconciler.config.values import (
     ClientId,
     EmailAddress,
@@ -524,10 +525,6 @@ class CustomerSpec(Model):
 
 
 # --- policies --------------------------------------------------------------------------
-
-
-class LabelSelector(Model):
-    match_labels: Labels = Field(default_factory=dict)
 
 
 class AppliesTo(Model):

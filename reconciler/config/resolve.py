@@ -61,9 +61,8 @@ def policy_members(
         applies = loaded.doc.spec.applies_to
         hit = name == named or customer.metadata.name in applies.customers
         selector = applies.label_selector
-        if selector is not None and selector.match_labels:
-            labels = customer.metadata.labels
-            hit = hit or all(labels.get(k) == v for k, v in selector.match_labels.items())
+        if selector is not None:
+            hit = hit or selector.matches(customer.metadata.labels)
         if hit:
             out.append(name)
     return out

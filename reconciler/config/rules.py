@@ -24,6 +24,7 @@ from reconciler.config.adnames import (
 )
 from reconciler.config.entraroles import BUILTIN_ROLES, role_id
 from reconciler.config.load import ConfigSet, Loaded
+from reconciler.config.messages import suggest
 from reconciler.config.models import (
     AdminImportPolicyDoc,
     CustomerDoc,
@@ -50,6 +51,7 @@ class _Settings:
     src: Document
     path: Path_
     admin: bool = False
+    members: tuple[str, ...] = ()  # the customers these settings apply to
 
 
 def check(config: ConfigSet) -> list[Problem]:
@@ -69,13 +71,24 @@ def check(config: ConfigSet) -> list[Problem]:
 def _settings_blocks(config: ConfigSet) -> Iterator[_Settings]:
     for pol in config.policies.values():
         yield _Settings(pol.doc.spec, pol.src, ("spec",))
-    for apol in config.admin_policies.values():
-        yield _Settings(apol.doc.spec, apol.src, ("spec",), admin=True)
+    for name, apol in config.admin_policies.items():
+        members = tuple(
+            cname
+            for cname, cust in sorted(config.customers.items())
+            if name in policy_members(config.admin_policies, cust.doc, cust.doc.spec.admin_import_policy)
+        )
+        yield _Settings(apol.doc.spec, apol.src, ("spec",), admin=True, members=members)
     for cust in config.customers.values():
         if cust.doc.spec.import_ is not None:
             yield _Settings(cust.doc.spec.import_, cust.src, ("spec", "import"))
         if cust.doc.spec.admin_import is not None:
-            yield _Settings(cust.doc.spec.admin_import, cust.src, ("spec", "adminImport"), admin=True)
+            yield _Settings(
+                cust.doc.spec.admin_import,
+                cust.src,
+                ("spec", "adminImport"),
+                admin=True,
+                members=(cust.doc.metadata.name,),
+            )
 
 
 UPGRADE_NOTE = (
@@ -202,8 +215,21 @@ def _check_entra_selection(block: _Settings) -> Iterator[Problem]:
     if block.admin and not sel.roles and not sel.groups:
         yield src.problem(
             (*base, "source"),
-            f"an Entra administrator import must select roles (or groups), never every licensed user (R23); {UPGRADE_NOTE}",
+            "an Entra administrator import must select roles (or groups), never every licensed user "
+            f"(R23); {_applies_to(block.members)}; {UPGRADE_NOTE}",
         )
+
+
+def _applies_to(members: tuple[str, ...], shown: int = 5) -> str:
+    """Whom the upgrade touches: each customer gets its own guarded plan (#15)."""
+    if not members:
+        return "it applies to no customer yet"
+    names = ", ".join(members[:shown]) + (f" and {len(members) - shown} more" if len(members) > shown else "")
+    return (
+        f"it applies to {len(members)} customer{'' if len(members) == 1 else 's'} ({names}), each of which "
+        "will plan the removal "
+        "of its admin accounts that hold none of the roles"
+    )
 
 
 def _check_features(config: ConfigSet, block: _Settings) -> Iterator[Problem]:
@@ -274,15 +300,16 @@ def _check_membership(config: ConfigSet) -> Iterator[Problem]:
     ]
     for pol in every:
         selector = pol.doc.spec.applies_to.label_selector
-        if selector is not None and not selector.match_labels:
+        if selector is not None and selector.empty:
             yield pol.src.problem(
                 ("spec", "appliesTo", "labelSelector"),
-                "labelSelector.matchLabels is empty, so it selects no customer; name labels or customers (R20)",
+                "labelSelector.matchLabels is empty and it has no matchExpressions, so it selects no customer; name labels or customers (R20)",
             )
         for i, member in enumerate(pol.doc.spec.applies_to.customers):
             if member not in config.customers:
                 yield pol.src.problem(
-                    ("spec", "appliesTo", "customers", i), f"unknown customer {member!r} (R20)"
+                    ("spec", "appliesTo", "customers", i),
+                    f"unknown customer {member!r} (R20){suggest(member, config.customers)}",
                 )
     for name, cust in config.customers.items():
         spec = cust.doc.spec
@@ -293,7 +320,9 @@ def _check_membership(config: ConfigSet) -> Iterator[Problem]:
         )  # fmt: skip
         for field, own_field, kind, policies, named, own in classes:
             if named is not None and named not in policies:
-                yield cust.src.problem(("spec", field), f"unknown {kind} {named!r} (R20)")
+                yield cust.src.problem(
+                    ("spec", field), f"unknown {kind} {named!r} (R20){_hint(config, kind, named)}"
+                )
             members = policy_members(policies, cust.doc, named)
             if len(members) > 1:
                 yield cust.src.problem(
@@ -305,6 +334,22 @@ def _check_membership(config: ConfigSet) -> Iterator[Problem]:
                     ("spec", own_field),
                     f"customer {name!r} has its own {own_field} settings but is a member of {kind} {members[0]!r}; use one (R20)",
                 )
+
+
+def _hint(config: ConfigSet, kind: str, named: str) -> str:
+    """Did you mean another policy of this kind, or is `named` a policy of the other class?"""
+    same, other, other_field = (
+        (config.policies, config.admin_policies, "adminImportPolicy")
+        if kind == "ImportPolicy"
+        else (config.admin_policies, config.policies, "importPolicy")
+    )
+    close = suggest(named, same)
+    if close:
+        return close
+    if named in other:
+        other_kind = "AdminImportPolicy" if kind == "ImportPolicy" else "ImportPolicy"
+        return f" ({named!r} is an {other_kind}: name it under {other_field})"
+    return ""
 
 
 def _check_customers(config: ConfigSet) -> Iterator[Problem]:

@@ -34,7 +34,8 @@ class Explanation:
     integrations: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        """The JSON of `explain --format json` (inside the CLI's format-2 envelope)."""
+        return {**self.__dict__, "imported": any(d["outcome"].startswith("imported") for d in self.decisions)}
 
     def lines(self) -> list[str]:
         out = [f"{self.query} in customer {self.customer}:"]
@@ -87,7 +88,16 @@ def explain(
             if _matches(u, query):
                 people.append(u)
                 out.found.append(
-                    {"directory": label, "upn": u.upn, "id": u.id, "dn": u.dn, "state": _state(u)}
+                    {
+                        "directory": label,
+                        "upn": u.upn,
+                        "id": u.id,
+                        "dn": u.dn,
+                        "state": _state(u),
+                        "enabled": u.enabled,
+                        "licensed": u.licensed if u.source.value == "entra" else None,
+                        "guest": u.guest,
+                    }
                 )
     ids = {u.id.lower() for u in people}
     for cls, binding in ((AccountClass.END_USER, customer.end_user), (AccountClass.ADMIN, customer.admin)):

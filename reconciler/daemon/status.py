@@ -18,9 +18,10 @@ from reconciler.core.words import count
 from reconciler.daemon.fleet import read_view
 from reconciler.daemon.runner import DAEMON_HOLDER
 from reconciler.daemon.schedule import interval_seconds
-from reconciler.state.api import LEADER, CustomerRecord, DaemonStore, LockInfo, StateStore
+from reconciler.state.api import LEADER, CustomerRecord, DaemonStore, LockInfo, RunRow, StateStore
 
 STALE_HEARTBEAT = 60.0
+WARNINGS_SHOWN = 5  # per customer in the text; JSON has every one
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ def collect(inputs: StatusInputs) -> dict[str, Any]:
     meta = inputs.state.meta()
     names = sorted(set(inputs.customers) | (set(records) if not inputs.customers else set()))
     running = {lock.customer: lock for lock in inputs.store.locks()}
+    # one query each for the whole fleet, never one per customer
+    newest = inputs.state.latest_history()
+    runs = inputs.store.last_runs()
     leader = inputs.store.lease_of(LEADER)
     replicas = [
         {
@@ -47,9 +51,11 @@ def collect(inputs: StatusInputs) -> dict[str, Any]:
         for r in inputs.state.replicas()
         if r.live(inputs.now, STALE_HEARTBEAT)
     ]
-    fleet = read_view(inputs.state).to_dict()
+    fleet = read_view(inputs.state, meta).to_dict()
     held = set(fleet["customers"]) if fleet and fleet["state"] == "held" else set()
-    customers = [_customer(n, inputs, records.get(n), running.get(n)) for n in names]
+    customers = [
+        _customer(n, inputs, records.get(n), running.get(n), newest.get(n, {}), runs.get(n)) for n in names
+    ]
     for c in customers:
         c["fleet_held"] = fleet["digest"] if fleet and c["customer"] in held else None
     return {
@@ -72,7 +78,12 @@ def _daemon(meta: dict[str, Any], now: float) -> dict[str, Any]:
 
 
 def _customer(
-    name: str, inputs: StatusInputs, rec: CustomerRecord | None, lock: LockInfo | None
+    name: str,
+    inputs: StatusInputs,
+    rec: CustomerRecord | None,
+    lock: LockInfo | None,
+    where: dict[str, Any],
+    row: RunRow | None,
 ) -> dict[str, Any]:
     eff = inputs.customers.get(name)
     out: dict[str, Any] = {
@@ -89,7 +100,7 @@ def _customer(
         },
         "paused": eff.paused if eff else False,
         "interval_minutes": round(interval_seconds(eff) / 60) if eff else None,
-        "last_run": _last_run(name, inputs.store, rec, inputs.state),
+        "last_run": _last_run(rec, where, row),
         "conflicts": list(rec.conflicts) if rec else [],
         "changes_pending": rec.changes_pending if rec else 0,
         "blocked": None,
@@ -98,6 +109,8 @@ def _customer(
         "quarantined": bool(rec and rec.quarantined),
         "next_run_at": rec.next_run_at if rec else None,
         "last_success_at": rec.last_success_at if rec else None,
+        # the daemon's last plan: a renamed/moved OU or group kept in force, ... (#15)
+        "warnings": _plan_warnings(inputs.state, name) if rec else [],
     }
     if rec is not None and rec.blocked:
         out["blocked"] = {
@@ -108,13 +121,16 @@ def _customer(
     return out
 
 
-def _last_run(
-    name: str, store: StateStore, rec: CustomerRecord | None, state: DaemonStore
-) -> dict[str, Any] | None:
+def _plan_warnings(state: DaemonStore, name: str) -> list[str]:
+    plan = state.get_record("plan", name) or {}
+    warnings = plan.get("warnings")
+    return [str(w) for w in warnings] if isinstance(warnings, list) else []
+
+
+def _last_run(rec: CustomerRecord | None, where: dict[str, Any], row: RunRow | None) -> dict[str, Any] | None:
+    """`where`: the customer's newest daemon history entry; `row`: its newest run row."""
     daemon: dict[str, Any] | None = None
     if rec is not None and rec.last_finished_at is not None:
-        newest = state.history(name, 1)
-        where = newest[0] if newest else {}
         daemon = {
             "replica": f"{where['host']}:{where['pid']}" if "host" in where and "pid" in where else "",
             "by": "daemon",
@@ -125,7 +141,6 @@ def _last_run(
             "changes_applied": rec.changes_applied,
             "commit": rec.last_commit,
         }
-    row = store.last_run(name)
     cli: dict[str, Any] | None = None
     if row is not None and row[3].get("holder") != DAEMON_HOLDER:
         started, finished, result, detail = row
@@ -253,6 +268,12 @@ def _customer_lines(c: dict[str, Any], now: float, config_dir: str) -> list[str]
             lines.append(f"  to apply it once anyway: reconciler override -c {config_dir} {name}")
     if c["changes_pending"]:
         lines.append(f"  {count(c['changes_pending'], 'change')} planned, not applied")
+    warnings = c.get("warnings", [])
+    lines.extend(f"  warning: {w}" for w in warnings[:WARNINGS_SHOWN])
+    if len(warnings) > WARNINGS_SHOWN:
+        lines.append(
+            f"  ... {count(len(warnings) - WARNINGS_SHOWN, 'more warning')} (--format json lists all)"
+        )
     for k in c["conflicts"]:
         cands = ", ".join(f"{x['id']} {x['name']!r}" for x in k.get("candidates", []))
         lines.append(f"  conflict: {k['label']} in {k['integration']}: {k['cause']} (candidates: {cands})")

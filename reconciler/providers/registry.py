@@ -69,16 +69,28 @@ def open_integration(ctx: ProviderContext, role: Role) -> Any:
     return import_module(integration_of(ctx, role).client_module).connect(ctx)
 
 
-def open_selection_checker(ctx: ProviderContext) -> SelectionChecker | None:
-    """Only the customer's Active Directory, for `validate --live`: the selection
-    checks need no Graph, integration or mail connection, nor their secrets."""
+def open_selection_checkers(ctx: ProviderContext) -> list[SelectionChecker]:
+    """For `validate --live`: the customer's Active Directory when an import reads it,
+    and its Entra tenant when a selection names Entra groups (renamed, unknown or
+    ambiguous ones). No integration or mail connection, nor their secrets (#17 item 6);
+    Graph only where a group is selected, so an AD-only check needs no Graph secret."""
+    if ctx.settings.snapshot is not None:
+        return []
     eff = ctx.customer
-    needs_ad = any(
-        b is not None and b.settings.source is Source.ACTIVE_DIRECTORY for b in (eff.end_user, eff.admin)
-    )
-    if not needs_ad or ctx.settings.snapshot is not None:
-        return None
-    from reconciler.providers.ldap import open_ad
+    bindings = [b for b in (eff.end_user, eff.admin) if b is not None]
+    out: list[SelectionChecker] = []
+    if any(b.settings.source is Source.ACTIVE_DIRECTORY for b in bindings):
+        from reconciler.providers.ldap import open_ad
 
-    reader = open_ad(ctx)
-    return reader if isinstance(reader, SelectionChecker) else None
+        reader = open_ad(ctx)
+        if isinstance(reader, SelectionChecker):
+            out.append(reader)
+    if any(
+        b.settings.source is Source.ENTRA
+        and (b.settings.selection.groups or b.settings.selection.exclude.groups)
+        for b in bindings
+    ):
+        from reconciler.providers.graph import open_entra
+
+        out.append(open_entra(ctx))
+    return out

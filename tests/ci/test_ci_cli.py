@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
@@ -194,3 +195,23 @@ def test_fetch_of_state_by_branch_and_when_there_is_none(tmp_path: Path, github:
     )
     assert got.exit_code == 0, got.output
     assert (tmp_path / "s" / "state.db").read_bytes() == b"db"
+
+
+def test_github_and_gitlab_comments_share_one_set_of_options() -> None:
+    """Review D2: one decorator declares the comment options of both commands."""
+    from reconciler.cli.ci import comment
+    from reconciler.cli.ci_gitlab import gitlab_comment
+
+    def shared(command: click.Command) -> dict[str, tuple[object, ...]]:
+        return {
+            p.name or "": (
+                tuple(p.opts),
+                p.default,
+                getattr(p, "help", None) if p.name != "artifact" else None,
+            )
+            for p in command.params
+            if p.name in {"planfile", "failed_step", "log_file", "key", "title", "artifact", "body_out"}
+        }
+
+    github, gitlab = shared(comment), shared(gitlab_comment)
+    assert len(github) == 7 and github == gitlab

@@ -46,3 +46,33 @@ def test_a_parent_with_unrelated_yaml_is_not_loaded(quickstart: Path, tmp_path: 
     result = run(["validate"], cwd=quickstart / "policies")
     assert result.code == 0, result.stderr
     assert "stray.yaml" not in result.stderr
+
+
+def test_an_explicit_directory_without_settings_is_one_error_and_creates_nothing(quickstart: Path) -> None:
+    """#17 item 2: `-c customers` (a folder of the repository) said `valid` / `No changes.`
+    and left .reconciler/state.db there; now it is one line naming the right directory."""
+    for command in (["validate"], ["plan"], ["apply", "--auto-approve"], ["state", "list"]):
+        result = run([*command, "-c", "customers"], cwd=quickstart)
+        assert result.code == 1, (command, result.stdout, result.stderr)
+        (line,) = result.stderr.splitlines()
+        assert line == (
+            "customers: no Settings document here; a config directory holds exactly one "
+            f"(kind: Settings); did you mean -c {quickstart.resolve()}?"
+        )
+        assert "Traceback" not in result.stderr
+        assert not (quickstart / "customers" / ".reconciler").exists()
+
+
+def test_an_explicit_directory_above_several_repositories_is_one_error(
+    quickstart: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    above = tmp_path / "above"
+    for name in ("eu", "us"):
+        shutil.copytree(quickstart, above / name, ignore=shutil.ignore_patterns(".reconciler"))
+    result = run(["plan", "-c", str(above)])
+    assert result.code == 1
+    (line,) = result.stderr.splitlines()
+    assert "only one Settings document is allowed" in line and "folder holding several" in line
+    assert not (above / ".reconciler").exists()

@@ -50,14 +50,18 @@ def test_help_and_version_exit_0(args: list[str]) -> None:
 
 
 def test_validate_exits_0_when_valid_and_1_when_not(tmp_path: Path) -> None:
+    (tmp_path / "settings.yaml").write_text(
+        "apiVersion: reconciler.dev/v1\nkind: Settings\nmetadata: {name: msp}\n"
+    )
     (tmp_path / "acme.yaml").write_text(
         "apiVersion: reconciler.dev/v1\nkind: Customer\nmetadata: {name: acme}\n"
     )
     ok = CliRunner().invoke(main, ["validate", "-c", str(tmp_path)])
-    assert (ok.exit_code, ok.output) == (
+    assert (ok.exit_code, ok.stdout) == (
         0,
-        f"{tmp_path}: valid (1 customer, 0 import policies, 0 admin import policies)\n",
+        f"{tmp_path}: valid (1 customer, 0 import policies, 0 admin import policies, 1 warning)\n",
     )
+    assert "warning: customer 'acme' is in no import policy" in ok.stderr  # it imports nothing
     (tmp_path / "acme.yaml").write_text(
         "apiVersion: reconciler.dev/v1\nkind: Customer\nmetadata: {name: Acme}\n"
     )

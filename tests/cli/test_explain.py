@@ -28,6 +28,8 @@ def test_a_skipped_user_says_why_in_json(quickstart: Path) -> None:
     code, out = run("explain", "-c", str(quickstart), "contoso", "dave@contoso.com", "--format", "json")
     assert code == 0, out
     data = json.loads(out)
+    assert (data["format_version"], data["kind"], data["imported"]) == (2, "explanation", False)
+    assert (data["customer"], data["query"]) == ("contoso", "dave@contoso.com")
     assert data["decisions"] == [
         {
             "class": "end-user",
@@ -37,6 +39,24 @@ def test_a_skipped_user_says_why_in_json(quickstart: Path) -> None:
         }
     ]
     assert data["found"][0]["state"] == "(enabled, unlicensed)"
+    assert (data["found"][0]["enabled"], data["found"][0]["licensed"]) == (True, False)
+
+
+def test_json_of_an_imported_person_and_of_nobody(quickstart: Path) -> None:
+    code, out = run("explain", "-c", str(quickstart), "fabrikam", "judy", "--format", "json")
+    assert code == 0, out
+    data = json.loads(out)
+    assert data["imported"] is True and data["found"][0]["directory"] == "Active Directory"
+    assert data["entra_match"][0]["by"] and data["policies"]
+    result = CliRunner().invoke(
+        main, ["explain", "-c", str(quickstart), "contoso", "nobody@nowhere.test", "--format", "json"]
+    )
+    assert result.exit_code == 1
+    nobody = json.loads(result.stdout)  # still one JSON document on stdout, the error on stderr
+    assert (nobody["kind"], nobody["found"], nobody["imported"]) == ("explanation", [], False)
+    assert (
+        result.stderr.strip() == "contoso: no directory user or managed account matches 'nobody@nowhere.test'"
+    )
 
 
 def test_password_sync_match_and_links_after_apply(quickstart: Path) -> None:

@@ -35,10 +35,13 @@ def test_rfc3339() -> None:
 def test_validate_json(quickstart: Path, tmp_path: Path) -> None:
     ok = doc(["validate", "-c", str(quickstart), "--format", "json"])
     assert ok["kind"] == "validation" and ok["valid"] is True and ok["counts"]["customers"] == 4
-    (tmp_path / "bad.yaml").write_text(
-        "apiVersion: reconciler.dev/v1\nkind: Customer\nmetadata: {name: Acme}\n"
+    root = tmp_path / "bad"
+    root.mkdir()
+    (root / "settings.yaml").write_text(
+        "apiVersion: reconciler.dev/v1\nkind: Settings\nmetadata: {name: msp}\n"
     )
-    bad = doc(["validate", "-c", str(tmp_path), "--format", "json"], code=1)
+    (root / "bad.yaml").write_text("apiVersion: reconciler.dev/v1\nkind: Customer\nmetadata: {name: Acme}\n")
+    bad = doc(["validate", "-c", str(root), "--format", "json"], code=1)
     assert bad["valid"] is False
     (problem, *_) = bad["problems"]
     assert problem["file"].endswith("bad.yaml") and problem["line"] == 3 and problem["message"]

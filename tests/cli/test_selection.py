@@ -84,3 +84,17 @@ def test_a_selector_matching_nobody_is_one_clear_error(quickstart: Path) -> None
     result = run(["plan", "-c", str(quickstart), "--customer", "plan=gold"])
     assert result.code == 1
     assert result.stderr == "--customer 'plan=gold': the label selector matches no customer\n"
+
+
+def test_unknown_names_suggest_the_customer_meant(quickstart: Path) -> None:
+    """#17: "did you mean" for customer names in CLI arguments, through the real entry point."""
+    plan = run(["plan", "-c", str(quickstart), "--customer", "contsoo"])
+    assert plan.code == 1
+    assert plan.stderr.strip() == "--customer contsoo: unknown customer 'contsoo' (did you mean 'contoso'?)"
+    excluded = run(["plan", "-c", str(quickstart), "--exclude-customer", "nortwind"])
+    assert excluded.stderr.strip().endswith("(did you mean 'northwind'?)")
+    explain = run(["explain", "-c", str(quickstart), "fabrikan", "judy"])
+    assert explain.code == 1
+    assert explain.stderr.strip() == "unknown customer 'fabrikan' (did you mean 'fabrikam'?)"
+    far = run(["explain", "-c", str(quickstart), "zzz", "judy"])
+    assert far.stderr.strip() == "unknown customer 'zzz'"

@@ -23,7 +23,13 @@ spec:
 """
 
 
-def write(root: Path, rel: str, text: str) -> Path:
+SETTINGS = "apiVersion: reconciler.dev/v1\nkind: Settings\nmetadata: {name: msp}\n"
+
+
+def write(root: Path, rel: str, text: str, settings: bool = True) -> Path:
+    """Write one file; a config directory gets its Settings document with its first file."""
+    if settings and not (root / "settings.yaml").exists() and not rel.startswith("settings."):
+        write(root, "settings.yaml", SETTINGS)
     path = root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
@@ -57,15 +63,49 @@ def test_documents_are_loaded_by_kind_from_a_tree_of_files(tmp_path: Path) -> No
     assert initech.where(("metadata", "name")).line == 9
 
 
-def test_settings_default_when_there_is_no_settings_document(tmp_path: Path) -> None:
+def test_settings_defaults_when_the_document_has_no_spec(tmp_path: Path) -> None:
     write(tmp_path, "acme.yaml", CUSTOMER.format(name="acme"))
     config = load_config(tmp_path)
-    assert config.settings is None
+    assert config.settings is not None
     spec = config.settings_doc.spec
     assert spec.state.path == ".reconciler/state.db"
     assert spec.snapshot is None
     assert spec.features.password_manager is False
     assert (spec.safety.max_removal_percent, spec.safety.min_existing_accounts) == (30.0, 10)
+
+
+def test_a_directory_without_settings_is_one_clear_problem(tmp_path: Path) -> None:
+    """#17 item 2: `-c customers/` (or any folder without the Settings document) is
+    one problem pointing at the config directory, not a valid empty config."""
+    root = tmp_path / "repo"
+    write(root, "customers/acme.yaml", CUSTOMER.format(name="acme"))
+    write(root, "customers/bad.yaml", "apiVersion: reconciler.dev/v1\nkind: Customer\nmetadata: {name: A}\n")
+    assert problems(root / "customers") == [
+        f"{root / 'customers'}: no Settings document here; a config directory holds exactly one "
+        f"(kind: Settings); did you mean -c {root.resolve()}?"
+    ]
+
+
+def test_a_folder_above_config_directories_is_one_problem_per_extra_settings(tmp_path: Path) -> None:
+    for name in ("eu", "us"):
+        write(tmp_path / name, "customers/acme.yaml", CUSTOMER.format(name="acme"))  # duplicates
+    assert problems(tmp_path) == [
+        f"{tmp_path / 'us/settings.yaml'}:2:1: only one Settings document is allowed (first at "
+        f"{tmp_path / 'eu/settings.yaml'}:1); is this one config directory or a folder holding several?"
+    ]
+    other = tmp_path / "other"
+    write(other, "notes.yaml", "a: 1\n", settings=False)
+    assert problems(other) == [
+        f"{other}: no Settings document here; a config directory holds exactly one (kind: Settings), "
+        "usually in settings.yaml"
+    ]
+
+
+def test_an_unreadable_settings_file_reports_its_own_problem(tmp_path: Path) -> None:
+    write(tmp_path, "settings.yaml", "kind: [Settings\n")
+    write(tmp_path, "acme.yaml", CUSTOMER.format(name="acme"))
+    (problem,) = problems(tmp_path)
+    assert problem.startswith(f"{tmp_path / 'settings.yaml'}:") and "invalid YAML" in problem
 
 
 def test_hidden_directories_and_other_files_are_not_config(tmp_path: Path) -> None:
@@ -75,7 +115,10 @@ def test_hidden_directories_and_other_files_are_not_config(tmp_path: Path) -> No
     write(tmp_path, "customers/.draft/x.yaml", "not: [valid")
     write(tmp_path, "README.md", "# notes")
     write(tmp_path, "templates/welcome.txt", "Hello")
-    assert [p.relative_to(tmp_path).as_posix() for p in config_files(tmp_path)] == ["acme.yaml"]
+    assert [p.relative_to(tmp_path).as_posix() for p in config_files(tmp_path)] == [
+        "acme.yaml",
+        "settings.yaml",
+    ]
     assert list(load_config(tmp_path).customers) == ["acme"]
 
 
@@ -121,7 +164,7 @@ def test_snake_case_python_names_are_not_yaml_names(tmp_path: Path) -> None:
 
 def test_missing_or_empty_config_directory(tmp_path: Path) -> None:
     assert problems(tmp_path / "nope") == [f"config directory {tmp_path / 'nope'} does not exist"]
-    assert problems(tmp_path) == [f"no YAML files in {tmp_path}"]
+    assert problems(tmp_path) == [f"no YAML files in {tmp_path}: is this the config directory?"]
 
 
 def test_digest_changes_with_the_parsed_content_only(tmp_path: Path) -> None:
@@ -165,6 +208,7 @@ def test_a_symlink_out_of_the_config_directory_is_refused(tmp_path: Path) -> Non
 
 
 def test_an_oversized_file_is_refused_without_being_read(tmp_path: Path) -> None:
+    write(tmp_path, "settings.yaml", SETTINGS)
     big = tmp_path / "big.yaml"
     with big.open("wb") as f:  # sparse: 2 GB that would take seconds and memory to read
         f.truncate(2 * 1024**3)

@@ -17,6 +17,9 @@ def ad(name: str) -> str:
 
 
 def write(root: Path, name: str, text: str) -> None:
+    settings = root / "settings.yaml"
+    if not settings.exists() and not text.startswith("kind: Settings"):
+        settings.write_text("apiVersion: reconciler.dev/v1\nkind: Settings\nmetadata: {name: msp}\n")
     (root / f"{name}.yaml").write_text("apiVersion: reconciler.dev/v1\n" + text)
 
 
@@ -85,7 +88,11 @@ def test_membership_by_name_by_list_by_label_and_own_settings(tmp_path: Path) ->
 
 
 def test_safety_comes_from_the_policy_else_settings(tmp_path: Path) -> None:
-    write(tmp_path, "s", "kind: Settings\nmetadata: {name: s}\nspec:\n  safety: {maxRemovalPercent: 15}\n")
+    write(
+        tmp_path,
+        "settings",
+        "kind: Settings\nmetadata: {name: s}\nspec:\n  safety: {maxRemovalPercent: 15}\n",
+    )
     write(tmp_path, "a", "kind: Customer\nmetadata: {name: a}\nspec:\n  importPolicy: strict\n" + ad("a"))
     write(tmp_path, "b", "kind: Customer\nmetadata: {name: b}\nspec:\n  paused: true\n" + ad("b"))
     write(
@@ -146,3 +153,51 @@ def test_relative_selections_still_meet_the_r5_and_r7_rules(tmp_path: Path) -> N
     text = str(err.value)
     assert "default Users container" in text and "(R5)" in text
     assert "(R7)" in text
+
+
+def test_label_selectors_with_match_expressions(tmp_path: Path) -> None:
+    """#17: Kubernetes matchExpressions (In, NotIn, Exists, DoesNotExist) beside
+    matchLabels, every requirement holding; the same Requirements as `--customer`."""
+    from reconciler.config.selectors import parse_selector
+
+    labels = {
+        "gold": "{tier: gold, region: eu}",
+        "silver": "{tier: silver, region: us}",
+        "legacy": "{tier: gold, legacy: 'yes'}",
+        "bare": "{}",
+    }
+    for name, lab in labels.items():
+        write(
+            tmp_path, name, f"kind: Customer\nmetadata: {{name: {name}, labels: {lab}}}\nspec:\n" + ad(name)
+        )
+
+    def policy(name: str, selector: str) -> None:
+        write(
+            tmp_path,
+            f"p-{name}",
+            f"kind: ImportPolicy\nmetadata: {{name: {name}}}\nspec:\n  source: activeDirectory\n"
+            f"  selection: {{ous: ['OU=Staff']}}\n  appliesTo:\n    labelSelector: {selector}\n",
+        )
+
+    policy(
+        "paying",
+        "{matchLabels: {tier: gold}, matchExpressions: [{key: legacy, operator: DoesNotExist}]}",
+    )
+    policy(
+        "others",
+        "{matchExpressions: [{key: tier, operator: NotIn, values: [gold]}, {key: region, operator: Exists}]}",
+    )
+    eff = effective_customers(load_valid_config(tmp_path))
+    members = {n: e.end_user.policy if e.end_user else None for n, e in eff.items()}
+    assert members == {"gold": "paying", "silver": "others", "legacy": None, "bare": None}
+
+    from reconciler.config.load import load_config
+
+    config = load_config(tmp_path)
+    selector = config.policies["others"].doc.spec.applies_to.label_selector
+    assert selector is not None
+    assert set(selector.requirements()) == set(parse_selector("tier notin (gold), region"))
+    policy("ins", "{matchExpressions: [{key: tier, operator: In, values: [gold, silver]}]}")
+    config = load_config(tmp_path)
+    ins = config.policies["ins"].doc.spec.applies_to.label_selector
+    assert ins is not None and ins.requirements() == parse_selector("tier in (silver,gold)")

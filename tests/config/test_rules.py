@@ -42,6 +42,8 @@ def policy(name: str, body: str, kind: str = "ImportPolicy") -> str:
 
 
 def config_dir(tmp_path: Path, **files: str) -> Path:
+    if not any("kind: Settings" in text for text in files.values()):
+        files = {"settings": settings("  {}\n"), **files}
     for name, text in files.items():
         (tmp_path / f"{name}.yaml").write_text(text)
     return tmp_path

@@ -72,6 +72,9 @@ def test_the_config_digest_follows_the_parsed_documents_and_the_template(tmp_pat
     (tmp_path / "templates").mkdir()
     template = tmp_path / "templates" / "welcome.txt"
     template.write_text("Hello {given_name}\n")
+    (tmp_path / "settings.yaml").write_text(
+        "apiVersion: reconciler.dev/v1\nkind: Settings\nmetadata: {name: msp}\n"
+    )
     customer = tmp_path / "acme.yaml"
     customer.write_text("apiVersion: reconciler.dev/v1\nkind: Customer\nmetadata: {name: acme}\n")
     first = load_config(tmp_path).digest

@@ -227,6 +227,9 @@ def test_cli_refuses_hostile_yaml_cleanly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: bytes, message: str
 ) -> None:
     monkeypatch.chdir(tmp_path)  # where `touch pwned` would land
+    (tmp_path / "settings.yaml").write_text(
+        "apiVersion: reconciler.dev/v1\nkind: Settings\nmetadata: {name: msp}\n"
+    )
     (tmp_path / "evil.yaml").write_bytes(content)
     started = time.monotonic()
     result = CliRunner().invoke(main, ["validate", "-c", str(tmp_path)])

@@ -113,3 +113,23 @@ def test_status_prefers_a_newer_cli_apply(rig: Rig) -> None:
     by = {c["customer"]: c for c in _status(rig)["customers"]}
     assert by["fabrikam"]["last_run"]["by"] == "apply"
     assert by["contoso"]["last_run"]["by"] == "daemon"
+
+
+def test_status_shows_the_warnings_of_the_daemons_last_plan(rig: Rig) -> None:
+    """#15: the plan and the status page warned about a selection that changed under
+    the policy (a renamed/moved OU or group kept in force, a group no longer found);
+    `reconciler status` now says it too, in text and JSON."""
+    entra = rig.root / "live" / "tailspin" / "entra.json"
+    data = json.loads(entra.read_text())
+    for group in data["groups"]:
+        if group["name"] == "All Staff":
+            group["name"] = "Employees"  # renamed in the tenant; the policy still says All Staff
+    write(entra, json.dumps(data))
+    rig.cycle()
+    warning = "Entra group 'All Staff' was not found in the tenant; it selects nobody (R22)"
+    by = {c["customer"]: c for c in _status(rig)["customers"]}
+    assert by["tailspin"]["warnings"] == [warning]
+    assert by["contoso"]["warnings"] == ["heidi@contoso.com: no email address; no welcome email (R16)"]
+    text = _status(rig, "text")
+    tailspin = text[text.index("customer tailspin:") :]
+    assert f"\n  warning: {warning}\n" in tailspin + "\n"

@@ -238,3 +238,34 @@ def test_import_now_rereads_roles_without_reading_every_user(world: GraphWorld) 
     paths = [r.path for r in world.sim.requests[mark:] if r.path.startswith("/v1.0/users")]
     assert paths == ["/v1.0/users/delta"]  # the users stay incremental
     assert snap.roles_read_at is not None
+
+
+def test_validate_live_warns_about_a_renamed_entra_group(world: GraphWorld) -> None:
+    """#15: `validate --live` checks Entra groups too (not just AD): after a plan has
+    recorded the object ids, a group renamed in the tenant is a warning (exit 0),
+    a selected name the tenant never had is a problem (exit 1). Through the real CLI,
+    with the state store the plan wrote."""
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+
+    ids = build(world)
+    planned = CliRunner().invoke(main, ["plan", "-c", str(world.root)])
+    assert planned.exit_code == 0, planned.output
+    world.sim.directory.rename_group(TENANT, ids["staff"], "Employees")
+    world.sim.requests.clear()
+    result = CliRunner().invoke(main, ["validate", "-c", str(world.root), "--live"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"warning: customer contoso: Entra group 'All Staff' was renamed to 'Employees' (object id "
+        f"{ids['staff'].lower()}): still selected by its object id; update the policy"
+    ]
+    assert not [r for r in world.sim.requests if "members" in r.path or "/users" in r.path]  # groups only
+    policy = {**END_USERS, "selection": {**END_USERS["selection"], "groups": ["All Staff", "Nobody Here"]}}
+    world.write_config({"contoso": TENANT}, imports={"contoso": {"import": policy, "adminImport": ADMINS}})
+    result = CliRunner().invoke(main, ["validate", "-c", str(world.root), "--live"])
+    assert result.exit_code == 1
+    assert (
+        "customer contoso: Entra group 'Nobody Here' was not found in the tenant (selection groups)"
+        in result.stderr.splitlines()
+    )

@@ -130,6 +130,15 @@ class EntraReader:
             warnings=picked.warnings,
         )
 
+    def check_selection(self, scope: DirectoryScope) -> list[str]:
+        """`validate --live`: the selected Entra groups resolve (renamed ones warn)."""
+        from reconciler.providers.graph.checks import check_groups
+
+        if not scope.entra_groups:
+            return []
+        with self.session() as client:
+            return check_groups(client, self.ctx.cursors, self.ctx.name, scope.entra_groups)
+
     @contextlib.contextmanager
     def session(self) -> Iterator[GraphClient]:
         """A Graph client with this tenant's bearer token, closed afterwards."""

@@ -111,7 +111,7 @@ def read_selection(
         return SelectionRead()
     raw = cursors.get_cursor(customer, CURSOR)
     cached = SelectionCache.from_json(raw, key)
-    previous = _previous_refs(raw)
+    previous = previous_refs(raw)
     mode = "delta"
     if cached is None or full or scope.full_sync or scope.refresh_selection:
         cached, mode = _full(client, scope, key, previous, clock), "full"
@@ -126,7 +126,7 @@ def read_selection(
     return _snapshot(cached, scope, mode)
 
 
-def _previous_refs(raw: str | None) -> dict[str, str]:
+def previous_refs(raw: str | None) -> dict[str, str]:
     """References resolved by an earlier read (whatever the selection was then):
     the memory that keeps a renamed group selected."""
     try:
