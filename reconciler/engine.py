@@ -110,10 +110,11 @@ class Engine:
         full_sync: bool = False,
         progress: Callable[[CustomerPlan], None] | None = None,
         allow_fleet_removal: bool = False,
+        allow_mass_update: bool = False,
     ) -> Plan:
         """`progress` is called (from the worker threads) as each customer is planned.
         Several customers at once go through the fleet breaker (core/fleet.py)."""
-        options = self.plan_options(allow_mass_removal)
+        options = self.plan_options(allow_mass_removal, allow_mass_update)
         effs = self.customers(names)
 
         def one(eff: EffectiveCustomer) -> CustomerPlan:
@@ -282,13 +283,15 @@ class Engine:
         with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, max(1, len(effs)))) as pool:
             return list(pool.map(one, effs))
 
-    def plan_options(self, allow_mass_removal: bool = False) -> PlanOptions:
+    def plan_options(self, allow_mass_removal: bool = False, allow_mass_update: bool = False) -> PlanOptions:
         spec = self.config.settings_doc.spec
         template = None
         path = self.config.root / spec.welcome_email.template
         if path.is_file():
             template = path.read_text(encoding="utf-8")
-        return PlanOptions(allow_mass_removal, spec.welcome_email.subject, template)
+        return PlanOptions(
+            allow_mass_removal, spec.welcome_email.subject, template, allow_mass_update=allow_mass_update
+        )
 
     # --- apply -----------------------------------------------------------------------------
     def check_fresh(self, plan: Plan, held: HeldLease | None = None) -> None:
@@ -338,6 +341,7 @@ class Engine:
         allow_mass_removal: bool = False,
         stop: threading.Event | None = None,
         held: HeldLease | None = None,
+        allow_mass_update: bool = False,
     ) -> list[CustomerResult]:
         """Apply each customer's planned changes, one at a time, by the protocol in
         apply/protocol.py (lease, freshness and guards again, fenced batches).
@@ -359,6 +363,7 @@ class Engine:
             progress,
             stop,
             held,
+            allow_mass_update,
         )
         return [self._apply_one(ctx, cp, effs.get(cp.customer)) for cp in plan.customers if cp.applicable]
 

@@ -79,6 +79,7 @@ def plan_with_progress(
     allow_mass_removal: bool,
     full_sync: bool = False,
     allow_fleet_removal: bool = False,
+    allow_mass_update: bool = False,
 ) -> Plan:
     """engine.plan, with a spinner and a line per customer on a terminal."""
     with reading(len(engine.customers(customers))) as progress:
@@ -88,6 +89,7 @@ def plan_with_progress(
             full_sync,
             progress=progress.customer if progress else None,
             allow_fleet_removal=allow_fleet_removal,
+            allow_mass_update=allow_mass_update,
         )
 
 
@@ -150,6 +152,9 @@ def plan_exit_code(plan: Plan, detailed: bool) -> int:
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 @click.option("--allow-mass-removal", is_flag=True, help="Plan removals beyond the safety threshold.")
 @click.option(
+    "--allow-mass-update", is_flag=True, help="Plan record updates (R25) beyond the safety threshold."
+)
+@click.option(
     "--allow-fleet-removal",
     is_flag=True,
     help="Do not hold customers when many whose settings changed would remove accounts.",
@@ -170,6 +175,7 @@ def plan(
     fmt: str,
     detailed_exitcode: bool,
     allow_mass_removal: bool,
+    allow_mass_update: bool,
     allow_fleet_removal: bool,
     full_sync: bool,
     refresh_only: bool,
@@ -185,7 +191,9 @@ def plan(
     # one pause from the reads to the saved file (the engine's own pauses nest in it):
     # re-enabled between stages, the collector walked every record read so far
     with gc_paused():  # planning, rendering and saving build no cycles
-        result = plan_with_progress(engine, names, allow_mass_removal, full_sync, allow_fleet_removal)
+        result = plan_with_progress(
+            engine, names, allow_mass_removal, full_sync, allow_fleet_removal, allow_mass_update
+        )
         _in_flight_notes(engine, result)
         click.echo(render(result, fmt, is_verbose(ctx)), nl=False)
         if out is not None:
@@ -205,6 +213,9 @@ def plan(
 @exclude_option
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--allow-mass-removal", is_flag=True, help="Apply removals beyond the safety threshold.")
+@click.option(
+    "--allow-mass-update", is_flag=True, help="Apply record updates (R25) beyond the safety threshold."
+)
 @click.option(
     "--allow-fleet-removal",
     is_flag=True,
@@ -227,6 +238,7 @@ def apply(
     excluded: tuple[str, ...],
     auto_approve: bool,
     allow_mass_removal: bool,
+    allow_mass_update: bool,
     allow_fleet_removal: bool,
     fmt: str,
 ) -> None:
@@ -244,7 +256,9 @@ def apply(
         engine.check_fresh(the_plan)
     else:
         warn_idle(engine, names)
-        the_plan = plan_with_progress(engine, names, allow_mass_removal, False, allow_fleet_removal)
+        the_plan = plan_with_progress(
+            engine, names, allow_mass_removal, False, allow_fleet_removal, allow_mass_update
+        )
         if fmt == "text":
             click.echo(render(the_plan, "text"), nl=False)
         if the_plan.summary().has_changes and not auto_approve:
@@ -262,7 +276,12 @@ def apply(
             click.echo("Nothing to apply.")
         ctx.exit(plan_exit_code(the_plan, False))
     with _progress() as progress:
-        results = engine.apply(the_plan, progress=progress, allow_mass_removal=allow_mass_removal)
+        results = engine.apply(
+            the_plan,
+            progress=progress,
+            allow_mass_removal=allow_mass_removal,
+            allow_mass_update=allow_mass_update,
+        )
     if fmt == "json":
         emit("apply", apply_document(the_plan, results))
         ctx.exit(_exit_code(the_plan, results))

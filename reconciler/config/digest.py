@@ -69,7 +69,7 @@ def config_changes(
 
 def stale_message(before: Mapping[str, str], after: Mapping[str, str], files: Mapping[str, str]) -> str:
     """Why a saved plan made from a config with parts `before` is stale now."""
-    if not before:  # a plan saved before plans recorded their parts (format 4 and older)
+    if not before:  # a plan saved before plans recorded their parts (format 5 and older)
         return "the config changed since this plan was made; plan again"
     changes = config_changes(before, after, files)
     if not changes:  # the same parts, a different digest: a change this version cannot name

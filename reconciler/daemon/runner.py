@@ -30,8 +30,16 @@ from typing import Any
 from reconciler.apply.executor import ApplyOutcome, CustomerResult
 from reconciler.apply.lease import HeldLease
 from reconciler.config.resolve import EffectiveCustomer
-from reconciler.core.fleet import removal_key, removal_keys
-from reconciler.core.plan import Conflict, CustomerPlan, Plan, Status
+from reconciler.core.plan import (
+    Change,
+    Conflict,
+    CustomerPlan,
+    Plan,
+    RecreateRecord,
+    RemoveAccount,
+    Status,
+    UpdateRecord,
+)
 from reconciler.core.words import count
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.logs import event
@@ -131,7 +139,9 @@ def reconcile(ctx: RunContext) -> RunReport:
     full = rec is not None and rec.blocked
     cplan = engine.plan_one(
         eff,
-        engine.plan_options(allow_mass_removal=override_at is not None),
+        engine.plan_options(
+            allow_mass_removal=override_at is not None, allow_mass_update=override_at is not None
+        ),
         full,
         refresh_selection=ctx.import_now,
     )
@@ -152,11 +162,12 @@ def reconcile(ctx: RunContext) -> RunReport:
     if override_at is not None:
         planned["used_override"] = override_at
         approved = set(rec.override_removals if rec is not None else ())
-        unseen = [c.label for c in cplan.changes if (k := removal_key(c)) is not None and k not in approved]
+        unseen = [c.label for c in cplan.changes if (k := _removal_key(c)) is not None and k not in approved]
         if unseen:
             return done(
                 RunResult.BLOCKED,
-                f"the plan now removes {count(len(unseen), 'account')} (or re-creates vanished records) "
+                f"the plan now removes {count(len(unseen), 'account')} (or re-creates vanished records, "
+                "or updates records) "
                 "the override did not approve "
                 f"(first: {unseen[0]}); review the plan and override again",
                 pending=len(cplan.changes),
@@ -212,6 +223,22 @@ def history_entry(report: RunReport, rec: CustomerRecord, commit: str) -> dict[s
     }
 
 
+def removal_keys(cplan: CustomerPlan) -> tuple[str, ...]:
+    """What an override approves: removed accounts, vanished records to re-create (#12)
+    and records to update (R25: the update guard is overridden the same way)."""
+    return tuple(sorted(k for k in map(_removal_key, cplan.changes) if k is not None))
+
+
+def _removal_key(change: Change) -> str | None:
+    if isinstance(change, RemoveAccount):
+        return change.account_key
+    if isinstance(change, RecreateRecord):
+        return f"recreate {change.integration.value} {change.old_record_id} {change.account_key}"
+    if isinstance(change, UpdateRecord):
+        return f"update {change.integration.value} {change.record_id} {change.account_key}"
+    return None
+
+
 def _apply(
     ctx: RunContext, cplan: CustomerPlan, done: Callable[..., RunReport], planned: dict[str, Any]
 ) -> RunReport:
@@ -224,6 +251,7 @@ def _apply(
             holder=ctx.holder,
             held=ctx.held,
             allow_mass_removal="used_override" in planned,
+            allow_mass_update="used_override" in planned,
             stop=ctx.abandon,
         )
     except (StalePlanError, LockHeldError) as exc:  # the config or the state moved since plan_one

@@ -1,5 +1,5 @@
 """What a stale plan's refusal names (#12): parts added, removed, changed; the template;
-a long list cut short; a plan without parts (format 4) gets the general message."""
+a long list cut short; a plan without parts (format 5 and older) gets the general message."""
 
 from __future__ import annotations
 

@@ -81,7 +81,7 @@ def test_plan_is_stale_when_the_config_changed(quickstart: Path, tmp_path: Path)
 
 def test_a_stale_plan_names_the_documents_and_template_that_changed(quickstart: Path, tmp_path: Path) -> None:
     """#12: which customers, policies and templates changed, not only "stale"; a comment or a
-    reordering changes nothing; a plan saved before plans named their parts (format 4) is
+    reordering changes nothing; a plan saved before plans named their parts (format 5) is
     still refused, with the general message."""
     planfile = tmp_path / "plan.json"
     run("plan", "-c", str(quickstart), "-o", str(planfile))
@@ -105,7 +105,7 @@ def test_a_stale_plan_names_the_documents_and_template_that_changed(quickstart: 
     assert "Customer contoso" not in out and out.rstrip().endswith("; plan again")
 
     old = json.loads(planfile.read_text())
-    old["format"], _ = 4, old.pop("config_parts")
+    old["format"], _ = 5, old.pop("config_parts")
     planfile.write_text(json.dumps(old))
     code, out = run("apply", "-c", str(quickstart), str(planfile))
     assert code == 1 and "the config changed since this plan was made; plan again" in out
