@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -39,7 +39,9 @@ from reconciler.errors import ConfigError, LockHeldError, Problem, ReconcilerErr
 from reconciler.gcpause import gc_paused
 from reconciler.integrations.table import TABLE
 from reconciler.providers.base import CustomerProviders, DirectoryScope, ProviderContext, release
+from reconciler.providers.budget import Budgets, spending
 from reconciler.providers.registry import open_customer, open_selection_checkers
+from reconciler.spending import apply_needs, listing_needs, open_budgets
 from reconciler.state.api import Lease, StateStore
 from reconciler.state.backend import open_state
 from reconciler.state.leasetext import held_message
@@ -55,6 +57,7 @@ class Engine:
     store: StateStore
     events: EventSink = NO_EVENTS  # the daemon's notifier; nothing listens in a CLI run
     clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)  # wall clock (reads)
+    budgets: Budgets | None = field(default=None, compare=False)  # MSP-wide request budgets (#16)
     cursors: StagedCursors = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -62,7 +65,8 @@ class Engine:
 
     @classmethod
     def open(cls, config: ConfigSet, clock: Callable[[], float] = time.time) -> Engine:
-        return cls(config, open_state(config).store, clock=clock)
+        store = open_state(config).store
+        return cls(config, store, clock=clock, budgets=open_budgets(config, store))
 
     def customers(self, names: Sequence[str] = ()) -> list[EffectiveCustomer]:
         """The named customers resolved (only those), or every customer."""
@@ -81,6 +85,19 @@ class Engine:
 
     def providers(self, eff: EffectiveCustomer) -> CustomerProviders:
         return open_customer(self.context(eff))
+
+    def budgeted(
+        self, eff: EffectiveCustomer, needs: Mapping[IntegrationKind, int] | None = None, strict: bool = True
+    ) -> CustomerProviders:
+        """`providers(eff)` whose clients spend the MSP-wide budgets (#16), the first
+        request to each integration reserving `needs` (default: its listing; `strict`:
+        refused unless all of it fits, else as far as the budget goes)."""
+        if self.budgets is None:
+            return self.providers(eff)
+        if needs is None:
+            needs = listing_needs(self.config, eff, self.store.count_accounts(eff.name))
+        with spending(self.budgets.customer(eff.name, needs, strict)):
+            return self.providers(eff)
 
     def live_checks(self, names: Sequence[str] = ()) -> list[str]:
         """Selection problems only the live directory can tell (well-known SIDs, missing
@@ -178,7 +195,7 @@ class Engine:
         cp: CustomerPlan | None = None
         try:
             try:
-                providers = self.providers(eff)
+                providers = self.budgeted(eff)
                 try:
                     with gc_paused():  # hundreds of thousands of fresh immutable records, no cycles
                         dirs = read_directories(providers, eff, full_sync, refresh_selection)
@@ -258,7 +275,7 @@ class Engine:
         def one(eff: EffectiveCustomer) -> CustomerDrift:
             self.cursors.stage(eff.name)  # a refresh moves no incremental cursor
             try:
-                providers = self.providers(eff)
+                providers = self.budgeted(eff)
                 try:
                     live = read_live(providers, eff, full_sync=True)
                 finally:
@@ -354,9 +371,10 @@ class Engine:
             cp.customer for cp in plan.customers if cp.applicable and cp.customer in self.config.customers
         ]
         effs = {e.name: e for e in self.customers(wanted)} if wanted else {}
+        needs = {cp.customer: apply_needs(cp) for cp in plan.customers}
         ctx = ApplyContext(
             self.store,
-            self.providers,
+            lambda eff: self.budgeted(eff, needs.get(eff.name, {}), strict=False),
             holder,
             self.config.settings_doc.spec.apply_batch_size,
             allow_mass_removal,
@@ -396,7 +414,7 @@ class Engine:
                 lines.append(str(exc))
                 continue
             try:
-                providers = self.providers(eff)
+                providers = self.budgeted(eff)
                 try:
                     live = read_live(providers, eff, full_sync=True)
                 finally:

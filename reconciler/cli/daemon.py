@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from reconciler.cli.budget import budget_lines, budget_status
 from reconciler.cli.common import config_dir_option
 from reconciler.cli.jsonout import emit
 from reconciler.config import load_valid_config
@@ -60,12 +61,15 @@ def status(config_dir: Path, fmt: str) -> None:
     try:
         now = time.time()
         data = collect(StatusInputs(customers, backend.store, backend.daemon, now, problem))
+        data["budgets"] = budget_status(None if problem else config, backend.store)
     finally:
         backend.close()
     if fmt == "json":
         emit("status", data)
     else:
-        click.echo(render_text(data, now, str(config_dir)), nl=False)
+        head, *rest = render_text(data, now, str(config_dir)).split("\n")
+        budgets = budget_lines(data["budgets"])
+        click.echo("\n".join([head, *(["budgets:", *budgets] if budgets else []), *rest]), nl=False)
 
 
 @click.command()

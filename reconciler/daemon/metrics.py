@@ -35,6 +35,11 @@ class _ApiCollector(Collector):
                 "Requests retried after a throttle, 5xx or transport error",
                 "retries",
             ),
+            (
+                "reconciler_api_throttle_wait_seconds",
+                "Seconds waited for a vendor's fixed rate-limit window to end after a 429 without Retry-After",
+                "throttle_wait_seconds",
+            ),
         )
         for name, doc, attr in families:
             family = CounterMetricFamily(name, doc, labels=["integration"])

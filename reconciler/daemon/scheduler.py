@@ -31,6 +31,7 @@ from reconciler.apply.lease import HeldLease
 from reconciler.config.models import DaemonSettings
 from reconciler.config.resolve import EffectiveCustomer, effective_customers
 from reconciler.core.events import NO_EVENTS, EventSink
+from reconciler.daemon.budgets import DaemonBudgets
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.configsource import ConfigSource
 from reconciler.daemon.fleet import FleetGuard
@@ -155,6 +156,7 @@ class Scheduler:
         self._config_checked = float("-inf")
         self._check_config = False
         self._queue = DueQueue()
+        self.budgets = DaemonBudgets(store, state, clock, metrics, self.stopping)
         # vendor connections kept across runs (#16); closed when the config changes and at shutdown
         self.clients = ClientPool()
         self._clients_digest = source.config.digest
@@ -223,7 +225,12 @@ class Scheduler:
         due.sort()
         for name in requested:  # due now in the shared schedule, whichever replica claims it
             self.state.set_next_run(name, now)
-        names = [n for _, n in due]
+        self.budgets.refresh(self.source.config)
+        self.budgets.tick(self.events)
+        names, deferred = self.budgets.defer([n for _, n in due], effs, self.source.config)
+        for when, name in deferred:  # the budget cannot cover them now: due when it can
+            self._queue.push(when, name)
+        due = [d for d in due if d[1] in names]
         # claims: due, not leased by anyone, taken with the lease (StateStore.claim_due)
         leases = self.store.claim_due(names, now, capacity, DAEMON_HOLDER) if names and capacity else []
         for lease in leases:
@@ -352,7 +359,13 @@ class Scheduler:
 
     # --- runs ------------------------------------------------------------------------------------
     def _start(self, name: str, eff: EffectiveCustomer, rules: RetryRules, lease: Lease) -> None:
-        engine = Engine(self.source.config, self.store, events=self.events, clock=self.clock.now)
+        engine = Engine(
+            self.source.config,
+            self.store,
+            events=self.events,
+            clock=self.clock.now,
+            budgets=self.budgets.refresh(self.source.config),
+        )
         held = HeldLease(self.store, lease)  # renewed until the run's bookkeeping is written
         try:
             rec = self.state.get(name)
