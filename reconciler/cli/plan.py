@@ -8,12 +8,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
 from reconciler.apply.executor import ApplyOutcome, CustomerResult
+from reconciler.cli.budget import budget_wait_option, set_budget_wait
 from reconciler.cli.common import Ctx, config_dir_option
 from reconciler.cli.jsonout import emit
 from reconciler.cli.progress import reading
@@ -164,6 +166,7 @@ def plan_exit_code(plan: Plan, detailed: bool) -> int:
     is_flag=True,
     help="Only show what changed outside since the last apply (drift); propose no changes. Reads everything.",
 )
+@budget_wait_option
 @click.pass_context
 def plan(
     ctx: click.Context,
@@ -178,9 +181,11 @@ def plan(
     allow_fleet_removal: bool,
     full_sync: bool,
     refresh_only: bool,
+    budget_wait: float,
 ) -> None:
     """Show what apply would change, per customer. Changes nothing."""
     engine = Engine.open(load_valid_config(config_dir))
+    set_budget_wait(engine, budget_wait)
     names = chosen(effective_customers(engine.config), customers, excluded)
     warn_idle(engine, names)
     if refresh_only:
@@ -228,6 +233,7 @@ def plan(
     show_default=True,
     help="json: one document with the result of every change (needs a PLANFILE or --auto-approve).",
 )
+@budget_wait_option
 @click.pass_context
 def apply(
     ctx: click.Context,
@@ -240,20 +246,19 @@ def apply(
     allow_mass_update: bool,
     allow_fleet_removal: bool,
     fmt: str,
+    budget_wait: float,
 ) -> None:
     """Apply a saved PLANFILE exactly, or plan now, show it and ask first."""
     if fmt == "json" and planfile is None and not auto_approve:
         raise ReconcilerError("--format json cannot ask for confirmation: give a PLANFILE or --auto-approve")
     engine = Engine.open(load_valid_config(config_dir))
+    set_budget_wait(engine, budget_wait)
     names = chosen(effective_customers(engine.config), customers, excluded)
     if planfile is not None:
         the_plan = load_plan(planfile)
         if names:
-            the_plan = Plan(
-                the_plan.config_digest,
-                the_plan.created_at,
-                tuple(cp for cp in the_plan.customers if cp.customer in names),
-                the_plan.selected,
+            the_plan = replace(
+                the_plan, customers=tuple(cp for cp in the_plan.customers if cp.customer in names)
             )
         engine.check_fresh(the_plan)
     else:

@@ -25,6 +25,7 @@ from reconciler.config.base import Model as Model
 from reconciler.config.base import RecordId as RecordId
 from reconciler.config.base import SecretRef as SecretRef
 from reconciler.config.base import TlsOptions as TlsOptions
+from reconciler.config.budgets import BUDGETS_DESCRIPTION, Budgets
 from reconciler.config.records import OnRemoval, RecordFields
 from reconciler.config.selectors import LabelSelector as LabelSelector
 from reconciler.config.values import (
@@ -352,6 +353,7 @@ class SettingsSpec(Model):
     quiet_hours: tuple[QuietHours, ...] = Field(
         default=(), description="Run windows in which no writes are made (reads and plans still run)."
     )
+    budgets: Budgets = Field(default_factory=dict, description=BUDGETS_DESCRIPTION)
 
 
 # --- Customer --------------------------------------------------------------------------
