@@ -19,6 +19,7 @@ from reconciler.apply.lease import HeldLease
 from reconciler.apply.protocol import ApplyContext, apply_one, unexpected
 from reconciler.apply.rebuild import rebuild_customer
 from reconciler.config import ConfigSet
+from reconciler.config.digest import stale_message
 from reconciler.config.entraroles import role_id
 from reconciler.config.messages import suggest
 from reconciler.config.models import Source
@@ -145,7 +146,7 @@ class Engine:
             plans = tuple(pool.map(one, effs))
         plans = self._fleet_breaker(effs, plans, allow_fleet_removal)
         created = datetime.now(UTC).isoformat(timespec="seconds")
-        return Plan(self.config.digest, created, plans, tuple(names))
+        return Plan(self.config.digest, created, plans, tuple(names), config_parts=self.config.parts)
 
     def _fleet_breaker(
         self, effs: list[EffectiveCustomer], plans: tuple[CustomerPlan, ...], allow: bool
@@ -314,8 +315,8 @@ class Engine:
         """Before applying a saved plan: the config it was made from, and each
         customer's state serial. A customer whose state moved while someone holds
         its lease is reported as busy with that holder, not as stale."""
-        if plan.config_digest != self.config.digest:
-            raise StalePlanError("the config changed since this plan was made; plan again")
+        if plan.config_digest != self.config.digest:  # naming what changed (#12)
+            raise StalePlanError(stale_message(plan.config_parts, self.config.parts, self.config.files()))
         for cp in plan.customers:
             if not cp.applicable:
                 continue
@@ -326,8 +327,24 @@ class Engine:
             if holder is not None and not (held is not None and holder.epoch == held.lease.epoch):
                 raise LockHeldError(held_message(cp.customer, holder, time.time(), not holder.alive))
             raise StalePlanError(
-                f"{cp.customer}: state changed since this plan was made (serial {cp.serial} -> {current}); plan again"
+                f"{cp.customer}: state changed since this plan was made (serial {cp.serial} -> {current}"
+                f"{self._since(cp.customer, plan.created_at)}); plan again"
             )
+
+    def _since(self, customer: str, created_at: str) -> str:
+        """What moved a customer's state after a plan was made: the apply recorded last, when
+        it ran after the plan; else a state edit (`state rm|import|mv|rebuild`)."""
+        try:
+            made = datetime.fromisoformat(created_at).timestamp()
+            row = self.store.last_run(customer)
+        except (ValueError, ReconcilerError):
+            return ""
+        if row is None or row[1] < made:
+            return ": by a state edit (state rm, import, mv or rebuild) or an apply not recorded"
+        finished, result, detail = row[1], row[2], row[3]
+        when = datetime.fromtimestamp(finished, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        who = str(detail.get("holder") or "an apply")
+        return f": {who} {result} {count(int(detail.get('applied', 0)), 'change')} at {when}"
 
     def in_flight(self) -> dict[str, Lease]:
         """Customers whose lease someone holds now (an apply or a daemon run in flight)."""

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -256,11 +257,8 @@ def apply(
     if planfile is not None:
         the_plan = load_plan(planfile)
         if names:
-            the_plan = Plan(
-                the_plan.config_digest,
-                the_plan.created_at,
-                tuple(cp for cp in the_plan.customers if cp.customer in names),
-                the_plan.selected,
+            the_plan = replace(
+                the_plan, customers=tuple(cp for cp in the_plan.customers if cp.customer in names)
             )
         engine.check_fresh(the_plan)
     else:

@@ -7,7 +7,7 @@ Renderers only turn a `Plan` into text; apply only executes one. `to_dict` /
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -68,7 +68,8 @@ PLAN_FORMAT = 6
 # (a vanished linked record, #12) and its summary count; format 3: link carries `fingerprint`
 # (the owned fields, for drift); format 4 adds `skipped` users; format 5 adds `reads` (which
 # integrations were listed in full, and when last, #16); format 6 adds update-record (R25) and
-# archive-record (R8 onRemoval) and their summary counts
+# archive-record (R8 onRemoval) and their summary counts, and `config_parts` (a digest per
+# config document and template, so a stale plan names what changed, #12)
 READABLE_FORMATS = (1, 2, 3, 4, 5, 6)
 
 
@@ -268,6 +269,7 @@ class Plan:
     selected: tuple[str, ...] = ()  # --customer filter it was made with (empty = all)
     format: int = PLAN_FORMAT
     extra: dict[str, Any] = field(default_factory=dict)
+    config_parts: Mapping[str, str] = field(default_factory=dict)  # "Customer contoso" -> digest
 
     def summary(self) -> Summary:
         counts: dict[str, int] = dict.fromkeys(Summary.__dataclass_fields__, 0)
@@ -296,6 +298,7 @@ class Plan:
         return {
             "format": self.format,
             "config_digest": self.config_digest,
+            "config_parts": dict(sorted(self.config_parts.items())),
             "created_at": self.created_at,
             "selected": list(self.selected),
             "summary": self.summary().to_dict(),
@@ -315,4 +318,5 @@ class Plan:
             d["created_at"],
             tuple(CustomerPlan.from_dict(c, fmt) for c in d["customers"]),
             tuple(d.get("selected", ())),
+            config_parts={str(k): str(v) for k, v in dict(d.get("config_parts") or {}).items()},
         )

@@ -1,7 +1,8 @@
 """Daemon stage: one customer's reconcile, turned into a `RunReport` (errors as values).
 
 plan_one -> paused (R10: planned, never applied) | refused by a safety guard
-(blocked, with the removals it would make) | no changes | apply. A one-time
+(blocked, with the removals it would make) | held by the fleet breaker
+(daemon/fleet.py: blocked the same way) | no changes | apply. A one-time
 override approves exactly the removals that blocked the customer: if the plan
 now removes accounts the person did not see, it stays blocked (Entra Connect's
 deletion threshold, made precise).
@@ -89,6 +90,8 @@ class RunContext:
     holder: str = DAEMON_HOLDER
     held: HeldLease | None = None  # the customer's lease, claimed before planning
     import_now: bool = False  # re-read Entra roles and groups (they have no delta / a nested lag)
+    # the fleet breaker (daemon/fleet.py): None to apply, ("wait"|"held", why) otherwise
+    fleet: Callable[[CustomerPlan], tuple[str, str] | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,10 @@ def reconcile(ctx: RunContext) -> RunReport:
                 removals=removals,
                 **planned,
             )
+    elif ctx.fleet is not None and (verdict := ctx.fleet(cplan)) is not None:
+        if verdict[0] == "wait":  # the leader's check of this config has not decided yet
+            return done(RunResult.BUSY, verdict[1], pending=len(cplan.changes))
+        return done(RunResult.BLOCKED, verdict[1], pending=len(cplan.changes), removals=removals, **planned)
     if not cplan.changes:
         return done(RunResult.IN_SYNC, "no changes", **planned)
     if ctx.stopping.is_set():
