@@ -16,7 +16,7 @@ from reconciler.config.resolve import EffectiveCustomer
 from reconciler.core.words import count
 from reconciler.daemon.runner import DAEMON_HOLDER
 from reconciler.daemon.schedule import interval_seconds
-from reconciler.state.api import LEADER, CustomerRecord, DaemonStore, LockInfo, StateStore
+from reconciler.state.api import LEADER, CustomerRecord, DaemonStore, LockInfo, RunRow, StateStore
 
 STALE_HEARTBEAT = 60.0
 WARNINGS_SHOWN = 5  # per customer in the text; JSON has every one
@@ -36,6 +36,9 @@ def collect(inputs: StatusInputs) -> dict[str, Any]:
     meta = inputs.state.meta()
     names = sorted(set(inputs.customers) | (set(records) if not inputs.customers else set()))
     running = {lock.customer: lock for lock in inputs.store.locks()}
+    # one query each for the whole fleet, never one per customer
+    newest = inputs.state.latest_history()
+    runs = inputs.store.last_runs()
     leader = inputs.store.lease_of(LEADER)
     replicas = [
         {
@@ -51,7 +54,10 @@ def collect(inputs: StatusInputs) -> dict[str, Any]:
         "replicas": replicas,
         "config_error": inputs.config_problem or meta.get("config_error") or "",
         "config_commit": meta.get("config_commit") or "",
-        "customers": [_customer(n, inputs, records.get(n), running.get(n)) for n in names],
+        "customers": [
+            _customer(n, inputs, records.get(n), running.get(n), newest.get(n, {}), runs.get(n))
+            for n in names
+        ],
     }
 
 
@@ -65,7 +71,12 @@ def _daemon(meta: dict[str, Any], now: float) -> dict[str, Any]:
 
 
 def _customer(
-    name: str, inputs: StatusInputs, rec: CustomerRecord | None, lock: LockInfo | None
+    name: str,
+    inputs: StatusInputs,
+    rec: CustomerRecord | None,
+    lock: LockInfo | None,
+    where: dict[str, Any],
+    row: RunRow | None,
 ) -> dict[str, Any]:
     eff = inputs.customers.get(name)
     out: dict[str, Any] = {
@@ -82,7 +93,7 @@ def _customer(
         },
         "paused": eff.paused if eff else False,
         "interval_minutes": round(interval_seconds(eff) / 60) if eff else None,
-        "last_run": _last_run(name, inputs.store, rec, inputs.state),
+        "last_run": _last_run(rec, where, row),
         "conflicts": list(rec.conflicts) if rec else [],
         "changes_pending": rec.changes_pending if rec else 0,
         "blocked": None,
@@ -109,13 +120,10 @@ def _plan_warnings(state: DaemonStore, name: str) -> list[str]:
     return [str(w) for w in warnings] if isinstance(warnings, list) else []
 
 
-def _last_run(
-    name: str, store: StateStore, rec: CustomerRecord | None, state: DaemonStore
-) -> dict[str, Any] | None:
+def _last_run(rec: CustomerRecord | None, where: dict[str, Any], row: RunRow | None) -> dict[str, Any] | None:
+    """`where`: the customer's newest daemon history entry; `row`: its newest run row."""
     daemon: dict[str, Any] | None = None
     if rec is not None and rec.last_finished_at is not None:
-        newest = state.history(name, 1)
-        where = newest[0] if newest else {}
         daemon = {
             "replica": f"{where['host']}:{where['pid']}" if "host" in where and "pid" in where else "",
             "by": "daemon",
@@ -126,7 +134,6 @@ def _last_run(
             "changes_applied": rec.changes_applied,
             "commit": rec.last_commit,
         }
-    row = store.last_run(name)
     cli: dict[str, Any] | None = None
     if row is not None and row[3].get("holder") != DAEMON_HOLDER:
         started, finished, result, detail = row

@@ -176,6 +176,14 @@ class DaemonState:
             ).fetchall()
         return [json.loads(r[0]) for r in rows]
 
+    def latest_history(self) -> dict[str, dict[str, Any]]:
+        with self._mutex:
+            rows = self._db.execute(
+                "SELECT customer, entry FROM daemon_history "
+                "WHERE id IN (SELECT max(id) FROM daemon_history GROUP BY customer)"
+            ).fetchall()
+        return {r[0]: json.loads(r[1]) for r in rows}
+
     # --- keyed records (last plans, sign-in sessions, notification and ticket bookkeeping) ----
     def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
         with self._mutex:

@@ -138,6 +138,14 @@ class PgDaemonStore:
         )
         return [json.loads(r[0]) for r in rows]
 
+    def latest_history(self) -> dict[str, dict[str, Any]]:
+        rows = self.db.all(
+            "SELECT DISTINCT ON (customer) customer, entry FROM {s}.daemon_history "
+            "WHERE ns=%s ORDER BY customer, id DESC",
+            (self.ns,),
+        )
+        return {r[0]: json.loads(r[1]) for r in rows}
+
     # --- keyed records -----------------------------------------------------------------------
     def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
         row = self.db.one(

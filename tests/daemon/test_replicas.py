@@ -163,7 +163,9 @@ def test_dropped_connections_and_a_postgresql_restart_under_an_apply(
             running = apply
             _wait(lambda: bool(_held(root)) or running.poll() is not None, 120, "the apply's lease")  # noqa: B023
             if disrupt == "drop":
-                deadline = time.monotonic() + 3
+                # until the apply ends: on a loaded machine a few seconds of drops may
+                # fall between its transactions
+                deadline = time.monotonic() + 120
                 while time.monotonic() < deadline and apply.poll() is None:
                     pg_server.psql(
                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -189,7 +191,7 @@ def test_dropped_connections_and_a_postgresql_restart_under_an_apply(
                 for u in doc["users"][:300]
             ]  # fmt: skip
             path.write_text(json.dumps(doc), encoding="utf-8")
-    assert runs[0][1] == 1, runs  # dropping connections for 3 s certainly hit a transaction
+    assert runs[0][1] == 1, runs  # dropping connections until it ended certainly hit a transaction
     # the next run converges: a lease the interrupted apply could not release expires
     deadline = time.monotonic() + LEASE_SECONDS * 2 + 60
     while True:
