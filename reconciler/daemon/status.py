@@ -3,7 +3,8 @@
 Per customer: the last run (by the daemon or a CLI apply, whichever is newer)
 and its result, pending conflicts with their causes and candidates, the safety
 block and any override waiting, failures/quarantine, and the next run. Daemon
-wide: is it running (heartbeat), the config error it lives with, the commit.
+wide: is it running (heartbeat), the config error it lives with, the commit, and
+the fleet breaker's hold (#12) with the digest `reconciler override --fleet` takes.
 Reading status never talks to a directory or integration.
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.core.words import count
+from reconciler.daemon.fleet import read_view
 from reconciler.daemon.runner import DAEMON_HOLDER
 from reconciler.daemon.schedule import interval_seconds
 from reconciler.state.api import LEADER, CustomerRecord, DaemonStore, LockInfo, RunRow, StateStore
@@ -49,15 +51,20 @@ def collect(inputs: StatusInputs) -> dict[str, Any]:
         for r in inputs.state.replicas()
         if r.live(inputs.now, STALE_HEARTBEAT)
     ]
+    fleet = read_view(inputs.state, meta).to_dict()
+    held = set(fleet["customers"]) if fleet and fleet["state"] == "held" else set()
+    customers = [
+        _customer(n, inputs, records.get(n), running.get(n), newest.get(n, {}), runs.get(n)) for n in names
+    ]
+    for c in customers:
+        c["fleet_held"] = fleet["digest"] if fleet and c["customer"] in held else None
     return {
         "daemon": {**_daemon(meta, inputs.now), "replicas": len(replicas)},
+        "fleet": fleet,
         "replicas": replicas,
         "config_error": inputs.config_problem or meta.get("config_error") or "",
         "config_commit": meta.get("config_commit") or "",
-        "customers": [
-            _customer(n, inputs, records.get(n), running.get(n), newest.get(n, {}), runs.get(n))
-            for n in names
-        ],
+        "customers": customers,
     }
 
 
@@ -178,10 +185,32 @@ def render_text(data: dict[str, Any], now: float, config_dir: str = ".") -> str:
         lines.append(
             f"config: INVALID on disk; the daemon runs the last valid config: {data['config_error']}"
         )
+    lines.extend(_fleet_lines(data.get("fleet"), now, config_dir))
     lines.append("")
     for c in data["customers"]:
         lines.extend(_customer_lines(c, now, config_dir))
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _fleet_lines(f: dict[str, Any] | None, now: float, config_dir: str) -> list[str]:
+    if f is None or f["state"] == "clear":
+        return []
+    if f["state"] == "checking":
+        return [
+            f"fleet: checking config {f['config_digest'][:12]}: {count(f['changed'], 'customer')} whose "
+            "settings changed are planned before any of them is applied"
+        ]
+    names = ", ".join(f["customers"])
+    if f["state"] == "released":
+        return [
+            f"fleet: breaker {f['digest']} released by {f['released_by'] or '?'} {_ago(f['released_at'], now)}; "
+            f"{names} apply exactly the removals it showed"
+        ]
+    return [
+        f"fleet: HELD since {_ago(f['since'], now)}: {f['reason']}: {names} "
+        f"({count(f['removals'], 'removal')} waiting)",
+        f"  to release it: reconciler override -c {config_dir} --fleet {f['digest']}",
+    ]
 
 
 def _daemon_line(d: dict[str, Any], now: float, commit: str) -> str:
@@ -229,6 +258,8 @@ def _customer_lines(c: dict[str, Any], now: float, config_dir: str) -> list[str]
     if sched:
         lines.append("  " + ", ".join(sched))
     blocked = c["blocked"]
+    if c.get("fleet_held") and not (blocked and "fleet breaker" in blocked["reason"]):
+        lines.append(f"  HELD by fleet breaker {c['fleet_held']} (see fleet above)")
     if blocked:
         lines.append(f"  BLOCKED since {_ago(blocked['since'], now)}: {blocked['reason']}")
         if c["override_pending"]:

@@ -213,6 +213,15 @@ class DaemonState:
             )
         return cur.rowcount == 1
 
+    def replace_record(self, kind: str, key: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
+        """Write `new` only while the record still is `old` (compare and set)."""
+        with self._mutex:
+            cur = self._db.execute(
+                "UPDATE daemon_records SET value=? WHERE kind=? AND key=? AND value=?",
+                (json.dumps(new, sort_keys=True), kind, key, json.dumps(old, sort_keys=True)),
+            )
+        return cur.rowcount == 1
+
     def records(self, kind: str) -> dict[str, dict[str, Any]]:
         with self._mutex:
             rows = self._db.execute("SELECT key, value FROM daemon_records WHERE kind=?", (kind,)).fetchall()

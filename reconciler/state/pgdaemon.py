@@ -173,6 +173,14 @@ class PgDaemonStore:
         )
         return row is not None
 
+    def replace_record(self, kind: str, key: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
+        row = self.db.one(
+            "UPDATE {s}.daemon_records SET value=%s WHERE ns=%s AND kind=%s AND key=%s AND value=%s "
+            "RETURNING 1",
+            (json.dumps(new, sort_keys=True), self.ns, kind, key, json.dumps(old, sort_keys=True)),
+        )
+        return row is not None
+
     def records(self, kind: str) -> dict[str, dict[str, Any]]:
         rows = self.db.all(
             "SELECT key, value FROM {s}.daemon_records WHERE ns=%s AND kind=%s", (self.ns, kind)
