@@ -11,6 +11,7 @@ import click
 from reconciler.cli.common import config_dir_option
 from reconciler.cli.jsonout import emit
 from reconciler.config import load_valid_config
+from reconciler.config.messages import suggest
 from reconciler.config.resolve import effective_customers
 from reconciler.core.words import count
 from reconciler.daemon import service
@@ -74,7 +75,7 @@ def override(config_dir: Path, customer: str) -> None:
     """Let the daemon apply a blocked CUSTOMER's plan once, with exactly the removals it showed."""
     config = load_valid_config(config_dir)
     if customer not in config.customers:
-        raise ReconcilerError(f"unknown customer {customer!r}")
+        raise ReconcilerError(f"unknown customer {customer!r}{suggest(customer, config.customers)}")
     backend = open_state(config)
     try:
         rec = backend.daemon.request_override(customer, time.time(), "cli")
