@@ -5,8 +5,10 @@ Two plans, each in its own child process per N:
 - with file twins: N additions + N IT Glue entries + N ConnectWise contacts created
   in the offline file twins (journal, links and the twin files written per batch).
 
-The reference, in the same child: one transaction writing the same rows
-(accounts, and links for the second plan) through the same store methods.
+The references, in the same child: one transaction writing the same rows
+(accounts, and links for the second plan) through the store's per-row methods
+(`put_account`, `put_link`); and the same with the links in one `put_links` call,
+as the apply itself writes them.
 Ratios are apply / bulk at the same N, and apply(100k) / apply(10k).
 
     python benchmarks/apply_bench.py [N ...]
@@ -86,6 +88,18 @@ def one(n: int, records: bool) -> dict[str, Any]:
                         bulk_store.put_link("acme", Link(a.key, kind, str(1000 + i)))
             bulk_store.bump_serial("acme")
         bulk = time.process_time() - started
+        # the same rows, links through the store's many-rows write (as the apply writes them)
+        many_store = SqliteStore(root / "many.db")
+        started = time.process_time()
+        with gc_paused(), many_store.batch():
+            for a in accts:
+                many_store.put_account("acme", a)
+            if records:
+                many_store.put_links(
+                    "acme", [Link(a.key, kind, str(1000 + i)) for i, a in enumerate(accts) for kind in KINDS]
+                )
+            many_store.bump_serial("acme")
+        many = time.process_time() - started
 
         store = SqliteStore(root / "state.db")
         providers = CustomerProviders()
@@ -97,7 +111,7 @@ def one(n: int, records: bool) -> dict[str, Any]:
             result = apply_customer(cplan, providers, store)
         applied = time.process_time() - started
         assert not result.failed, result.failed[:3]
-    return {"n": n, "records": records, "apply_s": applied, "bulk_s": bulk}
+    return {"n": n, "records": records, "apply_s": applied, "bulk_s": bulk, "many_s": many}
 
 
 def main(sizes: list[int]) -> None:
@@ -115,7 +129,8 @@ def main(sizes: list[int]) -> None:
             what = "accounts + IT Glue + ConnectWise twins" if records else "state only"
             print(
                 f"N={n:>7} {what:<40} apply {r['apply_s']:6.2f} s CPU, bulk write {r['bulk_s']:6.2f} s, "
-                f"ratio {r['apply_s'] / r['bulk_s']:.2f}"
+                f"ratio {r['apply_s'] / r['bulk_s']:.2f}; links in one write: bulk {r['many_s']:6.2f} s, "
+                f"ratio {r['apply_s'] / r['many_s']:.2f}"
             )
     lo, hi = sizes[0], sizes[-1]
     for records in (False, True):
@@ -126,7 +141,12 @@ def main(sizes: list[int]) -> None:
         for rec in (False, True)
         for n in sizes
     )
-    print(f"apply/bulk {summary}")
+    many = " ".join(
+        f"{'twins' if rec else 'state'}_{n}={rows[(n, rec)]['apply_s'] / rows[(n, rec)]['many_s']:.2f}"
+        for rec in (False, True)
+        for n in sizes
+    )
+    print(f"apply/bulk {summary} | apply/bulk-with-put_links {many}")
 
 
 if __name__ == "__main__":

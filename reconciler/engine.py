@@ -182,7 +182,9 @@ class Engine:
                         dirs = read_directories(providers, eff, full_sync, refresh_selection)
                         managed = self.store.load(eff.name)
                         desired = desired_accounts(eff, dirs)
-                        reads = self._reads(eff, providers, desired.accounts, managed, full_sync)
+                        reads = self._reads(
+                            eff, providers, desired.accounts, managed, full_sync, refresh_selection
+                        )
                         live = read_integrations(
                             providers, eff, dirs, {r.integration for r in reads if r.listed}
                         )
@@ -211,10 +213,12 @@ class Engine:
         desired: dict[str, Account],
         managed: ManagedState,
         full_sync: bool,
+        import_now: bool = False,
     ) -> tuple[IntegrationRead, ...]:
         """Which integrations this run lists in full, and why (core/reads.py)."""
         hours = self.config.settings_doc.spec.verify_links_every_hours
-        inputs = ReadInputs(eff, desired, moved(managed, desired), self.clock(), hours, full_sync)
+        now = self.clock()
+        inputs = ReadInputs(eff, desired, moved(managed, desired), now, hours, full_sync, import_now)
         out = []
         for provider in (providers.vault, providers.contacts):
             if provider is None:

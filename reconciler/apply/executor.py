@@ -218,10 +218,10 @@ def _apply_account(customer: str, change: AccountChange, store: StateStore, welc
 
 def _link_all(customer: str, chunk: list[LinkRecord], store: StateStore) -> list[Outcome]:
     with store.batch():
-        for change in chunk:
-            store.put_link(customer, Link(change.account_key, change.integration, change.record_id))
-            if change.fingerprint:  # the owned fields as planned: `plan --refresh-only` compares them
-                store.put_fingerprint(customer, change.account_key, change.integration, change.fingerprint)
+        store.put_links(customer, [Link(c.account_key, c.integration, c.record_id) for c in chunk])
+        # the owned fields as planned: `plan --refresh-only` compares them
+        prints = [(c.account_key, c.integration, c.fingerprint) for c in chunk if c.fingerprint]
+        store.put_fingerprints(customer, prints)
         store.bump_serial(customer)
     return [Outcome(c, True) for c in chunk]
 
@@ -273,11 +273,11 @@ class _Creates:
 
     def apply(self, chunk: list[CreateRecord]) -> list[Outcome]:
         keys = [(f"create {c.integration.value}", c.marker) for c in chunk]
-        with self.store.batch():
-            entry_ids = [
-                self.earlier[k][-1] if k in self.earlier else self.store.journal_open(self.customer, *k)
-                for k in keys
-            ]
+        with self.store.batch():  # the chunk's intents, one commit, before any create
+            opened = iter(
+                self.store.journal_open_many(self.customer, [k for k in keys if k not in self.earlier])
+            )
+            entry_ids = [self.earlier[k][-1] if k in self.earlier else next(opened) for k in keys]
         found: list[str | None] = []
         errors: list[str] = []
         try:
@@ -301,24 +301,29 @@ class _Creates:
             # re-reads the integration and links whatever of it was made (by marker)
             return [Outcome(c, False, exc.message) for c in chunk]
         outcomes: list[Outcome] = []
-        with self.store.batch():
-            for change, key, entry_id, record_id, error in zip(
-                chunk, keys, entry_ids, found, errors, strict=True
-            ):
-                if record_id is None:
-                    self.store.journal_close(entry_id, "failed", error)
-                    outcomes.append(Outcome(change, False, error))
-                    continue
-                for jid in self.earlier.pop(key, [])[:-1]:
-                    self.store.journal_close(jid, "done", f"found existing record {record_id}")
-                self.store.journal_close(entry_id, "done", record_id)
-                self.store.put_link(self.customer, Link(change.account_key, change.integration, record_id))
-                self.store.put_fingerprint(
-                    self.customer, change.account_key, change.integration, request_fingerprint(change.request)
-                )
-                outcomes.append(Outcome(change, True))
-                self.created += 1
+        closes: list[tuple[int, str, str]] = []
+        links: list[Link] = []
+        prints: list[tuple[str, IntegrationKind, str]] = []
+        for change, key, entry_id, record_id, error in zip(
+            chunk, keys, entry_ids, found, errors, strict=True
+        ):
+            if record_id is None:
+                closes.append((entry_id, "failed", error))
+                outcomes.append(Outcome(change, False, error))
+                continue
+            closes.extend(
+                (jid, "done", f"found existing record {record_id}") for jid in self.earlier.pop(key, [])[:-1]
+            )
+            closes.append((entry_id, "done", record_id))
+            links.append(Link(change.account_key, change.integration, record_id))
+            prints.append((change.account_key, change.integration, request_fingerprint(change.request)))
+            outcomes.append(Outcome(change, True))
+        with self.store.batch():  # journal closed, links and fingerprints: one commit
+            self.store.journal_close_many(closes)
+            self.store.put_links(self.customer, links)
+            self.store.put_fingerprints(self.customer, prints)
             self.store.bump_serial(self.customer)
+        self.created += len(links)
         return outcomes
 
     def _find_own(self, change: CreateRecord) -> str | None:

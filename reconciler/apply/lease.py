@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -128,6 +128,12 @@ class FencedStore:
     def journal_open(self, customer: str, op: str, marker: str, fence: Lease | None = None) -> int:
         self.held.check()
         return self._store.journal_open(customer, op, marker, fence or self.held.lease)
+
+    def journal_open_many(
+        self, customer: str, intents: Sequence[tuple[str, str]], fence: Lease | None = None
+    ) -> list[int]:
+        self.held.check()
+        return self._store.journal_open_many(customer, intents, fence or self.held.lease)
 
 
 def check_lease(store: object) -> None:

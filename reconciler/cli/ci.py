@@ -185,7 +185,8 @@ def ci_apply(ctx: click.Context, config_dir: Path, reviewed: Path | None, out: P
     """Apply the reviewed plan if still fresh; else plan again and apply only what was reviewed.
 
     Exit 0 applied (or nothing to do), 1 error, 2 not applied: the plan needs a
-    (new) review and was saved with -o, 3 a customer was refused by a safety guard.
+    (new) review and was saved with -o, 3 a customer was refused by a safety guard,
+    4 a customer's apply was deferred by quiet hours.
     """
     engine = Engine.open(load_valid_config(config_dir))
     the_plan = load_plan(reviewed) if reviewed is not None and reviewed.is_file() else None

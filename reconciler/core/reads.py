@@ -125,6 +125,7 @@ class ReadInputs:
     now: float
     verify_hours: float
     full_sync: bool = False
+    import_now: bool = False  # the daemon's "import now": a person asks for a fresh look
 
 
 def decide(inputs: ReadInputs, kind: IntegrationKind, target: str, last: FullRead | None) -> IntegrationRead:
@@ -145,6 +146,8 @@ def _why_list(inputs: ReadInputs, kind: IntegrationKind, target: str, last: Full
     eff, managed = inputs.customer, inputs.managed
     if inputs.full_sync:
         return "full sync"
+    if inputs.import_now:
+        return "import now"
     if not managed.accounts:
         return "new or empty state"
     if last is None:

@@ -56,6 +56,7 @@ from reconciler.integrations.table import linked, of_role
 from reconciler.providers.base import CustomerProviders, DirectoryScope, ProviderContext
 
 FORMAT_VERSION = 1
+_ENCODE = json.JSONEncoder(sort_keys=True).encode  # a record's line, as jsonlayout.dumps writes it
 
 
 def customer_dir(ctx: ProviderContext) -> Path:
@@ -112,11 +113,16 @@ def read_json(path: Path, where: str) -> dict[str, Any]:
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Atomic replace: a crash leaves the old file or the new one, never half of one."""
+    write_text(path, jsonlayout.dumps(data, expand=2))
+
+
+def write_text(path: Path, text: str) -> None:
+    """`text` as the file's whole content, by atomic replace."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(jsonlayout.dumps(data, expand=2))
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -293,7 +299,12 @@ class FileDirectory:
 class _RecordFile:
     """One integration file. Outside `writes()` every create rewrites the file; inside,
     creates gather in memory and the file is written once, atomically, when the
-    batch ends (a crash before that leaves the old file: the records were never made)."""
+    batch ends (a crash before that leaves the old file: the records were never made).
+
+    Between the batches of one apply the records stay in memory, each with its line of
+    the file, for as long as the file is the one this twin last wrote (same inode,
+    size and mtime): a batch then costs encoding its own records and one write, not a
+    parse and an encoding of every record in the file (#16)."""
 
     key = ""
 
@@ -301,6 +312,7 @@ class _RecordFile:
         self.path, self.kind, self.where = path, kind, f"{where}/{kind.value}"
         self._batch: list[Any] | None = None
         self._last_id = 0
+        self._kept: _Kept | None = None
 
     def _read(self, cls: type) -> list[Any]:
         if self._batch is not None:
@@ -314,13 +326,20 @@ class _RecordFile:
         if self._batch is not None:
             yield
             return
-        self._batch = self._read(self._cls())
-        self._last_id = _last_id(r.id for r in self._batch)
+        kept = self._kept
+        stamp = _stamp(self.path)
+        if kept is None or kept.stamp != stamp:
+            records = self._read(self._cls())  # (a change after the stat: read again next time)
+            kept = _Kept(records, [], _last_id(r.id for r in records), stamp)
+        self._kept = None  # kept again only once this batch is written
+        self._batch, self._last_id = kept.records, kept.last_id
         count = len(self._batch)
         try:
             yield
             if len(self._batch) != count:
-                self.flush(self._batch)
+                self.flush(kept)
+            kept.last_id = self._last_id
+            self._kept = kept
         finally:
             self._batch = None
 
@@ -333,16 +352,44 @@ class _RecordFile:
         self._batch.append(record)
         return record
 
-    def flush(self, records: list[Any]) -> None:
+    def flush(self, kept: _Kept) -> None:
+        """Write the file: the lines of records new since the last write are made now."""
+        lines = kept.lines
+        lines.extend(_ENCODE(_dump(r, "integration")) for r in kept.records[len(lines) :])
         try:
-            write_json(
-                self.path, {"format": FORMAT_VERSION, self.key: [_dump(r, "integration") for r in records]}
-            )
+            # the lines are this layout's own (jsonlayout.dumps(data, expand=2)), made once per record
+            write_text(self.path, jsonlayout.dumps({"format": FORMAT_VERSION, self.key: lines}, 2, _verbatim))
+            kept.stamp = _stamp(self.path)
         except OSError as exc:
             raise ProviderError(self.where, f"cannot write {self.path}: {exc.strerror}") from None
 
     def _cls(self) -> type:
         raise NotImplementedError
+
+
+@dataclass
+class _Kept:
+    """A twin's records between batches: their lines in the file (encoded so far), the
+    highest id given, and the file's stamp when last read or written (None: no file)."""
+
+    records: list[Any]
+    lines: list[str]
+    last_id: int
+    stamp: tuple[int, int, int] | None
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _verbatim(value: Any) -> str:
+    """`jsonlayout` leaf of a twin file: a record's line as made, else (the format number,
+    an empty list) the value encoded."""
+    return value if type(value) is str else _ENCODE(value)
 
 
 class FileVault(_RecordFile):

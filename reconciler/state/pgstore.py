@@ -266,6 +266,24 @@ class PgStore:
             (status, detail, time.time(), self.ns, entry_id),
         )
 
+    def journal_open_many(
+        self, customer: str, intents: Sequence[tuple[str, str]], fence: Lease | None = None
+    ) -> list[int]:
+        with self.batch(fence):
+            return [self.journal_open(customer, op, marker) for op, marker in intents]
+
+    def journal_close_many(self, closes: Sequence[tuple[int, str, str]]) -> None:
+        for entry_id, status, detail in closes:  # queued in the transaction, sent in bulk
+            self.journal_close(entry_id, status, detail)
+
+    def put_links(self, customer: str, links: Sequence[Link]) -> None:
+        for link in links:
+            self.put_link(customer, link)
+
+    def put_fingerprints(self, customer: str, rows: Sequence[tuple[str, IntegrationKind, str]]) -> None:
+        for key, kind, fingerprint in rows:
+            self.put_fingerprint(customer, key, kind, fingerprint)
+
     def journal_pending(self, customer: str) -> list[JournalEntry]:
         rows = self.db.all(
             "SELECT id, customer, op, marker, status, detail FROM {s}.journal "

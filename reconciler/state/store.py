@@ -95,6 +95,11 @@ class SqliteStore:
         with self._mutex:
             return self._db.execute(sql, params)
 
+    def _many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """One write for many rows (inside `batch()`): one statement, stepped per row in C."""
+        with self._mutex:
+            self._db.executemany(sql, rows)
+
     def close(self) -> None:
         with self._mutex:
             self._db.close()
@@ -227,10 +232,13 @@ class SqliteStore:
             )
 
     def put_link(self, customer: str, link: Link) -> None:
-        self._run(
+        self.put_links(customer, (link,))
+
+    def put_links(self, customer: str, links: Sequence[Link]) -> None:
+        self._many(
             "INSERT INTO links VALUES (?, ?, ?, ?) ON CONFLICT(customer, account_key, integration) "
             "DO UPDATE SET record_id=excluded.record_id",
-            (customer, link.account_key, link.integration.value, link.record_id),
+            [(customer, link.account_key, link.integration.value, link.record_id) for link in links],
         )
 
     def set_welcome(self, customer: str, key: str, status: WelcomeStatus) -> None:
@@ -250,10 +258,13 @@ class SqliteStore:
     def put_fingerprint(
         self, customer: str, key: str, integration: IntegrationKind, fingerprint: str
     ) -> None:
-        self._run(
+        self.put_fingerprints(customer, ((key, integration, fingerprint),))
+
+    def put_fingerprints(self, customer: str, rows: Sequence[tuple[str, IntegrationKind, str]]) -> None:
+        self._many(
             "INSERT INTO fingerprints VALUES (?, ?, ?, ?) ON CONFLICT(customer, account_key, integration) "
             "DO UPDATE SET fingerprint=excluded.fingerprint",
-            (customer, key, integration.value, fingerprint),
+            [(customer, key, kind.value, fp) for key, kind, fp in rows],
         )
 
     def forget_welcome(self, customer: str, key: str) -> None:
@@ -302,10 +313,34 @@ class SqliteStore:
             )
         return int(cur.lastrowid or 0)
 
+    def journal_open_many(
+        self, customer: str, intents: Sequence[tuple[str, str]], fence: Lease | None = None
+    ) -> list[int]:
+        """Many intents in one statement. The ids are given here, inside the write
+        transaction (no other writer until it commits), after any id ever used."""
+        now = time.time()
+        with self.batch(fence):
+            row = self._one(
+                "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name='journal'), 0), "
+                "coalesce((SELECT max(id) FROM journal), 0))"
+            )
+            first = int(row[0]) + 1
+            ids = list(range(first, first + len(intents)))
+            self._many(
+                "INSERT INTO journal (id, customer, op, marker, status, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, 'open', ?, ?)",
+                [(i, customer, op, marker, now, now) for i, (op, marker) in zip(ids, intents, strict=True)],
+            )
+        return ids
+
     def journal_close(self, entry_id: int, status: str, detail: str = "") -> None:
-        self._run(
+        self.journal_close_many(((entry_id, status, detail),))
+
+    def journal_close_many(self, closes: Sequence[tuple[int, str, str]]) -> None:
+        now = time.time()
+        self._many(
             "UPDATE journal SET status=?, detail=?, updated_at=? WHERE id=?",
-            (status, detail, time.time(), entry_id),
+            [(status, detail, now, entry_id) for entry_id, status, detail in closes],
         )
 
     def journal_pending(self, customer: str) -> list[JournalEntry]:

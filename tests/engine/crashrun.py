@@ -47,7 +47,7 @@ POINTS: dict[str, tuple[Any, str, bool]] = {
     "after-create-contact": (files.FileContacts, "create_contact", True),
     "after-flush": (files.FileVault, "flush", True),
     "inside-batch": (SqliteStore, "bump_serial", False),
-    "before-put-link": (SqliteStore, "put_link", False),
+    "before-put-link": (SqliteStore, "put_links", False),  # apply writes a chunk's links at once
     "after-send": (files.FileMailer, "send", True),
 }
 

@@ -168,6 +168,9 @@ def test_full_sync_and_a_new_pin_list_the_entries(
     clock = Later()
     engine = onboarded(root, clock)
     assert engine.plan(full_sync=True).customers[0].reads[0].why == "full sync"
+    eff = engine.customers(["acme"])[0]
+    now = engine.plan_one(eff, engine.plan_options(), refresh_selection=True)  # the daemon's import now
+    assert now.reads[0].listed and now.reads[0].why == "import now"
     other = itglue.add_password(org, "Ann (old)", "ann@acme.test", "Office 365")
     text = (root / "settings.yaml").read_text()
     pin = f'{{account: ann@acme.test, integration: itglue, recordId: "{other}"}}'

@@ -71,3 +71,35 @@ def test_a_missing_field_after_good_records_is_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps({"contacts": contacts}))
     loaded = files.FileContacts(path, IntegrationKind.CONNECTWISE, "acme").list_contacts()
     assert loaded[4] == PsaContact(IntegrationKind.CONNECTWISE, "5", "F", "L", ("5@x.com",))
+
+
+def test_a_twin_keeps_its_records_between_batches_unless_the_file_changed(tmp_path: Path) -> None:
+    from reconciler.core.model import NewPasswordEntry
+
+    path = tmp_path / "itglue.json"
+    vault = files.FileVault(path, IntegrationKind.ITGLUE, "acme")
+    for batch in range(3):
+        with vault.writes():
+            for i in range(4):
+                vault.create_entry(NewPasswordEntry(f"n{batch}{i}", "u", "c", f"m{batch}{i}"))
+    once = path.read_text()
+    generic = tmp_path / "generic.json"  # the whole-file writer of `reconciler snapshot`
+    files.dump_entries(generic, vault.list_entries())
+    assert once == generic.read_text() and once.count('"marker"') == 12
+    # the same text as a twin that reads and writes the whole file each time
+    fresh = files.FileVault(tmp_path / "other.json", IntegrationKind.ITGLUE, "acme")
+    fresh.path.write_text(once)
+    with fresh.writes():
+        fresh.create_entry(NewPasswordEntry("last", "u", "c", "m-last"))
+    # an edit from outside between batches is seen (the kept records are dropped)
+    data = json.loads(once)
+    data["entries"] = data["entries"][:2]
+    path.write_text(json.dumps(data))
+    with vault.writes():
+        vault.create_entry(NewPasswordEntry("last", "u", "c", "m-last"))
+    names = [e.name for e in vault.list_entries()]
+    assert names == ["n00", "n01", "last"]
+    ids = [e.id for e in vault.list_entries()]
+    assert ids == ["1001", "1002", "1003"]
+    assert [e.name for e in fresh.list_entries()][-2:] == ["n23", "last"]
+    assert fresh.path.read_text().count("\n") == once.count("\n") + 1
