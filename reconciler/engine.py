@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -19,6 +19,7 @@ from reconciler.apply.lease import HeldLease
 from reconciler.apply.protocol import ApplyContext, apply_one, unexpected
 from reconciler.apply.rebuild import rebuild_customer
 from reconciler.config import ConfigSet
+from reconciler.config.digest import stale_message
 from reconciler.config.entraroles import role_id
 from reconciler.config.messages import suggest
 from reconciler.config.models import Source
@@ -38,7 +39,9 @@ from reconciler.errors import ConfigError, LockHeldError, Problem, ReconcilerErr
 from reconciler.gcpause import gc_paused
 from reconciler.integrations.table import TABLE
 from reconciler.providers.base import CustomerProviders, DirectoryScope, ProviderContext, release
+from reconciler.providers.budget import Budgets, spending
 from reconciler.providers.registry import open_customer, open_selection_checkers
+from reconciler.spending import apply_needs, listing_needs, open_budgets
 from reconciler.state.api import Lease, StateStore
 from reconciler.state.backend import open_state
 from reconciler.state.leasetext import held_message
@@ -54,6 +57,7 @@ class Engine:
     store: StateStore
     events: EventSink = NO_EVENTS  # the daemon's notifier; nothing listens in a CLI run
     clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)  # wall clock (reads)
+    budgets: Budgets | None = field(default=None, compare=False)  # MSP-wide request budgets (#16)
     cursors: StagedCursors = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -61,7 +65,8 @@ class Engine:
 
     @classmethod
     def open(cls, config: ConfigSet, clock: Callable[[], float] = time.time) -> Engine:
-        return cls(config, open_state(config).store, clock=clock)
+        store = open_state(config).store
+        return cls(config, store, clock=clock, budgets=open_budgets(config, store))
 
     def customers(self, names: Sequence[str] = ()) -> list[EffectiveCustomer]:
         """The named customers resolved (only those), or every customer."""
@@ -80,6 +85,19 @@ class Engine:
 
     def providers(self, eff: EffectiveCustomer) -> CustomerProviders:
         return open_customer(self.context(eff))
+
+    def budgeted(
+        self, eff: EffectiveCustomer, needs: Mapping[IntegrationKind, int] | None = None, strict: bool = True
+    ) -> CustomerProviders:
+        """`providers(eff)` whose clients spend the MSP-wide budgets (#16), the first
+        request to each integration reserving `needs` (default: its listing; `strict`:
+        refused unless all of it fits, else as far as the budget goes)."""
+        if self.budgets is None:
+            return self.providers(eff)
+        if needs is None:
+            needs = listing_needs(self.config, eff, self.store.count_accounts(eff.name))
+        with spending(self.budgets.customer(eff.name, needs, strict)):
+            return self.providers(eff)
 
     def live_checks(self, names: Sequence[str] = ()) -> list[str]:
         """Selection problems only the live directory can tell (well-known SIDs, missing
@@ -109,10 +127,11 @@ class Engine:
         full_sync: bool = False,
         progress: Callable[[CustomerPlan], None] | None = None,
         allow_fleet_removal: bool = False,
+        allow_mass_update: bool = False,
     ) -> Plan:
         """`progress` is called (from the worker threads) as each customer is planned.
         Several customers at once go through the fleet breaker (core/fleet.py)."""
-        options = self.plan_options(allow_mass_removal)
+        options = self.plan_options(allow_mass_removal, allow_mass_update)
         effs = self.customers(names)
 
         def one(eff: EffectiveCustomer) -> CustomerPlan:
@@ -127,7 +146,7 @@ class Engine:
             plans = tuple(pool.map(one, effs))
         plans = self._fleet_breaker(effs, plans, allow_fleet_removal)
         created = datetime.now(UTC).isoformat(timespec="seconds")
-        return Plan(self.config.digest, created, plans, tuple(names))
+        return Plan(self.config.digest, created, plans, tuple(names), config_parts=self.config.parts)
 
     def _fleet_breaker(
         self, effs: list[EffectiveCustomer], plans: tuple[CustomerPlan, ...], allow: bool
@@ -176,7 +195,7 @@ class Engine:
         cp: CustomerPlan | None = None
         try:
             try:
-                providers = self.providers(eff)
+                providers = self.budgeted(eff)
                 try:
                     with gc_paused():  # hundreds of thousands of fresh immutable records, no cycles
                         dirs = read_directories(providers, eff, full_sync, refresh_selection)
@@ -256,7 +275,7 @@ class Engine:
         def one(eff: EffectiveCustomer) -> CustomerDrift:
             self.cursors.stage(eff.name)  # a refresh moves no incremental cursor
             try:
-                providers = self.providers(eff)
+                providers = self.budgeted(eff)
                 try:
                     live = read_live(providers, eff, full_sync=True)
                 finally:
@@ -281,21 +300,23 @@ class Engine:
         with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, max(1, len(effs)))) as pool:
             return list(pool.map(one, effs))
 
-    def plan_options(self, allow_mass_removal: bool = False) -> PlanOptions:
+    def plan_options(self, allow_mass_removal: bool = False, allow_mass_update: bool = False) -> PlanOptions:
         spec = self.config.settings_doc.spec
         template = None
         path = self.config.root / spec.welcome_email.template
         if path.is_file():
             template = path.read_text(encoding="utf-8")
-        return PlanOptions(allow_mass_removal, spec.welcome_email.subject, template)
+        return PlanOptions(
+            allow_mass_removal, spec.welcome_email.subject, template, allow_mass_update=allow_mass_update
+        )
 
     # --- apply -----------------------------------------------------------------------------
     def check_fresh(self, plan: Plan, held: HeldLease | None = None) -> None:
         """Before applying a saved plan: the config it was made from, and each
         customer's state serial. A customer whose state moved while someone holds
         its lease is reported as busy with that holder, not as stale."""
-        if plan.config_digest != self.config.digest:
-            raise StalePlanError("the config changed since this plan was made; plan again")
+        if plan.config_digest != self.config.digest:  # naming what changed (#12)
+            raise StalePlanError(stale_message(plan.config_parts, self.config.parts, self.config.files()))
         for cp in plan.customers:
             if not cp.applicable:
                 continue
@@ -306,8 +327,24 @@ class Engine:
             if holder is not None and not (held is not None and holder.epoch == held.lease.epoch):
                 raise LockHeldError(held_message(cp.customer, holder, time.time(), not holder.alive))
             raise StalePlanError(
-                f"{cp.customer}: state changed since this plan was made (serial {cp.serial} -> {current}); plan again"
+                f"{cp.customer}: state changed since this plan was made (serial {cp.serial} -> {current}"
+                f"{self._since(cp.customer, plan.created_at)}); plan again"
             )
+
+    def _since(self, customer: str, created_at: str) -> str:
+        """What moved a customer's state after a plan was made: the apply recorded last, when
+        it ran after the plan; else a state edit (`state rm|import|mv|rebuild`)."""
+        try:
+            made = datetime.fromisoformat(created_at).timestamp()
+            row = self.store.last_run(customer)
+        except (ValueError, ReconcilerError):
+            return ""
+        if row is None or row[1] < made:
+            return ": by a state edit (state rm, import, mv or rebuild) or an apply not recorded"
+        finished, result, detail = row[1], row[2], row[3]
+        when = datetime.fromtimestamp(finished, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        who = str(detail.get("holder") or "an apply")
+        return f": {who} {result} {count(int(detail.get('applied', 0)), 'change')} at {when}"
 
     def in_flight(self) -> dict[str, Lease]:
         """Customers whose lease someone holds now (an apply or a daemon run in flight)."""
@@ -321,6 +358,7 @@ class Engine:
         allow_mass_removal: bool = False,
         stop: threading.Event | None = None,
         held: HeldLease | None = None,
+        allow_mass_update: bool = False,
     ) -> list[CustomerResult]:
         """Apply each customer's planned changes, one at a time, by the protocol in
         apply/protocol.py (lease, freshness and guards again, fenced batches).
@@ -333,15 +371,17 @@ class Engine:
             cp.customer for cp in plan.customers if cp.applicable and cp.customer in self.config.customers
         ]
         effs = {e.name: e for e in self.customers(wanted)} if wanted else {}
+        needs = {cp.customer: apply_needs(cp) for cp in plan.customers}
         ctx = ApplyContext(
             self.store,
-            self.providers,
+            lambda eff: self.budgeted(eff, needs.get(eff.name, {}), strict=False),
             holder,
             self.config.settings_doc.spec.apply_batch_size,
             allow_mass_removal,
             progress,
             stop,
             held,
+            allow_mass_update,
         )
         return [self._apply_one(ctx, cp, effs.get(cp.customer)) for cp in plan.customers if cp.applicable]
 
@@ -374,7 +414,7 @@ class Engine:
                 lines.append(str(exc))
                 continue
             try:
-                providers = self.providers(eff)
+                providers = self.budgeted(eff)
                 try:
                     live = read_live(providers, eff, full_sync=True)
                 finally:

@@ -7,6 +7,7 @@
     │   ├── LockHeldError      another process holds a customer's lock
     │   └── StalePlanError     a saved plan no longer matches config or state
     ├── ProviderError          a live system answered badly (per customer, never fatal for others)
+    │   ├── BudgetExhausted    ...or was not asked: the MSP-wide request budget is used up (`until`)
     │   ├── NotDelivered       ...and certainly did not act on the request (safe to redo)
     │   └── HttpError          an HTTP exchange failed (`status` when there was an answer)
     │       ├── AmbiguousWrite a non-idempotent request may or may not have taken effect
@@ -85,6 +86,15 @@ class ProviderError(ReconcilerError):
         self.where = where
         self.message = message
         super().__init__(f"{where}: {message}")
+
+
+class BudgetExhausted(ProviderError):
+    """The MSP-wide request budget of an integration cannot cover the request (#16);
+    nothing was sent. `until`: when it will (seconds since the epoch)."""
+
+    def __init__(self, where: str, message: str, until: float) -> None:
+        super().__init__(where, message)
+        self.until = until
 
 
 class NotDelivered(ProviderError):

@@ -1,9 +1,14 @@
 """Apply: execute exactly one customer's planned changes; errors become outcomes.
 
-Order: account removals, additions and updates (state only), committed in
+Order: records of removed accounts archived or set inactive (R8 onRemoval),
+before their accounts are forgotten, so a crash in between leaves the account
+in state and the next run finishes the removal (the archive is idempotent); then
+account removals, additions and updates (state only), committed in
 batches (R11) so an interrupted run keeps what it did; then integration links
 and record creations, committed in batches too (a file twin writes its file
-once per batch); then welcome emails. Every external create is journalled
+once per batch), and record updates (R25: only the owned fields that differ,
+idempotent, so a rerun after a crash plans nothing for what was written); then
+welcome emails. Every external create is journalled
 before it is made; if an earlier run left that intent open, the integration is
 re-read and a record carrying our marker is linked instead of created again.
 Welcome emails are at most once: `pending` is committed before the send and
@@ -35,6 +40,7 @@ from reconciler.core.model import IntegrationKind, Link, NewContact, NewPassword
 from reconciler.core.plan import (
     AccountChange,
     AddAccount,
+    ArchiveRecord,
     Change,
     CreateRecord,
     CustomerPlan,
@@ -42,9 +48,11 @@ from reconciler.core.plan import (
     RemoveAccount,
     SendWelcome,
     UpdateAccount,
+    UpdateRecord,
 )
 from reconciler.core.planning import moved_from
 from reconciler.errors import LeaseLostError, NotDelivered, ProviderError, StalePlanError
+from reconciler.integrations.kinds import Role
 from reconciler.providers.base import BatchWriter, CustomerProviders, writes
 from reconciler.state.api import StateStore
 
@@ -133,9 +141,31 @@ def _apply_all(
             result.outcome = ApplyOutcome.STOPPED
         return result.stopped
 
+    # R8 onRemoval: archive first; an account whose record could not be archived is kept
+    kept: set[str] = set()
+    for archive in (c for c in cplan.changes if isinstance(c, ArchiveRecord)):
+        if stopping():
+            return
+        try:
+            check_lease(store)
+            _archive(archive, providers)
+            result.outcomes.append(Outcome(archive, True))
+        except ProviderError as exc:
+            result.outcomes.append(Outcome(archive, False, exc.message))
+            kept.add(archive.account_key)
+        tick(1)
+
     # R16: one set, so the welcome check per added account is a lookup, not a scan of the plan
     welcomed = {c.account_key for c in cplan.changes if isinstance(c, SendWelcome)}
     account_changes = [c for c in cplan.changes if isinstance(c, AccountChange)]
+    if kept:
+        for c in account_changes:
+            if isinstance(c, RemoveAccount) and c.account_key in kept:
+                why = "skipped: its record could not be archived; the account is kept and removed on a later run"
+                result.outcomes.append(Outcome(c, False, why))
+        account_changes = [
+            c for c in account_changes if not (isinstance(c, RemoveAccount) and c.account_key in kept)
+        ]
     for start in range(0, len(account_changes), batch_size):
         chunk = account_changes[start : start + batch_size]
         if stopping():
@@ -178,7 +208,7 @@ def _apply_all(
         return True
 
     for change in cplan.changes:
-        if isinstance(change, AccountChange):
+        if isinstance(change, AccountChange | ArchiveRecord):
             continue
         if change.account_key in failed_accounts:
             if not flush():
@@ -195,6 +225,8 @@ def _apply_all(
         try:
             if isinstance(change, SendWelcome):
                 _send_welcome(name, change, providers, store)
+            elif isinstance(change, UpdateRecord):
+                _update_record(name, change, providers, store)
             result.outcomes.append(Outcome(change, True))
         except ProviderError as exc:
             result.outcomes.append(Outcome(change, False, exc.message))
@@ -224,6 +256,38 @@ def _link_all(customer: str, chunk: list[LinkRecord], store: StateStore) -> list
         store.put_fingerprints(customer, prints)
         store.bump_serial(customer)
     return [Outcome(c, True) for c in chunk]
+
+
+def _update_record(
+    customer: str, change: UpdateRecord, providers: CustomerProviders, store: StateStore
+) -> None:
+    """R25: write the owned fields that differ; the fingerprint follows, so
+    `plan --refresh-only` does not report our own update as an edit from outside."""
+    check_lease(store)
+    values = change.values()
+    if change.integration.role is Role.VAULT:
+        if providers.vault is None:
+            raise ProviderError(change.label, "no password manager provider")
+        providers.vault.update_entry(change.record_id, values)
+    else:
+        if providers.contacts is None:
+            raise ProviderError(change.label, "no PSA provider")
+        providers.contacts.update_contact(change.record_id, values)
+    if change.fingerprint:
+        with store.batch():
+            store.put_fingerprint(customer, change.account_key, change.integration, change.fingerprint)
+            store.bump_serial(customer)
+
+
+def _archive(change: ArchiveRecord, providers: CustomerProviders) -> None:
+    if change.integration.role is Role.VAULT:
+        if providers.vault is None:
+            raise ProviderError(change.label, "no password manager provider")
+        providers.vault.archive_entry(change.record_id)
+    else:
+        if providers.contacts is None:
+            raise ProviderError(change.label, "no PSA provider")
+        providers.contacts.deactivate_contact(change.record_id)
 
 
 def _send_welcome(

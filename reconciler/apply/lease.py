@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from reconciler.errors import LeaseLostError, ReconcilerError
+from reconciler.errors import LeaseLostError, ReconcilerError, StateError
 from reconciler.state.api import Lease, StateStore
 
 log = logging.getLogger("reconciler.apply")
@@ -113,8 +113,7 @@ class FencedStore:
 
     @property
     def lost(self) -> bool:
-        with self._mutex:
-            return bool(self._lost)
+        return self.held.lost
 
     def check(self) -> None:
         self.held.check()
@@ -122,12 +121,28 @@ class FencedStore:
     @contextmanager
     def batch(self, fence: Lease | None = None, durable: bool = False) -> Iterator[None]:
         self.held.check()
-        with self._store.batch(fence or self.held.lease, durable):
+        with self._lost_first(), self._store.batch(fence or self.held.lease, durable):
             yield
 
     def journal_open(self, customer: str, op: str, marker: str, fence: Lease | None = None) -> int:
         self.held.check()
-        return self._store.journal_open(customer, op, marker, fence or self.held.lease)
+        with self._lost_first():
+            return self._store.journal_open(customer, op, marker, fence or self.held.lease)
+
+    @contextmanager
+    def _lost_first(self) -> Iterator[None]:
+        """A fenced write that failed in the database while our lease ran out (a paused
+        process whose idle transaction the server ended) is reported as the lost lease."""
+        try:
+            yield
+        except LeaseLostError:
+            raise
+        except StateError as exc:
+            try:
+                self.held.check()
+            except LeaseLostError as lost:
+                raise LeaseLostError(f"{lost} ({exc})") from None
+            raise
 
     def journal_open_many(
         self, customer: str, intents: Sequence[tuple[str, str]], fence: Lease | None = None

@@ -5,8 +5,8 @@
 1. Take the customer's lease first, so a second apply is told who holds it
    (holder, pid, host, age), never merely "plan again".
 2. Under the lease, check the plan is still fresh (the state serial it was made
-   from) and re-check pause (R10) and the removal guard against the config and
-   state as they are now: a saved plan is data from outside.
+   from) and re-check pause (R10), the removal guard and the update guard (R25)
+   against the config and state as they are now: a saved plan is data from outside.
 3. Execute (executor.py) through a `FencedStore`: every batch and journal row
    commits only under our epoch; the lease is renewed meanwhile and checked
    again before each external create and send.
@@ -32,7 +32,7 @@ from reconciler.apply.executor import ApplyOutcome, CustomerResult, apply_custom
 from reconciler.apply.lease import FencedStore, HeldLease
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.core.fleet import SETTINGS_CURSOR, settings_digest
-from reconciler.core.guards import recreate_guard
+from reconciler.core.guards import recreate_guard, update_guard
 from reconciler.core.plan import ChangeKind, CustomerPlan, RecreateRecord
 from reconciler.core.planning import removal_guard
 from reconciler.errors import LockHeldError, ReconcilerError
@@ -56,6 +56,7 @@ class ApplyContext:
     progress: Progress | None = None
     stop: threading.Event | None = None
     held: HeldLease | None = None  # a lease the caller holds already (a daemon run: from its claim)
+    allow_mass_update: bool = False  # R25: record updates beyond the safety threshold
 
 
 def replica_id() -> str:
@@ -132,6 +133,11 @@ def _recheck(
         return f"customer {cp.customer!r} is no longer in the config"
     if eff.paused:
         return "the customer is paused (R10)"
+    updating = cp.count(ChangeKind.UPDATE_RECORD)
+    if updating and not ctx.allow_mass_update:  # R25: a saved plan's updates against the links now
+        refusal = update_guard(eff.safety, len(store.load(cp.customer).links), updating)
+        if refusal is not None:
+            return refusal
     if ctx.allow_mass_removal:
         return None
     refusal = removal_guard(eff.safety, store.count_accounts(cp.customer), cp.count(ChangeKind.REMOVE))

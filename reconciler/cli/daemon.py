@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from reconciler.cli.budget import budget_lines, budget_status
 from reconciler.cli.common import config_dir_option
 from reconciler.cli.jsonout import emit
 from reconciler.config import load_valid_config
@@ -15,6 +16,7 @@ from reconciler.config.messages import suggest
 from reconciler.config.resolve import effective_customers
 from reconciler.core.words import count
 from reconciler.daemon import service
+from reconciler.daemon.fleet import release
 from reconciler.daemon.status import StatusInputs, collect, render_text
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.state.backend import open_backend, open_state, settings_only
@@ -60,24 +62,50 @@ def status(config_dir: Path, fmt: str) -> None:
     try:
         now = time.time()
         data = collect(StatusInputs(customers, backend.store, backend.daemon, now, problem))
+        data["budgets"] = budget_status(None if problem else config, backend.store)
     finally:
         backend.close()
     if fmt == "json":
         emit("status", data)
     else:
-        click.echo(render_text(data, now, str(config_dir)), nl=False)
+        head, *rest = render_text(data, now, str(config_dir)).split("\n")
+        budgets = budget_lines(data["budgets"])
+        click.echo("\n".join([head, *(["budgets:", *budgets] if budgets else []), *rest]), nl=False)
 
 
 @click.command()
 @config_dir_option
-@click.argument("customer")
-def override(config_dir: Path, customer: str) -> None:
-    """Let the daemon apply a blocked CUSTOMER's plan once, with exactly the removals it showed."""
+@click.argument("customer", required=False)
+@click.option(
+    "--fleet",
+    "digest",
+    metavar="DIGEST",
+    help="Release the fleet breaker's hold with this digest (shown by `reconciler status`): "
+    "its customers apply exactly the removals it showed.",
+)
+def override(config_dir: Path, customer: str | None, digest: str | None) -> None:
+    """Let the daemon apply a blocked CUSTOMER's plan once, with exactly the removals it
+    showed; or, with --fleet DIGEST, the customers the fleet breaker holds (#12)."""
+    if (customer is None) == (digest is None):
+        raise ReconcilerError("give a CUSTOMER or --fleet DIGEST (one of them)")
     config = load_valid_config(config_dir)
-    if customer not in config.customers:
+    if customer is not None and customer not in config.customers:
         raise ReconcilerError(f"unknown customer {customer!r}{suggest(customer, config.customers)}")
     backend = open_state(config)
     try:
+        if digest is not None:
+            hold, now = release(backend.daemon, digest, "cli", time.time())
+            names = ", ".join(sorted(hold.customers))
+            removals = count(sum(len(k) for k in hold.customers.values()), "removal")
+            if not now:
+                click.echo(f"fleet breaker {hold.short}: released already; {names} apply its {removals}")
+            else:
+                click.echo(
+                    f"fleet breaker {hold.short} released ({removals} of {count(len(hold.customers), 'customer')} "
+                    f"approved: {names}); the daemon applies them on its next cycle"
+                )
+            return
+        assert customer is not None
         rec = backend.daemon.request_override(customer, time.time(), "cli")
     finally:
         backend.close()

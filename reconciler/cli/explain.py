@@ -29,7 +29,7 @@ def explain(config_dir: Path, customer: str, user: str, fmt: str, full_sync: boo
     password sync, and the integration records linked, created or in conflict."""
     engine = Engine.open(load_valid_config(config_dir))
     (eff,) = engine.customers([customer])
-    providers = engine.providers(eff)
+    providers = engine.budgeted(eff)
     try:
         live = read_live(providers, eff, full_sync)
     finally:

@@ -8,12 +8,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
 from reconciler.apply.executor import ApplyOutcome, CustomerResult
+from reconciler.cli.budget import budget_wait_option, set_budget_wait
 from reconciler.cli.common import Ctx, config_dir_option
 from reconciler.cli.jsonout import emit
 from reconciler.cli.progress import reading
@@ -78,6 +80,7 @@ def plan_with_progress(
     allow_mass_removal: bool,
     full_sync: bool = False,
     allow_fleet_removal: bool = False,
+    allow_mass_update: bool = False,
 ) -> Plan:
     """engine.plan, with a spinner and a line per customer on a terminal."""
     with reading(len(engine.customers(customers))) as progress:
@@ -87,6 +90,7 @@ def plan_with_progress(
             full_sync,
             progress=progress.customer if progress else None,
             allow_fleet_removal=allow_fleet_removal,
+            allow_mass_update=allow_mass_update,
         )
 
 
@@ -149,6 +153,9 @@ def plan_exit_code(plan: Plan, detailed: bool) -> int:
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 @click.option("--allow-mass-removal", is_flag=True, help="Plan removals beyond the safety threshold.")
 @click.option(
+    "--allow-mass-update", is_flag=True, help="Plan record updates (R25) beyond the safety threshold."
+)
+@click.option(
     "--allow-fleet-removal",
     is_flag=True,
     help="Do not hold customers when many whose settings changed would remove accounts.",
@@ -159,6 +166,7 @@ def plan_exit_code(plan: Plan, detailed: bool) -> int:
     is_flag=True,
     help="Only show what changed outside since the last apply (drift); propose no changes. Reads everything.",
 )
+@budget_wait_option
 @click.pass_context
 def plan(
     ctx: click.Context,
@@ -169,12 +177,15 @@ def plan(
     fmt: str,
     detailed_exitcode: bool,
     allow_mass_removal: bool,
+    allow_mass_update: bool,
     allow_fleet_removal: bool,
     full_sync: bool,
     refresh_only: bool,
+    budget_wait: float,
 ) -> None:
     """Show what apply would change, per customer. Changes nothing."""
     engine = Engine.open(load_valid_config(config_dir))
+    set_budget_wait(engine, budget_wait)
     names = chosen(effective_customers(engine.config), customers, excluded)
     warn_idle(engine, names)
     if refresh_only:
@@ -184,7 +195,9 @@ def plan(
     # one pause from the reads to the saved file (the engine's own pauses nest in it):
     # re-enabled between stages, the collector walked every record read so far
     with gc_paused():  # planning, rendering and saving build no cycles
-        result = plan_with_progress(engine, names, allow_mass_removal, full_sync, allow_fleet_removal)
+        result = plan_with_progress(
+            engine, names, allow_mass_removal, full_sync, allow_fleet_removal, allow_mass_update
+        )
         _in_flight_notes(engine, result)
         click.echo(render(result, fmt, is_verbose(ctx)), nl=False)
         if out is not None:
@@ -205,6 +218,9 @@ def plan(
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--allow-mass-removal", is_flag=True, help="Apply removals beyond the safety threshold.")
 @click.option(
+    "--allow-mass-update", is_flag=True, help="Apply record updates (R25) beyond the safety threshold."
+)
+@click.option(
     "--allow-fleet-removal",
     is_flag=True,
     help="Do not hold customers when many whose settings changed would remove accounts.",
@@ -217,6 +233,7 @@ def plan(
     show_default=True,
     help="json: one document with the result of every change (needs a PLANFILE or --auto-approve).",
 )
+@budget_wait_option
 @click.pass_context
 def apply(
     ctx: click.Context,
@@ -226,27 +243,29 @@ def apply(
     excluded: tuple[str, ...],
     auto_approve: bool,
     allow_mass_removal: bool,
+    allow_mass_update: bool,
     allow_fleet_removal: bool,
     fmt: str,
+    budget_wait: float,
 ) -> None:
     """Apply a saved PLANFILE exactly, or plan now, show it and ask first."""
     if fmt == "json" and planfile is None and not auto_approve:
         raise ReconcilerError("--format json cannot ask for confirmation: give a PLANFILE or --auto-approve")
     engine = Engine.open(load_valid_config(config_dir))
+    set_budget_wait(engine, budget_wait)
     names = chosen(effective_customers(engine.config), customers, excluded)
     if planfile is not None:
         the_plan = load_plan(planfile)
         if names:
-            the_plan = Plan(
-                the_plan.config_digest,
-                the_plan.created_at,
-                tuple(cp for cp in the_plan.customers if cp.customer in names),
-                the_plan.selected,
+            the_plan = replace(
+                the_plan, customers=tuple(cp for cp in the_plan.customers if cp.customer in names)
             )
         engine.check_fresh(the_plan)
     else:
         warn_idle(engine, names)
-        the_plan = plan_with_progress(engine, names, allow_mass_removal, False, allow_fleet_removal)
+        the_plan = plan_with_progress(
+            engine, names, allow_mass_removal, False, allow_fleet_removal, allow_mass_update
+        )
         if fmt == "text":
             click.echo(render(the_plan, "text"), nl=False)
         if the_plan.summary().has_changes and not auto_approve:
@@ -264,7 +283,12 @@ def apply(
             click.echo("Nothing to apply.")
         ctx.exit(plan_exit_code(the_plan, False))
     with _progress() as progress:
-        results = engine.apply(the_plan, progress=progress, allow_mass_removal=allow_mass_removal)
+        results = engine.apply(
+            the_plan,
+            progress=progress,
+            allow_mass_removal=allow_mass_removal,
+            allow_mass_update=allow_mass_update,
+        )
     if fmt == "json":
         emit("apply", apply_document(the_plan, results))
         ctx.exit(_exit_code(the_plan, results))

@@ -185,7 +185,7 @@ def import_(
 def _check_record_exists(engine: Engine, customer: str, kind: IntegrationKind, record_id: str) -> None:
     """Import reads the integration, as terraform import reads the resource."""
     (eff,) = engine.customers([customer])
-    providers = engine.providers(eff)
+    providers = engine.budgeted(eff)
     try:
         if providers.vault is not None and providers.vault.kind is kind:
             ids = {e.id for e in providers.vault.list_entries()}

@@ -7,15 +7,13 @@ unknown kinds, duplicate names) are all collected and raised together as one
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
+from reconciler.config.digest import config_digests
 from reconciler.config.messages import message
 from reconciler.config.models import (
     API_VERSION,
@@ -46,6 +44,21 @@ class ConfigSet:
     policies: dict[str, Loaded[ImportPolicyDoc]] = field(default_factory=dict)
     admin_policies: dict[str, Loaded[AdminImportPolicyDoc]] = field(default_factory=dict)
     digest: str = ""
+    parts: dict[str, str] = field(default_factory=dict)  # digest of each document and the template
+
+    def files(self) -> dict[str, str]:
+        """The file each document ("Kind name", as in `parts`) was read from."""
+        out: dict[str, str] = {}
+        docs = [
+            self.settings,
+            *self.customers.values(),
+            *self.policies.values(),
+            *self.admin_policies.values(),
+        ]
+        for loaded in docs:
+            if loaded is not None:
+                out[f"{loaded.doc.kind} {loaded.doc.metadata.name}"] = loaded.src.file
+        return out
 
     @property
     def settings_doc(self) -> SettingsDoc:
@@ -115,13 +128,15 @@ def load_config(root: Path) -> ConfigSet:
     settings = list(by_kind["Settings"].values())
     if problems:
         raise ConfigError(problems)
+    digest, parts = config_digests(by_kind, root, settings[0].doc if settings else None)
     return ConfigSet(
         root=root,
         settings=settings[0] if settings else None,
         customers=by_kind["Customer"],
         policies=by_kind["ImportPolicy"],
         admin_policies=by_kind["AdminImportPolicy"],
-        digest=config_digest(by_kind, root, settings[0].doc if settings else None),
+        digest=digest,
+        parts=parts,
     )
 
 
@@ -193,27 +208,3 @@ def _validate(doc: Document, problems: list[Problem]) -> Any:
             loc = tuple(err["loc"])
             problems.append(doc.problem(loc, message(KINDS[kind], err)))
         return None
-
-
-def config_digest(
-    by_kind: dict[str, dict[str, Loaded[Any]]], root: Path, settings: SettingsDoc | None
-) -> str:
-    """What a saved plan is bound to: the parsed documents (not their bytes: a
-    comment, a reordering or a move to another file changes nothing) and the
-    welcome email template's text (an edit to it changes every future email)."""
-    digest = hashlib.sha256()
-    for kind in sorted(by_kind):
-        for name in sorted(by_kind[kind]):
-            data = by_kind[kind][name].doc.model_dump(mode="json", by_alias=True)
-            digest.update(json.dumps([kind, name, data], sort_keys=True).encode() + b"\n")
-    template = (
-        settings
-        or SettingsDoc.model_validate(
-            {"apiVersion": API_VERSION, "kind": "Settings", "metadata": {"name": "default"}}
-        )
-    ).spec.welcome_email.template
-    path = root / template
-    with contextlib.suppress(OSError):
-        if path.is_file() and path.stat().st_size <= 1_000_000:
-            digest.update(b"template\0" + path.read_bytes())
-    return digest.hexdigest()

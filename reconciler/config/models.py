@@ -25,6 +25,8 @@ from reconciler.config.base import Model as Model
 from reconciler.config.base import RecordId as RecordId
 from reconciler.config.base import SecretRef as SecretRef
 from reconciler.config.base import TlsOptions as TlsOptions
+from reconciler.config.budgets import BUDGETS_DESCRIPTION, Budgets
+from reconciler.config.records import OnRemoval, RecordFields
 from reconciler.config.selectors import LabelSelector as LabelSelector
 from reconciler.config.values import (
     ClientId,
@@ -401,6 +403,7 @@ class SettingsSpec(Model):
     quiet_hours: tuple[QuietHours, ...] = Field(
         default=(), description="Run windows in which no writes are made (reads and plans still run)."
     )
+    budgets: Budgets = Field(default_factory=dict, description=BUDGETS_DESCRIPTION)
 
 
 # --- Customer --------------------------------------------------------------------------
@@ -572,6 +575,15 @@ class ImportSettings(Model):
     )
     schedule: Schedule = Field(default=Schedule(), description="How often the daemon syncs (R9).")
     safety: Safety | None = Field(default=None, description="Overrides Settings.safety.")
+    record_fields: RecordFields = Field(
+        default=RecordFields(),
+        description="R25: which fields of linked records the directory owns (config/records.py).",
+    )
+    on_removal: OnRemoval = Field(
+        default=OnRemoval.KEEP,
+        description="R8: what becomes of a removed account's linked records: keep (default) or "
+        "archive (password entry archived, PSA contact set inactive); never deleted.",
+    )
     quiet_hours: tuple[QuietHours, ...] = Field(
         default=(), description="Run windows in which no writes are made (reads and plans still run)."
     )

@@ -18,7 +18,7 @@ from reconciler.config.models import Source
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.core.desired import EntraIndex, desired_accounts, person
 from reconciler.core.model import AccountClass, DirectorySnapshot, DirectoryUser, ManagedState
-from reconciler.core.plan import CreateRecord, CustomerPlan, LinkRecord
+from reconciler.core.plan import ArchiveRecord, CreateRecord, CustomerPlan, LinkRecord, UpdateRecord
 from reconciler.core.planning import CustomerLive
 
 
@@ -172,6 +172,19 @@ def explain(
                 {
                     "integration": change.integration.value,
                     "outcome": "will create a record",
+                    "reason": f"{change.rule}: {change.reason}",
+                }
+            )
+        elif isinstance(change, UpdateRecord | ArchiveRecord):
+            what = (
+                "will update " + ", ".join(f"{d.name} {d.before!r} -> {d.after!r}" for d in change.diffs)
+                if isinstance(change, UpdateRecord)
+                else "will archive (or set inactive)"
+            )
+            out.integrations.append(
+                {
+                    "integration": change.integration.value,
+                    "outcome": f"{what} on record {change.record_id}",
                     "reason": f"{change.rule}: {change.reason}",
                 }
             )

@@ -1,5 +1,6 @@
 """Pure core, planning stage: the guards that keep one bad answer from duplicating
-records (the link guard). The removal guard for accounts lives in `planning`.
+records (the link guard) or rewriting them (the update guard, R25). The removal
+guard for accounts lives in `planning`.
 
 Vanishing links are a removal too: when an integration answers without records
 that our accounts are linked to, matching would create a second record for each
@@ -29,6 +30,7 @@ LABELS = {
     IntegrationKind.HUDU: "Hudu",
     IntegrationKind.CONNECTWISE: "ConnectWise",
     IntegrationKind.AUTOTASK: "Autotask",
+    IntegrationKind.HALO: "Halo PSA",
 }
 OVERRIDE = "use --allow-mass-removal (or the daemon's override) if this is intended"
 
@@ -102,6 +104,26 @@ def recreate_guard(
         refusal = vanish_threshold(safety, linked.get(kind, 0), recreating[kind])
         if refusal:
             return f"{label(kind)}: would re-create records: {refusal}; {OVERRIDE}"
+    return None
+
+
+UPDATE_OVERRIDE = "use --allow-mass-update (or the daemon's override) if this is intended"
+
+
+def update_guard(safety: Safety, linked: int, updating: int) -> str | None:
+    """R25: why updating `updating` of a customer's `linked` records needs an override.
+
+    Like the removal guard: more than `maxRemovalPercent` of the linked records at
+    once, once there are at least `minExistingAccounts` of them (a renamed domain or
+    a wrong `recordFields` would otherwise rewrite every entry in one run)."""
+    if not updating or not linked:
+        return None
+    percent = 100.0 * updating / linked
+    if linked >= safety.min_existing_accounts and percent > safety.max_removal_percent:
+        return (
+            f"would update {updating} of {linked} linked records ({percent:.0f}% > "
+            f"{safety.max_removal_percent:g}% limit); {UPDATE_OVERRIDE}"
+        )
     return None
 
 

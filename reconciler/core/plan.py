@@ -1,44 +1,76 @@
 """Pure core: the plan as data (immutable changes, conflicts, per-customer status).
 
+The change kinds live in `core/changes.py` and are re-exported here.
 Renderers only turn a `Plan` into text; apply only executes one. `to_dict` /
 `from_dict` give the saved-plan and JSON formats (`schemas/plan.schema.json`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from functools import cache
-from typing import Any, ClassVar
+from typing import Any
 
+from reconciler.core.changes import (
+    CHANGE_TYPES,
+    AccountChange,
+    AddAccount,
+    ArchiveRecord,
+    Change,
+    ChangeKind,
+    CreateRecord,
+    FieldDiff,
+    LinkRecord,
+    RecordRequest,
+    RecreateRecord,
+    RemoveAccount,
+    SendWelcome,
+    UpdateAccount,
+    UpdateRecord,
+    change_from_dict,
+)
 from reconciler.core.model import (
-    Account,
     IntegrationKind,
-    NewContact,
-    NewPasswordEntry,
-    WelcomeEmail,
 )
 from reconciler.core.reads import IntegrationRead
 from reconciler.core.words import count
-from reconciler.integrations.kinds import Role
 
-PLAN_FORMAT = 5
+__all__ = [  # the change kinds are re-exported: callers name them from here
+    "CHANGE_TYPES",
+    "PLAN_FORMAT",
+    "READABLE_FORMATS",
+    "AccountChange",
+    "AddAccount",
+    "ArchiveRecord",
+    "Change",
+    "ChangeKind",
+    "Conflict",
+    "CreateRecord",
+    "CustomerPlan",
+    "FieldDiff",
+    "LinkRecord",
+    "Plan",
+    "RecordRequest",
+    "RecreateRecord",
+    "RemoveAccount",
+    "SendWelcome",
+    "Skipped",
+    "Status",
+    "Summary",
+    "UpdateAccount",
+    "UpdateRecord",
+    "change_from_dict",
+]
+
+PLAN_FORMAT = 6
 # format 1: create-record carried `new_entry` / `new_contact`; format 2 added recreate-record
 # (a vanished linked record, #12) and its summary count; format 3: link carries `fingerprint`
 # (the owned fields, for drift); format 4 adds `skipped` users; format 5 adds `reads` (which
-# integrations were listed in full, and when last, #16)
-READABLE_FORMATS = (1, 2, 3, 4, 5)
-
-
-class ChangeKind(StrEnum):
-    ADD = "add"
-    UPDATE = "update"
-    REMOVE = "remove"
-    LINK = "link"
-    CREATE_RECORD = "create-record"
-    RECREATE_RECORD = "recreate-record"  # a linked record vanished: created anew, naming the old one
-    SEND_WELCOME = "send-welcome"
+# integrations were listed in full, and when last, #16); format 6 adds update-record (R25) and
+# archive-record (R8 onRemoval) and their summary counts, and `config_parts` (a digest per
+# config document and template, so a stale plan names what changed, #12)
+READABLE_FORMATS = (1, 2, 3, 4, 5, 6)
 
 
 class Status(StrEnum):
@@ -48,205 +80,8 @@ class Status(StrEnum):
     ERROR = "error"
 
 
-@dataclass(frozen=True)
-class FieldDiff:
-    name: str
-    before: Any
-    after: Any
-
-
-def _diffs_to_json(diffs: tuple[FieldDiff, ...]) -> list[dict[str, Any]]:
-    return [{"field": f.name, "before": f.before, "after": f.after} for f in diffs]
-
-
-def _diffs_from_json(raw: list[dict[str, Any]]) -> tuple[FieldDiff, ...]:
-    return tuple(FieldDiff(f["field"], f["before"], f["after"]) for f in raw)
-
-
-# --- the change kinds: a union of small immutable classes ---------------------------
-#
-# Each kind is one class with exactly its own fields; `kind` names it in JSON and
-# `_own` / `_read` turn its own fields to and from the plan format. Adding a kind:
-# a `ChangeKind` member, a class here, one entry in `Change` and `CHANGE_TYPES`,
-# and its branch in `schemas/plan.schema.json`.
-
-
-@dataclass(frozen=True)
-class _Change:
-    account_key: str
-    label: str
-    rule: str
-    reason: str
-
-    kind: ClassVar[ChangeKind]
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "kind": self.kind.value,
-            "account_key": self.account_key,
-            "label": self.label,
-            "rule": self.rule,
-            "reason": self.reason,
-        }
-        d.update(self._own())
-        return d
-
-    def _own(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    @staticmethod
-    def _common(d: dict[str, Any]) -> tuple[str, str, str, str]:
-        return d["account_key"], d["label"], d["rule"], d["reason"]
-
-
-@dataclass(frozen=True)
-class AddAccount(_Change):
-    account: Account
-    kind: ClassVar[ChangeKind] = ChangeKind.ADD
-
-    def _own(self) -> dict[str, Any]:
-        return {"account": self.account.to_dict()}
-
-    @classmethod
-    def _read(cls, d: dict[str, Any], fmt: int) -> AddAccount:
-        return cls(*cls._common(d), Account.from_dict(d["account"]))
-
-
-@dataclass(frozen=True)
-class UpdateAccount(_Change):
-    account: Account
-    diffs: tuple[FieldDiff, ...]
-    kind: ClassVar[ChangeKind] = ChangeKind.UPDATE
-
-    def _own(self) -> dict[str, Any]:
-        return {"account": self.account.to_dict(), "diffs": _diffs_to_json(self.diffs)}
-
-    @classmethod
-    def _read(cls, d: dict[str, Any], fmt: int) -> UpdateAccount:
-        return cls(*cls._common(d), Account.from_dict(d["account"]), _diffs_from_json(d.get("diffs", [])))
-
-
-@dataclass(frozen=True)
-class RemoveAccount(_Change):
-    account: Account
-    kind: ClassVar[ChangeKind] = ChangeKind.REMOVE
-
-    def _own(self) -> dict[str, Any]:
-        return {"account": self.account.to_dict()}
-
-    @classmethod
-    def _read(cls, d: dict[str, Any], fmt: int) -> RemoveAccount:
-        return cls(*cls._common(d), Account.from_dict(d["account"]))
-
-
-@dataclass(frozen=True)
-class LinkRecord(_Change):
-    integration: IntegrationKind
-    record_id: str
-    fingerprint: str = ""  # of the record's owned fields when planned (core/drift.py); "" before format 3
-    kind: ClassVar[ChangeKind] = ChangeKind.LINK
-
-    def _own(self) -> dict[str, Any]:
-        return {
-            "integration": self.integration.value,
-            "record_id": self.record_id,
-            "fingerprint": self.fingerprint,
-        }
-
-    @classmethod
-    def _read(cls, d: dict[str, Any], fmt: int) -> LinkRecord:
-        return cls(
-            *cls._common(d), IntegrationKind(d["integration"]), d["record_id"], d.get("fingerprint", "")
-        )
-
-
-RecordRequest = NewPasswordEntry | NewContact
-
-
-@dataclass(frozen=True)
-class CreateRecord(_Change):
-    """A password entry (vault kinds) or a contact (PSA kinds), by the kind's role."""
-
-    integration: IntegrationKind
-    request: RecordRequest
-    kind: ClassVar[ChangeKind] = ChangeKind.CREATE_RECORD
-
-    @property
-    def marker(self) -> str:
-        return self.request.marker
-
-    def _own(self) -> dict[str, Any]:
-        # the request dataclasses' fields are the JSON names (schemas/plan.schema.json)
-        request = {k: v for k, v in _flat(self.request).items() if k != "lineage" or v}
-        return {"integration": self.integration.value, "request": request}
-
-    @classmethod
-    def _read(cls, d: dict[str, Any], fmt: int) -> CreateRecord:
-        kind = IntegrationKind(d["integration"])
-        raw: dict[str, Any] = (d.get("new_entry") or d["new_contact"]) if fmt == 1 else d["request"]
-        request: RecordRequest = NewPasswordEntry(**raw) if kind.role is Role.VAULT else NewContact(**raw)
-        return cls(*cls._common(d), kind, request)
-
-
-@dataclass(frozen=True)
-class RecreateRecord(CreateRecord):
-    """A linked record vanished from the integration and is created anew (the link
-    guard's own kind of change, #12): `old_record_id` is the record it replaces.
-    Executed exactly like a `CreateRecord`; counted apart by the guards."""
-
-    old_record_id: str = ""
-    kind: ClassVar[ChangeKind] = ChangeKind.RECREATE_RECORD
-
-    def _own(self) -> dict[str, Any]:
-        return {**super()._own(), "record_id": self.old_record_id}
-
-    @classmethod
-    def _read(cls, d: dict[str, Any], fmt: int) -> RecreateRecord:
-        created = CreateRecord._read(d, fmt)
-        return cls(*cls._common(d), created.integration, created.request, d["record_id"])
-
-
-@dataclass(frozen=True)
-class SendWelcome(_Change):
-    email: WelcomeEmail
-    kind: ClassVar[ChangeKind] = ChangeKind.SEND_WELCOME
-
-    def _own(self) -> dict[str, Any]:
-        return {"email": _flat(self.email)}
-
-    @classmethod
-    def _read(cls, d: dict[str, Any], fmt: int) -> SendWelcome:
-        return cls(*cls._common(d), WelcomeEmail(**d["email"]))
-
-
-def _flat(request: Any) -> dict[str, Any]:
-    """A request dataclass (flat: text fields only) as its JSON object; `asdict`
-    deep-copies every value, a third of saving a 100,000-change plan."""
-    return {name: getattr(request, name) for name in _field_names(request.__class__)}
-
-
-@cache
-def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls))
-
-
-Change = AddAccount | UpdateAccount | RemoveAccount | LinkRecord | CreateRecord | RecreateRecord | SendWelcome
-AccountChange = AddAccount | UpdateAccount | RemoveAccount
-
-CHANGE_TYPES: dict[ChangeKind, Any] = {
-    t.kind: t
-    for t in (AddAccount, UpdateAccount, RemoveAccount, LinkRecord, CreateRecord, RecreateRecord, SendWelcome)
-}
-
-
 def _change_dict(change: Change) -> dict[str, Any]:
     return change.to_dict()
-
-
-def change_from_dict(d: dict[str, Any], fmt: int = PLAN_FORMAT) -> Change:
-    """One change of a saved plan of format `fmt` (any of READABLE_FORMATS)."""
-    change: Change = CHANGE_TYPES[ChangeKind(d["kind"])]._read(d, fmt)
-    return change
 
 
 @dataclass(frozen=True)
@@ -372,6 +207,8 @@ class Summary:
     link: int = 0
     create_record: int = 0
     recreate_record: int = 0
+    update_record: int = 0
+    archive_record: int = 0
     welcome: int = 0
     conflicts: int = 0
     refused: int = 0
@@ -388,6 +225,8 @@ class Summary:
                 self.link,
                 self.create_record,
                 self.recreate_record,
+                self.update_record,
+                self.archive_record,
                 self.welcome,
             )
         )
@@ -403,6 +242,8 @@ class Summary:
                     (self.link, f"{self.link} to link"),
                     (self.create_record, count(self.create_record, "record") + " to create"),
                     (self.recreate_record, count(self.recreate_record, "vanished record") + " to re-create"),
+                    (self.update_record, count(self.update_record, "record") + " to update"),
+                    (self.archive_record, count(self.archive_record, "record") + " to archive"),
                     (self.welcome, count(self.welcome, "welcome email")),
                 )
                 if n
@@ -428,6 +269,7 @@ class Plan:
     selected: tuple[str, ...] = ()  # --customer filter it was made with (empty = all)
     format: int = PLAN_FORMAT
     extra: dict[str, Any] = field(default_factory=dict)
+    config_parts: Mapping[str, str] = field(default_factory=dict)  # "Customer contoso" -> digest
 
     def summary(self) -> Summary:
         counts: dict[str, int] = dict.fromkeys(Summary.__dataclass_fields__, 0)
@@ -447,6 +289,8 @@ class Plan:
             counts["link"] += cp.count(ChangeKind.LINK)
             counts["create_record"] += cp.count(ChangeKind.CREATE_RECORD)
             counts["recreate_record"] += cp.count(ChangeKind.RECREATE_RECORD)
+            counts["update_record"] += cp.count(ChangeKind.UPDATE_RECORD)
+            counts["archive_record"] += cp.count(ChangeKind.ARCHIVE_RECORD)
             counts["welcome"] += cp.count(ChangeKind.SEND_WELCOME)
         return Summary(**counts)
 
@@ -454,6 +298,7 @@ class Plan:
         return {
             "format": self.format,
             "config_digest": self.config_digest,
+            "config_parts": dict(sorted(self.config_parts.items())),
             "created_at": self.created_at,
             "selected": list(self.selected),
             "summary": self.summary().to_dict(),
@@ -473,4 +318,5 @@ class Plan:
             d["created_at"],
             tuple(CustomerPlan.from_dict(c, fmt) for c in d["customers"]),
             tuple(d.get("selected", ())),
+            config_parts={str(k): str(v) for k, v in dict(d.get("config_parts") or {}).items()},
         )

@@ -19,6 +19,7 @@ from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from reconciler import jsonlayout
+from reconciler.core.changes import _Change
 from reconciler.core.model import Account
 from reconciler.core.plan import (
     AddAccount,
@@ -28,7 +29,6 @@ from reconciler.core.plan import (
     Plan,
     RemoveAccount,
     UpdateAccount,
-    _Change,
 )
 
 EXPAND = 4  # plan, customers, a customer, its changes: indented; a change: one line

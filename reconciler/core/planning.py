@@ -19,7 +19,7 @@ from reconciler.config.resolve import EffectiveCustomer
 from reconciler.config.values import one_line
 from reconciler.core.desired import Desired, LiveDirectories, desired_accounts, person
 from reconciler.core.drift import owned_fingerprint
-from reconciler.core.guards import identity_guard, link_guard
+from reconciler.core.guards import identity_guard, link_guard, update_guard
 from reconciler.core.matching import (
     CREATE_CATEGORY,
     Decision,
@@ -58,6 +58,7 @@ from reconciler.core.plan import (
     Status,
     UpdateAccount,
 )
+from reconciler.core.records import record_archives, record_fields_of, record_updates
 from reconciler.integrations.kinds import Role
 
 
@@ -78,6 +79,7 @@ class PlanOptions:
     welcome_subject: str = "Welcome, {display_name}"
     welcome_template: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    allow_mass_update: bool = False  # R25: updates beyond the safety threshold
 
 
 def plan_customer(
@@ -131,6 +133,10 @@ def plan_customer(
 
     pins = customer.doc.spec.pins
     vanished: list[str | None] = []  # link guard: answers missing our linked records (#12)
+    owned = record_fields_of(customer)
+    lookups: dict[IntegrationKind, _ById] = {}
+    updates: list[Change] = []
+    linked_records = 0
     if live.entries is not None and live.vault_kind is not None:
         results = match_password_entries(
             name,
@@ -140,7 +146,11 @@ def plan_customer(
             pins,
             live.vault_kind,
         )
-        _integration_changes(name, results, changes, conflicts, warnings, managed, _ById(live.entries))
+        by_id = lookups[live.vault_kind] = _ById(live.entries)
+        _integration_changes(name, results, changes, conflicts, warnings, managed, by_id)
+        held = _linked(results)
+        linked_records += len(held)
+        updates += record_updates(name, held, live.vault_kind, by_id.get, owned)
         vanished.append(link_guard(customer.safety, live.vault_kind, managed.links.values(), live.entries))
     if live.contacts is not None and live.contacts_kind is not None:
         results = match_contacts(
@@ -151,10 +161,19 @@ def plan_customer(
             pins,
             live.contacts_kind,
         )
-        _integration_changes(name, results, changes, conflicts, warnings, managed, _ById(live.contacts))
+        by_id = lookups[live.contacts_kind] = _ById(live.contacts)
+        _integration_changes(name, results, changes, conflicts, warnings, managed, by_id)
+        held = _linked(results)
+        linked_records += len(held)
+        updates += record_updates(name, held, live.contacts_kind, by_id.get, owned)
         vanished.append(
             link_guard(customer.safety, live.contacts_kind, managed.links.values(), live.contacts)
         )
+    changes.extend(updates)
+    removals = [c for c in changes if isinstance(c, RemoveAccount)]
+    if removals:  # R8 onRemoval: archive, applied before the accounts are forgotten
+        getters = {kind: by_id.get for kind, by_id in lookups.items()}
+        changes.extend(record_archives(customer, removals, managed.links, getters))
 
     adds = {c.account_key for c in changes if c.kind is ChangeKind.ADD}
     for account in with_option("welcome_email"):
@@ -182,6 +201,9 @@ def plan_customer(
     refusals = [r for r in vanished if r]
     if plan_status is Status.OK and refusals and not options.allow_mass_removal:
         plan_status, reason = Status.REFUSED, "; ".join(refusals)
+    mass_update = update_guard(customer.safety, linked_records, len(updates))
+    if plan_status is Status.OK and mass_update and not options.allow_mass_update:
+        plan_status, reason = Status.REFUSED, mass_update
     records: list[tuple[IntegrationKind, PasswordEntry | PsaContact]] = [
         *((e.integration, e) for e in live.entries or ()),
         *((c.integration, c) for c in live.contacts or ()),
@@ -319,6 +341,15 @@ def _update_rule(diffs: tuple[FieldDiff, ...]) -> str:
     if names & {"password_sync", "entra_id", "sources"}:
         return "R3"
     return "R1"
+
+
+def _linked(results: list[MatchResult]) -> list[tuple[Account, str]]:
+    """(account, record id) of every record an account keeps or gets linked to."""
+    return [
+        (r.account, r.record_id)
+        for r in results
+        if r.record_id is not None and r.decision in (Decision.KEEP, Decision.LINK)
+    ]
 
 
 class _ById:

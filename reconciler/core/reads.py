@@ -8,7 +8,8 @@ change the plan or when the links it holds must be proven again (#16):
 - something needs matching: an account the option applies to has no link there
   (a new account, a link that was never made, an open conflict, a failed
   create), a pin names another record than the link, or a linked account
-  changed (renames may reach the record, R25);
+  changed (renames may reach the record, R25), or a linked account leaves while
+  its policy says `onRemoval: archive` (R8);
 - a verification is due: the last full read is `verifyLinksEveryHours` old
   (shortened per customer and integration by up to 10 %, deterministically, so a
   fleet does not verify in one burst and nothing is ever later than the period);
@@ -31,7 +32,7 @@ from datetime import UTC, datetime
 
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.core.model import Account, AccountClass, IntegrationKind, ManagedState
-from reconciler.integrations.kinds import Role
+from reconciler.integrations.kinds import OnRemoval, Role
 
 JITTER = 0.1  # a verification comes up to this share of the period early, never late
 OPTION = {Role.VAULT: "password_entry_matching", Role.PSA: "contact_matching"}
@@ -171,10 +172,32 @@ def _why_list(inputs: ReadInputs, kind: IntegrationKind, target: str, last: Full
     changed = sum(1 for a in subject if (a.key, kind) in links and managed.accounts.get(a.key) != a)
     if changed:
         return f"{changed} linked account(s) changed in the directory"
+    archiving = _to_archive(eff, kind, inputs.desired, managed)
+    if archiving:
+        return f"{archiving} removed account(s) whose records are archived there (onRemoval, R8)"
     age = inputs.now - last.at
     if age >= verify_after(eff.name, kind, inputs.verify_hours):
         return f"verification due (last full read {age / 3600:.1f} h ago, verifyLinksEveryHours {inputs.verify_hours:g})"
     return None
+
+
+def _to_archive(
+    eff: EffectiveCustomer, kind: IntegrationKind, desired: Mapping[str, Account], managed: ManagedState
+) -> int:
+    """Linked accounts that leave now and whose class says `onRemoval: archive`."""
+    archive = {
+        cls
+        for cls, b in ((AccountClass.END_USER, eff.end_user), (AccountClass.ADMIN, eff.admin))
+        if b is not None and b.settings.on_removal is OnRemoval.ARCHIVE
+    }
+    if not archive:
+        return 0
+    return sum(
+        1
+        for (key, k) in managed.links
+        if k is kind and key not in desired and (a := managed.accounts.get(key)) is not None
+        and a.account_class in archive
+    )  # fmt: skip
 
 
 def _subject(eff: EffectiveCustomer, kind: IntegrationKind, accounts: Iterable[Account]) -> Iterable[Account]:

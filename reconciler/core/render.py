@@ -15,6 +15,7 @@ from typing import Any
 from reconciler.core.model import NewContact, NewPasswordEntry
 from reconciler.core.plan import (
     AddAccount,
+    ArchiveRecord,
     Change,
     ChangeKind,
     CreateRecord,
@@ -26,7 +27,9 @@ from reconciler.core.plan import (
     SendWelcome,
     Status,
     UpdateAccount,
+    UpdateRecord,
 )
+from reconciler.integrations.kinds import Role
 
 SYMBOL = {
     ChangeKind.ADD: "+",
@@ -35,6 +38,8 @@ SYMBOL = {
     ChangeKind.LINK: "=",
     ChangeKind.CREATE_RECORD: "+",
     ChangeKind.RECREATE_RECORD: "+",
+    ChangeKind.UPDATE_RECORD: "~",
+    ChangeKind.ARCHIVE_RECORD: "-",
     ChangeKind.SEND_WELCOME: ">",
 }
 _COLOR = {"+": "32", "~": "33", "-": "31", "=": "36", ">": "35", "!": "1;31", "?": "33"}
@@ -63,6 +68,11 @@ def describe(change: Change) -> str:
             return f'create {change.integration.value} password entry "{e.name}" (username {e.username}, category {e.category}) for {change.label} {why}'
         case CreateRecord(request=NewContact() as c):
             return f'create {change.integration.value} contact "{c.first_name} {c.last_name}" <{c.email or "no email"}> for {change.label} {why}'
+        case UpdateRecord():
+            return f"update {change.integration.value} record {change.record_id} of {change.label} {why}"
+        case ArchiveRecord():
+            verb = "archive" if change.integration.role is Role.VAULT else "set inactive"
+            return f"{verb} {change.integration.value} record {change.record_id} of {change.label} {why}"
         case SendWelcome():
             to = change.email.to
             target = to if to == change.label else f"{to} for {change.label}"
@@ -73,7 +83,7 @@ def describe(change: Change) -> str:
 def change_lines(change: Change) -> Iterator[tuple[str, str]]:
     """(symbol, text) lines for one change: the headline, then field diffs."""
     yield SYMBOL[change.kind], describe(change)
-    if isinstance(change, UpdateAccount):
+    if isinstance(change, UpdateAccount | UpdateRecord):
         for d in change.diffs:
             yield " ", f"    {d.name}: {_v(d.before)} -> {_v(d.after)}"
 
@@ -171,6 +181,9 @@ _COLUMNS = (
     (ChangeKind.CREATE_RECORD, ChangeKind.RECREATE_RECORD),
     (ChangeKind.SEND_WELCOME,),
 )
+_HEADS = ("add", "change", "remove", "link", "create", "welcome")
+# shown only when some customer has them, so plans without them render as before
+_RECORD_COLUMNS = (((ChangeKind.UPDATE_RECORD,), "update record"), ((ChangeKind.ARCHIVE_RECORD,), "archive"))
 MARKDOWN_CUT_NOTE = "the full plan: `reconciler show PLANFILE`"
 
 
@@ -202,12 +215,15 @@ def render_markdown(plan: Plan, limit: int = 0, cut_note: str = MARKDOWN_CUT_NOT
     shown = [cp for cp in plan.customers if cp.status is not Status.OK or newsworthy(cp)]
     quiet = len(plan.customers) - len(shown)
     if shown:
+        extra = [(kinds, head) for kinds, head in _RECORD_COLUMNS if any(cp.count(*kinds) for cp in shown)]
+        columns = [*_COLUMNS[:5], *(kinds for kinds, _ in extra), _COLUMNS[5]]
+        heads = [*_HEADS[:5], *(head for _, head in extra), _HEADS[5], "conflicts"]
         out += [
-            "| customer | status | add | change | remove | link | create | welcome | conflicts |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+            f"| customer | status | {' | '.join(heads)} |",
+            "|---|---|" + "---:|" * len(heads),
         ]
         for cp in shown:
-            counts = [cp.count(*kinds) for kinds in _COLUMNS] + [len(cp.conflicts)]
+            counts = [cp.count(*kinds) for kinds in columns] + [len(cp.conflicts)]
             out.append(f"| {cp.customer} | {cp.status.value} | {' | '.join(map(str, counts))} |")
         out.append("")
     if quiet:

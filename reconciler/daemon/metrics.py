@@ -2,7 +2,7 @@
 
 Per run: a duration histogram and a run counter by result, changes applied and
 failed by kind. Per customer: last success time, pending conflicts (R18),
-blocked and quarantined flags, plus fleet totals of both. API requests, throttles
+blocked and quarantined flags, plus fleet totals of both; the fleet breaker's hold. API requests, throttles
 and retries by integration come from the HTTP seam's process-wide counters,
 read at scrape time.
 """
@@ -34,6 +34,11 @@ class _ApiCollector(Collector):
                 "reconciler_api_retries",
                 "Requests retried after a throttle, 5xx or transport error",
                 "retries",
+            ),
+            (
+                "reconciler_api_throttle_wait_seconds",
+                "Seconds waited for a vendor's fixed rate-limit window to end after a 429 without Retry-After",
+                "throttle_wait_seconds",
             ),
         )
         for name, doc, attr in families:
@@ -91,6 +96,12 @@ class DaemonMetrics:
         self.config_reload_errors = Counter(
             "reconciler_config_reload_errors", "Config reloads refused as invalid", registry=r
         )
+        self.fleet_held = Gauge(
+            "reconciler_fleet_held", "1 while the fleet breaker holds removals (#12)", registry=r
+        )
+        self.fleet_held_customers = Gauge(
+            "reconciler_fleet_held_customers", "Customers the fleet breaker holds", registry=r
+        )
         r.register(_ApiCollector())
         self._lock = threading.Lock()
         self._blocked: set[str] = set()
@@ -122,6 +133,10 @@ class DaemonMetrics:
                     members.discard(name)
             self.blocked.set(len(self._blocked))
             self.quarantined.set(len(self._quarantined))
+
+    def fleet(self, held: bool, customers: int) -> None:
+        self.fleet_held.set(1 if held else 0)
+        self.fleet_held_customers.set(customers)
 
     def retain(self, customers: Iterable[str]) -> None:
         """Drop the series of customers that left the config."""

@@ -1,7 +1,8 @@
 """Daemon stage: one customer's reconcile, turned into a `RunReport` (errors as values).
 
 plan_one -> paused (R10: planned, never applied) | refused by a safety guard
-(blocked, with the removals it would make) | no changes | apply. A one-time
+(blocked, with the removals it would make) | held by the fleet breaker
+(daemon/fleet.py: blocked the same way) | no changes | apply. A one-time
 override approves exactly the removals that blocked the customer: if the plan
 now removes accounts the person did not see, it stays blocked (Entra Connect's
 deletion threshold, made precise).
@@ -37,6 +38,7 @@ from reconciler.core.plan import (
     RecreateRecord,
     RemoveAccount,
     Status,
+    UpdateRecord,
 )
 from reconciler.core.words import count
 from reconciler.daemon.clock import Clock
@@ -57,7 +59,9 @@ class RunResult(StrEnum):
     ERROR = "error"
     BUSY = "busy"  # locked by another apply, or state moved under the plan: retried soon
     ABANDONED = "abandoned"  # stopped by shutdown; runs again at the next start
-    DEFERRED = "deferred"  # quiet hours close a write of the plan: planned again when they open
+    # quiet hours close a write of the plan, or the MSP-wide request budget (#16) cannot
+    # cover the run: it runs again when they open / when the budget covers it (`retry_at`)
+    DEFERRED = "deferred"
 
     @property
     def succeeded(self) -> bool:
@@ -86,6 +90,8 @@ class RunContext:
     holder: str = DAEMON_HOLDER
     held: HeldLease | None = None  # the customer's lease, claimed before planning
     import_now: bool = False  # re-read Entra roles and groups (they have no delta / a nested lag)
+    # the fleet breaker (daemon/fleet.py): None to apply, ("wait"|"held", why) otherwise
+    fleet: Callable[[CustomerPlan], tuple[str, str] | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,7 @@ class RunReport:
     removals: tuple[str, ...] = ()
     used_override: float | None = None
     plan: dict[str, Any] | None = None  # plan_summary() of the plan this run made, if any
-    retry_at: float | None = None  # DEFERRED: when the quiet hours end (the next run)
+    retry_at: float | None = None  # DEFERRED: when the quiet hours end / the budget covers it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -130,12 +136,15 @@ def reconcile(ctx: RunContext) -> RunReport:
     rec = ctx.record
     override_at = rec.override_at if rec is not None else None
     engine = ctx.engine
+    refusal(engine, eff.name)  # a refusal of an earlier run is not this one's
     # a blocked customer reads its directories in full (#12): the refused answer was never
     # cached, and a full read is what lets the block lift by itself once they are healthy
     full = rec is not None and rec.blocked
     cplan = engine.plan_one(
         eff,
-        engine.plan_options(allow_mass_removal=override_at is not None),
+        engine.plan_options(
+            allow_mass_removal=override_at is not None, allow_mass_update=override_at is not None
+        ),
         full,
         refresh_selection=ctx.import_now,
     )
@@ -143,6 +152,9 @@ def reconcile(ctx: RunContext) -> RunReport:
     planned: dict[str, Any] = {"conflicts": cplan.conflicts, "plan": plan_summary(cplan)}
 
     if cplan.status is Status.ERROR:
+        until = refusal(engine, eff.name)
+        if until is not None:  # the budget could not cover its reads: nothing was read of it
+            return done(RunResult.DEFERRED, cplan.reason, retry_at=until)
         return done(RunResult.ERROR, cplan.reason)
     if eff.paused or cplan.status is Status.PAUSED:
         return done(
@@ -160,13 +172,18 @@ def reconcile(ctx: RunContext) -> RunReport:
         if unseen:
             return done(
                 RunResult.BLOCKED,
-                f"the plan now removes {count(len(unseen), 'account')} (or re-creates vanished records) "
+                f"the plan now removes {count(len(unseen), 'account')} (or re-creates vanished records, "
+                "or updates records) "
                 "the override did not approve "
                 f"(first: {unseen[0]}); review the plan and override again",
                 pending=len(cplan.changes),
                 removals=removals,
                 **planned,
             )
+    elif ctx.fleet is not None and (verdict := ctx.fleet(cplan)) is not None:
+        if verdict[0] == "wait":  # the leader's check of this config has not decided yet
+            return done(RunResult.BUSY, verdict[1], pending=len(cplan.changes))
+        return done(RunResult.BLOCKED, verdict[1], pending=len(cplan.changes), removals=removals, **planned)
     if not cplan.changes:
         return done(RunResult.IN_SYNC, "no changes", **planned)
     if ctx.stopping.is_set():
@@ -213,7 +230,8 @@ def history_entry(report: RunReport, rec: CustomerRecord, commit: str) -> dict[s
 
 
 def removal_keys(cplan: CustomerPlan) -> tuple[str, ...]:
-    """What an override approves: removed accounts, and vanished records to re-create (#12)."""
+    """What an override approves: removed accounts, vanished records to re-create (#12)
+    and records to update (R25: the update guard is overridden the same way)."""
     return tuple(sorted(k for k in map(_removal_key, cplan.changes) if k is not None))
 
 
@@ -222,6 +240,8 @@ def _removal_key(change: Change) -> str | None:
         return change.account_key
     if isinstance(change, RecreateRecord):
         return f"recreate {change.integration.value} {change.old_record_id} {change.account_key}"
+    if isinstance(change, UpdateRecord):
+        return f"update {change.integration.value} {change.record_id} {change.account_key}"
     return None
 
 
@@ -237,6 +257,7 @@ def _apply(
             holder=ctx.holder,
             held=ctx.held,
             allow_mass_removal="used_override" in planned,
+            allow_mass_update="used_override" in planned,
             stop=ctx.abandon,
         )
     except (StalePlanError, LockHeldError) as exc:  # the config or the state moved since plan_one
@@ -261,6 +282,15 @@ def _apply(
         )
     if result.outcome is ApplyOutcome.TAKEN_OVER:  # another holder has the customer now: not a failure
         return done(RunResult.BUSY, f"{result.error} ({_changes(total)} applied first)", **counts)
+    until = refusal(engine, cplan.customer)
+    if until is not None and (result.error or result.failed):  # the budget ran out part way
+        why = result.error or result.failed[0].message
+        return done(
+            RunResult.DEFERRED,
+            f"{why} ({_changes(total)} of {len(cplan.changes)} applied first)",
+            retry_at=until,
+            **counts,
+        )
     if result.error:
         return done(RunResult.ERROR, f"{result.error} ({_changes(total)} applied first)", **counts, **planned)
     if result.failed:
@@ -273,6 +303,11 @@ def _apply(
             **planned,
         )
     return done(RunResult.APPLIED, f"{_changes(total)} applied", **counts, **planned)
+
+
+def refusal(engine: Engine, customer: str) -> float | None:
+    """Until when the budget refused the customer's last request, if it did (once)."""
+    return engine.budgets.take_refusal(customer) if engine.budgets is not None else None
 
 
 def _changes(n: int) -> str:

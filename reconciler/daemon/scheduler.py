@@ -24,14 +24,17 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from reconciler.apply.lease import HeldLease
 from reconciler.config.models import DaemonSettings
 from reconciler.config.resolve import EffectiveCustomer, effective_customers
 from reconciler.core.events import NO_EVENTS, EventSink
+from reconciler.daemon.budgets import DaemonBudgets
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.configsource import ConfigSource
+from reconciler.daemon.fleet import FleetGuard
 from reconciler.daemon.logs import event
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.daemon.notify.outbox import Notifier
@@ -153,9 +156,11 @@ class Scheduler:
         self._config_checked = float("-inf")
         self._check_config = False
         self._queue = DueQueue()
+        self.budgets = DaemonBudgets(store, state, clock, metrics, self.stopping)
         # vendor connections kept across runs (#16); closed when the config changes and at shutdown
         self.clients = ClientPool()
         self._clients_digest = source.config.digest
+        self.fleet = FleetGuard(store, state, clock, self.wake.set, lambda: self.events, metrics)
         for rec in state.all().values():
             metrics.record(rec)
         metrics.config_valid.set(1)
@@ -192,6 +197,8 @@ class Scheduler:
         now = self.clock.now()
         effs = self.customers()
         settings = self.settings
+        self.fleet.tick(self.source.config, effs, self.role.is_leader, settings.max_in_flight)
+        checked = self.fleet.waiting(self.source.config.digest)  # changed customers wait for the check
         rules = RetryRules.from_settings(settings)
         with self._lock:
             requested = [n for n in self._requests if n not in self._jobs]
@@ -206,15 +213,24 @@ class Scheduler:
                 self._effs[0],
                 mono,
             )
-        due: list[tuple[float, str]] = [(float("-inf"), n) for n in requested if n in effs]
+        due: list[tuple[float, str]] = [
+            (float("-inf"), n) for n in requested if n in effs and n not in checked
+        ]
         capacity = max(0, settings.max_in_flight - len(busy))
         for when, name in self._queue.pop_due(now):  # only the due customers: O(due log n)
-            if name in effs and name not in busy and name not in requested:
+            if name in checked:
+                self._queue.push(when, name)
+            elif name in effs and name not in busy and name not in requested:
                 due.append((when, name))
         due.sort()
         for name in requested:  # due now in the shared schedule, whichever replica claims it
             self.state.set_next_run(name, now)
-        names = [n for _, n in due]
+        self.budgets.refresh(self.source.config)
+        self.budgets.tick(self.events)
+        names, deferred = self.budgets.defer([n for _, n in due], effs, self.source.config)
+        for when, name in deferred:  # the budget cannot cover them now: due when it can
+            self._queue.push(when, name)
+        due = [d for d in due if d[1] in names]
         # claims: due, not leased by anyone, taken with the lease (StateStore.claim_due)
         leases = self.store.claim_due(names, now, capacity, DAEMON_HOLDER) if names and capacity else []
         for lease in leases:
@@ -343,7 +359,13 @@ class Scheduler:
 
     # --- runs ------------------------------------------------------------------------------------
     def _start(self, name: str, eff: EffectiveCustomer, rules: RetryRules, lease: Lease) -> None:
-        engine = Engine(self.source.config, self.store, events=self.events, clock=self.clock.now)
+        engine = Engine(
+            self.source.config,
+            self.store,
+            events=self.events,
+            clock=self.clock.now,
+            budgets=self.budgets.refresh(self.source.config),
+        )
         held = HeldLease(self.store, lease)  # renewed until the run's bookkeeping is written
         try:
             rec = self.state.get(name)
@@ -356,7 +378,10 @@ class Scheduler:
         # import now re-reads Entra role assignments and groups (no delta for roles, R23);
         # an override must plan exactly what it approved, so it does not
         now = job.request is not None and (rec is None or rec.override_at is None)
-        ctx = RunContext(engine, eff, rec, self.clock, self.stopping, self.abandon, held=held, import_now=now)
+        gate = partial(self.fleet.gate, digest, eff)
+        ctx = RunContext(
+            engine, eff, rec, self.clock, self.stopping, self.abandon, held=held, import_now=now, fleet=gate
+        )
         job.thread = threading.Thread(
             target=self._run, args=(job, ctx, rules, commit, digest), name=f"reconcile {name}", daemon=True
         )

@@ -3,7 +3,8 @@
 Per customer: the last run (by the daemon or a CLI apply, whichever is newer)
 and its result, pending conflicts with their causes and candidates, the safety
 block and any override waiting, failures/quarantine, and the next run. Daemon
-wide: is it running (heartbeat), the config error it lives with, the commit.
+wide: is it running (heartbeat), the config error it lives with, the commit, and
+the fleet breaker's hold (#12) with the digest `reconciler override --fleet` takes.
 Reading status never talks to a directory or integration.
 """
 
@@ -14,9 +15,10 @@ from typing import Any
 
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.core.words import count
+from reconciler.daemon.fleet import read_view
 from reconciler.daemon.runner import DAEMON_HOLDER
 from reconciler.daemon.schedule import interval_seconds
-from reconciler.state.api import LEADER, CustomerRecord, DaemonStore, LockInfo, StateStore
+from reconciler.state.api import LEADER, CustomerRecord, DaemonStore, LockInfo, RunRow, StateStore
 
 STALE_HEARTBEAT = 60.0
 WARNINGS_SHOWN = 5  # per customer in the text; JSON has every one
@@ -36,6 +38,9 @@ def collect(inputs: StatusInputs) -> dict[str, Any]:
     meta = inputs.state.meta()
     names = sorted(set(inputs.customers) | (set(records) if not inputs.customers else set()))
     running = {lock.customer: lock for lock in inputs.store.locks()}
+    # one query each for the whole fleet, never one per customer
+    newest = inputs.state.latest_history()
+    runs = inputs.store.last_runs()
     leader = inputs.store.lease_of(LEADER)
     replicas = [
         {
@@ -46,12 +51,20 @@ def collect(inputs: StatusInputs) -> dict[str, Any]:
         for r in inputs.state.replicas()
         if r.live(inputs.now, STALE_HEARTBEAT)
     ]
+    fleet = read_view(inputs.state, meta).to_dict()
+    held = set(fleet["customers"]) if fleet and fleet["state"] == "held" else set()
+    customers = [
+        _customer(n, inputs, records.get(n), running.get(n), newest.get(n, {}), runs.get(n)) for n in names
+    ]
+    for c in customers:
+        c["fleet_held"] = fleet["digest"] if fleet and c["customer"] in held else None
     return {
         "daemon": {**_daemon(meta, inputs.now), "replicas": len(replicas)},
+        "fleet": fleet,
         "replicas": replicas,
         "config_error": inputs.config_problem or meta.get("config_error") or "",
         "config_commit": meta.get("config_commit") or "",
-        "customers": [_customer(n, inputs, records.get(n), running.get(n)) for n in names],
+        "customers": customers,
     }
 
 
@@ -65,7 +78,12 @@ def _daemon(meta: dict[str, Any], now: float) -> dict[str, Any]:
 
 
 def _customer(
-    name: str, inputs: StatusInputs, rec: CustomerRecord | None, lock: LockInfo | None
+    name: str,
+    inputs: StatusInputs,
+    rec: CustomerRecord | None,
+    lock: LockInfo | None,
+    where: dict[str, Any],
+    row: RunRow | None,
 ) -> dict[str, Any]:
     eff = inputs.customers.get(name)
     out: dict[str, Any] = {
@@ -82,7 +100,7 @@ def _customer(
         },
         "paused": eff.paused if eff else False,
         "interval_minutes": round(interval_seconds(eff) / 60) if eff else None,
-        "last_run": _last_run(name, inputs.store, rec, inputs.state),
+        "last_run": _last_run(rec, where, row),
         "conflicts": list(rec.conflicts) if rec else [],
         "changes_pending": rec.changes_pending if rec else 0,
         "blocked": None,
@@ -109,13 +127,10 @@ def _plan_warnings(state: DaemonStore, name: str) -> list[str]:
     return [str(w) for w in warnings] if isinstance(warnings, list) else []
 
 
-def _last_run(
-    name: str, store: StateStore, rec: CustomerRecord | None, state: DaemonStore
-) -> dict[str, Any] | None:
+def _last_run(rec: CustomerRecord | None, where: dict[str, Any], row: RunRow | None) -> dict[str, Any] | None:
+    """`where`: the customer's newest daemon history entry; `row`: its newest run row."""
     daemon: dict[str, Any] | None = None
     if rec is not None and rec.last_finished_at is not None:
-        newest = state.history(name, 1)
-        where = newest[0] if newest else {}
         daemon = {
             "replica": f"{where['host']}:{where['pid']}" if "host" in where and "pid" in where else "",
             "by": "daemon",
@@ -126,7 +141,6 @@ def _last_run(
             "changes_applied": rec.changes_applied,
             "commit": rec.last_commit,
         }
-    row = store.last_run(name)
     cli: dict[str, Any] | None = None
     if row is not None and row[3].get("holder") != DAEMON_HOLDER:
         started, finished, result, detail = row
@@ -171,10 +185,32 @@ def render_text(data: dict[str, Any], now: float, config_dir: str = ".") -> str:
         lines.append(
             f"config: INVALID on disk; the daemon runs the last valid config: {data['config_error']}"
         )
+    lines.extend(_fleet_lines(data.get("fleet"), now, config_dir))
     lines.append("")
     for c in data["customers"]:
         lines.extend(_customer_lines(c, now, config_dir))
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _fleet_lines(f: dict[str, Any] | None, now: float, config_dir: str) -> list[str]:
+    if f is None or f["state"] == "clear":
+        return []
+    if f["state"] == "checking":
+        return [
+            f"fleet: checking config {f['config_digest'][:12]}: {count(f['changed'], 'customer')} whose "
+            "settings changed are planned before any of them is applied"
+        ]
+    names = ", ".join(f["customers"])
+    if f["state"] == "released":
+        return [
+            f"fleet: breaker {f['digest']} released by {f['released_by'] or '?'} {_ago(f['released_at'], now)}; "
+            f"{names} apply exactly the removals it showed"
+        ]
+    return [
+        f"fleet: HELD since {_ago(f['since'], now)}: {f['reason']}: {names} "
+        f"({count(f['removals'], 'removal')} waiting)",
+        f"  to release it: reconciler override -c {config_dir} --fleet {f['digest']}",
+    ]
 
 
 def _daemon_line(d: dict[str, Any], now: float, commit: str) -> str:
@@ -222,6 +258,8 @@ def _customer_lines(c: dict[str, Any], now: float, config_dir: str) -> list[str]
     if sched:
         lines.append("  " + ", ".join(sched))
     blocked = c["blocked"]
+    if c.get("fleet_held") and not (blocked and "fleet breaker" in blocked["reason"]):
+        lines.append(f"  HELD by fleet breaker {c['fleet_held']} (see fleet above)")
     if blocked:
         lines.append(f"  BLOCKED since {_ago(blocked['since'], now)}: {blocked['reason']}")
         if c["override_pending"]:

@@ -37,6 +37,9 @@ class Budget:
     requests: int
     window: float
     concurrent: int = 0
+    # a vendor that counts requests in fixed windows and may answer 429 without a
+    # usable Retry-After (IT Glue 300 s, Hudu 60 s): such a 429 waits until the window ends
+    fixed_window: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,9 @@ class Facts(Generic[C]):
     record_shape: str  # what one record is, in the vendor's words
     marker_field: str  # where a created record carries its marker
     budget_of: Callable[[C], Budget]  # the rate budget a connection declares
+    # the MSP-wide default budget (Settings `budgets` overrides it): a share of the
+    # vendor's limit spent by every customer and process on the state; None: unlimited
+    msp_budget: Budget | None = None
     owner: str = "company"  # what a customer is there: "organization" in IT Glue
     lists_organizations: bool = False  # `customers import --from <kind>` (R21)
 

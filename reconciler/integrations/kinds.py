@@ -28,6 +28,36 @@ class IntegrationKind(StrEnum):
         return _ROLES[self]
 
 
+class RecordField(StrEnum):
+    """A field of an integration record the directory may own (R25, `recordFields`).
+    A closed set per role: a password entry's name and username; a contact's first
+    name, last name and email address."""
+
+    ENTRY_NAME = "entryName"
+    USERNAME = "username"
+    FIRST_NAME = "firstName"
+    LAST_NAME = "lastName"
+    CONTACT_EMAIL = "contactEmail"
+
+    @property
+    def role(self) -> Role:
+        return Role.VAULT if self in (RecordField.ENTRY_NAME, RecordField.USERNAME) else Role.PSA
+
+
+class Ownership(StrEnum):
+    """Who decides a record field's value (R25)."""
+
+    DIRECTORY = "directory"  # written from the directory on every sync where it differs
+    INTEGRATION = "integration"  # never written by reconciler after creation
+
+
+class OnRemoval(StrEnum):
+    """What becomes of an account's linked records when it is removed (R8)."""
+
+    KEEP = "keep"  # left as they are (the default)
+    ARCHIVE = "archive"  # password entry archived, PSA contact set inactive; never deleted
+
+
 _ROLES = {
     IntegrationKind.ITGLUE: Role.VAULT,
     IntegrationKind.HUDU: Role.VAULT,

@@ -10,7 +10,7 @@ provider, only when it is opened, with `reconciler.secrets.resolve`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +31,7 @@ from reconciler.core.model import (
     PsaContact,
     WelcomeEmail,
 )
+from reconciler.integrations.kinds import RecordField
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,12 @@ class SelectionChecker(Protocol):
 
 
 class PasswordVault(Protocol):
-    """IT Glue organization / Hudu company of one customer."""
+    """IT Glue organization / Hudu company of one customer.
+
+    `update_entry` writes exactly the fields given (R25: never the notes that carry
+    the marker); `archive_entry` archives an entry (R8 onRemoval), never deletes.
+    Both are idempotent: writing the same values or archiving an archived entry
+    again changes nothing."""
 
     kind: IntegrationKind
 
@@ -114,15 +120,24 @@ class PasswordVault(Protocol):
 
     def create_entry(self, new: NewPasswordEntry) -> PasswordEntry: ...
 
+    def update_entry(self, record_id: str, values: Mapping[RecordField, str]) -> None: ...
+
+    def archive_entry(self, record_id: str) -> None: ...
+
 
 class ContactBook(Protocol):
-    """ConnectWise / Autotask company of one customer."""
+    """ConnectWise / Autotask / Halo company of one customer; updates and
+    deactivation as for `PasswordVault` (a contact is set inactive, never deleted)."""
 
     kind: IntegrationKind
 
     def list_contacts(self) -> list[PsaContact]: ...
 
     def create_contact(self, new: NewContact) -> PsaContact: ...
+
+    def update_contact(self, record_id: str, values: Mapping[RecordField, str]) -> None: ...
+
+    def deactivate_contact(self, record_id: str) -> None: ...
 
 
 class Mailer(Protocol):

@@ -24,9 +24,9 @@ import itertools
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, dataclass, fields, replace
 from email.message import EmailMessage
 from functools import cache
 from pathlib import Path
@@ -51,7 +51,7 @@ from reconciler.core.model import (
     marker_text,
 )
 from reconciler.errors import ProviderError
-from reconciler.integrations.kinds import Role
+from reconciler.integrations.kinds import RecordField, Role
 from reconciler.integrations.table import linked, of_role
 from reconciler.providers.base import CustomerProviders, DirectoryScope, ProviderContext
 
@@ -313,6 +313,7 @@ class _RecordFile:
         self._batch: list[Any] | None = None
         self._last_id = 0
         self._kept: _Kept | None = None
+        self._edited: int | None = None  # the first record an update or archive changed in the batch
 
     def _read(self, cls: type) -> list[Any]:
         if self._batch is not None:
@@ -334,14 +335,17 @@ class _RecordFile:
         self._kept = None  # kept again only once this batch is written
         self._batch, self._last_id = kept.records, kept.last_id
         count = len(self._batch)
+        self._edited = None
         try:
             yield
-            if len(self._batch) != count:
+            if self._edited is not None:  # those lines are made again
+                del kept.lines[self._edited :]
+            if len(self._batch) != count or self._edited is not None:
                 self.flush(kept)
             kept.last_id = self._last_id
             self._kept = kept
         finally:
-            self._batch = None
+            self._batch, self._edited = None, None
 
     def _add(self, make: Callable[[str], Any]) -> Any:
         if self._batch is None:
@@ -351,6 +355,22 @@ class _RecordFile:
         record = make(str(self._last_id))
         self._batch.append(record)
         return record
+
+    def _edit(self, record_id: str, change: Callable[[Any], Any]) -> None:
+        """Replace one record by `change(record)` (an update or archive, R25 / R8);
+        a record that does not exist is an error, like a vendor's 404."""
+        if self._batch is None:
+            with self.writes():
+                self._edit(record_id, change)
+                return
+        for i, record in enumerate(self._batch):
+            if record.id == record_id:
+                new = change(record)
+                if new != record:
+                    self._batch[i] = new
+                    self._edited = i if self._edited is None else min(i, self._edited)
+                return
+        raise ProviderError(self.where, f"record {record_id} does not exist")
 
     def flush(self, kept: _Kept) -> None:
         """Write the file: the lines of records new since the last write are made now."""
@@ -409,6 +429,19 @@ class FileVault(_RecordFile):
         )
         return entry
 
+    def update_entry(self, record_id: str, values: Mapping[RecordField, str]) -> None:
+        self._edit(
+            record_id,
+            lambda e: replace(
+                e,
+                name=values.get(RecordField.ENTRY_NAME, e.name),
+                username=values.get(RecordField.USERNAME, e.username),
+            ),
+        )
+
+    def archive_entry(self, record_id: str) -> None:
+        self._edit(record_id, lambda e: replace(e, archived=True))
+
 
 class FileContacts(_RecordFile):
     key = "contacts"
@@ -427,6 +460,21 @@ class FileContacts(_RecordFile):
             )
         )
         return contact
+
+    def update_contact(self, record_id: str, values: Mapping[RecordField, str]) -> None:
+        def change(c: PsaContact) -> PsaContact:
+            email = values.get(RecordField.CONTACT_EMAIL)
+            return replace(
+                c,
+                first_name=values.get(RecordField.FIRST_NAME, c.first_name),
+                last_name=values.get(RecordField.LAST_NAME, c.last_name),
+                emails=(email, *c.emails[1:]) if email else c.emails,
+            )
+
+        self._edit(record_id, change)
+
+    def deactivate_contact(self, record_id: str) -> None:
+        self._edit(record_id, lambda c: replace(c, active=False))
 
 
 class FileMailer:

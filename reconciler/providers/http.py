@@ -17,6 +17,13 @@
   message that names caFile.
 - An optional gate (a semaphore shared like the limiter) caps requests in flight,
   for vendors that limit concurrent calls (Autotask: 3 per endpoint).
+- A 429 without a usable Retry-After from a vendor that counts in fixed windows
+  (`Budget.fixed_window`: IT Glue 300 s, Hudu 60 s) waits until the window ends
+  (the next multiple of the window on the clock, a whole window after a second
+  429; at most 300 s, at most 3 times a request), cut short by a stop request and
+  logged once per integration and window, instead of failing after ~15 s of backoff.
+- Every attempt first spends the customer's MSP-wide request budget (#16,
+  `providers.budget`): `connect_api` picks the spender up from the engine.
 - Requests, throttles and retries are also counted process-wide per integration
   (`api_totals()`, labelled by `integration` or the part of `where` after the
   customer) for the daemon's metrics.
@@ -51,8 +58,10 @@ from reconciler.config.base import TlsOptions
 from reconciler.errors import AmbiguousWrite, HttpError, ProviderError, Rejected
 from reconciler.integrations.facts import Budget
 from reconciler.providers import clientpool
+from reconciler.providers.budget import Spender, spender_for
 from reconciler.providers.neterrors import describe_failure
 from reconciler.providers.neterrors import where as net_where
+from reconciler.providers.throttle import MAX_WINDOW_WAITS, window_wait
 
 log = logging.getLogger("reconciler.http")
 T = TypeVar("T")
@@ -84,6 +93,7 @@ class ApiStats:
     throttled: int = 0
     retries: int = 0
     waited_seconds: float = 0.0
+    throttle_wait_seconds: float = 0.0  # waits for a fixed rate-limit window to end
 
 
 _totals: dict[str, ApiStats] = {}
@@ -99,15 +109,21 @@ def integration_label(where: str) -> str:
 def api_totals() -> dict[str, ApiStats]:
     """Process-wide counters by integration, summed over every client (for metrics)."""
     with _totals_lock:
-        return {k: ApiStats(v.requests, v.throttled, v.retries, v.waited_seconds) for k, v in _totals.items()}
+        return {
+            k: ApiStats(v.requests, v.throttled, v.retries, v.waited_seconds, v.throttle_wait_seconds)
+            for k, v in _totals.items()
+        }
 
 
-def _tally(integration: str, requests: int = 0, throttled: int = 0, retries: int = 0) -> None:
+def _tally(
+    integration: str, requests: int = 0, throttled: int = 0, retries: int = 0, window_wait: float = 0.0
+) -> None:
     with _totals_lock:
         total = _totals.setdefault(integration, ApiStats())
         total.requests += requests
         total.throttled += throttled
         total.retries += retries
+        total.throttle_wait_seconds += window_wait
 
 
 class RateLimiter:
@@ -259,6 +275,10 @@ class HttpApi:
     # a vendor's own sign that a failed answer is final (e.g. Autotask's validation
     # errors, sent as HTTP 500): its message, or None; such an answer is never retried
     rejects: Callable[[httpx.Response], str | None] | None = None
+    spend: Spender | None = None  # the customer's MSP-wide budget (#16)
+    fixed_window: float = 0.0  # Budget.fixed_window: a 429 without Retry-After waits it out
+    stop: threading.Event | None = None  # cuts a window wait short
+    wall: Clock = time.time  # window boundaries are on the wall clock
 
     def request(
         self, method: str, url: str, *, ok: tuple[int, ...] = (), idempotent: bool = True, **kwargs: Any
@@ -269,8 +289,11 @@ class HttpApi:
         connection not made) are retried; others raise `AmbiguousWrite`."""
         start = self.clock()
         attempt = 0
+        windows: list[float] = []  # fixed-window waits of this request (not counted as backoff)
         while True:
             attempt += 1
+            if self.spend is not None:
+                self.spend.take()  # BudgetExhausted: nothing is sent
             if self.limiter is not None:
                 self.stats.waited_seconds += self.limiter.acquire()
             self.stats.requests += 1
@@ -309,11 +332,21 @@ class HttpApi:
                     _tally(label, throttled=1)
                 problem = message
                 delay = retry_after_seconds(response.headers.get("Retry-After"))
+                if status == 429 and delay is None and self.fixed_window > 0:
+                    if len(windows) >= MAX_WINDOW_WAITS:
+                        raise HttpError(
+                            self.where,
+                            f"{problem} (still throttled after {len(windows)} rate-limit windows)",
+                            status,
+                        )
+                    windows.append(self._wait_window(label, problem, bool(windows)))
+                    attempt -= 1  # a window wait is not a failed attempt
+                    continue
             if delay is None:
                 backoff = self.retry.base_delay * (2 ** (attempt - 1))
                 delay = backoff * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
             delay = min(delay, self.retry.max_delay)
-            elapsed = self.clock() - start
+            elapsed = self.clock() - start - sum(windows)
             if attempt >= self.retry.max_attempts or elapsed + delay > self.retry.max_total_seconds:
                 raise HttpError(
                     self.where, f"{problem} (gave up after {attempt} attempts, {elapsed:.1f}s)", status
@@ -333,6 +366,17 @@ class HttpApi:
             self.stats.waited_seconds += delay
             self.sleep(delay)
 
+    def _wait_window(self, label: str, problem: str, again: bool) -> float:
+        delay = window_wait(self.where, label, problem, self.fixed_window, self.wall(), again)
+        self.stats.waited_seconds += delay
+        _tally(label, window_wait=delay)  # the 429 itself is counted already
+        if self.stop is not None:
+            if self.stop.wait(delay):
+                raise ProviderError(self.where, f"{problem}; stopped while waiting for the rate-limit window")
+        else:
+            self.sleep(delay)
+        return delay
+
     def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         if self.gate is None:
             return self.client.request(method, url, **kwargs)
@@ -346,6 +390,8 @@ class HttpApi:
         return _json(self.request("POST", url, **kwargs), self.where)
 
     def close(self) -> None:
+        if self.spend is not None:
+            self.spend.close()
         self.client.close()
 
 
@@ -410,6 +456,7 @@ def connect_api(
     if limiter is None and budget.requests > 0:
         limiter = shared_limiter(account, budget.requests, budget.window)
     gate = shared_gate(account, budget.concurrent) if budget.concurrent > 0 else None
+    spend = spender_for(integration or integration_label(where), where)
     return HttpApi(
         client,
         where,
@@ -419,6 +466,9 @@ def connect_api(
         gate=gate,
         integration=integration,
         rejects=rejects,
+        spend=spend,
+        fixed_window=budget.fixed_window,
+        stop=spend.budgets.stop if spend is not None else None,
     )
 
 

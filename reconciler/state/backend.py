@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -19,6 +20,15 @@ from reconciler.config.load import config_files
 from reconciler.config.models import SettingsDoc, SettingsSpec, StateSettings
 from reconciler.errors import ReconcilerError, StateError
 from reconciler.state.api import DaemonStore, StateStore
+
+if TYPE_CHECKING:  # mypy --strict proves every backend satisfies both protocols, method by method
+    from reconciler.state.daemon import DaemonState
+    from reconciler.state.pgdaemon import PgDaemonStore
+    from reconciler.state.pgstore import PgStore
+    from reconciler.state.store import SqliteStore
+
+    _STORES: tuple[type[StateStore], ...] = (SqliteStore, PgStore)
+    _DAEMON_STORES: tuple[type[DaemonStore], ...] = (DaemonState, PgDaemonStore)
 
 
 @dataclass(frozen=True)
@@ -86,7 +96,9 @@ def open_backend(root: Path, spec: SettingsSpec, namespace: str, must_exist: boo
 
     dsn = resolve(settings.dsn, root, "state.dsn").get_secret_value()
     where = f"state database (postgres, schema {settings.db_schema}, namespace {namespace})"
-    db = Database(dsn, settings.db_schema, namespace, where)
+    # a transaction idle for a third of the lease was left by a paused process: the server
+    # ends it, so its row locks go before its lease expires and a takeover is never held up
+    db = Database(dsn, settings.db_schema, namespace, where, settings.lease_seconds / 3)
     backend = StateBackend(PgStore(db, settings.lease_seconds), PgDaemonStore(db), where, settings)
     return backend
 

@@ -176,6 +176,14 @@ class DaemonState:
             ).fetchall()
         return [json.loads(r[0]) for r in rows]
 
+    def latest_history(self) -> dict[str, dict[str, Any]]:
+        with self._mutex:
+            rows = self._db.execute(
+                "SELECT customer, entry FROM daemon_history "
+                "WHERE id IN (SELECT max(id) FROM daemon_history GROUP BY customer)"
+            ).fetchall()
+        return {r[0]: json.loads(r[1]) for r in rows}
+
     # --- keyed records (last plans, sign-in sessions, notification and ticket bookkeeping) ----
     def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
         with self._mutex:
@@ -202,6 +210,15 @@ class DaemonState:
             cur = self._db.execute(
                 "INSERT INTO daemon_records VALUES (?, ?, ?) ON CONFLICT(kind, key) DO NOTHING",
                 (kind, key, json.dumps(value, sort_keys=True)),
+            )
+        return cur.rowcount == 1
+
+    def replace_record(self, kind: str, key: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
+        """Write `new` only while the record still is `old` (compare and set)."""
+        with self._mutex:
+            cur = self._db.execute(
+                "UPDATE daemon_records SET value=? WHERE kind=? AND key=? AND value=?",
+                (json.dumps(new, sort_keys=True), kind, key, json.dumps(old, sort_keys=True)),
             )
         return cur.rowcount == 1
 

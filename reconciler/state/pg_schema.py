@@ -91,4 +91,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             "PRIMARY KEY (ns, customer, account_key, integration))",
         ),
     ),
+    Migration(
+        5,
+        "request budget ledger (#16): requests per integration and time slot, shared by every replica",
+        (
+            f"CREATE TABLE {{s}}.budget_ledger (ns TEXT NOT NULL, budget TEXT NOT NULL, slot_start {_T} NOT NULL, "
+            "used BIGINT NOT NULL, PRIMARY KEY (ns, budget, slot_start))",
+        ),
+    ),
 )

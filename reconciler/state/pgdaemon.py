@@ -138,6 +138,14 @@ class PgDaemonStore:
         )
         return [json.loads(r[0]) for r in rows]
 
+    def latest_history(self) -> dict[str, dict[str, Any]]:
+        rows = self.db.all(
+            "SELECT DISTINCT ON (customer) customer, entry FROM {s}.daemon_history "
+            "WHERE ns=%s ORDER BY customer, id DESC",
+            (self.ns,),
+        )
+        return {r[0]: json.loads(r[1]) for r in rows}
+
     # --- keyed records -----------------------------------------------------------------------
     def get_record(self, kind: str, key: str) -> dict[str, Any] | None:
         row = self.db.one(
@@ -162,6 +170,14 @@ class PgDaemonStore:
             "INSERT INTO {s}.daemon_records VALUES (%s, %s, %s, %s) ON CONFLICT (ns, kind, key) DO NOTHING "
             "RETURNING 1",
             (self.ns, kind, key, json.dumps(value, sort_keys=True)),
+        )
+        return row is not None
+
+    def replace_record(self, kind: str, key: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
+        row = self.db.one(
+            "UPDATE {s}.daemon_records SET value=%s WHERE ns=%s AND kind=%s AND key=%s AND value=%s "
+            "RETURNING 1",
+            (json.dumps(new, sort_keys=True), self.ns, kind, key, json.dumps(old, sort_keys=True)),
         )
         return row is not None
 

@@ -161,15 +161,18 @@ class PgStore:
         )
         self.put_account(customer, account)
         moved = (new_key, self.ns, customer, old_key)
-        self.db.write(  # the moved links replace any under the new key, as SQLite's UPDATE OR REPLACE
-            "DELETE FROM {s}.links n WHERE ns=%s AND customer=%s AND account_key=%s AND EXISTS "
-            "(SELECT 1 FROM {s}.links l WHERE l.ns=n.ns AND l.customer=n.customer AND l.account_key=%s "
-            "AND l.integration=n.integration)",
-            (self.ns, customer, new_key, old_key),
-        )
-        self.db.write(
-            "UPDATE {s}.links SET account_key=%s WHERE ns=%s AND customer=%s AND account_key=%s", moved
-        )
+        for table in ("links", "fingerprints", "detached"):
+            # the moved rows replace any under the new key, as SQLite's UPDATE OR REPLACE
+            self.db.write(
+                f"DELETE FROM {{s}}.{table} n WHERE ns=%s AND customer=%s AND account_key=%s AND EXISTS "  # noqa: S608
+                f"(SELECT 1 FROM {{s}}.{table} l WHERE l.ns=n.ns AND l.customer=n.customer AND l.account_key=%s "
+                "AND l.integration=n.integration)",
+                (self.ns, customer, new_key, old_key),
+            )
+            self.db.write(
+                f"UPDATE {{s}}.{table} SET account_key=%s WHERE ns=%s AND customer=%s AND account_key=%s",  # noqa: S608
+                moved,
+            )
         self.db.write(
             "UPDATE {s}.welcome SET account_key=%s WHERE ns=%s AND customer=%s AND account_key=%s AND NOT EXISTS "
             "(SELECT 1 FROM {s}.welcome w WHERE w.ns=%s AND w.customer=%s AND w.account_key=%s)",
@@ -294,14 +297,20 @@ class PgStore:
 
     # --- leases ------------------------------------------------------------------------------------
     def lock(self, customer: str, holder: str) -> Lease:
+        return self._lock(customer, holder, skip_locked=False)
+
+    def _lock(self, customer: str, holder: str, skip_locked: bool) -> Lease:
+        """`skip_locked` (claims): a lease row locked by someone's fenced batch or claim
+        is held by a live-looking holder; skip it now rather than wait behind it."""
         pid, host = os.getpid(), socket.gethostname()
         with self.db.transaction():
             self.db.write(
                 "INSERT INTO {s}.leases VALUES (%s, %s, 0, '', '', 0, 0, 0, 0) ON CONFLICT DO NOTHING",
                 (self.ns, customer),
             )
-            current, now = self._lease_row(customer, lock=True)
-            assert current is not None
+            current, now = self._lease_row(customer, lock=True, skip_locked=skip_locked)
+            if current is None:
+                raise LockHeldError(f"{customer}: its lease is being written by another process")
             if current.holder and current.expires_at > now:
                 raise LockHeldError(held_message(customer, current, now, not current.alive))
             row = self.db.one(
@@ -377,7 +386,18 @@ class PgStore:
         customer is claimed only with its lease, in the same transaction."""
         if not candidates or limit <= 0:
             return []
+        out = self._claim(candidates, now, limit, holder)
+        if len(out) < min(limit, len(candidates)) and self.db.end_stuck_sessions():
+            # a paused process's transaction held rows locked: they are free now
+            taken = {lease.customer for lease in out}
+            rest = [n for n in candidates if n not in taken]
+            out += self._claim(rest, now, limit - len(out), holder)
+        return out
+
+    def _claim(self, candidates: Sequence[str], now: float, limit: int, holder: str) -> list[Lease]:
         out: list[Lease] = []
+        if not candidates or limit <= 0:
+            return out
         with self.db.transaction():
             for name in candidates:  # a customer the schedule has not seen yet is due
                 self.db.write(
@@ -396,7 +416,7 @@ class PgStore:
                 if name not in due:
                     continue
                 try:
-                    out.append(self.lock(name, holder))
+                    out.append(self._lock(name, holder, skip_locked=True))
                 except LockHeldError:
                     continue
         return out
@@ -413,10 +433,13 @@ class PgStore:
         )
         return [Claim(*r) for r in rows]
 
-    def _lease_row(self, customer: str, lock: bool = False) -> tuple[Lease | None, float]:
+    def _lease_row(
+        self, customer: str, lock: bool = False, skip_locked: bool = False
+    ) -> tuple[Lease | None, float]:
         row = self.db.one(
             "SELECT {lease}, {now} FROM {s}.leases WHERE ns=%s AND customer=%s"  # noqa: S608
-            + (" FOR UPDATE" if lock else ""),
+            + (" FOR UPDATE" if lock else "")
+            + (" SKIP LOCKED" if skip_locked else ""),
             (self.ns, customer),
         )
         if row is None:
@@ -457,6 +480,14 @@ class PgStore:
             (self.ns, customer),
         )
         return (row[0], row[1], row[2], json.loads(row[3])) if row else None
+
+    def last_runs(self) -> dict[str, RunRow]:
+        rows = self.db.all(
+            "SELECT DISTINCT ON (customer) customer, started_at, finished_at, result, detail FROM {s}.runs "
+            "WHERE ns=%s ORDER BY customer, id DESC",
+            (self.ns,),
+        )
+        return {r[0]: (r[1], r[2], r[3], json.loads(r[4])) for r in rows}
 
     # --- copying (state migrate, backup, restore: see transfer.py) ---------------------------
     def dump_table(self, table: str, columns: tuple[str, ...], by_id: bool) -> list[tuple[Any, ...]]:

@@ -30,14 +30,20 @@ from reconciler.errors import StateError
 from reconciler.state.migrations import pending
 from reconciler.state.pg_schema import MIGRATIONS
 
+log = logging.getLogger("reconciler.state")
 # psycopg's pool logs every failed reconnect (several lines, with the server's address);
 # the store turns the failure into one StateError line for the customer at hand
-if logging.getLogger("psycopg.pool").level == logging.NOTSET:
-    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+# and psycopg warns of a pipeline it could not end while that error is on its way
+for _name in ("psycopg.pool", "psycopg"):
+    if logging.getLogger(_name).level == logging.NOTSET:
+        logging.getLogger(_name).setLevel(logging.ERROR)
 
 NOW = "extract(epoch from clock_timestamp())"  # the database's clock: one clock for every replica
 LEASE = "customer, pid, host, holder, acquired_at, renewed_at, expires_at, epoch"
 POOL_MAX = 24
+APPLICATION_NAME = "reconciler"
+# a fenced batch is a few statements; nothing of ours sits in a transaction this long
+IDLE_IN_TRANSACTION_SECONDS = 20.0
 _PASSWORD = re.compile(r"(password\s*=\s*)\S+|(://[^:/@\s]*:)[^@\s]*@", re.IGNORECASE)
 
 
@@ -59,9 +65,15 @@ class Database:
     """A pool on one PostgreSQL database, one schema, one namespace."""
 
     def __init__(
-        self, dsn: str, schema: str, namespace: str, where: str = "state database (postgres)"
+        self,
+        dsn: str,
+        schema: str,
+        namespace: str,
+        where: str = "state database (postgres)",
+        idle_in_transaction_seconds: float = IDLE_IN_TRANSACTION_SECONDS,
     ) -> None:
         self.schema, self.ns, self.where = schema, namespace, where
+        self._idle_ms = str(max(1000, int(idle_in_transaction_seconds * 1000)))
         self._dsn = dsn
         self._local = threading.local()
         self._users = 0
@@ -76,8 +88,9 @@ class Database:
                 dsn,
                 min_size=1,
                 max_size=POOL_MAX,
-                kwargs={"autocommit": True, "connect_timeout": 10, "application_name": "reconciler"},
+                kwargs={"autocommit": True, "connect_timeout": 10, "application_name": APPLICATION_NAME},
                 check=psycopg_pool.ConnectionPool.check_connection,
+                configure=self._configure,
                 timeout=30.0,
                 open=False,
             )
@@ -92,6 +105,36 @@ class Database:
             raise StateError(
                 f"{where}: cannot connect (invalid connection string: {type(exc).__name__})"
             ) from None
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        """Every pooled session: a transaction left idle (its process paused by SIGSTOP or
+        a frozen VM, between two statements of a fenced batch) is ended by the server
+        after `idle_in_transaction_seconds`, so the row locks it holds (the customer's
+        lease row, a schedule row) never block a takeover for longer than that."""
+        conn.execute("SELECT set_config('idle_in_transaction_session_timeout', %s, false)", (self._idle_ms,))
+
+    def end_stuck_sessions(self) -> int:
+        """End our sessions (any process of ours on this database) that sit inside a
+        transaction waiting for their client longer than `idle_in_transaction_seconds`.
+        The server's own timeout does not fire for a client paused in the middle of a
+        pipeline (executemany), and such a session keeps its row locks (a lease row, a
+        schedule row) for as long as the pause lasts: claims call this when a due
+        customer could not be taken. Returns how many were ended; 0 without the right
+        to end them (another role's sessions)."""
+        try:
+            with self.pool.connection() as conn:
+                rows = conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND application_name = %s "
+                    "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+                    "AND (state LIKE 'idle in transaction%%' OR (state = 'active' AND wait_event = 'ClientRead')) "
+                    "AND state_change < now() - make_interval(secs => %s)",
+                    (APPLICATION_NAME, int(self._idle_ms) / 1000.0),
+                ).fetchall()
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            log.debug("%s: could not end stuck sessions: %s", self.where, scrub(exc, self._dsn))
+            return 0
+        return sum(1 for (ended,) in rows if ended)
 
     # --- lifetime: both stores share the pool ---------------------------------------------------
     def attach(self) -> Database:
@@ -162,7 +205,10 @@ class Database:
                 end = start + 1
                 while end < len(queued) and queued[end][0] == queued[start][0]:
                     end += 1
-                cur.executemany(self.q(queued[start][0]), [p for _, p in queued[start:end]])
+                if end - start == 1:  # not a pipeline: the server's idle timeout covers a pause after it
+                    cur.execute(self.q(queued[start][0]), queued[start][1])
+                else:
+                    cur.executemany(self.q(queued[start][0]), [p for _, p in queued[start:end]])
                 start = end
 
     @contextmanager

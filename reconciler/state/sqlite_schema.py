@@ -4,7 +4,8 @@ Version 1 is the layout before migrations existed (its statements are
 idempotent, so a database from then is recognised as version 1). Version 2
 gives the state its lineage (#12) and detached links; version 3 turns locks into
 leases with epochs and claim history and adds the daemon replica table; version
-4 adds the daemon's run history and keyed records; version 5 record fingerprints.
+4 adds the daemon's run history and keyed records; version 5 record fingerprints;
+version 6 the MSP-wide request budget ledger (#16).
 """
 
 from __future__ import annotations
@@ -111,6 +112,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             """CREATE TABLE IF NOT EXISTS fingerprints (
                 customer TEXT NOT NULL, account_key TEXT NOT NULL, integration TEXT NOT NULL,
                 fingerprint TEXT NOT NULL, PRIMARY KEY (customer, account_key, integration))""",
+        ),
+    ),
+    Migration(
+        6,
+        "request budget ledger (#16): requests per integration and time slot, shared by every process",
+        (
+            """CREATE TABLE IF NOT EXISTS budget_ledger (
+                ns TEXT NOT NULL, budget TEXT NOT NULL, slot_start REAL NOT NULL, used INTEGER NOT NULL,
+                PRIMARY KEY (ns, budget, slot_start))""",
         ),
     ),
 )

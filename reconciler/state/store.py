@@ -221,10 +221,11 @@ class SqliteStore:
         new_key = account.key
         self._run("DELETE FROM accounts WHERE customer=? AND key=?", (customer, old_key))
         self.put_account(customer, account)
-        self._run(
-            "UPDATE OR REPLACE links SET account_key=? WHERE customer=? AND account_key=?",
-            (new_key, customer, old_key),
-        )
+        for table in ("links", "fingerprints", "detached"):  # per integration: the moved ones win
+            self._run(
+                f"UPDATE OR REPLACE {table} SET account_key=? WHERE customer=? AND account_key=?",  # noqa: S608
+                (new_key, customer, old_key),
+            )
         if self._one("SELECT 1 FROM welcome WHERE customer=? AND account_key=?", (customer, new_key)) is None:
             self._run(
                 "UPDATE welcome SET account_key=? WHERE customer=? AND account_key=?",
@@ -492,6 +493,13 @@ class SqliteStore:
             (customer,),
         )
         return (row[0], row[1], row[2], json.loads(row[3])) if row else None
+
+    def last_runs(self) -> dict[str, RunRow]:
+        rows = self._all(
+            "SELECT customer, started_at, finished_at, result, detail FROM runs "
+            "WHERE id IN (SELECT max(id) FROM runs GROUP BY customer)"
+        )
+        return {r[0]: (r[1], r[2], r[3], json.loads(r[4])) for r in rows}
 
     # --- copying (state migrate, backup, restore: see transfer.py) ---------------------------
     def dump_table(self, table: str, columns: tuple[str, ...], by_id: bool) -> list[tuple[Any, ...]]:

@@ -8,7 +8,8 @@ Speaks the wire format of APIS.md section 7:
   lt, lte, beginsWith, endsWith, contains, exist, notExist, in, notIn, and, or),
   `MaxRecords` 1-500 and `IncludeFields`; `pageDetails.nextPageUrl` carries the
   paging state in its query string, and the same body is POSTed to it;
-- `POST /ATServicesRest/V1.0/Companies/{id}/Contacts` -> `{"itemId": N}`;
+- `POST /ATServicesRest/V1.0/Companies/{id}/Contacts` -> `{"itemId": N}`, and
+  `PATCH` there with the contact's `id` and the fields to change (R25, R8);
 - `ApiIntegrationCode`, `UserName` and `Secret` headers; errors as
   `{"errors": ["..."]}`, validation errors of a create with HTTP 500 (as Autotask
   does); injected 5xx faults answer an HTML page instead, like a failing gateway. Paths and field names are case-insensitive, as Autotask's.
@@ -201,6 +202,8 @@ class AutotaskSimulator(Simulator):
         m = re.fullmatch(r"companies/(\d+)/contacts", rest)
         if m and request.method == "POST":
             return self._create(int(m.group(1)), request)
+        if m and request.method == "PATCH":
+            return self._update(int(m.group(1)), request)
         return SimResponse(404, {"errors": [f"{request.method} {request.path} is not simulated"]})
 
     def _authorised(self, request: SimRequest) -> bool:
@@ -303,6 +306,37 @@ class AutotaskSimulator(Simulator):
             return SimResponse(500, {"errors": errors})
         with self._lock:
             record = self._store(company_id, fields)
+        return SimResponse(200, {"itemId": record["id"]})
+
+    def _update(self, company_id: int, request: SimRequest) -> SimResponse:
+        """A child-entity update: the body names the contact by `id`; only the fields
+        sent change. Validation errors are 500 with `errors`, as on create."""
+        try:
+            body = request.json()
+        except ValueError:
+            return SimResponse(400, {"errors": ["The body is not valid JSON"]})
+        if not isinstance(body, dict) or not isinstance(body.get("id"), int):
+            return SimResponse(500, {"errors": ["An update needs the id of the contact"]})
+        fields = {FIELD_BY_LOWER[k.lower()]: v for k, v in body.items() if k.lower() in WRITABLE}
+        errors = [
+            f"{k} is not a writable field of Contact" for k in body if k.lower() not in WRITABLE | {"id"}
+        ]
+        for required in ("firstName", "lastName"):
+            if required in fields and (not isinstance(fields[required], str) or not fields[required].strip()):
+                errors.append(f"{required} is required")
+        if fields.get("isActive", 1) not in (0, 1, True, False):
+            errors.append("isActive must be 1 or 0")
+        with self._lock:
+            record = self.contacts.get(body["id"])
+            if record is None or record.get("companyID") != company_id:
+                errors.append(f"Contact {body['id']} does not exist in company {company_id}")
+            if errors:
+                return SimResponse(500, {"errors": errors})
+            assert record is not None
+            self._version += 1
+            record.update(fields, lastModifiedDate="2025-01-02T00:00:00Z")
+            if "isActive" in fields:
+                record["isActive"] = int(bool(fields["isActive"]))
         return SimResponse(200, {"itemId": record["id"]})
 
     def _store(self, company_id: int, fields: dict[str, Any]) -> dict[str, Any]:

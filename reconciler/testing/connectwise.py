@@ -6,6 +6,7 @@ public OpenAPI document in tests/data/connectwise/:
 - `GET /login/companyinfo/{companyId}` (anonymous) names the codebase;
 - `/{codebase}apis/3.0/company/contacts` GET (conditions, childConditions,
   fields, orderBy id, page/pageSize up to 1000 with a `Link` header) and POST;
+  `company/contacts/{id}` GET and PATCH (JSON Patch, connectwise_patch.py);
 - Basic auth `companyId+publicKey:privateKey` and a `clientId` header on every
   API call; errors as `{"code","message","errors":[...]}`, except 429 whose
   body is plain text (the real 429 body differs from the other errors).
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from reconciler.testing.connectwise_patch import error as _error
+from reconciler.testing.connectwise_patch import patch_contact
 from reconciler.testing.connectwise_tickets import TicketDesk
 from reconciler.testing.httpsim import SimRequest, SimResponse, Simulator, TestCA
 
@@ -333,6 +336,15 @@ class ConnectWiseSimulator(Simulator):
             return self._list(request)
         if path == "company/contacts" and request.method == "POST":
             return self._create(request)
+        if (m := re.fullmatch(r"company/contacts/(\d+)", path)) and request.method in ("GET", "PATCH"):
+            with self._lock:
+                record = self.contacts.get(int(m.group(1)))
+                if record is None:
+                    return SimResponse(404, _error("NotFound", f"contact {m.group(1)} not found"))
+                if request.method == "GET":
+                    return SimResponse(200, dict(record))
+                self._version += 1
+                return patch_contact(record, request)
         if path.startswith("service/tickets"):
             try:
                 return self.desk.handle(request, path, self.companies, parse_conditions, evaluate)
@@ -492,8 +504,3 @@ class ConnectWiseSimulator(Simulator):
             record = {k: v for k, v in record.items() if v is not None}  # the real API omits nulls
             self.contacts[record["id"]] = record
             return record
-
-
-def _error(code: str, message: str, field: str | None = None) -> dict[str, Any]:
-    errors = [{"code": code, "message": message, "resource": "contact", "field": field}] if field else []
-    return {"code": code, "message": message, "errors": errors}

@@ -11,7 +11,7 @@ clients; Halo's own docs are not public, so the weak points are marked there):
   without `pageinate`, `count` caps what comes back;
 - `POST /api/Users` with a JSON array: items without `id` are created (each needs
   `name` and `site_id`), items with `id` update; answers the saved user (one item)
-  or the list of them;
+  or the list of them; `GET /api/Users/{id}` one user;
 - `GET /api/Site?client_id=` -> `{"record_count", "sites"}`;
 - tickets, ticket types and actions: reconciler.testing.halo_tickets.
 
@@ -106,6 +106,12 @@ class HaloSimulator(Simulator):
             return self._list_users(request)
         if path == "/api/users" and request.method == "POST":
             return self._post_users(request)
+        if path.startswith("/api/users/") and request.method == "GET":
+            with self._lock:
+                user = self.users.get(_int(path.rsplit("/", 1)[1]) or -1)
+                if user is not None:
+                    return SimResponse(200, dict(user))
+            return SimResponse(404, b"User not found", content_type="text/plain")
         if path == "/api/site" and request.method == "GET":
             client = _int(request.q("client_id"))
             sites = [s for s in self.sites.values() if client is None or s["client_id"] == client]

@@ -128,6 +128,9 @@ class RateLimit:
     limit: int
     window: float
     retry_after: bool = True
+    # fixed windows on the wall clock (IT Glue, Hudu): `limit` per multiple of `window`,
+    # every request refused until the window ends (the default is a sliding window)
+    fixed: bool = False
 
 
 class FaultQueue:
@@ -168,6 +171,7 @@ class Simulator:
         self.rate_limit: RateLimit | None = None
         self.limited = 0
         self._accepted: deque[float] = deque()
+        self._window, self._window_count = -1.0, 0  # RateLimit.fixed
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -307,6 +311,16 @@ class Simulator:
         rl = self.rate_limit
         if rl is None:
             return None
+        if rl.fixed:
+            wall = time.time()
+            index = wall // rl.window
+            if self._window != index:
+                self._window, self._window_count = index, 0
+            if self._window_count < rl.limit:
+                self._window_count += 1
+                return None
+            self.limited += 1
+            return self.throttle_response(f"{(index + 1) * rl.window - wall:.3f}" if rl.retry_after else None)
         while self._accepted and self._accepted[0] <= now - rl.window:
             self._accepted.popleft()
         if len(self._accepted) < rl.limit:

@@ -3,6 +3,7 @@
 Serves `/api/v1`: `GET /companies`, `GET /companies/{id}`, `GET /asset_passwords`
 (company_id, name, archived, search, page, page_size), `POST /asset_passwords`
 (201 `{"asset_password": {...}}`, 422 on invalid input) and
+`PUT /asset_passwords/{id}` (the fields given, R25) and
 `PUT /asset_passwords/{id}/archive`. Records have the fields of Hudu's Swagger
 definitions (`Company`, `Asset_Password`; contract-tested against the extract in
 tests/data/hudu), including the password value Hudu returns in lists, so tests
@@ -147,6 +148,8 @@ class HuduSimulator(Simulator):
             return self._passwords(request)
         if (request.method, path) == ("POST", "/asset_passwords"):
             return self._create(request)
+        if (m := re.fullmatch(r"/asset_passwords/(\d+)", path)) and request.method == "PUT":
+            return self._update(int(m.group(1)), request)
         if (m := re.fullmatch(r"/asset_passwords/(\d+)/archive", path)) and request.method == "PUT":
             with self._data_lock:
                 record = self.store.passwords.get(int(m.group(1)))
@@ -197,6 +200,26 @@ class HuduSimulator(Simulator):
             rows = [p for p in rows if search.lower() in p["name"].lower()]
         page = self._page(request, rows)
         return page if isinstance(page, SimResponse) else SimResponse(200, {"asset_passwords": page})
+
+    def _update(self, pid: int, request: SimRequest) -> SimResponse:
+        """Only the fields sent change (Rails-style update); `id` and `company_id` stay."""
+        try:
+            fields = request.json()["asset_password"]
+            if not isinstance(fields, dict):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            return SimResponse(422, {"error": "param is missing or the value is empty: asset_password"})
+        with self._data_lock:
+            record = self.store.passwords.get(pid)
+            if record is None:
+                return SimResponse(404, {"error": "Not Found"})
+            if "name" in fields and not str(fields["name"] or "").strip():
+                return SimResponse(422, {"errors": {"name": ["can't be blank"]}})
+            for key, value in fields.items():
+                if key in record and key not in ("id", "company_id", "created_at"):
+                    record[key] = value
+            record["updated_at"] = "2024-01-02T00:00:00.000Z"
+            return SimResponse(200, {"asset_password": dict(record)})
 
     def _create(self, request: SimRequest) -> SimResponse:
         try:

@@ -3,7 +3,11 @@
 Speaks JSON:API with dash-case attributes: organizations, password categories and
 passwords, `page[size]` (max 1000; default 50) / `page[number]` with `meta`
 (current-page, next-page, prev-page, total-pages, total-count), the filters the
-client uses, and `POST /passwords` -> 201. Errors are JSON:API
+client uses, `POST /passwords` -> 201 and `PATCH /passwords/{id}` (the attributes
+sent change, the others stay; IT Glue's documented update). IT Glue documents no
+archive call for passwords (unconfirmed): the simulator follows the best evidence,
+an `archived: true` attribute in that PATCH (passwords carry `archived` and a
+`filter[archived]`). Errors are JSON:API
 `{"errors": [{"status", "title", "detail"}]}` (unconfirmed shape). List answers
 never carry password values (as IT Glue's index does not); requests asking for
 them (`show_password=true`) are counted so a test can prove the client never asks.
@@ -146,6 +150,8 @@ class ItGlueSimulator(Simulator):
             return self._list(request, "passwords", self._passwords(request), self._record)
         if route == ("POST", "/passwords"):
             return self._create(request)
+        if (m := re.fullmatch(r"/passwords/(\d+)", request.path)) and request.method == "PATCH":
+            return self._update(int(m.group(1)), request)
         return _error(404, "Not Found", f"no route {request.method} {request.path}")
 
     def _organization(self, oid: int) -> dict[str, Any]:
@@ -225,6 +231,27 @@ class ItGlueSimulator(Simulator):
         if meta["next-page"]:
             links["next"] = f"{self.url}/{path}?page[number]={number + 1}"
         return SimResponse(200, {"data": chunk, "meta": meta, "links": links}, content_type=JSONAPI)
+
+    def _update(self, pid: int, request: SimRequest) -> SimResponse:
+        if not request.headers.get("content-type", "").startswith(JSONAPI):
+            return _error(415, "Unsupported Media Type", f"Content-Type must be {JSONAPI}")
+        try:
+            data = request.json()["data"]
+            attrs = data["attributes"]
+            if data.get("type") != "passwords" or not isinstance(attrs, dict):
+                raise KeyError("type")
+        except (ValueError, KeyError, TypeError):
+            return _error(400, "Bad Request", "body must be {data: {type: passwords, attributes: {...}}}")
+        if "name" in attrs and not str(attrs["name"] or "").strip():
+            return _error(422, "Unprocessable Entity", "name can't be blank")
+        with self._data_lock:
+            p = self.store.passwords.get(pid)
+            if p is None:
+                return _error(404, "Not Found", "Record not found")
+            for key in ("name", "username", "notes", "url", "archived"):
+                if key in attrs:
+                    setattr(p, key, attrs[key] is True if key == "archived" else attrs[key])
+            return SimResponse(200, {"data": self._record(p)}, content_type=JSONAPI)
 
     def _create(self, request: SimRequest) -> SimResponse:
         if not request.headers.get("content-type", "").startswith(JSONAPI):

@@ -71,6 +71,10 @@ def shown_fields(kind: str, schema: dict[str, Any], node: dict[str, Any], model:
             if key in node["properties"]:
                 out.add((kind, model, key))
                 out |= shown_fields(kind, schema, node["properties"][key], "", value)
+    if isinstance(data, dict) and isinstance(node.get("additionalProperties"), dict):  # a map (budgets)
+        for key, value in data.items():
+            if key not in node.get("properties", {}):
+                out |= shown_fields(kind, schema, node["additionalProperties"], "", value)
     if isinstance(data, list) and isinstance(node.get("items"), dict):
         for value in data:
             out |= shown_fields(kind, schema, node["items"], "", value)

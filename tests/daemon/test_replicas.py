@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import random
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -163,7 +164,9 @@ def test_dropped_connections_and_a_postgresql_restart_under_an_apply(
             running = apply
             _wait(lambda: bool(_held(root)) or running.poll() is not None, 120, "the apply's lease")  # noqa: B023
             if disrupt == "drop":
-                deadline = time.monotonic() + 3
+                # until the apply ends: on a loaded machine a few seconds of drops may
+                # fall between its transactions
+                deadline = time.monotonic() + 120
                 while time.monotonic() < deadline and apply.poll() is None:
                     pg_server.psql(
                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -189,7 +192,7 @@ def test_dropped_connections_and_a_postgresql_restart_under_an_apply(
                 for u in doc["users"][:300]
             ]  # fmt: skip
             path.write_text(json.dumps(doc), encoding="utf-8")
-    assert runs[0][1] == 1, runs  # dropping connections for 3 s certainly hit a transaction
+    assert runs[0][1] == 1, runs  # dropping connections until it ended certainly hit a transaction
     # the next run converges: a lease the interrupted apply could not release expires
     deadline = time.monotonic() + LEASE_SECONDS * 2 + 60
     while True:
@@ -207,3 +210,54 @@ def test_dropped_connections_and_a_postgresql_restart_under_an_apply(
     wait_converged(root, timeout=30)
     dup_entries, dup_mails, _, _ = duplicates(root, names)
     assert dup_entries == [] and dup_mails == []
+
+
+def _status(root: Path) -> dict[str, object]:
+    done = subprocess.run(
+        [str(EXE), "status", "-c", str(root), "--format", "json"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    data: dict[str, object] = json.loads(done.stdout)
+    return data
+
+
+def test_the_fleet_breaker_holds_every_replica_until_its_digest_is_released(tmp_path: Path) -> None:
+    """#12: the leader's check holds the fleet in the shared state; `reconciler override
+    --fleet` from another process releases it, and both replicas apply what it showed."""
+    root = tmp_path / "fleet"
+    names = write_fleet(root, customers=6, users=10, batch=10, in_flight=2)
+    replicas = [start(root, n) for n in range(2)]
+    try:
+        wait_converged(root, timeout=120)
+        policy = root / "policies" / "entra-standard.yaml"
+        policy.write_text(policy.read_text().replace("selfServe: true", "selfServe: false"))
+        for name in names:  # and every tenant loses two users: six customers would remove
+            path = root / "live" / name / "entra.json"
+            data = json.loads(path.read_text())
+            data["users"] = data["users"][:8]
+            path.write_text(json.dumps(data))
+        _wait(lambda: (_status(root).get("fleet") or {}).get("state") == "held", 90, "the hold")  # type: ignore[union-attr]
+        fleet = _status(root)["fleet"]
+        assert isinstance(fleet, dict) and fleet["customers"] == names and fleet["removals"] == 12
+        stale = subprocess.run(
+            [str(EXE), "override", "-c", str(root), "--fleet", "000000000000"], capture_output=True, text=True
+        )
+        assert stale.returncode == 1 and f"the fleet breaker now holds {fleet['digest']}" in stale.stderr
+        done = subprocess.run(
+            [str(EXE), "override", "-c", str(root), "--fleet", str(fleet["digest"])],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        wait_converged(root, timeout=120)
+    finally:
+        stop_all(replicas)
+    backend = open_state(load_valid_config(root))
+    try:
+        assert [backend.store.count_accounts(n) for n in names] == [8] * 6
+        ran = {f"{h['host']}:{h['pid']}" for n in names for h in backend.daemon.history(n, 1)}
+    finally:
+        backend.close()
+    assert ran <= {f"{socket.gethostname()}:{r.pid}" for r in replicas}
+    checked = [r for r in replicas if any(line.get("event") == "fleet.held" for line in r.lines())]
+    assert len(checked) == 1  # one check, by the leader; the other replica read the shared hold

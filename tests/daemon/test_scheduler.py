@@ -334,3 +334,38 @@ def _add_entra_user(root: Path, customer: str, who: str) -> None:
         }
     )
     _set_entra(root, customer, users)
+
+
+def test_mass_update_blocks_the_daemon_until_the_override_approves_exactly_those(rig: Rig) -> None:
+    """R25: the update guard holds the daemon like a mass removal; the one-time override
+    approves the updates the blocked run showed, and the entries are renamed once."""
+    _lower_safety_floor(rig.root)
+    rig.cycle()
+    edit_yaml(
+        rig.root / "policies" / "entra-standard.yaml",
+        lambda d: d["spec"].update(recordFields={"entryName": "directory"}),
+    )
+    users = _entra(rig.root, "contoso")
+    for u in users:
+        u["display_name"] = f"{u['display_name']} (Contoso)"
+    _set_entra(rig.root, "contoso", users)
+    rig.scheduler.request("contoso", "test")
+    rig.cycle()
+    rec = rig.record("contoso")
+    assert rec.last_result == "blocked" and "would update" in rec.blocked_reason
+    assert "--allow-mass-update" in rec.blocked_reason
+    assert rec.blocked_removals and all(k.startswith("update itglue ") for k in rec.blocked_removals)
+    entries = json.loads((rig.root / "live" / "contoso" / "itglue.json").read_text())["entries"]
+    assert not [e for e in entries if "(Contoso)" in e["name"]]  # nothing written while blocked
+    approved = len(rec.blocked_removals)
+
+    rig.scheduler.override("contoso", "test")
+    rig.cycle()
+    rec = rig.record("contoso")
+    assert rec.last_result == "applied" and not rec.blocked
+    entries = json.loads((rig.root / "live" / "contoso" / "itglue.json").read_text())["entries"]
+    renamed = [e for e in entries if "(Contoso)" in e["name"]]
+    assert len(renamed) == approved >= 3
+    rig.scheduler.request("contoso", "test")
+    rig.cycle()
+    assert rig.record("contoso").last_result == "in-sync"

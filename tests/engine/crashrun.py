@@ -49,6 +49,12 @@ POINTS: dict[str, tuple[Any, str, bool]] = {
     "inside-batch": (SqliteStore, "bump_serial", False),
     "before-put-link": (SqliteStore, "put_links", False),  # apply writes a chunk's links at once
     "after-send": (files.FileMailer, "send", True),
+    # R25 / R8: the record written, its fingerprint or the account removal not committed yet
+    "after-update-entry": (files.FileVault, "update_entry", True),
+    "before-archive-entry": (files.FileVault, "archive_entry", False),
+    "after-archive-entry": (files.FileVault, "archive_entry", True),
+    "after-update-contact": (files.FileContacts, "update_contact", True),
+    "after-deactivate-contact": (files.FileContacts, "deactivate_contact", True),
 }
 
 if __name__ == "__main__":

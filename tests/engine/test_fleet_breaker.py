@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from reconciler.core.fleet import fleet_breaker, fleet_limit
+from reconciler.core.fleet import FleetHold, fleet_breaker, fleet_hold, fleet_limit
 from reconciler.core.model import Account, AccountClass, DirSource
 from reconciler.core.plan import CustomerPlan, RemoveAccount, Status
 from tests.core.builders import entra
@@ -80,5 +80,11 @@ def test_the_limit_and_who_counts() -> None:
     kept, why = fleet_breaker(plans, ["c0", "c1"], 10, "d" * 64)  # only two changed: under the limit
     assert why is None and kept == plans
     held, why = fleet_breaker(plans, ["c0", "c1", "c2"], 10, "d" * 64)
-    assert why is not None and why.startswith("held by fleet breaker dddddddddddd")
+    hold = fleet_hold(plans, ["c0", "c1", "c2"], 10, "d" * 64)
+    assert hold is not None and sorted(hold.customers) == ["c0", "c1", "c2"]
+    assert why is not None and why.startswith(f"held by fleet breaker {hold.short}: 3 customers")
     assert [cp.status for cp in held] == [Status.REFUSED] * 3 + [Status.OK]
+    # the digest names what is held: another config, or other removals, is another hold
+    assert fleet_hold(plans, ["c0", "c1", "c2"], 10, "e" * 64).digest != hold.digest  # type: ignore[union-attr]
+    assert fleet_hold(plans, ["c0", "c1", "c3"], 10, "d" * 64).digest != hold.digest  # type: ignore[union-attr]
+    assert FleetHold.from_dict(hold.to_dict()) == hold

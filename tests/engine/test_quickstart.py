@@ -72,7 +72,56 @@ def test_plan_is_stale_when_the_config_changed(quickstart: Path, tmp_path: Path)
     policy = quickstart / "policies" / "entra-standard.yaml"
     policy.write_text(policy.read_text().replace("selfServe: true", "selfServe: false"))
     code, out = run("apply", "-c", str(quickstart), str(planfile))
-    assert code == 1 and "config changed" in out
+    assert code == 1 and out.count("\n") == 1, out
+    assert (
+        "the config changed since this plan was made: ImportPolicy entra-standard changed "
+        f"({policy}); plan again"
+    ) in out
+
+
+def test_a_stale_plan_names_the_documents_and_template_that_changed(quickstart: Path, tmp_path: Path) -> None:
+    """#12: which customers, policies and templates changed, not only "stale"; a comment or a
+    reordering changes nothing; a plan saved before plans named their parts (format 5) is
+    still refused, with the general message."""
+    planfile = tmp_path / "plan.json"
+    run("plan", "-c", str(quickstart), "-o", str(planfile))
+    contoso = quickstart / "customers" / "contoso.yaml"
+    contoso.write_text("# a comment changes nothing\n" + contoso.read_text())
+    code, out = run("plan", "-c", str(quickstart), "-o", str(tmp_path / "same.json"))
+    assert (
+        json.loads((tmp_path / "same.json").read_text())["config_digest"]
+        == json.loads(planfile.read_text())["config_digest"]
+    )
+    fabrikam = quickstart / "customers" / "fabrikam.yaml"
+    fabrikam.write_text(fabrikam.read_text().replace("  labels:\n", "  labels:\n    team: blue\n", 1))
+    template = quickstart / "templates" / "welcome.txt"
+    template.write_text(template.read_text() + "\nP.S. one more line\n")
+    code, out = run("apply", "-c", str(quickstart), str(planfile))
+    assert code == 1 and out.count("\n") == 1 and "Traceback" not in out, out
+    assert "the config changed since this plan was made: " in out
+    assert (
+        f"Customer fabrikam changed ({fabrikam}), the welcome template templates/welcome.txt changed" in out
+    )
+    assert "Customer contoso" not in out and out.rstrip().endswith("; plan again")
+
+    old = json.loads(planfile.read_text())
+    old["format"], _ = 5, old.pop("config_parts")
+    planfile.write_text(json.dumps(old))
+    code, out = run("apply", "-c", str(quickstart), str(planfile))
+    assert code == 1 and "the config changed since this plan was made; plan again" in out
+
+
+def test_a_plan_made_stale_by_an_apply_says_which_customer_and_what_ran(
+    quickstart: Path, tmp_path: Path
+) -> None:
+    planfile = tmp_path / "plan.json"
+    run("plan", "-c", str(quickstart), "-o", str(planfile))
+    code, out = run("apply", "-c", str(quickstart), "--auto-approve", "--customer", "contoso")
+    assert code == 0, out
+    code, out = run("apply", "-c", str(quickstart), str(planfile))
+    assert code == 1 and out.count("\n") == 1, out
+    assert "contoso: state changed since this plan was made (serial 0 -> " in out
+    assert ": reconciler apply applied 16 changes at 20" in out and out.rstrip().endswith("; plan again")
 
 
 def test_apply_without_a_terminal_needs_auto_approve(quickstart: Path) -> None:

@@ -132,7 +132,9 @@ def test_a_plan_saved_in_format_3_reads_as_the_same_plan_without_skipped_users(q
 def test_a_plan_saved_in_format_4_reads_as_the_same_plan_without_reads(quickstart: Path) -> None:
     """Format 4 (before plans said which integrations were listed, #16) still reads."""
     old = json.loads((GOLDEN / "quickstart-plan.format4.json").read_text(encoding="utf-8"))
-    assert old["format"] == 4 and not any("reads" in cp for cp in old["customers"])
+    assert (
+        old["format"] == 4 and not any("reads" in cp for cp in old["customers"]) and "config_parts" not in old
+    )
     today = quickstart_plan(quickstart)
     assert today.customers[0].reads and all(r.listed for cp in today.customers for r in cp.reads)
     read = Plan.from_dict(old)
@@ -142,6 +144,14 @@ def test_a_plan_saved_in_format_4_reads_as_the_same_plan_without_reads(quickstar
     )
 
 
+def test_a_plan_saved_in_format_5_reads_as_the_same_plan(quickstart: Path) -> None:
+    """Format 6 added update-record and archive-record (R25, R8); a format 5 plan has
+    neither and reads as the plan of today."""
+    old = json.loads((GOLDEN / "quickstart-plan.format5.json").read_text(encoding="utf-8"))
+    assert old["format"] == 5 and "update_record" not in old["summary"] and "config_parts" not in old
+    assert Plan.from_dict(old) == quickstart_plan(quickstart)
+
+
 def test_an_unknown_plan_format_is_refused() -> None:
-    with pytest.raises(ValueError, match="unsupported plan format 9; this version reads 1, 2, 3, 4, 5"):
+    with pytest.raises(ValueError, match="unsupported plan format 9; this version reads 1, 2, 3, 4, 5, 6"):
         Plan.from_dict({"format": 9})

@@ -6,46 +6,19 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from reconciler.config.models import SettingsSpec
 from reconciler.core.model import Account, AccountClass, DirSource, IntegrationKind, Link, WelcomeStatus
 from reconciler.errors import LeaseLostError, LockHeldError, StateError
-from reconciler.state.backend import StateBackend, open_backend
-from tests.pgstate import DSN_ENV, fresh_schema
-
-Open = Callable[..., StateBackend]
+from tests.state.conftest import Open
 
 
 def account(n: int) -> Account:
     return Account(
         f"end-user/entra:{n}", AccountClass.END_USER, (DirSource.ENTRA,), f"u{n}@x.com", mail=f"u{n}@x.com"
     )
-
-
-@pytest.fixture
-def open_state(backend: str, tmp_path: Path) -> Iterator[Open]:
-    """open_state(namespace="a", leaseSeconds=15) -> a backend on one shared database."""
-    schema = fresh_schema()
-    opened: list[StateBackend] = []
-
-    def make(namespace: str = "msp", **state: object) -> StateBackend:
-        settings: dict[str, object] = (
-            {"backend": "postgres", "dsn": {"env": DSN_ENV}, "schema": schema}
-            if backend == "postgres"
-            else {"path": "state.db"}
-        )
-        spec = SettingsSpec.model_validate({"state": {**settings, **state}})
-        b = open_backend(tmp_path, spec, namespace)
-        opened.append(b)
-        return b
-
-    yield make
-    for b in opened:
-        b.close()
 
 
 def test_round_trip_serial_and_a_failed_batch(open_state: Open) -> None:

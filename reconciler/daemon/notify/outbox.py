@@ -29,6 +29,7 @@ from reconciler.core.model import WelcomeEmail
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.notify import targets as wire
 from reconciler.daemon.notify.dedup import Delivery, observe
+from reconciler.daemon.notify.durable import DurableQueue
 from reconciler.daemon.notify.events import customer_problems, families
 from reconciler.daemon.notify.tickets import TICKET_TYPES, TicketFiler
 from reconciler.errors import HttpError, ReconcilerError
@@ -41,6 +42,7 @@ log = logging.getLogger("reconciler.daemon.notify")
 RETRY_BASE_SECONDS = 2.0
 RETRY_MAX_SECONDS = 300.0
 MAX_ATTEMPTS = 8
+RECOVER_SECONDS = 30.0  # how often the queue looks for deliveries a replica that is gone left
 HTTP_TIMEOUT_SECONDS = 15.0
 SKIPPED = ("busy", "abandoned", "deferred")  # runs that decide nothing about a customer's health
 
@@ -52,6 +54,7 @@ class _Pending:
     target: str = field(compare=False)
     event: dict[str, Any] = field(compare=False)
     attempt: int = field(default=0, compare=False)
+    key: str = field(default="", compare=False)  # its record in the durable queue
 
 
 class Notifier:
@@ -73,6 +76,9 @@ class Notifier:
         self._observing = threading.Lock()
         self._pending: list[_Pending] = []
         self._digests: dict[str, list[dict[str, Any]]] = {}
+        self._digest_keys: dict[str, list[str]] = {}
+        self._durable = DurableQueue(state)
+        self._recovered_at = float("-inf")
         self._digest_since: dict[str, float] = {}
         self._seq = 0
         self._stop = False
@@ -130,14 +136,47 @@ class Notifier:
     def _queue(self, deliveries: list[Delivery]) -> None:
         if not deliveries:
             return
+        now = self._clock.now()
+        queued = []
+        for target, ev in deliveries:
+            try:  # written before it is queued: a crash from here on still sends it (durable.py)
+                key = self._durable.add(target, ev, now)
+            except ReconcilerError as exc:
+                log.warning("notification queue: %s kept in memory only: %s", ev["type"], exc)
+                key = ""
+            queued.append((target, ev, key))
+        self._enqueue(queued)
+
+    def _enqueue(self, queued: list[tuple[str, dict[str, Any], str]]) -> None:
         with self._cond:
-            for target, ev in deliveries:
+            for target, ev, key in queued:
                 self._seq += 1
-                self._pending.append(_Pending(time.monotonic(), self._seq, target, ev))
+                self._pending.append(_Pending(time.monotonic(), self._seq, target, ev, key=key))
             self._cond.notify()
+
+    def _recover(self) -> None:
+        """Deliveries a replica that is gone (this one before a crash) left queued."""
+        self._recovered_at = time.monotonic()
+        try:
+            found = self._durable.recover(self._clock.now())
+        except ReconcilerError as exc:
+            log.warning("notification queue: could not read the queued deliveries: %s", exc)
+            return
+        if found:
+            log.info("notification queue: %d queued deliveries taken over", len(found))
+            self._enqueue([(q.target, q.event, q.key) for q in found])
+
+    def _forget(self, key: str) -> None:
+        if key:
+            self._durable.done(key)
+
+    def _forget_all(self, keys: list[str]) -> None:
+        for key in keys:
+            self._forget(key)
 
     # --- the delivery thread --------------------------------------------------------------------
     def start(self) -> None:
+        self._recover()
         self._thread = threading.Thread(target=self._loop, name="notifications", daemon=True)
         self._thread.start()
 
@@ -169,13 +208,16 @@ class Notifier:
                 if self._stop:
                     return
                 now = time.monotonic()
+                recover = now - self._recovered_at >= RECOVER_SECONDS
                 due = sorted(p for p in self._pending if p.due <= now)
                 wait = min((p.due for p in self._pending), default=now + 1.0) - now
-                if not due:
+                if not due and not recover:
                     self._cond.wait(max(0.05, min(wait, 1.0)))
                     continue
                 for p in due:
                     self._pending.remove(p)
+            if recover:
+                self._recover()
             for p in due:
                 self._attempt(p)
             self._digests_due()
@@ -183,13 +225,17 @@ class Notifier:
     def _attempt(self, p: _Pending) -> None:
         target = next((t for t in self.targets() if t.name == p.target), None)
         if target is None:
+            self._forget(p.key)
             return  # removed from the config meanwhile
         try:
-            self._deliver(target, p.event)
+            self._deliver(target, p.event, p.key)
             self.delivered += 1
+            if target.type != "email":  # a digest's events are forgotten when it is sent
+                self._forget(p.key)
         except _Gone:
             log.error("notification target %s answered 410 Gone; dropped %s", target.name, p.event["type"])
             self.failed += 1
+            self._forget(p.key)
         except (ReconcilerError, httpx.HTTPError, OSError) as exc:
             p.attempt += 1
             what = exc.status if isinstance(exc, HttpError) and exc.status else type(exc).__name__
@@ -202,6 +248,7 @@ class Notifier:
                     what,
                 )
                 self.failed += 1
+                self._forget(p.key)
                 return
             delay = min(RETRY_BASE_SECONDS * 2 ** (p.attempt - 1), RETRY_MAX_SECONDS)
             log.warning(
@@ -215,13 +262,14 @@ class Notifier:
                 p.due = time.monotonic() + delay
                 self._pending.append(p)
 
-    def _deliver(self, target: NotificationTarget, ev: dict[str, Any]) -> None:
+    def _deliver(self, target: NotificationTarget, ev: dict[str, Any], key: str = "") -> None:
         if target.type in TICKET_TYPES:
             self._tickets.deliver(target, ev)
             return
         if target.type == "email":
             with self._cond:
                 self._digests.setdefault(target.name, []).append(ev)
+                self._digest_keys.setdefault(target.name, []).append(key)
                 self._digest_since.setdefault(target.name, time.monotonic())
             return
         assert target.url is not None
@@ -265,12 +313,15 @@ class Notifier:
         target = next((t for t in self.targets() if t.name == name), None)
         with self._cond:
             events = self._digests.pop(name, [])
+            keys = self._digest_keys.pop(name, [])
             self._digest_since.pop(name, None)
         if target is None or not events:
+            self._forget_all(keys)
             return
         conn = self._settings().connections.smtp
         if conn is None:
             log.error("notification target %s: an email digest needs Settings connections.smtp", name)
+            self._forget_all(keys)
             return
         subject, body = wire.digest_text(events)
         where = f"notification target {name}"
@@ -280,6 +331,7 @@ class Notifier:
                 for to in target.to:
                     mailer.send(WelcomeEmail(to, subject, body, f"digest/{events[0]['id']}/{to}"))
             self.delivered += len(events)
+            self._forget_all(keys)
         except ReconcilerError as exc:
             log.warning(
                 "notification target %s: digest not sent (%s); kept for the next one",
@@ -288,6 +340,7 @@ class Notifier:
             )
             with self._cond:
                 self._digests[name] = events + self._digests.get(name, [])
+                self._digest_keys[name] = keys + self._digest_keys.get(name, [])
                 self._digest_since.setdefault(name, time.monotonic())
 
 

@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from reconciler.config.models import NAME_PATTERN
+from reconciler.daemon.fleet import read_view
 from reconciler.daemon.status import _daemon as daemon_info
 from reconciler.daemon.web.access import view_refusal
 from reconciler.daemon.web.common import daemon_of, json_response
@@ -66,6 +67,7 @@ def fleet_summary(request: Request, snap: Snapshot) -> dict[str, Any]:
         "daemon": daemon_info(meta, sched.clock.now()),
         "config_error": sched.source.error or meta.get("config_error") or "",
         "config_commit": meta.get("config_commit") or "",
+        "fleet_breaker": read_view(sched.state, meta).to_dict(),
     }
 
 

@@ -70,6 +70,21 @@ class DaemonInfo(Doc):
     running: bool
 
 
+class FleetHold(Doc):
+    state: str = Field(description="checking, held, released or clear (#12).")
+    config_digest: str
+    changed: int = Field(description="Customers whose settings changed since they were last applied.")
+    digest: str | None = Field(description="What `reconciler override --fleet` takes.")
+    reason: str | None
+    customers: list[str]
+    removals: int
+    limit: int | None
+    fleet: int | None
+    since: float | None
+    released_at: float | None
+    released_by: str
+
+
 class Fleet(Doc):
     customers: int
     problems: int
@@ -77,6 +92,9 @@ class Fleet(Doc):
     daemon: DaemonInfo
     config_error: str
     config_commit: str
+    fleet_breaker: FleetHold | None = Field(
+        default=None, description="The fleet breaker's last check and its hold, if any (#12)."
+    )
 
 
 class Candidate(Doc):

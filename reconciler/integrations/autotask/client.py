@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from reconciler.core.model import (
 )
 from reconciler.errors import ProviderError
 from reconciler.integrations.autotask.spec import FACTS, AutotaskConnection
+from reconciler.integrations.kinds import RecordField
 from reconciler.providers.base import ProviderContext
 from reconciler.providers.http import HttpApi, build_client, connect_api, create_once, key_fingerprint
 from reconciler.providers.paging import Page, next_link, paginate
@@ -144,6 +145,26 @@ class AutotaskContacts:
 
         return create_once(self.api, post, lambda: self.find_own(new), "create contact", MAX_CREATE_ATTEMPTS)
 
+    def update_contact(self, record_id: str, values: Mapping[RecordField, str]) -> None:
+        """R25: `PATCH /V1.0/Companies/{companyId}/Contacts` with the contact's `id` and
+        only the owned fields (Autotask's child-entity update; fields left out stay as
+        they are): never `note`, which holds the marker."""
+        fields = {_FIELDS[name]: value for name, value in values.items() if name in _FIELDS}
+        if fields:
+            self._patch(record_id, fields)
+            log.info("%s: updated contact %s (%s)", self.api.where, record_id, ", ".join(fields))
+
+    def deactivate_contact(self, record_id: str) -> None:
+        """R8 onRemoval: archive = `isActive: 0`; never deleted."""
+        self._patch(record_id, {"isActive": 0})
+        log.info("%s: set contact %s inactive", self.api.where, record_id)
+
+    def _patch(self, record_id: str, fields: dict[str, Any]) -> None:
+        if not record_id.isdigit():
+            raise ProviderError(self.api.where, f"contact id must be a number, got {record_id!r}")
+        url = f"{self.zone_url}V1.0/Companies/{self.company_id}/Contacts"
+        self.api.request("PATCH", url, json={"id": int(record_id), **fields})
+
     # --- lookups -------------------------------------------------------------------
     def find_own(self, new: NewContact) -> PsaContact | None:
         """The contact of this company with `new`'s names that carries its marker."""
@@ -192,6 +213,13 @@ class AutotaskContacts:
             marker=parse_marker(item.get("note")),
             lineage=parse_lineage(item.get("note")),
         )
+
+
+_FIELDS = {
+    RecordField.FIRST_NAME: "firstName",
+    RecordField.LAST_NAME: "lastName",
+    RecordField.CONTACT_EMAIL: "emailAddress",
+}
 
 
 def open_autotask(ctx: ProviderContext) -> AutotaskContacts:

@@ -37,4 +37,7 @@ FACTS = Facts(
     marker_field="note",
     # 10,000 requests an hour per database, 3 concurrent per endpoint (APIS.md 7)
     budget_of=lambda c: Budget(c.requests_per_hour, 3600.0, concurrent=3),
+    # 3,000 of the database's 10,000 per rolling hour, which every integration of the MSP
+    # shares and whose overrun suspends the whole tenant (APIS.md 7)
+    msp_budget=Budget(3000, 3600.0),
 )

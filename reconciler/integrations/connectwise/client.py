@@ -28,7 +28,7 @@ import base64
 import dataclasses
 import logging
 import threading
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -46,6 +46,7 @@ from reconciler.core.model import (
 )
 from reconciler.errors import ProviderError
 from reconciler.integrations.connectwise.spec import FACTS
+from reconciler.integrations.kinds import RecordField
 from reconciler.providers.base import ProviderContext
 from reconciler.providers.http import HttpApi, build_client, connect_api, create_once, key_fingerprint
 from reconciler.providers.paging import Page, next_link, paginate
@@ -132,6 +133,34 @@ class ConnectWiseContacts:
             return contact
 
         return create_once(self.api, post, lambda: self.find_own(new), "create contact", MAX_CREATE_ATTEMPTS)
+
+    def update_contact(self, record_id: str, values: Mapping[RecordField, str]) -> None:
+        """R25: `PATCH /company/contacts/{id}` with JSON Patch `replace` operations for the
+        owned fields only (never `integratorTags`, which hold the marker). A new email
+        replaces the default Email communication item (read first), else is added."""
+        rid = _contact_id(record_id, self.api.where)
+        ops: list[dict[str, Any]] = [
+            {"op": "replace", "path": path, "value": values[name]}
+            for name, path in ((RecordField.FIRST_NAME, "firstName"), (RecordField.LAST_NAME, "lastName"))
+            if name in values
+        ]
+        email = values.get(RecordField.CONTACT_EMAIL)
+        if email:
+            current = self.api.get_json(self._url(f"company/contacts/{rid}"))
+            items = current.get("communicationItems") if isinstance(current, dict) else None
+            ops.append({"op": "replace", "path": "communicationItems", "value": _with_email(items, email)})
+        if ops:
+            self.api.request("PATCH", self._url(f"company/contacts/{rid}"), json=ops)
+            log.info(
+                "%s: updated contact %s (%s)", self.api.where, rid, ", ".join(str(o["path"]) for o in ops)
+            )
+
+    def deactivate_contact(self, record_id: str) -> None:
+        """R8 onRemoval: archive = `inactiveFlag: true`; never deleted."""
+        rid = _contact_id(record_id, self.api.where)
+        ops = [{"op": "replace", "path": "inactiveFlag", "value": True}]
+        self.api.request("PATCH", self._url(f"company/contacts/{rid}"), json=ops)
+        log.info("%s: set contact %s inactive", self.api.where, rid)
 
     # --- lookups -------------------------------------------------------------------
     def find_own(self, new: NewContact) -> PsaContact | None:
@@ -283,6 +312,27 @@ def _site(site: str, where: str) -> str:
             where, "connections.connectwise.site must be a host name like api-na.myconnectwise.net"
         )
     return value
+
+
+def _contact_id(record_id: str, where: str) -> int:
+    if not record_id.isdigit():
+        raise ProviderError(where, f"contact id must be a number, got {record_id!r}")
+    return int(record_id)
+
+
+def _with_email(items: Any, email: str) -> list[dict[str, Any]]:
+    """The contact's communication items with its default (else first) Email item's
+    value set to `email`; an Email item is added when it has none."""
+    out = [dict(i) for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+    emails = [i for i in out if i.get("communicationType") == "Email"]
+    target = next((i for i in emails if i.get("defaultFlag")), emails[0] if emails else None)
+    if target is None:
+        out.append(
+            {"type": {"name": "Email"}, "value": email, "communicationType": "Email", "defaultFlag": True}
+        )
+    else:
+        target["value"] = email
+    return out
 
 
 def _json(response: httpx.Response, where: str) -> Any:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Generator, Hashable
+from collections.abc import Callable, Generator, Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from reconciler.config.secretpaths import SecretRoots
 from reconciler.core.model import IntegrationKind, NewContact, PsaContact, marker_text, parse_marker
 from reconciler.errors import ProviderError
 from reconciler.integrations.halo.spec import FACTS, HaloConnection
+from reconciler.integrations.kinds import RecordField
 from reconciler.providers.base import ProviderContext
 from reconciler.providers.http import (
     HttpApi,
@@ -167,6 +168,29 @@ class HaloUsers:
 
         return create_once(self.api, post, lambda: self.find_own(new), "create user", MAX_CREATE_ATTEMPTS)
 
+    def update_contact(self, record_id: str, values: Mapping[RecordField, str]) -> None:
+        """R25: `POST /api/Users [{"id": N, ...}]` (an item with `id` updates, per the
+        maintained clients; unconfirmed by Halo's docs) with only the owned fields; never
+        `notes`, which hold the marker. Halo's `name` is the full name: kept in step with
+        a new first or last name (the other one read first when it is not changing)."""
+        rid = _user_id(record_id, self.api.where)
+        user: dict[str, Any] = {_FIELDS[k]: v for k, v in values.items() if k in _FIELDS}
+        if RecordField.FIRST_NAME in values or RecordField.LAST_NAME in values:
+            first, last = values.get(RecordField.FIRST_NAME), values.get(RecordField.LAST_NAME)
+            if first is None or last is None:
+                now = self._contact(self.api.get_json(f"api/Users/{rid}"))
+                first, last = first or now.first_name or "", last or now.last_name or ""
+            user["name"] = f"{first} {last}".strip()
+        if user:
+            self.api.post_json("api/Users", json=[{"id": rid, **user}])
+            log.info("%s: updated Halo user %s (%s)", self.api.where, rid, ", ".join(sorted(user)))
+
+    def deactivate_contact(self, record_id: str) -> None:
+        """R8 onRemoval: archive = `inactive: true`; never deleted."""
+        rid = _user_id(record_id, self.api.where)
+        self.api.post_json("api/Users", json=[{"id": rid, "inactive": True}])
+        log.info("%s: set Halo user %s inactive", self.api.where, rid)
+
     # --- lookups -------------------------------------------------------------------
     def find_own(self, new: NewContact) -> PsaContact | None:
         """The client's user found by `new`'s email (or surname) that carries its marker."""
@@ -238,6 +262,19 @@ class HaloUsers:
             active=item.get("inactive") is not True,
             marker=parse_marker(notes if isinstance(notes, str) else None),
         )
+
+
+_FIELDS = {
+    RecordField.FIRST_NAME: "firstname",
+    RecordField.LAST_NAME: "surname",
+    RecordField.CONTACT_EMAIL: "emailaddress",
+}
+
+
+def _user_id(record_id: str, where: str) -> int:
+    if not record_id.isdigit():
+        raise ProviderError(where, f"user id must be a number, got {record_id!r}")
+    return int(record_id)
 
 
 def _text(value: Any) -> str | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from reconciler.core.model import (
 )
 from reconciler.errors import ProviderError
 from reconciler.integrations.hudu.spec import FACTS, HuduConnection
+from reconciler.integrations.kinds import RecordField
 from reconciler.providers.base import ProviderContext
 from reconciler.providers.http import HttpApi, RateLimiter, RetryPolicy, create_once
 from reconciler.providers.paging import Page, paginate
@@ -199,6 +200,21 @@ class HuduVault:
 
         return create_once(self.api, post, find, f"create Hudu asset password {new.name!r}")
 
+    def update_entry(self, record_id: str, values: Mapping[RecordField, str]) -> None:
+        """R25: `PUT /asset_passwords/{id}` with only the owned fields; never
+        `description` (the marker) and never `password`."""
+        fields = {_FIELDS[name]: value for name, value in values.items() if name in _FIELDS}
+        if fields:
+            rid = numeric_id(record_id, "record id", self.api.where)
+            self.api.request("PUT", f"/asset_passwords/{rid}", json={"asset_password": fields})
+            log.info("%s: updated Hudu asset password %s (%s)", self.api.where, rid, ", ".join(fields))
+
+    def archive_entry(self, record_id: str) -> None:
+        """R8 onRemoval: `PUT /asset_passwords/{id}/archive` (in Hudu's Swagger); never delete."""
+        rid = numeric_id(record_id, "record id", self.api.where)
+        self.api.request("PUT", f"/asset_passwords/{rid}/archive")
+        log.info("%s: archived Hudu asset password %s", self.api.where, rid)
+
     def close(self) -> None:
         self.api.close()
 
@@ -216,6 +232,9 @@ class HuduVault:
                 f"Hudu company {self.company_id} (spec.integrations.huduCompanyId) does not exist "
                 "or this API key cannot see it",
             )
+
+
+_FIELDS = {RecordField.ENTRY_NAME: "name", RecordField.USERNAME: "username"}
 
 
 def placeholder_password() -> str:

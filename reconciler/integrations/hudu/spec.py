@@ -19,6 +19,12 @@ class HuduConnection(Connection):
         le=100_000,
         description="page_size when listing; Hudu's maximum is unconfirmed and a smaller page is handled.",
     )
+    rate_window_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=300,
+        description="Hudu's fixed rate-limit window (unconfirmed): a 429 without Retry-After waits until it ends.",
+    )
 
 
 FACTS = Facts(
@@ -30,6 +36,7 @@ FACTS = Facts(
     matching_keys=("username", "password_type"),
     record_shape="asset_password (name, username, password_type, description, password)",
     marker_field="description",
-    budget_of=lambda c: Budget(c.requests_per_minute, 60.0),
+    budget_of=lambda c: Budget(c.requests_per_minute, 60.0, fixed_window=c.rate_window_seconds),
+    msp_budget=Budget(150, 60.0),  # half of Hudu's 300 per minute (APIS.md 5)
     lists_organizations=True,
 )

@@ -19,7 +19,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from reconciler.core.model import (
 )
 from reconciler.errors import ProviderError
 from reconciler.integrations.itglue.spec import FACTS, ItGlueConnection
+from reconciler.integrations.kinds import RecordField
 from reconciler.providers.base import ProviderContext
 from reconciler.providers.http import HttpApi, RateLimiter, RetryPolicy, create_once
 from reconciler.providers.paging import Page, paginate, unique
@@ -160,6 +161,9 @@ class ItGlueApi:
         return _CATEGORIES.get(self.account, fetch, refresh)
 
 
+_ATTRIBUTES = {RecordField.ENTRY_NAME: "name", RecordField.USERNAME: "username"}
+
+
 def _connect(
     conn: ItGlueConnection,
     config_root: Path,
@@ -230,6 +234,26 @@ class ItGlueVault:
             return None
 
         return create_once(self.api, post, find, f"create IT Glue password {new.name!r}")
+
+    def update_entry(self, record_id: str, values: Mapping[RecordField, str]) -> None:
+        """R25: `PATCH /passwords/{id}` with only the owned attributes (attributes left
+        out stay unchanged, per IT Glue's docs): never `notes`, which hold the marker."""
+        attributes = {_ATTRIBUTES[name]: value for name, value in values.items() if name in _ATTRIBUTES}
+        if attributes:
+            self._patch(record_id, attributes)
+            log.info("%s: updated IT Glue password %s (%s)", self.api.where, record_id, ", ".join(attributes))
+
+    def archive_entry(self, record_id: str) -> None:
+        """R8 onRemoval: archive, never delete. IT Glue documents no archive call for
+        passwords (unconfirmed): passwords carry an `archived` attribute and a
+        `filter[archived]`, so the best evidence is a PATCH setting `archived: true`."""
+        self._patch(record_id, {"archived": True})
+        log.info("%s: archived IT Glue password %s", self.api.where, record_id)
+
+    def _patch(self, record_id: str, attributes: dict[str, Any]) -> None:
+        rid = numeric_id(record_id, "record id", self.api.where)
+        body = {"data": {"type": "passwords", "attributes": attributes}}
+        self.api.request("PATCH", f"/passwords/{rid}", content=json.dumps(body).encode())
 
     def close(self) -> None:
         self.api.close()
