@@ -20,21 +20,37 @@ def dumps(obj: Any, expand: int, leaf: Callable[[Any], str] = _ENCODE) -> str:
     indented (one space per level), deeper values are one line each, as `leaf`
     encodes them (by default `json.dumps(value, sort_keys=True)`; the saved plan
     writes its changes with a faster equivalent, reconciler/core/planfile.py)."""
-    return _dump(obj, expand, 0, leaf) + "\n"
+    return "".join(pieces(obj, expand, leaf))
 
 
-def _dump(obj: Any, expand: int, level: int, leaf: Callable[[Any], str]) -> str:
+def pieces(obj: Any, expand: int, leaf: Callable[[Any], str] = _ENCODE) -> list[str]:
+    """The text of `dumps` in pieces, for `writelines`: a 50 MB plan is then never
+    copied whole from level to level (nor held as one string)."""
+    out: list[str] = []
+    _emit(obj, expand, 0, leaf, out)
+    out.append("\n")
+    return out
+
+
+def _emit(obj: Any, expand: int, level: int, leaf: Callable[[Any], str], out: list[str]) -> None:
     if level >= expand or not isinstance(obj, dict | list) or not obj:
-        return leaf(obj)
+        out.append(leaf(obj))
+        return
     pad = " " * (level + 1)
-    if isinstance(obj, dict):
-        items = [f"{_ENCODE(k)}: {_dump(obj[k], expand, level + 1, leaf)}" for k in sorted(obj)]
-        opening, closing = "{", "}"
-    else:
-        # a list of one-line values (100,000 changes): no call per item but `leaf`'s
-        items = (
-            list(map(leaf, obj)) if level + 1 >= expand else [_dump(v, expand, level + 1, leaf) for v in obj]
-        )
-        opening, closing = "[", "]"
     sep = ",\n" + pad
-    return f"{opening}\n{pad}{sep.join(items)}\n{' ' * level}{closing}"
+    if isinstance(obj, dict):
+        out.append("{\n" + pad)
+        for i, key in enumerate(sorted(obj)):
+            out.append(f"{sep if i else ''}{_ENCODE(key)}: ")
+            _emit(obj[key], expand, level + 1, leaf, out)
+        out.append("\n" + " " * level + "}")
+        return
+    out.append("[\n" + pad)
+    if level + 1 >= expand:  # a list of one-line values (100,000 changes): no call per item but `leaf`'s
+        out.append(sep.join(map(leaf, obj)))
+    else:
+        for i, value in enumerate(obj):
+            if i:
+                out.append(sep)
+            _emit(value, expand, level + 1, leaf, out)
+    out.append("\n" + " " * level + "]")

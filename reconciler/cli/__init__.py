@@ -90,7 +90,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "override": (
         "daemon",
-        "Let the daemon apply a blocked CUSTOMER's plan once, with exactly the removals it showed.",
+        "Let the daemon apply a blocked CUSTOMER's plan once, with exactly the removals it showed; "
+        "or, with --fleet DIGEST, the customers the fleet breaker holds (#12).",
     ),
     "ci": ("ci", "Steps for CI pipelines: pull-request comment, artifacts, apply of a reviewed plan."),
     "init": ("init", "Scaffold a new policy repository in DIRECTORY (refuses to overwrite any file)."),

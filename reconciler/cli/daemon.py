@@ -12,6 +12,7 @@ from reconciler.cli.budget import budget_lines, budget_status
 from reconciler.cli.common import config_dir_option
 from reconciler.cli.jsonout import emit
 from reconciler.config import load_valid_config
+from reconciler.config.messages import suggest
 from reconciler.config.resolve import effective_customers
 from reconciler.core.words import count
 from reconciler.daemon import service
@@ -89,7 +90,7 @@ def override(config_dir: Path, customer: str | None, digest: str | None) -> None
         raise ReconcilerError("give a CUSTOMER or --fleet DIGEST (one of them)")
     config = load_valid_config(config_dir)
     if customer is not None and customer not in config.customers:
-        raise ReconcilerError(f"unknown customer {customer!r}")
+        raise ReconcilerError(f"unknown customer {customer!r}{suggest(customer, config.customers)}")
     backend = open_state(config)
     try:
         if digest is not None:

@@ -25,7 +25,7 @@ from reconciler.config.idle import idle_warnings
 from reconciler.config.resolve import effective_customers
 from reconciler.core.drift import CustomerDrift
 from reconciler.core.plan import Plan, Status
-from reconciler.core.planfile import plan_text
+from reconciler.core.planfile import plan_pieces
 from reconciler.core.render import render_json, render_markdown, render_text
 from reconciler.core.words import count
 from reconciler.engine import Engine
@@ -61,7 +61,8 @@ def render(plan: Plan, fmt: str, verbose: bool = False) -> str:
 
 def save_plan(plan: Plan, path: Path) -> None:
     # the plan's outer levels indented, a change per line (`show` renders it)
-    path.write_text(plan_text(plan), encoding="utf-8")
+    with path.open("w", encoding="utf-8") as out:
+        out.writelines(plan_pieces(plan))
 
 
 def load_plan(path: Path) -> Plan:

@@ -7,7 +7,9 @@ from pathlib import Path
 import click
 
 from reconciler.cli.common import config_dir_option
+from reconciler.cli.jsonout import emit, format_option
 from reconciler.config import load_valid_config
+from reconciler.core.words import count
 from reconciler.engine import Engine
 from reconciler.errors import ReconcilerError
 
@@ -15,7 +17,8 @@ from reconciler.errors import ReconcilerError
 @click.command()
 @config_dir_option
 @click.option("--customer", "customers", multiple=True, help="Only this customer (repeatable).")
-def rebuild(config_dir: Path, customers: tuple[str, ...]) -> None:
+@format_option
+def rebuild(config_dir: Path, customers: tuple[str, ...], fmt: str) -> None:
     """Re-adopt accounts and links from the markers on integration records.
 
     For a state that was lost or replaced: every selected account whose record
@@ -24,8 +27,11 @@ def rebuild(config_dir: Path, customers: tuple[str, ...]) -> None:
     marker are left to the next plan, which adds and welcomes them normally."""
     engine = Engine.open(load_valid_config(config_dir))
     lines = engine.rebuild(customers)
-    for line in lines:
-        click.echo(line)
     failed = [line for line in lines if ": not rebuilt: " in line or "locked by" in line]
+    if fmt == "json":
+        emit("state", {"action": "rebuild", "lines": lines, "failed": failed})
+    else:
+        for line in lines:
+            click.echo(line)
     if failed:
-        raise ReconcilerError(f"{len(failed)} customer(s) not rebuilt")
+        raise ReconcilerError(f"{count(len(failed), 'customer')} not rebuilt")

@@ -21,6 +21,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from reconciler.config.titles import field_title, model_title
 from reconciler.config.values import FilePath as FilePath
 from reconciler.config.values import RecordId as RecordId
 
@@ -33,6 +34,8 @@ class Model(BaseModel):
         populate_by_name=True,
         hide_input_in_errors=True,
         allow_inf_nan=False,
+        field_title_generator=field_title,
+        model_title_generator=model_title,
     )
 
 
@@ -45,8 +48,13 @@ class SecretRef(Model):
 
     model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
 
-    env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    file: FilePath | None = None
+    env: str | None = Field(
+        default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Read from this environment variable."
+    )
+    file: FilePath | None = Field(
+        default=None,
+        description="Read from this file, inside the config directory or a Settings secretDirs entry.",
+    )
 
     @model_validator(mode="before")
     @classmethod

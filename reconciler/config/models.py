@@ -55,15 +55,28 @@ NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 
 class Metadata(Model):
     name: str = Field(pattern=NAME_PATTERN, description="Unique name of this kind, DNS-label style.")
-    labels: Labels = Field(default_factory=dict)
+    labels: Labels = Field(
+        default_factory=dict,
+        description="key: value pairs that policies select customers by (appliesTo.labelSelector).",
+    )
 
 
 class Safety(Model):
     """Mass-removal guard: refuse plans removing more than `maxRemovalPercent` of a
     customer's existing accounts, when it has at least `minExistingAccounts`."""
 
-    max_removal_percent: float = Field(default=30.0, ge=0, le=100)
-    min_existing_accounts: int = Field(default=10, ge=0, le=1_000_000)
+    max_removal_percent: float = Field(
+        default=30.0,
+        ge=0,
+        le=100,
+        description="Refuse a plan that removes more than this share of the accounts.",
+    )
+    min_existing_accounts: int = Field(
+        default=10,
+        ge=0,
+        le=1_000_000,
+        description="The guard applies once a customer has at least this many accounts.",
+    )
 
 
 # --- Settings --------------------------------------------------------------------------
@@ -73,7 +86,10 @@ class StateSettings(Model):
     """Where state lives: an embedded SQLite file (default, one machine) or a
     PostgreSQL database shared by CI, people and daemon replicas."""
 
-    backend: Literal["sqlite", "postgres"] = "sqlite"
+    backend: Literal["sqlite", "postgres"] = Field(
+        default="sqlite",
+        description="sqlite (a file, one machine) or postgres (shared by CI and daemon replicas).",
+    )
     path: FilePath = Field(
         default=".reconciler/state.db", description="SQLite: relative to the config directory."
     )
@@ -111,8 +127,11 @@ class SnapshotSettings(Model):
 
 
 class CertificateCredential(Model):
-    private_key: Secret
-    thumbprint: str = Field(pattern=r"^[0-9A-Fa-f]{40}$")
+    private_key: Secret = Field(description="The certificate's private key (PEM), as a secret reference.")
+    thumbprint: str = Field(
+        pattern=r"^[0-9A-Fa-f]{40}$",
+        description="SHA-1 thumbprint of the certificate uploaded to the app (40 hex digits).",
+    )
 
 
 class GraphCredential(Model):
@@ -120,8 +139,12 @@ class GraphCredential(Model):
 
     model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
 
-    client_secret: OptionalSecret = None
-    certificate: CertificateCredential | None = None
+    client_secret: OptionalSecret = Field(
+        default=None, description="The app's client secret, as a secret reference."
+    )
+    certificate: CertificateCredential | None = Field(
+        default=None, description="A certificate credential instead of a client secret."
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> GraphCredential:
@@ -132,7 +155,7 @@ class GraphCredential(Model):
 
 class GraphConnection(TlsOptions):
     client_id: ClientId = Field(description="Application (client) id of the MSP's multi-tenant app.")
-    credential: GraphCredential
+    credential: GraphCredential = Field(description="How the app signs in: a client secret or a certificate.")
     authority_host: HttpsUrl = Field(
         default="https://login.microsoftonline.com",
         description="Identity platform (https only): the client secret or assertion is sent to it.",
@@ -142,22 +165,33 @@ class GraphConnection(TlsOptions):
         description="Microsoft Graph (https only): every request carries the bearer token; "
         "links on another scheme, host or port are never followed.",
     )
-    full_sync_every_hours: float = Field(default=24.0, gt=0, le=24 * 366)
-    max_concurrent_tenants: int = Field(default=8, ge=1, le=64)
+    full_sync_every_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 366,
+        description="Read users, groups and roles in full this often; deltas between.",
+    )
+    max_concurrent_tenants: int = Field(
+        default=8, ge=1, le=64, description="Tenants read from Graph at the same time."
+    )
 
 
 class SmtpConnection(TlsOptions):
-    host: HostName
-    port: int = Field(default=587, ge=1, le=65535)
-    security: Literal["starttls", "tls", "none"] = "starttls"
-    username: OptionalSecret = None
-    password: OptionalSecret = None
+    host: HostName = Field(description="The SMTP server's host name.")
+    port: int = Field(default=587, ge=1, le=65535, description="587 for starttls, 465 for tls.")
+    security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls", description="starttls (upgrade on 587), tls (from the first byte) or none."
+    )
+    username: OptionalSecret = Field(default=None, description="Sign-in name, as a secret reference.")
+    password: OptionalSecret = Field(default=None, description="Sign-in password, as a secret reference.")
     sender: EmailAddress = Field(description="From: address of welcome emails.")
 
 
 class _Connections(Model):
-    graph: GraphConnection | None = None
-    smtp: SmtpConnection | None = None
+    graph: GraphConnection | None = Field(
+        default=None, description="The MSP's multi-tenant Entra app (Microsoft Graph)."
+    )
+    smtp: SmtpConnection | None = Field(default=None, description="Where welcome emails are sent (R16).")
 
 
 # One block per integration of the table (`spec.connections.<kind>`), read through
@@ -183,7 +217,10 @@ class Features(Model):
 
 class WelcomeEmailSettings(Model):
     template: FilePath = Field(default="templates/welcome.txt", description="Relative to the config dir.")
-    subject: Text = "Welcome, {display_name}"
+    subject: Text = Field(
+        default="Welcome, {display_name}",
+        description="Subject line; the same {placeholders} as the template.",
+    )
 
 
 class DaemonTls(Model):
@@ -327,13 +364,24 @@ class NotificationTarget(Model):
 
 
 class SettingsSpec(Model):
-    state: StateSettings = StateSettings()
-    snapshot: SnapshotSettings | None = None
-    features: Features = Features()
-    safety: Safety = Safety()
-    connections: Connections = Connections()
-    welcome_email: WelcomeEmailSettings = WelcomeEmailSettings()
-    apply_batch_size: int = Field(default=500, ge=1, le=100_000)
+    state: StateSettings = Field(
+        default=StateSettings(), description="Where state lives (SQLite or PostgreSQL)."
+    )
+    snapshot: SnapshotSettings | None = Field(
+        default=None, description="Offline mode: read and write every system from files in this directory."
+    )
+    features: Features = Field(default=Features(), description="MSP-wide features (R12, R15).")
+    safety: Safety = Field(default=Safety(), description="Default removal guard; a policy may set its own.")
+    connections: Connections = Field(
+        default=Connections(),
+        description="How to reach Graph, SMTP and the integrations (credentials as secret references).",
+    )
+    welcome_email: WelcomeEmailSettings = Field(
+        default=WelcomeEmailSettings(), description="Template and subject of the welcome email (R16)."
+    )
+    apply_batch_size: int = Field(
+        default=500, ge=1, le=100_000, description="Changes applied and committed to state per batch (R11)."
+    )
     verify_links_every_hours: float = Field(
         default=24.0,
         gt=0,
@@ -341,7 +389,9 @@ class SettingsSpec(Model):
         description="Between these full reads an unchanged customer's integrations are not listed; "
         "each full read proves every linked record still exists (shortened per customer by up to 10%).",
     )
-    daemon: DaemonSettings = DaemonSettings()
+    daemon: DaemonSettings = Field(
+        default=DaemonSettings(), description="`reconciler daemon`: listener, concurrency, retries."
+    )
     secret_dirs: tuple[FilePath, ...] = Field(
         default=(),
         description="Directories outside the config directory that {file: ...} secrets may be read "
@@ -371,16 +421,25 @@ class TlsMode(StrEnum):
 
 class ActiveDirectory(TlsOptions):
     server: HostPort = Field(description="Host name or host:port of a domain controller.")
-    base_dn: LongText
-    bind_user: Secret
-    bind_password: Secret
-    tls: TlsMode = TlsMode.LDAPS
-    timeout_seconds: float = Field(default=15.0, gt=0, le=600)
+    base_dn: LongText = Field(
+        description="Where users are searched, e.g. DC=acme,DC=local; relative selections hang below it."
+    )
+    bind_user: Secret = Field(description="The account reconciler binds as, as a secret reference.")
+    bind_password: Secret = Field(description="Its password, as a secret reference.")
+    tls: TlsMode = Field(
+        default=TlsMode.LDAPS,
+        description="ldaps (636), starttls (389 upgraded) or plain-insecure (tests only).",
+    )
+    timeout_seconds: float = Field(default=15.0, gt=0, le=600, description="Per LDAP operation.")
 
 
 class Directories(Model):
-    entra: EntraDirectory | None = None
-    active_directory: ActiveDirectory | None = None
+    entra: EntraDirectory | None = Field(
+        default=None, description="The customer's Entra ID (Microsoft 365) tenant."
+    )
+    active_directory: ActiveDirectory | None = Field(
+        default=None, description="The customer's on-premises Active Directory."
+    )
 
 
 class _Integrations(Model):
@@ -404,8 +463,10 @@ class Pin(Model):
     """R18: resolve a matching conflict by naming the record to link."""
 
     account: Text = Field(description="Account UPN (or sAMAccountName).")
-    integration: IntegrationKind
-    record_id: RecordId
+    integration: IntegrationKind = Field(description="The integration the record is in.")
+    record_id: RecordId = Field(
+        description="The id of the record to link (one of the candidates the plan named)."
+    )
 
 
 class Source(StrEnum):
@@ -442,8 +503,14 @@ class Selection(Model):
     display names), `skus` to require particular licences, `includeGuests`, and for
     administrator imports `roles` (directory role names or roleTemplateIds)."""
 
-    ous: tuple[LongText, ...] = ()
-    groups: tuple[LongText, ...] = ()
+    ous: tuple[LongText, ...] = Field(
+        default=(),
+        description="Active Directory (R2): users in these OUs and below; DNs, relative to baseDn without DC=.",
+    )
+    groups: tuple[LongText, ...] = Field(
+        default=(),
+        description="Members of these security groups: AD DNs (R2, R4, R5), or Entra object ids or display names (R22).",
+    )
     include_nested_groups: bool | None = Field(
         default=None,
         description="Import members of nested groups too. Default: off for Active Directory "
@@ -469,7 +536,7 @@ class Selection(Model):
     include_eligible: bool = Field(
         default=False, description="With roles: PIM-eligible holders count too, not only active ones."
     )
-    exclude: Exclude = Exclude()
+    exclude: Exclude = Field(default=Exclude(), description="Left out even when selected.")
 
     def nested(self, entra: bool) -> bool:
         """Whether members of nested groups are selected (Entra default on, AD default off)."""
@@ -500,11 +567,13 @@ class Schedule(Model):
 class ImportSettings(Model):
     """What to import and how; used by policies and by customer-level settings."""
 
-    source: Source
+    source: Source = Field(description="entra (Microsoft 365) or activeDirectory (on-premises).")
     password_sync: bool = Field(default=False, description="R3: AD users need a licensed Entra match.")
-    selection: Selection = Selection()
-    options: ImportOptions = ImportOptions()
-    schedule: Schedule = Schedule()
+    selection: Selection = Field(default=Selection(), description="Who is imported (R2, R22, R23).")
+    options: ImportOptions = Field(
+        default=ImportOptions(), description="What is done for each account (R12-R17)."
+    )
+    schedule: Schedule = Field(default=Schedule(), description="How often the daemon syncs (R9).")
     safety: Safety | None = Field(default=None, description="Overrides Settings.safety.")
     record_fields: RecordFields = Field(
         default=RecordFields(),
@@ -522,15 +591,23 @@ class ImportSettings(Model):
 
 class CustomerSpec(Model):
     paused: bool = Field(default=False, description="R10: planned, never applied.")
-    directories: Directories = Directories()
-    integrations: Integrations = Integrations()
+    directories: Directories = Field(
+        default=Directories(), description="Where the customer's users are read from."
+    )
+    integrations: Integrations = Field(
+        default=Integrations(), description="The customer's organization / company in each integration."
+    )
     import_policy: Text | None = Field(default=None, description="End-user policy by name (R20).")
     admin_import_policy: Text | None = Field(default=None, description="Admin policy by name.")
     import_: ImportSettings | None = Field(
         default=None, alias="import", description="Customer-level settings when in no policy."
     )
-    admin_import: ImportSettings | None = None
-    pins: tuple[Pin, ...] = ()
+    admin_import: ImportSettings | None = Field(
+        default=None, description="Customer-level administrator import settings when in no AdminImportPolicy."
+    )
+    pins: tuple[Pin, ...] = Field(
+        default=(), description="R18: the record to link where several match an account."
+    )
     quiet_hours: tuple[QuietHours, ...] = Field(
         default=(), description="Run windows in which no writes are made (reads and plans still run)."
     )
@@ -540,12 +617,14 @@ class CustomerSpec(Model):
 
 
 class AppliesTo(Model):
-    customers: tuple[Text, ...] = ()
-    label_selector: LabelSelector | None = None
+    customers: tuple[Text, ...] = Field(default=(), description="Member customers by name.")
+    label_selector: LabelSelector | None = Field(
+        default=None, description="And every customer whose labels match this selector."
+    )
 
 
 class PolicySpec(ImportSettings):
-    applies_to: AppliesTo = AppliesTo()
+    applies_to: AppliesTo = Field(default=AppliesTo(), description="The customers this policy is for (R20).")
     paused: bool = Field(default=False, description="R10: members are planned, never applied.")
 
 
@@ -553,28 +632,32 @@ class PolicySpec(ImportSettings):
 
 
 class _Document(Model):
-    api_version: Literal["reconciler.dev/v1"]
-    metadata: Metadata
+    api_version: Literal["reconciler.dev/v1"] = Field(description="Always reconciler.dev/v1.")
+    metadata: Metadata = Field(description="Name and labels.")
 
 
 class SettingsDoc(_Document):
-    kind: Literal["Settings"]
-    spec: SettingsSpec = SettingsSpec()
+    kind: Literal["Settings"] = Field(description="One per config directory: MSP-wide settings.")
+    spec: SettingsSpec = Field(default=SettingsSpec(), description="MSP-wide settings.")
 
 
 class CustomerDoc(_Document):
-    kind: Literal["Customer"]
-    spec: CustomerSpec = CustomerSpec()
+    kind: Literal["Customer"] = Field(description="One client of the MSP.")
+    spec: CustomerSpec = Field(
+        default=CustomerSpec(), description="The customer's directories, links and import."
+    )
 
 
 class ImportPolicyDoc(_Document):
-    kind: Literal["ImportPolicy"]
-    spec: PolicySpec
+    kind: Literal["ImportPolicy"] = Field(description="End-user import settings for many customers.")
+    spec: PolicySpec = Field(description="End-user import settings shared by the member customers.")
 
 
 class AdminImportPolicyDoc(_Document):
-    kind: Literal["AdminImportPolicy"]
-    spec: PolicySpec
+    kind: Literal["AdminImportPolicy"] = Field(
+        description="Administrator import settings for many customers."
+    )
+    spec: PolicySpec = Field(description="Administrator import settings shared by the member customers.")
 
 
 KINDS: dict[str, type[_Document]] = {

@@ -7,9 +7,11 @@ Renderers only turn a `Plan` into text; apply only executes one. `to_dict` /
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from reconciler.core.changes import (
@@ -160,7 +162,14 @@ class CustomerPlan:
         return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
     def count(self, *kinds: ChangeKind) -> int:
-        return sum(1 for c in self.changes if c.kind in kinds)
+        counted: int = sum(n for t, n in self._by_type.items() if t.kind in kinds)
+        return counted
+
+    @cached_property
+    def _by_type(self) -> Counter[Any]:
+        """Changes per class, counted once (a summary counts seven kinds, and the text
+        and the saved plan each make one): keyed by class, whose hash is C code."""
+        return Counter(map(type, self.changes))
 
     @property
     def applicable(self) -> bool:

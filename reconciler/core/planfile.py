@@ -40,8 +40,13 @@ _SCALAR = {None: "null", True: "true", False: "false"}
 
 def plan_text(plan: Plan) -> str:
     """Exactly `jsonlayout.dumps(plan.to_dict(), expand=4)`."""
+    return "".join(plan_pieces(plan))
+
+
+def plan_pieces(plan: Plan) -> list[str]:
+    """`plan_text` in pieces, for `writelines`."""
     # the changes stay objects in the document; `_leaf` writes each as its line
-    return jsonlayout.dumps(plan.to_dict(change=_same), EXPAND, _leaf)
+    return jsonlayout.pieces(plan.to_dict(change=_same), EXPAND, _leaf)
 
 
 def reference_text(plan: Plan) -> str:

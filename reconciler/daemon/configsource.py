@@ -7,6 +7,12 @@ times can be coarse); when they changed, the tree is re-read and re-validated. A
 the running config; an invalid one is reported (once per edit) and the last
 valid config keeps running. With `--git` the repository is pulled first (at
 most every `gitPullIntervalSeconds`) and the commit is recorded with each run.
+
+Replicas (`GitFollow`): only the leader pulls; it records the commit it pulled
+in the shared state (daemon meta `git_head`), and every other replica brings
+its own clone to exactly that commit (a fetch only when it lacks the commit,
+then a fast-forward), so every replica runs the commit the leader chose and
+the remote sees one puller, not one per replica.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import os
 import re
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +33,9 @@ from reconciler.core.words import count
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.logs import event
 from reconciler.errors import ConfigError, ReconcilerError
+from reconciler.state.api import DaemonStore
 
+_log = logging.getLogger("reconciler.daemon")
 GIT_TIMEOUT = 60.0
 MAX_PROBLEMS_LOGGED = 5
 CONTENT_CHECK_SECONDS = 300.0  # compare bytes even when sizes and times look the same (coarse mtimes)
@@ -65,6 +74,37 @@ class GitRepo:
 
     def head(self) -> str:
         return self._git("rev-parse", "HEAD")
+
+    def follow(self, commit: str) -> None:
+        """Bring the work tree to `commit` (the leader's): fetch only when it is not
+        here yet, then fast-forward (never a merge of our own)."""
+        if not re.fullmatch(r"[0-9a-f]{40}([0-9a-f]{24})?", commit):
+            raise GitError(f"git follow: not a commit id: {commit[:80]!r}")
+        try:
+            self._git("cat-file", "-e", f"{commit}^{{commit}}")
+        except GitError:
+            self._git("fetch", "--quiet")
+        self._git("merge", "--ff-only", "--quiet", commit)
+
+
+GIT_HEAD = "git_head"  # daemon meta: the commit the leader pulled last
+
+
+@dataclass(frozen=True)
+class GitFollow:
+    """Who pulls: the leader (`leads()`), which records what it pulled; the others
+    follow the recorded commit."""
+
+    state: DaemonStore
+    leads: Callable[[], bool]
+
+    def recorded(self) -> str:
+        value = self.state.meta().get(GIT_HEAD)
+        return str(value) if isinstance(value, str) else ""
+
+    def record(self, commit: str) -> None:
+        if commit and commit != self.recorded():
+            self.state.put_meta(GIT_HEAD, commit)
 
 
 def _scrub(text: str) -> str:
@@ -115,7 +155,12 @@ def content_digest(files: list[tuple[str, str, int, int]]) -> str:
 
 class ConfigSource:
     def __init__(
-        self, root: Path, clock: Clock, git: GitRepo | None = None, log: logging.Logger | None = None
+        self,
+        root: Path,
+        clock: Clock,
+        git: GitRepo | None = None,
+        log: logging.Logger | None = None,
+        pull_first: bool = True,
     ) -> None:
         self.root = root
         self.clock = clock
@@ -128,10 +173,22 @@ class ConfigSource:
         self._checked_at = float("-inf")
         self._content = ""
         self._lock = threading.Lock()
-        self.config: ConfigSet = self._first_load()
+        self._follow: GitFollow | None = None
+        self._followed = ""  # the recorded commit a follower last failed to reach (logged once)
+        self.config: ConfigSet = self._first_load(pull_first)
 
-    def _first_load(self) -> ConfigSet:
-        self._pull_now()
+    def coordinate(self, follow: GitFollow) -> None:
+        """Replicas: from now on only the leader pulls; the others follow its commit."""
+        self._follow = follow
+
+    def _first_load(self, pull: bool) -> ConfigSet:
+        if pull:
+            self._pull_now()
+        elif self.git is not None:
+            try:  # replicas: the leader decides what to pull, at the first cycle
+                self._head = self.git.head()
+            except GitError as exc:
+                event(logging.ERROR, "git.failed", f"{exc}; keeping the files on disk")
         files = scan(self.root)
         self._fp, self._checked_at = fingerprint(files), self.clock.monotonic()
         self._content = content_digest(files)
@@ -187,9 +244,33 @@ class ConfigSource:
         return False
 
     def _pull(self) -> None:
+        if self.git is None:
+            return
+        if self._follow is not None and not self._follow.leads():
+            self._follow_leader(self.git, self._follow)
+            return
         interval = self.config.settings_doc.spec.daemon.git_pull_interval_seconds
-        if self.git is not None and self.clock.monotonic() - self._last_pull >= interval:
+        if self.clock.monotonic() - self._last_pull >= interval:
             self._pull_now()
+
+    def _follow_leader(self, git: GitRepo, follow: GitFollow) -> None:
+        """Not the leader: the clone goes to the commit the leader recorded, if newer."""
+        try:
+            wanted = follow.recorded()
+        except ReconcilerError as exc:
+            _log.warning("cannot read the leader's commit: %s", exc)
+            return
+        if not wanted or wanted == self._head:
+            return
+        try:
+            git.follow(wanted)
+            self._head = git.head()
+        except GitError as exc:
+            if wanted != self._followed:  # once per commit, not every check
+                event(
+                    logging.ERROR, "git.failed", f"{exc}; still on {self._head[:12] or 'the files on disk'}"
+                )
+            self._followed = wanted
 
     def _pull_now(self) -> None:
         if self.git is None:
@@ -200,3 +281,9 @@ class ConfigSource:
             self._head = self.git.head()
         except GitError as exc:
             event(logging.ERROR, "git.failed", f"{exc}; keeping the files on disk")
+            return
+        if self._follow is not None:
+            try:  # what the other replicas check out
+                self._follow.record(self._head)
+            except ReconcilerError as exc:
+                _log.warning("cannot record the pulled commit for the other replicas: %s", exc)

@@ -206,7 +206,6 @@ def plan_summary(cplan: CustomerPlan) -> dict[str, Any]:
         "conflicts": [c.to_dict() for c in cplan.conflicts],
         "warnings": list(cplan.warnings),
         "notes": list(cplan.notes),
-        "reads": [r.to_dict() for r in cplan.reads],
     }
 
 

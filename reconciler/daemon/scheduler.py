@@ -33,7 +33,7 @@ from reconciler.config.resolve import EffectiveCustomer, effective_customers
 from reconciler.core.events import NO_EVENTS, EventSink
 from reconciler.daemon.budgets import DaemonBudgets
 from reconciler.daemon.clock import Clock
-from reconciler.daemon.configsource import ConfigSource
+from reconciler.daemon.configsource import ConfigSource, GitFollow
 from reconciler.daemon.fleet import FleetGuard
 from reconciler.daemon.logs import event
 from reconciler.daemon.metrics import DaemonMetrics
@@ -153,6 +153,8 @@ class Scheduler:
         self._error_written: str | None = None
         self._started_at = clock.now()
         self.role = ReplicaRole(store, state, clock)
+        if source.git is not None:  # replicas: the leader pulls, the others follow its commit
+            source.coordinate(GitFollow(state, lambda: self.role.is_leader))
         self._config_checked = float("-inf")
         self._check_config = False
         self._queue = DueQueue()

@@ -46,7 +46,8 @@ def run(options: DaemonOptions, clock: Clock | None = None) -> int:
     configure(options.log_format, options.log_level)
     clock = clock or SystemClock()
     git = GitRepo(options.config_dir) if options.git else None
-    source = ConfigSource(options.config_dir, clock, git)
+    # with --git the first pull waits for the first cycle: only the leader pulls
+    source = ConfigSource(options.config_dir, clock, git, pull_first=False)
     spec = source.config.settings_doc.spec
     backend = open_state(source.config)
     store, state = backend.store, backend.daemon

@@ -70,3 +70,18 @@ def test_state_and_status_json(quickstart: Path) -> None:
     )
     unlock = doc(["state", "unlock", "-c", str(quickstart), "--customer", "contoso", "--format", "json"])
     assert unlock == {"format_version": 2, "kind": "unlock", "customer": "contoso", "broken": None}
+
+
+def test_every_state_command_speaks_json(quickstart: Path, tmp_path: Path) -> None:
+    """#17: `--format json` on every `state` command, backup/restore/backend/rebuild too."""
+    assert run(["apply", "-c", str(quickstart), "--auto-approve"]).code == 0
+    backup = tmp_path / "state.json"
+    saved = doc(["state", "backup", "-c", str(quickstart), str(backup), "--format", "json"])
+    assert (saved["kind"], saved["action"], saved["file"]) == ("state", "backup", str(backup))
+    assert saved["rows"] == sum(saved["tables"].values()) > 0
+    assert doc(["state", "backend", "-c", str(quickstart), "--format", "json"])["backend"] == "sqlite"
+    (quickstart / ".reconciler" / "state.db").unlink()
+    restored = doc(["state", "restore", "-c", str(quickstart), str(backup), "--format", "json"])
+    assert (restored["action"], restored["rows"]) == ("restore", saved["rows"])
+    rebuilt = doc(["state", "rebuild", "-c", str(quickstart), "--customer", "contoso", "--format", "json"])
+    assert rebuilt["action"] == "rebuild" and rebuilt["failed"] == [] and rebuilt["lines"]

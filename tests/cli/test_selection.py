@@ -96,5 +96,7 @@ def test_unknown_names_suggest_the_customer_meant(quickstart: Path) -> None:
     explain = run(["explain", "-c", str(quickstart), "fabrikan", "judy"])
     assert explain.code == 1
     assert explain.stderr.strip() == "unknown customer 'fabrikan' (did you mean 'fabrikam'?)"
+    override = run(["override", "-c", str(quickstart), "tailspn"])
+    assert override.stderr.strip() == "unknown customer 'tailspn' (did you mean 'tailspin'?)"
     far = run(["explain", "-c", str(quickstart), "zzz", "judy"])
     assert far.stderr.strip() == "unknown customer 'zzz'"

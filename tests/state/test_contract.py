@@ -323,6 +323,10 @@ def test_daemon_meta_replicas_history_and_records(open_state: Open) -> None:
     daemon.put_record("plan", "c", {"changes": 1})
     assert other.get_record("alert", "c|x") == {"since": 3}
     assert other.records("alert") == {"c|x": {"since": 3}} and other.records("plan") == {"c": {"changes": 1}}
+    # compare and set: only while the record still is what the writer read
+    assert other.replace_record("alert", "c|x", {"since": 3}, {"since": 4}) is True
+    assert daemon.replace_record("alert", "c|x", {"since": 3}, {"since": 5}) is False
+    assert other.get_record("alert", "c|x") == {"since": 4}
     daemon.put_record("alert", "c|x", None)
     assert other.records("alert") == {}
 
