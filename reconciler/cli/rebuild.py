@@ -23,8 +23,9 @@ def rebuild(config_dir: Path, customers: tuple[str, ...], fmt: str) -> None:
 
     For a state that was lost or replaced: every selected account whose record
     carries reconciler's marker is recorded with its links and with its welcome
-    email as "unknown, not resent" (never sent again). Directory users without a
-    marker are left to the next plan, which adds and welcomes them normally."""
+    email as "unknown, not resent" (never sent again). So is a directory user
+    without a marker whose existing record matches it (it was linked before); only
+    users no record matches are left to the next plan, which adds and welcomes them."""
     engine = Engine.open(load_valid_config(config_dir))
     lines = engine.rebuild(customers)
     failed = [line for line in lines if ": not rebuilt: " in line or "locked by" in line]
