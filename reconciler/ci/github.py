@@ -24,8 +24,9 @@ from pydantic import SecretStr
 from reconciler import __version__
 from reconciler.config.base import TlsOptions
 from reconciler.errors import ProviderError
-from reconciler.providers.http import ApiKeyAuth, HttpApi, build_client
+from reconciler.providers.http import HttpApi, build_client
 from reconciler.providers.paging import Page, next_link, paginate
+from reconciler.providers.tlsauth import ApiKeyAuth
 
 API_URL = "https://api.github.com"
 MAX_ARTIFACT_BYTES = 50_000_000

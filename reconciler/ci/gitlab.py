@@ -29,8 +29,9 @@ from reconciler import __version__
 from reconciler.ci.github import Comment
 from reconciler.config.base import TlsOptions
 from reconciler.errors import HttpError, ProviderError
-from reconciler.providers.http import ApiKeyAuth, HttpApi, build_client
+from reconciler.providers.http import HttpApi, build_client
 from reconciler.providers.paging import Page, paginate
+from reconciler.providers.tlsauth import ApiKeyAuth
 
 WHERE = "gitlab"
 NOTE_LIMIT = 1_000_000  # characters in one note (GitLab's limit; the plan comment stays far below)

@@ -33,44 +33,43 @@
   declare; the transport is injectable (`httpx.MockTransport` in unit tests).
 Clock and sleep are injectable so tests do not sleep for real.
 Its errors (`HttpError`, `AmbiguousWrite`, `Rejected`) are drawn with the rest of
-the tree in `reconciler.errors`.
+the tree in `reconciler.errors`. Its parts live beside it: pacing in
+`providers.limits`, TLS contexts and key hooks in `providers.tlsauth`, URL
+origins in `providers.origins`, `create_once` in `providers.writes`.
 """
 
 from __future__ import annotations
 
 import email.utils
-import hashlib
 import logging
 import random
 import ssl
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import SecretStr
 
 from reconciler.config.base import TlsOptions
 from reconciler.errors import AmbiguousWrite, HttpError, ProviderError, Rejected
 from reconciler.integrations.facts import Budget
 from reconciler.providers import clientpool
 from reconciler.providers.budget import Spender, spender_for
+from reconciler.providers.limits import Clock, RateLimiter, Sleep, shared_gate, shared_limiter
 from reconciler.providers.neterrors import describe_failure
 from reconciler.providers.neterrors import where as net_where
+from reconciler.providers.origins import origin
 from reconciler.providers.throttle import MAX_WINDOW_WAITS, window_wait
+from reconciler.providers.tlsauth import tls_verify
 
 log = logging.getLogger("reconciler.http")
 T = TypeVar("T")
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_ERROR_CHARS = 300
-
-Sleep = Callable[[float], None]
-Clock = Callable[[], float]
 
 
 # connection failures that happen before a request is sent: always safe to retry
@@ -124,108 +123,6 @@ def _tally(
         total.throttled += throttled
         total.retries += retries
         total.throttle_wait_seconds += window_wait
-
-
-class RateLimiter:
-    """At most `limit` requests in any `window` seconds (sliding log); thread-safe."""
-
-    def __init__(self, limit: int, window: float, clock: Clock = time.monotonic, sleep: Sleep = time.sleep):
-        self.limit, self.window = limit, window
-        self._clock, self._sleep = clock, sleep
-        self._sent: deque[float] = deque()
-        self._lock = threading.Lock()
-
-    def acquire(self) -> float:
-        """Block until a request may go; return the seconds waited."""
-        waited = 0.0
-        while True:
-            with self._lock:
-                now = self._clock()
-                while self._sent and self._sent[0] <= now - self.window:
-                    self._sent.popleft()
-                if len(self._sent) < self.limit:
-                    self._sent.append(now)
-                    return waited
-                delay = self._sent[0] + self.window - now
-            self._sleep(delay)
-            waited += delay
-
-
-_limiters: dict[str, RateLimiter] = {}
-_limiters_lock = threading.Lock()
-
-
-def shared_limiter(key: str, limit: int, window: float) -> RateLimiter:
-    """The one limiter of an integration account (e.g. base URL + key fingerprint),
-    shared by every customer using it; replaced when its limit is reconfigured."""
-    with _limiters_lock:
-        limiter = _limiters.get(key)
-        if limiter is None or (limiter.limit, limiter.window) != (limit, window):
-            limiter = _limiters[key] = RateLimiter(limit, window)
-        return limiter
-
-
-_gates: dict[str, threading.BoundedSemaphore] = {}
-
-
-def shared_gate(key: str, concurrent: int) -> threading.BoundedSemaphore:
-    """The one cap on requests in flight of an integration account (e.g. Autotask's 3)."""
-    with _limiters_lock:
-        return _gates.setdefault(f"{key} {concurrent}", threading.BoundedSemaphore(concurrent))
-
-
-def key_fingerprint(secret: SecretStr) -> str:
-    """A short one-way digest of a credential, to tell accounts apart without the key."""
-    return hashlib.sha256(secret.get_secret_value().encode()).hexdigest()[:16]
-
-
-class ApiKeyAuth(httpx.Auth):
-    """Adds an API key header to each request; the key is kept out of the client's
-    default headers so no repr of the client or its settings can show it."""
-
-    def __init__(self, header: str, key: SecretStr) -> None:
-        self._header, self._key = header, key
-
-    def auth_flow(self, request: httpx.Request) -> Any:
-        request.headers[self._header] = self._key.get_secret_value()
-        yield request
-
-    def __repr__(self) -> str:
-        return f"ApiKeyAuth({self._header!r}, **********)"
-
-
-def tls_verify(ca_file: str | None, insecure: bool, base_dir: Path, where: str) -> ssl.SSLContext | bool:
-    """An SSL context for httpx: system CAs plus `ca_file`; False only when asked, loudly."""
-    if insecure:
-        log.warning(
-            "%s: TLS certificate verification is OFF (insecureSkipVerify); traffic can be intercepted", where
-        )
-        return False
-    path = (base_dir / ca_file).resolve() if ca_file else None
-    try:
-        key = (str(path), path.stat().st_mtime_ns) if path is not None else ("", 0)
-    except OSError as exc:
-        raise ProviderError(where, f"cannot load CA file {ca_file}: {exc.__class__.__name__}") from None
-    with _contexts_lock:
-        ctx = _contexts.get(key)
-    if ctx is not None:
-        return ctx
-    ctx = ssl.create_default_context()
-    if path is not None:
-        try:
-            ctx.load_verify_locations(cafile=str(path))
-        except (OSError, ssl.SSLError) as exc:
-            raise ProviderError(where, f"cannot load CA file {ca_file}: {exc.__class__.__name__}") from None
-    with _contexts_lock:
-        _contexts[key] = ctx
-    return ctx
-
-
-# Loading the system CA store costs ~30 ms of CPU; a daemon opens clients for every
-# customer run, so verifying contexts are shared (they are thread-safe for clients)
-# per CA file and its modification time. System store changes need a restart.
-_contexts: dict[tuple[str, int], ssl.SSLContext] = {}
-_contexts_lock = threading.Lock()
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -472,35 +369,6 @@ def connect_api(
     )
 
 
-_DEFAULT_PORTS = {"https": 443, "http": 80}
-
-
-def origin(url: str | httpx.URL) -> tuple[str, str, int | None]:
-    """(scheme, host, port) of a URL, the default port made explicit; hosts are lower case."""
-    parsed = httpx.URL(url) if isinstance(url, str) else url
-    scheme = parsed.scheme.lower()
-    return scheme, parsed.host.lower(), parsed.port or _DEFAULT_PORTS.get(scheme)
-
-
-def origin_text(url: str | httpx.URL) -> str:
-    """`scheme://host:port` of a URL, for messages (never its path or query)."""
-    try:
-        scheme, host, port = origin(url)
-    except httpx.InvalidURL:
-        return "a malformed URL"
-    return f"{scheme}://{host}:{port}" if scheme and host else "a relative URL"
-
-
-def same_origin(url: str | httpx.URL, base: str | httpx.URL) -> bool:
-    """Whether `url` is absolute and on exactly the scheme, host and port of `base`:
-    the test before following a link the server handed out with a credential."""
-    try:
-        mine = origin(url)
-    except httpx.InvalidURL:
-        return False
-    return bool(mine[0] and mine[1]) and mine == origin(base)
-
-
 def _json(response: httpx.Response, where: str) -> Any:
     try:
         return response.json()
@@ -544,33 +412,3 @@ def _target(exc: httpx.TransportError, url: str) -> str:
 def _path(url: str) -> str:
     """The path of a URL without its query (queries can carry emails or tokens)."""
     return httpx.URL(url).path
-
-
-def create_once(
-    api: HttpApi, post: Callable[[], T], find: Callable[[], T | None], what: str, attempts: int = 3
-) -> T:
-    """`post()` a new record at most once in effect: when a try's outcome is unknown,
-    wait, look for the record that try may have made (`find`), and only then try again."""
-    last: AmbiguousWrite | None = None
-    for attempt in range(1, attempts + 2):
-        if last is not None:
-            api.sleep(api.retry.base_delay * 2 ** (attempt - 2))
-            try:
-                found = find()
-            except ProviderError as exc:
-                raise ProviderError(
-                    api.where,
-                    f"{what}: outcome unknown ({last.message}); looking for it failed: {exc.message}",
-                ) from None
-            if found is not None:
-                log.info("%s: %s: the earlier try had created it", api.where, what)
-                return found
-        if attempt > attempts:
-            break
-        try:
-            return post()
-        except AmbiguousWrite as exc:
-            log.info("%s: %s: %s; checking before trying again", api.where, what, exc.message)
-            last = exc
-    assert last is not None
-    raise ProviderError(api.where, f"{what}: {last.message}; gave up after {attempts} tries")

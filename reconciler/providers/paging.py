@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from reconciler.errors import ProviderError
-from reconciler.providers.http import origin_text, same_origin
+from reconciler.providers.origins import origin_text, same_origin
 
 T = TypeVar("T")
 MAX_PAGES = 100_000  # a server that never stops paging is a bug, not a big customer

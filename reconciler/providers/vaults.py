@@ -25,15 +25,9 @@ from reconciler.errors import ProviderError
 from reconciler.integrations.facts import Facts
 from reconciler.integrations.hudu.spec import HuduConnection
 from reconciler.integrations.itglue.spec import ItGlueConnection
-from reconciler.providers.http import (
-    ApiKeyAuth,
-    HttpApi,
-    RateLimiter,
-    RetryPolicy,
-    build_client,
-    connect_api,
-    key_fingerprint,
-)
+from reconciler.providers.http import HttpApi, RetryPolicy, build_client, connect_api
+from reconciler.providers.limits import RateLimiter
+from reconciler.providers.tlsauth import ApiKeyAuth, key_fingerprint
 from reconciler.secrets import resolve
 
 log = logging.getLogger("reconciler.vaults")

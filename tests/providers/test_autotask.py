@@ -12,8 +12,9 @@ import pytest
 from reconciler.core.model import IntegrationKind, NewContact, marker_text
 from reconciler.errors import ProviderError, Rejected
 from reconciler.integrations.autotask.client import AutotaskContacts, account_key, at_error, open_autotask
-from reconciler.providers import http
-from reconciler.providers.http import HttpApi, RateLimiter
+from reconciler.providers import limits
+from reconciler.providers.http import HttpApi
+from reconciler.providers.limits import RateLimiter
 from reconciler.state.store import SqliteStore
 from reconciler.testing.autotask import AutotaskSimulator
 from reconciler.testing.httpsim import Fault, TestCA
@@ -246,9 +247,9 @@ def test_customers_on_one_api_user_share_one_budget(
     b = book(sim, test_ca, tmp_path, store, company="456", name="globex", requestsPerHour=7000)
     assert a.api.limiter is b.api.limiter and a.api.gate is b.api.gate
     assert a.api.limiter is not None and a.api.limiter.limit == 7000
-    other = http.shared_limiter(account_key(a.zone_url, "someone-else@acme-msp.example"), 7000, 3600.0)
+    other = limits.shared_limiter(account_key(a.zone_url, "someone-else@acme-msp.example"), 7000, 3600.0)
     assert other is not a.api.limiter
-    keys = list(http._gates) + list(http._limiters)
+    keys = list(limits._gates) + list(limits._limiters)
     assert keys and not [k for k in keys if USER in k]  # keyed by a fingerprint, not the user name
 
 

@@ -13,7 +13,8 @@ import pytest
 from reconciler.core.model import IntegrationKind, NewPasswordEntry, marker_text
 from reconciler.errors import ProviderError
 from reconciler.integrations.hudu.client import HuduVault, list_companies, open_hudu, placeholder_password
-from reconciler.providers.http import RateLimiter, RetryPolicy
+from reconciler.providers.http import RetryPolicy
+from reconciler.providers.limits import RateLimiter
 from reconciler.testing.httpsim import Fault, RateLimit, TestCA
 from reconciler.testing.hudu import SAMPLE_PASSWORD, HuduSimulator
 from tests.providers.vaultkit import context, settings, write_config

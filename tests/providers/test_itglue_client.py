@@ -12,7 +12,8 @@ import pytest
 from reconciler.core.model import IntegrationKind, NewPasswordEntry, marker_text
 from reconciler.errors import ConfigError, ProviderError
 from reconciler.integrations.itglue.client import ItGlueVault, list_organizations, open_itglue
-from reconciler.providers.http import RateLimiter, RetryPolicy
+from reconciler.providers.http import RetryPolicy
+from reconciler.providers.limits import RateLimiter
 from reconciler.testing.httpsim import Fault, RateLimit, TestCA
 from reconciler.testing.itglue import SAMPLE_PASSWORD, ItGlueSimulator
 from tests.providers.vaultkit import context, settings, write_config

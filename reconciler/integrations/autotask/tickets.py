@@ -15,7 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.errors import ProviderError
-from reconciler.providers.http import HttpApi, create_once
+from reconciler.providers.http import HttpApi
+from reconciler.providers.writes import create_once
 
 PICKLIST_FIELDS = {
     "queueId": "queueID",

@@ -18,7 +18,7 @@ from typing import Any
 
 from reconciler.errors import ProviderError
 from reconciler.integrations.connectwise.client import ConnectWiseContacts, condition_string
-from reconciler.providers.http import create_once
+from reconciler.providers.writes import create_once
 
 
 def ticket_marker(customer: str, cause: str) -> str:

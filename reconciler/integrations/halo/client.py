@@ -38,15 +38,10 @@ from reconciler.errors import ProviderError
 from reconciler.integrations.halo.spec import FACTS, HaloConnection
 from reconciler.integrations.kinds import RecordField
 from reconciler.providers.base import ProviderContext
-from reconciler.providers.http import (
-    HttpApi,
-    RetryPolicy,
-    build_client,
-    connect_api,
-    create_once,
-    key_fingerprint,
-)
+from reconciler.providers.http import HttpApi, RetryPolicy, build_client, connect_api
 from reconciler.providers.paging import Page, paginate
+from reconciler.providers.tlsauth import key_fingerprint
+from reconciler.providers.writes import create_once
 from reconciler.secrets import resolve
 
 log = logging.getLogger("reconciler.halo")

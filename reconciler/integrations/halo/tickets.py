@@ -26,7 +26,8 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.errors import ProviderError
-from reconciler.providers.http import HttpApi, create_once
+from reconciler.providers.http import HttpApi
+from reconciler.providers.writes import create_once
 
 SUMMARY_CHARS = 250  # Halo's summary limit is undocumented (unconfirmed); keep it short
 DETAILS_CHARS = 10_000

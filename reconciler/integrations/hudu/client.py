@@ -38,7 +38,8 @@ from reconciler.errors import ProviderError
 from reconciler.integrations.hudu.spec import FACTS, HuduConnection
 from reconciler.integrations.kinds import RecordField
 from reconciler.providers.base import ProviderContext
-from reconciler.providers.http import HttpApi, RateLimiter, RetryPolicy, create_once
+from reconciler.providers.http import HttpApi, RetryPolicy
+from reconciler.providers.limits import RateLimiter
 from reconciler.providers.paging import Page, paginate
 from reconciler.providers.vaults import (
     OrgSummary,
@@ -48,6 +49,7 @@ from reconciler.providers.vaults import (
     record_notes,
     text_or_none,
 )
+from reconciler.providers.writes import create_once
 
 log = logging.getLogger("reconciler.hudu")
 

@@ -37,7 +37,8 @@ from reconciler.errors import ProviderError
 from reconciler.integrations.itglue.spec import FACTS, ItGlueConnection
 from reconciler.integrations.kinds import RecordField
 from reconciler.providers.base import ProviderContext
-from reconciler.providers.http import HttpApi, RateLimiter, RetryPolicy, create_once
+from reconciler.providers.http import HttpApi, RetryPolicy
+from reconciler.providers.limits import RateLimiter
 from reconciler.providers.paging import Page, paginate, unique
 from reconciler.providers.vaults import (
     OrgSummary,
@@ -47,6 +48,7 @@ from reconciler.providers.vaults import (
     record_notes,
     text_or_none,
 )
+from reconciler.providers.writes import create_once
 
 log = logging.getLogger("reconciler.itglue")
 

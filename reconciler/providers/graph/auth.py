@@ -37,7 +37,8 @@ from reconciler.config.models import GraphConnection
 from reconciler.config.secretpaths import SecretRoots
 from reconciler.errors import ProviderError
 from reconciler.providers.graph.tokenhttp import MsalHttpClient
-from reconciler.providers.http import RetryPolicy, Sleep
+from reconciler.providers.http import RetryPolicy
+from reconciler.providers.limits import Sleep
 from reconciler.providers.neterrors import describe_failure
 from reconciler.redaction import redact_values
 from reconciler.secrets import resolve

@@ -26,7 +26,8 @@ from typing import Any
 import httpx
 
 from reconciler.errors import HttpError, ProviderError
-from reconciler.providers.http import HttpApi, origin_text, same_origin, short_error
+from reconciler.providers.http import HttpApi, short_error
+from reconciler.providers.origins import origin_text, same_origin
 from reconciler.providers.paging import Page, paginate
 
 # Exactly the user fields the engine uses (see cache.user_of).

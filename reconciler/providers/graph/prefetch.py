@@ -21,7 +21,7 @@ from reconciler.core.model import DirectorySnapshot
 from reconciler.errors import ProviderError, ReconcilerError
 from reconciler.providers.base import DirectoryScope, ProviderContext
 from reconciler.providers.graph.reader import open_entra
-from reconciler.providers.http import Sleep
+from reconciler.providers.limits import Sleep
 
 log = logging.getLogger("reconciler.providers.graph")
 

@@ -38,7 +38,9 @@ from reconciler.providers.graph import cache
 from reconciler.providers.graph.auth import BearerAuth, Credential, TokenSource
 from reconciler.providers.graph.client import USER_SELECT, DeltaExpired, GraphClient, graph_error_text
 from reconciler.providers.graph.selection import read_selection, selection_key
-from reconciler.providers.http import ApiStats, HttpApi, RetryPolicy, Sleep, build_client, tls_verify
+from reconciler.providers.http import ApiStats, HttpApi, RetryPolicy, build_client
+from reconciler.providers.limits import Sleep
+from reconciler.providers.tlsauth import tls_verify
 
 HTTP_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 

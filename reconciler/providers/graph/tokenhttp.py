@@ -26,14 +26,13 @@ from typing import Any
 import httpx
 
 from reconciler.errors import ProviderError
-from reconciler.providers.http import (
+from reconciler.providers.http import (  # _untrusted_certificate: the seam's one check, shared
     RETRY_STATUSES,
-    Clock,
     RetryPolicy,
-    Sleep,
-    _untrusted_certificate,  # the one check of the HTTP seam, shared rather than copied
+    _untrusted_certificate,
     retry_after_seconds,
 )
+from reconciler.providers.limits import Clock, Sleep
 from reconciler.providers.neterrors import describe_failure
 
 log = logging.getLogger("reconciler.graph")

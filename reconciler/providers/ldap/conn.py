@@ -33,9 +33,9 @@ from pydantic import SecretStr
 
 from reconciler.config.models import ActiveDirectory, TlsMode
 from reconciler.errors import ProviderError
-from reconciler.providers.http import tls_verify
 from reconciler.providers.ldap.entries import Entry
 from reconciler.providers.neterrors import NetFailure, probe, tls_probe
+from reconciler.providers.tlsauth import tls_verify
 from reconciler.redaction import redact_values
 
 log = logging.getLogger("reconciler.ldap")
