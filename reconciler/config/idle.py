@@ -64,7 +64,7 @@ def live_in_snapshot_mode(config: ConfigSet) -> Problem | None:
 
 
 # notification targets `validate --live` checks against their system (daemon/notify/checks.py)
-LIVE_TARGETS = frozenset({"autotask-ticket", "halo-ticket"})
+LIVE_TARGETS = frozenset({"autotask-ticket", "connectwise-ticket", "halo-ticket"})
 
 
 def _warn(at: Problem, message: str) -> Problem:

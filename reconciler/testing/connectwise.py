@@ -345,7 +345,7 @@ class ConnectWiseSimulator(Simulator):
                     return SimResponse(200, dict(record))
                 self._version += 1
                 return patch_contact(record, request)
-        if path.startswith("service/tickets"):
+        if path.startswith(("service/tickets", "service/boards")):
             try:
                 return self.desk.handle(request, path, self.companies, parse_conditions, evaluate)
             except ConditionError as exc:

@@ -7,7 +7,10 @@
   like "..."`, `company/id=N`, `closedFlag=false`);
 - `POST service/tickets/{id}/notes` `{text, detailDescriptionFlag}` -> 201;
 - `PATCH service/tickets/{id}` with JSON Patch `[{"op":"replace","path":"status",
-  "value":{"id":N}}]`; a status marked closed sets `closedFlag`.
+  "value":{"id":N}}]`; a status marked closed sets `closedFlag`;
+- `GET service/boards/{id}` -> the board, 404 when unknown; `GET
+  service/boards/{id}/statuses` -> `[{id, name, closedStatus}]` (what
+  `validate --live` reads).
 """
 
 from __future__ import annotations
@@ -42,6 +45,20 @@ class TicketDesk:
     def handle(
         self, request: SimRequest, path: str, companies: dict[int, Any], parse: Any, evaluate: Any
     ) -> SimResponse:
+        board = re.fullmatch(r"service/boards/(\d+)(/statuses)?", path)
+        if board is not None and request.method == "GET":
+            states = self.boards.get(int(board.group(1)))
+            if states is None:
+                return SimResponse(404, _error("NotFound", "Board not found"))
+            if board.group(2):
+                return SimResponse(
+                    200,
+                    [
+                        {"id": i, "name": f"Status {i}", "closedStatus": closed}
+                        for i, closed in sorted(states.items())
+                    ],
+                )
+            return SimResponse(200, {"id": int(board.group(1)), "name": f"Board {board.group(1)}"})
         if path == "service/tickets" and request.method == "POST":
             return self._create(request.json(), companies)
         if path == "service/tickets" and request.method == "GET":

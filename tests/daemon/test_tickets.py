@@ -417,3 +417,31 @@ def test_validate_live_checks_the_halo_ticket_type(
     assert lines == [
         "notifications halo: ticketTypeId 42 is not a Halo ticket type (1 Incident, 3 Change Request)"
     ]
+
+
+def test_validate_live_checks_the_connectwise_board_and_statuses(
+    rig: Rig, sim: ConnectWiseSimulator, config_dir: Path
+) -> None:
+    """The board (GET service/boards/{id}) and its statuses (closedStatus) are read
+    live: a board that is not there, a status not on it, a closing status that does
+    not close are each one line naming the target."""
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+
+    def problems(**target: Any) -> list[str]:
+        def change(d: dict[str, Any]) -> None:
+            d["spec"]["notifications"][0].update(target)
+
+        edit_yaml(config_dir / "settings.yaml", change)
+        result = CliRunner().invoke(main, ["validate", "-c", str(config_dir), "--live"])
+        assert "Traceback" not in result.output
+        return [line for line in result.output.splitlines() if line.startswith("notifications cw:")]
+
+    assert problems() == []  # board 1: statuses 10 (open) and 11 (closed)
+    assert problems(boardId=7) == ["notifications cw: boardId 7 is not a ConnectWise service board"]
+    assert problems(boardId=1, statusId=12, closedStatusId=10) == [
+        "notifications cw: statusId 12 is not a status of board 1 (10, 11 (closed))",
+        "notifications cw: closedStatusId 10 is not a closed status of board 1 (10, 11 (closed))",
+    ]
+    assert sim.desk.creates == 0  # a check opens no ticket

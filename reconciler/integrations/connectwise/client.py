@@ -29,12 +29,14 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Hashable, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 from pydantic import SecretStr
 
+from reconciler.config.secretpaths import SecretRoots
 from reconciler.core.model import (
     IntegrationKind,
     NewContact,
@@ -45,7 +47,7 @@ from reconciler.core.model import (
     parse_marker,
 )
 from reconciler.errors import ProviderError
-from reconciler.integrations.connectwise.spec import FACTS
+from reconciler.integrations.connectwise.spec import FACTS, ConnectWiseConnection
 from reconciler.integrations.kinds import RecordField
 from reconciler.providers.base import ProviderContext
 from reconciler.providers.http import HttpApi, build_client, connect_api
@@ -247,20 +249,32 @@ def open_connectwise(ctx: ProviderContext) -> ConnectWiseContacts:
         raise ProviderError(
             where, "integrations.connectwiseCompanyId must be the company's numeric record id"
         )
-    public_key = resolve(conn.public_key, ctx.secret_roots, where).get_secret_value()
-    private_key = resolve(conn.private_key, ctx.secret_roots, where).get_secret_value()
-    client_id = resolve(conn.client_id, ctx.secret_roots, where).get_secret_value()
+    api, base_url = connect_connectwise(conn, ctx.config_root, ctx.secret_roots, where, ctx.transport)
+    return ConnectWiseContacts(api, base_url, int(company))
+
+
+def connect_connectwise(
+    conn: ConnectWiseConnection,
+    config_root: Path,
+    secret_roots: SecretRoots,
+    where: str,
+    transport: httpx.BaseTransport | None = None,
+) -> tuple[HttpApi, str]:
+    """The API of Settings connections.connectwise and its base URL (contacts; tickets)."""
+    public_key = resolve(conn.public_key, secret_roots, where).get_secret_value()
+    private_key = resolve(conn.private_key, secret_roots, where).get_secret_value()
+    client_id = resolve(conn.client_id, secret_roots, where).get_secret_value()
     site = _site(conn.site, where)
     client = build_client(
         where,
         conn,
-        ctx.config_root,
+        config_root,
         headers={
             "clientId": client_id,
             "Accept": f"application/vnd.connectwise.com+json; version={conn.api_version}",
         },
         timeout=conn.timeout_seconds,
-        transport=ctx.transport,
+        transport=transport,
         pool=f"connectwise {site} {key_fingerprint(SecretStr(f'{conn.company_id}+{public_key}:{private_key}:{client_id}'))}",
     )
     api = connect_api(
@@ -281,7 +295,7 @@ def open_connectwise(ctx: ProviderContext) -> ConnectWiseContacts:
     # Credentials go only to the API, never to the (anonymous) codebase lookup.
     token = base64.b64encode(f"{conn.company_id}+{public_key}:{private_key}".encode()).decode()
     client.headers["Authorization"] = f"Basic {token}"
-    return ConnectWiseContacts(api, f"https://{site}/{codebase}apis/3.0/", int(company))
+    return api, f"https://{site}/{codebase}apis/3.0/"
 
 
 connect = open_connectwise
