@@ -48,13 +48,13 @@ class RebuildReport:
 
     def line(self) -> str:
         parts = [
-            f"{self.customer}: re-adopted {self.accounts} account(s) from markers "
-            f"(welcome: unknown, not resent), {self.links} link(s)",
+            f"{self.customer}: re-adopted {count(self.accounts, 'account')} from markers "
+            f"(welcome: unknown, not resent), {count(self.links, 'link')}",
         ]
         if self.kept:
             parts.append(f"{self.kept} already in state")
         if self.unselected:
-            parts.append(f"{self.unselected} marked record(s) of accounts no longer selected, ignored")
+            parts.append(f"{count(self.unselected, 'marked record')} of accounts no longer selected, ignored")
         if self.matched:
             parts.append(
                 f"{count(self.matched, 'account')} without a marker whose existing records match "

@@ -24,6 +24,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+from reconciler.core.words import count
+
 SCHEMA_VERSION = 1
 SEVERITIES = ("info", "warning", "error")
 FLEET = ""  # the "customer" of fleet-wide problems (config.invalid, fleet.held, MSP-wide budgets)
@@ -128,7 +130,7 @@ class RunFailed(Event):
 
     @property
     def summary(self) -> str:
-        return f"{self.customer}: {self.failures} run(s) failed in a row: {self.message}"
+        return f"{self.customer}: {count(self.failures, 'run')} failed in a row: {self.message}"
 
     def data(self) -> dict[str, Any]:
         return {"message": self.message, "failures": self.failures, "commit": self.commit}
@@ -254,7 +256,7 @@ class BudgetExhausted(Event):
     @property
     def summary(self) -> str:
         spent = f" ({self.used} of {self.limit} requests per {self.window_seconds:g}s)" if self.limit else ""
-        waiting = f"; {len(self.deferred)} customer(s) deferred" if self.deferred else ""
+        waiting = f"; {count(len(self.deferred), 'customer')} deferred" if self.deferred else ""
         return f"{_who(self.customer)}: {self.integration} request budget exhausted{spent}{waiting}"
 
     def data(self) -> dict[str, Any]:

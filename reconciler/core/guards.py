@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 
 from reconciler.config.models import Safety
 from reconciler.core.model import IntegrationKind, Link, ManagedState, PasswordEntry, PsaContact
+from reconciler.core.words import count
 
 LABELS = {
     IntegrationKind.ITGLUE: "IT Glue",
@@ -71,7 +72,7 @@ def link_guard(
     what = label(kind)
     if mine and not records:
         return (
-            f"{what} answered with no records while {len(mine)} account(s) are linked to records there; "
+            f"{what} answered with no records while {count(len(mine), 'account')} {'is' if len(mine) == 1 else 'are'} linked to records there; "
             f"treated as a failed read, nothing created ({OVERRIDE})"
         )
     refusal = vanish_threshold(safety, len(mine), len(gone))
@@ -153,7 +154,7 @@ def identity_guard(
         lineages = sorted({r.lineage for _, r in ours if r.lineage})
         of = f" (lineage {', '.join(lineages)})" if lineages else ""
         return (
-            f"the state holds no accounts for {customer} but {len(ours)} record(s) in {where} carry "
+            f"the state holds no accounts for {customer} but {count(len(ours), 'record')} in {where} {'carries' if len(ours) == 1 else 'carry'} "
             f"reconciler's marker for it{of}: the state was lost or replaced; refusing to treat every "
             f"account as new; {rebuild}"
         )
@@ -162,8 +163,8 @@ def identity_guard(
     if foreign:
         n = sum(1 for _, r in ours if r.lineage in foreign)
         return (
-            f"state lineage {managed.lineage} differs from lineage {', '.join(foreign)} carried by {n} "
-            f"record(s) in {where}: this state did not create them (a restored old backup or a copied "
+            f"state lineage {managed.lineage} differs from lineage {', '.join(foreign)} carried by "
+            f"{count(n, 'record')} in {where}: this state did not create them (a restored old backup or a copied "
             f"repository?); {rebuild}"
         )
     return None

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.core.model import Account, AccountClass, IntegrationKind, ManagedState
+from reconciler.core.words import count
 from reconciler.integrations.kinds import OnRemoval, Role
 
 JITTER = 0.1  # a verification comes up to this share of the period early, never late
@@ -139,7 +140,7 @@ def decide(inputs: ReadInputs, kind: IntegrationKind, target: str, last: FullRea
     assert last is not None
     due = last.at + verify_after(eff.name, kind, inputs.verify_hours)
     linked = sum(1 for link in managed.links.values() if link.integration is kind)
-    why = f"{linked} linked account(s) unchanged" if linked else "no account uses it"
+    why = f"{count(linked, 'linked account')} unchanged" if linked else "no account uses it"
     return IntegrationRead(kind, False, why, last_text, iso(due))
 
 
@@ -159,7 +160,7 @@ def _why_list(inputs: ReadInputs, kind: IntegrationKind, target: str, last: Full
     links = managed.links
     unlinked = [a for a in subject if (a.key, kind) not in links and (a.key, kind) not in managed.detached]
     if unlinked:
-        return f"{len(unlinked)} account(s) need matching (new, unlinked or in conflict)"
+        return f"{count(len(unlinked), 'account')} to match (new, unlinked or in conflict)"
     pins = {p.account.lower(): p.record_id for p in eff.doc.spec.pins if p.integration is kind}
     if pins:
         for a in subject:
@@ -171,10 +172,10 @@ def _why_list(inputs: ReadInputs, kind: IntegrationKind, target: str, last: Full
                 return "a pin names another record than the link"
     changed = sum(1 for a in subject if (a.key, kind) in links and managed.accounts.get(a.key) != a)
     if changed:
-        return f"{changed} linked account(s) changed in the directory"
+        return f"{count(changed, 'linked account')} changed in the directory"
     archiving = _to_archive(eff, kind, inputs.desired, managed)
     if archiving:
-        return f"{archiving} removed account(s) whose records are archived there (onRemoval, R8)"
+        return f"{count(archiving, 'removed account')} whose records are archived there (onRemoval, R8)"
     age = inputs.now - last.at
     if age >= verify_after(eff.name, kind, inputs.verify_hours):
         return f"verification due (last full read {age / 3600:.1f} h ago, verifyLinksEveryHours {inputs.verify_hours:g})"

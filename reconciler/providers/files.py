@@ -175,10 +175,16 @@ def _build(cls: Any, raw: dict[str, Any], implied: dict[str, Any], path: Path, w
     schema = _schema(cls)
     if not raw.keys() <= schema.names:
         unknown = set(raw) - schema.names
-        raise ProviderError(where, f"{path}: item {i}: unknown field(s) {', '.join(sorted(unknown))}")
+        raise ProviderError(
+            where,
+            f"{path}: item {i}: unknown {'field' if len(unknown) == 1 else 'fields'} {', '.join(sorted(unknown))}",
+        )
     if not schema.required <= raw.keys() | implied.keys():
         missing = schema.required - set(raw) - set(implied)
-        raise ProviderError(where, f"{path}: item {i}: missing field(s) {', '.join(sorted(missing))}")
+        raise ProviderError(
+            where,
+            f"{path}: item {i}: missing {'field' if len(missing) == 1 else 'fields'} {', '.join(sorted(missing))}",
+        )
     kw = dict(implied)
     kinds = schema.kinds
     for key, value in raw.items():

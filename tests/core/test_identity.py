@@ -33,8 +33,7 @@ def test_no_accounts_but_our_markers_is_refused_with_or_without_lineage() -> Non
     for lineage in (None, L1):
         refusal = identity_guard("acme", ManagedState(lineage=L2), [rec("acme/k", lineage)])
         assert (
-            refusal is not None
-            and "the state holds no accounts for acme but 1 record(s) in IT Glue" in refusal
+            refusal is not None and "the state holds no accounts for acme but 1 record in IT Glue" in refusal
         )
     assert identity_guard("acme", ManagedState(lineage=L2), [rec("other/k", L1), rec(None)]) is None
 

@@ -34,7 +34,7 @@ def test_an_empty_list_with_links_is_a_failed_read_whatever_the_floor() -> None:
     state = linked_state(cust, 2)  # far below minExistingAccounts
     plan = plan_customer(cust, live(entra(0), entra(1), entries=()), state, PlanOptions())
     assert plan.status is Status.REFUSED
-    assert "IT Glue answered with no records while 2 account(s) are linked" in plan.reason
+    assert "IT Glue answered with no records while 2 accounts are linked" in plan.reason
     assert "nothing created" in plan.reason and "--allow-mass-removal" in plan.reason
     # the plan shows what the override would do: re-create both, naming the old ids
     recreated = [(c.old_record_id, c.label) for c in plan.changes if isinstance(c, RecreateRecord)]

@@ -16,6 +16,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
+from reconciler.core.words import count
+
 from .conftest import TOKEN, Live, as_if_beyond_loopback, edit_yaml, entra_users, set_entra_users
 
 CHROMIUM = "/usr/bin/chromium"
@@ -170,7 +172,7 @@ def test_approve_needs_sign_in_then_approves_exactly_the_blocked_removals(
     assert TOKEN not in cookie["value"]
     assert cookie["expires"] - time.time() == pytest.approx(8 * 3600, abs=60)
     button = page.locator("#blocked form button")
-    expect(button).to_contain_text(f"Approve these {len(removals)} removal(s) once")
+    expect(button).to_contain_text(f"Approve {count(len(removals), 'removal')} once")
     shot(page, "blocked-signed-in")
     button.click()
     expect(page.locator("p.notice")).to_contain_text("Removals approved once")

@@ -60,7 +60,7 @@ def test_itglue_empty_and_id_less_answers_are_failed_reads(
     clock.verification_due()
     cp = engine.plan().customers[0]
     assert cp.status is Status.REFUSED, cp.reason
-    assert "IT Glue answered with no records while 5 account(s) are linked" in cp.reason
+    assert "IT Glue answered with no records while 5 accounts are linked" in cp.reason
     assert cp.count(ChangeKind.CREATE_RECORD) == 0 and cp.count(ChangeKind.RECREATE_RECORD) == 5
     assert engine.apply(engine.plan()) == []  # the healthy answer again: nothing to do
     assert len(ours(itglue, org)) == 5

@@ -68,11 +68,11 @@ def test_an_unchanged_run_lists_no_entries_and_the_plan_says_when_they_were_read
     assert listings(itglue) == before, "an unchanged run must not list IT Glue"
     assert cp.status is Status.OK and cp.changes == ()
     (read,) = cp.reads
-    assert not read.listed and read.why == "5 linked account(s) unchanged"
+    assert not read.listed and read.why == "5 linked accounts unchanged"
     assert read.last_full_read and read.verify_by > read.last_full_read
     text = render_text(plan, verbose=True)
     assert (
-        f"read: itglue: not listed (5 linked account(s) unchanged); last full read {read.last_full_read}"
+        f"read: itglue: not listed (5 linked accounts unchanged); last full read {read.last_full_read}"
         in text
     )
     assert "0 of 1 listed in full" in render_markdown(plan)
@@ -81,7 +81,7 @@ def test_an_unchanged_run_lists_no_entries_and_the_plan_says_when_they_were_read
         {
             "integration": "itglue",
             "listed": False,
-            "why": "5 linked account(s) unchanged",
+            "why": "5 linked accounts unchanged",
             "last_full_read": read.last_full_read,
             "verify_by": read.verify_by,
         }
@@ -103,9 +103,7 @@ def test_a_new_account_lists_the_entries_and_is_matched(
     engine = engine_for(root, clock)
     cp = engine.plan().customers[0]
     assert listings(itglue) > before
-    assert (
-        cp.reads[0].listed and cp.reads[0].why == "1 account(s) need matching (new, unlinked or in conflict)"
-    )
+    assert cp.reads[0].listed and cp.reads[0].why == "1 account to match (new, unlinked or in conflict)"
     assert [c.kind for c in cp.changes] == [ChangeKind.ADD, ChangeKind.LINK]  # linked, not duplicated
     assert not [o for r in engine.apply(engine.plan()) for o in r.failed]
     before = listings(itglue)

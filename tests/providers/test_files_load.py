@@ -44,7 +44,7 @@ def test_records_load_as_the_record_by_record_checks_build_them(tmp_path: Path) 
         ({"licensed": 1}, "item 7: field 'licensed' must be true or false"),
         ({"upn": None}, "item 7: field 'upn' must not be null"),
         ({"mail": 3}, "item 7: field 'mail' must be a string"),
-        ({"colour": "red"}, "item 7: unknown field(s) colour"),
+        ({"colour": "red"}, "item 7: unknown field colour"),
     ],
 )
 def test_a_bad_record_after_good_ones_of_its_shape_is_refused(
@@ -65,7 +65,7 @@ def test_a_missing_field_after_good_records_is_refused(tmp_path: Path) -> None:
     ]
     del contacts[4]["last_name"]
     path.write_text(json.dumps({"contacts": contacts}))
-    with pytest.raises(ProviderError, match="item 4: missing field\\(s\\) last_name"):
+    with pytest.raises(ProviderError, match="item 4: missing field last_name"):
         files.FileContacts(path, IntegrationKind.CONNECTWISE, "acme").list_contacts()
     del contacts[4]
     path.write_text(json.dumps({"contacts": contacts}))

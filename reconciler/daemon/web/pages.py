@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from reconciler.core.words import count
 from reconciler.daemon.web import access
 from reconciler.daemon.web.actions import run_action
 from reconciler.daemon.web.api import (
@@ -41,6 +42,7 @@ HERE = Path(__file__).parent
 _ENV = Environment(
     loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True), auto_reload=False
 )
+_ENV.filters["count"] = count  # {{ n | count("removal") }}: "1 removal", "2 removals"
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
