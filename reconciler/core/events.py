@@ -24,23 +24,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+from reconciler.config.models import NOTIFICATION_EVENTS
 from reconciler.core.words import count
 
 SCHEMA_VERSION = 1
 SEVERITIES = ("info", "warning", "error")
 FLEET = ""  # the "customer" of fleet-wide problems (config.invalid, fleet.held, MSP-wide budgets)
-EVENT_TYPES = (
-    "run.failed",
-    "run.recovered",
-    "customer.blocked",
-    "customer.quarantined",
-    "conflict.opened",
-    "conflict.resolved",
-    "welcome.unsent",
-    "budget.exhausted",
-    "config.invalid",
-    "fleet.held",
-)
+EVENT_TYPES = NOTIFICATION_EVENTS  # one list: Settings checks the targets' `events` against it
 RESOLVED_TYPE = {"run.failed": "run.recovered", "conflict.opened": "conflict.resolved"}
 
 
