@@ -145,6 +145,10 @@ class PgStore:
             (self.ns, customer, account.key, json.dumps(account.to_dict(), sort_keys=True)),
         )
 
+    def put_accounts(self, customer: str, accounts: Sequence[Account]) -> None:
+        for account in accounts:  # queued in the batch's pipeline, one round trip per commit
+            self.put_account(customer, account)
+
     def remove_account(self, customer: str, key: str) -> None:
         """Forget an account and its links; its welcome record stays (R16)."""
         params = (self.ns, customer, key)

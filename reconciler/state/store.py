@@ -39,6 +39,10 @@ from reconciler.state.api import Claim, JournalEntry, Lease, RunRow
 from reconciler.state.leasetext import held_message, lost_message
 from reconciler.state.sqlite_schema import migrate
 
+_ACCOUNT_JSON = json.JSONEncoder(
+    sort_keys=True
+).encode  # one encoder for every row (json.dumps makes one per call)
+
 log = logging.getLogger("reconciler.state")
 
 
@@ -204,9 +208,12 @@ class SqliteStore:
         return new
 
     def put_account(self, customer: str, account: Account) -> None:
-        self._run(
+        self.put_accounts(customer, (account,))
+
+    def put_accounts(self, customer: str, accounts: Sequence[Account]) -> None:
+        self._many(
             "INSERT INTO accounts VALUES (?, ?, ?) ON CONFLICT(customer, key) DO UPDATE SET data=excluded.data",
-            (customer, account.key, json.dumps(account.to_dict(), sort_keys=True)),
+            [(customer, a.key, _ACCOUNT_JSON(a.to_dict())) for a in accounts],
         )
 
     def remove_account(self, customer: str, key: str) -> None:

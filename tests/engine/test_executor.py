@@ -182,3 +182,16 @@ def test_welcome_pending_and_sent_commit_with_synchronous_full(quickstart: Path)
     assert sorted(set(welcome_writes)) == [("due", "NORMAL"), ("pending", "FULL"), ("sent", "FULL")]
     assert len([w for w in welcome_writes if w[0] == "sent"]) == 5
     assert engine.store._one("PRAGMA synchronous")[0] == 1  # NORMAL again afterwards
+
+
+def test_lineage_is_added_to_every_field_of_a_create_request() -> None:
+    """#12 / #16: the executor's field-by-field copy keeps every field `replace` keeps
+    (a field added to a request class and not copied fails here)."""
+    from dataclasses import fields, replace
+
+    from reconciler.apply.executor import _with_lineage
+    from reconciler.core.model import NewContact, NewPasswordEntry
+
+    for cls in (NewPasswordEntry, NewContact):
+        request = cls(**{f.name: f"value of {f.name}" for f in fields(cls)})
+        assert _with_lineage(request, "lineage-1") == replace(request, lineage="lineage-1")

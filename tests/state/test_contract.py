@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,11 @@ def test_many_row_writes_links_fingerprints_and_journal(open_state: Open) -> Non
         (A1.key, ITGLUE): "i1",
     }
     assert seen.fingerprints == {(A1.key, HUDU): "fp-h", (A1.key, ITGLUE): "fp-i"}
+    renamed = replace(A1, upn="renamed@acme.example")
+    with store.batch():  # many accounts in one write; an existing key is updated, not doubled
+        store.put_accounts("c", [A2, renamed])
+        store.put_accounts("c", [])
+    assert other.load("c").accounts == {A1.key: renamed, A2.key: A2}
     ids = store.journal_open_many("c", [("create hudu", "c/k1"), ("create itglue", "c/k2")])
     assert len(set(ids)) == 2
     assert [(j.id, j.op, j.marker) for j in other.journal_pending("c")] == [
