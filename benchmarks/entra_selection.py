@@ -34,9 +34,9 @@ import yaml
 from reconciler.config.load import load_config
 from reconciler.config.resolve import effective_customers
 from reconciler.core.desired import LiveDirectories, desired_accounts
-from reconciler.engine import scope_for
 from reconciler.providers.base import ProviderContext
 from reconciler.providers.graph import forget_apps, open_entra
+from reconciler.reading import scope_for
 from reconciler.state.store import SqliteStore
 from reconciler.testing.graph import GraphSimulator
 from reconciler.testing.httpsim import TestCA

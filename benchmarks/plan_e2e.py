@@ -106,8 +106,9 @@ def stages(root: Path) -> dict[str, float]:
     from reconciler.config import load_valid_config
     from reconciler.core.plan import Plan
     from reconciler.core.planning import plan_customer
-    from reconciler.engine import Engine, read_live
+    from reconciler.engine import Engine
     from reconciler.gcpause import gc_paused
+    from reconciler.reading import read_live
 
     mark("imports")
     engine = Engine.open(load_valid_config(root))

@@ -11,8 +11,9 @@ from reconciler.cli.jsonout import emit, format_option
 from reconciler.config import load_valid_config
 from reconciler.core.explain import explain as explain_one
 from reconciler.core.planning import plan_customer
-from reconciler.engine import Engine, read_live
+from reconciler.engine import Engine
 from reconciler.errors import ReconcilerError
+from reconciler.reading import read_live
 
 
 @click.command()

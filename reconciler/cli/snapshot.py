@@ -26,13 +26,14 @@ from reconciler.cli.selection import chosen, customer_option, exclude_option
 from reconciler.config import load_valid_config
 from reconciler.config.resolve import EffectiveCustomer, effective_customers
 from reconciler.core.model import DirectorySnapshot
-from reconciler.engine import Engine, scope_for
+from reconciler.engine import Engine
 from reconciler.errors import EXIT_ERROR, EXIT_OK, ReconcilerError
 from reconciler.integrations.facts import Facts
 from reconciler.integrations.kinds import Role
 from reconciler.integrations.table import TABLE
 from reconciler.providers import files
 from reconciler.providers.base import ProviderContext, release
+from reconciler.reading import scope_for
 
 Capture = Callable[[ProviderContext, Path], str]
 

@@ -15,14 +15,12 @@ finished run.
 
 from __future__ import annotations
 
-import heapq
 import logging
 import os
 import random
 import socket
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -34,6 +32,7 @@ from reconciler.core.events import NO_EVENTS, EventSink
 from reconciler.daemon.budgets import DaemonBudgets
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.configsource import ConfigSource, GitFollow
+from reconciler.daemon.duequeue import POLL_SECONDS, DueQueue
 from reconciler.daemon.fleet import FleetGuard
 from reconciler.daemon.logs import event
 from reconciler.daemon.metrics import DaemonMetrics
@@ -57,7 +56,6 @@ from reconciler.providers.clientpool import ClientPool
 from reconciler.state.api import CustomerRecord, DaemonStore, Lease, Slot, StateStore
 from reconciler.state.leasetext import held_message
 
-POLL_SECONDS = 10.0  # longest sleep: config edits and CLI overrides are noticed this fast
 CLAIM_POLL_SECONDS = 5.0  # a due customer leased elsewhere is tried again this soon
 HEARTBEAT_SECONDS = 10.0
 
@@ -86,43 +84,6 @@ class _Job:
     thread: threading.Thread | None = None
     held: HeldLease | None = None
     next_at: float | None = None  # when the finished run scheduled the next one
-
-
-class DueQueue:
-    """Customers by next run time, so a cycle touches only the due ones. One entry
-    per customer counts (`_when`); older heap entries are skipped when popped."""
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[float, str]] = []
-        self._when: dict[str, float] = {}
-        self._built: tuple[str, float] | None = None  # (config digest, monotonic time)
-
-    def stale(self, digest: str, mono: float) -> bool:
-        return self._built is None or self._built[0] != digest or mono - self._built[1] >= POLL_SECONDS
-
-    def rebuild(self, entries: Iterable[tuple[float, str]], digest: str, mono: float) -> None:
-        self._heap = list(entries)
-        heapq.heapify(self._heap)
-        self._when = {name: when for when, name in self._heap}
-        self._built = (digest, mono)
-
-    def push(self, when: float, name: str) -> None:
-        self._when[name] = when
-        heapq.heappush(self._heap, (when, name))
-
-    def pop_due(self, now: float) -> list[tuple[float, str]]:
-        out = []
-        while self._heap and self._heap[0][0] <= now:
-            when, name = heapq.heappop(self._heap)
-            if self._when.get(name) == when:
-                del self._when[name]
-                out.append((when, name))
-        return out
-
-    def first(self, default: float) -> float:
-        while self._heap and self._when.get(self._heap[0][1]) != self._heap[0][0]:
-            heapq.heappop(self._heap)
-        return self._heap[0][0] if self._heap else default
 
 
 class Scheduler:

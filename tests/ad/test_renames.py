@@ -13,8 +13,8 @@ from reconciler.core.desired import LiveDirectories
 from reconciler.core.model import ManagedState
 from reconciler.core.plan import AddAccount, RemoveAccount, UpdateAccount
 from reconciler.core.planning import CustomerLive, PlanOptions, plan_customer
-from reconciler.engine import scope_for
 from reconciler.providers.ldap import AdReader
+from reconciler.reading import scope_for
 from tests.ad import seed
 from tests.ad.conftest import AdSetup
 from tests.ad.test_incremental import Lab

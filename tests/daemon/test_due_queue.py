@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconciler.daemon.scheduler import POLL_SECONDS, DueQueue
+from reconciler.daemon.duequeue import POLL_SECONDS, DueQueue
 
 
 def test_only_due_customers_come_out_earliest_first() -> None:

@@ -12,8 +12,8 @@ import pytest
 from reconciler.config.load import load_config
 from reconciler.config.resolve import effective_customers
 from reconciler.core.desired import LiveDirectories, desired_accounts
-from reconciler.engine import scope_for
 from reconciler.errors import ProviderError
+from reconciler.reading import scope_for
 from reconciler.testing.httpsim import TestCA
 from tests.providers.graphkit import GraphWorld, make_world, test_ca  # noqa: F401
 

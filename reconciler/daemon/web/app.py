@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from reconciler.daemon.scheduler import POLL_SECONDS
+from reconciler.daemon.duequeue import POLL_SECONDS
 from reconciler.daemon.web import api, pages
 from reconciler.daemon.web.actions import run_action, wait_seconds
 from reconciler.daemon.web.common import Daemon, bearer_matches, configured_token, daemon_of, json_response
