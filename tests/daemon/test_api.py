@@ -4,17 +4,36 @@ runs, last plan; view access; and the API fuzzed against its own OpenAPI documen
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from starlette.testclient import TestClient
 
+from reconciler.core.model import IntegrationKind
+from reconciler.core.reads import FullRead, cursor_name, iso, verify_after
 from reconciler.daemon.web.api import MAX_PER_PAGE
+from reconciler.daemon.web.app import build_app
+from reconciler.daemon.web.common import Daemon
 from reconciler.daemon.web.models import openapi
+from reconciler.testing.sandbox import Sandbox
 
-from .conftest import TOKEN, Live, as_if_beyond_loopback, edit_yaml, entra_users, serve, set_entra_users
+from .conftest import (
+    TOKEN,
+    Live,
+    Rig,
+    as_if_beyond_loopback,
+    edit_yaml,
+    entra_users,
+    make_rig,
+    serve,
+    set_entra_users,
+)
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 NAMES = ("contoso", "fabrikam", "northwind", "tailspin")
@@ -86,7 +105,7 @@ def test_a_conflict_comes_with_its_candidates_and_pin(live: Live) -> None:
 def test_viewing_beyond_loopback_needs_the_token(live: Live) -> None:
     run_all(live)
     as_if_beyond_loopback(live)
-    for path in ("/api/v1/fleet", "/api/v1/customers", "/api/v1/customers/contoso/plan"):
+    for path in ("/api/v1/fleet", "/api/v1/budgets", "/api/v1/customers", "/api/v1/customers/contoso/plan"):
         assert live.client.get(path).status_code == 401, path
         assert live.client.get(path, headers={"Authorization": "Bearer nope"}).status_code == 401
         assert live.client.get(path, headers=AUTH).status_code == 200, path
@@ -94,10 +113,14 @@ def test_viewing_beyond_loopback_needs_the_token(live: Live) -> None:
 
 
 def test_openapi_document_describes_every_route(live: Live) -> None:
+    from reconciler.daemon.web.api import routes
+
     doc = live.client.get("/api/v1/openapi.json").json()
     assert doc["openapi"].startswith("3.1")
+    assert set(doc["paths"]) == {r.path for r in routes()} - {"/api/v1/openapi.json"}
     assert set(doc["paths"]) == {
         "/api/v1/fleet",
+        "/api/v1/budgets",
         "/api/v1/customers",
         "/api/v1/customers/{name}",
         "/api/v1/customers/{name}/runs",
@@ -173,3 +196,111 @@ def test_fleet_pages_read_the_state_once_per_snapshot_not_per_request(live: Live
     assert fleet_reads(after) == []
     assert api.json()["customers"] == 4
     assert snapshot.FRESH_SECONDS >= 0.5  # the five requests above fell inside one snapshot's life
+
+
+# --- request budgets and reads only when needed (#16) ---------------------------------------
+
+BUDGET = 5
+
+
+@pytest.fixture
+def budgeted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Sandbox, Rig, TestClient]]:
+    """Every simulator of the sandbox on loopback, IT Glue's budget cut to 5 an hour, a real
+    scheduler on a fake clock with its ledger in the real SQLite state, and the app on it."""
+    box = Sandbox.start(tmp_path / "sandbox")
+    monkeypatch.setenv("RECONCILER_TEST_TOKEN", TOKEN)
+
+    def change(d: dict[str, Any]) -> None:
+        d["spec"]["budgets"] = {"itglue": {"requests": BUDGET, "windowSeconds": 3600}}
+        d["spec"].setdefault("daemon", {}).update(jitterPercent=0, token={"env": "RECONCILER_TEST_TOKEN"})
+
+    edit_yaml(box.root / "settings.yaml", change)
+    rig = make_rig(box.root)
+    app = build_app(Daemon(rig.scheduler, rig.metrics))
+    try:
+        with TestClient(app) as client:
+            yield box, rig, client
+    finally:
+        rig.close()
+        box.stop()
+
+
+def test_budgets_say_used_left_and_until_when_they_refuse(budgeted: tuple[Sandbox, Rig, TestClient]) -> None:
+    box, rig, client = budgeted
+    assert client.get("/api/v1/budgets").json() == {"items": []}  # before the first cycle: none open
+    rig.cycle()  # contoso's IT Glue creates do not all fit: deferred
+    rig.clock.advance(11)
+    rig.cycle()  # the scheduler records the refusal in the daemon state (budget.exhausted)
+    rows = {r["integration"]: r for r in client.get("/api/v1/budgets").json()["items"]}
+    spent = len(box.itglue.requests)
+    itglue = rows["itglue"]
+    assert itglue["limit"] == BUDGET and itglue["window_seconds"] == 3600
+    assert itglue["used"] == spent and itglue["left"] == BUDGET - spent
+    until = rig.state.get_record("budget", "itglue")
+    assert until is not None and itglue["exhausted_until"] == iso(until["until"])
+    assert rows["hudu"]["limit"] == 150 and rows["hudu"]["exhausted_until"] is None
+    assert rows["autotask"]["used"] > 0 and rows["autotask"]["deferred_total"] == 0
+
+    # the same guard as every /api/v1 route beyond loopback
+    client.app.state.daemon = replace(client.app.state.daemon, loopback=False)  # type: ignore[attr-defined]
+    assert client.get("/api/v1/budgets").status_code == 401
+    assert client.get("/api/v1/budgets", headers=AUTH).status_code == 200
+
+
+def test_budgets_count_the_customers_deferred_before_they_are_claimed(
+    budgeted: tuple[Sandbox, Rig, TestClient],
+) -> None:
+    box, rig, client = budgeted
+    budgets = rig.scheduler.budgets
+    budgets.refresh(rig.scheduler.source.config)
+    assert budgets.budgets is not None and budgets.budgets.ledger is not None
+    limit = budgets.budgets.limits[IntegrationKind.ITGLUE]
+    # another process of the MSP spent it all: a real ledger entry in the shared state
+    assert budgets.budgets.ledger.spend("itglue", BUDGET, limit, rig.clock.now()).granted == BUDGET
+    rig.cycle()
+    assert box.itglue.requests == []  # contoso was not started at all
+    itglue = next(r for r in client.get("/api/v1/budgets").json()["items"] if r["integration"] == "itglue")
+    assert itglue["used"] == BUDGET and itglue["left"] == 0 and itglue["deferred_total"] == 1
+
+
+def test_customer_detail_says_last_full_read_next_verification_and_why_deferred(
+    budgeted: tuple[Sandbox, Rig, TestClient],
+) -> None:
+    _, rig, client = budgeted
+    rig.cycle()
+    hours = rig.scheduler.source.config.settings_doc.spec.verify_links_every_hours
+
+    fabrikam = client.get("/api/v1/customers/fabrikam").json()
+    assert fabrikam["deferred"] is None and fabrikam["customer"]["last_run"]["result"] == "applied"
+    reads = {r["integration"]: r for r in fabrikam["reads"]}
+    assert set(reads) == {"hudu", "autotask"}
+    for kind in (IntegrationKind.HUDU, IntegrationKind.AUTOTASK):
+        last = FullRead.parse(rig.store.get_cursor("fabrikam", cursor_name(kind)))
+        assert last is not None  # the engine's record of the accepted full read
+        row = reads[kind.value]
+        assert row["last_full_read"] == iso(last.at) and row["linked_id"] == last.target
+        assert row["next_verification"] == iso(last.at + verify_after("fabrikam", kind, hours))
+        assert not row["stale_target"]
+        due = parse_iso(row["next_verification"]) - parse_iso(row["last_full_read"])
+        assert 0.9 * hours * 3600 - 1 <= due <= hours * 3600
+
+    contoso = client.get("/api/v1/customers/contoso").json()
+    assert contoso["customer"]["last_run"]["result"] == "deferred"
+    deferred = contoso["deferred"]
+    assert "budget exhausted until" in deferred["reason"]
+    rec = rig.record("contoso")
+    assert rec.next_run_at is not None and deferred["until"] == iso(rec.next_run_at)
+    assert {r["integration"] for r in contoso["reads"]} >= {"itglue"}
+
+    # the customer's link to IT Glue changes: the recorded read is of another organization
+    rig.store.put_cursor("contoso", cursor_name(IntegrationKind.ITGLUE), FullRead(1.0, "other-org").dump())
+    row = next(
+        r for r in client.get("/api/v1/customers/contoso").json()["reads"] if r["integration"] == "itglue"
+    )
+    assert row["stale_target"] and row["last_full_read"] == "1970-01-01T00:00:01Z"
+
+
+def parse_iso(text: str) -> float:
+    from datetime import datetime
+
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import http.server
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -276,3 +278,54 @@ def _serve_html(html: str) -> str:
     evil_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=evil_server.serve_forever, daemon=True).start()
     return f"http://localhost:{evil_server.server_address[1]}/"
+
+
+def test_overview_shows_the_request_budgets_and_a_customer_why_it_was_deferred(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, context: BrowserContext
+) -> None:
+    """#16: the sandbox's simulators on loopback, IT Glue's budget cut to 5 an hour (real
+    ledger rows in the SQLite state), a real scheduler on a fake clock behind the listener."""
+    from reconciler.daemon.listener import DaemonHttpServer
+    from reconciler.testing.sandbox import Sandbox
+
+    from .conftest import make_rig
+
+    box = Sandbox.start(tmp_path / "sandbox")
+
+    def change(d: dict[str, Any]) -> None:
+        d["spec"]["budgets"] = {"itglue": {"requests": 5, "windowSeconds": 3600}}
+        d["spec"].setdefault("daemon", {})["jitterPercent"] = 0
+
+    edit_yaml(box.root / "settings.yaml", change)
+    rig = make_rig(box.root)
+    server = DaemonHttpServer(("127.0.0.1", 0), rig.scheduler, rig.metrics, None)
+    server.start()
+    try:
+        rig.cycle()  # contoso's IT Glue creates do not all fit: deferred
+        rig.clock.advance(11)
+        rig.cycle()  # the refusal is recorded in the daemon state
+        spent = len(box.itglue.requests)
+        page = context.new_page()
+        page.goto(f"{server.url}/")
+        table = page.locator("table.budgets")
+        expect(table.locator("caption")).to_have_text("Request budgets (whole MSP)")
+        itglue = table.locator("tr[data-integration=itglue]")
+        expect(itglue).to_have_class("problem")
+        expect(itglue.locator("td").nth(1)).to_have_text(f"{spent} / 5 per hour")
+        expect(itglue.locator("td").nth(2)).to_have_text(str(5 - spent))
+        expect(itglue.locator("td").nth(3)).to_contain_text(re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"))
+        hudu = table.locator("tr[data-integration=hudu]")
+        expect(hudu.locator("td").nth(1)).to_have_text(re.compile(r"^\d+ / 150 per minute$"))
+        expect(hudu.locator("td").nth(3)).to_have_text("–")
+        shot(page, "budgets")
+
+        page.click("a[href='/customers/contoso']")
+        expect(page.locator("dd.deferred")).to_contain_text("budget exhausted until")
+        expect(page.locator("#reads tr[data-integration=itglue] td").nth(2)).to_have_text(
+            re.compile(r"^\d{4}-\d\d-\d\dT")
+        )
+        shot(page, "customer-deferred")
+    finally:
+        server.stop()
+        rig.close()
+        box.stop()

@@ -1,8 +1,11 @@
 """Daemon stage (HTTP): the read-only JSON API under /api/v1/ (OpenAPI at /api/v1/openapi.json).
 
     GET /api/v1/fleet                      counts by status, daemon heartbeat, config error
+    GET /api/v1/budgets                    MSP-wide request budgets: used, left, exhausted until (#16)
     GET /api/v1/customers                  ?status= &q= &problems= &page= &per_page=  (problems first)
-    GET /api/v1/customers/{name}           status, conflicts with their pins, blocked removals
+    GET /api/v1/customers/{name}           status, conflicts with their pins, blocked removals,
+                                           last full read and next verification per integration,
+                                           why and until when its last run was deferred
     GET /api/v1/customers/{name}/runs      run history, newest first (?limit=)
     GET /api/v1/customers/{name}/plan      the plan of the last run
 
@@ -12,6 +15,7 @@ listener is on loopback: plans carry names and email addresses.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from typing import Any
@@ -22,12 +26,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from reconciler.config.models import NAME_PATTERN
+from reconciler.config.resolve import EffectiveCustomer
+from reconciler.core.reads import FullRead, cursor_name, iso, verify_after
+from reconciler.daemon.budgets import RECORD as BUDGET_RECORD
 from reconciler.daemon.fleet import read_view
 from reconciler.daemon.status import _daemon as daemon_info
 from reconciler.daemon.web.access import view_refusal
 from reconciler.daemon.web.common import daemon_of, json_response
 from reconciler.daemon.web.fleet import CustomerStatus, Row, brief_of, fleet, select
 from reconciler.daemon.web.models import (
+    Budgets,
     CustomerDetail,
     CustomerPage,
     Fleet,
@@ -36,10 +44,13 @@ from reconciler.daemon.web.models import (
     openapi,
 )
 from reconciler.daemon.web.snapshot import Snapshot
+from reconciler.integrations.table import TABLE
+from reconciler.state.api import CustomerRecord
 
 MAX_PER_PAGE = 500
 MAX_PAGE = 1_000_000
 _NAME = re.compile(NAME_PATTERN)
+log = logging.getLogger("reconciler.daemon.http")
 
 
 class BadParameter(ValueError):
@@ -119,7 +130,78 @@ def customer_detail(request: Request, name: str) -> dict[str, Any] | None:
         "paused": bool(eff and eff.paused),
         "conflicts": list(rec.conflicts) if rec else [],
         "blocked_removals": list(rec.blocked_removals) if rec and rec.blocked else [],
+        "reads": reads_of(request, eff) if eff is not None else [],
+        "deferred": deferral_of(rec),
     }
+
+
+def reads_of(request: Request, eff: EffectiveCustomer) -> list[dict[str, Any]]:
+    """Per integration the customer links: when a plan last listed it in full (the
+    engine's `reads/<integration>` cursor, core/reads.py) and when its links are due
+    to be verified again."""
+    sched = daemon_of(request).scheduler
+    hours = sched.source.config.settings_doc.spec.verify_links_every_hours
+    out: list[dict[str, Any]] = []
+    for kind, facts in TABLE.items():
+        target = facts.linked_id(eff.doc.spec.integrations)
+        if target is None:
+            continue
+        last = FullRead.parse(sched.store.get_cursor(eff.name, cursor_name(kind)))
+        out.append(
+            {
+                "integration": kind.value,
+                "linked_id": target,
+                "last_full_read": iso(last.at) if last is not None else None,
+                "next_verification": (
+                    iso(last.at + verify_after(eff.name, kind, hours)) if last is not None else None
+                ),
+                "stale_target": last is not None and last.target != target,
+            }
+        )
+    return out
+
+
+def deferral_of(rec: CustomerRecord | None) -> dict[str, Any] | None:
+    """Why and until when the last run was deferred (request budget, quiet hours): the
+    run's message, and its next run, which the scheduler moved to when it can go on."""
+    if rec is None or rec.last_result != "deferred":
+        return None
+    return {
+        "reason": rec.last_message,
+        "until": iso(rec.next_run_at) if rec.next_run_at is not None else None,
+    }
+
+
+def budget_rows(request: Request) -> list[dict[str, Any]]:
+    """Per integration with a budget: limit, window, used and left now (from the shared
+    ledger), until when it refuses runs (the open exhaustion the daemon keeps in its
+    state) and how many due customers this daemon deferred for it."""
+    daemon = daemon_of(request)
+    sched = daemon.scheduler
+    budgets = sched.budgets.budgets
+    if budgets is None:  # no budget, offline, or before the scheduler's first cycle
+        return []
+    tallies = budgets.tallies()
+    exhausted = sched.state.records(BUDGET_RECORD) if tallies else {}
+    now = sched.clock.now()
+    rows = []
+    for kind, tally in sorted(tallies.items()):
+        until = float((exhausted.get(kind.value) or {}).get("until", 0.0))
+        deferred = daemon.metrics.registry.get_sample_value(
+            "reconciler_budget_deferred_total", {"integration": kind.value}
+        )
+        rows.append(
+            {
+                "integration": kind.value,
+                "limit": tally.limit.requests,
+                "window_seconds": tally.limit.window,
+                "used": tally.used,
+                "left": tally.left,
+                "exhausted_until": iso(until) if until > now else None,
+                "deferred_total": int(deferred or 0),
+            }
+        )
+    return rows
 
 
 def _guarded(request: Request) -> Response | None:
@@ -128,6 +210,17 @@ def _guarded(request: Request) -> Response | None:
 
 def api_fleet(request: Request) -> Response:
     return _guarded(request) or _answer(Fleet, fleet_summary(request, snapshot_of(request)))
+
+
+def api_budgets(request: Request) -> Response:
+    if refusal := _guarded(request):
+        return refusal
+    try:
+        rows = budget_rows(request)
+    except Exception:  # the state store (ledger) is down: say so, not a 500
+        log.warning("budgets: the state store is not available", exc_info=True)
+        return json_response(503, {"error": "the state store is not available"})
+    return _answer(Budgets, {"items": rows})
 
 
 def api_customers(request: Request) -> Response:
@@ -192,6 +285,7 @@ def routes() -> list[Route]:
     return [
         Route("/api/v1/openapi.json", api_openapi, methods=["GET"]),
         Route("/api/v1/fleet", api_fleet, methods=["GET"]),
+        Route("/api/v1/budgets", api_budgets, methods=["GET"]),
         Route("/api/v1/customers", api_customers, methods=["GET"]),
         Route("/api/v1/customers/{name}", api_customer, methods=["GET"]),
         Route("/api/v1/customers/{name}/runs", api_runs, methods=["GET"]),

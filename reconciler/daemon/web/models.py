@@ -112,6 +112,28 @@ class Conflict(Doc):
     pin: str = Field(description="The Customer `pins` entry (YAML) that resolves the conflict.")
 
 
+class IntegrationReads(Doc):
+    integration: str
+    linked_id: str = Field(description="The customer's organization / company there (its YAML link).")
+    last_full_read: str | None = Field(
+        description="When a plan last listed it in full and found every linked record (ISO 8601 UTC); "
+        "null: never, the next run lists it in full (#16)."
+    )
+    next_verification: str | None = Field(
+        description="When its links are due to be proven again by a full read (verifyLinksEveryHours, "
+        "jittered early per customer); null with no full read on record."
+    )
+    stale_target: bool = Field(
+        description="The last full read was of another organization / company than the link now names: "
+        "the next run lists in full."
+    )
+
+
+class Deferral(Doc):
+    reason: str = Field(description="Why the last run was deferred (request budget or quiet hours).")
+    until: str | None = Field(description="When it runs again (ISO 8601 UTC).")
+
+
 class CustomerDetail(Doc):
     customer: CustomerSummary
     paused: bool
@@ -119,6 +141,31 @@ class CustomerDetail(Doc):
     blocked_removals: list[str] = Field(
         description="Accounts a safety block would remove, waiting for approval."
     )
+    reads: list[IntegrationReads] = Field(
+        default_factory=list,
+        description="Per integration the customer links: its last full read and next verification (#16).",
+    )
+    deferred: Deferral | None = Field(
+        default=None, description="Set when the last run was deferred (request budget or quiet hours)."
+    )
+
+
+class BudgetRow(Doc):
+    integration: str
+    limit: int = Field(description="Requests allowed per window, for the whole MSP.")
+    window_seconds: float
+    used: int = Field(description="Requests spent in the current window, by every process on this state.")
+    left: int
+    exhausted_until: str | None = Field(
+        description="While the budget refuses runs: until when (ISO 8601 UTC); else null."
+    )
+    deferred_total: int = Field(
+        description="Due customers this daemon deferred for this budget since it started."
+    )
+
+
+class Budgets(Doc):
+    items: list[BudgetRow] = Field(description="Every integration with a budget; empty when none has one.")
 
 
 class Run(Doc):
@@ -158,7 +205,7 @@ class LastPlan(Doc):
     notes: list[str]
 
 
-MODELS: tuple[type[Doc], ...] = (Error, Fleet, CustomerPage, CustomerDetail, RunHistory, LastPlan)
+MODELS: tuple[type[Doc], ...] = (Error, Fleet, Budgets, CustomerPage, CustomerDetail, RunHistory, LastPlan)
 
 
 def _param(name: str, schema: dict[str, Any], description: str, where: str = "query") -> dict[str, Any]:
@@ -175,7 +222,12 @@ def _answers(model: str, *errors: int) -> dict[str, Any]:
     out: dict[str, Any] = {
         "200": {"description": "OK", "content": {"application/json": {"schema": _ref(model)}}}
     }
-    texts = {400: "invalid parameter", 401: "the token is required", 404: "no such customer or plan"}
+    texts = {
+        400: "invalid parameter",
+        401: "the token is required",
+        404: "no such customer or plan",
+        503: "the state store is not available",
+    }
     for code in (*errors, 401):
         out[str(code)] = {
             "description": texts[code],
@@ -232,6 +284,13 @@ def openapi(max_per_page: int) -> dict[str, Any]:
         "paths": {
             "/api/v1/fleet": {
                 "get": {"operationId": "fleet", "summary": "Counts by status", "responses": _answers("Fleet")}
+            },
+            "/api/v1/budgets": {
+                "get": {
+                    "operationId": "budgets",
+                    "summary": "MSP-wide request budgets: used and left now, exhausted until when",
+                    "responses": _answers("Budgets", 503),
+                }
             },
             "/api/v1/customers": {
                 "get": {

@@ -1,8 +1,10 @@
 """Daemon stage (HTTP): the read-only status page (server-rendered HTML, no external assets).
 
-    GET  /                                fleet overview: counts by status, problems first, filter, 100 a page
+    GET  /                                fleet overview: counts by status, request budgets, problems first,
+                                          filter, 100 a page
     GET  /customers/{name}                one customer: plan, changes, conflicts and their pins, blocked
-                                          removals, run history (durations, replica)
+                                          removals, why a run was deferred, last full read and next
+                                          verification per integration, run history (durations, replica)
     GET  /signin, POST /signin, POST /signout
     POST /ui/customers/{name}/reconcile   import now              (signed in, CSRF token)
     POST /ui/customers/{name}/approve     approve blocked removals (signed in, CSRF token)
@@ -14,6 +16,7 @@ Every page is sent with a Content-Security-Policy that allows only this origin.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -25,11 +28,13 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from reconciler.core.budget import duration
 from reconciler.core.words import count
 from reconciler.daemon.web import access
 from reconciler.daemon.web.actions import run_action
 from reconciler.daemon.web.api import (
     BadParameter,
+    budget_rows,
     customer_detail,
     fleet_summary,
     last_plan,
@@ -43,6 +48,8 @@ _ENV = Environment(
     loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True), auto_reload=False
 )
 _ENV.filters["count"] = count  # {{ n | count("removal") }}: "1 removal", "2 removals"
+_ENV.filters["duration"] = duration  # {{ 300 | duration }}: "5 minutes"
+log = logging.getLogger("reconciler.daemon.http")
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -116,11 +123,17 @@ def overview(request: Request) -> Response:
         return "/?" + urlencode({**keep, "page": n})
 
     def render() -> bytes:
+        try:  # the ledger: read once per rendering, like the rest of the snapshot
+            budgets: list[dict[str, Any]] | None = budget_rows(request)
+        except Exception:  # the state store is down: the page says so, the rest renders
+            log.warning("status page: budgets unavailable", exc_info=True)
+            budgets = None
         return _html(
             request,
             "overview.html",
             session,
             fleet=fleet_summary(request, snap),
+            budgets=budgets,
             page=page_of(request, snap.rows, snap.problems),
             q=params.get("q", ""),
             status_filter=params.get("status", ""),
