@@ -205,6 +205,8 @@ class Spender:
                         self.held = self._reserve(self.need)
                     else:
                         self.held = self._reserve(self.need, fallback=True)
+                elif self.held > 0 and self.limit.slot_start(self.budgets.clock()) != self._slot:
+                    self._renew()
                 if self.held <= 0:
                     self.held = self._reserve(1)
             except BudgetExhausted as exc:
@@ -226,6 +228,17 @@ class Spender:
                 except Exception:  # a refund is a courtesy: the slot ages out by itself
                     log.debug("%s: budget refund failed", self.where, exc_info=True)
             self.held = 0
+
+    def _renew(self) -> None:
+        """The reservation's slot has passed: what is left of it is given back and
+        reserved again now (as far as it fits), so every request is counted in the
+        slot it is sent in; counted in an older one, it would age out of the ledger
+        while it still shares a window with later grants."""
+        ledger, held = self.budgets.ledger, self.held
+        assert ledger is not None and self._slot is not None
+        self.held = 0
+        ledger.refund(self.kind.value, held, self._slot)
+        self.held = self._reserve(held, fallback=held > 1)
 
     def _reserve(self, want: int, fallback: bool = False) -> int:
         """Reserve `want` (waiting up to --budget-wait); `fallback`: when it does not fit
