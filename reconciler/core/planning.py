@@ -260,7 +260,13 @@ def moved(managed: ManagedState, desired: dict[str, Account]) -> ManagedState:
     for old, new in moves.items():
         if old in welcome and new not in welcome:
             welcome[new] = welcome.pop(old)
-    return ManagedState(managed.serial, accounts, links, welcome)
+    # lineage, adoptions, detached links and fingerprints come along (the identity guard
+    # and the read decision look at them)
+    detached = {(moves.get(key, key), kind): rid for (key, kind), rid in managed.detached.items()}
+    prints = {(moves.get(key, key), kind): fp for (key, kind), fp in managed.fingerprints.items()}
+    return replace(
+        managed, accounts=accounts, links=links, welcome=welcome, detached=detached, fingerprints=prints
+    )
 
 
 def _add_rule(acct: Account, entra_rules: dict[AccountClass, str]) -> str:
