@@ -31,6 +31,7 @@ from reconciler.config.resolve import EffectiveCustomer
 from reconciler.core.budget import duration
 from reconciler.core.events import BudgetExhausted, EventSink
 from reconciler.core.model import IntegrationKind
+from reconciler.core.words import count
 from reconciler.daemon.clock import Clock
 from reconciler.daemon.metrics import DaemonMetrics
 from reconciler.integrations.table import TABLE
@@ -41,6 +42,9 @@ from reconciler.state.api import DaemonStore, StateStore
 log = logging.getLogger("reconciler.daemon")
 _KINDS = {k.value for k in IntegrationKind}
 RECORD = "budget"  # daemon records: integration -> {"until": ts}, the open exhaustion
+# daemon records: customer -> {"at", "until", "reason"}, its last deferral before a run (the
+# status page and API show it while it is newer than the customer's last run)
+DEFERRAL = "deferral"
 TICK_SECONDS = 10.0
 
 
@@ -100,11 +104,12 @@ class DaemonBudgets:
             if until is None:
                 run.append(name)
                 continue
-            for kind, need in needs.items():
-                if not _covers(budgets, kind, need):
-                    self.deferred.labels(kind.value).inc()
+            short = [kind for kind, need in needs.items() if not _covers(budgets, kind, need)]
+            for kind in short:
+                self.deferred.labels(kind.value).inc()
             later.append((until, name))
             self.state.set_next_run(name, until)
+            self.state.put_record(DEFERRAL, name, _deferral(budgets, short, needs, until, self.clock.now()))
             log.info("%s: deferred until %s: the request budget cannot cover its run", name, hhmm(until))
         return run, later
 
@@ -146,6 +151,22 @@ class DaemonBudgets:
                     events.resolve(BudgetExhausted(kind.value))
         except Exception:  # the state store: say so, scheduling goes on
             log.exception("budget bookkeeping failed")
+
+
+def _deferral(
+    budgets: Budgets,
+    short: list[IntegrationKind],
+    needs: Mapping[IntegrationKind, int],
+    until: float,
+    now: float,
+) -> dict[str, object]:
+    parts = []
+    for kind in short or list(needs):
+        limit = budgets.limit(kind)
+        what = f" ({limit.describe()} for the whole MSP)" if limit is not None else ""
+        parts.append(f"{TABLE[kind].title}{what}, {count(needs[kind], 'request')} needed")
+    reason = f"request budget exhausted until {hhmm(until)}: " + "; ".join(parts)
+    return {"at": now, "until": until, "reason": reason + "; nothing was read"}
 
 
 def _covers(budgets: Budgets, kind: IntegrationKind, need: int) -> bool:

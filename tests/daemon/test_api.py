@@ -261,6 +261,27 @@ def test_budgets_count_the_customers_deferred_before_they_are_claimed(
     assert box.itglue.requests == []  # contoso was not started at all
     itglue = next(r for r in client.get("/api/v1/budgets").json()["items"] if r["integration"] == "itglue")
     assert itglue["used"] == BUDGET and itglue["left"] == 0 and itglue["deferred_total"] == 1
+    # the customer's own page says why it waits, though no run of it was started
+    slot = rig.state.schedule()["contoso"]
+    deferred = client.get("/api/v1/customers/contoso").json()["deferred"]
+    assert deferred is not None and deferred["until"] == iso(slot.next_run_at or 0.0)
+    assert deferred["reason"].startswith("request budget exhausted until ")
+    assert f"IT Glue ({BUDGET} requests per hour for the whole MSP)" in deferred["reason"]
+    assert client.get("/api/v1/customers/fabrikam").json()["deferred"] is None  # it ran
+    # once the budget is back contoso runs (its creates need more than 5 an hour, so that run
+    # ends deferred too): what is shown is that run's own reason, not the older deferral
+    rig.clock.advance(3600 + 300)
+    rig.cycle()
+    rig.clock.advance(11)
+    rig.cycle()
+    rec = rig.record("contoso")
+    assert rec.last_finished_at is not None and rec.last_finished_at > slot.next_run_at  # type: ignore[operator]
+    deferred = client.get("/api/v1/customers/contoso").json()["deferred"]
+    assert deferred == {"reason": rec.last_message, "until": iso(rec.next_run_at or 0.0)}
+    assert not deferred["reason"].startswith("request budget exhausted until ")
+    # and a deferral record older than the last run is not shown for a run that went through
+    rig.state.put_record("deferral", "fabrikam", {"at": 1.0, "until": 2.0, "reason": "old"})
+    assert client.get("/api/v1/customers/fabrikam").json()["deferred"] is None
 
 
 def test_customer_detail_says_last_full_read_next_verification_and_why_deferred(

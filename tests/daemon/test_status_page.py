@@ -329,3 +329,29 @@ def test_overview_shows_the_request_budgets_and_a_customer_why_it_was_deferred(
         server.stop()
         rig.close()
         box.stop()
+
+
+def test_a_deferral_reason_is_escaped(live: Live) -> None:
+    """A run's message can carry a vendor's words: the Deferred line escapes it (next run far
+    off, so the running scheduler leaves the record alone)."""
+    from dataclasses import replace
+
+    run_all(live)
+    state = live.scheduler.state
+    rec = state.get("contoso")
+    assert rec is not None
+    state.save_run(
+        replace(
+            rec,
+            last_result="deferred",
+            last_message="<script>alert(1)</script> quiet hours",
+            next_run_at=4_102_444_800.0,
+        )
+    )
+    html = live.client.get("/customers/contoso").text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; quiet hours" in html and "<script>alert" not in html
+    assert "until 2100-01-01T00:00:00Z" in html
+    assert live.client.get("/api/v1/customers/contoso").json()["deferred"] == {
+        "reason": "<script>alert(1)</script> quiet hours",
+        "until": "2100-01-01T00:00:00Z",
+    }

@@ -28,6 +28,7 @@ from starlette.routing import Route
 from reconciler.config.models import NAME_PATTERN
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.core.reads import FullRead, cursor_name, iso, verify_after
+from reconciler.daemon.budgets import DEFERRAL
 from reconciler.daemon.budgets import RECORD as BUDGET_RECORD
 from reconciler.daemon.fleet import read_view
 from reconciler.daemon.status import _daemon as daemon_info
@@ -131,7 +132,7 @@ def customer_detail(request: Request, name: str) -> dict[str, Any] | None:
         "conflicts": list(rec.conflicts) if rec else [],
         "blocked_removals": list(rec.blocked_removals) if rec and rec.blocked else [],
         "reads": reads_of(request, eff) if eff is not None else [],
-        "deferred": deferral_of(rec),
+        "deferred": deferral_of(rec, sched.state.get_record(DEFERRAL, name)),
     }
 
 
@@ -161,15 +162,19 @@ def reads_of(request: Request, eff: EffectiveCustomer) -> list[dict[str, Any]]:
     return out
 
 
-def deferral_of(rec: CustomerRecord | None) -> dict[str, Any] | None:
-    """Why and until when the last run was deferred (request budget, quiet hours): the
-    run's message, and its next run, which the scheduler moved to when it can go on."""
-    if rec is None or rec.last_result != "deferred":
+def deferral_of(rec: CustomerRecord | None, before: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """Why and until when the customer waits (request budget, quiet hours): a last run
+    that ended deferred (its message; its next run, which the scheduler moved to when it
+    can go on), or a deferral before any run was started (`before`, the daemon's
+    `deferral` record: budgets that could not cover it), while newer than the last run."""
+    if rec is not None and rec.last_result == "deferred":
+        return {
+            "reason": rec.last_message,
+            "until": iso(rec.next_run_at) if rec.next_run_at is not None else None,
+        }
+    if before is None or float(before.get("at", 0.0)) <= float((rec and rec.last_finished_at) or 0.0):
         return None
-    return {
-        "reason": rec.last_message,
-        "until": iso(rec.next_run_at) if rec.next_run_at is not None else None,
-    }
+    return {"reason": str(before.get("reason", "")), "until": iso(float(before.get("until", 0.0)))}
 
 
 def budget_rows(request: Request) -> list[dict[str, Any]]:
