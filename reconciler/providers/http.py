@@ -189,10 +189,10 @@ class HttpApi:
         windows: list[float] = []  # fixed-window waits of this request (not counted as backoff)
         while True:
             attempt += 1
-            if self.spend is not None:
-                self.spend.take()  # BudgetExhausted: nothing is sent
             if self.limiter is not None:
                 self.stats.waited_seconds += self.limiter.acquire()
+            if self.spend is not None:  # after the pacing wait: counted in the slot it is sent in
+                self.spend.take()  # BudgetExhausted: nothing is sent
             self.stats.requests += 1
             label = self.integration or integration_label(self.where)
             _tally(label, requests=1)

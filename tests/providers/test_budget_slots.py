@@ -111,3 +111,45 @@ def test_runs_that_span_slots_never_put_more_than_the_budget_into_a_window(tmp_p
             s.close()
     assert len(sent) > 100  # the budget was used, not starved
     assert worst_window(sent, LIMIT.window) <= LIMIT.requests
+
+
+def test_each_request_is_counted_in_the_slot_it_is_sent_in_after_a_pacing_wait(tmp_path: Path) -> None:
+    """The client limiter (requestsPerMinute pacing) may hold a request for longer than a
+    slot: the budget is taken after that wait, right before the request goes out."""
+    import sqlite3
+    from collections import Counter
+
+    import httpx
+
+    from reconciler.providers.http import HttpApi
+    from reconciler.providers.limits import RateLimiter
+
+    clock = Clock(3_000_000.0)
+
+    def sleep(seconds: float) -> None:
+        clock.now += seconds
+
+    (budgets,) = processes(tmp_path, clock, 1)
+    budgets.sleep = sleep
+    sent: list[float] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(clock.now)
+        return httpx.Response(200, json={"ok": True})
+
+    api = HttpApi(
+        httpx.Client(transport=httpx.MockTransport(answer), base_url="https://hudu.test"),
+        "contoso: Hudu",
+        limiter=RateLimiter(1, 12.0, clock=clock, sleep=sleep),  # one request per 12 s
+        spend=spender(budgets, "contoso", 3),
+        sleep=sleep,
+        clock=clock,
+        wall=clock,
+    )
+    for _ in range(3):
+        api.get_json("/api/v1/companies")
+    api.close()
+    assert sent == [3_000_000.0, 3_000_012.0, 3_000_024.0]
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        rows = dict(db.execute("SELECT slot_start, used FROM budget_ledger WHERE used > 0").fetchall())
+    assert rows == dict(Counter(LIMIT.slot_start(t) for t in sent))
