@@ -200,8 +200,9 @@ class Engine:
                         dirs = read_directories(providers, eff, full_sync, refresh_selection)
                         managed = self.store.load(eff.name)
                         desired = desired_accounts(eff, dirs)
+                        began = self.clock()  # a verification counts from before its listing
                         reads = self._reads(
-                            eff, providers, desired.accounts, managed, full_sync, refresh_selection
+                            eff, providers, desired.accounts, managed, began, full_sync, refresh_selection
                         )
                         live = read_integrations(
                             providers, eff, dirs, {r.integration for r in reads if r.listed}
@@ -216,7 +217,7 @@ class Engine:
                 return CustomerPlan(eff.name, Status.ERROR, serial, reason=unexpected(exc))
             with gc_paused():
                 cp = plan_customer(eff, live, managed, options, desired)
-            self._verified(eff, live, managed, reads)
+            self._verified(eff, live, managed, reads, began)
             return replace(cp, reads=reads)
         finally:
             if cp is not None and cp.status in (Status.OK, Status.PAUSED):
@@ -230,12 +231,12 @@ class Engine:
         providers: CustomerProviders,
         desired: dict[str, Account],
         managed: ManagedState,
+        now: float,
         full_sync: bool,
         import_now: bool = False,
     ) -> tuple[IntegrationRead, ...]:
         """Which integrations this run lists in full, and why (core/reads.py)."""
         hours = self.config.settings_doc.spec.verify_links_every_hours
-        now = self.clock()
         inputs = ReadInputs(eff, desired, moved(managed, desired), now, hours, full_sync, import_now)
         out = []
         for provider in (providers.vault, providers.contacts):
@@ -252,11 +253,12 @@ class Engine:
         live: CustomerLive,
         managed: ManagedState,
         reads: tuple[IntegrationRead, ...],
+        began: float,
     ) -> None:
         """A full list in which every linked record was found is a verification (staged:
-        kept only when the plan is accepted). One that misses a linked record is not:
-        the next run lists again, so a vanished record stays in every plan until handled."""
-        now = self.clock()
+        kept only when the plan is accepted), as of `began`, before the listing: a record
+        deleted while it ran is noticed within one period. One that misses a linked record
+        is not: the next run lists again, so a vanished record stays in every plan until handled."""
         answers = {live.vault_kind: live.entries, live.contacts_kind: live.contacts}
         for r in reads:
             records = answers.get(r.integration)
@@ -264,7 +266,7 @@ class Engine:
                 continue
             _mine, gone = vanished_links(managed.links.values(), r.integration, records)
             if not gone:
-                full = FullRead(now, _target(eff, r.integration))
+                full = FullRead(began, _target(eff, r.integration))
                 self.cursors.put_cursor(eff.name, cursor_name(r.integration), full.dump())
 
     def refresh(self, names: Sequence[str] = ()) -> list[CustomerDrift]:

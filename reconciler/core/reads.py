@@ -177,6 +177,8 @@ def _why_list(inputs: ReadInputs, kind: IntegrationKind, target: str, last: Full
     if archiving:
         return f"{count(archiving, 'removed account')} whose records are archived there (onRemoval, R8)"
     age = inputs.now - last.at
+    if age < 0:  # written by a clock that ran ahead: waiting for it could take a year
+        return f"last full read {iso(last.at)} is in the future (clock skew)"
     if age >= verify_after(eff.name, kind, inputs.verify_hours):
         return f"verification due (last full read {age / 3600:.1f} h ago, verifyLinksEveryHours {inputs.verify_hours:g})"
     return None
