@@ -28,9 +28,9 @@ from reconciler.core.events import NO_EVENTS, EventSink
 from reconciler.core.fleet import SETTINGS_CURSOR, changed_customers, fleet_breaker, settings_digest
 from reconciler.core.guards import vanished_links
 from reconciler.core.model import Account, IntegrationKind, ManagedState, PasswordEntry, PsaContact
-from reconciler.core.plan import ChangeKind, CustomerPlan, Plan, Status
+from reconciler.core.plan import ChangeKind, CustomerPlan, Plan, Status, UpdateRecord
 from reconciler.core.planning import CustomerLive, PlanOptions, moved, plan_customer
-from reconciler.core.reads import FullRead, IntegrationRead, ReadInputs, cursor_name, decide
+from reconciler.core.reads import FullRead, IntegrationRead, ReadInputs, cursor_name, decide, record_fields
 from reconciler.core.windows import customer_windows, deferral
 from reconciler.core.words import count
 from reconciler.errors import ConfigError, LockHeldError, Problem, ReconcilerError, StalePlanError
@@ -217,7 +217,7 @@ class Engine:
                 return CustomerPlan(eff.name, Status.ERROR, serial, reason=unexpected(exc))
             with gc_paused():
                 cp = plan_customer(eff, live, managed, options, desired)
-            self._verified(eff, live, managed, reads, began)
+            self._verified(eff, live, managed, reads, began, cp)
             return replace(cp, reads=reads)
         finally:
             if cp is not None and cp.status in (Status.OK, Status.PAUSED):
@@ -254,11 +254,13 @@ class Engine:
         managed: ManagedState,
         reads: tuple[IntegrationRead, ...],
         began: float,
+        cp: CustomerPlan,
     ) -> None:
         """A full list in which every linked record was found is a verification (staged:
         kept only when the plan is accepted), as of `began`, before the listing: a record
         deleted while it ran is noticed within one period. One that misses a linked record
-        is not: the next run lists again, so a vanished record stays in every plan until handled."""
+        is not: the next run lists again, so a vanished record stays in every plan until handled;
+        record updates left to make (R25) are listed again too."""
         answers = {live.vault_kind: live.entries, live.contacts_kind: live.contacts}
         for r in reads:
             records = answers.get(r.integration)
@@ -266,7 +268,9 @@ class Engine:
                 continue
             _mine, gone = vanished_links(managed.links.values(), r.integration, records)
             if not gone:
-                full = FullRead(began, _target(eff, r.integration))
+                kind = r.integration
+                pending = any(isinstance(c, UpdateRecord) and c.integration is kind for c in cp.changes)
+                full = FullRead(began, _target(eff, kind), "" if pending else record_fields(eff, kind))
                 self.cursors.put_cursor(eff.name, cursor_name(r.integration), full.dump())
 
     def refresh(self, names: Sequence[str] = ()) -> list[CustomerDrift]:

@@ -33,10 +33,15 @@ from datetime import UTC, datetime
 from reconciler.config.resolve import EffectiveCustomer
 from reconciler.core.model import Account, AccountClass, IntegrationKind, ManagedState
 from reconciler.core.words import count
-from reconciler.integrations.kinds import OnRemoval, Role
+from reconciler.integrations.kinds import OnRemoval, RecordField, Role
 
 JITTER = 0.1  # a verification comes up to this share of the period early, never late
 OPTION = {Role.VAULT: "password_entry_matching", Role.PSA: "contact_matching"}
+# the fields of a record `recordFields` may give the directory (R25; core/records.py)
+FIELDS = {
+    Role.VAULT: (RecordField.ENTRY_NAME, RecordField.USERNAME),
+    Role.PSA: (RecordField.FIRST_NAME, RecordField.LAST_NAME, RecordField.CONTACT_EMAIL),
+}
 
 
 def cursor_name(kind: IntegrationKind) -> str:
@@ -46,14 +51,17 @@ def cursor_name(kind: IntegrationKind) -> str:
 
 @dataclass(frozen=True)
 class FullRead:
-    """When an integration was last listed in full by an accepted plan, and for which
-    of the customer's organizations / companies (`target`)."""
+    """When an integration was last listed in full by an accepted plan, for which of
+    the customer's organizations / companies (`target`), and with which record fields
+    the directory owned (`fields`, `record_fields()`): "" when that plan left record
+    updates to make (R25), None on a cursor written before it was recorded."""
 
     at: float
     target: str
+    fields: str | None = None
 
     def dump(self) -> str:
-        return json.dumps({"at": self.at, "target": self.target})
+        return json.dumps({"at": self.at, "target": self.target, "fields": self.fields})
 
     @classmethod
     def parse(cls, text: str | None) -> FullRead | None:
@@ -61,9 +69,23 @@ class FullRead:
             return None
         try:
             d = json.loads(text)
-            return cls(float(d["at"]), str(d["target"]))
-        except (ValueError, KeyError, TypeError):
+            fields = d.get("fields")
+            return cls(float(d["at"]), str(d["target"]), None if fields is None else str(fields))
+        except (ValueError, KeyError, TypeError, AttributeError):
             return None  # unreadable: as if never read, so the next run lists in full
+
+
+def record_fields(eff: EffectiveCustomer, kind: IntegrationKind) -> str:
+    """Who owns each field of the customer's records in `kind`, per class and for records
+    created by us or not (R25): when it changes, linked records may need updates."""
+    owners = [
+        f"{cls.value}:{b.settings.record_fields.owner(name, ours).value}"
+        for cls, b in ((AccountClass.END_USER, eff.end_user), (AccountClass.ADMIN, eff.admin))
+        if b is not None
+        for name in FIELDS[kind.role]
+        for ours in (True, False)
+    ]
+    return hashlib.sha256(",".join(owners).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -156,6 +178,10 @@ def _why_list(inputs: ReadInputs, kind: IntegrationKind, target: str, last: Full
         return "no full read on record"
     if last.target != target:
         return "the customer's link to it changed"
+    if last.fields == "":
+        return "record updates to make (R25)"
+    if last.fields is not None and last.fields != record_fields(eff, kind):
+        return "the record fields the directory owns changed (recordFields, R25)"
     subject = list(_subject(eff, kind, inputs.desired.values()))
     links = managed.links
     unlinked = [a for a in subject if (a.key, kind) not in links and (a.key, kind) not in managed.detached]

@@ -64,3 +64,47 @@ def test_a_verification_counts_from_when_its_listing_began(
     assert clock() > began  # the listing took its time
     after = engine.plan().customers[0].reads[0]
     assert not after.listed and after.last_full_read <= iso(began), (after.last_full_read, iso(began))
+
+
+def test_a_change_of_record_fields_lists_the_entries_it_may_update(
+    tmp_path: Path, ca: TestCA, itglue: ItGlueSimulator
+) -> None:
+    """R25 + #16 ("plans stay exact"): a policy that now owns `entryName` updates every
+    linked entry whose name differs; the next plan must show those updates, not the
+    plan after the next verification (up to verifyLinksEveryHours later)."""
+    root, org = setup(tmp_path, ca, itglue)
+    hand = itglue.add_password(org, "Ann's mailbox", "ann@acme.test", "Office 365")  # documented by hand
+    clock = Later()
+    onboarded(root, clock)
+    assert engine_for(root, clock).plan().customers[0].changes == ()
+    path = root / "settings.yaml"
+    text = path.read_text()
+    old = "options: {passwordEntryMatching: true}"
+    assert old in text
+    path.write_text(text.replace(old, old + "\n  recordFields: {entryName: directory}"))
+    clock.offset += 3600
+    cp = engine_for(root, clock).plan().customers[0]
+    assert cp.reads[0].listed, cp.reads[0]
+    assert [(c.kind, getattr(c, "record_id", "")) for c in cp.changes] == [
+        (ChangeKind.UPDATE_RECORD, str(hand))
+    ]
+    # not applied yet: the next plan lists again and still shows the update
+    engine = engine_for(root, clock)
+    again = engine.plan()
+    assert again.customers[0].reads[0].why == "record updates to make (R25)"
+    assert again.customers[0].count(ChangeKind.UPDATE_RECORD) == 1
+    assert not [o for r in engine.apply(again) for o in r.failed]
+    assert engine.plan().customers[0].changes == ()  # lists once more, nothing left to update
+    before = listings(itglue)
+    quiet = engine.plan().customers[0]
+    assert not quiet.reads[0].listed and quiet.changes == () and listings(itglue) == before
+
+
+def test_a_cursor_written_before_record_fields_were_recorded_forces_no_listing() -> None:
+    """An upgrade must not list every customer's integrations at once (the budgets)."""
+    from reconciler.core.reads import FullRead
+
+    old = FullRead.parse('{"at": 1.5, "target": "7"}')
+    assert old == FullRead(1.5, "7", None)
+    assert FullRead.parse(FullRead(2.0, "7", "").dump()) == FullRead(2.0, "7", "")
+    assert FullRead.parse("[1, 2]") is None  # unreadable: as if never read
