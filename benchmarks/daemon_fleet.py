@@ -11,10 +11,10 @@ jitter). Measured:
   store) from the Graph simulator, which runs in a child process and counts the
   calls it answers (Graph and identity platform). `--source files`: the
   file-backed (snapshot) providers, counting their file reads. `--source ldap`:
-  AD customers (schedule 60 min) read by the real AD reader from the AD tests'
-  Samba DC (reconciler/testing/samba.py, joined if running: one DC per machine),
-  all customers on that one DC with three selections in turn (an OU, a
-  relative OU, a group with nested groups); counts binds, searches, search
+  AD customers (schedule 60 min, at most 1,000) read by the real AD reader from
+  the fleet's Samba DC (`mixed_fleet.FLEET_DC`, reconciler/testing/samba.py: one
+  DC per machine), each customer its own OU on it (#12 gives a subtree to one
+  customer), an OU or a group selected in turn; counts binds, searches, search
   requests and entries process-wide (`ldap_totals()`). `--source graph+ldap`:
   the same with password sync (R3), so every customer also reads its tenant
   from the Graph simulator (whose users match nobody in AD: nothing to change);
@@ -33,8 +33,6 @@ The last line is machine-readable.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import importlib.util
 import multiprocessing
 import os
 import platform
@@ -47,6 +45,10 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from mixed_fleet import FLEET_DC, MAX_AD, READER_PASSWORD, READER_UPN, ad_ou
 
 from reconciler.daemon.configsource import ConfigSource
 from reconciler.daemon.metrics import DaemonMetrics
@@ -67,10 +69,11 @@ AD_USER_ENV, AD_PASSWORD_ENV = "BENCH_DAEMON_AD_USER", "BENCH_DAEMON_AD_PASSWORD
 DAEMON = {"jitterPercent": 10, "maxInFlight": 8}
 # the AD tests' seed (tests/ad/seed.py): Staff has 4 enabled users + 1 disabled below it,
 # Service 2, Sales Team (nested: Sales EU) 3 enabled; relative DNs take each customer's baseDn
+# relative to each customer's own OU (`mixed_fleet.FLEET_DC`: OU=aNNNN,OU=Fleet): since #12 two
+# customers may not share one directory subtree, so the AD tests' single seed OU serves one only
 AD_POLICIES = [
-    {"selection": {"ous": ["OU=Staff,OU=Corp"]}},
-    {"selection": {"ous": ["OU=Service,OU=Corp,DC=example,DC=test"]}},
-    {"selection": {"groups": ["CN=Sales Team,OU=Groups,OU=Corp"], "includeNestedGroups": True}},
+    {"selection": {"ous": ["OU=Users"]}},
+    {"selection": {"groups": ["CN=Staff"]}},
 ]
 
 
@@ -143,29 +146,23 @@ def _file_counts() -> Counter[str]:
 
 
 # --- Active Directory: the AD tests' Samba DC; count what every reader asks -----------------
-def tests_dc_spec() -> samba.DcSpec:
-    """The spec tests/ad/conftest.py uses, so a running DC is joined (not replaced) and
-    the cached one restored."""
-    path = samba.REPO_ROOT / "tests" / "ad" / "seed.py"
-    module_spec = importlib.util.spec_from_file_location("_bench_ad_seed", path)
-    assert module_spec is not None and module_spec.loader is not None
-    seed = sys.modules[module_spec.name] = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(seed)
-    os.environ[AD_USER_ENV], os.environ[AD_PASSWORD_ENV] = seed.READER_UPN, seed.USER_PASSWORD
-    return samba.DcSpec("tests", seed=seed.seed, version=hashlib.sha256(path.read_bytes()).hexdigest()[:12])
-
-
-def ad_directory(dc: samba.SambaDC, root: Path) -> dict[str, Any]:
+def ad_directory(dc: samba.SambaDC, root: Path) -> Callable[[int], dict[str, Any]]:
+    """Customer i's `directories.activeDirectory`: the fleet DC, its own OU."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "ad-ca.pem").write_bytes(dc.ca_file.read_bytes())
-    return {
-        "server": dc.host,
-        "baseDn": dc.base_dn,
-        "bindUser": {"env": AD_USER_ENV},
-        "bindPassword": {"env": AD_PASSWORD_ENV},
-        "caFile": "ad-ca.pem",
-        "timeoutSeconds": 10,
-    }
+    os.environ[AD_USER_ENV], os.environ[AD_PASSWORD_ENV] = READER_UPN, READER_PASSWORD
+
+    def of(i: int) -> dict[str, Any]:
+        return {
+            "server": dc.host,
+            "baseDn": ad_ou(i),
+            "bindUser": {"env": AD_USER_ENV},
+            "bindPassword": {"env": AD_PASSWORD_ENV},
+            "caFile": "ad-ca.pem",
+            "timeoutSeconds": 10,
+        }
+
+    return of
 
 
 class LdapCounts:
@@ -266,14 +263,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "fleet"
         if a.source in ("ldap", "graph+ldap"):
-            dc = samba.acquire(tests_dc_spec())
+            if a.customers > MAX_AD:
+                raise SystemExit(f"--source {a.source}: the fleet DC has {MAX_AD} customer OUs")
+            dc = samba.acquire(FLEET_DC)
             side = GraphSide(a.customers, a.users, tmp) if a.source == "graph+ldap" else None
             ad = ad_directory(dc, root)
             policies = [{**p, "schedule": {"intervalMinutes": 60}} for p in AD_POLICIES]
             graph = side.connection() if side else None
             write_fleet(root, a.customers, a.users, daemon=DAEMON, graph=graph, ad=ad, ad_policies=policies)
-            what = "AD read by the real AD reader from the Samba DC (3 selections in turn)" + (
-                ", password sync against tenants on the Graph simulator" if side else ""
+            what = (
+                "AD read by the real AD reader from the Samba DC (each customer its own OU; an OU or a group in turn)"
+                + (", password sync against tenants on the Graph simulator" if side else "")
             )
             try:
                 r = run(root, a.customers, LdapCounts(side.counts if side else None))
@@ -299,7 +299,7 @@ def main() -> None:
             key = "entra.json"
     n = a.customers
     kind = "AD" if "ldap" in a.source else "Entra-only"
-    size = "2-4 AD users each (the AD tests' seed)" if "ldap" in a.source else f"{a.users} users"
+    size = "5 AD users each (one disabled, the fleet DC's OUs)" if "ldap" in a.source else f"{a.users} users"
     print(f"fleet: {n} {kind} customers x {size}, {what}; 1 h simulated after 1 h settling")
     print(f"initial import: {n} customers applied, {r['initial_cpu_s']:.2f} s CPU, requests {r['initial']}")
     print(f"steady state: {r['runs']} runs ({r['runs'] / n:.2f} per customer), results {r['results']}")

@@ -6,7 +6,8 @@ mode), so a fleet runs fully offline; or reads its tenant from a Graph
 (simulator) when a connection is given. With an Active Directory (`ad`, the
 same `directories.activeDirectory` for every customer) the customers import
 from it instead, through ImportPolicies given as spec fragments (selection,
-schedule, ...; customer i gets the (i mod n)-th), with password sync against
+schedule, ...; customer i gets the (i mod n)-th; `ad` may be a function of i, e.g. for a
+base DN per customer, since two customers may not share one subtree), with password sync against
 their tenant when there is a Graph too. Used by the daemon tests and the fleet
 benchmark.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ def write_fleet(
     users: int = 20,
     daemon: dict[str, Any] | None = None,
     graph: dict[str, Any] | None = None,
-    ad: dict[str, Any] | None = None,
+    ad: dict[str, Any] | Callable[[int], dict[str, Any]] | None = None,
     ad_policies: Sequence[dict[str, Any]] = ({},),
 ) -> list[str]:
     """Write the config; return the customer names. Without `graph` (a Settings
@@ -97,7 +98,7 @@ def write_fleet(
         if ad is None or graph is not None:
             directories["entra"] = {"tenantId": tenant_id(i)}
         if ad is not None:
-            directories["activeDirectory"] = ad
+            directories["activeDirectory"] = ad(i) if callable(ad) else ad
         _dump(
             root / "customers" / f"{name}.yaml",
             {
