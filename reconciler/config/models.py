@@ -28,6 +28,7 @@ from reconciler.config.selectors import LabelSelector as LabelSelector
 from reconciler.config.settings import NAME_PATTERN as NAME_PATTERN
 from reconciler.config.settings import NOTIFICATION_EVENTS as NOTIFICATION_EVENTS
 from reconciler.config.settings import CertificateCredential as CertificateCredential
+from reconciler.config.settings import Connections as Connections
 from reconciler.config.settings import DaemonSettings as DaemonSettings
 from reconciler.config.settings import DaemonTls as DaemonTls
 from reconciler.config.settings import Features as Features
