@@ -36,10 +36,9 @@ class DueQueue:
         self._when[name] = when
         heapq.heappush(self._heap, (when, name))
 
-    def pop_due(self, now: float, limit: int | None = None) -> list[tuple[float, str]]:
-        """The due customers, most overdue first: at most `limit` of them (the rest stay)."""
-        out: list[tuple[float, str]] = []
-        while self._heap and self._heap[0][0] <= now and (limit is None or len(out) < limit):
+    def pop_due(self, now: float) -> list[tuple[float, str]]:
+        out = []
+        while self._heap and self._heap[0][0] <= now:
             when, name = heapq.heappop(self._heap)
             if self._when.get(name) == when:
                 del self._when[name]

@@ -21,7 +21,6 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -177,12 +176,24 @@ class Scheduler:
                 self._effs[0],
                 mono,
             )
+        due: list[tuple[float, str]] = [
+            (float("-inf"), n) for n in requested if n in effs and n not in checked
+        ]
         capacity = max(0, settings.max_in_flight - len(busy))
+        for when, name in self._queue.pop_due(now):  # only the due customers: O(due log n)
+            if name in checked:
+                self._queue.push(when, name)
+            elif name in effs and name not in busy and name not in requested:
+                due.append((when, name))
+        due.sort()
         for name in requested:  # due now in the shared schedule, whichever replica claims it
             self.state.set_next_run(name, now)
         self.budgets.refresh(self.source.config)
         self.budgets.tick(self.events)
-        due, names = self._due(requested, checked, busy, effs, capacity, now)
+        names, deferred = self.budgets.defer([n for _, n in due], effs, self.source.config)
+        for when, name in deferred:  # the budget cannot cover them now: due when it can
+            self._queue.push(when, name)
+        due = [d for d in due if d[1] in names]
         # claims: due, not leased by anyone, taken with the lease (StateStore.claim_due)
         leases = self.store.claim_due(names, now, capacity, DAEMON_HOLDER) if names and capacity else []
         for lease in leases:
@@ -201,43 +212,6 @@ class Scheduler:
         if unclaimed:
             wake_at = min(wake_at, now + CLAIM_POLL_SECONDS)
         return max(0.0, wake_at - now)
-
-    def _due(
-        self, requested: list[str], checked: AbstractSet[str], busy: AbstractSet[str],
-        effs: dict[str, EffectiveCustomer], capacity: int, now: float,
-    ) -> tuple[list[tuple[float, str]], list[str]]:  # fmt: skip
-        """The due customers this cycle tries to claim, import-now requests first, then the
-        most overdue: only as many off the heap as free slots (twice, for those leased
-        elsewhere), so a cycle with thousands due (after an outage, a verification round)
-        costs O(slots), not O(due). Customers the budgets cannot cover now are deferred to
-        when they can, and more are taken instead."""
-        config = self.source.config
-        due: list[tuple[float, str]] = [
-            (float("-inf"), n) for n in requested if n in effs and n not in checked
-        ]
-        names, deferred = self.budgets.defer([n for _, n in due], effs, config)
-        due = [d for d in due if d[1] in names]
-        back: list[tuple[float, str]] = []
-        room, taken = 2 * capacity, 0
-        while taken < room:
-            popped = self._queue.pop_due(now, room - taken)
-            if not popped:
-                break
-            fresh = []
-            for when, name in popped:
-                if name in checked:  # waits for the fleet check: back once this cycle is done
-                    back.append((when, name))
-                elif name in effs and name not in busy and name not in requested:
-                    fresh.append((when, name))
-            covered, later = self.budgets.defer([n for _, n in fresh], effs, config)
-            deferred += later
-            ok = set(covered)
-            due += [d for d in fresh if d[1] in ok]
-            names += covered
-            taken += len(covered)
-        for when, name in (*back, *deferred):  # deferred: due when the budget can cover them
-            self._queue.push(when, name)
-        return due, names
 
     def _next_run(
         self, name: str, eff: EffectiveCustomer, rec: Slot | None, rules: RetryRules, now: float

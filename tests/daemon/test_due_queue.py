@@ -30,15 +30,3 @@ def test_rebuilt_on_a_new_config_and_every_poll() -> None:
     assert not q.stale("d1", POLL_SECONDS - 0.1)
     assert q.stale("d2", 1.0)
     assert q.stale("d1", POLL_SECONDS)
-
-
-def test_a_cycle_takes_no_more_due_customers_than_it_asks_for() -> None:
-    """With thousands due (after an outage, a verification round, #16) a cycle takes off
-    the heap only what its free slots can start; the rest stay, in overdue order."""
-    q = DueQueue()
-    q.rebuild([(float(i), f"c{i:04d}") for i in range(1000)], "digest", 0.0)
-    assert q.pop_due(5000.0, limit=3) == [(0.0, "c0000"), (1.0, "c0001"), (2.0, "c0002")]
-    assert q.pop_due(5000.0, limit=0) == []
-    assert q.first(default=-1.0) == 3.0
-    rest = q.pop_due(5000.0)
-    assert len(rest) == 997 and rest[0] == (3.0, "c0003")

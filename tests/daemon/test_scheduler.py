@@ -369,29 +369,3 @@ def test_mass_update_blocks_the_daemon_until_the_override_approves_exactly_those
     rig.scheduler.request("contoso", "test")
     rig.cycle()
     assert rig.record("contoso").last_result == "in-sync"
-
-
-def test_a_backlog_runs_most_overdue_first_a_slot_at_a_time(tmp_path: Path) -> None:
-    """Forty customers overdue at once and two slots (#16: a cycle takes only as many due
-    customers off the heap as it can start): every cycle starts two, the most overdue
-    first, until all have run once; none is skipped or run twice."""
-    from reconciler.testing.fleet import write_fleet
-
-    root = tmp_path / "fleet"
-    names = write_fleet(root, 40, users=2, daemon={"maxInFlight": 2, "jitterPercent": 0})
-    r = make_rig(root, seed=5)
-    try:
-        now = r.clock.now()
-        for i, name in enumerate(names):  # c0000 is the most overdue, c0039 the least
-            r.state.set_next_run(name, now - 3600 + i)
-        batches = []
-        for _ in range(20):
-            r.scheduler.cycle()
-            batches.append(sorted(r.scheduler.in_flight()))
-            assert r.scheduler.drain(30)
-            r.clock.advance(1)
-        assert batches == [names[i : i + 2] for i in range(0, 40, 2)]
-        assert all(r.record(n).last_result == "applied" for n in names)
-        assert len({r.record(n).last_started_at for n in names}) == 20  # one run each, two per cycle
-    finally:
-        r.close()
