@@ -67,12 +67,15 @@ def test_kill_9_replicas_at_random_moments_converges_without_duplicates(tmp_path
     try:
         _wait(lambda: bool(_held(root)), 30, "a first claim")
         for n in range(10):
-            time.sleep(rng.uniform(0.2, 1.2))
             live = [r for r in replicas if r.proc.poll() is None]
-            victim = rng.choice(live)
+            # a replica holding a lease when there is one (runs are short: a random
+            # victim could miss every run in flight, and then nothing is taken over)
+            holders = {pid for pid, _ in _held(root).values()}
+            victim = rng.choice([r for r in live if r.pid in holders] or live)
             victim.kill()  # kill -9: no release, no bookkeeping
             killed.append(victim)
             replicas.append(start(root, 3 + n))  # keep two or three running
+            time.sleep(rng.uniform(0.2, 1.2))
         # every lease of the dead expires within leaseSeconds; a claim poll later it is taken over
         wait_converged(root, timeout=LEASE_SECONDS * 3 + 60)
     finally:
