@@ -48,7 +48,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from mixed_fleet import FLEET_DC, MAX_AD, READER_PASSWORD, READER_UPN, ad_ou
+from mixed_fleet import (
+    AD_PASSWORD_ENV,
+    AD_USER_ENV,
+    FLEET_DC,
+    MAX_AD,
+    READER_PASSWORD,
+    READER_UPN,
+    fleet_ad,
+)
 
 from reconciler.daemon.configsource import ConfigSource
 from reconciler.daemon.metrics import DaemonMetrics
@@ -65,7 +73,6 @@ from reconciler.testing.graph import GraphSimulator
 from reconciler.testing.httpsim import TestCA
 
 SECRET_ENV = "BENCH_DAEMON_GRAPH_SECRET"
-AD_USER_ENV, AD_PASSWORD_ENV = "BENCH_DAEMON_AD_USER", "BENCH_DAEMON_AD_PASSWORD"
 DAEMON = {"jitterPercent": 10, "maxInFlight": 8}
 # the AD tests' seed (tests/ad/seed.py): Staff has 4 enabled users + 1 disabled below it,
 # Service 2, Sales Team (nested: Sales EU) 3 enabled; relative DNs take each customer's baseDn
@@ -151,18 +158,7 @@ def ad_directory(dc: samba.SambaDC, root: Path) -> Callable[[int], dict[str, Any
     root.mkdir(parents=True, exist_ok=True)
     (root / "ad-ca.pem").write_bytes(dc.ca_file.read_bytes())
     os.environ[AD_USER_ENV], os.environ[AD_PASSWORD_ENV] = READER_UPN, READER_PASSWORD
-
-    def of(i: int) -> dict[str, Any]:
-        return {
-            "server": dc.host,
-            "baseDn": ad_ou(i),
-            "bindUser": {"env": AD_USER_ENV},
-            "bindPassword": {"env": AD_PASSWORD_ENV},
-            "caFile": "ad-ca.pem",
-            "timeoutSeconds": 10,
-        }
-
-    return of
+    return lambda i: fleet_ad(dc, i)
 
 
 class LdapCounts:

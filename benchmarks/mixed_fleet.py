@@ -184,6 +184,19 @@ def add_reader(admin: ldap3.Connection) -> None:
 FLEET_DC = samba.DcSpec("fleet", seed=add_reader, ldif=fleet_ldif, version=f"{MAX_AD}x{AD_USERS}/v1")
 
 
+def fleet_ad(dc: samba.SambaDC, k: int) -> dict[str, Any]:
+    """AD customer k's `directories.activeDirectory`: its own OU on the fleet DC (the
+    reader's credentials in AD_USER_ENV / AD_PASSWORD_ENV, the DC's CA in ad-ca.pem)."""
+    return {
+        "server": dc.host,
+        "baseDn": ad_ou(k),
+        "bindUser": {"env": AD_USER_ENV},
+        "bindPassword": {"env": AD_PASSWORD_ENV},
+        "caFile": "ad-ca.pem",
+        "timeoutSeconds": 10,
+    }
+
+
 def start_dc(required: bool) -> samba.SambaDC | None:
     try:
         return samba.acquire(FLEET_DC)
@@ -390,14 +403,7 @@ def write_config(
         if kinds[i] == "ad":
             assert dc is not None
             doc["metadata"]["labels"]["fleet"] = "ad-ou" if k % 2 == 0 else "ad-group"
-            doc["spec"]["directories"]["activeDirectory"] = {
-                "server": dc.host,
-                "baseDn": ad_ou(k),
-                "bindUser": {"env": AD_USER_ENV},
-                "bindPassword": {"env": AD_PASSWORD_ENV},
-                "caFile": "ad-ca.pem",
-                "timeoutSeconds": 10,
-            }
+            doc["spec"]["directories"]["activeDirectory"] = fleet_ad(dc, k)
             k += 1
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
 
